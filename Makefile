@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8080
+DEMO_DB ?= demo/mailtally.sqlite3
+
+.PHONY: venv demo test lint bench clean
+
+$(BIN)/mailtally: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/mailtally
+
+## Build a demo platform in $(DEMO_DB) and serve it on $(HOST):$(PORT).
+demo: venv
+	$(BIN)/mailtally demo --db sqlite:///$(DEMO_DB) --force
+	$(BIN)/mailtally serve --db sqlite:///$(DEMO_DB) --host $(HOST) --port $(PORT)
+
+## Install everything and run the whole test suite (and the linter).
+test: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+## The API benchmark of bench/RESULTS.md (needs wrk: apt-get install wrk).
+bench: venv
+	bash bench/api.sh
+
+clean:
+	rm -rf $(VENV) demo build *.egg-info

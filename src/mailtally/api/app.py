@@ -1,0 +1,227 @@
+"""The HTTP front: routing, body limits, credentials and the error envelope.
+
+``POST /api/<method>`` with a JSON object.  Status codes (SPEC §1): 200 for every
+request that reached a method, success or not; 400 for a body that is not a
+JSON object; 404 unknown method; 405 not POST; 413 body over the limit; 500 a
+fault of ours.  Every answer is a JSON object with ``success``; a traceback
+never reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request as HTTPRequest
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mailtally.api import companies, domains, session, stats, users
+from mailtally.api.common import Credentials, Method, bad_request
+from mailtally.api.service import Service
+from mailtally.config import Config
+from mailtally.errors import BAD_REQUEST, SERVER_ERROR, OMAError
+from mailtally.periods import Clock
+from mailtally.store import Store
+from mailtally.tree import Principal
+
+__all__ = ["create_app"]
+
+_ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
+log = logging.getLogger("mailtally.api")
+
+METHODS: dict[str, Method] = {
+    **session.METHODS,
+    **companies.METHODS,
+    **domains.METHODS,
+    **users.METHODS,
+    **stats.METHODS,
+}
+
+_encode = msgspec.json.Encoder().encode
+_decode_any = msgspec.json.Decoder().decode
+_decoders = {
+    name: msgspec.json.Decoder(dict[str, Any] if m.request is dict else m.request)
+    for name, m in METHODS.items()
+}
+
+
+def json_response(body: dict[str, Any] | bytes, status: int = 200) -> Response:
+    content = body if isinstance(body, bytes) else _encode(body)
+    return Response(content, status_code=status, media_type="application/json")
+
+
+def error_response(err: OMAError, status: int = 200) -> Response:
+    return json_response(err.body(), status)
+
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<f>[^`]*)`$")
+_MISSING = re.compile(r"^Object missing required field `(?P<f>[^`]*)`$")
+
+
+def translate(exc: msgspec.ValidationError) -> OMAError:
+    """msgspec's message → error 5 naming the field, with ``hints``."""
+    m = _AT.match(str(exc))
+    msg = m.group("msg") if m else str(exc)
+    path = (m.group("path") or "") if m else ""
+    path = re.sub(r"\[(\d+)\]", r".\1", path).lstrip(".")
+    if u := _UNKNOWN.match(msg):
+        field = f"{path}.{u.group('f')}" if path else u.group("f")
+        return bad_request(field, "is not a field of this method")
+    if mm := _MISSING.match(msg):
+        field = f"{path}.{mm.group('f')}" if path else mm.group("f")
+        return bad_request(field, "is required")
+    if not path:
+        return OMAError(BAD_REQUEST, f"request badly formatted: {msg}")
+    reason = msg[0].lower() + msg[1:] if msg else "is not valid"
+    reason = reason.replace("expected", "must be").replace("`", "")
+    return bad_request(path, reason)
+
+
+async def read_body(request: HTTPRequest, limit: int) -> bytes | None:
+    """The body, or None once it exceeds ``limit`` bytes (read no further)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def authenticate(svc: Service, creds: Credentials) -> tuple[Principal, str]:
+    if creds.password is None and creds.token is None:
+        raise bad_request("credentials", "needs a password or a token")
+    method = "password" if creds.password is not None else "token"
+    p = svc.auth.cached(creds.user, creds.password, creds.token)
+    if p is None:
+        p = await run_in_threadpool(svc.auth.verify, creds.user, creds.password, creds.token)
+    if not p.operator:
+        svc.auth_counter.add(p.name, method, svc.clock.now())
+    return p, method
+
+
+async def dispatch(request: HTTPRequest) -> Response:
+    svc: Service = request.app.state.service
+    name = request.path_params["method"]
+    method = METHODS.get(name)
+    if method is None:
+        return error_response(OMAError(BAD_REQUEST, f"unknown method '{name}'"), 404)
+    if request.method != "POST":
+        return error_response(
+            OMAError(BAD_REQUEST, f"method '{name}' takes POST, not {request.method}"), 405
+        )
+    body = await read_body(request, method.body_limit)
+    if body is None:
+        return error_response(
+            OMAError(
+                BAD_REQUEST,
+                f"request body over the limit of {method.body_limit // (1024 * 1024)} MiB",
+            ),
+            413,
+        )
+    try:
+        req = _decoders[name].decode(body)
+    except msgspec.ValidationError as exc:
+        if str(exc).startswith("Expected `object`, got"):  # the body itself
+            return error_response(
+                OMAError(BAD_REQUEST, "the request body must be a JSON object"), 400
+            )
+        return error_response(translate(exc))
+    except msgspec.DecodeError:
+        return _not_an_object(body)
+    try:
+        principal = None
+        creds = getattr(req, "credentials", None)
+        if isinstance(creds, Credentials):
+            principal, _ = await authenticate(svc, creds)
+        answer = await method.handler(svc, req, principal)  # type: ignore[arg-type]
+    except OMAError as err:
+        return error_response(err)
+    if isinstance(answer, bytes):
+        return json_response(answer)
+    return json_response({"success": True, **answer})
+
+
+def _not_an_object(body: bytes) -> Response:
+    try:
+        value = _decode_any(body)
+    except msgspec.DecodeError:
+        return error_response(OMAError(BAD_REQUEST, "the request body is not valid JSON"), 400)
+    if not isinstance(value, dict):
+        return error_response(OMAError(BAD_REQUEST, "the request body must be a JSON object"), 400)
+    # a JSON object that msgspec's typed decoder still refused (e.g. bad UTF-8
+    # inside a string): a formatting error of the request
+    return error_response(OMAError(BAD_REQUEST, "request badly formatted"))
+
+
+async def not_found(request: HTTPRequest) -> Response:
+    return error_response(
+        OMAError(BAD_REQUEST, "unknown path; methods are POST /api/<method>"), 404
+    )
+
+
+class ErrorEnvelope:
+    """Last line of defence: any fault becomes a JSON 500, never a traceback."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("fault while serving %s", scope.get("path"))
+            if started:
+                raise
+            response = error_response(
+                OMAError(SERVER_ERROR, "server error; the fault was logged"), 500
+            )
+            await response(scope, receive, send)
+
+
+def create_app(store: Store, config: Config, clock: Clock | None = None) -> Starlette:
+    """The ASGI app serving ``store``."""
+    svc = Service(store, config, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await svc.start()
+        try:
+            yield
+        finally:
+            await svc.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/api/{method}", dispatch, methods=_ALL_METHODS),
+            Route("/{path:path}", not_found, methods=_ALL_METHODS),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.service = svc
+    app.add_middleware(ErrorEnvelope)
+    return app

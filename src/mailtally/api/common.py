@@ -1,0 +1,48 @@
+"""What every method module shares: credentials, the method record, helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+
+from mailtally.errors import BAD_REQUEST, OMAError
+from mailtally.tree import Principal
+
+__all__ = ["MIB", "Credentials", "Method", "Name", "Request", "bad_request"]
+
+MIB = 1024 * 1024
+
+#: an object name: a company, a domain or an address
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+
+
+class Credentials(msgspec.Struct, forbid_unknown_fields=True):
+    user: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] | None = None
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    client: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+
+class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of every method's request: unknown fields are error 5 (SPEC §1)."""
+
+    credentials: Credentials
+
+
+Handler = Callable[[Any, Any, Principal], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """One OMA method: its request schema and the view that answers it."""
+
+    request: type[msgspec.Struct] | type[dict[str, Any]]
+    handler: Handler
+    body_limit: int = MIB
+
+
+def bad_request(field: str, reason: str) -> OMAError:
+    return OMAError(BAD_REQUEST, f"field '{field}' {reason}", {field: reason})

@@ -1,0 +1,70 @@
+"""``change_company`` and ``get_company``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from mailtally.api.common import Method, Name, Request, bad_request
+from mailtally.api.service import Service
+from mailtally.store import Queries
+from mailtally.tree import (
+    Principal,
+    do_change_company,
+    find_target,
+    format_rfc3339,
+    require_readable,
+)
+
+__all__ = ["METHODS"]
+
+
+class ChangeCompanyRequest(Request, kw_only=True):
+    company: Name
+    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+    create_only: bool = False
+
+
+async def change_company(svc: Service, req: ChangeCompanyRequest, p: Principal) -> dict[str, Any]:
+    name = req.company.strip()
+    if not name or len(name) > 128:
+        raise bad_request("company", "must be 1 to 128 characters")
+    await svc.act(
+        p,
+        req.credentials.client,
+        lambda ctx: do_change_company(ctx, name, req.attributes, req.create_only),
+    )
+    return {}
+
+
+class GetCompanyRequest(Request, kw_only=True):
+    company: Name | None = None
+
+
+def company_info(q: Queries, p: Principal, name: str | None) -> dict[str, Any]:
+    if name is None:
+        if p.company_id is None:
+            raise bad_request("company", "is required for an operator")
+        row = q.company_by_id(p.company_id)
+        name = row[1]
+    t = require_readable(p, find_target(q, "company", name), "company", name)
+    domains = q.domains_of_company(t.id)
+    return {
+        "attributes": {"createtime": format_rfc3339(t.createtime)},
+        "metadata": {
+            "name": t.name,
+            "domains": [d[2] for d in domains],
+            "domain_count": len(domains),
+        },
+    }
+
+
+async def get_company(svc: Service, req: GetCompanyRequest, p: Principal) -> dict[str, Any]:
+    return await svc.read(lambda q: company_info(q, p, req.company))
+
+
+METHODS = {
+    "change_company": Method(ChangeCompanyRequest, change_company),
+    "get_company": Method(GetCompanyRequest, get_company),
+}

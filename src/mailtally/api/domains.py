@@ -1,0 +1,84 @@
+"""``change_domain``, ``get_domain`` and ``delete_domain``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from mailtally.api.common import Method, Name, Request
+from mailtally.api.service import Service
+from mailtally.history import decode_state
+from mailtally.metrics import SERVICES
+from mailtally.store import Queries
+from mailtally.tree import (
+    Principal,
+    do_change_domain,
+    do_delete_domain,
+    domain_defaults,
+    find_target,
+    format_rfc3339,
+    require_readable,
+)
+
+__all__ = ["METHODS"]
+
+
+class ChangeDomainRequest(Request, kw_only=True):
+    domain: Name
+    company: Name | None = None
+    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+    create_only: bool = False
+
+
+async def change_domain(svc: Service, req: ChangeDomainRequest, p: Principal) -> dict[str, Any]:
+    await svc.act(
+        p,
+        req.credentials.client,
+        lambda ctx: do_change_domain(ctx, req.domain, req.company, req.attributes, req.create_only),
+    )
+    return {}
+
+
+class DomainRequest(Request, kw_only=True):
+    domain: Name
+
+
+def domain_info(q: Queries, p: Principal, name: str) -> dict[str, Any]:
+    t = require_readable(p, find_target(q, "domain", name), "domain", name)
+    row = q.domain_by_id(t.id)
+    defaults = domain_defaults(row[5])
+    company = q.company_by_id(t.company_id)
+    users = q.users_of_domain(t.id)
+    states = [decode_state(u[6]) for u in users]
+    attributes: dict[str, Any] = {
+        f"service_{s}": defaults.get(f"service_{s}", "enabled") for s in SERVICES
+    }
+    attributes["quota"] = int(defaults.get("quota", 0))
+    attributes["createtime"] = format_rfc3339(t.createtime)
+    return {
+        "attributes": attributes,
+        "metadata": {
+            "name": t.name,
+            "company": company[1] if company else "",
+            "users": sum(1 for s in states if s.deletetime is None),
+            "deleted_users": sum(1 for s in states if s.deletetime is not None),
+            "workgroups": sorted({"staff", *(s.workgroup for s in states)}),
+        },
+    }
+
+
+async def get_domain(svc: Service, req: DomainRequest, p: Principal) -> dict[str, Any]:
+    return await svc.read(lambda q: domain_info(q, p, req.domain))
+
+
+async def delete_domain(svc: Service, req: DomainRequest, p: Principal) -> dict[str, Any]:
+    await svc.act(p, req.credentials.client, lambda ctx: do_delete_domain(ctx, req.domain))
+    return {}
+
+
+METHODS = {
+    "change_domain": Method(ChangeDomainRequest, change_domain),
+    "get_domain": Method(DomainRequest, get_domain),
+    "delete_domain": Method(DomainRequest, delete_domain),
+}

@@ -1,0 +1,118 @@
+"""The running service: the store and everything the views share.
+
+Views never touch connections or threads: they call :meth:`Service.read` and
+:meth:`Service.act`, which run the blocking store work in the thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from mailtally.auth import AuthCounter, Authenticator, make_hasher
+from mailtally.config import Config
+from mailtally.periods import Clock, Periods
+from mailtally.record import record_events
+from mailtally.store import Queries, Store
+from mailtally.tree import Ctx, Principal
+
+__all__ = ["Service"]
+
+T = TypeVar("T")
+log = logging.getLogger("mailtally")
+
+
+class Service:
+    def __init__(self, store: Store, config: Config, clock: Clock | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock or Clock()
+        self.periods = Periods(config.timezone)
+        a = config.auth
+        self.hasher = make_hasher(a.argon2_time_cost, a.argon2_memory_kib, a.argon2_parallelism)
+        self.auth = Authenticator(store, self.clock, self.hasher)
+        self.auth_counter = AuthCounter()
+        #: grows whenever something a summary shows may have changed
+        self.generation = 0
+        self._store_generation = -1
+        #: (caller, type, object, by) -> (generation, current period key, body)
+        self.summary_cache: dict[tuple[Any, ...], tuple[int, str, bytes]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- store access ------------------------------------------------------------
+    async def read(self, fn: Callable[[Queries], T]) -> T:
+        def run() -> T:
+            with self.store.read() as q:
+                return fn(q)
+
+        return await run_in_threadpool(run)
+
+    async def act(self, actor: Principal, client: str | None, fn: Callable[[Ctx], T]) -> T:
+        """Run a tree action in one write transaction, then drop stale caches."""
+
+        def run() -> T:
+            with self.store.write() as q:
+                return fn(Ctx(q, self.periods, self.clock.now(), actor, client))
+
+        try:
+            return await run_in_threadpool(run)
+        finally:
+            self.changed(tree=True)
+
+    def changed(self, tree: bool = False) -> None:
+        self.generation += 1
+        if len(self.summary_cache) > 10_000:
+            self.summary_cache.clear()
+        if tree:
+            self.auth.tree_changed()
+
+    # -- background work -----------------------------------------------------------
+    def flush_auth_counts(self) -> int:
+        """Write the buffered auth_* counts (blocking; run in a thread)."""
+        events = self.auth_counter.drain()
+        if not events:
+            return 0
+        with self.store.write() as q:
+            record_events(q, self.periods, events)
+        return len(events)
+
+    def poll_store_generation(self) -> None:
+        """Notice counts written by other processes (``mailtally ingest``)."""
+        with self.store.read() as q:
+            g = q.generation()
+        if g != self._store_generation:
+            self._store_generation = g
+            self.changed()
+
+    async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await run_in_threadpool(fn)
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("background task %s failed", getattr(fn, "__name__", fn))
+
+    async def start(self) -> None:
+        self.poll_store_generation()
+        self._tasks = [
+            asyncio.create_task(self._every(1.0, self._flush_and_mark)),
+            asyncio.create_task(self._every(0.5, self.poll_store_generation)),
+        ]
+
+    def _flush_and_mark(self) -> None:
+        if self.flush_auth_counts():
+            self.changed()
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        await run_in_threadpool(self.flush_auth_counts)

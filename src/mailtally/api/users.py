@@ -1,0 +1,138 @@
+"""``change_user``, ``get_user``, ``delete_user``, ``restore_user`` and ``set_role``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+
+from mailtally.api.common import Method, Name, Request
+from mailtally.api.service import Service
+from mailtally.errors import BAD_ATTRIBUTE, OMAError
+from mailtally.metrics import SERVICES
+from mailtally.periods import format_time
+from mailtally.store import Queries
+from mailtally.store.base import USER
+from mailtally.tree import (
+    Principal,
+    do_change_user,
+    do_delete_user,
+    do_restore_user,
+    do_set_role,
+    find_target,
+    format_rfc3339,
+    require_readable,
+)
+
+__all__ = ["METHODS"]
+
+MAX_PASSWORD = 1024
+
+
+class ChangeUserRequest(Request, kw_only=True):
+    user: Name
+    attributes: dict[str, Any]
+    create_only: bool = False
+
+
+async def change_user(svc: Service, req: ChangeUserRequest, p: Principal) -> dict[str, Any]:
+    attributes = dict(req.attributes)
+    password_hash = None
+    if "password" in attributes:
+        password = attributes.pop("password")
+        if not isinstance(password, str) or not 1 <= len(password) <= MAX_PASSWORD:
+            raise OMAError(
+                BAD_ATTRIBUTE,
+                f"attribute 'password' must be a string of 1 to {MAX_PASSWORD} characters",
+                {"password": "bad value"},
+            )
+        password_hash = await run_in_threadpool(svc.hasher.hash, password)
+        attributes["password"] = "***"  # validated and audited as present, never stored
+    try:
+        await svc.act(
+            p,
+            req.credentials.client,
+            lambda ctx: do_change_user(ctx, req.user, attributes, req.create_only, password_hash),
+        )
+    finally:
+        if password_hash is not None:
+            svc.auth.forget(req.user)
+    return {}
+
+
+class UserRequest(Request, kw_only=True):
+    user: Name
+
+
+def user_info(q: Queries, p: Principal, name: str) -> dict[str, Any]:
+    t = require_readable(p, find_target(q, "user", name), "user", name)
+    s = t.state
+    assert s is not None
+    attributes: dict[str, Any] = {
+        "type": s.type,
+        "aliases": list(s.aliases),
+        **{f"service_{k}": s.services.get(k, "enabled") for k in SERVICES},
+        "delivery_local": s.delivery_local,
+        "delivery_forward": s.delivery_forward,
+        "delivery_autorespond": s.delivery_autorespond,
+        "delivery_filter": s.delivery_filter,
+        "forward_recipients": list(s.forward_recipients),
+        "quota": s.quota,
+        "workgroup": s.workgroup,
+        "name": s.name,
+        "createtime": format_rfc3339(t.createtime),
+        "deletetime": format_rfc3339(s.deletetime),
+    }
+    reports = q.storage_reports(t.id, 2**62)
+    items, nbytes = (reports[-1][1], reports[-1][2]) if reports else (0, 0)
+    lasts = q.lasts_before(USER, t.id, "month", "9999")
+    keys = ("imap4", "pop3", "webmail", "smtprelay", "smtpin")
+    return {
+        "type": s.type,
+        "attributes": attributes,
+        "metadata": {
+            "address": t.name,
+            "roles": [{"role": r, "object": o} for r, o in q.roles_of(t.id)],
+            "status": "deleted" if s.deletetime is not None else "active",
+            "quota": {"allowed_size": s.quota, "current_size": nbytes, "items_stored": items},
+            "last_logins": {f"last_{k}": format_time(v) for k, v in zip(keys, lasts, strict=True)},
+        },
+    }
+
+
+async def get_user(svc: Service, req: UserRequest, p: Principal) -> dict[str, Any]:
+    return await svc.read(lambda q: user_info(q, p, req.user))
+
+
+async def delete_user(svc: Service, req: UserRequest, p: Principal) -> dict[str, Any]:
+    t = await svc.act(p, req.credentials.client, lambda ctx: do_delete_user(ctx, req.user))
+    svc.auth.forget(t.name)
+    return {}
+
+
+async def restore_user(svc: Service, req: UserRequest, p: Principal) -> dict[str, Any]:
+    await svc.act(p, req.credentials.client, lambda ctx: do_restore_user(ctx, req.user))
+    return {}
+
+
+class SetRoleRequest(Request, kw_only=True):
+    user: Name
+    role: Annotated[str, msgspec.Meta(max_length=64)]
+    object: Annotated[str, msgspec.Meta(max_length=400)] = ""
+
+
+async def set_role(svc: Service, req: SetRoleRequest, p: Principal) -> dict[str, Any]:
+    await svc.act(
+        p, req.credentials.client, lambda ctx: do_set_role(ctx, req.user, req.role, req.object)
+    )
+    return {}
+
+
+METHODS = {
+    "change_user": Method(ChangeUserRequest, change_user),
+    "get_user": Method(UserRequest, get_user),
+    "delete_user": Method(UserRequest, delete_user),
+    "restore_user": Method(UserRequest, restore_user),
+    "set_role": Method(SetRoleRequest, set_role),
+}

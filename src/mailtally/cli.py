@@ -1,0 +1,264 @@
+"""The ``mailtally`` command: click commands and nothing else."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from mailtally.config import Config, ConfigError, load_config
+from mailtally.periods import Clock, Periods
+from mailtally.store import Store, StoreURLError, open_store
+
+__all__ = ["main"]
+
+
+def _config(ctx: click.Context, **overrides: Any) -> Config:
+    try:
+        return load_config(ctx.obj.get("config"), **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def open_configured(config: Config) -> Store:
+    """Open the store, refusing a time zone other than the one it counts in.
+
+    Counts are kept per local period, so a store's zone is fixed when the store
+    is created; a different zone later would misplace every count.
+    """
+    try:
+        store = open_store(config.db)
+    except StoreURLError as exc:
+        raise click.ClickException(f"db: {exc}") from None
+    with store.write() as q:
+        zone = q.meta("timezone")
+        if zone is None:
+            q.set_meta("timezone", config.timezone)
+            zone = config.timezone
+    if zone != config.timezone:
+        store.close()
+        raise click.ClickException(
+            f"timezone: this store counts in {zone!r}, not {config.timezone!r}; "
+            "start with --timezone " + zone
+        )
+    return store
+
+
+def _hasher(config: Config) -> Any:
+    from mailtally.auth import make_hasher
+
+    a = config.auth
+    return make_hasher(a.argon2_time_cost, a.argon2_memory_kib, a.argon2_parallelism)
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="TOML configuration file (default: $MAILTALLY_CONFIG, "
+                   "/etc/mailtally/mailtally.toml).")  # fmt: skip
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """mailtally: exact usage statistics for mail platforms, over the OMA API."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config_path
+
+
+db_option = click.option("--db", default=None, help="Store URL: sqlite:///PATH (or MAILTALLY_DB).")
+tz_option = click.option("--timezone", default=None, help="IANA zone for period boundaries.")
+
+
+@main.command()
+@db_option
+@tz_option
+@click.option("--host", default=None, help="Listen address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Listen port (default 8080).")
+@click.pass_context
+def serve(
+    ctx: click.Context, db: str | None, timezone: str | None, host: str | None, port: int | None
+) -> None:
+    """Serve the OMA API (one process; it owns the store's caches)."""
+    import uvicorn
+
+    from mailtally.api import create_app
+
+    config = _config(ctx, db=db, timezone=timezone, host=host, port=port)
+    store = open_configured(config)
+    app = create_app(store, config)
+    click.echo(f"mailtally serving {config.db} on http://{config.host}:{config.port}/api/")
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+
+
+@main.group()
+def operator() -> None:
+    """Operators: accounts that may do everything."""
+
+
+@operator.command("add")
+@click.argument("name")
+@db_option
+@click.pass_context
+def operator_add(ctx: click.Context, name: str, db: str | None) -> None:
+    """Create (or reset the password of) operator NAME; the password is read from stdin."""
+    if "@" in name or not name.strip() or len(name) > 128:
+        raise click.ClickException("an operator name is 1-128 characters and not an address")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.ClickException("no password on standard input")
+    config = _config(ctx, db=db)
+    store = open_configured(config)
+    password_hash = _hasher(config).hash(password)
+    with store.write() as q:
+        q.add_operator(name, password_hash, Clock().now())
+        q.drop_tokens_of(name)
+    store.close()
+    click.echo(f"operator {name} ready")
+
+
+@main.command()
+@db_option
+@tz_option
+@click.option("--force", is_flag=True, help="Replace an existing SQLite file.")
+@click.pass_context
+def demo(ctx: click.Context, db: str | None, timezone: str | None, force: bool) -> None:
+    """Build a demo platform (3 domains, ~300 accounts, 14 months of activity)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mailtally.demo import build_demo
+
+    config = _config(ctx, db=db, timezone=timezone)
+    if config.db.startswith("sqlite:///"):
+        path = Path(config.db[len("sqlite:///") :])
+        if path.exists():
+            if not force:
+                raise click.ClickException(f"{path} exists; use --force to replace it")
+            for p in path.parent.glob(path.name + "*"):
+                p.unlink()
+    store = open_configured(config)
+    console = Console()
+    with console.status("building the demo platform…"):
+        logins = build_demo(store, Periods(config.timezone), _hasher(config), Clock().now())
+    store.close()
+    table = Table(title="demo logins")
+    for col in ("user", "password", "role"):
+        table.add_column(col)
+    for login in logins:
+        table.add_row(login.user, login.password, login.role)
+    console.print(table)
+    body = msgspec.json.encode(
+        {
+            "credentials": {"user": logins[0].user, "password": logins[0].password},
+            "type": "domain",
+            "object": "example.com",
+            "by": "month",
+        }
+    ).decode()
+    click.echo("Try:")
+    click.echo(
+        f"  curl -s -X POST http://{config.host}:{config.port}/api/stats_summary "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
+
+
+@main.command()
+@db_option
+@click.option("--type", "type_", type=click.Choice(["company", "domain", "user"]), default=None)
+@click.option("--object", "object_", required=True, help="Company, domain or address.")
+@click.option("--by", type=click.Choice(["day", "week", "month"]), default="day")
+@click.option("--json", "as_json", is_flag=True, help="Print the OMA JSON answer.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV, one row per period.")
+@click.pass_context
+def summary(
+    ctx: click.Context,
+    db: str | None,
+    type_: str | None,
+    object_: str,
+    by: str,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Run a stats_summary locally (as an operator) and print it."""
+    from mailtally.api.stats import resolve_object
+    from mailtally.errors import OMAError
+    from mailtally.summary import stats_summary
+    from mailtally.tree import Principal, find_target, require_stats_readable
+
+    config = _config(ctx, db=db)
+    store = open_configured(config)
+    periods = Periods(config.timezone)
+    p = Principal(name="cli", operator=True)
+    try:
+        with store.read() as q:
+            kind, name = resolve_object(q, p, type_, object_)  # type: ignore[arg-type]
+            t = require_stats_readable(p, find_target(q, kind, name), kind, name)
+            result = stats_summary(q, periods, t, by, Clock().now())  # type: ignore[arg-type]
+    except OMAError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    if as_json:
+        click.echo(msgspec.json.format(msgspec.json.encode({"success": True, "summary": result})))
+        return
+    rows = [_flatten(period, body) for period, body in result.items()]
+    columns = list(rows[0]) if rows else ["period"]
+    if as_csv:
+        w = csv.DictWriter(sys.stdout, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"stats_summary {t.type} {t.name} by {by}")
+    shown = [c for c in columns if not c.startswith(("services.", "logins.last_"))]
+    for c in shown:
+        table.add_column(c.rpartition(".")[2], justify="right" if c != "period" else "left")
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in shown))
+    Console().print(table)
+
+
+def _flatten(period: str, body: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"period": period}
+    for group, value in body.items():
+        if isinstance(value, dict):
+            for k, v in value.items():
+                out[f"{group}.{k}"] = v
+        else:
+            out[group] = value
+    return out
+
+
+@main.command()
+@db_option
+@click.pass_context
+def prune(ctx: click.Context, db: str | None) -> None:
+    """Drop daily/weekly rows older than retention.days, monthly older than retention.months."""
+    config = _config(ctx, db=db)
+    store = open_configured(config)
+    periods = Periods(config.timezone)
+    now = Clock().now()
+    today = periods.local_date(now)
+    day_cut = today - timedelta(days=config.retention.days)
+    months_back = config.retention.months
+    y, m = today.year, today.month - months_back
+    while m < 1:
+        y, m = y - 1, m + 12
+    cutoffs = {
+        "day": periods.period_of("day", day_cut).key,
+        "week": periods.period_of("week", day_cut).key,
+        "month": f"{y:04d}-{m:02d}",
+    }
+    total = 0
+    with store.write() as q:
+        for kind, before in cutoffs.items():
+            removed, folded = q.prune(kind, before)
+            total += removed + folded
+            click.echo(f"{kind}: {removed} flow rows removed, {folded} gauge rows folded "
+                       f"(before {before})")  # fmt: skip
+    store.close()
+    click.echo(f"pruned {total} rows at {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M} UTC")

@@ -1,0 +1,232 @@
+"""Gauge history: how each account contributes to its domain's gauges over time.
+
+An account's contribution (``users.mailbox``, ``services.imap4``, ``storage.*``,
+...) is a step function of time, fixed by its versions (user_versions), its
+quota reports (storage_reports) and its purge time.  Any change — a new
+version, a late report, an import dated in the past — is applied as::
+
+    with UserChange(q, periods, user_id, since=t) as change:
+        ...write the new version / report...
+
+which evaluates the contribution from ``t`` on before and after the write and
+adds the difference, period by period, to the ``gauges`` rows of the account's
+domains and company.  So the stored gauge changes always sum to the truth, and
+a past period's gauges are what they were at its end.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Callable
+from types import TracebackType
+
+import msgspec
+
+from mailtally.metrics import SERVICES
+from mailtally.periods import KINDS, Periods
+from mailtally.store.base import COMPANY, DOMAIN, GAUGE_COLUMNS, GaugeRow, Queries
+
+__all__ = ["UserChange", "UserState"]
+
+
+class UserState(msgspec.Struct, forbid_unknown_fields=False):
+    """One version of an account's attributes (stored as JSON)."""
+
+    type: str = "mailbox"
+    workgroup: str = "staff"
+    name: str = ""
+    services: dict[str, str] = msgspec.field(default_factory=dict)
+    delivery_local: bool = True
+    delivery_forward: bool = False
+    delivery_autorespond: bool = False
+    delivery_filter: bool = False
+    forward_recipients: list[str] = msgspec.field(default_factory=list)
+    quota: int = 0
+    aliases: list[str] = msgspec.field(default_factory=list)
+    deletetime: int | None = None
+
+
+_encode = msgspec.json.Encoder().encode
+_decode_state = msgspec.json.Decoder(UserState).decode
+
+
+def encode_state(state: UserState) -> str:
+    return _encode(state).decode()
+
+
+def decode_state(text: str) -> UserState:
+    return _decode_state(text)
+
+
+_COL = {c: i for i, c in enumerate(GAUGE_COLUMNS)}
+_SERVICE_COLS = [_COL[f"services_{s}"] for s in SERVICES]
+_WIDTH = len(GAUGE_COLUMNS)
+
+Vector = list[int]
+Contribution = dict[int, Vector]  # domain_id -> gauge vector
+
+
+def contribution(
+    state: UserState | None,
+    items: int,
+    nbytes: int,
+    home_domain: int,
+    domain_of: Callable[[str], int],
+) -> Contribution:
+    """What one account adds to each domain's gauges while in ``state``."""
+    if state is None:
+        return {}
+    v = [0] * _WIDTH
+    out: Contribution = {home_domain: v}
+    for col, service in zip(_SERVICE_COLS, SERVICES, strict=True):
+        if state.services.get(service, "enabled") == "enabled":
+            v[col] = 1
+    if state.deletetime is None:
+        v[_COL[f"users_{state.type}"]] = 1
+        v[_COL["storage_items_stored"]] = items
+        v[_COL["storage_current_size"]] = nbytes
+        for alias in state.aliases:
+            d = domain_of(alias)
+            out.setdefault(d, [0] * _WIDTH)[_COL["users_alias"]] += 1
+    else:
+        v[_COL["users_deleted"]] = 1
+        v[_COL["deleted_users_storage_items_stored"]] = items
+        v[_COL["deleted_users_storage_current_size"]] = nbytes
+    return out
+
+
+class _Timeline:
+    """An account's contribution from ``since`` on, as (time, contribution) steps."""
+
+    def __init__(
+        self, q: Queries, user_id: int, home_domain: int, since: int, purgetime: int | None
+    ) -> None:
+        versions = [(t, decode_state(s)) for t, s in q.user_versions(user_id, since)]
+        reports = q.storage_reports(user_id, since)
+        alias_domains: dict[str, int] = {}
+
+        def domain_of(address: str) -> int:
+            if address not in alias_domains:
+                row = q.resolve_address(address)
+                if row is not None:
+                    alias_domains[address] = row[1]
+                else:
+                    dom = q.domain_by_name(address.rpartition("@")[2])
+                    alias_domains[address] = dom[0] if dom else home_domain
+            return alias_domains[address]
+
+        times = sorted(
+            {since}
+            | {t for t, _ in versions if t > since}
+            | {t for t, _, _ in reports if t > since}
+            | ({purgetime} if purgetime is not None and purgetime > since else set())
+        )
+        v_times = [t for t, _ in versions]
+        r_times = [t for t, _, _ in reports]
+        self.steps: list[tuple[int, Contribution]] = []
+        for t in times:
+            if purgetime is not None and t >= purgetime:
+                self.steps.append((t, {}))
+                continue
+            vi = bisect_right(v_times, t) - 1
+            ri = bisect_right(r_times, t) - 1
+            state = versions[vi][1] if vi >= 0 else None
+            items, nbytes = (reports[ri][1], reports[ri][2]) if ri >= 0 else (0, 0)
+            self.steps.append((t, contribution(state, items, nbytes, home_domain, domain_of)))
+
+    def at(self, t: int) -> Contribution:
+        i = bisect_right([s[0] for s in self.steps], t) - 1
+        return self.steps[i][1] if i >= 0 else {}
+
+
+class UserChange:
+    """Context manager that turns a change of one account into gauge changes."""
+
+    def __init__(
+        self, q: Queries, periods: Periods, user_id: int, since: int, purgetime: int | None = None
+    ) -> None:
+        self.q = q
+        self.periods = periods
+        self.user_id = user_id
+        self.since = since
+        self.purgetime = purgetime
+        row = q.user_by_id(user_id)
+        self.company_id = int(row[1]) if row else 0
+        self.home_domain = int(row[2]) if row else 0
+        self.exists = row is not None
+        self._before: _Timeline | None = None
+
+    def __enter__(self) -> UserChange:
+        if self.exists:
+            self._before = _Timeline(
+                self.q, self.user_id, self.home_domain, self.since, self._current_purgetime()
+            )
+        return self
+
+    def _current_purgetime(self) -> int | None:
+        return self.q.user_purgetime(self.user_id)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            return
+        if not self.exists:  # created inside the block
+            row = self.q.user_by_id(self.user_id)
+            self.company_id, self.home_domain = int(row[1]), int(row[2])
+        after = _Timeline(
+            self.q, self.user_id, self.home_domain, self.since, self._current_purgetime()
+        )
+        before = self._before
+        times = {t for t, _ in after.steps}
+        if before is not None:
+            times |= {t for t, _ in before.steps}
+        deltas = _deltas(before, after, sorted(times))
+        write_deltas(self.q, self.periods, self.company_id, deltas)
+
+
+def _deltas(
+    before: _Timeline | None, after: _Timeline, times: list[int]
+) -> list[tuple[int, int, Vector]]:
+    """(time, domain_id, change) where after − before changes its value."""
+    out: list[tuple[int, int, Vector]] = []
+    prev: dict[int, Vector] = {}
+    for t in times:
+        a = after.at(t)
+        b = before.at(t) if before else {}
+        diff: dict[int, Vector] = {}
+        for d in set(a) | set(b):
+            va, vb = a.get(d), b.get(d)
+            diff[d] = [(va[i] if va else 0) - (vb[i] if vb else 0) for i in range(_WIDTH)]
+        for d in set(diff) | set(prev):
+            now_v = diff.get(d, [0] * _WIDTH)
+            was_v = prev.get(d, [0] * _WIDTH)
+            change = [x - y for x, y in zip(now_v, was_v, strict=True)]
+            if any(change):
+                out.append((t, d, change))
+        prev = diff
+    return out
+
+
+def write_deltas(
+    q: Queries, periods: Periods, company_id: int, deltas: list[tuple[int, int, Vector]]
+) -> None:
+    """Add (time, domain_id, change) to the domain and company rows of every kind."""
+    if not deltas:
+        return
+    acc: dict[tuple[str, int, str, str], Vector] = defaultdict(lambda: [0] * _WIDTH)
+    for t, domain_id, change in deltas:
+        for kind, key in zip(KINDS, periods.keys(t), strict=True):
+            for scope, sid in ((DOMAIN, domain_id), (COMPANY, company_id)):
+                row = acc[(scope, sid, kind, key)]
+                for i, x in enumerate(change):
+                    row[i] += x
+    q.add_gauges(
+        GaugeRow(company_id, scope, sid, kind, key, v)
+        for (scope, sid, kind, key), v in acc.items()
+        if any(v)
+    )

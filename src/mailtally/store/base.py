@@ -1,0 +1,589 @@
+"""The storage interface: one object that hides connections, threads and locks.
+
+Callers ask the store for a *reading* or a *writing* session::
+
+    with store.read() as q:
+        user = q.user_by_address("alice@example.com")
+
+    with store.write() as q:          # one transaction, committed on exit
+        q.add_flows(rows)
+
+Both yield a :class:`Queries` bound to a connection; every SQL statement of the
+project lives in that class, written once for SQLite and PostgreSQL (the
+dialects differ only in placeholders and a few functions, see :class:`Dialect`).
+A backend (``sqlite.py``, ``postgres.py``) supplies connections and the
+transaction discipline.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.resources
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mailtally.metrics import FLOWS, GAUGES, LAST_TIMES, column
+
+__all__ = [
+    "FLOW_COLUMNS",
+    "GAUGE_COLUMNS",
+    "LAST_COLUMNS",
+    "Dialect",
+    "FlowRow",
+    "GaugeRow",
+    "Queries",
+    "Store",
+]
+
+FLOW_COLUMNS: tuple[str, ...] = tuple(column(m) for m in FLOWS)
+LAST_COLUMNS: tuple[str, ...] = tuple(f"last_{k}" for k in LAST_TIMES)
+GAUGE_COLUMNS: tuple[str, ...] = tuple(column(m) for m in GAUGES)
+
+# scope codes in the flows and gauges tables
+USER, DOMAIN, COMPANY = "u", "d", "c"
+
+
+@dataclass(slots=True)
+class FlowRow:
+    """Counts to *add* to one (scope, period); ``lasts`` are maxima, 0 = none."""
+
+    company_id: int
+    scope: str
+    scope_id: int
+    kind: str
+    period: str
+    values: list[int]  # in FLOW_COLUMNS order
+    lasts: list[int]  # in LAST_COLUMNS order
+
+
+@dataclass(slots=True)
+class GaugeRow:
+    """Gauge changes to add to one (scope, period)."""
+
+    company_id: int
+    scope: str
+    scope_id: int
+    kind: str
+    period: str
+    values: list[int]  # in GAUGE_COLUMNS order
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Cursor: ...
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The few places where SQLite and PostgreSQL SQL differ."""
+
+    name: str
+    placeholder: str  # "?" or "%s"
+    greatest: str  # "max" or "GREATEST"
+
+    def sql(self, text: str) -> str:
+        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+
+
+def _flow_upsert() -> str:
+    cols = ("company_id", "scope", "scope_id", "kind", "period", *FLOW_COLUMNS, *LAST_COLUMNS)
+    adds = [f"{c} = flows.{c} + excluded.{c}" for c in FLOW_COLUMNS]
+    maxes = [f"{c} = {{greatest}}(flows.{c}, excluded.{c})" for c in LAST_COLUMNS]
+    return (
+        f"INSERT INTO flows ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+        f"ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET {', '.join(adds + maxes)}"
+    )
+
+
+def _gauge_upsert() -> str:
+    cols = ("company_id", "scope", "scope_id", "kind", "period", *GAUGE_COLUMNS)
+    adds = [f"{c} = gauges.{c} + excluded.{c}" for c in GAUGE_COLUMNS]
+    return (
+        f"INSERT INTO gauges ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+        f"ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET {', '.join(adds)}"
+    )
+
+
+_FLOW_UPSERT = _flow_upsert()
+_GAUGE_UPSERT = _gauge_upsert()
+_FLOW_SELECT = f"SELECT period, {', '.join(FLOW_COLUMNS + LAST_COLUMNS)} FROM flows"
+_GAUGE_SUMS = ", ".join(f"SUM({c})" for c in GAUGE_COLUMNS)
+_LAST_MAXES = ", ".join(f"MAX({c})" for c in LAST_COLUMNS)
+
+
+class Queries:
+    """Every query of mailtally, bound to one connection.
+
+    Rows come back as tuples; the domain modules (``tree``, ``summary``,
+    ``record``) give them meaning.  Methods that write must be called inside
+    :meth:`Store.write`.
+    """
+
+    def __init__(self, conn: Connection, dialect: Dialect) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self._flow_upsert = dialect.sql(_FLOW_UPSERT.replace("{greatest}", dialect.greatest))
+        self._gauge_upsert = dialect.sql(_GAUGE_UPSERT)
+
+    # -- plumbing -----------------------------------------------------------
+    def _one(self, sql: str, *params: Any) -> Any:
+        return self.conn.execute(self.dialect.sql(sql), params).fetchone()
+
+    def _all(self, sql: str, *params: Any) -> list[Any]:
+        return self.conn.execute(self.dialect.sql(sql), params).fetchall()
+
+    def _run(self, sql: str, *params: Any) -> None:
+        self.conn.execute(self.dialect.sql(sql), params)
+
+    def _insert(self, sql: str, *params: Any) -> int:
+        row = self._one(sql + " RETURNING id", *params)
+        return int(row[0])
+
+    # -- meta ---------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", key)
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._run(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            key,
+            value,
+        )
+
+    def generation(self) -> int:
+        """A number that grows with every write of counts (seen by other processes)."""
+        v = self.meta("generation")
+        return int(v) if v else 0
+
+    def bump_generation(self) -> None:
+        self.set_meta("generation", str(self.generation() + 1))
+
+    # -- operators ----------------------------------------------------------
+    def operator(self, name: str) -> tuple[str, str] | None:
+        return self._one("SELECT name, password_hash FROM operators WHERE name = ?", name)
+
+    def add_operator(self, name: str, password_hash: str, now: int) -> None:
+        self._run(
+            "INSERT INTO operators (name, password_hash, createtime) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
+            name,
+            password_hash,
+            now,
+        )
+
+    # -- companies ----------------------------------------------------------
+    _COMPANY = "SELECT id, name, createtime FROM companies"
+
+    def company_by_name(self, name: str) -> tuple[int, str, int] | None:
+        return self._one(self._COMPANY + " WHERE name = ?", name)
+
+    def company_by_id(self, company_id: int) -> tuple[int, str, int] | None:
+        return self._one(self._COMPANY + " WHERE id = ?", company_id)
+
+    def insert_company(self, name: str, createtime: int) -> int:
+        return self._insert(
+            "INSERT INTO companies (name, createtime) VALUES (?, ?)", name, createtime
+        )
+
+    def update_company_createtime(self, company_id: int, createtime: int) -> None:
+        self._run("UPDATE companies SET createtime = ? WHERE id = ?", createtime, company_id)
+
+    # -- domains ------------------------------------------------------------
+    _DOMAIN = "SELECT id, company_id, name, createtime, deletetime, attributes FROM domains"
+
+    def domain_by_name(self, name: str) -> tuple[int, int, str, int, int | None, str] | None:
+        return self._one(self._DOMAIN + " WHERE name = ? AND deletetime IS NULL", name)
+
+    def domain_by_id(self, domain_id: int) -> tuple[int, int, str, int, int | None, str] | None:
+        return self._one(self._DOMAIN + " WHERE id = ?", domain_id)
+
+    def domains_of_company(self, company_id: int) -> list[Any]:
+        return self._all(
+            self._DOMAIN + " WHERE company_id = ? AND deletetime IS NULL ORDER BY name",
+            company_id,
+        )
+
+    def insert_domain(self, company_id: int, name: str, createtime: int, attributes: str) -> int:
+        return self._insert(
+            "INSERT INTO domains (company_id, name, createtime, attributes) VALUES (?, ?, ?, ?)",
+            company_id,
+            name,
+            createtime,
+            attributes,
+        )
+
+    def update_domain(self, domain_id: int, attributes: str) -> None:
+        self._run("UPDATE domains SET attributes = ? WHERE id = ?", attributes, domain_id)
+
+    def set_domain_createtime(self, domain_id: int, createtime: int) -> None:
+        self._run("UPDATE domains SET createtime = ? WHERE id = ?", createtime, domain_id)
+
+    def aliases_in_domain(self, domain_id: int) -> list[str]:
+        rows = self._all(
+            "SELECT address FROM addresses WHERE domain_id = ? AND is_alias = 1", domain_id
+        )
+        return [r[0] for r in rows]
+
+    def delete_domain(self, domain_id: int, now: int) -> None:
+        self._run("UPDATE domains SET deletetime = ? WHERE id = ?", now, domain_id)
+
+    # -- users and addresses ------------------------------------------------
+    _USER = (
+        "SELECT u.id, u.company_id, u.domain_id, u.address, u.password_hash, u.createtime, "
+        "u.state FROM users u"
+    )
+
+    def resolve_address(self, address: str) -> tuple[int, int, int, int] | None:
+        """(user_id, domain_id, company_id, is_alias) of an address, or None."""
+        return self._one(
+            "SELECT user_id, domain_id, company_id, is_alias FROM addresses WHERE address = ?",
+            address,
+        )
+
+    def user_by_id(self, user_id: int) -> Any:
+        return self._one(self._USER + " WHERE u.id = ?", user_id)
+
+    def user_purgetime(self, user_id: int) -> int | None:
+        row = self._one("SELECT purgetime FROM users WHERE id = ?", user_id)
+        return None if row is None or row[0] is None else int(row[0])
+
+    def users_of_domain(self, domain_id: int) -> list[Any]:
+        return self._all(
+            self._USER + " WHERE u.domain_id = ? AND u.purgetime IS NULL ORDER BY u.address",
+            domain_id,
+        )
+
+    def insert_user(
+        self,
+        company_id: int,
+        domain_id: int,
+        address: str,
+        password_hash: str | None,
+        createtime: int,
+        state: str,
+    ) -> int:
+        return self._insert(
+            "INSERT INTO users (company_id, domain_id, address, password_hash, createtime, state)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            company_id,
+            domain_id,
+            address,
+            password_hash,
+            createtime,
+            state,
+        )
+
+    def update_user_state(self, user_id: int, state: str) -> None:
+        self._run("UPDATE users SET state = ? WHERE id = ?", state, user_id)
+
+    def set_password_hash(self, user_id: int, password_hash: str | None) -> None:
+        self._run("UPDATE users SET password_hash = ? WHERE id = ?", password_hash, user_id)
+
+    def purge_user(self, user_id: int, now: int) -> None:
+        self._run("UPDATE users SET purgetime = ? WHERE id = ?", now, user_id)
+        self._run("DELETE FROM addresses WHERE user_id = ?", user_id)
+        self._run("DELETE FROM roles WHERE user_id = ?", user_id)
+
+    def add_address(
+        self, address: str, company_id: int, domain_id: int, user_id: int, is_alias: bool
+    ) -> None:
+        self._run(
+            "INSERT INTO addresses (address, company_id, domain_id, user_id, is_alias) "
+            "VALUES (?, ?, ?, ?, ?)",
+            address,
+            company_id,
+            domain_id,
+            user_id,
+            int(is_alias),
+        )
+
+    def remove_alias(self, address: str) -> None:
+        self._run("DELETE FROM addresses WHERE address = ? AND is_alias = 1", address)
+
+    def add_user_version(self, company_id: int, user_id: int, valid_from: int, state: str) -> None:
+        self._run(
+            "INSERT INTO user_versions (company_id, user_id, valid_from, state) "
+            "VALUES (?, ?, ?, ?)",
+            company_id,
+            user_id,
+            valid_from,
+            state,
+        )
+
+    def user_versions(self, user_id: int, since: int) -> list[tuple[int, str]]:
+        """The version in force at ``since`` and every later one, oldest first."""
+        return self._all(
+            "SELECT valid_from, state FROM user_versions WHERE user_id = ? AND (valid_from > ? "
+            "OR id = (SELECT id FROM user_versions WHERE user_id = ? AND valid_from <= ? "
+            "ORDER BY valid_from DESC, id DESC LIMIT 1)) ORDER BY valid_from, id",
+            user_id,
+            since,
+            user_id,
+            since,
+        )
+
+    # -- storage reports ----------------------------------------------------
+    def put_storage_report(
+        self, company_id: int, user_id: int, time: int, items: int, nbytes: int
+    ) -> None:
+        self._run(
+            "INSERT INTO storage_reports (company_id, user_id, time, items, bytes) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, time) DO UPDATE "
+            "SET items = excluded.items, bytes = excluded.bytes",
+            company_id,
+            user_id,
+            time,
+            items,
+            nbytes,
+        )
+
+    def storage_reports(self, user_id: int, since: int) -> list[tuple[int, int, int]]:
+        """(time, items, bytes): the report in force at ``since`` and every later one."""
+        return self._all(
+            "SELECT time, items, bytes FROM storage_reports WHERE user_id = ? AND time >= "
+            "COALESCE((SELECT MAX(time) FROM storage_reports WHERE user_id = ? AND time <= ?), ?)"
+            " ORDER BY time",
+            user_id,
+            user_id,
+            since,
+            since,
+        )
+
+    # -- roles --------------------------------------------------------------
+    def roles_of(self, user_id: int) -> list[tuple[str, str]]:
+        return self._all(
+            "SELECT role, object FROM roles WHERE user_id = ? ORDER BY role, object", user_id
+        )
+
+    def add_role(self, company_id: int, user_id: int, role: str, obj: str) -> None:
+        self._run(
+            "INSERT INTO roles (company_id, user_id, role, object) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            company_id,
+            user_id,
+            role,
+            obj,
+        )
+
+    def drop_roles_on_domain(self, domain: str) -> None:
+        self._run("DELETE FROM roles WHERE object = ? OR object LIKE ?", domain, domain + "/%")
+
+    def clear_roles(self, user_id: int) -> None:
+        self._run("DELETE FROM roles WHERE user_id = ?", user_id)
+
+    # -- tokens -------------------------------------------------------------
+    def token(self, token_hash: str) -> tuple[str, int] | None:
+        return self._one("SELECT principal, expires FROM tokens WHERE token_hash = ?", token_hash)
+
+    def add_token(
+        self, token_hash: str, company_id: int | None, principal: str, expires: int
+    ) -> None:
+        self._run(
+            "INSERT INTO tokens (token_hash, company_id, principal, expires) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (token_hash) DO UPDATE SET principal = excluded.principal, "
+            "expires = excluded.expires, company_id = excluded.company_id",
+            token_hash,
+            company_id,
+            principal,
+            expires,
+        )
+
+    def drop_tokens_of(self, principal: str) -> None:
+        self._run("DELETE FROM tokens WHERE principal = ?", principal)
+
+    def drop_expired_tokens(self, now: int) -> None:
+        self._run("DELETE FROM tokens WHERE expires < ?", now)
+
+    # -- audit --------------------------------------------------------------
+    def audit(
+        self,
+        time: int,
+        company_id: int | None,
+        actor: str,
+        client: str | None,
+        method: str,
+        obj: str,
+        detail: str,
+    ) -> None:
+        self._run(
+            "INSERT INTO audit_log (time, company_id, actor, client, method, object, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            time,
+            company_id,
+            actor,
+            client,
+            method,
+            obj,
+            detail,
+        )
+
+    def audit_entries(self, company_id: int | None = None) -> list[Any]:
+        if company_id is None:
+            return self._all(
+                "SELECT time, company_id, actor, client, method, object, detail FROM audit_log "
+                "ORDER BY id"
+            )
+        return self._all(
+            "SELECT time, company_id, actor, client, method, object, detail FROM audit_log "
+            "WHERE company_id = ? ORDER BY id",
+            company_id,
+        )
+
+    # -- statistics ---------------------------------------------------------
+    def add_flows(self, rows: Iterable[FlowRow]) -> None:
+        self.conn.executemany(
+            self._flow_upsert,
+            (
+                (r.company_id, r.scope, r.scope_id, r.kind, r.period, *r.values, *r.lasts)
+                for r in rows
+            ),
+        )
+
+    def add_gauges(self, rows: Iterable[GaugeRow]) -> None:
+        self.conn.executemany(
+            self._gauge_upsert,
+            ((r.company_id, r.scope, r.scope_id, r.kind, r.period, *r.values) for r in rows),
+        )
+
+    def flows(self, scope: str, scope_id: int, kind: str, first: str, last: str) -> list[Any]:
+        """(period, *FLOW_COLUMNS, *LAST_COLUMNS) of the periods first..last."""
+        return self._all(
+            _FLOW_SELECT + " WHERE scope = ? AND scope_id = ? AND kind = ? AND period >= ? "
+            "AND period <= ? ORDER BY period",
+            scope,
+            scope_id,
+            kind,
+            first,
+            last,
+        )
+
+    def lasts_before(self, scope: str, scope_id: int, kind: str, first: str) -> tuple[int, ...]:
+        """The latest last_* times of all periods before ``first``."""
+        row = self._one(
+            f"SELECT {_LAST_MAXES} FROM flows WHERE scope = ? AND scope_id = ? AND kind = ? "
+            "AND period < ?",
+            scope,
+            scope_id,
+            kind,
+            first,
+        )
+        return tuple(int(v or 0) for v in row)
+
+    def gauges(self, scope: str, scope_id: int, kind: str, first: str, last: str) -> list[Any]:
+        """(period, *GAUGE_COLUMNS) changes of the periods first..last."""
+        return self._all(
+            f"SELECT period, {', '.join(GAUGE_COLUMNS)} FROM gauges WHERE scope = ? AND "
+            "scope_id = ? AND kind = ? AND period >= ? AND period <= ? ORDER BY period",
+            scope,
+            scope_id,
+            kind,
+            first,
+            last,
+        )
+
+    def gauges_before(self, scope: str, scope_id: int, kind: str, first: str) -> list[int]:
+        """The gauge values at the start of period ``first`` (sum of earlier changes)."""
+        row = self._one(
+            f"SELECT {_GAUGE_SUMS} FROM gauges WHERE scope = ? AND scope_id = ? AND kind = ? "
+            "AND period < ?",
+            scope,
+            scope_id,
+            kind,
+            first,
+        )
+        return [int(v or 0) for v in row]
+
+    def prune(self, kind: str, before: str) -> tuple[int, int]:
+        """Drop flow rows of ``kind`` older than ``before`` and fold gauge rows.
+
+        Gauge changes are folded into the base row (period '') so that later
+        values stay right; last_* times of users are folded the same way.
+        Returns (flow rows removed, gauge rows folded).
+        """
+        sums = ", ".join(f"SUM({c})" for c in GAUGE_COLUMNS)
+        self._run(
+            f"INSERT INTO gauges (company_id, scope, scope_id, kind, period, "
+            f"{', '.join(GAUGE_COLUMNS)}) SELECT company_id, scope, scope_id, kind, '', {sums} "
+            "FROM gauges WHERE kind = ? AND period < ? AND period <> '' "
+            "GROUP BY company_id, scope, scope_id, kind "
+            "ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET "
+            + ", ".join(f"{c} = gauges.{c} + excluded.{c}" for c in GAUGE_COLUMNS),
+            kind,
+            before,
+        )
+        folded = self._one(
+            "SELECT COUNT(*) FROM gauges WHERE kind = ? AND period < ? AND period <> ''",
+            kind,
+            before,
+        )[0]
+        self._run("DELETE FROM gauges WHERE kind = ? AND period < ? AND period <> ''", kind, before)
+        maxes = ", ".join(f"MAX({c})" for c in LAST_COLUMNS)
+        self._run(
+            f"INSERT INTO flows (company_id, scope, scope_id, kind, period, "
+            f"{', '.join(LAST_COLUMNS)}) SELECT company_id, scope, scope_id, kind, '', {maxes} "
+            "FROM flows WHERE kind = ? AND period < ? AND period <> '' AND scope = 'u' "
+            "GROUP BY company_id, scope, scope_id, kind "
+            "ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET "
+            + ", ".join(
+                f"{c} = {self.dialect.greatest}(flows.{c}, excluded.{c})" for c in LAST_COLUMNS
+            ),
+            kind,
+            before,
+        )
+        removed = self._one(
+            "SELECT COUNT(*) FROM flows WHERE kind = ? AND period < ? AND period <> ''",
+            kind,
+            before,
+        )[0]
+        self._run("DELETE FROM flows WHERE kind = ? AND period < ? AND period <> ''", kind, before)
+        return int(removed), int(folded)
+
+
+_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The numbered schema migrations shipped with the package, in order."""
+    found = []
+    for entry in importlib.resources.files("mailtally.store.migrations").iterdir():
+        m = _MIGRATION.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Store(abc.ABC):
+    """A mailtally database.  Open one with :func:`mailtally.store.open_store`."""
+
+    url: str
+
+    @abc.abstractmethod
+    @contextmanager
+    def read(self) -> Iterator[Queries]:
+        """A reading session; never blocks the writer (nor is blocked by it)."""
+
+    @abc.abstractmethod
+    @contextmanager
+    def write(self) -> Iterator[Queries]:
+        """A writing transaction: committed when the block ends, rolled back on error.
+
+        Writers are serialised; a writing session may read its own changes.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def schema_version(self) -> int:
+        with self.read() as q:
+            v = q.meta("schema_version")
+        return int(v) if v else 0
