@@ -22,6 +22,7 @@ import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -51,6 +52,11 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# Every request with credentials names its user, and normalizing an address
+# (IDNA and all) costs more than the rest of a cached credential check: memoize
+# it, as a pure function of the string.  Bounded, so a spray of names cannot
+# grow memory.
+@lru_cache(maxsize=4096)
 def _canonical(name: str) -> str:
     if "@" in name:
         return normalize_address(name) or name.lower()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,8 +45,8 @@ def open_configured(config: Config) -> Store:
     if zone != config.timezone:
         store.close()
         raise click.ClickException(
-            f"timezone: this store counts in {zone!r}, not {config.timezone!r}; "
-            "start with --timezone " + zone
+            f"timezone: this store counts in {zone!r}, not {config.timezone!r}; set "
+            f"timezone = {zone!r} in the configuration file (or MAILTALLY_TIMEZONE={zone})"
         )
     return store
 
@@ -214,12 +216,32 @@ def summary(
     from rich.table import Table
 
     table = Table(title=f"stats_summary {t.type} {t.name} by {by}")
-    shown = [c for c in columns if not c.startswith(("services.", "logins.last_"))]
+    shown = ["period", *(c for c in _TABLE_COLUMNS if c in columns)]
     for c in shown:
-        table.add_column(c.rpartition(".")[2], justify="right" if c != "period" else "left")
+        table.add_column(_TABLE_COLUMNS.get(c, c), justify="left" if c == "period" else "right")
     for r in rows:
         table.add_row(*(str(r[c]) for c in shown))
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+#: what the terminal table shows (--json/--csv have everything), with headings
+_TABLE_COLUMNS = {
+    "messages.in_ham": "in ham",
+    "messages.in_spam": "spam",
+    "messages.denied": "denied",
+    "messages.in_size": "in bytes",
+    "messages.out_msg_count": "sent",
+    "messages.out_rcpt_count": "rcpts",
+    "messages.forward_count": "fwd",
+    "logins.imap4": "imap",
+    "logins.pop3": "pop3",
+    "logins.webmail": "webmail",
+    "users.mailbox": "mailboxes",
+    "users.deleted": "deleted",
+    "account_type": "type",
+    "storage.items_stored": "items",
+    "storage.current_size": "stored bytes",
+}
 
 
 def _flatten(period: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -231,6 +253,128 @@ def _flatten(period: str, body: dict[str, Any]) -> dict[str, Any]:
         else:
             out[group] = value
     return out
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))
+@db_option
+@tz_option
+@click.option("--follow", is_flag=True, help="Keep reading as the files grow and rotate.")
+@click.option(
+    "--webmail-host",
+    "webmail_hosts",
+    multiple=True,
+    help="IMAP/POP3 logins from this address are the webmail's own (repeatable).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--batch-lines", type=click.IntRange(1, 10_000_000), default=50_000,
+              show_default=True, help="Lines counted per transaction.")  # fmt: skip
+@click.pass_context
+def ingest(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    db: str | None,
+    timezone: str | None,
+    follow: bool,
+    webmail_hosts: tuple[str, ...],
+    quiet: bool,
+    batch_lines: int,
+) -> None:
+    """Count mail-server logs and quota reports (plain or .gz), each line exactly once."""
+    from mailtally.ingest.files import Ingester
+
+    config = _config(ctx, db=db, timezone=timezone, webmail_hosts=list(webmail_hosts) or None)
+    files = list(paths) or (config.ingest.follow if follow else [])
+    if not files:
+        raise click.ClickException("name the files to read (or ingest.follow in the config)")
+    store = open_configured(config)
+    ingester = Ingester(store, Periods(config.timezone), config.webmail_hosts, batch_lines)
+    if follow:
+        import signal
+
+        stop = {"now": False}
+
+        def request_stop(signum: int, frame: object) -> None:
+            stop["now"] = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        click.echo(f"following {', '.join(files)} (Ctrl-C to stop)", err=True)
+        report = ingester.follow(files, lambda: stop["now"])
+    else:
+        report = _ingest_with_progress(ingester, files, quiet)
+    store.close()
+    _print_report(report)
+
+
+def _ingest_with_progress(ingester: Any, files: list[str], quiet: bool) -> Any:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    if quiet:
+        return ingester.ingest(files)
+    started = time.monotonic()
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[rate]} lines/s, {task.fields[skipped]} not understood"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(src: Any, n: int) -> None:
+            if src.path not in tasks:
+                size = max(os.path.getsize(src.path), 1)
+                tasks[src.path] = bar.add_task(
+                    os.path.basename(src.path), total=size, rate=0, skipped=0
+                )
+            raw = getattr(src.stream, "fileobj", None) or src.stream
+            try:
+                done = raw.tell()
+            except (OSError, ValueError):
+                done = 0
+            rep = ingester.report
+            elapsed = max(time.monotonic() - started, 1e-6)
+            bar.update(
+                tasks[src.path],
+                completed=done,
+                rate=f"{rep.lines / elapsed:,.0f}",
+                skipped=f"{rep.unknown_lines:,}",
+            )
+
+        return ingester.ingest(files, progress)
+
+
+def _print_report(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=False)
+    console.print(
+        f"[bold]{report.lines:,}[/] lines read, [bold]{report.events:,}[/] events counted, "
+        f"{report.ignored_lines:,} lines understood and not counted, "
+        f"{report.unknown_lines:,} lines not understood, "
+        f"{report.outside_tree:,} events outside the tenant tree, "
+        f"{report.skipped_messages:,} messages never completed"
+    )
+    if report.unknown:
+        table = Table(title="lines not understood, by program")
+        table.add_column("program")
+        table.add_column("lines", justify="right")
+        table.add_column("sample")
+        for program, (count, sample) in sorted(
+            report.unknown.items(), key=lambda kv: -int(kv[1][0])
+        ):
+            table.add_row(program, f"{count:,}", str(sample)[:160])
+        console.print(table)
 
 
 @main.command()

@@ -8,6 +8,7 @@ Sunday), ``2026-11`` (month).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -83,7 +84,9 @@ class Clock:
     """The current time; tests substitute a fixed one."""
 
     def now(self) -> int:
-        return int(datetime.now(UTC).timestamp())
+        # time.time() is the same clock as datetime.now(UTC).timestamp(), a
+        # quarter of the cost; a request asks for the time several times
+        return int(time.time())
 
 
 class FixedClock(Clock):

@@ -568,8 +568,11 @@ def _apply_user_attributes(
                     bad(key, f"address {a} is the account's own address")
                     break
                 d = ctx.q.domain_by_name(a.rpartition("@")[2])
-                if d is None or d[1] != company_id:
-                    bad(key, f"{a} is not in a domain of this company")
+                # the caller must manage the alias's domain too (a domain admin
+                # would otherwise take another domain's mail); the same answer
+                # for any domain it may not use, so that none can be probed
+                if d is None or d[1] != company_id or not may_manage_users(ctx.actor, d[1], d[0]):
+                    bad(key, f"{a} is not in a domain of this company that you manage")
                     break
             added = [a for a in wanted if a not in state.aliases]
             removed = [a for a in state.aliases if a not in wanted]

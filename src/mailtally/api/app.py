@@ -22,7 +22,7 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mailtally.api import companies, domains, session, stats, users
+from mailtally.api import companies, domains, events, session, stats, users
 from mailtally.api.common import Credentials, Method, bad_request
 from mailtally.api.service import Service
 from mailtally.config import Config
@@ -43,6 +43,7 @@ METHODS: dict[str, Method] = {
     **domains.METHODS,
     **users.METHODS,
     **stats.METHODS,
+    **events.METHODS,
 }
 
 _encode = msgspec.json.Encoder().encode
@@ -134,14 +135,8 @@ async def dispatch(request: HTTPRequest) -> Response:
         )
     try:
         req = _decoders[name].decode(body)
-    except msgspec.ValidationError as exc:
-        if str(exc).startswith("Expected `object`, got"):  # the body itself
-            return error_response(
-                OMAError(BAD_REQUEST, "the request body must be a JSON object"), 400
-            )
-        return error_response(translate(exc))
-    except msgspec.DecodeError:
-        return _not_an_object(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        return _refused(body, exc)  # (msgspec.ValidationError is a DecodeError)
     try:
         principal = None
         creds = getattr(req, "credentials", None)
@@ -155,15 +150,23 @@ async def dispatch(request: HTTPRequest) -> Response:
     return json_response({"success": True, **answer})
 
 
-def _not_an_object(body: bytes) -> Response:
+def _refused(body: bytes, exc: Exception) -> Response:
+    """A body the method's decoder refused: 400 unless it is a JSON object, else
+    error 5 naming the field.  The typed decoder stops at the first bad field, so
+    the whole body is parsed again to tell the two apart (bad UTF-8 in a string,
+    trailing garbage, nesting deeper than the decoder goes and a non-object body
+    are all 400)."""
     try:
         value = _decode_any(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return error_response(OMAError(BAD_REQUEST, "the request body is not valid JSON"), 400)
+    except RecursionError:
+        return error_response(OMAError(BAD_REQUEST, "the request body is nested too deeply"), 400)
     if not isinstance(value, dict):
         return error_response(OMAError(BAD_REQUEST, "the request body must be a JSON object"), 400)
-    # a JSON object that msgspec's typed decoder still refused (e.g. bad UTF-8
-    # inside a string): a formatting error of the request
+    if isinstance(exc, msgspec.ValidationError):
+        return error_response(translate(exc))
+    # a JSON object that the typed decoder still refused: a formatting error
     return error_response(OMAError(BAD_REQUEST, "request badly formatted"))
 
 

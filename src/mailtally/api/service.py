@@ -39,15 +39,34 @@ class Service:
         self.auth_counter = AuthCounter()
         #: grows whenever something a summary shows may have changed
         self.generation = 0
+        #: grows when only the API's own ``logins.auth_*`` counts were written.
+        #: Those show in the summaries of the users counted and nowhere else, so
+        #: every other cached answer stays valid: OMA clients send credentials with
+        #: every poll, and each second's flush of their counts must not drop them.
+        self.auth_generation = 0
+        #: user name -> the auth generation that last wrote its auth counts
+        self.auth_changed_at: dict[str, int] = {}
         self._store_generation = -1
-        #: (caller, type, object, by) -> (generation, current period key, body)
-        self.summary_cache: dict[tuple[Any, ...], tuple[int, str, bytes]] = {}
+        #: (caller, type, object, by) -> a cached answer (api/stats.py)
+        self.summary_cache: dict[tuple[Any, ...], Any] = {}
+        #: the summaries being built right now, so that concurrent misses of one
+        #: key share a single build (see api/stats.py)
+        self.summary_flights: dict[tuple[Any, ...], Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- store access ------------------------------------------------------------
     async def read(self, fn: Callable[[Queries], T]) -> T:
         def run() -> T:
             with self.store.read() as q:
+                return fn(q)
+
+        return await run_in_threadpool(run)
+
+    async def write(self, fn: Callable[[Queries], T]) -> T:
+        """Run ``fn`` in one write transaction (counts, not the tree)."""
+
+        def run() -> T:
+            with self.store.write() as q:
                 return fn(q)
 
         return await run_in_threadpool(run)
@@ -73,12 +92,27 @@ class Service:
 
     # -- background work -----------------------------------------------------------
     def flush_auth_counts(self) -> int:
-        """Write the buffered auth_* counts (blocking; run in a thread)."""
+        """Write the buffered auth_* counts and mark what they change (blocking; in a thread)."""
         events = self.auth_counter.drain()
         if not events:
             return 0
         with self.store.write() as q:
+            before = q.generation()
             record_events(q, self.periods, events)
+            after = q.generation()
+        # Our own write bumps the store's generation too: note the new value so
+        # that the poll does not take it for another process's write and drop
+        # every cached summary.  If another process wrote since the last poll
+        # (``before`` is news to us), that is a change of everything.
+        foreign = before != self._store_generation
+        self._store_generation = after
+        # bumped only now, after the commit: a summary built from an older
+        # snapshot carries an older auth generation and so counts as stale
+        self.auth_generation += 1
+        for ev in events:
+            self.auth_changed_at[ev.user] = self.auth_generation
+        if foreign:
+            self.changed()
         return len(events)
 
     def poll_store_generation(self) -> None:
@@ -100,13 +134,9 @@ class Service:
     async def start(self) -> None:
         self.poll_store_generation()
         self._tasks = [
-            asyncio.create_task(self._every(1.0, self._flush_and_mark)),
+            asyncio.create_task(self._every(1.0, self.flush_auth_counts)),
             asyncio.create_task(self._every(0.5, self.poll_store_generation)),
         ]
-
-    def _flush_and_mark(self) -> None:
-        if self.flush_auth_counts():
-            self.changed()
 
     async def stop(self) -> None:
         for t in self._tasks:

@@ -439,6 +439,88 @@ class Queries:
             company_id,
         )
 
+    # -- ingestion ------------------------------------------------------------
+    def batch(self, scope: str, batch_id: str) -> tuple[int, int] | None:
+        """(time, accepted) of a batch already counted, or None."""
+        return self._one(
+            "SELECT time, accepted FROM event_batches WHERE scope = ? AND batch_id = ?",
+            scope,
+            batch_id,
+        )
+
+    def add_batch(
+        self, scope: str, batch_id: str, company_id: int | None, time: int, accepted: int
+    ) -> None:
+        self._run(
+            "INSERT INTO event_batches (scope, batch_id, company_id, time, accepted) "
+            "VALUES (?, ?, ?, ?, ?)",
+            scope,
+            batch_id,
+            company_id,
+            time,
+            accepted,
+        )
+
+    def ingest_files(self) -> list[Any]:
+        """(id, path, device, inode, head_hash, head_len, position, lines) of every file."""
+        return self._all(
+            "SELECT id, path, device, inode, head_hash, head_len, position, lines "
+            "FROM ingest_files ORDER BY id"
+        )
+
+    def save_ingest_file(
+        self,
+        file_id: int | None,
+        path: str,
+        device: int,
+        inode: int,
+        head_hash: str,
+        head_len: int,
+        position: int,
+        lines: int,
+        now: int,
+    ) -> int:
+        """Insert (file_id None) or update a file's identity and position; its id."""
+        if file_id is None:
+            return self._insert(
+                "INSERT INTO ingest_files (path, device, inode, head_hash, head_len, position, "
+                "lines, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                path,
+                device,
+                inode,
+                head_hash,
+                head_len,
+                position,
+                lines,
+                now,
+            )
+        self._run(
+            "UPDATE ingest_files SET path = ?, device = ?, inode = ?, head_hash = ?, "
+            "head_len = ?, position = ?, lines = ?, updated = ? WHERE id = ?",
+            path,
+            device,
+            inode,
+            head_hash,
+            head_len,
+            position,
+            lines,
+            now,
+            file_id,
+        )
+        return file_id
+
+    def ingest_state(self, name: str) -> str | None:
+        row = self._one("SELECT state FROM ingest_state WHERE name = ?", name)
+        return None if row is None else str(row[0])
+
+    def save_ingest_state(self, name: str, state: str) -> None:
+        self._run(
+            "INSERT INTO ingest_state (name, state) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET state = excluded.state",
+            name,
+            state,
+        )
+
     # -- statistics ---------------------------------------------------------
     def add_flows(self, rows: Iterable[FlowRow]) -> None:
         self.conn.executemany(
@@ -582,6 +664,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def schema_version(self) -> int:
         with self.read() as q:

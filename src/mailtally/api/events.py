@@ -1,0 +1,193 @@
+"""``ingest_events`` (SPEC §7; not in OMA): JSON events in, counted once.
+
+A batch is checked whole before anything is counted: one bad event and the
+batch is refused with error 6, ``hints`` naming each bad event
+(``events[3].size``), and nothing counted.  A ``batch_id`` already counted is
+acknowledged (``duplicate: true``) and not counted again; the check and the
+counting share one transaction, so two concurrent retries count once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from mailtally.api.common import MIB, Method, Request
+from mailtally.api.service import Service
+from mailtally.errors import BAD_ATTRIBUTE, FORBIDDEN, OMAError
+from mailtally.events import (
+    Autoresponse,
+    Event,
+    Forward,
+    Login,
+    MessageDenied,
+    MessageIn,
+    MessageOut,
+    StorageReport,
+)
+from mailtally.record import Resolver, record_events
+from mailtally.store import Queries
+from mailtally.tree import Principal, normalize_address
+
+__all__ = ["METHODS", "parse_event"]
+
+#: how far in the future an event's time may be (clock skew between hosts)
+MAX_SKEW = 300
+MAX_HINTS = 50
+
+# kind -> (required fields besides time/kind, optional fields)
+KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "message_in": (("user", "size"), ("spam",)),
+    "message_denied": (("recipient",), ()),
+    "message_out": (("user", "recipients", "size"), ()),
+    "forward": (("user",), ()),
+    "autoresponse": (("user",), ()),
+    "login": (("user", "service"), ()),
+    "storage": (("user", "items", "bytes"), ()),
+}
+
+
+class IngestEventsRequest(Request, kw_only=True):
+    batch_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    events: list[Any]
+
+
+class BadEvent(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def _count(ev: dict[str, Any], field: str, minimum: int = 0) -> int:
+    v = ev[field]
+    if not isinstance(v, int) or isinstance(v, bool) or not minimum <= v < 2**53:
+        raise BadEvent(field, f"must be a whole number of at least {minimum}")
+    return v
+
+
+def _time(ev: dict[str, Any], now: int) -> int:
+    v = ev.get("time")
+    if not isinstance(v, str):
+        raise BadEvent("time", "is required, an RFC 3339 time")
+    try:
+        dt = datetime.fromisoformat(v.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadEvent("time", "must be an RFC 3339 time such as 2026-11-28T09:15:00Z") from None
+    if dt.tzinfo is None:
+        raise BadEvent("time", "must carry a time zone offset (Z or ±hh:mm)")
+    ts = int(dt.timestamp())
+    if ts > now + MAX_SKEW:
+        raise BadEvent("time", "is in the future")
+    if ts < 0:
+        raise BadEvent("time", "is before 1970")
+    return ts
+
+
+def parse_event(raw: Any, now: int) -> Event:
+    """One JSON event → an internal event, or BadEvent naming the field."""
+    if not isinstance(raw, dict):
+        raise BadEvent("", "must be a JSON object")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise BadEvent("kind", f"must be one of {', '.join(KINDS)}")
+    required, optional = KINDS[kind]
+    for field in raw:
+        if field not in ("time", "kind", *required, *optional):
+            raise BadEvent(field, f"is not a field of a {kind} event")
+    for field in required:
+        if field not in raw:
+            raise BadEvent(field, "is required")
+    ts = _time(raw, now)
+    address_field = "recipient" if kind == "message_denied" else "user"
+    address = raw[address_field]
+    norm = normalize_address(address) if isinstance(address, str) else None
+    if norm is None:
+        raise BadEvent(address_field, "must be an email address")
+    if kind == "message_in":
+        spam = raw.get("spam", False)
+        if not isinstance(spam, bool):
+            raise BadEvent("spam", "must be true or false")
+        return MessageIn(ts, norm, _count(raw, "size"), spam)
+    if kind == "message_denied":
+        return MessageDenied(ts, norm)
+    if kind == "message_out":
+        return MessageOut(ts, norm, _count(raw, "recipients", 1), _count(raw, "size"))
+    if kind == "forward":
+        return Forward(ts, norm)
+    if kind == "autoresponse":
+        return Autoresponse(ts, norm)
+    if kind == "login":
+        service = raw["service"]
+        if service not in ("imap4", "pop3", "webmail"):
+            raise BadEvent("service", "must be one of imap4, pop3, webmail")
+        return Login(ts, norm, service)
+    return StorageReport(ts, norm, _count(raw, "items"), _count(raw, "bytes"))
+
+
+def _allowed_companies(p: Principal) -> set[int] | None:
+    """Companies whose events ``p`` may send; None = any (an operator)."""
+    if p.operator:
+        return None
+    return {cid for cid, roles in p.company_roles.items() if "company" in roles}
+
+
+def ingest(
+    q: Queries, svc: Service, p: Principal, req: IngestEventsRequest, now: int
+) -> dict[str, Any]:
+    allowed = _allowed_companies(p)
+    if allowed is not None and not allowed:
+        raise OMAError(FORBIDDEN, "only operators and company admins may ingest events")
+    scope = "operator" if allowed is None else f"company:{min(allowed)}"
+    if q.batch(scope, req.batch_id) is not None:
+        return {"accepted": 0, "duplicate": True}
+    resolver = Resolver(q)
+    events: list[Event] = []
+    hints: dict[str, str] = {}
+    for i, raw in enumerate(req.events):
+        try:
+            ev = parse_event(raw, now)
+            if isinstance(ev, MessageDenied):
+                owner = resolver.user(ev.recipient)
+                dom = resolver.domain(ev.recipient)
+                company = owner[2] if owner else (dom[1] if dom else None)
+                if company is None or (allowed is not None and company not in allowed):
+                    raise BadEvent("recipient", "is not an address of a known domain")
+            else:
+                owner = resolver.user(ev.user)
+                if owner is None or (allowed is not None and owner[2] not in allowed):
+                    raise BadEvent("user", "is not a user in the tree")
+            events.append(ev)
+        except BadEvent as bad:
+            key = f"events[{i}].{bad.field}" if bad.field else f"events[{i}]"
+            if len(hints) < MAX_HINTS:
+                hints[key] = bad.reason
+            else:
+                hints.setdefault("events", "more bad events not listed")
+    if hints:
+        first = next(iter(hints))
+        raise OMAError(
+            BAD_ATTRIBUTE,
+            f"{len(req.events) - len(events)} bad events, nothing counted; first: "
+            f"{first} {hints[first]}",
+            hints,
+        )
+    record_events(q, svc.periods, events, resolver)
+    company = None if allowed is None else min(allowed)
+    q.add_batch(scope, req.batch_id, company, now, len(events))
+    return {"accepted": len(events), "duplicate": False}
+
+
+async def ingest_events(svc: Service, req: IngestEventsRequest, p: Principal) -> dict[str, Any]:
+    now = svc.clock.now()
+    out = await svc.write(lambda q: ingest(q, svc, p, req, now))
+    if out["accepted"]:
+        svc.changed()
+    return out
+
+
+METHODS = {
+    "ingest_events": Method(IngestEventsRequest, ingest_events, body_limit=32 * MIB),
+}

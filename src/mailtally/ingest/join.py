@@ -1,0 +1,990 @@
+"""Records of log lines → :mod:`mailtally.events` (SPEC §3).
+
+A :class:`Joiner` takes :class:`~mailtally.ingest.parsers.ParseResult` objects in
+log order (:meth:`Joiner.feed`) and returns the events each one completed.  Its
+whole state is a JSON-able dict (:meth:`Joiner.state`, :meth:`Joiner.from_state`),
+saved by ``mailtally ingest`` in the transaction that records the events it
+produced, so that a crash never counts a line twice.
+
+How lines become events
+=======================
+
+Postfix lines are tied by queue id into messages *in flight*, kept in a table
+bounded in size (``max_entries``) and age (``max_age`` seconds of log time since
+a message was last mentioned).
+
+``MessageOut``
+    A message whose ``smtpd`` line names a ``sasl_username``, or that ``pickup``
+    took from a uid listed in ``webmail_uids`` (webmail via sendmail; the
+    envelope sender is then the user), is counted once, at its ``qmgr``
+    ``from=…, size=…, nrcpt=…`` line: ``recipients = nrcpt``, time of that line.
+
+``MessageIn``
+    Each successful local delivery (``lmtp``/``virtual``/``local``/``pipe``, or
+    any ``delivered via …``/``delivered to …`` answer) and each forward
+    (below) is a receipt for a user.  Receipts are *not* emitted at the delivery
+    line but when ``qmgr`` logs ``removed`` (or the message expires from the
+    table), because the spam verdict — from rspamd, amavis or a sieve ``fileinto``
+    into a junk folder — may be logged before or after the deliveries.  The event
+    is dated at the (first) delivery line of that user.  A message counts once
+    per user: deliveries are grouped by final recipient (``to=``), so an alias
+    and a direct address that both end in one mailbox count once.
+
+    *Which address is credited.*  With a ``resolve`` function (address → the
+    canonical user, or None if not a known user/alias), the first of
+    ``orig_to``, ``to`` that resolves is credited and receipts are grouped by
+    the canonical user.  Without one, ``orig_to`` is credited when it is present
+    and expands to exactly one mailbox in this message (a user's alias, or a
+    rewrite to an internal address) — the recorder resolves aliases; when the
+    same ``orig_to`` expands to several mailboxes it is a list or group alias,
+    and each mailbox (``to``) is credited instead.  (A catch-all alias expanding
+    to one mailbox is credited to the original address; pass ``resolve`` when
+    the tree is at hand.)  Address extensions (``alice+tag@``) are stripped with
+    ``recipient_delimiter``.
+
+``Forward``
+    An ``smtp`` delivery to an outside host whose ``orig_to`` differs from
+    ``to`` (alias expansion, forward_recipients), and local(8)'s ``forwarded as
+    NEWID``, count one forward per message and ``orig_to`` user, at that line;
+    the forward is also a receipt of the user (SPEC: "stored, forwarded or
+    both"), merged with the user's local copy if there is one.  A sieve
+    ``forwarded to`` counts a forward for the sieve user (once per Message-ID).
+
+``Autoresponse``
+    A sieve ``sent vacation response``.
+
+``MessageDenied``
+    A permanent (5xx) ``reject``/``milter-reject`` line, per recipient named
+    (a temporary 4xx one — greylisting, soft reject — is retried by the sender
+    and not counted); amavis ``Blocked …`` per recipient; a permanent failure
+    of a local delivery (``status=bounced`` by lmtp/virtual/…, e.g. over quota),
+    unless the same user also received the message.  rspamd's own ``reject``
+    verdict counts nothing: Postfix's ``milter-reject`` line is the one that
+    counts it, so each rejection is counted once per recipient.
+
+Content filters
+    A delivery to a content filter — relay on a loopback address whose answer
+    says ``queued as NEWID``, a relay in ``filter_relays`` or on a loopback port
+    in ``filter_ports``, or amavis's ``from MTA(…)`` answer — is not a delivery;
+    amavis ``Queue-ID: A … queued_as: B`` and smtpd ``orig_queue_id=A`` link the
+    same way.  Message B continues A: it takes A's submitting user (but is never
+    counted out again), A's size (the size the sender sent, not the one grown by
+    filter headers) and A's spam verdict, so a filtered message counts once,
+    not twice.  Since the filter's ``queued as`` line may follow B's own
+    deliveries, a message received from a loopback client with no link yet is
+    held for ``reinject_grace`` seconds after ``removed`` before it is counted.
+
+Logins
+    Dovecot ``imap-login``/``pop3-login`` ``Login:`` → ``Login`` imap4/pop3,
+    except from ``webmail_hosts`` (the webmail's own logins); Roundcube
+    ``Successful login`` → ``Login`` webmail.
+
+Quota reports
+    A user's ``STORAGE`` and ``MESSAGE`` rows → one ``StorageReport`` at the
+    report's time.
+
+Times are UTC epoch seconds.  The joiner's clock is the latest line time seen;
+expiry and the hold are measured on it, never on the wall clock, so that a
+replay gives the same events.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from ..events import (
+    Autoresponse,
+    Event,
+    Forward,
+    Login,
+    MessageDenied,
+    MessageIn,
+    MessageOut,
+    StorageReport,
+)
+from .parsers import (
+    IGNORED,
+    OK,
+    UNKNOWN,
+    CleanupMessageId,
+    Delivery,
+    Discard,
+    FilterBlocked,
+    MailLogin,
+    ParseResult,
+    Pickup,
+    QmgrFrom,
+    QmgrRemoved,
+    QuotaHeader,
+    QuotaRow,
+    Record,
+    Reinjected,
+    Reject,
+    SieveAction,
+    SmtpdClient,
+    SpamVerdict,
+    WebmailLogin,
+)
+
+__all__ = ["STATE_VERSION", "Joiner"]
+
+STATE_VERSION = 1
+
+_EVENT_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (Autoresponse, Forward, Login, MessageDenied, MessageIn, MessageOut, StorageReport)
+}
+
+_SESSION = re.compile(r"<[^>]*> (\S+) Saved")
+
+#: Stages at which a rejection with a queue id ends the message (it is never queued).
+_FINAL_STAGES = frozenset({"END-OF-MESSAGE", "DATA", "BDAT", "header", "body"})
+
+
+def _ip_of(relay: str) -> tuple[str, int | None]:
+    """``host[ip]:port`` → (ip, port); ``("", None)`` for ``local``, ``none`` …"""
+    b = relay.find("[")
+    if b < 0:
+        return "", None
+    e = relay.find("]", b)
+    if e < 0:
+        return "", None
+    port = relay[e + 2 :] if relay.startswith(":", e + 1) else ""
+    return relay[b + 1 : e], int(port) if port.isdigit() and port.isascii() else None
+
+
+def _loopback(ip: str) -> bool:
+    if ip.startswith("::ffff:"):
+        ip = ip[7:]
+    return ip.startswith("127.") or ip == "::1" or ip == "localhost"
+
+
+class _Msg:
+    """One Postfix message in flight."""
+
+    __slots__ = (
+        "bounced",
+        "client",
+        "fwds",
+        "inherited_size",
+        "locals",
+        "loopback",
+        "msgid",
+        "nrcpt",
+        "out_done",
+        "parent",
+        "queued",
+        "removed",
+        "sasl",
+        "seen",
+        "size",
+        "spam",
+    )
+
+    def __init__(self, seen: int) -> None:
+        self.seen = seen
+        self.client: str | None = None
+        self.loopback = False
+        self.sasl: str | None = None
+        self.size: int | None = None
+        self.inherited_size: int | None = None
+        self.nrcpt: int | None = None
+        self.out_done = False
+        self.queued = False
+        self.spam: bool | None = None
+        self.msgid: str | None = None
+        self.parent: str | None = None
+        self.removed: int | None = None
+        # final recipient key -> [address as logged, orig_to or None, time, junk]
+        self.locals: dict[str, list[Any]] = {}
+        # orig_to key -> [address, time]: receipts by forwarding to the outside
+        self.fwds: dict[str, list[Any]] = {}
+        # final recipient key -> [address, orig_to or None, time]: permanent local failures
+        self.bounced: dict[str, list[Any]] = {}
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "seen": self.seen,
+            "client": self.client,
+            "loopback": self.loopback,
+            "sasl": self.sasl,
+            "size": self.size,
+            "inherited_size": self.inherited_size,
+            "nrcpt": self.nrcpt,
+            "out_done": self.out_done,
+            "queued": self.queued,
+            "spam": self.spam,
+            "msgid": self.msgid,
+            "parent": self.parent,
+            "removed": self.removed,
+            "locals": self.locals,
+            "fwds": self.fwds,
+            "bounced": self.bounced,
+        }
+
+    @classmethod
+    def load(cls, d: dict[str, Any]) -> _Msg:
+        m = cls(int(d["seen"]))
+        m.client = d.get("client")
+        m.loopback = bool(d.get("loopback"))
+        m.sasl = d.get("sasl")
+        m.size = d.get("size")
+        m.inherited_size = d.get("inherited_size")
+        m.nrcpt = d.get("nrcpt")
+        m.out_done = bool(d.get("out_done"))
+        m.queued = bool(d.get("queued"))
+        m.spam = d.get("spam")
+        m.msgid = d.get("msgid")
+        m.parent = d.get("parent")
+        m.removed = d.get("removed")
+        m.locals = {k: list(v) for k, v in d.get("locals", {}).items()}
+        m.fwds = {k: list(v) for k, v in d.get("fwds", {}).items()}
+        m.bounced = {k: list(v) for k, v in d.get("bounced", {}).items()}
+        return m
+
+
+def _event_dump(ev: Event) -> dict[str, Any]:
+    d = asdict(ev)
+    d["kind"] = type(ev).__name__
+    return d
+
+
+def _event_load(d: dict[str, Any]) -> Event:
+    fields = dict(d)
+    cls = _EVENT_TYPES[fields.pop("kind")]
+    return cls(**fields)  # type: ignore[no-any-return]
+
+
+class Joiner:
+    """Joins parse results of one or more log streams into events (module docstring).
+
+    Feed results in log order with :meth:`feed` (or records with :meth:`add`);
+    each returns the events it completed.  :meth:`flush` at the end of the input
+    returns what the end makes complete.
+    Constructor parameters are configuration, not state: pass the same ones to
+    :meth:`from_state`.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_entries: int = 100_000,
+        max_age: int = 86_400,
+        webmail_hosts: Iterable[str] = ("127.0.0.1", "::1"),
+        webmail_uids: Iterable[int] = (33,),
+        junk_mailboxes: Iterable[str] = ("Junk", "Spam", "Junk E-mail"),
+        local_services: Iterable[str] = ("lmtp", "local", "virtual", "pipe"),
+        filter_relays: Iterable[str] = (),
+        filter_ports: Iterable[int] = (10024, 10026),
+        reinject_grace: int = 60,
+        recipient_delimiter: str = "+",
+        resolve: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self.max_entries = max(1, int(max_entries))
+        self.max_age = max(1, int(max_age))
+        self.webmail_hosts = frozenset(
+            h[7:] if h.startswith("::ffff:") else h for h in webmail_hosts
+        )
+        self.webmail_uids = frozenset(webmail_uids)
+        self.junk_mailboxes = frozenset(j.lower() for j in junk_mailboxes)
+        self.local_services = frozenset(local_services)
+        self.filter_relays = frozenset(r.lower() for r in filter_relays)
+        self.filter_ports = frozenset(filter_ports)
+        self.reinject_grace = max(0, int(reinject_grace))
+        self.recipient_delimiter = recipient_delimiter
+        self.resolve = resolve
+
+        self.now = 0
+        self._next_sweep = 0
+        self._outbox: list[Event] = []
+        self._msgs: OrderedDict[str, _Msg] = OrderedDict()
+        self._held: OrderedDict[str, int] = OrderedDict()  # qid -> deadline
+        self._msgid_index: dict[str, str] = {}
+        self._children: OrderedDict[str, list[Any]] = OrderedDict()  # A -> [time, [B...]]
+        self._pending_verdicts: OrderedDict[str, list[Any]] = OrderedDict()  # qid -> [t, spam]
+        self._pending_junk: OrderedDict[str, int] = OrderedDict()  # key -> time
+        self._done: OrderedDict[str, int] = OrderedDict()  # finished qid -> time
+        self._sieve_fwd: OrderedDict[str, int] = OrderedDict()  # user\0msgid -> time
+        self._quota: dict[str, list[Any]] = {}  # user key -> [user, root, bytes, items, time]
+        self._quota_done: set[str] = set()
+        self._quota_time = 0  # the time (report mtime) of the rows in _quota/_quota_done
+
+        #: lines fed; of them ok/ignored/unknown; records seen; events emitted.
+        self.lines = 0
+        self.ok = 0
+        self.ignored = 0
+        self.unknown = 0
+        self.records = 0
+        self.events = 0
+        #: queued messages dropped from the table unfinished (log cut, deferred too long).
+        self.expired = 0
+        #: never-queued entries dropped (the client went away before the end of DATA).
+        self.abandoned = 0
+        #: records on which the joiner raised (a bug; the record is skipped).
+        self.errors = 0
+
+        self._handlers: dict[type, Callable[[Any, int], None]] = {
+            SmtpdClient: self._smtpd,
+            Pickup: self._pickup,
+            CleanupMessageId: self._cleanup,
+            QmgrFrom: self._qmgr,
+            QmgrRemoved: self._removed,
+            Delivery: self._delivery,
+            Reject: self._reject,
+            Discard: self._discard,
+            MailLogin: self._mail_login,
+            WebmailLogin: self._webmail_login,
+            SieveAction: self._sieve,
+            SpamVerdict: self._verdict,
+            Reinjected: self._reinjected,
+            FilterBlocked: self._blocked,
+            QuotaHeader: self._quota_header,
+            QuotaRow: self._quota_row,
+        }
+
+    # -- public API -----------------------------------------------------------------
+
+    _COUNTERS = (
+        "lines",
+        "ok",
+        "ignored",
+        "unknown",
+        "records",
+        "events",
+        "expired",
+        "abandoned",
+        "errors",
+    )
+
+    @property
+    def skipped(self) -> int:
+        """Queued messages dropped unfinished (the ingest report's "skipped")."""
+        return self.expired
+
+    def counters(self) -> dict[str, int]:
+        """Counters so far (``skipped`` is ``expired``: messages dropped unfinished)."""
+        d = {k: getattr(self, k) for k in self._COUNTERS}
+        d["skipped"] = self.expired
+        d["in_flight"] = len(self._msgs)
+        return d
+
+    def feed(self, result: ParseResult) -> Sequence[Event]:
+        """Take one parsed line; returns the events it completed (often none). Never raises.
+
+        The events returned include any that the line's time made due (expired
+        messages, held ones whose grace is over) and any left over from
+        :meth:`add`; they are handed out once.
+        """
+        self.lines += 1
+        status = result.status
+        if status == OK:
+            self.ok += 1
+            t = result.time
+            if t is None:
+                t = self.now
+            if t > self.now:
+                self.now = t
+            if self.now >= self._next_sweep:
+                self._sweep_safely()
+            handlers = self._handlers
+            for rec in result.records:
+                self.records += 1
+                handler = handlers.get(type(rec))
+                if handler is not None:
+                    try:
+                        handler(rec, t)
+                    except Exception:  # a joiner bug must not stop an ingest
+                        self.errors += 1
+            if self._outbox:
+                return self.take()
+        elif status == IGNORED:
+            self.ignored += 1
+        elif status == UNKNOWN:
+            self.unknown += 1
+        return ()
+
+    def add(self, record: Record, time: int) -> Sequence[Event]:
+        """Take one record dated ``time`` (UTC epoch seconds); returns the events completed."""
+        try:
+            t = int(time)
+        except (TypeError, ValueError, OverflowError):
+            self.errors += 1
+            return ()
+        self.records += 1
+        if t > self.now:
+            self.now = t
+        if self.now >= self._next_sweep:
+            self._sweep_safely()
+        handler = self._handlers.get(type(record))
+        if handler is not None:
+            try:
+                handler(record, t)
+            except Exception:  # a joiner bug must not stop an ingest
+                self.errors += 1
+        return self.take() if self._outbox else ()
+
+    def _sweep_safely(self) -> None:
+        try:
+            self._sweep()
+        except Exception:
+            self.errors += 1
+            self._next_sweep = self.now + 1
+
+    def take(self) -> list[Event]:
+        """Events emitted and not yet handed out (and forget them)."""
+        out = self._outbox
+        self._outbox = []
+        return out
+
+    def process(self, results: Iterable[ParseResult]) -> list[Event]:
+        """Feed many results; all the events they completed."""
+        out: list[Event] = []
+        for r in results:
+            out.extend(self.feed(r))
+        return out
+
+    def flush(self) -> list[Event]:
+        """At the end of the input: count what is complete, and return those events.
+
+        Messages held for a late content-filter link are counted now, and partial
+        quota rows are reported.  Messages still in flight stay (they may finish
+        in the next file or run: save :meth:`state`); :meth:`expire_all` drops
+        them too.  Calling it is optional: without it, held messages are counted
+        when later lines move the clock past their grace, in this run or the next.
+        """
+        try:
+            while self._held:
+                qid, _ = self._held.popitem(last=False)
+                self._finish(qid)
+            for key in list(self._quota):
+                self._quota_emit(key)
+        except Exception:
+            self.errors += 1
+        return self.take()
+
+    def expire_all(self) -> list[Event]:
+        """Count and drop every message in flight (the input will never continue)."""
+        out = self.flush()
+        try:
+            while self._msgs:
+                qid = next(iter(self._msgs))
+                self._expire(qid)
+        except Exception:
+            self.errors += 1
+        out.extend(self.take())
+        return out
+
+    # -- state ------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """The whole state, JSON-able (pending events of the outbox included)."""
+        return {
+            "version": STATE_VERSION,
+            "now": self.now,
+            "next_sweep": self._next_sweep,
+            "counters": {k: getattr(self, k) for k in self._COUNTERS},
+            "msgs": [[q, m.dump()] for q, m in self._msgs.items()],
+            "held": [[q, d] for q, d in self._held.items()],
+            "children": [[a, v[0], list(v[1])] for a, v in self._children.items()],
+            "pending_verdicts": [[q, v[0], v[1]] for q, v in self._pending_verdicts.items()],
+            "pending_junk": [[k, t] for k, t in self._pending_junk.items()],
+            "done": [[q, t] for q, t in self._done.items()],
+            "sieve_fwd": [[k, t] for k, t in self._sieve_fwd.items()],
+            "quota": {k: list(v) for k, v in self._quota.items()},
+            "quota_done": sorted(self._quota_done),
+            "quota_time": self._quota_time,
+            "outbox": [_event_dump(e) for e in self._outbox],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], **config: Any) -> Joiner:
+        """A joiner continuing from :meth:`state`, with configuration ``config``."""
+        j = cls(**config)
+        if not state:
+            return j
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"joiner state version {state.get('version')!r} is not supported")
+        j.now = int(state["now"])
+        j._next_sweep = int(state["next_sweep"])
+        for k, v in state.get("counters", {}).items():
+            if k in cls._COUNTERS:
+                setattr(j, k, int(v))
+        for qid, d in state.get("msgs", []):
+            m = _Msg.load(d)
+            j._msgs[qid] = m
+            if m.msgid:
+                j._msgid_index[m.msgid] = qid
+        j._held = OrderedDict((q, int(d)) for q, d in state.get("held", []))
+        j._children = OrderedDict((a, [int(t), list(bs)]) for a, t, bs in state.get("children", []))
+        j._pending_verdicts = OrderedDict(
+            (q, [int(t), bool(s)]) for q, t, s in state.get("pending_verdicts", [])
+        )
+        j._pending_junk = OrderedDict((k, int(t)) for k, t in state.get("pending_junk", []))
+        j._done = OrderedDict((q, int(t)) for q, t in state.get("done", []))
+        j._sieve_fwd = OrderedDict((k, int(t)) for k, t in state.get("sieve_fwd", []))
+        j._quota = {k: list(v) for k, v in state.get("quota", {}).items()}
+        j._quota_done = set(state.get("quota_done", []))
+        j._quota_time = int(state.get("quota_time", 0))
+        j._outbox = [_event_load(e) for e in state.get("outbox", [])]
+        return j
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _emit(self, ev: Event) -> None:
+        self._outbox.append(ev)
+        self.events += 1
+
+    def _norm(self, addr: str) -> str:
+        """The grouping key of an address: lower case, without address extension."""
+        a = addr.lower()
+        d = self.recipient_delimiter
+        if d:
+            at = a.rfind("@")
+            local = a if at < 0 else a[:at]
+            k = local.find(d)
+            if k > 0:
+                a = local[:k] + ("" if at < 0 else a[at:])
+        return a
+
+    def _strip_ext(self, addr: str) -> str:
+        d = self.recipient_delimiter
+        if not d:
+            return addr
+        at = addr.rfind("@")
+        local = addr if at < 0 else addr[:at]
+        k = local.find(d)
+        if k <= 0:
+            return addr
+        return local[:k] + ("" if at < 0 else addr[at:])
+
+    def _msg(self, qid: str) -> _Msg:
+        """The message ``qid`` in flight, created if new; marked as just seen."""
+        msgs = self._msgs
+        m = msgs.get(qid)
+        if m is None:
+            m = msgs[qid] = _Msg(self.now)
+            if self._done:
+                self._done.pop(qid, None)
+            pv = self._pending_verdicts.pop(qid, None)
+            if pv is not None:
+                self._set_spam(m, pv[1])
+            if len(msgs) > self.max_entries:
+                self._expire(next(iter(msgs)))
+        else:
+            m.seen = self.now
+            msgs.move_to_end(qid)
+        return m
+
+    @staticmethod
+    def _set_spam(m: _Msg, spam: bool) -> None:
+        # Any filter saying spam wins; ham only fills an unknown verdict.
+        if spam:
+            m.spam = True
+        elif m.spam is None:
+            m.spam = False
+
+    def _bounded(self, table: OrderedDict[str, Any], key: str, value: Any) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        if len(table) > self.max_entries:
+            table.popitem(last=False)
+
+    def _sweep(self) -> None:
+        """Expire what is too old; runs at most once per second of log time."""
+        now = self.now
+        self._next_sweep = now + 1
+        held = self._held
+        while held:
+            qid, deadline = next(iter(held.items()))
+            if deadline > now:
+                break
+            del held[qid]
+            self._finish(qid)
+        cutoff = now - self.max_age
+        msgs = self._msgs
+        while msgs:
+            qid, m = next(iter(msgs.items()))
+            if m.seen >= cutoff:
+                break
+            self._expire(qid)
+        for table in (self._pending_verdicts, self._children):
+            while table:
+                k, v = next(iter(table.items()))
+                if v[0] >= cutoff:
+                    break
+                del table[k]
+        for table2 in (self._pending_junk, self._done, self._sieve_fwd):
+            while table2:
+                k, t = next(iter(table2.items()))
+                if t >= cutoff:
+                    break
+                del table2[k]
+
+    def _expire(self, qid: str) -> None:
+        m = self._msgs.get(qid)
+        if m is None:
+            return
+        if m.queued or m.locals or m.fwds or m.bounced:
+            self.expired += 1
+        else:
+            self.abandoned += 1
+        self._finish(qid)
+
+    def _drop(self, qid: str) -> _Msg | None:
+        m = self._msgs.pop(qid, None)
+        self._held.pop(qid, None)
+        if m is not None and m.msgid and self._msgid_index.get(m.msgid) == qid:
+            del self._msgid_index[m.msgid]
+        self._bounded(self._done, qid, self.now)
+        return m
+
+    def _credit(self, to: str, orig: str | None, single: bool) -> tuple[str, str]:
+        """(address to credit, grouping key) of a local receipt (module docstring)."""
+        resolve = self.resolve
+        if resolve is not None:
+            for a in (orig, to):
+                if a:
+                    canon = resolve(self._strip_ext(a))
+                    if canon:
+                        return self._strip_ext(a), canon.lower()
+        if orig and single:
+            return self._strip_ext(orig), self._norm(to)
+        return self._strip_ext(to), self._norm(to)
+
+    def _finish(self, qid: str) -> None:
+        """Emit the receipts and local failures of a message and forget it."""
+        m = self._drop(qid)
+        if m is None or not (m.locals or m.fwds or m.bounced):
+            return
+        size = m.inherited_size if m.inherited_size is not None else (m.size or 0)
+        size = max(0, size)
+        spam = bool(m.spam)
+        if len(m.locals) == 1 and not m.fwds and not m.bounced:
+            # The common case, one mailbox: no grouping to do.
+            for to, orig, t, junk in m.locals.values():
+                addr = self._credit(to, orig, bool(orig))[0]
+                self._emit(MessageIn(int(t), addr, size, spam or bool(junk)))
+            return
+        # How many mailboxes each orig_to expands to in this message.
+        fan: dict[str, int] = {}
+        for entry in m.locals.values():
+            if entry[1]:
+                k = self._norm(entry[1])
+                fan[k] = fan.get(k, 0) + 1
+        groups: dict[str, list[Any]] = {}  # key -> [address, time, junk]
+        aliases: dict[str, str] = {}  # orig_to key / to key -> group key
+        for tkey, (to, orig, t, junk) in m.locals.items():
+            single = bool(orig) and fan.get(self._norm(orig), 0) == 1
+            addr, gkey = self._credit(to, orig, single)
+            g = groups.get(gkey)
+            if g is None:
+                groups[gkey] = [addr, t, junk]
+            else:
+                g[1] = min(g[1], t)
+                g[2] = g[2] or junk
+            aliases[tkey] = gkey
+            if single:
+                aliases[self._norm(orig)] = gkey
+        for okey, (addr, t) in m.fwds.items():
+            gkey = aliases.get(okey)
+            if gkey is None and self.resolve is not None:
+                canon = self.resolve(self._strip_ext(addr))
+                gkey = canon.lower() if canon else None
+            if gkey is None:
+                gkey = okey
+            g = groups.get(gkey)
+            if g is None:
+                groups[gkey] = [self._strip_ext(addr), t, False]
+            else:
+                g[1] = min(g[1], t)
+        for addr, t, junk in groups.values():
+            self._emit(MessageIn(int(t), addr, size, spam or bool(junk)))
+        for tkey, (to, orig, t) in m.bounced.items():
+            if tkey in aliases:
+                continue
+            addr, gkey = self._credit(to, orig, bool(orig))
+            if gkey in groups:
+                continue
+            groups[gkey] = [addr, t, False]
+            self._emit(MessageDenied(int(t), addr))
+
+    def _is_filter(self, d: Delivery, ip: str, port: int | None) -> bool:
+        if self.filter_relays:
+            relay = d.relay.lower()
+            host = relay.split("[", 1)[0]
+            if relay in self.filter_relays or host in self.filter_relays:
+                return True
+            if ip and (
+                ip in self.filter_relays
+                or (port is not None and f"{ip}:{port}" in self.filter_relays)
+            ):
+                return True
+        if "from MTA(" in d.response:
+            return True
+        if ip and _loopback(ip):
+            return bool(d.queued_as) or (port is not None and port in self.filter_ports)
+        return False
+
+    def _link(self, a: str, b: str) -> None:
+        """Message ``b`` continues message ``a`` (content filter re-injection)."""
+        if not a or not b or a == b:
+            return
+        ch = self._children.get(a)
+        if ch is None:
+            self._bounded(self._children, a, [self.now, [b]])
+        elif b not in ch[1] and len(ch[1]) < 64:
+            ch[1].append(b)
+        mb = self._msgs.get(b)
+        if mb is None:
+            if b in self._done:
+                return  # b was already counted: too late to carry anything over
+            mb = self._msg(b)
+        if mb.parent == a:
+            return
+        mb.parent = a
+        self._held.pop(b, None)
+        ma = self._msgs.get(a)
+        if ma is not None:
+            if ma.sasl and not mb.sasl:
+                mb.sasl = ma.sasl
+            if ma.sasl or ma.out_done:
+                mb.out_done = True
+            size = ma.inherited_size if ma.inherited_size is not None else ma.size
+            if size is not None:
+                mb.inherited_size = size
+            if ma.spam is not None:
+                self._set_spam(mb, ma.spam)
+        else:
+            pv = self._pending_verdicts.get(a)
+            if pv is not None:
+                self._set_spam(mb, pv[1])
+        if mb.sasl:
+            mb.out_done = True
+        if mb.removed is not None:
+            self._finish(b)
+
+    # -- handlers -----------------------------------------------------------------------
+
+    def _smtpd(self, r: SmtpdClient, t: int) -> None:
+        m = self._msg(r.qid)
+        m.client = r.client_ip
+        m.loopback = _loopback(r.client_ip)
+        if r.sasl_username and not m.sasl:
+            m.sasl = r.sasl_username
+        if r.orig_qid:
+            self._link(r.orig_qid, r.qid)
+
+    def _pickup(self, r: Pickup, t: int) -> None:
+        m = self._msg(r.qid)
+        if r.uid in self.webmail_uids and r.sender and not m.sasl:
+            m.sasl = r.sender
+
+    def _cleanup(self, r: CleanupMessageId, t: int) -> None:
+        m = self._msg(r.qid)
+        if r.message_id:
+            m.msgid = r.message_id
+            self._msgid_index[r.message_id] = r.qid
+
+    def _qmgr(self, r: QmgrFrom, t: int) -> None:
+        m = self._msg(r.qid)
+        m.queued = True
+        if m.size is None:
+            m.size = max(0, r.size)
+            m.nrcpt = max(0, r.nrcpt)
+        if m.sasl and not m.out_done:
+            m.out_done = True
+            self._emit(MessageOut(t, m.sasl, max(0, r.nrcpt), max(0, r.size)))
+
+    def _removed(self, r: QmgrRemoved, t: int) -> None:
+        m = self._msgs.get(r.qid)
+        if m is None:
+            return
+        m.removed = t
+        if (
+            m.loopback
+            and m.parent is None
+            and not m.sasl
+            and self.reinject_grace
+            and (m.locals or m.fwds or m.bounced)
+        ):
+            # Possibly a content filter's re-injection whose "queued as" line is still to
+            # come: wait for it a little before counting (module docstring).
+            m.seen = self.now
+            self._msgs.move_to_end(r.qid)
+            self._held[r.qid] = self.now + self.reinject_grace
+            self._held.move_to_end(r.qid)
+            return
+        self._finish(r.qid)
+
+    def _delivery(self, r: Delivery, t: int) -> None:
+        status = r.status
+        if status not in ("sent", "bounced"):
+            return  # deferred (retried later), expired, address-verification probes
+        m = self._msg(r.qid)
+        ip, port = _ip_of(r.relay)
+        if self._is_filter(r, ip, port):
+            if status == "sent" and r.queued_as:
+                self._link(r.qid, r.queued_as)
+            return
+        to = r.to
+        if not to:
+            return
+        orig = r.orig_to if r.orig_to and r.orig_to.lower() != to.lower() else None
+        local = r.service in self.local_services or r.response.startswith("delivered ")
+        if not local and r.forwarded_as is None:
+            # Only a hand-off to another host is a forward (not discard(8), error(8) …).
+            if status == "sent" and orig and ip and not _loopback(ip):
+                okey = self._norm(orig)
+                if okey != self._norm(to) and okey not in m.fwds:
+                    m.fwds[okey] = [orig, t]
+                    self._emit(Forward(t, self._strip_ext(orig)))
+            return
+        tkey = self._norm(to)
+        if status == "bounced":
+            if tkey not in m.bounced:
+                m.bounced[tkey] = [to, orig, t]
+            return
+        if r.forwarded_as is not None:
+            # local(8) expanded an alias or .forward into a new message: a receipt and a
+            # forward of the user; the new message counts for its own recipients.
+            user = orig or to
+            okey = self._norm(user)
+            if okey not in m.fwds:
+                m.fwds[okey] = [user, t]
+                self._emit(Forward(t, self._strip_ext(user)))
+            return
+        entry = m.locals.get(tkey)
+        if entry is None:
+            entry = m.locals[tkey] = [to, orig, t, False]
+        elif orig and not entry[1]:
+            entry[1] = orig
+        if self._pending_junk:
+            s = _SESSION.search(r.response)
+            if s is not None and self._pending_junk.pop("s:" + s.group(1), None) is not None:
+                entry[3] = True
+            if m.msgid and self._pending_junk.pop(tkey + "\0" + m.msgid, None) is not None:
+                entry[3] = True
+
+    def _reject(self, r: Reject, t: int) -> None:
+        if r.permanent and r.recipient:
+            self._emit(MessageDenied(t, r.recipient))
+        if r.qid and r.stage in _FINAL_STAGES and r.qid in self._msgs:
+            self._drop(r.qid)  # rejected before it was queued: nothing more will come
+
+    def _discard(self, r: Discard, t: int) -> None:
+        if r.qid in self._msgs and not self._msgs[r.qid].queued:
+            self._drop(r.qid)
+
+    def _mail_login(self, r: MailLogin, t: int) -> None:
+        rip = r.rip[7:] if r.rip.startswith("::ffff:") else r.rip
+        if rip in self.webmail_hosts or not r.user:
+            return
+        self._emit(Login(t, r.user, r.service))
+
+    def _webmail_login(self, r: WebmailLogin, t: int) -> None:
+        if r.user:
+            self._emit(Login(t, r.user, "webmail"))
+
+    def _sieve(self, r: SieveAction, t: int) -> None:
+        if not r.user:
+            return
+        if r.action == "vacation":
+            self._emit(Autoresponse(t, r.user))
+            return
+        msgid = r.msgid if r.msgid not in ("", "unspecified") else ""
+        ukey = self._norm(r.user)
+        if r.action == "redirect":
+            if msgid:
+                key = ukey + "\0" + msgid
+                if key in self._sieve_fwd:
+                    return  # one forward per message, however many redirect targets
+                self._bounded(self._sieve_fwd, key, self.now)
+            self._emit(Forward(t, r.user))
+            return
+        box = r.target.lower()
+        if box not in self.junk_mailboxes:
+            for sep in ("/", "."):
+                if sep in box and box.rsplit(sep, 1)[1] in self.junk_mailboxes:
+                    break
+            else:
+                return
+        # A delivery into a junk folder: find it (sieve usually logs before Postfix's
+        # delivery line; if after, the message is found by its Message-ID).
+        if msgid:
+            qid = self._msgid_index.get(msgid)
+            m = self._msgs.get(qid) if qid else None
+            if m is not None:
+                entry = m.locals.get(ukey)
+                if entry is not None:
+                    entry[3] = True
+                    return
+            self._bounded(self._pending_junk, ukey + "\0" + msgid, self.now)
+        if r.session:
+            self._bounded(self._pending_junk, "s:" + r.session, self.now)
+
+    def _verdict(self, r: SpamVerdict, t: int) -> None:
+        if r.verdict == "tempfail":
+            return
+        spam = r.verdict in ("spam", "reject")
+        self._apply_verdict(r.qid, spam, 0)
+
+    def _apply_verdict(self, qid: str, spam: bool, depth: int) -> None:
+        m = self._msgs.get(qid)
+        applied = False
+        if m is not None:
+            self._set_spam(m, spam)
+            applied = True
+        ch = self._children.get(qid)
+        if ch is not None and depth < 8:
+            for b in ch[1]:
+                self._apply_verdict(b, spam, depth + 1)
+            applied = True
+        if not applied and depth == 0 and qid not in self._done:
+            pv = self._pending_verdicts.get(qid)
+            self._bounded(self._pending_verdicts, qid, [self.now, spam or bool(pv and pv[1])])
+
+    def _reinjected(self, r: Reinjected, t: int) -> None:
+        self._link(r.qid, r.new_qid)
+
+    def _blocked(self, r: FilterBlocked, t: int) -> None:
+        for rcpt in r.recipients:
+            if rcpt:
+                self._emit(MessageDenied(t, rcpt))
+
+    def _quota_header(self, r: QuotaHeader, t: int) -> None:
+        for key in list(self._quota):
+            self._quota_emit(key)
+        self._quota_done.clear()
+
+    def _quota_row(self, r: QuotaRow, t: int) -> None:
+        if t != self._quota_time:
+            # Rows of another report (another file, another mtime), even without a header.
+            self._quota_header(QuotaHeader(), self._quota_time)
+            self._quota_time = t
+        key = r.user.lower()
+        if key in self._quota_done:
+            return  # a second quota root of the same user: the first one is reported
+        q = self._quota.get(key)
+        if q is None:
+            q = self._quota[key] = [r.user, r.root, None, None, t]
+        elif q[1] != r.root:
+            return
+        if r.kind == "STORAGE":
+            q[2] = max(0, r.value)
+        else:
+            q[3] = max(0, r.value)
+        if q[2] is not None and q[3] is not None:
+            self._quota_emit(key)
+
+    def _quota_emit(self, key: str) -> None:
+        q = self._quota.pop(key, None)
+        if q is None:
+            return
+        self._quota_done.add(key)
+        if len(self._quota_done) > self.max_entries:
+            self._quota_done.clear()
+        self._emit(StorageReport(int(q[4]), q[0], int(q[3] or 0), int(q[2] or 0)))

@@ -1,0 +1,93 @@
+"""amavis(d-new) result lines → spam verdicts, re-injection links and blocked recipients.
+
+::
+
+    amavis[1234]: (01234-05) Passed CLEAN {RelayedInbound}, [203.0.113.9]:4000 [203.0.113.9]
+        <a@b> -> <c@d>,<e@f>, Queue-ID: 4ABC, Message-ID: <m@x>, mail_id: xyz,
+        Hits: -1.9, size: 2345, queued_as: 4DEF, 2345 ms
+    amavis[1234]: (01234-06) Blocked SPAM {DiscardedInbound,Quarantined}, … <a@b> -> <c@d>,
+        quarantine: spam-xyz.gz, Queue-ID: 4ABC, …
+
+``Passed`` with category ``SPAM``/``SPAMMY`` is spam, any other category ham;
+``Blocked`` (whatever the category: SPAM, INFECTED, BANNED, …) means the
+listed recipients did not get the message.  ``Queue-ID`` names the Postfix
+queue id that went into amavis, ``queued_as`` the one it re-injected.  Other
+amavis lines are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .rspamd import SpamVerdict
+
+__all__ = ["FilterBlocked", "Reinjected", "parse_amavis"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reinjected:
+    """A content filter passed message ``qid`` on as message ``new_qid``."""
+
+    qid: str
+    new_qid: str
+
+
+@dataclass(frozen=True, slots=True)
+class FilterBlocked:
+    """A content filter stopped the message for ``recipients`` (one denial each)."""
+
+    qid: str | None
+    recipients: tuple[str, ...]
+    category: str
+
+
+_HEAD = re.compile(r"^\([^)]*\) (Passed|Blocked) ([A-Z][A-Z0-9-]*)")
+_RCPTS = re.compile(r"<[^>]*> -> ((?:<[^>]*>,)*<[^>]*>)")
+_SPAM = frozenset({"SPAM", "SPAMMY"})
+
+
+def _token(text: str, name: str) -> str | None:
+    i = text.find(name)
+    if i < 0:
+        return None
+    i += len(name)
+    e = i
+    n = len(text)
+    while e < n and (text[e].isalnum() or text[e] == "_"):
+        e += 1
+    return text[i:e] or None
+
+
+def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ...] | None:
+    """Records of one amavis log text; ``()`` for lines that count nothing."""
+    if not msg.startswith("("):
+        return ()
+    m = _HEAD.match(msg)
+    if m is None:
+        if ") Passed" in msg or ") Blocked" in msg:
+            return None
+        return ()
+    passed = m.group(1) == "Passed"
+    category = m.group(2)
+    qid = _token(msg, "Queue-ID: ")
+    if not passed:
+        r = _RCPTS.search(msg, m.end())
+        if r is None:
+            return None
+        rcpts = tuple(a[1:] for a in r.group(1).split(">,") if a.startswith("<"))
+        rcpts = tuple(a[:-1] if a.endswith(">") else a for a in rcpts)
+        return (FilterBlocked(qid, rcpts, category),)
+    verdict = "spam" if category.split("-")[0] in _SPAM else "ham"
+    out: list[SpamVerdict | Reinjected | FilterBlocked] = []
+    if qid:
+        out.append(SpamVerdict(qid, verdict, "amavis"))
+    k = msg.find("queued_as: ")
+    while k >= 0:
+        new = _token(msg[k:], "queued_as: ")
+        if new:
+            if qid and new != qid:
+                out.append(Reinjected(qid, new))
+            out.append(SpamVerdict(new, verdict, "amavis"))
+        k = msg.find("queued_as: ", k + 11)
+    return tuple(out) if out else ()

@@ -1,0 +1,409 @@
+"""Postfix log lines → records.
+
+Only lines that carry something countable are turned into records; they all
+begin with a queue id (``4F2A1B2C3D:`` short hex ids, ``4Xk3Lq2Z9bz9rxG:`` long
+ids) or ``NOQUEUE:``.  Every other Postfix line (``connect from``, ``warning:``,
+TLS chatter, ``anvil`` statistics, SASL failures, postscreen verdicts …) is
+*ignored*: understood, nothing to count.  A queue-id line of a form not listed
+here is *not understood*, so that a new or unexpected form shows up in the
+ingest report instead of vanishing.
+
+The parser is told the daemon (the last part of the syslog tag:
+``postfix/submission/smtpd`` → ``smtpd``) but does not depend on it: a
+``to=…, status=`` line is a delivery whichever transport logged it, because
+``syslog_name`` can be anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "POSTFIX_DAEMONS",
+    "CleanupMessageId",
+    "Delivery",
+    "Discard",
+    "Pickup",
+    "QmgrFrom",
+    "QmgrRemoved",
+    "Reject",
+    "SmtpdClient",
+    "parse_postfix",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpdClient:
+    """``QID: client=host[ip]:port, sasl_method=…, sasl_username=…, orig_queue_id=…``.
+
+    ``orig_qid`` is set when a content filter re-injected the message with
+    XFORWARD: it names the queue id this message continues.
+    """
+
+    qid: str
+    client_ip: str
+    client_port: int | None = None
+    sasl_username: str | None = None
+    orig_qid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pickup:
+    """``QID: uid=33 from=<alice@example.com>`` — a message submitted by sendmail(1)."""
+
+    qid: str
+    uid: int
+    sender: str
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupMessageId:
+    """``QID: message-id=<…>`` (cleanup)."""
+
+    qid: str
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class QmgrFrom:
+    """``QID: from=<a@b>, size=1234, nrcpt=2 (queue active)`` (qmgr)."""
+
+    qid: str
+    sender: str
+    size: int
+    nrcpt: int
+
+
+@dataclass(frozen=True, slots=True)
+class QmgrRemoved:
+    """``QID: removed`` — the message has left the queue; nothing more will happen to it."""
+
+    qid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """``QID: to=<…>, orig_to=<…>, relay=…, …, status=sent (response)``.
+
+    ``service`` is the daemon that logged it (``smtp``, ``lmtp``, ``local``,
+    ``virtual``, ``pipe`` or a custom ``syslog_name`` part); ``response`` is the
+    text in parentheses after the status.  ``queued_as`` is the queue id named
+    by ``… queued as NEWID`` in the response (a content filter's re-injection,
+    or a remote Postfix); ``forwarded_as`` is local(8)'s ``forwarded as NEWID``.
+    """
+
+    qid: str
+    to: str
+    orig_to: str | None
+    relay: str
+    status: str
+    service: str
+    response: str = ""
+    queued_as: str | None = None
+    forwarded_as: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A rejection: ``reject:`` / ``milter-reject:`` with or without a queue id.
+
+    ``permanent`` is True for a 5xx answer; a 4xx answer (greylisting, soft
+    reject) asks the sender to try again and is not counted.  ``recipient`` is
+    the ``to=`` of the line, None when the line names none (``MAIL from``).
+    """
+
+    qid: str | None
+    stage: str
+    recipient: str | None
+    permanent: bool
+    milter: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Discard:
+    """``QID: milter-discard:`` / ``discard:`` — the message was silently dropped."""
+
+    qid: str
+
+
+PostfixRecord = (
+    SmtpdClient | Pickup | CleanupMessageId | QmgrFrom | QmgrRemoved | Delivery | Reject | Discard
+)
+
+#: Postfix daemons, to recognise a Postfix line whose syslog_name lacks "postfix".
+POSTFIX_DAEMONS: frozenset[str] = frozenset(
+    {
+        "anvil",
+        "bounce",
+        "cleanup",
+        "discard",
+        "error",
+        "lmtp",
+        "local",
+        "master",
+        "pickup",
+        "pipe",
+        "postdrop",
+        "postscreen",
+        "qmgr",
+        "scache",
+        "sendmail",
+        "smtp",
+        "smtpd",
+        "tlsmgr",
+        "tlsproxy",
+        "trivial-rewrite",
+        "verify",
+        "virtual",
+        "dnsblog",
+        "proxymap",
+        "showq",
+        "flush",
+        "oqmgr",
+        "postlogd",
+    }
+)
+
+#: Queue-id lines that are understood but carry nothing to count.
+_QID_IGNORED: tuple[str, ...] = (
+    "reject_warning:",
+    "milter-hold:",
+    "hold:",
+    "warning:",
+    "info:",
+    "replace:",
+    "prepend:",
+    "redirect:",
+    "filter:",
+    "milter-reject_warning",
+    "sender non-delivery notification:",
+    "sender delivery status notification:",
+    "postmaster non-delivery notification:",
+    "postmaster delivery status notification:",
+    "resent-message-id=",
+    "host ",
+    "lost connection",
+    "conversation with",
+    "enabling PIX workarounds",
+    "Cannot start TLS",
+    "cannot start TLS",
+    "SMTPUTF8",
+)
+
+_ANGLE_TO = re.compile(r"(?:^|[\s,;])to=<([^>]*)>")
+_CODE = re.compile(r"(?:^|[\s:])([45])(?:\d\d[ -]|\d\d$|\.\d{1,3}\.\d{1,3})")
+
+
+def _angle(text: str, start: int) -> tuple[str, int]:
+    """The address in ``<…>`` beginning at ``start`` (just after ``<``), and the end index."""
+    e = text.find(">", start)
+    if e < 0:
+        e = text.find(",", start)
+        if e < 0:
+            e = len(text)
+        return text[start:e], e
+    return text[start:e], e + 1
+
+
+def _field(text: str, name: str, start: int = 0) -> str | None:
+    """The value of ``name`` (``", relay="``) up to the next comma, or None."""
+    i = text.find(name, start)
+    if i < 0:
+        return None
+    i += len(name)
+    e = text.find(",", i)
+    return text[i:] if e < 0 else text[i:e]
+
+
+def _parse_client(qid: str, rest: str) -> SmtpdClient | None:
+    # client=host[ip]:port, sasl_method=PLAIN, sasl_username=u, orig_queue_id=Q, orig_client=…
+    e = rest.find(", ", 7)
+    client = rest[7:] if e < 0 else rest[7:e]
+    b = client.rfind("[")
+    if b < 0 or (not client.endswith("]") and "]:" not in client):
+        return None
+    k = client.find("]", b)
+    ip = client[b + 1 : k]
+    port: int | None = None
+    tail = client[k + 1 :]
+    if tail.startswith(":") and tail[1:].isdigit() and tail[1:].isascii():
+        port = int(tail[1:])
+    sasl: str | None = None
+    orig: str | None = None
+    if e >= 0:
+        sasl = _field(rest, ", sasl_username=", e)
+        orig = _field(rest, ", orig_queue_id=", e)
+    return SmtpdClient(qid, ip, port, sasl or None, orig or None)
+
+
+def _parse_qmgr_from(qid: str, rest: str) -> QmgrFrom | None:
+    # from=<a@b>, size=1234, nrcpt=2 (queue active)
+    i = rest.rfind(", size=")
+    if i < 0:
+        return None
+    sender = rest[6:i]
+    if sender.endswith(">"):
+        sender = sender[:-1]
+    j = rest.find(", nrcpt=", i)
+    if j < 0:
+        return None
+    size_text = rest[i + 7 : j]
+    k = j + 8
+    e = rest.find(" ", k)
+    nrcpt_text = rest[k:] if e < 0 else rest[k:e]
+    if not (size_text.isdigit() and nrcpt_text.isdigit()):
+        return None
+    if not (size_text.isascii() and nrcpt_text.isascii()):
+        return None
+    return QmgrFrom(qid, sender, int(size_text), int(nrcpt_text))
+
+
+def _after_word(text: str, word: str) -> str | None:
+    """The token following ``word`` in ``text`` (stripped of punctuation), or None."""
+    i = text.find(word)
+    if i < 0:
+        return None
+    i += len(word)
+    e = i
+    n = len(text)
+    while e < n and (text[e].isalnum() or text[e] in "_-"):
+        e += 1
+    return text[i:e] or None
+
+
+def _parse_delivery(qid: str, rest: str, service: str) -> Delivery | None:
+    # to=<x>, orig_to=<y>, relay=r, delay=d, delays=a/b/c/d, dsn=2.0.0, status=sent (resp)
+    to, pos = _angle(rest, 4)
+    orig: str | None = None
+    if rest.startswith(", orig_to=<", pos):
+        orig, pos = _angle(rest, pos + 11)
+    relay = _field(rest, "relay=", pos) or ""
+    s = rest.find("status=", pos)
+    if s < 0:
+        return None
+    s += 7
+    e = rest.find(" ", s)
+    if e < 0:
+        status = rest[s:]
+        response = ""
+    else:
+        status = rest[s:e]
+        response = rest[e + 1 :]
+        if response.startswith("(") and response.endswith(")"):
+            response = response[1:-1]
+    if status.endswith(","):
+        status = status[:-1]
+    queued_as = forwarded_as = None
+    if status == "sent":
+        if response.startswith("forwarded as "):
+            forwarded_as = _after_word(response, "forwarded as ")
+        elif "queued as " in response:
+            # A content filter answers "… from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok:
+            # queued as 4DEF"; the last "queued as" is the re-injected message.
+            k = response.rfind("queued as ")
+            queued_as = _after_word(response[k:], "queued as ")
+    return Delivery(
+        qid, to, orig or None, relay, status, service, response, queued_as, forwarded_as
+    )
+
+
+def _permanent(text: str) -> bool | None:
+    m = _CODE.search(text)
+    if m is None:
+        return None
+    return m.group(1) == "5"
+
+
+def _parse_reject(qid: str | None, rest: str, milter: bool) -> Reject | None:
+    # reject: RCPT from host[ip]: 550 5.1.1 <x>: Recipient address rejected: …; from=<a> to=<x> …
+    # reject: header Subject: … from host[ip]; from=<a> to=<b> proto=ESMTP helo=<h>: 5.7.1 text
+    sp = rest.find(" ")
+    stage = rest[:sp] if sp > 0 else rest
+    tail_at = rest.rfind("; from=<")
+    if tail_at < 0:
+        tail_at = rest.rfind("; to=<")
+    tail = rest[tail_at:] if tail_at >= 0 else ""
+    recipient: str | None = None
+    m = _ANGLE_TO.search(tail) if tail else None
+    if m is not None:
+        recipient = m.group(1)
+    if stage in ("header", "body"):
+        # The reply text follows the envelope part: "… helo=<h>: 5.7.1 message content rejected".
+        k = rest.rfind(">: ")
+        permanent = _permanent(rest[k + 1 :] if k >= 0 else rest)
+    else:
+        f = rest.find(" from ")
+        head = rest[f + 6 : tail_at] if tail_at > f >= 0 else rest[sp + 1 :]
+        # Skip the client "host[ip]:" so that digits of an address are never read as a code.
+        b = head.find("]")
+        permanent = _permanent(head[b + 1 :] if b >= 0 else head)
+    if permanent is None:
+        return None
+    return Reject(qid, stage, recipient or None, permanent, milter)
+
+
+def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
+    """Records of one Postfix message text (after ``prog[pid]: ``).
+
+    Returns a non-empty tuple (understood, counted), ``()`` (understood, nothing
+    to count) or None (not understood).
+    """
+    c = msg.find(": ")
+    if c <= 0:
+        return ()
+    head = msg[:c]
+    rest = msg[c + 2 :]
+    if head == "NOQUEUE":
+        if rest.startswith("reject: "):
+            r = _parse_reject(None, rest[8:], False)
+        elif rest.startswith("milter-reject: "):
+            r = _parse_reject(None, rest[15:], True)
+        else:
+            return ()
+        return None if r is None else (r,)
+    # Short ids are upper-case hex, long ones mixed-case base-52 with digits; plain
+    # lower-case words ("warning", "statistics") are log prefixes, not ids.
+    if not (head.isalnum() and head.isascii() and 3 <= len(head) <= 24):
+        return ()
+    if head.islower() and head.isalpha():
+        return ()
+    qid = head
+    c0 = rest[:1]
+    rec: PostfixRecord | None
+    if c0 == "t" and rest.startswith("to=<"):
+        rec = _parse_delivery(qid, rest, daemon)
+    elif c0 == "c" and rest.startswith("client="):
+        rec = _parse_client(qid, rest)
+    elif c0 == "m" and rest.startswith("message-id="):
+        mid = rest[11:].strip()
+        if mid.startswith("<") and mid.endswith(">"):
+            mid = mid[1:-1]
+        rec = CleanupMessageId(qid, mid)
+    elif c0 == "f" and rest.startswith("from=<"):
+        if ", size=" in rest:
+            rec = _parse_qmgr_from(qid, rest)
+        elif ", status=" in rest:
+            return ()  # "from=<a>, status=expired, returned to sender"
+        else:
+            return None
+    elif rest == "removed" or rest.startswith("removed "):
+        rec = QmgrRemoved(qid)
+    elif c0 == "u" and rest.startswith("uid="):
+        sp = rest.find(" ", 4)
+        uid = rest[4:sp] if sp > 0 else rest[4:]
+        f = rest.find("from=<")
+        if f < 0 or not (uid.isdigit() and uid.isascii()):
+            return None
+        rec = Pickup(qid, int(uid), _angle(rest, f + 6)[0])
+    elif rest.startswith("reject: "):
+        rec = _parse_reject(qid, rest[8:], False)
+    elif rest.startswith("milter-reject: "):
+        rec = _parse_reject(qid, rest[15:], True)
+    elif rest.startswith("milter-discard: ") or rest.startswith("discard: "):
+        rec = Discard(qid)
+    elif rest.startswith(_QID_IGNORED):
+        return ()
+    else:
+        return None
+    return None if rec is None else (rec,)

@@ -1,0 +1,286 @@
+"""Shared fixtures: a real SQLite file, the real ASGI app, a fixed clock.
+
+Everything a test does goes through what a deployment runs: the tree is built
+with API requests, activity is recorded with :func:`mailtally.record_events`
+(the one recording path), and answers are read back from the API.
+
+* ``fresh_store`` — an empty store in a file under ``tmp_path``
+* ``clock`` — a :class:`~mailtally.periods.FixedClock` at :data:`NOW`; set
+  ``clock.value`` to move time
+* ``config`` — a cheap argon2 profile; parametrize it indirectly for other
+  settings (a time zone, ...)
+* ``operator`` — an operator ``root`` (password :data:`OPERATOR_PASSWORD`)
+* ``app`` / ``service`` / ``client`` — the ASGI app, its service, a started ``TestClient``
+* ``call(method, credentials=..., **body)`` — POST, assert HTTP 200, return the JSON
+  (operator credentials unless others are given; ``credentials=None`` sends none)
+* ``record(*events)`` — count events in one write transaction
+* ``platform`` — two companies with a user for every role (see the fixture)
+
+and plain helpers: ``ok``/``failed`` (assert an answer), ``summary``,
+``table_rows`` (to prove that nothing changed), ``ts``/``rfc`` (times).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from mailtally.api import create_app
+from mailtally.auth import make_hasher
+from mailtally.config import AuthSettings, Config
+from mailtally.events import Event
+from mailtally.periods import FixedClock
+from mailtally.record import RecordResult, record_events
+from mailtally.store import Store, open_store
+
+#: Wed 2026-01-14 12:00:00 UTC — "now" unless a test moves the clock.
+NOW = 1768392000
+DAY = 86400
+
+OPERATOR = "root"
+OPERATOR_PASSWORD = "operator-secret"
+CHEAP_AUTH = AuthSettings(argon2_time_cost=1, argon2_memory_kib=64, argon2_parallelism=1)
+
+_KEEP = object()
+
+
+def ts(text: str) -> int:
+    """Epoch seconds of an RFC 3339 time (``2026-01-14T12:00:00Z``)."""
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def rfc(seconds: int) -> str:
+    """The RFC 3339 form of epoch seconds, as the API takes times."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def creds(user: str, password: str | None = None, **extra: str) -> dict[str, str]:
+    out = {"user": user, **extra}
+    if password is not None:
+        out["password"] = password
+    return out
+
+
+OPERATOR_CREDS = creds(OPERATOR, OPERATOR_PASSWORD)
+
+
+def cheap_config(**settings: Any) -> Config:
+    return Config(auth=CHEAP_AUTH, **settings)
+
+
+@pytest.fixture
+def config(request) -> Config:
+    """The cheap profile; parametrize indirectly with settings to change it::
+
+    @pytest.mark.parametrize("config", [{"timezone": "Europe/Amsterdam"}], indirect=True)
+    """
+    return cheap_config(**getattr(request, "param", {}))
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def fresh_store(request, tmp_path) -> Iterator[Store]:
+    """A store in ``tmp_path``: empty, or a copy of the :func:`platform` when the
+    test asks for that fixture (the platform is built once per session)."""
+    path = tmp_path / "t.sqlite3"
+    if "platform" in request.fixturenames:
+        shutil.copyfile(request.getfixturevalue("platform_file"), path)
+    store = open_store(f"sqlite:///{path}")
+    yield store
+    store.close()
+
+
+def hasher_for(config: Config):
+    a = config.auth
+    return make_hasher(a.argon2_time_cost, a.argon2_memory_kib, a.argon2_parallelism)
+
+
+@pytest.fixture
+def hasher(config: Config):
+    return hasher_for(config)
+
+
+def add_operator(store: Store, hasher, name: str, password: str, now: int = NOW) -> None:
+    with store.write() as q:
+        q.add_operator(name, hasher.hash(password), now)
+
+
+@pytest.fixture
+def operator(fresh_store: Store, hasher) -> dict[str, str]:
+    """Operator credentials (the operator exists in ``fresh_store``)."""
+    add_operator(fresh_store, hasher, OPERATOR, OPERATOR_PASSWORD)
+    return dict(OPERATOR_CREDS)
+
+
+@pytest.fixture
+def app(fresh_store: Store, config: Config, clock: FixedClock, operator):
+    return create_app(fresh_store, config, clock)
+
+
+@pytest.fixture
+def service(app):
+    return app.state.service
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+def make_call(client: TestClient, default_creds: dict[str, str]) -> Callable[..., dict[str, Any]]:
+    def call(method: str, credentials: Any = _KEEP, **body: Any) -> dict[str, Any]:
+        if credentials is _KEEP:
+            credentials = default_creds
+        if credentials is not None:
+            body["credentials"] = credentials
+        r = client.post(f"/api/{method}", json=body)
+        assert r.status_code == 200, (r.status_code, r.text)
+        answer = r.json()
+        assert isinstance(answer, dict) and isinstance(answer.get("success"), bool), answer
+        return answer
+
+    return call
+
+
+@pytest.fixture
+def call(client: TestClient, operator) -> Callable[..., dict[str, Any]]:
+    """``call(method, credentials=..., **body)``: POST, assert HTTP 200, return the JSON."""
+    return make_call(client, operator)
+
+
+def ok(answer: dict[str, Any]) -> dict[str, Any]:
+    """``answer`` after asserting it succeeded."""
+    assert answer["success"] is True, answer
+    return answer
+
+
+def failed(answer: dict[str, Any], number: int) -> dict[str, Any]:
+    """``answer`` after asserting it failed with error ``number`` and a sentence."""
+    assert answer["success"] is False, answer
+    assert answer["error_number"] == number, answer
+    assert isinstance(answer["error"], str) and answer["error"], answer
+    return answer
+
+
+@pytest.fixture
+def record(fresh_store: Store, service) -> Callable[..., RecordResult]:
+    """``record(*events)``: count events as ingestion does, in one transaction.
+
+    The app notices writes of other processes by polling the store's generation
+    (twice a second); the helper polls at once so that tests need not sleep.
+    """
+
+    def run(*events: Event) -> RecordResult:
+        with fresh_store.write() as q:
+            result = record_events(q, service.periods, list(events))
+        service.poll_store_generation()
+        return result
+
+    return run
+
+
+def summary(call, credentials: Any = _KEEP, **request: Any) -> dict[str, Any]:
+    """The ``summary`` of a successful stats_summary."""
+    return ok(call("stats_summary", credentials=credentials, **request))["summary"]
+
+
+def table_rows(store: Store, *tables: str) -> dict[str, list[Any]]:
+    """Every row of ``tables``, to prove that a refused request changed nothing."""
+    out: dict[str, list[Any]] = {}
+    with store.read() as q:
+        for t in tables:
+            out[t] = q.conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
+    return out
+
+
+# -- a two-company platform, with a user for every role ------------------------------
+
+PW = "user-password"
+
+#: (address, role, role object) — every role of SPEC §2, and users without one
+PEOPLE: tuple[tuple[str, str, str], ...] = (
+    ("admin@acme.com", "company", "Acme"),
+    ("ro@acme.com", "company_ro", "Acme"),
+    ("view@acme.com", "company_view", "Acme"),
+    ("mailer@acme.com", "company_mail", "Acme"),
+    ("tokenonly@acme.com", "company_token_only", "Acme"),
+    ("dadmin@acme.net", "domain", "acme.net"),
+    ("dmail@acme.net", "mail", "acme.net"),
+    ("lead@acme.com", "workgroup", "acme.com/sales"),
+    ("alice@acme.com", "", ""),  # workgroup sales, alias al@acme.net
+    ("bob@acme.com", "", ""),
+    ("carol@acme.net", "", ""),
+    ("oadmin@other.com", "company", "Other"),
+    ("zed@other.com", "", ""),
+)
+
+#: who holds each role in Acme ("none": a user without one)
+HOLDER = {
+    "company": "admin@acme.com",
+    "company_ro": "ro@acme.com",
+    "company_view": "view@acme.com",
+    "company_mail": "mailer@acme.com",
+    "company_token_only": "tokenonly@acme.com",
+    "domain": "dadmin@acme.net",
+    "mail": "dmail@acme.net",
+    "workgroup": "lead@acme.com",
+    "none": "bob@acme.com",
+}
+
+
+def as_user(address: str, password: str = PW) -> dict[str, str]:
+    return creds(address, password)
+
+
+def build_platform(call: Callable[..., dict[str, Any]], now: int) -> None:
+    past = rfc(now - 400 * DAY)
+    for company, domains in (("Acme", ("acme.com", "acme.net")), ("Other", ("other.com",))):
+        ok(call("change_company", company=company, attributes={"createtime": past}))
+        for d in domains:
+            ok(call("change_domain", domain=d, company=company, attributes={"createtime": past}))
+    for address, role, obj in PEOPLE:
+        attrs: dict[str, Any] = {"password": PW, "createtime": past}
+        if address == "alice@acme.com":
+            attrs |= {"workgroup": "sales", "aliases": ["al@acme.net"]}
+        ok(call("change_user", user=address, attributes=attrs))
+        if role:
+            ok(call("set_role", user=address, role=role, object=obj))
+
+
+@pytest.fixture(scope="session")
+def platform_file(tmp_path_factory) -> Path:
+    """The platform, built once through the API (UTC, clock at :data:`NOW`)."""
+    path = tmp_path_factory.mktemp("platform") / "platform.sqlite3"
+    store = open_store(f"sqlite:///{path}")
+    config = cheap_config()
+    add_operator(store, hasher_for(config), OPERATOR, OPERATOR_PASSWORD)
+    with TestClient(create_app(store, config, FixedClock(NOW))) as client:
+        build_platform(make_call(client, OPERATOR_CREDS), NOW)
+    store.close()
+    assert not Path(f"{path}-wal").exists()
+    return path
+
+
+@pytest.fixture
+def platform(fresh_store: Store) -> dict[str, str]:
+    """Two companies with a user for every role, built through the API with
+    createtime 400 days before :data:`NOW` (UTC):
+
+    * Acme — acme.com (8 mailboxes: the company admins, lead, alice, bob) and
+      acme.net (3 mailboxes and alice's alias al@acme.net)
+    * Other — other.com (2 mailboxes)
+
+    Every user's password is :data:`PW`; returns :data:`HOLDER`.
+    """
+    return HOLDER

@@ -1,0 +1,351 @@
+"""Credentials (SPEC §1): passwords and their cache, tokens, lockout, auth counts."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import NOW, OPERATOR_CREDS, PW, add_operator, as_user, creds, failed, ok, summary
+
+ALICE = as_user("alice@acme.com")
+ADMIN = as_user("admin@acme.com")
+
+
+def works(call, credentials) -> bool:
+    answer = call("stats_summary", credentials=credentials, type="user")
+    if answer["success"]:
+        return True
+    failed(answer, 1)
+    return False
+
+
+def issue_token(call, credentials=ALICE, **options) -> dict:
+    """Token credentials for ``credentials``' user (``authenticate``)."""
+    answer = ok(
+        call("authenticate", credentials=credentials, generate_session_token=True, **options)
+    )
+    return {"user": credentials["user"], "token": answer["session_token"]}
+
+
+def today(call, address: str) -> dict:
+    return summary(call, type="user", object=address)["20260114"]["logins"]
+
+
+# -- passwords and the verified-credential cache ---------------------------------------
+
+
+@pytest.mark.parametrize("changed_by", ["admin@acme.com", "alice@acme.com", "root"])
+@pytest.mark.parametrize("spelling", ["alice@acme.com", "Alice@ACME.com"])
+def test_changed_password_stops_working_at_once(platform, call, changed_by, spelling):
+    assert works(call, ALICE)  # verified once: now in the cache
+    assert works(call, ALICE)
+    author = OPERATOR_CREDS if changed_by == "root" else as_user(changed_by)
+    ok(call("change_user", credentials=author, user=spelling, attributes={"password": "n3w-pw"}))
+    assert not works(call, ALICE)
+    assert not works(call, creds("ALICE@acme.com", PW))
+    assert works(call, as_user("alice@acme.com", "n3w-pw"))
+    assert works(call, as_user("ALICE@acme.com", "n3w-pw"))
+    assert not works(call, ALICE)
+
+
+def test_refused_password_change_keeps_the_old_password(platform, call):
+    assert works(call, ALICE)
+    # a read-only admin may not change it: the old one stays, the new one never works
+    failed(
+        call(
+            "change_user",
+            credentials=as_user("ro@acme.com"),
+            user="alice@acme.com",
+            attributes={"password": "n3w-pw"},
+        ),
+        4,
+    )
+    failed(
+        call(
+            "change_user",
+            credentials=ADMIN,
+            user="alice@acme.com",
+            attributes={"password": "n3w-pw", "type": "bogus"},
+        ),
+        6,
+    )
+    assert works(call, ALICE)
+    assert not works(call, as_user("alice@acme.com", "n3w-pw"))
+
+
+def test_operator_password(platform, call, fresh_store, hasher):
+    ok(call("stats_summary", credentials=OPERATOR_CREDS, object="Acme"))
+    failed(call("stats_summary", credentials=creds("root", "wrong"), object="Acme"), 1)
+    add_operator(fresh_store, hasher, "root2", "op2-pw")
+    ok(call("stats_summary", credentials=creds("root2", "op2-pw"), object="Acme"))
+
+
+def test_deleted_user_is_refused_at_once_and_restored_one_returns(platform, call):
+    assert works(call, ALICE)
+    ok(call("delete_user", credentials=ADMIN, user="alice@acme.com"))
+    assert not works(call, ALICE)
+    ok(call("restore_user", credentials=ADMIN, user="alice@acme.com"))
+    assert works(call, ALICE)
+
+
+def test_an_alias_does_not_log_in(platform, call):
+    failed(call("stats_summary", credentials=as_user("al@acme.net"), type="user"), 1)
+
+
+@pytest.mark.parametrize(
+    ("unknown", "wrong"),
+    [
+        (creds("nobody@acme.com", PW), creds("alice@acme.com", "wrong")),
+        (creds("nobody@nowhere.example", "x"), creds("alice@acme.com", "x")),
+        (creds("al@acme.net", PW), creds("alice@acme.com", "wrong")),  # an alias
+        (creds("nobody", "x"), creds("root", "x")),  # operators
+        (creds("nobody@acme.com", token="t" * 40), creds("alice@acme.com", token="t" * 40)),
+    ],
+)
+@pytest.mark.parametrize("method", ["stats_summary", "authenticate", "get_user"])
+def test_unknown_user_and_wrong_password_answer_alike(platform, client, unknown, wrong, method):
+    body = {"user": "bob@acme.com"} if method == "get_user" else {}
+    a = client.post(f"/api/{method}", json={"credentials": unknown, **body})
+    b = client.post(f"/api/{method}", json={"credentials": wrong, **body})
+    assert a.status_code == b.status_code == 200
+    assert a.content == b.content
+    assert {k: v for k, v in a.headers.items() if k != "date"} == {
+        k: v for k, v in b.headers.items() if k != "date"
+    }
+    failed(a.json(), 1)
+
+
+def test_unknown_user_and_wrong_password_do_the_same_work(platform, call, service, monkeypatch):
+    """Both run one argon2 verification (the unknown name against a dummy hash)."""
+    calls = []
+    real = service.auth.hasher
+
+    class Counting:
+        def verify(self, stored, password):
+            calls.append(stored)
+            return real.verify(stored, password)
+
+    monkeypatch.setattr(service.auth, "hasher", Counting())
+    failed(call("stats_summary", credentials=creds("nobody@acme.com", "x"), type="user"), 1)
+    failed(call("stats_summary", credentials=creds("alice@acme.com", "x"), type="user"), 1)
+    assert len(calls) == 2
+    assert calls[0].split("$")[:4] == calls[1].split("$")[:4]  # same algorithm and cost
+
+
+# -- lockout -------------------------------------------------------------------------
+
+
+def fail_times(call, name: str, n: int) -> None:
+    for _ in range(n):
+        failed(call("stats_summary", credentials=creds(name, "wrong"), type="user"), 1)
+
+
+def test_lockout_after_10_failures_lifted_after_15_minutes(platform, call, clock):
+    assert works(call, ALICE)  # cached before the attack: the lockout still holds
+    fail_times(call, "alice@acme.com", 10)
+    answer = failed(call("stats_summary", credentials=ALICE, type="user"), 1)
+    assert "credentials" in answer["error"]
+    failed(call("authenticate", credentials=ALICE, generate_session_token=True), 1)
+    clock.value += 899
+    assert not works(call, ALICE)
+    clock.value += 1
+    assert works(call, ALICE)
+    # the count starts afresh
+    fail_times(call, "alice@acme.com", 9)
+    assert works(call, ALICE)
+
+
+def test_nine_failures_do_not_lock(platform, call):
+    fail_times(call, "alice@acme.com", 9)
+    assert works(call, ALICE)
+
+
+def test_failures_older_than_15_minutes_do_not_count(platform, call, clock):
+    fail_times(call, "alice@acme.com", 9)
+    clock.value += 901
+    fail_times(call, "alice@acme.com", 9)
+    assert works(call, ALICE)
+    fail_times(call, "alice@acme.com", 1)  # 10 within 15 minutes
+    assert not works(call, ALICE)
+
+
+def test_lockout_is_per_name(platform, call):
+    fail_times(call, "alice@acme.com", 10)
+    assert not works(call, ALICE)
+    assert works(call, as_user("bob@acme.com"))
+    assert ok(call("stats_summary", object="Acme"))  # the operator too
+
+
+def test_lockout_of_a_spelling_locks_the_account(platform, call):
+    fail_times(call, "ALICE@acme.com", 10)
+    assert not works(call, ALICE)
+
+
+def test_lockout_of_unknown_and_known_names_look_alike(platform, client):
+    for name in ("alice@acme.com", "nobody@acme.com"):
+        for _ in range(10):
+            client.post("/api/authenticate", json={"credentials": creds(name, "wrong")})
+    a = client.post("/api/authenticate", json={"credentials": creds("alice@acme.com", PW)})
+    b = client.post("/api/authenticate", json={"credentials": creds("nobody@acme.com", PW)})
+    assert a.content == b.content
+    failed(a.json(), 1)
+
+
+def test_lockout_holds_for_tokens(platform, call):
+    token = issue_token(call)
+    fail_times(call, "alice@acme.com", 10)
+    assert not works(call, token)
+
+
+# -- tokens --------------------------------------------------------------------------
+
+
+def test_token_works_and_expires(platform, call, clock):
+    answer = ok(
+        call(
+            "authenticate",
+            credentials=ALICE,
+            generate_session_token=True,
+            session_token_duration=60,
+        )
+    )
+    assert answer["session_token_duration"] == 60
+    token = {"user": "alice@acme.com", "token": answer["session_token"]}
+    assert works(call, token)
+    clock.value += 60
+    assert works(call, token)
+    clock.value += 1
+    assert not works(call, token)
+    assert works(call, ALICE)  # the password still works
+
+
+def test_default_token_duration_and_chosen_token(platform, call, clock):
+    answer = ok(
+        call(
+            "authenticate",
+            credentials=ALICE,
+            generate_session_token=True,
+            token="my-own-token-string",
+        )
+    )
+    assert answer == {
+        "success": True,
+        "session_token": "my-own-token-string",
+        "session_token_duration": 10800,
+    }
+    token = {"user": "alice@acme.com", "token": "my-own-token-string"}
+    clock.value += 10800
+    assert works(call, token)
+    clock.value += 1
+    assert not works(call, token)
+
+
+def test_a_token_is_for_its_user_only(platform, call):
+    token = issue_token(call)
+    t = token["token"]
+    assert not works(call, {"user": "bob@acme.com", "token": t})
+    assert works(call, token)
+    # another user may not take over a live token string
+    failed(
+        call(
+            "authenticate",
+            credentials=as_user("bob@acme.com"),
+            generate_session_token=True,
+            token=t,
+        ),
+        5,
+    )
+    assert works(call, token)
+
+
+def test_password_change_and_deletion_drop_tokens(platform, call):
+    token = issue_token(call)
+    assert works(call, token)
+    ok(
+        call(
+            "change_user", credentials=ADMIN, user="alice@acme.com", attributes={"password": "n3w"}
+        )
+    )
+    assert not works(call, token)
+    alice = as_user("alice@acme.com", "n3w")
+    token = issue_token(call, alice)
+    assert works(call, token)
+    ok(call("delete_user", credentials=ADMIN, user="alice@acme.com"))
+    assert not works(call, token)
+
+
+def test_token_duration_limits(platform, call):
+    ok(
+        call(
+            "authenticate",
+            credentials=ALICE,
+            generate_session_token=True,
+            session_token_duration=86400,
+        )
+    )
+    failed(
+        call(
+            "authenticate",
+            credentials=ALICE,
+            generate_session_token=True,
+            session_token_duration=86401,
+        ),
+        5,
+    )
+
+
+def test_extra_info(platform, call):
+    answer = ok(call("authenticate", credentials=as_user("dadmin@acme.net"), fetch_extra_info=True))
+    assert answer["extra_info"] == {
+        "roles": [{"role": "domain", "object": "acme.net"}],
+        "type": "mailbox",
+        "company": "Acme",
+        "domain": "acme.net",
+    }
+    assert "session_token" not in answer
+
+
+# -- auth counts ---------------------------------------------------------------------
+
+
+def test_auth_counts_in_the_users_summary(platform, call, service):
+    token = issue_token(call)
+    for _ in range(3):
+        assert works(call, token)
+    for _ in range(2):
+        assert works(call, ALICE)
+    failed(call("stats_summary", credentials=creds("alice@acme.com", "wrong")), 1)
+    for _ in range(4):
+        ok(call("stats_summary", object="Acme"))  # the operator is not a user: not counted
+    service.flush_auth_counts()
+    logins = today(call, "alice@acme.com")
+    # the authenticate request and the two password polls; the three token polls
+    assert (logins["auth_password"], logins["auth_token"]) == ("3", "3")
+    # the company and domain shapes have no auth counts
+    assert set(summary(call, object="Acme")["20260114"]["logins"]) == {"imap4", "pop3", "webmail"}
+    # a later flush adds to the same day
+    assert works(call, ALICE)
+    service.flush_auth_counts()
+    assert today(call, "alice@acme.com")["auth_password"] == "4"
+    assert today(call, "bob@acme.com")["auth_password"] == ""
+
+
+def test_auth_counts_are_flushed_in_the_background(platform, call):
+    assert works(call, as_user("bob@acme.com"))
+    deadline = time.monotonic() + 5
+    while today(call, "bob@acme.com")["auth_password"] == "":
+        assert time.monotonic() < deadline, "auth counts not flushed within 5 s"
+        time.sleep(0.1)
+    assert today(call, "bob@acme.com")["auth_password"] == "1"
+
+
+def test_auth_counts_land_in_the_period_of_the_request(platform, call, service, clock):
+    clock.value = NOW - 86400  # yesterday
+    assert works(call, ALICE)
+    clock.value = NOW
+    assert works(call, ALICE)
+    service.flush_auth_counts()
+    s = summary(call, type="user", object="alice@acme.com")
+    assert s["20260113"]["logins"]["auth_password"] == "1"
+    assert s["20260114"]["logins"]["auth_password"] == "1"

@@ -1,0 +1,399 @@
+"""Reading log files exactly once: reruns, rotation, following, kill -9.
+
+Every test counts through :class:`mailtally.ingest.files.Ingester` (or the real
+``mailtally ingest`` process) into a real SQLite file, and asserts on the rows
+the counts produced.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from conftest import OPERATOR_CREDS, add_operator, cheap_config, hasher_for, rfc, ts
+from mailtally.api import create_app
+from mailtally.ingest.files import Ingester
+from mailtally.periods import FixedClock, Periods
+from mailtally.store import Store, open_store
+from mailtally.tree import Ctx, Principal, do_change_company, do_change_domain, do_change_user
+
+T0 = ts("2026-01-10T08:00:00Z")
+USERS = ("bob@example.com", "alice@example.com", "carol@example.com")
+UTC = Periods("UTC")
+
+
+def build_tree(store: Store) -> None:
+    op = Principal(name="test", operator=True)
+    with store.write() as q:
+        ctx = Ctx(q, UTC, T0 - 86400, op)
+        q.set_meta("timezone", "UTC")
+        do_change_company(ctx, "Acme", {"createtime": rfc(T0 - 30 * 86400)}, False)
+        do_change_domain(ctx, "example.com", "Acme", {}, False)
+        for u in USERS:
+            attrs: dict[str, Any] = {}
+            if u.startswith("alice"):
+                attrs["aliases"] = ["al@example.com"]
+            do_change_user(ctx, u, attrs, False, None)
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    path = tmp_path / "ingest.sqlite3"
+    store = open_store(f"sqlite:///{path}")
+    build_tree(store)
+    store.close()
+    return path
+
+
+@pytest.fixture
+def store(store_path: Path) -> Iterator[Store]:
+    s = open_store(f"sqlite:///{store_path}")
+    yield s
+    s.close()
+
+
+def stamp(t: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime(t))
+
+
+def inbound(qid: str, t: int, rcpt: str, size: int) -> list[str]:
+    """The lines of one message delivered by LMTP (RFC 3339 stamps)."""
+    s = stamp(t)
+    return [
+        f"{s} mx1 postfix/smtpd[100]: {qid}: client=mail.other.org[198.51.100.7]",
+        f"{s} mx1 postfix/cleanup[101]: {qid}: message-id=<{qid}@other.org>",
+        f"{s} mx1 postfix/qmgr[102]: {qid}: from=<x@other.org>, size={size}, nrcpt=1 "
+        "(queue active)",
+        f"{s} mx1 postfix/lmtp[103]: {qid}: to=<{rcpt}>, relay=mx1[private/dovecot-lmtp], "
+        f"delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 <{rcpt}> x Saved)",
+        f"{s} mx1 postfix/qmgr[102]: {qid}: removed",
+    ]
+
+
+def login(t: int, user: str, rip: str = "203.0.113.9") -> str:
+    return (
+        f"{stamp(t)} mx1 dovecot: imap-login: Login: user=<{user}>, method=PLAIN, "
+        f"rip={rip}, lip=10.0.0.1, mpid={t % 99991}, TLS, session=<s{t}>"
+    )
+
+
+def traffic(n: int, start: int = T0, seed: int = 1) -> list[str]:
+    """``n`` messages and about as many logins, interleaved, one second apart."""
+    rng = random.Random(seed)
+    lines: list[str] = []
+    for i in range(n):
+        t = start + i
+        lines += inbound(f"{i + 0x10000:X}A", t, rng.choice(USERS), 1000 + i)
+        lines.append(login(t, rng.choice(USERS)))
+    return lines
+
+
+def write(path: Path, lines: list[str], mode: str = "w") -> None:
+    with open(path, mode, encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
+
+
+def totals(store: Store) -> tuple[int, int, int]:
+    """(in_ham, in_size, imap4 logins) of the company, summed over its days."""
+    with store.read() as q:
+        row = q.conn.execute(
+            "SELECT COALESCE(SUM(messages_in_ham), 0), COALESCE(SUM(messages_in_size), 0), "
+            "COALESCE(SUM(logins_imap4), 0) FROM flows WHERE scope = 'c' AND kind = 'day'"
+        ).fetchone()
+    return tuple(int(v) for v in row)  # type: ignore[return-value]
+
+
+def expected(lines: list[str]) -> tuple[int, int, int]:
+    ham = sum(1 for ln in lines if "status=sent" in ln)
+    size = sum(int(ln.split("size=")[1].split(",")[0]) for ln in lines if " size=" in ln)
+    logins = sum(1 for ln in lines if "imap-login: Login:" in ln and "rip=127." not in ln)
+    return ham, size, logins
+
+
+def flow_rows(store: Store) -> list[Any]:
+    with store.read() as q:
+        return q.conn.execute(
+            "SELECT * FROM flows ORDER BY scope, scope_id, kind, period"
+        ).fetchall()
+
+
+def ingest(store: Store, *paths: Path, batch_lines: int = 50_000) -> Any:
+    return Ingester(store, UTC, batch_lines=batch_lines).ingest([str(p) for p in paths])
+
+
+# -- reruns and rotation -------------------------------------------------------------
+
+
+def test_counts_each_line_once_across_runs(store: Store, tmp_path: Path) -> None:
+    lines = traffic(50)
+    write(tmp_path / "mail.log", lines)
+    report = ingest(store, tmp_path / "mail.log")
+    assert report.lines == len(lines)
+    assert totals(store) == expected(lines)
+    again = ingest(store, tmp_path / "mail.log")
+    assert again.lines == 0
+    assert totals(store) == expected(lines)
+
+
+def test_appended_lines_are_read_from_where_the_last_run_stopped(
+    store: Store, tmp_path: Path
+) -> None:
+    first, second = traffic(20), traffic(20, start=T0 + 3600, seed=2)
+    write(tmp_path / "mail.log", first)
+    ingest(store, tmp_path / "mail.log")
+    write(tmp_path / "mail.log", second, mode="a")
+    report = ingest(store, tmp_path / "mail.log")
+    assert report.lines == len(second)
+    assert totals(store) == expected(first + second)
+
+
+def test_a_rotated_and_compressed_file_is_known_as_the_one_already_read(
+    store: Store, tmp_path: Path
+) -> None:
+    old, new = traffic(30), traffic(30, start=T0 + 7200, seed=3)
+    write(tmp_path / "mail.log", old)
+    ingest(store, tmp_path / "mail.log")
+    # logrotate: mail.log -> mail.log.1.gz, a new mail.log
+    with (
+        open(tmp_path / "mail.log", "rb") as src,
+        gzip.open(tmp_path / "mail.log.1.gz", "wb") as gz,
+    ):
+        shutil.copyfileobj(src, gz)
+    write(tmp_path / "mail.log", new)
+    report = ingest(store, tmp_path / "mail.log.1.gz", tmp_path / "mail.log")
+    assert report.lines == len(new)
+    assert totals(store) == expected(old + new)
+
+
+def test_a_message_split_by_rotation_counts_once(store: Store, tmp_path: Path) -> None:
+    msg = inbound("ABCDEF1234", T0, "bob@example.com", 4321)
+    write(tmp_path / "mail.log.1", msg[:3])
+    write(tmp_path / "mail.log", msg[3:])
+    ingest(store, tmp_path / "mail.log.1")  # one run ends mid-message ...
+    assert totals(store) == (0, 0, 0)
+    ingest(store, tmp_path / "mail.log")  # ... the next finishes it
+    assert totals(store) == (1, 4321, 0)
+
+
+def test_a_last_line_without_newline_waits_for_the_writer(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "mail.log"
+    with open(path, "w") as f:
+        f.write(login(T0, "bob@example.com") + "\n" + login(T0 + 1, "bob@example.com"))
+    ingest(store, path)
+    assert totals(store) == (0, 0, 1)
+    with open(path, "a") as f:
+        f.write("\n")
+    ingest(store, path)
+    assert totals(store) == (0, 0, 2)
+
+
+def test_webmail_host_logins_are_not_counted(store: Store, tmp_path: Path) -> None:
+    write(tmp_path / "mail.log", [login(T0, "bob@example.com", rip="127.0.0.1")])
+    ingest(store, tmp_path / "mail.log")
+    assert totals(store) == (0, 0, 0)
+
+
+def test_mail_to_an_alias_counts_for_the_real_user(store: Store, tmp_path: Path) -> None:
+    write(tmp_path / "mail.log", inbound("1A2B3C4D5E", T0, "al@example.com", 700))
+    ingest(store, tmp_path / "mail.log")
+    with store.read() as q:
+        alice = q.resolve_address("alice@example.com")[0]
+        rows = q.flows("u", alice, "day", "20260110", "20260110")
+    assert rows and rows[0][7] == 1  # messages_in_ham of alice's day
+
+
+def test_a_quota_report_sets_storage_once(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "quota.tsv"
+    path.write_text(
+        "Username\tQuota name\tType\tValue\tLimit\t%\n"
+        "bob@example.com\tUser quota\tSTORAGE\t2048\t1048576\t0\n"
+        "bob@example.com\tUser quota\tMESSAGE\t17\t-\t0\n"
+    )
+    os.utime(path, (T0, T0))
+    ingest(store, path)
+    ingest(store, path)  # the same report again changes nothing
+    with store.read() as q:
+        gauges = q.gauges_before("c", 1, "day", "99999999")
+        reports = q.storage_reports(q.resolve_address("bob@example.com")[0], 0)
+    cols = dict(zip(("items", "bytes"), gauges[-2:], strict=True))
+    assert cols == {"items": 17, "bytes": 2048 * 1024}
+    assert [(t, i, b) for t, i, b in reports] == [(T0, 17, 2048 * 1024)]
+
+
+# -- following ---------------------------------------------------------------------------
+
+
+class Follower:
+    """``Ingester.follow`` in a thread, stopped on exit."""
+
+    def __init__(self, store: Store, *paths: Path) -> None:
+        self.stop = threading.Event()
+        self.ingester = Ingester(store, UTC)
+        self.thread = threading.Thread(
+            target=self.ingester.follow,
+            args=([str(p) for p in paths], self.stop.is_set),
+            kwargs={"interval": 0.05},
+            daemon=True,
+        )
+
+    def __enter__(self) -> Follower:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
+
+
+def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_follow_survives_rename_rotation(store: Store, tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    a, b, c = traffic(10), traffic(10, T0 + 100, 2), traffic(10, T0 + 200, 3)
+    write(log, a)
+    with Follower(store, log):
+        assert wait_for(lambda: totals(store) == expected(a))
+        write(log, b, mode="a")
+        os.rename(log, tmp_path / "mail.log.1")  # the writer still has the old file ...
+        write(tmp_path / "mail.log.1", c[:5], mode="a")
+        write(log, c[5:])  # ... and then reopens the new one
+        assert wait_for(lambda: totals(store) == expected(a + b + c))
+    assert totals(store) == expected(a + b + c)
+
+
+def test_follow_survives_copytruncate(store: Store, tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    a, b = traffic(10), traffic(10, T0 + 100, 2)
+    write(log, a)
+    with Follower(store, log):
+        assert wait_for(lambda: totals(store) == expected(a))
+        shutil.copyfile(log, tmp_path / "mail.log.1")
+        with open(log, "r+") as f:
+            f.truncate(0)
+        write(log, b, mode="a")
+        assert wait_for(lambda: totals(store) == expected(a + b))
+    # and the copy, read later, is known as the lines already counted
+    ingest(store, tmp_path / "mail.log.1")
+    assert totals(store) == expected(a + b)
+
+
+def test_follow_resumes_after_a_restart(store: Store, tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    a, b = traffic(10), traffic(10, T0 + 100, 2)
+    write(log, a)
+    with Follower(store, log):
+        assert wait_for(lambda: totals(store) == expected(a))
+    write(log, b, mode="a")  # written while nothing followed
+    with Follower(store, log):
+        assert wait_for(lambda: totals(store) == expected(a + b))
+    assert totals(store) == expected(a + b)
+
+
+def test_a_followed_line_shows_in_stats_summary_within_two_seconds(
+    store: Store, tmp_path: Path
+) -> None:
+    config = cheap_config()
+    add_operator(store, hasher_for(config), "root", "operator-secret")
+    log = tmp_path / "mail.log"
+    write(log, [])
+    t = T0 + 3600
+    with (
+        TestClient(create_app(store, config, FixedClock(T0 + 86400))) as client,
+        Follower(store, log),
+    ):
+
+        def imap_logins() -> str:
+            body = {"credentials": OPERATOR_CREDS, "object": "bob@example.com"}
+            answer = client.post("/api/stats_summary", json=body).json()
+            return answer["summary"]["20260110"]["logins"]["imap4"]
+
+        assert imap_logins() == ""
+        write(log, [login(t, "bob@example.com")], mode="a")
+        written = time.monotonic()
+        assert wait_for(lambda: imap_logins() == "1", timeout=2.0)
+        assert time.monotonic() - written < 2.0
+
+
+# -- kill -9 -----------------------------------------------------------------------------
+
+
+def run_ingest(store_path: Path, log: Path) -> subprocess.Popen[bytes]:
+    code = "from mailtally.cli import main; main()"
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "ingest",
+            "--quiet",
+            "--batch-lines",
+            "700",
+            "--db",
+            f"sqlite:///{store_path}",
+            str(log),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_kill_9_at_random_points_gives_the_totals_of_an_uninterrupted_run(
+    store_path: Path, tmp_path: Path
+) -> None:
+    lines = traffic(25_000, seed=9)
+    log = tmp_path / "mail.log"
+    write(log, lines)
+    calm = tmp_path / "calm.sqlite3"
+    shutil.copyfile(store_path, calm)
+    started = time.monotonic()
+    p = run_ingest(calm, log)
+    assert p.wait(timeout=120) == 0, p.stderr.read() if p.stderr else ""
+    duration = time.monotonic() - started
+
+    # kill at random moments of a run (the first ~0.3 s are imports)
+    rng = random.Random(1234)
+    kills = 0
+    seen: set[int] = set()
+    for _ in range(6):
+        p = run_ingest(store_path, log)
+        time.sleep(rng.uniform(0.3, 0.9) * duration)
+        if p.poll() is not None:
+            break
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        kills += 1
+        with open_store(f"sqlite:///{store_path}") as partial:
+            seen.add(totals(partial)[0])
+    p = run_ingest(store_path, log)  # and once more, to the end
+    assert p.wait(timeout=120) == 0, p.stderr.read() if p.stderr else ""
+    # the kills landed mid-file: some left part of the log counted
+    assert any(0 < ham < expected(lines)[0] for ham in seen), (kills, seen)
+
+    a, b = open_store(f"sqlite:///{calm}"), open_store(f"sqlite:///{store_path}")
+    try:
+        assert totals(a) == expected(lines)
+        assert flow_rows(b) == flow_rows(a)
+    finally:
+        a.close()
+        b.close()

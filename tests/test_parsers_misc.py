@@ -1,0 +1,394 @@
+"""Roundcube, rspamd, amavis, quota rows and timestamps."""
+
+from __future__ import annotations
+
+import calendar
+import os
+import time
+
+import pytest
+
+from mailtally.ingest import LineParser, StampParser, split_syslog
+from mailtally.ingest.parsers import (
+    FilterBlocked,
+    QuotaHeader,
+    QuotaRow,
+    Record,
+    Reinjected,
+    SpamVerdict,
+    WebmailLogin,
+)
+
+REF = calendar.timegm((2026, 11, 28, 23, 0, 0))
+T = calendar.timegm((2026, 11, 28, 1, 2, 3))
+P = LineParser(reference=REF)
+
+
+# -- Roundcube ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "t", "records"),
+    [
+        (
+            "[28-Nov-2026 01:02:03 +0000]: <k3j4h5g6> Successful login for alice@example.com (ID: "
+            "12) "
+            "from 203.0.113.5 in session k3j4h5g6",
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
+        (
+            "[28-Nov-2026 02:02:03 +0100]: Successful login for alice@example.com (ID: 12) from "
+            "203.0.113.5 in session abc",
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
+        (
+            "[28-Nov-2026 01:02:03 +0000]: Successful login for bob (ID: 7) from "
+            "10.0.0.2(X-Real-IP: 203.0.113.6,X-Forwarded-For: 203.0.113.6) in session abc",
+            T,
+            (WebmailLogin("bob", "10.0.0.2"),),
+        ),
+        (
+            "[28-Nov-2026 02:02:03 Europe/Berlin]: Successful login for carol@example.com (ID: 3) "
+            "from "
+            "2001:db8::5 in session abc",
+            T,
+            (WebmailLogin("carol@example.com", "2001:db8::5"),),
+        ),
+        (
+            "Nov 28 01:02:03 web roundcube: <k3j4h5g6> Successful login for alice@example.com (ID: "
+            "12) "
+            "from 203.0.113.5 in session k3j4h5g6",
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
+        (
+            "2026-11-28T01:02:03+00:00 web roundcube[311]: Successful login for alice@example.com "
+            "(ID: 12) from 203.0.113.5 in session k3",
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
+    ],
+)
+def test_roundcube(text: str, t: int, records: tuple[Record, ...]) -> None:
+    res = P.parse(text)
+    assert (res.status, res.program, res.time, res.records) == ("ok", "roundcube", t, records)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[28-Nov-2026 01:02:03 +0000]: <k3j4h5g6> Failed login for alice@example.com from "
+        "203.0.113.5 in session k3j4h5g6 (error: 0)",
+        "[28-Nov-2026 01:02:03 +0000]: PHP Warning: something in program/lib/x.php on line 3",
+    ],
+)
+def test_roundcube_ignored(text: str) -> None:
+    assert P.parse(text).status == "ignored"
+
+
+# -- rspamd --------------------------------------------------------------------------------
+
+RSPAMD = (
+    "rspamd_task_write_log: id: <m1@example.org>, qid: <4F2A1B2C3D>, ip: 203.0.113.9, "
+    "from: <s@example.org>, (default: {flag} ({action}): [{score}/15.00] "
+    "[BAYES_HAM(-3.00){{99%;}}]), "
+    "len: 2345, time: 120.5ms, dns req: 18, digest: <0a1b2c>, rcpts: <bob@example.com>"
+)
+
+
+@pytest.mark.parametrize(
+    ("flag", "action", "verdict"),
+    [
+        ("F", "no action", "ham"),
+        ("F", "greylist", "ham"),
+        ("T", "add header", "spam"),
+        ("T", "rewrite subject", "spam"),
+        ("T", "reject", "reject"),
+        ("F", "soft reject", "tempfail"),
+        ("T", "custom action", "spam"),
+        ("S", "custom action", "ham"),
+    ],
+)
+def test_rspamd_own_file_and_syslog(flag: str, action: str, verdict: str) -> None:
+    body = RSPAMD.format(flag=flag, action=action, score="7.20")
+    expected = (SpamVerdict("4F2A1B2C3D", verdict, "rspamd"),)  # type: ignore[arg-type]
+    for text in (
+        f"2026-11-28 01:02:03 #12345(normal) <ed2abb>; task; {body}",
+        f"2026-11-28 01:02:03.123 #12345(rspamd_proxy) <ed2abb>; proxy; {body}",
+        f"Nov 28 01:02:03 mail rspamd[12345]: <ed2abb>; task; {body}",
+    ):
+        res = P.parse(text)
+        assert (res.status, res.program, res.time, res.records) == ("ok", "rspamd", T, expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-28 01:02:03 #12345(normal) <ed2abb>; task; accept_socket: accepted connection "
+        "from ::1",
+        "2026-11-28 01:02:03 #12345(normal) <ed2abb>; task; rspamd_task_write_log: id: <m@x>, "
+        "ip: 127.0.0.1, (default: F (no action): [0.00/15.00] []), len: 10",
+        "Nov 28 01:02:03 mail rspamd[1]: <ed2abb>; lua; greylist.lua:300: greylisted until ...",
+    ],
+)
+def test_rspamd_ignored(text: str) -> None:
+    assert P.parse(text).status == "ignored"
+
+
+def test_rspamd_unreadable_verdict() -> None:
+    text = (
+        "Nov 28 01:02:03 mail rspamd[1]: <e>; task; rspamd_task_write_log: qid: <4F2A1B2C3D>, "
+        "nothing"
+    )
+    assert P.parse(text).status == "unknown"
+
+
+# -- amavis ---------------------------------------------------------------------------------
+
+AMAVIS = "Nov 28 01:02:03 mail amavis[2716]: (02716-07) "
+
+
+@pytest.mark.parametrize(
+    ("msg", "records"),
+    [
+        (
+            "Passed CLEAN {RelayedInbound}, [203.0.113.9]:41234 [203.0.113.9] <s@example.org> -> "
+            "<bob@example.com>, Queue-ID: 4ABC12345D, Message-ID: <m@example.org>, mail_id: "
+            "X1y2Z3, "
+            "Hits: -1.9, size: 2345, queued_as: 4DEF67890A, 420 ms",
+            (
+                SpamVerdict("4ABC12345D", "ham", "amavis"),
+                Reinjected("4ABC12345D", "4DEF67890A"),
+                SpamVerdict("4DEF67890A", "ham", "amavis"),
+            ),
+        ),
+        (
+            "Passed SPAM {RelayedTaggedInbound}, [203.0.113.9]:41234 [203.0.113.9] <s@example.org> "
+            "-> "
+            "<bob@example.com>, Queue-ID: 4Xk3Lq2Z9bz9rxG, Message-ID: <m@example.org>, mail_id: "
+            "X, "
+            "Hits: 9.1, size: 2345, queued_as: 4Xk3Lq2Z9bz9rxH, 420 ms",
+            (
+                SpamVerdict("4Xk3Lq2Z9bz9rxG", "spam", "amavis"),
+                Reinjected("4Xk3Lq2Z9bz9rxG", "4Xk3Lq2Z9bz9rxH"),
+                SpamVerdict("4Xk3Lq2Z9bz9rxH", "spam", "amavis"),
+            ),
+        ),
+        (
+            "Passed SPAMMY, [127.0.0.1] [203.0.113.9] <s@example.org> -> <bob@example.com>, "
+            "Message-ID: <m@example.org>, Hits: 6.1, queued_as: 4DEF67890A, 420 ms",
+            (SpamVerdict("4DEF67890A", "spam", "amavis"),),
+        ),
+        (
+            "Passed BAD-HEADER-0 {RelayedInbound}, [203.0.113.9] <s@example.org> -> "
+            "<bob@example.com>, "
+            "Queue-ID: 4ABC12345D, Hits: 0.1, size: 10, queued_as: 4DEF67890A, 20 ms",
+            (
+                SpamVerdict("4ABC12345D", "ham", "amavis"),
+                Reinjected("4ABC12345D", "4DEF67890A"),
+                SpamVerdict("4DEF67890A", "ham", "amavis"),
+            ),
+        ),
+        (
+            "Blocked SPAM {DiscardedInbound,Quarantined}, [203.0.113.9]:41234 [203.0.113.9] "
+            "<s@example.org> -> <bob@example.com>,<carol@example.com>, quarantine: spam-AbC.gz, "
+            "Queue-ID: 4ABC12345D, Message-ID: <m@example.org>, mail_id: AbC, Hits: 25.1, size: "
+            "2345, "
+            "300 ms",
+            (FilterBlocked("4ABC12345D", ("bob@example.com", "carol@example.com"), "SPAM"),),
+        ),
+        (
+            "Blocked INFECTED (Eicar-Signature) {DiscardedInbound,Quarantined}, [203.0.113.9] "
+            "<> -> <bob@example.com>, quarantine: virus-x, Queue-ID: 4ABC12345D, 30 ms",
+            (FilterBlocked("4ABC12345D", ("bob@example.com",), "INFECTED"),),
+        ),
+    ],
+)
+def test_amavis(msg: str, records: tuple[Record, ...]) -> None:
+    res = P.parse(AMAVIS + msg)
+    assert (res.status, res.program, res.time, res.records) == ("ok", "amavis", T, records)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Nov 28 01:02:03 mail amavis[2716]: (02716-07) Checking: ZAqZ9zH [203.0.113.9] <s@x> -> "
+        "<b@y>",
+        "Nov 28 01:02:03 mail amavis[2716]: starting.  /usr/sbin/amavisd at mail "
+        "amavisd-new-2.13.0",
+        "Nov 28 01:02:03 mail /usr/sbin/amavisd[2716]: (02716-07) Passed CLEAN, [127.0.0.1] <s@x> "
+        "-> "
+        "<b@y>, Hits: -, 20 ms",
+    ],
+)
+def test_amavis_ignored(text: str) -> None:
+    res = P.parse(text)
+    assert res.status == "ignored" and res.program == "amavis"
+
+
+# -- quota ----------------------------------------------------------------------------------
+
+
+def test_quota_rows() -> None:
+    rows = [
+        ("Username\tQuota name\tType\tValue\tLimit\t%", (QuotaHeader(),)),
+        (
+            "alice@example.com\tUser quota\tSTORAGE\t10240\t1048576\t0\n",
+            (QuotaRow("alice@example.com", "User quota", "STORAGE", 10485760),),
+        ),
+        (
+            "alice@example.com\tUser quota\tMESSAGE\t42\t-\t0",
+            (QuotaRow("alice@example.com", "User quota", "MESSAGE", 42),),
+        ),
+        (
+            "bob@example.com\tUser quota\tSTORAGE\t-\t-\t0",
+            (QuotaRow("bob@example.com", "User quota", "STORAGE", 0),),
+        ),
+    ]
+    for text, records in rows:
+        res = P.parse(text)
+        assert (res.status, res.program, res.time, res.records) == ("ok", "doveadm", REF, records)
+    assert P.parse("bob@example.com\tUser quota\tSTORAGE\tlots\t-\t0").status == "unknown"
+    assert P.parse("a\tb").status == "unknown"
+
+
+# -- stamps ---------------------------------------------------------------------------------
+
+
+def utc(*args: int) -> int:
+    return calendar.timegm((*args, 0, 0, 0)[:6])
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("Nov 28 01:02:03", utc(2026, 11, 28, 1, 2, 3)),
+        ("Nov  3 04:05:06", utc(2026, 11, 3, 4, 5, 6)),
+        ("Nov 03 04:05:06", utc(2026, 11, 3, 4, 5, 6)),
+        ("Nov 3 04:05:06", utc(2026, 11, 3, 4, 5, 6)),
+        ("Nov 28 23:30:00", utc(2026, 11, 28, 23, 30, 0)),  # within the slack of the reference
+        ("Nov 29 03:00:00", utc(2025, 11, 29, 3, 0, 0)),  # after the reference: last year
+        ("Dec 31 23:59:59", utc(2025, 12, 31, 23, 59, 59)),
+        ("Jan  1 00:00:00", utc(2026, 1, 1, 0, 0, 0)),
+        ("Feb 29 12:00:00", utc(2024, 2, 29, 12, 0, 0)),
+        ("Feb 30 12:00:00", None),
+        ("Foo 28 01:02:03", None),
+        ("Nov 28 25:02:03", None),
+        ("Nov 28 01:61:03", None),
+    ],
+)
+def test_syslog_year_inference(stamp: str, expected: int | None) -> None:
+    assert StampParser(REF).syslog(stamp) == expected
+
+
+def test_syslog_new_year() -> None:
+    # A file written on 1 January holds December's lines of the year before.
+    sp = StampParser(utc(2027, 1, 1, 0, 10, 0))
+    assert sp.syslog("Dec 31 23:59:00") == utc(2026, 12, 31, 23, 59, 0)
+    assert sp.syslog("Jan  1 00:05:00") == utc(2027, 1, 1, 0, 5, 0)
+    # …and a file written on 31 December may end with a line just past midnight.
+    sp = StampParser(utc(2026, 12, 31, 23, 59, 50))
+    assert sp.syslog("Jan  1 00:00:10") == utc(2027, 1, 1, 0, 0, 10)
+
+
+def test_syslog_in_a_zone() -> None:
+    sp = StampParser(REF, "Europe/Berlin")
+    assert sp.syslog("Nov 28 02:02:03") == T  # CET = UTC+1
+    assert sp.syslog("Jul  1 12:00:00") == utc(2026, 7, 1, 10, 0, 0)  # CEST = UTC+2
+    ny = StampParser(REF, "America/New_York")
+    # The repeated hour of the fall-back takes its first (daylight) occurrence.
+    assert ny.syslog("Nov  1 01:30:00") == utc(2026, 11, 1, 5, 30, 0)
+    lh = StampParser(REF, "Australia/Lord_Howe")  # a half-hour DST shift inside an hour
+    assert lh.syslog("Apr  5 01:15:00") == utc(2026, 4, 4, 14, 15, 0)
+    assert lh.syslog("Apr  5 01:45:00") is not None
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("2026-11-28T01:02:03.123456+00:00", T),
+        ("2026-11-28T01:02:03Z", T),
+        ("2026-11-28t01:02:03z", T),
+        ("2026-11-28T01:02:03+0000", T),
+        ("2026-11-27T20:02:03-05:00", T),
+        ("2026-11-28T06:32:03+05:30", T),
+        ("2026-11-28 01:02:03", T),  # no offset: the deployment zone (UTC here)
+        ("2026-11-28 01:02:03.5", T),
+        ("2026-13-28T01:02:03Z", None),
+        ("2026-11-28T01:02:03+99:00", None),
+        ("2026-11-28T01:02:03 junk", None),
+        ("2026-11-28", None),
+    ],
+)
+def test_rfc3339(stamp: str, expected: int | None) -> None:
+    assert StampParser(REF).rfc3339(stamp) == expected
+
+
+def test_rfc3339_without_offset_in_a_zone() -> None:
+    assert StampParser(REF, "Europe/Berlin").rfc3339("2026-11-28T02:02:03") == T
+
+
+def test_roundcube_stamps() -> None:
+    sp = StampParser(REF)
+    assert sp.roundcube("28-Nov-2026 01:02:03 +0000") == T
+    assert sp.roundcube("28-Nov-2026 02:02:03 +0100") == T
+    assert sp.roundcube("28-Nov-2026 02:02:03 Europe/Berlin") == T
+    assert sp.roundcube("28-Nov-2026 01:02:03") == T
+    assert sp.roundcube("2026-11-28 01:02:03 +0000") == T
+    assert sp.roundcube("28-Nov-2026 01:02:03 Not/AZone") is None
+    assert sp.roundcube("28-Foo-2026 01:02:03 +0000") is None
+
+
+def test_reference_defaults_to_now() -> None:
+    sp = StampParser()
+    assert abs(sp.reference - time.time()) < 5
+    mtime = os.stat(__file__).st_mtime
+    assert StampParser(mtime).reference == int(mtime)
+
+
+# -- split_syslog ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "Nov 28 01:02:03 mail postfix/submission/smtpd[1234]: 4ABC: client=x[1.2.3.4]\n",
+            (T, "mail", "postfix/submission/smtpd", 1234, "4ABC: client=x[1.2.3.4]"),
+        ),
+        (
+            "Nov 28 01:02:03 mail dovecot: imap-login: Login: user=<a>",
+            (T, "mail", "dovecot", None, "imap-login: Login: user=<a>"),
+        ),
+        (
+            "2026-11-28T01:02:03.123456+00:00 mx1 postfix-out/smtp[9]: hello",
+            (T, "mx1", "postfix-out/smtp", 9, "hello"),
+        ),
+        (
+            "Nov 28 01:02:03 imap-login: Info: Login: user=<a>",
+            (T, "", "imap-login", None, "Info: Login: user=<a>"),
+        ),
+        (
+            "Nov 28 01:02:03 mail last message repeated 3 times",
+            (T, "mail", "", None, "last message repeated 3 times"),
+        ),
+        ("not a log line at all", None),
+        ("", None),
+    ],
+)
+def test_split_syslog(line: str, expected: tuple[object, ...] | None) -> None:
+    got = split_syslog(line, StampParser(REF))
+    assert (None if got is None else tuple(got)) == expected
+
+
+def test_lines_without_a_header() -> None:
+    assert P.parse("").status == "ignored"
+    assert P.parse("   \n").status == "ignored"
+    res = P.parse("hello world, this is not a log line")
+    assert (res.status, res.program) == ("unknown", "")
+    res = P.parse("Nov 28 01:02:03 mail sshd[22]: Accepted publickey for root")
+    assert (res.status, res.program) == ("unknown", "sshd")
+    res = P.parse("Nov 28 99:02:03 mail dovecot: imap-login: Login: user=<a>, rip=1.2.3.4")
+    assert res.status == "unknown"  # a line understood but with an unreadable stamp
