@@ -97,33 +97,53 @@ class Resolver:
 
 
 class _Tally:
-    """Flow counts per (scope, id, kind, period), summed in memory."""
+    """Flow counts summed in memory, then written as one row per (scope, period).
+
+    Events are first summed per (owner, day): a batch holds many events of one
+    user and day, and only the sums are expanded to the user's, domain's and
+    company's day, week and month rows.
+    """
 
     def __init__(self, periods: Periods) -> None:
         self.periods = periods
-        self.rows: dict[tuple[str, int, str, str], FlowRow] = {}
+        #: (owner, period keys) -> [flow values..., last times...]
+        self.cells: dict[tuple[Owner, tuple[str, str, str]], list[int]] = {}
 
     def add(
         self, owner: Owner, ts: int, adds: tuple[tuple[int, int], ...], last: int | None
     ) -> None:
-        user_id, domain_id, company_id = owner
-        keys = self.periods.keys(ts)
-        scopes: list[tuple[str, int]] = [(DOMAIN, domain_id), (COMPANY, company_id)]
-        if user_id is not None:
-            scopes.append((USER, user_id))
-        for kind, key in zip(KINDS, keys, strict=True):
-            for scope, sid in scopes:
-                k = (scope, sid, kind, key)
-                row = self.rows.get(k)
-                if row is None:
-                    row = self.rows[k] = FlowRow(
-                        company_id, scope, sid, kind, key, [0] * _NF, [0] * _NL
-                    )
-                values = row.values
-                for col, n in adds:
-                    values[col] += n
-                if last is not None and scope == USER and ts > row.lasts[last]:
-                    row.lasts[last] = ts
+        key = (owner, self.periods.keys(ts))
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = [0] * (_NF + _NL)
+        for col, n in adds:
+            cell[col] += n
+        if last is not None and ts > cell[_NF + last]:
+            cell[_NF + last] = ts
+
+    def rows(self) -> list[FlowRow]:
+        rows: dict[tuple[str, int, str, str], FlowRow] = {}
+        for ((user_id, domain_id, company_id), keys), cell in self.cells.items():
+            scopes: list[tuple[str, int]] = [(DOMAIN, domain_id), (COMPANY, company_id)]
+            if user_id is not None:
+                scopes.append((USER, user_id))
+            for kind, period in zip(KINDS, keys, strict=True):
+                for scope, sid in scopes:
+                    k = (scope, sid, kind, period)
+                    row = rows.get(k)
+                    if row is None:
+                        row = rows[k] = FlowRow(
+                            company_id, scope, sid, kind, period, [0] * _NF, [0] * _NL
+                        )
+                    values = row.values
+                    for i in range(_NF):
+                        values[i] += cell[i]
+                    if scope == USER:
+                        lasts = row.lasts
+                        for i in range(_NL):
+                            if cell[_NF + i] > lasts[i]:
+                                lasts[i] = cell[_NF + i]
+        return list(rows.values())
 
 
 _IN_HAM, _IN_SIZE, _IN_SPAM = _F["messages_in_ham"], _F["messages_in_size"], _F["messages_in_spam"]
@@ -201,7 +221,7 @@ def record_events(
         else:  # pragma: no cover - the Event union is closed
             raise TypeError(f"not an event: {ev!r}")
         res.counted += 1
-    q.add_flows(tally.rows.values())
+    q.add_flows(tally.rows())
 
     for rep in sorted(reports, key=lambda r: r.time):
         owner = resolve.user(rep.user)

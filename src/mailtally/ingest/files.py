@@ -94,7 +94,6 @@ class Source:
     stream: BinaryIO
     parser: LineParser
     buffer: bytes = b""
-    dirty: bool = False
 
     def close(self) -> None:
         self.stream.close()
@@ -130,7 +129,7 @@ class Ingester:
         )
         self._pending: list[Event] = []
         self._pending_lines = 0
-        self._touched: dict[int, Source] = {}
+        self._touched: dict[int, Source] = {}  # files read since the last commit
 
     def _resolve(self, address: str) -> str | None:
         """The canonical address of the account ``address`` reaches, or None."""
@@ -197,41 +196,57 @@ class Ingester:
             chunk = src.stream.read(1 << 20)
             if not chunk:
                 if final and src.buffer:
-                    self._line(src, src.buffer, len(src.buffer))
-                    src.buffer = b""
-                    n += 1
+                    n += self._lines(src, src.buffer, b"")
                 break
             data = src.buffer + chunk
-            lines = data.split(b"\n")
-            src.buffer = lines.pop()
-            for raw in lines:
-                self._line(src, raw, len(raw) + 1)
-            n += len(lines)
+            end = data.rfind(b"\n") + 1  # complete lines only; the rest waits
+            n += self._lines(src, data[:end], data[end:])
         return n
 
-    def _line(self, src: Source, raw: bytes, nbytes: int) -> None:
-        src.position += nbytes
-        src.lines += 1
-        src.dirty = True
-        self._touched[id(src)] = src  # type: ignore[index]
+    def _lines(self, src: Source, data: bytes, rest: bytes) -> int:
+        """Parse and join the lines of ``data`` (whole lines); keep ``rest`` for later.
+
+        The hot loop of ingestion: bookkeeping is per chunk, not per line, and a
+        chunk is decoded at once (a newline never falls inside a UTF-8 sequence).
+        """
+        src.buffer = rest
+        if not data:
+            return 0
+        text = data.decode("utf-8", errors="replace")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        src.position += len(data)
+        src.lines += len(lines)
+        self._touched[id(src)] = src
         rep = self.report
-        rep.lines += 1
-        self._pending_lines += 1
-        text = raw.decode("utf-8", errors="replace").rstrip("\r")
-        if not text.strip():
-            rep.ignored_lines += 1
-            return
-        result = src.parser.parse(text)
-        if result.status == OK:
-            self._pending.extend(self.joiner.feed(result))
-        elif result.status == IGNORED:
-            rep.ignored_lines += 1
-        else:
-            slot = rep.unknown.get(result.program or "(no program)")
-            if slot is None:
-                rep.unknown[result.program or "(no program)"] = [1, text[:300]]
+        rep.lines += len(lines)
+        self._pending_lines += len(lines)
+        parse, feed, pending = src.parser.parse, self.joiner.feed, self._pending
+        ignored = 0
+        for line in lines:
+            if not line or line.isspace():
+                ignored += 1
+                continue
+            result = parse(line)
+            status = result.status
+            if status == OK:
+                events = feed(result)
+                if events:
+                    pending.extend(events)
+            elif status == IGNORED:
+                ignored += 1
             else:
-                slot[0] = int(slot[0]) + 1  # type: ignore[call-overload]
+                program = result.program or "(no program)"
+                slot = rep.unknown.get(program)
+                if slot is None:
+                    rep.unknown[program] = [1, line[:300]]
+                else:
+                    slot[0] = int(slot[0]) + 1  # type: ignore[call-overload]
+        rep.ignored_lines += ignored
+        return len(lines)
 
     # -- committing ------------------------------------------------------------
     def commit(self) -> None:
@@ -256,7 +271,6 @@ class Ingester:
                     src.lines,
                     now,
                 )
-                src.dirty = False
             q.save_ingest_state(STATE_NAME, state)
             self._known = list(q.ingest_files())
         self._resolved.clear()  # the tree may change between batches
