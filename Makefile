@@ -18,8 +18,8 @@ venv: $(BIN)/mailtally
 
 ## Build a demo platform in $(DEMO_DB) and serve it on $(HOST):$(PORT).
 demo: venv
-	$(BIN)/mailtally demo --db sqlite:///$(DEMO_DB) --force
-	$(BIN)/mailtally serve --db sqlite:///$(DEMO_DB) --host $(HOST) --port $(PORT)
+	MAILTALLY_HOST=$(HOST) MAILTALLY_PORT=$(PORT) $(BIN)/mailtally demo --db sqlite:///$(DEMO_DB) --force
+	MAILTALLY_HOST=$(HOST) MAILTALLY_PORT=$(PORT) $(BIN)/mailtally serve --db sqlite:///$(DEMO_DB)
 
 ## Install everything and run the whole test suite (and the linter).
 test: venv
