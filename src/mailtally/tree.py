@@ -496,6 +496,16 @@ SELF_ATTRIBUTES = frozenset(
 )
 
 
+def _address_list(value: Any, limit: int) -> list[str] | str:
+    """``value`` as distinct normalized addresses, or the reason it is not that."""
+    if not isinstance(value, list) or len(value) > limit:
+        return f"must be a list of at most {limit} addresses"
+    norm = [normalize_address(v) if isinstance(v, str) else None for v in value]
+    if any(a is None for a in norm):
+        return "must hold valid email addresses only"
+    return list(dict.fromkeys(a for a in norm if a))
+
+
 def _apply_user_attributes(
     ctx: Ctx, state: UserState, attributes: dict[str, Any], company_id: int, user_id: int | None
 ) -> tuple[UserState, list[str], list[str]]:
@@ -525,14 +535,11 @@ def _apply_user_attributes(
             else:
                 setattr(new, key, value)
         elif key == "forward_recipients":
-            if not isinstance(value, list) or len(value) > 100:
-                bad(key, "must be a list of at most 100 addresses")
-                continue
-            norm = [normalize_address(v) if isinstance(v, str) else None for v in value]
-            if any(a is None for a in norm):
-                bad(key, "must hold valid email addresses only")
+            recipients = _address_list(value, 100)
+            if isinstance(recipients, str):
+                bad(key, recipients)
             else:
-                new.forward_recipients = [a for a in norm if a]
+                new.forward_recipients = recipients
         elif key == "quota":
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**62:
                 bad(key, "must be a whole number of bytes, 0 for unlimited")
@@ -549,14 +556,10 @@ def _apply_user_attributes(
             else:
                 new.name = value
         elif key == "aliases":
-            if not isinstance(value, list) or len(value) > 1000:
-                bad(key, "must be a list of at most 1000 addresses")
+            wanted = _address_list(value, 1000)
+            if isinstance(wanted, str):
+                bad(key, wanted)
                 continue
-            norm = [normalize_address(v) if isinstance(v, str) else None for v in value]
-            if any(a is None for a in norm):
-                bad(key, "must hold valid email addresses only")
-                continue
-            wanted = list(dict.fromkeys(a for a in norm if a))
             for a in wanted:
                 if a in state.aliases:
                     continue
