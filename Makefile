@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DEMO_DB ?= demo/mailtally.sqlite3
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench bench-ingest clean
 
 $(BIN)/mailtally: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: venv
 ## The API benchmark of bench/RESULTS.md (needs wrk: apt-get install wrk).
 bench: venv
 	bash bench/api.sh
+
+## The ingestion benchmark of bench/RESULTS.md (needs pflogsumm: apt-get install pflogsumm).
+bench-ingest: venv
+	bash bench/ingest.sh
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info

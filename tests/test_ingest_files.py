@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from conftest import OPERATOR_CREDS, add_operator, cheap_config, hasher_for, rfc, ts
@@ -397,3 +400,29 @@ def test_kill_9_at_random_points_gives_the_totals_of_an_uninterrupted_run(
     finally:
         a.close()
         b.close()
+
+
+# -- garbage -------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(garbage=st.lists(st.binary(max_size=300), max_size=20), seed=st.integers(0, 1000))
+def test_garbage_between_real_lines_changes_no_count(garbage: list[bytes], seed: int) -> None:
+    """Any bytes among real lines: nothing raises, and the counts are those of the
+    real lines alone (nothing corrupted, nothing counted twice)."""
+    real = traffic(8, seed=seed)
+    rng = random.Random(seed)
+    mixed: list[bytes] = [line.encode() for line in real]
+    for blob in garbage:
+        mixed.insert(rng.randrange(len(mixed) + 1), blob.replace(b"\n", b" "))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.sqlite3"
+        with open_store(f"sqlite:///{path}") as s:
+            build_tree(s)
+            log = Path(tmp) / "mail.log"
+            log.write_bytes(b"\n".join(mixed) + b"\n")
+            report = ingest(s, log)
+            assert report.lines == len(mixed)
+            assert totals(s) == expected(real)
+            ingest(s, log)
+            assert totals(s) == expected(real)
