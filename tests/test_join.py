@@ -524,34 +524,104 @@ def test_xforward_orig_queue_id_links() -> None:
     assert run(lines) == [MessageIn(T0 + 2, "bob@example.com", 1000, True)]
 
 
-def test_amavis_blocked_denies_each_recipient() -> None:
-    a = "6A00000014"
-    lines = [
+def blocked_flow(a: str, head: str) -> list[str]:
+    return [
         *inbound(a, nrcpt=2),
-        f"{at(1)} mail amavis[2716]: (02716-08) Blocked SPAM {{DiscardedInbound,Quarantined}}, "
+        f"{at(1)} mail amavis[2716]: (02716-08) {head}, "
         "[203.0.113.9]:41234 [203.0.113.9] <sender@example.org> -> "
-        "<bob@example.com>,<carol@example.com>, "
+        "<bob@example.com>,<carol+news@example.com>, "
         f"quarantine: spam-AbC.gz, Queue-ID: {a}, Message-ID: <z@example.org>, mail_id: AbC, "
         "Hits: 25.1, size: 2048, 300 ms",
-        pf(
-            1,
-            "smtp",
-            f"{a}: to=<bob@example.com>, relay=127.0.0.1[127.0.0.1]:10024, delay=0.4, "
-            "delays=0/0/0/0.4, dsn=2.7.0, status=sent (250 2.7.0 Ok, discarded, id=02716-08 - "
-            "spam)",
-        ),
-        pf(
-            1,
-            "smtp",
-            f"{a}: to=<carol@example.com>, relay=127.0.0.1[127.0.0.1]:10024, delay=0.4, "
-            "delays=0/0/0/0.4, dsn=2.7.0, status=sent (250 2.7.0 Ok, discarded, id=02716-08 - "
-            "spam)",
+        *(
+            pf(
+                1,
+                "smtp",
+                f"{a}: to=<{to}>, relay=127.0.0.1[127.0.0.1]:10024, delay=0.4, "
+                "delays=0/0/0/0.4, dsn=2.7.0, status=sent (250 2.7.0 Ok, discarded, id=02716-08 - "
+                "spam)",
+            )
+            for to in ("bob@example.com", "carol+news@example.com")
         ),
         removed(1, a),
     ]
-    assert run(lines) == [
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "Blocked INFECTED (Eicar-Signature) {DiscardedInbound,Quarantined}",
+        "Blocked SPAM {BouncedInbound,Quarantined}",
+        "Blocked BANNED (.exe) {DiscardedInbound}",
+    ],
+)
+def test_amavis_blocked_denies_each_recipient(head: str) -> None:
+    assert run(blocked_flow("6A00000014", head)) == [
         MessageDenied(T0 + 1, "bob@example.com"),
         MessageDenied(T0 + 1, "carol@example.com"),
+    ]
+
+
+def test_amavis_quarantined_spam_is_received_spam() -> None:
+    """SPEC §3: spam held in quarantine (not refused to the sender) is in_spam."""
+    got = run(blocked_flow("6A00000016", "Blocked SPAM {DiscardedInbound,Quarantined}"))
+    assert got == [
+        MessageIn(T0 + 1, "bob@example.com", 2048, True),
+        MessageIn(T0 + 1, "carol@example.com", 2048, True),
+    ]
+
+
+def test_xforward_link_waits_for_the_filters_verdict() -> None:
+    """B is linked to A by XFORWARD and delivered before amavis logs its verdict on A."""
+    a, b = "6A00000017", "6B00000018"
+    lines = [
+        *inbound(a, size=1000),
+        pf(1, "smtpd", "connect from localhost[127.0.0.1]"),
+        pf(
+            1,
+            "smtpd",
+            f"{b}: client=localhost[127.0.0.1], orig_queue_id={a}, "
+            "orig_client=mx.example.org[203.0.113.9]",
+        ),
+        pf(1, "qmgr", f"{b}: from=<sender@example.org>, size=1500, nrcpt=1 (queue active)"),
+        lmtp(1, b, "bob@example.com"),
+        removed(1, b),
+        AMAVIS_LINE.format(sec=at(2), cat="SPAM", a=a, b=b),
+        pf(
+            2,
+            "smtp",
+            f"{a}: to=<bob@example.com>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, "
+            "delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): "
+            f"250 2.0.0 Ok: queued as {b})",
+        ),
+        removed(2, a),
+    ]
+    assert run(lines) == [MessageIn(T0 + 1, "bob@example.com", 1000, True)]
+
+
+def relay_line(sec: int, qid: str, to: str) -> str:
+    return pf(
+        sec,
+        "smtp",
+        f"{qid}: to=<{to}>, relay=mx1.customer.example[198.51.100.20]:25, delay=0.9, "
+        "delays=0.1/0/0.3/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 3F1A2B4C5)",
+    )
+
+
+def test_relay_to_a_filter_only_accounts_own_server_is_a_receipt() -> None:
+    """Inbound mail relayed on to another server (a filter-only account): a receipt."""
+    q = "4F2A1B2C50"
+    lines = [*inbound(q), relay_line(1, q, "carl@example.com"), removed(1, q)]
+    assert run(lines) == [MessageIn(T0 + 1, "carl@example.com", 2048, False)]
+
+
+def test_a_submission_relayed_out_is_no_receipt_without_the_tree() -> None:
+    q = "5A0000000E"
+    lines = [*submission(q, nrcpt=1), relay_line(1, q, "carl@example.com"), removed(1, q)]
+    assert run(lines) == [MessageOut(T0, "alice@example.com", 1, 5000)]
+    known = {"carl@example.com": "carl@example.com"}
+    assert run(lines, resolve=known.get) == [
+        MessageOut(T0, "alice@example.com", 1, 5000),
+        MessageIn(T0 + 1, "carl@example.com", 5000, False),
     ]
 
 
@@ -694,6 +764,17 @@ def test_reject_with_queue_id_keeps_the_message() -> None:
         MessageDenied(T0, "no@example.com"),
         MessageIn(T0 + 1, "bob@example.com", 2048, False),
     ]
+
+
+def test_reject_of_an_address_extension_counts_for_the_user() -> None:
+    line = pf(
+        5,
+        "smtpd",
+        "NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 554 5.7.1 Service unavailable; Client "
+        "host [192.0.2.7] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/"
+        "192.0.2.7; from=<s@spam.example> to=<bob+shop@example.com> proto=ESMTP helo=<spam>",
+    )
+    assert run([line]) == [MessageDenied(T0 + 5, "bob@example.com")]
 
 
 def test_header_check_reject() -> None:

@@ -197,12 +197,37 @@ AMAVIS = "Nov 28 01:02:03 mail amavis[2716]: (02716-07) "
             "Queue-ID: 4ABC12345D, Message-ID: <m@example.org>, mail_id: AbC, Hits: 25.1, size: "
             "2345, "
             "300 ms",
-            (FilterBlocked("4ABC12345D", ("bob@example.com", "carol@example.com"), "SPAM"),),
+            (
+                FilterBlocked(
+                    "4ABC12345D",
+                    ("bob@example.com", "carol@example.com"),
+                    "SPAM",
+                    ("DiscardedInbound", "Quarantined"),
+                ),
+            ),
         ),
         (
             "Blocked INFECTED (Eicar-Signature) {DiscardedInbound,Quarantined}, [203.0.113.9] "
             "<> -> <bob@example.com>, quarantine: virus-x, Queue-ID: 4ABC12345D, 30 ms",
-            (FilterBlocked("4ABC12345D", ("bob@example.com",), "INFECTED"),),
+            (
+                FilterBlocked(
+                    "4ABC12345D",
+                    ("bob@example.com",),
+                    "INFECTED",
+                    ("DiscardedInbound", "Quarantined"),
+                ),
+            ),
+        ),
+        (
+            "Blocked SPAM {BouncedInbound}, [203.0.113.9] <s@example.org> -> <bob@example.com>, "
+            "Queue-ID: 4ABC12345D, Message-ID: <m@example.org>, mail_id: AbC, Hits: 25.1, 300 ms",
+            (FilterBlocked("4ABC12345D", ("bob@example.com",), "SPAM", ("BouncedInbound",)),),
+        ),
+        (
+            # amavisd-new 2.6: no disposition flags, but a quarantine location
+            "Blocked SPAM, [203.0.113.9] <s@example.org> -> <bob@example.com>, quarantine: "
+            "spam-AbC.gz, Queue-ID: 4ABC12345D, Message-ID: <m@example.org>, Hits: 25.1, 300 ms",
+            (FilterBlocked("4ABC12345D", ("bob@example.com",), "SPAM", ("Quarantined",)),),
         ),
     ],
 )

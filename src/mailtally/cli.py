@@ -378,6 +378,82 @@ def _print_report(report: Any) -> None:
 
 
 @main.command()
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for the logs, platform.json and truth.json.",
+)
+@click.option(
+    "--lines",
+    type=click.IntRange(min=100),
+    default=100_000,
+    show_default=True,
+    help="About how many log lines to write.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 366),
+    default=7,
+    show_default=True,
+    help="How many days the log covers.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
+@click.option(
+    "--users",
+    type=click.IntRange(min=8),
+    default=None,
+    help="How many accounts (default: from --lines).",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="First day of the log, UTC (default: DAYS days before today).",
+)
+@db_option
+@click.pass_context
+def synth(
+    ctx: click.Context,
+    out_dir: str,
+    lines: int,
+    days: int,
+    seed: int,
+    users: int | None,
+    start: datetime | None,
+    db: str | None,
+) -> None:
+    """Create a generated platform in the store and write a realistic mail log for it.
+
+    Also writes platform.json and truth.json (the true totals per user and day);
+    ingest the files in the order truth.json lists them.
+    """
+    from mailtally.synth import SynthError, synthesize
+
+    config = _config(ctx, db=db)
+    store = open_configured(config)
+    try:
+        result = synthesize(store, Path(out_dir), lines=lines, days=days, seed=seed, users=users,
+                            start=start.date() if start else None)  # fmt: skip
+    except SynthError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    first = datetime.fromtimestamp(result.start, UTC)
+    last = datetime.fromtimestamp(result.end, UTC)
+    click.echo(f"platform: {result.companies} companies, {result.domains} domains, "
+               f"{result.users} accounts, created in {config.db}")  # fmt: skip
+    click.echo(f"log: {result.lines:,} lines from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} "
+               f"UTC, {result.bytes / 2**20:,.1f} MiB in {result.seconds:.1f} s")  # fmt: skip
+    for path in result.files:
+        click.echo(f"  {path}")
+    click.echo(f"  {result.platform}")
+    click.echo(f"  {result.truth}")
+    click.echo(f"next: mailtally ingest --db {config.db} " + " ".join(str(p) for p in result.files))
+
+
+@main.command()
 @db_option
 @click.pass_context
 def prune(ctx: click.Context, db: str | None) -> None:

@@ -42,6 +42,20 @@ a message was last mentioned).
     the tree is at hand.)  Address extensions (``alice+tag@``) are stripped with
     ``recipient_delimiter``.
 
+    *Relays.*  An ``smtp`` delivery of a message that came from the outside (not
+    submitted by a user, not generated here) to another server, with no
+    ``orig_to`` — a filter-only account's mail relayed to the customer's own
+    server — is a receipt of ``to`` too (the recorder ignores addresses outside
+    the tenant tree).  With ``resolve``, such a relay of a known address counts
+    whatever the message's origin; without it, a user's submission to a
+    filter-only account cannot be told from mail to the outside and is not
+    counted as received.
+
+    *Quarantine.*  Spam that amavis ``Blocked`` into its quarantine without
+    refusing it to the sender (flags ``Quarantined`` and no ``Bounced…``/
+    ``Rejected…``) is a spam receipt of each recipient (SPEC §3: quarantined
+    spam is ``in_spam``), dated at the amavis line.
+
 ``Forward``
     An ``smtp`` delivery to an outside host whose ``orig_to`` differs from
     ``to`` (alias expansion, forward_recipients), and local(8)'s ``forwarded as
@@ -56,9 +70,11 @@ a message was last mentioned).
 ``MessageDenied``
     A permanent (5xx) ``reject``/``milter-reject`` line, per recipient named
     (a temporary 4xx one — greylisting, soft reject — is retried by the sender
-    and not counted); amavis ``Blocked …`` per recipient; a permanent failure
-    of a local delivery (``status=bounced`` by lmtp/virtual/…, e.g. over quota),
-    unless the same user also received the message.  rspamd's own ``reject``
+    and not counted; an address extension is stripped, as for deliveries);
+    amavis ``Blocked …`` per recipient, except spam held in quarantine (above);
+    a permanent failure of a local delivery (``status=bounced`` by
+    lmtp/virtual/…, e.g. over quota), unless the same user also received the
+    message.  rspamd's own ``reject``
     verdict counts nothing: Postfix's ``milter-reject`` line is the one that
     counts it, so each rejection is counted once per recipient.
 
@@ -70,9 +86,12 @@ Content filters
     same way.  Message B continues A: it takes A's submitting user (but is never
     counted out again), A's size (the size the sender sent, not the one grown by
     filter headers) and A's spam verdict, so a filtered message counts once,
-    not twice.  Since the filter's ``queued as`` line may follow B's own
-    deliveries, a message received from a loopback client with no link yet is
-    held for ``reinject_grace`` seconds after ``removed`` before it is counted.
+    not twice.  Since the filter's ``queued as`` line (and amavis's verdict)
+    may follow B's own deliveries, a message received from a loopback client
+    is held for ``reinject_grace`` seconds after ``removed`` until the filter's
+    answer is seen (an XFORWARD ``orig_queue_id`` links B early, but the verdict
+    is still to come); an authenticated submission from a loopback client that
+    continues no message (webmail) is not held.
 
 Logins
     Dovecot ``imap-login``/``pop3-login`` ``Login:`` → ``Login`` imap4/pop3,
@@ -169,6 +188,7 @@ class _Msg:
     __slots__ = (
         "bounced",
         "client",
+        "filtered",
         "fwds",
         "inherited_size",
         "locals",
@@ -178,6 +198,7 @@ class _Msg:
         "out_done",
         "parent",
         "queued",
+        "relays",
         "removed",
         "sasl",
         "seen",
@@ -198,6 +219,7 @@ class _Msg:
         self.spam: bool | None = None
         self.msgid: str | None = None
         self.parent: str | None = None
+        self.filtered = False  # the content filter's answer about this re-injection was seen
         self.removed: int | None = None
         # final recipient key -> [address as logged, orig_to or None, time, junk]
         self.locals: dict[str, list[Any]] = {}
@@ -205,6 +227,8 @@ class _Msg:
         self.fwds: dict[str, list[Any]] = {}
         # final recipient key -> [address, orig_to or None, time]: permanent local failures
         self.bounced: dict[str, list[Any]] = {}
+        # recipient key -> [address, time]: relayed to another server without orig_to
+        self.relays: dict[str, list[Any]] = {}
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -220,10 +244,12 @@ class _Msg:
             "spam": self.spam,
             "msgid": self.msgid,
             "parent": self.parent,
+            "filtered": self.filtered,
             "removed": self.removed,
             "locals": self.locals,
             "fwds": self.fwds,
             "bounced": self.bounced,
+            "relays": self.relays,
         }
 
     @classmethod
@@ -240,10 +266,12 @@ class _Msg:
         m.spam = d.get("spam")
         m.msgid = d.get("msgid")
         m.parent = d.get("parent")
+        m.filtered = bool(d.get("filtered"))
         m.removed = d.get("removed")
         m.locals = {k: list(v) for k, v in d.get("locals", {}).items()}
         m.fwds = {k: list(v) for k, v in d.get("fwds", {}).items()}
         m.bounced = {k: list(v) for k, v in d.get("bounced", {}).items()}
+        m.relays = {k: list(v) for k, v in d.get("relays", {}).items()}
         return m
 
 
@@ -628,7 +656,7 @@ class Joiner:
         m = self._msgs.get(qid)
         if m is None:
             return
-        if m.queued or m.locals or m.fwds or m.bounced:
+        if m.queued or m.locals or m.fwds or m.bounced or m.relays:
             self.expired += 1
         else:
             self.abandoned += 1
@@ -658,7 +686,11 @@ class Joiner:
     def _finish(self, qid: str) -> None:
         """Emit the receipts and local failures of a message and forget it."""
         m = self._drop(qid)
-        if m is None or not (m.locals or m.fwds or m.bounced):
+        if m is None:
+            return
+        if m.relays:
+            self._relay_receipts(m)
+        if not (m.locals or m.fwds or m.bounced):
             return
         size = m.inherited_size if m.inherited_size is not None else (m.size or 0)
         size = max(0, size)
@@ -712,6 +744,20 @@ class Joiner:
             groups[gkey] = [addr, t, False]
             self._emit(MessageDenied(int(t), addr))
 
+    def _relay_receipts(self, m: _Msg) -> None:
+        """Relays that are receipts (module docstring) join the message's local receipts."""
+        inbound = (
+            not m.sasl
+            and not m.out_done
+            and (m.parent is not None or (m.client is not None and not m.loopback))
+        )
+        resolve = self.resolve
+        for key, (to, t) in m.relays.items():
+            if key in m.locals:
+                continue
+            if inbound or (resolve is not None and resolve(self._strip_ext(to))):
+                m.locals[key] = [to, None, t, False]
+
     def _is_filter(self, d: Delivery, ip: str, port: int | None) -> bool:
         if self.filter_relays:
             relay = d.relay.lower()
@@ -729,8 +775,13 @@ class Joiner:
             return bool(d.queued_as) or (port is not None and port in self.filter_ports)
         return False
 
-    def _link(self, a: str, b: str) -> None:
-        """Message ``b`` continues message ``a`` (content filter re-injection)."""
+    def _link(self, a: str, b: str, answered: bool = False) -> None:
+        """Message ``b`` continues message ``a`` (content filter re-injection).
+
+        ``answered``: the link comes from the filter's own answer (amavis's
+        ``queued_as``, Postfix's ``queued as``), after which no verdict is to come;
+        an XFORWARD ``orig_queue_id`` links before the filter has said its word.
+        """
         if not a or not b or a == b:
             return
         ch = self._children.get(a)
@@ -743,29 +794,29 @@ class Joiner:
             if b in self._done:
                 return  # b was already counted: too late to carry anything over
             mb = self._msg(b)
-        if mb.parent == a:
-            return
-        mb.parent = a
-        self._held.pop(b, None)
-        ma = self._msgs.get(a)
-        if ma is not None:
-            if ma.sasl and not mb.sasl:
-                mb.sasl = ma.sasl
-            if ma.sasl or ma.out_done:
+        if mb.parent != a:
+            mb.parent = a
+            ma = self._msgs.get(a)
+            if ma is not None:
+                if ma.sasl and not mb.sasl:
+                    mb.sasl = ma.sasl
+                if ma.sasl or ma.out_done:
+                    mb.out_done = True
+                size = ma.inherited_size if ma.inherited_size is not None else ma.size
+                if size is not None:
+                    mb.inherited_size = size
+                if ma.spam is not None:
+                    self._set_spam(mb, ma.spam)
+            else:
+                pv = self._pending_verdicts.get(a)
+                if pv is not None:
+                    self._set_spam(mb, pv[1])
+            if mb.sasl:
                 mb.out_done = True
-            size = ma.inherited_size if ma.inherited_size is not None else ma.size
-            if size is not None:
-                mb.inherited_size = size
-            if ma.spam is not None:
-                self._set_spam(mb, ma.spam)
-        else:
-            pv = self._pending_verdicts.get(a)
-            if pv is not None:
-                self._set_spam(mb, pv[1])
-        if mb.sasl:
-            mb.out_done = True
-        if mb.removed is not None:
-            self._finish(b)
+        if answered:
+            mb.filtered = True
+        if mb.removed is not None and mb.filtered:
+            self._finish(b)  # it was held for this answer
 
     # -- handlers -----------------------------------------------------------------------
 
@@ -806,10 +857,10 @@ class Joiner:
         m.removed = t
         if (
             m.loopback
-            and m.parent is None
-            and not m.sasl
+            and not m.filtered
+            and (m.parent is not None or not m.sasl)
             and self.reinject_grace
-            and (m.locals or m.fwds or m.bounced)
+            and (m.locals or m.fwds or m.bounced or m.relays)
         ):
             # Possibly a content filter's re-injection whose "queued as" line is still to
             # come: wait for it a little before counting (module docstring).
@@ -828,7 +879,7 @@ class Joiner:
         ip, port = _ip_of(r.relay)
         if self._is_filter(r, ip, port):
             if status == "sent" and r.queued_as:
-                self._link(r.qid, r.queued_as)
+                self._link(r.qid, r.queued_as, answered=True)
             return
         to = r.to
         if not to:
@@ -842,6 +893,10 @@ class Joiner:
                 if okey != self._norm(to) and okey not in m.fwds:
                     m.fwds[okey] = [orig, t]
                     self._emit(Forward(t, self._strip_ext(orig)))
+            elif status == "sent" and not orig and ip and not _loopback(ip):
+                tkey = self._norm(to)
+                if tkey not in m.relays:
+                    m.relays[tkey] = [to, t]  # a receipt or not: decided in _finish
             return
         tkey = self._norm(to)
         if status == "bounced":
@@ -871,7 +926,7 @@ class Joiner:
 
     def _reject(self, r: Reject, t: int) -> None:
         if r.permanent and r.recipient:
-            self._emit(MessageDenied(t, r.recipient))
+            self._emit(MessageDenied(t, self._strip_ext(r.recipient)))
         if r.qid and r.stage in _FINAL_STAGES and r.qid in self._msgs:
             self._drop(r.qid)  # rejected before it was queued: nothing more will come
 
@@ -948,12 +1003,21 @@ class Joiner:
             self._bounded(self._pending_verdicts, qid, [self.now, spam or bool(pv and pv[1])])
 
     def _reinjected(self, r: Reinjected, t: int) -> None:
-        self._link(r.qid, r.new_qid)
+        self._link(r.qid, r.new_qid, answered=True)
 
     def _blocked(self, r: FilterBlocked, t: int) -> None:
+        flags = r.flags
+        held = (
+            r.category.split("-")[0] in ("SPAM", "SPAMMY")
+            and "Quarantined" in flags
+            and not any(f.startswith(("Bounced", "Rejected")) for f in flags)
+        )
+        m = self._msgs.get(r.qid) if r.qid else None
+        size = 0 if m is None else max(0, m.inherited_size or m.size or 0)
         for rcpt in r.recipients:
             if rcpt:
-                self._emit(MessageDenied(t, rcpt))
+                user = self._strip_ext(rcpt)
+                self._emit(MessageIn(t, user, size, True) if held else MessageDenied(t, user))
 
     def _quota_header(self, r: QuotaHeader, t: int) -> None:
         for key in list(self._quota):

@@ -10,9 +10,10 @@
 
 ``Passed`` with category ``SPAM``/``SPAMMY`` is spam, any other category ham;
 ``Blocked`` (whatever the category: SPAM, INFECTED, BANNED, …) means the
-listed recipients did not get the message.  ``Queue-ID`` names the Postfix
-queue id that went into amavis, ``queued_as`` the one it re-injected.  Other
-amavis lines are ignored.
+listed recipients did not get the message in their mailbox; its flags say
+where it went (``Quarantined``, ``DiscardedInbound``, ``BouncedInbound`` …).
+``Queue-ID`` names the Postfix queue id that went into amavis, ``queued_as``
+the one it re-injected.  Other amavis lines are ignored.
 """
 
 from __future__ import annotations
@@ -35,14 +36,22 @@ class Reinjected:
 
 @dataclass(frozen=True, slots=True)
 class FilterBlocked:
-    """A content filter stopped the message for ``recipients`` (one denial each)."""
+    """A content filter stopped the message for ``recipients``.
+
+    ``flags`` are amavis's disposition words (``DiscardedInbound``,
+    ``Quarantined``, ``BouncedInbound`` …); ``Quarantined`` is added when the
+    line names a ``quarantine:`` location without the flag (older amavis).
+    """
 
     qid: str | None
     recipients: tuple[str, ...]
     category: str
+    flags: tuple[str, ...] = ()
 
 
 _HEAD = re.compile(r"^\([^)]*\) (Passed|Blocked) ([A-Z][A-Z0-9-]*)")
+#: "Blocked INFECTED (Eicar-Signature) {DiscardedInbound,Quarantined}"
+_FLAGS = re.compile(r"(?: \([^)]*\))? \{([^}]*)\}")
 _RCPTS = re.compile(r"<[^>]*> -> ((?:<[^>]*>,)*<[^>]*>)")
 _SPAM = frozenset({"SPAM", "SPAMMY"})
 
@@ -77,7 +86,11 @@ def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ..
             return None
         rcpts = tuple(a[1:] for a in r.group(1).split(">,") if a.startswith("<"))
         rcpts = tuple(a[:-1] if a.endswith(">") else a for a in rcpts)
-        return (FilterBlocked(qid, rcpts, category),)
+        f = _FLAGS.match(msg, m.end())
+        flags = tuple(x.strip() for x in f.group(1).split(",") if x.strip()) if f else ()
+        if "Quarantined" not in flags and ", quarantine: " in msg:
+            flags = (*flags, "Quarantined")
+        return (FilterBlocked(qid, rcpts, category, flags),)
     verdict = "spam" if category.split("-")[0] in _SPAM else "ham"
     out: list[SpamVerdict | Reinjected | FilterBlocked] = []
     if qid:

@@ -1,0 +1,278 @@
+"""End to end: ``mailtally synth`` → ingest → ``stats_summary`` equals the true totals.
+
+The generator (:mod:`mailtally.synth`) keeps its own account of what happened
+(truth.json, never derived from the lines it writes); the log goes through the
+real ingester (and once through the real ``mailtally ingest`` command), and
+every user, domain and company is read back through the real ASGI app, by day,
+week and month: flows, the last login/receipt/submission times, storage from the
+quota reports, and the account gauges.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from conftest import (
+    OPERATOR,
+    OPERATOR_CREDS,
+    OPERATOR_PASSWORD,
+    add_operator,
+    cheap_config,
+    hasher_for,
+    make_call,
+    table_rows,
+)
+from mailtally.api import create_app
+from mailtally.cli import main
+from mailtally.ingest.files import Ingester
+from mailtally.periods import KINDS, FixedClock, Periods, format_time
+from mailtally.store import Store, open_store
+from mailtally.synth import LASTS, METRICS, SynthError, synthesize
+
+#: (seed, lines, days, first day): the second one crosses a new year (classic stamps
+#: have no year: it is inferred from each file's mtime).
+RUNS = [(7, 4000, 4, date(2026, 3, 2)), (23, 3000, 3, date(2025, 12, 30))]
+
+#: where each truth metric is in a summary
+PLACE = {m: ("logins" if m in ("imap4", "pop3", "webmail") else "messages", m) for m in METRICS}
+STATE_TABLES = ("flows", "gauges", "storage_reports", "user_versions")
+
+
+def synth_and_ingest(store: Store, out: Path, seed: int, lines: int, days: int, start: date):
+    result = synthesize(store, out, lines=lines, days=days, seed=seed, start=start)
+    truth = json.loads(result.truth.read_text())
+    platform = json.loads(result.platform.read_text())
+    paths = [str(out / f) for f in truth["files"]]
+    # small batches: messages in flight are saved and taken up again across many commits
+    ingester = Ingester(store, Periods("UTC"), truth["webmail_hosts"], batch_lines=613)
+    return truth, platform, paths, ingester.ingest(paths)
+
+
+@pytest.fixture(scope="module", params=RUNS, ids=lambda r: f"seed{r[0]}")
+def run(request, tmp_path_factory):
+    """A synthesized platform and log, ingested once with the Ingester."""
+    seed, lines, days, start = request.param
+    base = tmp_path_factory.mktemp(f"e2e{seed}")
+    store = open_store(f"sqlite:///{base / 'store.sqlite3'}")
+    add_operator(store, hasher_for(cheap_config()), OPERATOR, OPERATOR_PASSWORD)
+    truth, platform, paths, report = synth_and_ingest(
+        store, base / "logs", seed, lines, days, start
+    )
+    yield store, truth, platform, paths, report
+    store.close()
+
+
+# -- what the summaries must say ------------------------------------------------------------
+
+
+def _add(acc: dict[str, int], metrics: dict[str, int]) -> None:
+    for m, v in metrics.items():
+        acc[m] = acc.get(m, 0) + v
+
+
+def expected_flows(days: dict[str, dict[str, int]], periods: Periods, kind: str):
+    """The truth's days summed into the periods of ``kind``."""
+    out: dict[str, dict[str, int]] = {}
+    for day, metrics in days.items():
+        d = date(int(day[:4]), int(day[4:6]), int(day[6:]))
+        _add(out.setdefault(periods.period_of(kind, d).key, {}), metrics)  # type: ignore[arg-type]
+    return out
+
+
+def storage_at(reports: list[list[int]], moment: int) -> tuple[int, int]:
+    """Items and bytes of the latest report at or before ``moment``."""
+    items = size = 0
+    for t, i, b in reports:
+        if t <= moment:
+            items, size = i, b
+    return items, size
+
+
+def last_at(lasts: dict[str, dict[str, int]], end: int, key: str) -> int:
+    best = 0
+    for values in lasts.values():
+        if values.get(key, 0) and values[key] < end:
+            best = max(best, values[key])
+    return best
+
+
+def compare(call, truth, platform, now: int) -> list[str]:
+    """Every difference between the summaries and the truth, as sentences."""
+    periods = Periods("UTC")
+    wrong: list[str] = []
+    users = truth["users"]
+    by_domain: dict[str, list[str]] = {}
+    by_company: dict[str, list[str]] = {}
+    for address, u in users.items():
+        by_domain.setdefault(u["domain"], []).append(address)
+        by_company.setdefault(u["company"], []).append(address)
+    gauges: dict[tuple[str, str], dict[str, int]] = {}
+    for u in platform["users"]:
+        for scope, name in (("domain", u["domain"]), ("company", u["company"])):
+            g = gauges.setdefault((scope, name), {"mailbox": 0, "forward": 0, "filter": 0})
+            g[u["type"]] += 1
+        for a in u["aliases"]:
+            dom = a.rpartition("@")[2]
+            for scope, name in (("domain", dom), ("company", u["company"])):
+                g = gauges.setdefault((scope, name), {"mailbox": 0, "forward": 0, "filter": 0})
+                g["alias"] = g.get("alias", 0) + 1
+    objects: list[tuple[str, str, dict[str, Any], list[str]]] = [
+        ("company", c, v, by_company.get(c, [])) for c, v in truth["companies"].items()
+    ]
+    objects += [("domain", d, v, by_domain.get(d, [])) for d, v in truth["domains"].items()]
+    objects += [("user", a, v, [a]) for a, v in users.items()]
+    for type_, name, t, members in objects:
+        for kind in KINDS:
+            answer = call("stats_summary", type=type_, object=name, by=kind)
+            if not answer["success"]:
+                wrong.append(f"{type_} {name} by {kind}: {answer}")
+                continue
+            summary = answer["summary"]
+            window = {p.key: p for p in periods.window(kind, now)}  # type: ignore[arg-type]
+            want = expected_flows(t["days"], periods, kind)
+            missing = sorted(set(want) - set(summary))
+            if missing:
+                wrong.append(f"{type_} {name} by {kind}: periods {missing} missing")
+            last_key = max(summary) if summary else None
+            for key, body in summary.items():
+                exp = want.get(key, {})
+                for m in METRICS:
+                    group, field = PLACE[m]
+                    got = body[group][field]
+                    n = exp.get(m, 0)
+                    if type_ == "user":
+                        n = str(n) if n else ""  # type: ignore[assignment]
+                    if got != n:
+                        wrong.append(f"{type_} {name} {key} {group}.{field}: {got!r}, truth {n!r}")
+                moment = min(window[key].end - 1, now)
+                items = size = 0
+                for a in members:
+                    i, b = storage_at(users[a]["storage"], moment)
+                    items, size = items + i, size + b
+                st = body["storage"]
+                got_storage = (
+                    (st["items_stored"], st["current_size"])
+                    if type_ != "user"
+                    else (int(st["items_stored"]), int(st["current_size"]))
+                )
+                if got_storage != (items, size):
+                    wrong.append(
+                        f"{type_} {name} {key} storage: {got_storage}, truth {items, size}"
+                    )
+                if type_ == "user":
+                    for k in LASTS:
+                        want_t = format_time(last_at(users[name]["last"], window[key].end, k))
+                        if body["logins"][f"last_{k}"] != want_t:
+                            wrong.append(
+                                f"user {name} {key} last_{k}: {body['logins'][f'last_{k}']!r}, "
+                                f"truth {want_t!r}"
+                            )
+                elif key == last_key:
+                    g = gauges.get((type_, name), {})
+                    for k in ("mailbox", "forward", "filter", "alias"):
+                        if body["users"][k] != g.get(k, 0):
+                            wrong.append(
+                                f"{type_} {name} {key} users.{k}: {body['users'][k]}, "
+                                f"truth {g.get(k, 0)}"
+                            )
+    return wrong
+
+
+def check_against_truth(store: Store, truth, platform) -> None:
+    now = truth["end_ts"] + 60  # just after the log ends
+    config = cheap_config()
+    with TestClient(create_app(store, config, FixedClock(now))) as client:
+        wrong = compare(make_call(client, OPERATOR_CREDS), truth, platform, now)
+    assert not wrong, f"{len(wrong)} differences:\n" + "\n".join(wrong[:40])
+
+
+# -- the tests --------------------------------------------------------------------------------
+
+
+def test_the_truth_is_worth_comparing(run) -> None:
+    """Every metric happens, for several users, and all kinds of lines are there."""
+    _store, truth, platform, _paths, report = run
+    totals: dict[str, int] = {}
+    for c in truth["companies"].values():
+        for metrics in c["days"].values():
+            _add(totals, metrics)
+    assert all(totals.get(m, 0) > 0 for m in METRICS), totals
+    assert {u["type"] for u in platform["users"]} == {"mailbox", "forward", "filter"}
+    assert report.lines == truth["lines"]
+    asked = next(lines for seed, lines, _d, _s in RUNS if seed == truth["seed"])
+    assert 0.8 * asked < truth["lines"] < 1.2 * asked
+
+
+def test_summaries_equal_the_truth(run) -> None:
+    store, truth, platform, _paths, _report = run
+    check_against_truth(store, truth, platform)
+
+
+def test_only_the_noise_is_not_understood(run) -> None:
+    _store, truth, _platform, _paths, report = run
+    assert {p: c for p, (c, _sample) in report.unknown.items()} == truth["unknown_lines"]
+    assert report.skipped_messages == 0
+    assert report.events > 0
+
+
+def test_ingesting_again_changes_nothing(run) -> None:
+    store, truth, platform, paths, _report = run
+    before = table_rows(store, *STATE_TABLES)
+    report = Ingester(store, Periods("UTC"), truth["webmail_hosts"]).ingest(paths)
+    assert report.events == 0 and report.lines == 0
+    assert table_rows(store, *STATE_TABLES) == before
+    check_against_truth(store, truth, platform)
+
+
+@pytest.fixture
+def no_environment(monkeypatch):
+    for var in ("MAILTALLY_CONFIG", "MAILTALLY_DB", "MAILTALLY_TIMEZONE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_through_the_commands(tmp_path, no_environment) -> None:
+    """The same through ``mailtally synth`` and ``mailtally ingest``, across a new year."""
+    seed, lines, days, start = RUNS[1]
+    db = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    out = tmp_path / "logs"
+    runner = CliRunner()
+    res = runner.invoke(
+        main,
+        ["synth", "--out", str(out), "--lines", str(lines), "--days", str(days), "--seed",
+         str(seed), "--start", start.isoformat(), "--db", db],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "truth.json" in res.output
+    truth = json.loads((out / "truth.json").read_text())
+    platform = json.loads((out / "platform.json").read_text())
+    files = [str(out / f) for f in truth["files"]]
+    res = runner.invoke(main, ["ingest", "--db", db, "--quiet", *files])
+    assert res.exit_code == 0, res.output
+    assert f"{truth['lines']:,} lines read" in res.output
+    store = open_store(db)
+    try:
+        add_operator(store, hasher_for(cheap_config()), OPERATOR, OPERATOR_PASSWORD)
+        check_against_truth(store, truth, platform)
+    finally:
+        store.close()
+    # a second synth into the same store refuses to touch the platform it made
+    res = runner.invoke(main, ["synth", "--out", str(tmp_path / "again"), "--db", db])
+    assert res.exit_code != 0 and "new --db" in res.output, res.output
+
+
+def test_synth_needs_a_utc_store(tmp_path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'zone.sqlite3'}")
+    try:
+        with store.write() as q:
+            q.set_meta("timezone", "Europe/Amsterdam")
+        with pytest.raises(SynthError, match="UTC"):
+            synthesize(store, tmp_path / "logs", lines=500, days=1)
+    finally:
+        store.close()
