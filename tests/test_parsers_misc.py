@@ -7,6 +7,8 @@ import os
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailtally.ingest import LineParser, StampParser, split_syslog
 from mailtally.ingest.parsers import (
@@ -417,3 +419,27 @@ def test_lines_without_a_header() -> None:
     assert (res.status, res.program) == ("unknown", "sshd")
     res = P.parse("Nov 28 99:02:03 mail dovecot: imap-login: Login: user=<a>, rip=1.2.3.4")
     assert res.status == "unknown"  # a line understood but with an unreadable stamp
+
+
+_iso_stamps = st.builds(
+    "{:04d}-{:02d}-{:02d}{}{:02d}:{:02d}:{:02d}{}{}".format,
+    # few minutes, so that consecutive stamps often share one (the cache's case),
+    # around DST changes and with impossible dates and seconds
+    st.sampled_from([2026]),
+    st.sampled_from([2, 3, 10]),
+    st.sampled_from([25, 29, 31]),
+    st.sampled_from("Tt "),
+    st.sampled_from([0, 2, 23]),
+    st.sampled_from([0, 59]),
+    st.integers(0, 61),
+    st.sampled_from(["", ".", ".5", ",123456", ".0x"]),
+    st.sampled_from(["", "Z", "+02:00", "-0530", "+01", "+2:00", "Q"]),
+)
+
+
+@given(st.lists(_iso_stamps, min_size=1, max_size=30), st.sampled_from(["UTC", "Europe/Amsterdam"]))
+def test_rfc3339_cache_never_changes_an_answer(stamps: list[str], tz: str) -> None:
+    """One parser reused (its per-minute cache warm) answers as a fresh one would."""
+    warm = StampParser(tz=tz)
+    for stamp in stamps:
+        assert warm.rfc3339(stamp) == StampParser(tz=tz).rfc3339(stamp), stamp

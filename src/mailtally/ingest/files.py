@@ -121,6 +121,7 @@ class Ingester:
         # or a rewrite is credited to the account it reaches, not to the random
         # address it was sent to).
         self._resolved: dict[str, str | None] = {}
+        self._domains: frozenset[str] = self._load_domains()
         joiner_config = {"webmail_hosts": self.webmail_hosts, "resolve": self._resolve}
         self.joiner = (
             Joiner.from_state(msgspec.json.decode(state), **joiner_config)
@@ -131,10 +132,18 @@ class Ingester:
         self._pending_lines = 0
         self._touched: dict[int, Source] = {}  # files read since the last commit
 
+    def _load_domains(self) -> frozenset[str]:
+        with self.store.read() as q:
+            return frozenset(q.live_domain_names())
+
     def _resolve(self, address: str) -> str | None:
         """The canonical address of the account ``address`` reaches, or None."""
         key = address.lower()
         if key not in self._resolved:
+            if key.rpartition("@")[2] not in self._domains:
+                # most addresses in a mail log are outside the platform: no query
+                self._resolved[key] = None
+                return None
             with self.store.read() as q:
                 row = q.resolve_address(key)
                 user = None if row is None else q.user_by_id(row[0])
@@ -274,6 +283,7 @@ class Ingester:
             q.save_ingest_state(STATE_NAME, state)
             self._known = list(q.ingest_files())
         self._resolved.clear()  # the tree may change between batches
+        self._domains = self._load_domains()
         self.report.events += result.counted
         self.report.outside_tree += result.ignored
         self.report.skipped_messages = self.joiner.skipped

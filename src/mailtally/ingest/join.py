@@ -152,6 +152,9 @@ from .parsers import (
 __all__ = ["STATE_VERSION", "Joiner"]
 
 STATE_VERSION = 1
+#: How often (seconds of log time) the in-flight tables are swept for expired
+#: and held messages: a held message waits its grace plus at most this long.
+SWEEP_EVERY = 5
 
 _EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
@@ -622,9 +625,9 @@ class Joiner:
             table.popitem(last=False)
 
     def _sweep(self) -> None:
-        """Expire what is too old; runs at most once per second of log time."""
+        """Expire what is too old; runs at most once every SWEEP_EVERY seconds of log time."""
         now = self.now
-        self._next_sweep = now + 1
+        self._next_sweep = now + SWEEP_EVERY
         held = self._held
         while held:
             qid, deadline = next(iter(held.items()))

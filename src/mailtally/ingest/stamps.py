@@ -142,6 +142,8 @@ class StampParser:
 
     __slots__ = (
         "_hours",
+        "_iso_key",
+        "_iso_val",
         "_last_key",
         "_last_val",
         "_ref_day",
@@ -172,6 +174,8 @@ class StampParser:
         self._syslog_hours: dict[str, tuple[int | None, ...]] = {}
         self._last_key = ""
         self._last_val: int | None = None
+        self._iso_key: tuple[str, str] = ("", "")  # (stamp to the minute, offset)
+        self._iso_val: int | None = None  # epoch of that minute
 
     # -- local wall time -> epoch --------------------------------------------------
 
@@ -277,6 +281,29 @@ class StampParser:
 
     def rfc3339(self, stamp: str) -> int | None:
         """``YYYY-MM-DD[T ]hh:mm:ss[.frac][Z|±hh:mm|±hhmm]``; no offset → deployment zone."""
+        # Lines of one minute share the stamp up to the minute and the offset:
+        # the epoch of that minute is kept, and a stamp of the same minute costs
+        # its seconds (the fraction is dropped from the key, and checked).
+        rest = stamp[19:]
+        if rest[:1] in (".", ","):
+            tail = rest[1:].lstrip("0123456789")
+            if len(tail) == len(rest) - 1:
+                return None  # a point without digits
+        else:
+            tail = rest
+        key = (stamp[:16], tail)
+        sec = stamp[17:19]
+        same_minute = key == self._iso_key and self._iso_val is not None
+        if same_minute and stamp[16:17] == ":" and sec.isascii() and sec.isdigit():
+            seconds = int(sec)
+            if seconds <= 60:
+                return self._iso_val + seconds  # type: ignore[operator]
+        t = self._rfc3339(stamp)
+        if t is not None:
+            self._iso_key, self._iso_val = key, t - int(sec)
+        return t
+
+    def _rfc3339(self, stamp: str) -> int | None:
         if len(stamp) < 19:
             return None
         if stamp[4] != "-" or stamp[7] != "-" or stamp[13] != ":" or stamp[16] != ":":

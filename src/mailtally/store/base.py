@@ -213,6 +213,9 @@ class Queries:
             company_id,
         )
 
+    def live_domain_names(self) -> list[str]:
+        return [r[0] for r in self._all("SELECT name FROM domains WHERE deletetime IS NULL")]
+
     def insert_domain(self, company_id: int, name: str, createtime: int, attributes: str) -> int:
         return self._insert(
             "INSERT INTO domains (company_id, name, createtime, attributes) VALUES (?, ?, ?, ?)",
