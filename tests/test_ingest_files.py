@@ -338,6 +338,43 @@ def test_a_followed_line_shows_in_stats_summary_within_two_seconds(
         assert time.monotonic() - written < 2.0
 
 
+def test_the_follow_command_tails_rotation_and_stops_cleanly_on_sigterm(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """The real ``mailtally ingest --follow`` process: rename rotation, then SIGTERM."""
+    log = tmp_path / "mail.log"
+    a, b = traffic(10), traffic(10, T0 + 100, 2)
+    write(log, a)
+    code = "from mailtally.cli import main; main()"
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "ingest",
+            "--follow",
+            "--db",
+            f"sqlite:///{store_path}",
+            str(log),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        with open_store(f"sqlite:///{store_path}") as s:
+            assert wait_for(lambda: totals(s) == expected(a), timeout=20)
+            os.rename(log, tmp_path / "mail.log.1")
+            write(log, b)
+            assert wait_for(lambda: totals(s) == expected(a + b), timeout=20)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err.decode()
+    assert b"lines read" in out  # the report is printed on the way out
+
+
 # -- kill -9 -----------------------------------------------------------------------------
 
 
