@@ -375,6 +375,92 @@ def test_the_follow_command_tails_rotation_and_stops_cleanly_on_sigterm(
     assert b"lines read" in out  # the report is printed on the way out
 
 
+def scripted(*actions: Any) -> Any:
+    """A ``should_stop`` for ``Ingester.follow`` that runs one action before each
+    round after the first, and stops when they are done: a deterministic tail."""
+    steps = [lambda: None, *actions]
+
+    def should_stop() -> bool:
+        if not steps:
+            return True
+        steps.pop(0)()
+        return False
+
+    return should_stop
+
+
+def test_lines_written_to_a_rotated_file_before_the_writer_reopens_are_counted(
+    store: Store, tmp_path: Path
+) -> None:
+    log, old = tmp_path / "mail.log", tmp_path / "mail.log.1"
+    a, b, c = traffic(5), traffic(5, T0 + 100, 2), traffic(5, T0 + 200, 3)
+    write(log, a)
+
+    def rotate() -> None:
+        os.rename(log, old)
+        write(log, b)
+
+    Ingester(store, UTC).follow(
+        [str(log)], scripted(rotate, lambda: write(old, c, mode="a"), lambda: None), 0.01
+    )
+    assert totals(store) == expected(a + b + c)
+
+
+def test_a_truncated_file_written_past_the_old_position_is_read_from_its_start(
+    store: Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "mail.log"
+    a, b = traffic(3), traffic(9, T0 + 100, 2)
+    write(log, a)
+
+    def copytruncate_and_regrow() -> None:
+        with open(log, "r+") as f:
+            f.truncate(0)
+        write(log, b, mode="a")
+        assert log.stat().st_size > sum(len(x) + 1 for x in a)
+
+    Ingester(store, UTC).follow([str(log)], scripted(copytruncate_and_regrow), 0.01)
+    assert totals(store) == expected(a + b)
+
+
+def test_a_followed_log_running_into_january_dates_its_lines_in_the_new_year(
+    store: Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "mail.log"
+    write(log, ["Dec 31 10:00:00 mx1 cron[5]: (root) CMD (true)"])
+    opened = ts("2026-12-31T10:00:05Z")
+    os.utime(log, (opened, opened))
+
+    def new_year() -> None:
+        line = "Jan  1 05:00:00 mx1 dovecot: imap-login: Login: user=<bob@example.com>, "
+        write(log, [line + "method=PLAIN, rip=203.0.113.9, lip=10.0.0.1, mpid=7, TLS"], "a")
+        later = ts("2027-01-01T05:00:05Z")
+        os.utime(log, (later, later))
+
+    Ingester(store, UTC).follow([str(log)], scripted(new_year), 0.01)
+    with store.read() as q:
+        bob = q.resolve_address("bob@example.com")[0]
+        assert [r[0] for r in q.flows("u", bob, "day", "2", "9")] == ["20270101"]
+
+
+def test_a_longer_quota_report_is_a_new_report_not_a_grown_one(
+    store: Store, tmp_path: Path
+) -> None:
+    header = "Username\tQuota name\tType\tValue\tLimit\t%\n"
+    bob = "bob@example.com\tUser quota\tSTORAGE\t10\t-\t0\n"
+    bob += "bob@example.com\tUser quota\tMESSAGE\t1\t-\t0\n"
+    carol = bob.replace("bob@", "carol@")
+    first, second = tmp_path / "q1.tsv", tmp_path / "q2.tsv"
+    first.write_text(header + bob)
+    second.write_text(header + bob + carol)  # starts with all of the first report
+    os.utime(first, (T0, T0))
+    os.utime(second, (T0 + 3600, T0 + 3600))
+    ingest(store, first, second)
+    with store.read() as q:
+        times = [r[0] for r in q.storage_reports(q.resolve_address("bob@example.com")[0], 0)]
+    assert times == [T0, T0 + 3600]  # bob's row of the second report was read too
+
+
 # -- kill -9 -----------------------------------------------------------------------------
 
 

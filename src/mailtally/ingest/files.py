@@ -37,6 +37,8 @@ HEAD = 4096
 STATE_NAME = "joiner"
 #: at most this many lines between two commits
 BATCH_LINES = 50_000
+#: a followed file renamed away is read until it has been quiet this long (s)
+RETIRE_AFTER = 5.0
 _QUOTA_HEADER = b"Username\t"
 
 
@@ -168,7 +170,10 @@ class Ingester:
         match = None
         for row in self._known:
             _id, _path, _dev, _ino, h, hlen, _pos, _lines = row
-            same = 0 < hlen <= len(head) and _digest(head[:hlen]) == h
+            # a log matches a file whose head it continues; a quota report only
+            # its very self (a longer report is a new one, not one grown)
+            fits = hlen == len(head) if quota else 0 < hlen <= len(head)
+            same = fits and _digest(head[:hlen]) == h
             if same and (match is None or hlen > match[5]):
                 match = row
         head_len = len(head)
@@ -333,10 +338,12 @@ class Ingester:
     ) -> IngestReport:
         """Tail ``paths`` across rename rotation and copytruncate until stopped."""
         sources: dict[str, Source | None] = {p: self.open_source(p) for p in paths}
+        retired: list[_Retired] = []
         try:
             while not should_stop():
                 for path in paths:
-                    sources[path] = self._poll(path, sources[path])
+                    sources[path] = self._poll(path, sources[path], retired)
+                retired = self._read_retired(retired)
                 if self._pending_lines or self._touched:
                     self.commit()
                     if on_commit is not None:
@@ -344,26 +351,27 @@ class Ingester:
                 else:
                     time.sleep(interval)
         finally:
+            for r in retired:
+                self.read(r.src, final=True, max_lines=10**12)
             if self._pending_lines or self._touched:
                 self.commit()
-            for src in sources.values():
+            for src in [*sources.values(), *(r.src for r in retired)]:
                 if src is not None:
                     src.close()
         return self.report
 
-    def _poll(self, path: str, src: Source | None) -> Source | None:
+    def _poll(self, path: str, src: Source | None, retired: list[_Retired]) -> Source | None:
         try:
-            st = os.stat(path)
+            st: os.stat_result | None = os.stat(path)
         except OSError:
             st = None
         if src is not None:
-            rotated = st is None or (st.st_ino, st.st_dev) != (src.inode, src.device)
-            if rotated:
-                # renamed away: the writer has moved on, finish the old file
-                self.read(src, final=True, max_lines=10**12)
-                src.close()
+            if st is None or (st.st_ino, st.st_dev) != (src.inode, src.device):
+                # renamed away (logrotate's "create"): the writer may append to it
+                # until it reopens the new file, so it is read until it is quiet
+                retired.append(_Retired(src, time.monotonic()))
                 src = None
-            elif not isinstance(src.stream, gzip.GzipFile) and st.st_size < src.position:
+            elif self._replaced(src, st):
                 # copied and truncated: what is there now is new content
                 src.close()
                 src = None
@@ -373,5 +381,45 @@ class Ingester:
             src = self.open_source(path)
             if src is None:
                 return None
+        if st is not None and st.st_mtime > src.parser.stamps.reference + 600:
+            # a followed file outlives its first mtime: classic stamps' year is
+            # inferred from a recent reference (a log that runs into January)
+            src.parser = LineParser(reference=int(st.st_mtime), tz=self.periods.zone)
         self.read(src)
         return src
+
+    @staticmethod
+    def _replaced(src: Source, st: os.stat_result) -> bool:
+        """Was this (plain) file truncated, or its head rewritten, since we read it?"""
+        if isinstance(src.stream, gzip.GzipFile):
+            return False
+        if st.st_size < src.position:
+            return True
+        try:
+            head = os.pread(src.stream.fileno(), src.head_len, 0)
+        except OSError:
+            return False
+        # truncated and written again past our position before this poll
+        return _digest(head) != src.head_hash
+
+    def _read_retired(self, retired: list[_Retired]) -> list[_Retired]:
+        keep: list[_Retired] = []
+        now = time.monotonic()
+        for r in retired:
+            if self.read(r.src):
+                r.quiet_since = now
+                keep.append(r)
+            elif now - r.quiet_since < RETIRE_AFTER:
+                keep.append(r)
+            else:  # quiet: the writer has moved on; a last unended line is whole
+                self.read(r.src, final=True, max_lines=10**12)
+                r.src.close()
+        return keep
+
+
+@dataclass(slots=True)
+class _Retired:
+    """A followed file renamed away by rotation, read until it has been quiet."""
+
+    src: Source
+    quiet_since: float
