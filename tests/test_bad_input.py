@@ -141,6 +141,8 @@ CASES = [
             ["x@other.com"],  # another company's domain
             ["x@nowhere.example"],
             ["bob@acme.com"],  # an account's own address
+            ["new@acme.com"],  # the address of the account being created
+            ["NEW@acme.com", "n2@acme.com"],
             ["al@acme.net"],  # alice's alias
             [f"a{i}@acme.com" for i in range(1001)],
         ],

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+import mailtally.auth
 from conftest import NOW, OPERATOR_CREDS, PW, add_operator, as_user, creds, failed, ok, summary
 
 ALICE = as_user("alice@acme.com")
@@ -79,6 +80,71 @@ def test_operator_password(platform, call, fresh_store, hasher):
     failed(call("stats_summary", credentials=creds("root", "wrong"), object="Acme"), 1)
     add_operator(fresh_store, hasher, "root2", "op2-pw")
     ok(call("stats_summary", credentials=creds("root2", "op2-pw"), object="Acme"))
+
+
+class _ChangedDuringCheck:
+    """A hasher whose first ``verify`` lets ``change`` run before it returns: a
+    concurrent request committed its change (and dropped the caches) while this
+    check was between reading the stored hash and caching its result."""
+
+    def __init__(self, real, change):
+        self.real, self.change, self.fired = real, change, False
+
+    def verify(self, stored, password):
+        result = self.real.verify(stored, password)
+        if not self.fired:
+            self.fired = True
+            self.change()
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def _user_id(store, address):
+    with store.read() as q:
+        return q.resolve_address(address)[0]
+
+
+def test_password_changed_during_a_check_of_the_old_one(platform, call, service, monkeypatch):
+    auth = service.auth
+    uid = _user_id(service.store, "alice@acme.com")
+
+    def change():  # what change_user does: commit, then forget the name's credentials
+        with service.store.write() as q:
+            q.set_password_hash(uid, auth.hasher.real.hash("n3w-pw"))
+        auth.forget("alice@acme.com")
+        service.changed(tree=True)
+
+    monkeypatch.setattr(auth, "hasher", _ChangedDuringCheck(auth.hasher, change))
+    works(call, ALICE)  # checked against the hash it read: either answer is fair
+    assert not works(call, ALICE)  # but the old password is not remembered
+    assert works(call, as_user("alice@acme.com", "n3w-pw"))
+
+
+def test_role_removed_during_a_check_does_not_linger(platform, call, service, monkeypatch):
+    view = as_user("view@acme.com")
+    uid = _user_id(service.store, "view@acme.com")
+
+    def change():  # what set_role "" does: commit, then drop the loaded principals
+        with service.store.write() as q:
+            q.clear_roles(uid)
+        service.changed(tree=True)
+
+    real_load = mailtally.auth.load_principal
+    fired = []
+
+    def load_principal(q, name):  # the roles are read, then the change commits
+        p = real_load(q, name)
+        if not fired:
+            fired.append(name)
+            change()
+        return p
+
+    monkeypatch.setattr(mailtally.auth, "load_principal", load_principal)
+    call("stats_summary", credentials=view, type="company", object="Acme")
+    assert fired
+    failed(call("stats_summary", credentials=view, type="company", object="Acme"), 2)
 
 
 def test_deleted_user_is_refused_at_once_and_restored_one_returns(platform, call):

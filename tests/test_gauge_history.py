@@ -267,3 +267,26 @@ def test_deleting_a_domain_takes_its_accounts_out_of_the_company(acme, call, clo
     ok(call("change_domain", domain="gone.org", company="Acme"))
     assert list(summary(call, object="gone.org")) == ["20260114"]
     assert summary(call, object="gone.org")["20260114"]["users"]["deleted"] == 0
+
+
+def test_a_domain_of_soft_deleted_accounts_with_aliases_can_be_deleted(acme, call, clock):
+    """Only aliases of live accounts hold a domain; those of soft-deleted ones go."""
+    ok(call("change_domain", domain="gone.org", company="Acme"))
+    ok(call("change_user", user="x@gone.org", attributes={"aliases": ["x2@gone.org"]}))
+    ok(call("change_user", user="joe@acme.com", attributes={"aliases": ["j@gone.org"]}))
+    ok(call("delete_user", user="x@gone.org"))
+    # joe is live: his alias holds the domain
+    answer = call("delete_domain", domain="gone.org")
+    assert answer["success"] is False and answer["error_number"] == 4
+    ok(call("delete_user", user="joe@acme.com"))
+    ok(call("delete_domain", domain="gone.org"))
+    # joe (soft-deleted, in acme.com) lost the alias in the deleted domain
+    joe = ok(call("get_user", user="joe@acme.com"))
+    assert joe["attributes"]["aliases"] == []
+    ok(call("restore_user", user="joe@acme.com"))
+    s = summary(call, object="Acme")["20260114"]
+    assert s["users"] == {"filter": 0, "forward": 0, "deleted": 0, "mailbox": 3, "alias": 0}
+    # and the addresses are free again
+    ok(call("change_domain", domain="gone.org", company="Acme"))
+    ok(call("change_user", user="j@gone.org", attributes={}))
+    ok(call("change_user", user="x2@gone.org", attributes={}))

@@ -146,6 +146,25 @@ def test_one_bad_event_refuses_the_whole_batch(platform, call, fresh_store, bad,
     assert ok(call("ingest_events", credentials=admin, batch_id="bad", events=[good]))["accepted"]
 
 
+def test_numbers_that_would_overflow_the_counts_are_refused(platform, call, fresh_store) -> None:
+    """Sums of a period stay 64-bit integers: never a fault, never a float."""
+    before = table_rows(fresh_store, *STATS_TABLES)
+    huge = ev("message_in", user="bob@acme.com", size=2**53 - 1)
+    answer = failed(call("ingest_events", batch_id="huge", events=[huge] * 1100), 6)
+    assert "events[0].size" in answer["hints"]
+    assert table_rows(fresh_store, *STATS_TABLES) == before
+    for bad in (
+        ev("message_out", user="bob@acme.com", recipients=2**53 - 1, size=1),
+        ev("storage", user="bob@acme.com", items=1, bytes=2**53 - 1),
+    ):
+        failed(call("ingest_events", batch_id="huge", events=[bad]), 6)
+    largest = ev("message_in", user="bob@acme.com", size=2**40)
+    for i in range(3):
+        assert ok(call("ingest_events", batch_id=f"l{i}", events=[largest] * 1100))["accepted"]
+    in_size = summary(call, object="bob@acme.com")[TODAY]["messages"]["in_size"]
+    assert in_size == str(3 * 1100 * 2**40)
+
+
 def test_hints_name_every_bad_event(platform, call) -> None:
     events = [ev("forward", user="nobody@acme.com"), ev("forward", user="bob@acme.com"), {}]
     answer = failed(call("ingest_events", batch_id="h", events=events), 6)

@@ -525,6 +525,24 @@ def test_kill_9_at_random_points_gives_the_totals_of_an_uninterrupted_run(
         b.close()
 
 
+def test_a_line_with_a_broken_number_is_skipped_not_fatal(store: Store, tmp_path: Path) -> None:
+    """A size no message has (it would overflow the sums) is a line not understood:
+    the lines around it are counted, and the run goes on."""
+    real = traffic(5)
+    write(tmp_path / "mail.log", inbound("BAD1", T0, "bob@example.com", 10**25) + real)
+    report = ingest(store, tmp_path / "mail.log")
+    assert report.unknown_lines >= 1
+    # (the broken message's delivery may still count, without a size)
+    assert totals(store)[1:] == expected(real)[1:]
+    quota = tmp_path / "quota.tsv"
+    quota.write_text(
+        "Username\tQuota name\tType\tValue\tLimit\t%\n"
+        f"bob@example.com\tUser quota\tSTORAGE\t{'9' * 25}\t-\t0\n"
+        "bob@example.com\tUser quota\tMESSAGE\t5\t-\t0\n"
+    )
+    ingest(store, quota)
+
+
 # -- garbage -------------------------------------------------------------------------------
 
 

@@ -278,6 +278,9 @@ def test_quota_rows() -> None:
         res = P.parse(text)
         assert (res.status, res.program, res.time, res.records) == ("ok", "doveadm", REF, records)
     assert P.parse("bob@example.com\tUser quota\tSTORAGE\tlots\t-\t0").status == "unknown"
+    # a broken number: counting it would overflow the sums
+    assert P.parse(f"bob@example.com\tUser quota\tSTORAGE\t{'9' * 25}\t-\t0").status == "unknown"
+    assert P.parse(f"bob@example.com\tUser quota\tMESSAGE\t{'9' * 25}\t-\t0").status == "unknown"
     assert P.parse("a\tb").status == "unknown"
 
 

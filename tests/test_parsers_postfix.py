@@ -307,6 +307,9 @@ def test_ignored(msg: str) -> None:
     [
         "4F2A1B2C3D: something new=<x>",
         "4F2A1B2C3D: from=<a@example.org> without a size",
+        # a broken number: counting it would overflow the sums
+        "4F2A1B2C3D: from=<a@example.org>, size=99999999999999999999999, nrcpt=1 (queue active)",
+        "4F2A1B2C3D: from=<a@example.org>, size=1, nrcpt=99999999999999999999999 (queue active)",
         "4F2A1B2C3D: uid=abc from=<x>",
         "NOQUEUE: reject: RCPT from unknown[192.0.2.7]: no code here",
     ],

@@ -81,12 +81,43 @@ def test_out_of_scope_is_answered_as_missing(platform, call, client, role):
         failed(a.json(), 2)
 
 
+@pytest.mark.parametrize("role", list(SCOPES))
+def test_out_of_scope_is_answered_as_missing_with_the_type_inferred(platform, client, role):
+    """With ``type`` omitted, a foreign domain is not told apart from no domain at all."""
+    caller = as_user(platform[role])
+    for foreign, missing in (("other.com", "nonesuch.com"), ("Other", "nonesuch.com")):
+        a = client.post("/api/stats_summary", json={"credentials": caller, "object": foreign})
+        b = client.post("/api/stats_summary", json={"credentials": caller, "object": missing})
+        assert a.text.replace(foreign, "NAME") == b.text.replace(missing, "NAME")
+        failed(a.json(), 2)
+
+
 @pytest.mark.parametrize("method", ["get_user", "delete_user", "restore_user"])
 def test_foreign_user_in_other_methods_is_missing(platform, call, method):
     foreign = call(method, credentials=as_user("admin@acme.com"), user="zed@other.com")
     missing = call(method, credentials=as_user("admin@acme.com"), user="nobody@other.com")
     assert foreign == {**missing, "error": missing["error"].replace("nobody", "zed")}
     failed(foreign, 2)
+
+
+@pytest.mark.parametrize(
+    ("caller", "foreign", "missing"),
+    [
+        ("admin@acme.com", "zed@other.com", "nobody@other.com"),
+        ("dadmin@acme.net", "bob@acme.com", "nobody@acme.com"),
+        ("bob@acme.com", "alice@acme.com", "nobody@acme.com"),
+    ],
+)
+def test_change_user_does_not_tell_unseen_users_from_free_addresses(
+    platform, call, caller, foreign, missing
+):
+    """change_user of an unseen address would create it: an existing account there
+    must answer as a free address does, or tenants could list each other's users."""
+    answers = [
+        failed(call("change_user", credentials=as_user(caller), user=u, attributes={}), 2)
+        for u in (foreign, missing)
+    ]
+    assert answers[0] == answers[1]
 
 
 def test_foreign_domain_and_company_in_get_methods_are_missing(platform, call):
@@ -100,6 +131,25 @@ def test_foreign_domain_and_company_in_get_methods_are_missing(platform, call):
     b = call("get_company", credentials=admin, company="Nonesuch")
     assert a["error"].replace("Other", "X") == b["error"].replace("Nonesuch", "X")
     failed(a, 2)
+
+
+@pytest.mark.parametrize(
+    ("method", "request_", "expected"),
+    [
+        ("get_user", {"user": "bob@acme.com"}, 4),
+        ("get_user", {"user": "tokenonly@acme.com"}, 4),  # not even itself
+        ("get_domain", {"domain": "acme.com"}, 4),
+        ("get_company", {"company": "Acme"}, 4),
+        ("get_company", {}, 4),
+        ("get_user", {"user": "zed@other.com"}, 2),
+        ("get_domain", {"domain": "other.com"}, 2),
+    ],
+)
+def test_company_token_only_reads_nothing_with_get_methods(
+    platform, call, method, request_, expected
+):
+    """Its company's objects are seen (4), not read: get_* show what stats_summary would."""
+    failed(call(method, credentials=as_user(platform["company_token_only"]), **request_), expected)
 
 
 # -- changes ---------------------------------------------------------------------

@@ -96,6 +96,10 @@ class Authenticator:
         self._principals: dict[str, Principal] = {}
         self._tokens: dict[str, tuple[str, int]] = {}  # token hash -> (name, expires)
         self._failures: dict[str, _Failures] = {}
+        #: grows whenever cached credentials or principals may have gone stale
+        #: (:meth:`forget`, :meth:`tree_changed`).  A check that read the store
+        #: before such a change caches nothing: it may have read the old state.
+        self._epoch = 0
         self._dummy = hasher.hash(secrets.token_hex(16))
 
     # -- caches ----------------------------------------------------------------
@@ -106,6 +110,7 @@ class Authenticator:
         """Drop every cached credential, token and principal of ``name``."""
         name = _canonical(name)
         with self._lock:
+            self._epoch += 1
             for mac in self._by_name.pop(name, ()):
                 self._verified.pop(mac, None)
             self._principals.pop(name, None)
@@ -115,16 +120,19 @@ class Authenticator:
     def tree_changed(self) -> None:
         """Roles or accounts changed: principals are loaded afresh."""
         with self._lock:
+            self._epoch += 1
             self._principals.clear()
 
     def principal(self, name: str) -> Principal | None:
         p = self._principals.get(name)
         if p is None:
+            epoch = self._epoch
             with self.store.read() as q:
                 p = load_principal(q, name)
             if p is not None:
                 with self._lock:
-                    self._principals[name] = p
+                    if self._epoch == epoch:
+                        self._principals[name] = p
         return p
 
     # -- lockout -----------------------------------------------------------------
@@ -177,6 +185,7 @@ class Authenticator:
             )
         if token is not None and password is None:
             return self._verify_token(name, token, now)
+        epoch = self._epoch
         stored: str | None = None
         with self.store.read() as q:
             if "@" in name:
@@ -198,12 +207,14 @@ class Authenticator:
             raise _bad()
         mac = self._mac(name, password or "")
         with self._lock:
-            self._verified[mac] = name
-            self._by_name.setdefault(name, set()).add(mac)
+            if self._epoch == epoch:
+                self._verified[mac] = name
+                self._by_name.setdefault(name, set()).add(mac)
         return p
 
     def _verify_token(self, name: str, token: str, now: int) -> Principal:
         h = token_hash(token)
+        epoch = self._epoch
         with self.store.read() as q:
             row = q.token(h)
         if row is None or row[0] != name or row[1] < now:
@@ -214,7 +225,8 @@ class Authenticator:
             self._fail(name, now)
             raise _bad()
         with self._lock:
-            self._tokens[h] = (row[0], int(row[1]))
+            if self._epoch == epoch:
+                self._tokens[h] = (row[0], int(row[1]))
         return p
 
     def issue_token(self, p: Principal, duration: int, token: str | None = None) -> tuple[str, int]:

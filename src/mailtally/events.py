@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "MAX_MESSAGE_SIZE",
+    "MAX_RECIPIENTS",
+    "MAX_STORED_BYTES",
+    "MAX_STORED_ITEMS",
     "ApiAuth",
     "Autoresponse",
     "Event",
@@ -27,6 +31,15 @@ __all__ = [
     "MessageOut",
     "StorageReport",
 ]
+
+#: Bounds of the numbers of one event (a log line, an ``ingest_events`` event).
+#: Far above what a mail platform sees, and low enough that a period's sums stay
+#: within the store's 64-bit integers: a value past them is a broken line or a
+#: bad event, not mail, and must not overflow (or stop) the counting.
+MAX_MESSAGE_SIZE = 2**40  # bytes of one message (1 TiB)
+MAX_RECIPIENTS = 2**24  # recipients of one message
+MAX_STORED_BYTES = 2**50  # bytes one account stores (1 PiB)
+MAX_STORED_ITEMS = 2**40  # messages one account stores
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ __all__ = [
     "normalize_domain",
     "require_readable",
     "require_stats_readable",
+    "visible",
 ]
 
 ObjectType = Literal["company", "domain", "user"]
@@ -266,11 +267,15 @@ def require_readable(p: Principal, t: Target | None, label: str, name: str) -> T
     return t
 
 
-def require_stats_readable(p: Principal, t: Target | None, label: str, name: str) -> Target:
+def require_stats_readable(
+    p: Principal, t: Target | None, label: str, name: str, what: str = "the statistics of"
+) -> Target:
     """``t`` if ``p`` may read its statistics; error 2 if unseen, 4 if only seen.
 
     ``company_token_only`` makes its company's objects visible (so the answer is
-    4, not 2) but readable through no role, and the user itself neither.
+    4, not 2) but readable through no role, and the user itself neither.  The
+    ``get_*`` methods read with the same rule (``what=""``): their answers show
+    quota use and last logins.
     """
     t = require_readable(p, t, label, name)
     if p.operator:
@@ -289,7 +294,8 @@ def require_stats_readable(p: Principal, t: Target | None, label: str, name: str
         return t
     if t.type == "user" and t.id == p.user_id and not token_only:
         return t
-    raise OMAError(FORBIDDEN, f"you may not read the statistics of {label} '{t.name}'")
+    what = f"{what} " if what else ""
+    raise OMAError(FORBIDDEN, f"you may not read {what}{label} '{t.name}'")
 
 
 def may_manage_users(p: Principal, company_id: int, domain_id: int) -> bool:
@@ -465,16 +471,36 @@ def do_delete_domain(ctx: Ctx, name: str) -> None:
         raise OMAError(
             FORBIDDEN, f"domain '{t.name}' still has {len(live)} live users; delete them first"
         )
-    if ctx.q.aliases_in_domain(t.id):
-        raise OMAError(
-            FORBIDDEN, f"domain '{t.name}' still holds aliases of live users; remove them first"
-        )
+    # Aliases here of live accounts (of other domains) hold the domain; those of
+    # soft-deleted accounts of other domains are dropped from them, and those of
+    # this domain's own (soft-deleted) accounts go with their purge.
+    dropped: dict[int, list[str]] = {}
+    for address, owner_id in ctx.q.aliases_in_domain(t.id):
+        owner = ctx.q.user_by_id(owner_id)
+        if owner[2] == t.id:
+            continue
+        if decode_state(owner[6]).deletetime is None:
+            raise OMAError(
+                FORBIDDEN,
+                f"domain '{t.name}' still holds aliases of live users; remove them first",
+            )
+        dropped.setdefault(owner_id, []).append(address)
+    for owner_id, addresses in dropped.items():
+        owner = ctx.q.user_by_id(owner_id)
+        state = decode_state(owner[6])
+        kept = [a for a in state.aliases if a not in addresses]
+        new = msgspec.structs.replace(state, aliases=kept)
+        with UserChange(ctx.q, ctx.periods, owner_id, since=ctx.now):
+            _write_user(ctx, owner_id, owner[1], new, [], addresses)
     for u in users:  # soft-deleted accounts go with their domain
         with UserChange(ctx.q, ctx.periods, u[0], since=ctx.now):
             ctx.q.purge_user(u[0], ctx.now)
     ctx.q.delete_domain(t.id, ctx.now)
     ctx.q.drop_roles_on_domain(t.name)
-    ctx.audit(t.company_id, "delete_domain", t.name, {"purged_users": len(users)})
+    detail: dict[str, Any] = {"purged_users": len(users)}
+    if dropped:
+        detail["dropped_aliases"] = sorted(a for addresses in dropped.values() for a in addresses)
+    ctx.audit(t.company_id, "delete_domain", t.name, detail)
 
 
 # -- users -----------------------------------------------------------------------
@@ -507,9 +533,15 @@ def _address_list(value: Any, limit: int) -> list[str] | str:
 
 
 def _apply_user_attributes(
-    ctx: Ctx, state: UserState, attributes: dict[str, Any], company_id: int, user_id: int | None
+    ctx: Ctx,
+    state: UserState,
+    attributes: dict[str, Any],
+    company_id: int,
+    user_id: int | None,
+    address: str,
 ) -> tuple[UserState, list[str], list[str]]:
-    """Validate ``attributes`` onto a copy of ``state``; (new, aliases added, removed)."""
+    """Validate ``attributes`` onto a copy of ``state`` of the account ``address``
+    (``user_id`` None: being created); (new, aliases added, removed)."""
     new = msgspec.structs.replace(state, services=dict(state.services))
     hints: dict[str, str] = {}
 
@@ -567,7 +599,8 @@ def _apply_user_attributes(
                 if owner is not None and owner[0] != user_id:
                     bad(key, f"address {a} is already in use")
                     break
-                if owner is not None and not owner[3]:
+                # (an account being created has no address row yet)
+                if a == address or (owner is not None and not owner[3]):
                     bad(key, f"address {a} is the account's own address")
                     break
                 d = ctx.q.domain_by_name(a.rpartition("@")[2])
@@ -601,10 +634,20 @@ def do_change_user(
             BAD_REQUEST, f"user '{name}' is not a valid address", {"user": "not an address"}
         )
     p = ctx.actor
+    dname = address.rpartition("@")[2]
+    d = ctx.q.domain_by_name(dname)
+    dt = None if d is None else Target("domain", d[0], dname, d[1], domain_id=d[0])
+
+    def unknown_domain() -> OMAError:
+        return OMAError(NOT_FOUND, f"domain '{dname}' does not exist", {"user": "unknown domain"})
+
     found = ctx.q.resolve_address(address)
     if found is not None:
         t = find_target(ctx.q, "user", address)
         assert t is not None and t.state is not None
+        if not visible(p, t) and (dt is None or not visible(p, dt)):
+            # the answer creating it would get: an unseen account is no free address
+            raise unknown_domain()
         require_readable(p, t, "user", name)
         if t.by_alias:
             raise OMAError(
@@ -619,7 +662,9 @@ def do_change_user(
             raise _forbid(f"change user '{address}'")
         if "createtime" in attributes:
             raise _bad_attr("createtime", "can only be given when the user is created")
-        new, added, removed = _apply_user_attributes(ctx, t.state, attributes, t.company_id, t.id)
+        new, added, removed = _apply_user_attributes(
+            ctx, t.state, attributes, t.company_id, t.id, t.name
+        )
         with UserChange(ctx.q, ctx.periods, t.id, since=ctx.now):
             _write_user(ctx, t.id, t.company_id, new, added, removed)
         if password_hash is not None:
@@ -628,11 +673,8 @@ def do_change_user(
         ctx.audit(t.company_id, "change_user", address, {"attributes": _redact(attributes)})
         return t.id, False
     # creation
-    dname = address.rpartition("@")[2]
-    d = ctx.q.domain_by_name(dname)
-    dt = None if d is None else Target("domain", d[0], dname, d[1], domain_id=d[0])
-    if dt is None or not (visible(p, dt) or p.has_company_role(dt.company_id)):
-        raise OMAError(NOT_FOUND, f"domain '{dname}' does not exist", {"user": "unknown domain"})
+    if dt is None or not visible(p, dt):
+        raise unknown_domain()
     if not may_manage_users(p, dt.company_id, dt.id):
         raise _forbid(f"create users in domain '{dname}'")
     assert d is not None
@@ -644,7 +686,7 @@ def do_change_user(
     createtime = ctx.now
     if "createtime" in attributes:
         createtime = parse_rfc3339(attributes["createtime"], "createtime", ctx.now)
-    new, added, _ = _apply_user_attributes(ctx, base, attributes, dt.company_id, None)
+    new, added, _ = _apply_user_attributes(ctx, base, attributes, dt.company_id, None, address)
     uid = ctx.q.insert_user(dt.company_id, dt.id, address, password_hash, createtime, "{}")
     ctx.q.add_address(address, dt.company_id, dt.id, uid, is_alias=False)
     with UserChange(ctx.q, ctx.periods, uid, since=createtime):

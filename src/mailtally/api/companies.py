@@ -14,7 +14,7 @@ from mailtally.tree import (
     do_change_company,
     find_target,
     format_rfc3339,
-    require_readable,
+    require_stats_readable,
 )
 
 __all__ = ["METHODS"]
@@ -48,7 +48,7 @@ def company_info(q: Queries, p: Principal, name: str | None) -> dict[str, Any]:
             raise bad_request("company", "is required for an operator")
         row = q.company_by_id(p.company_id)
         name = row[1]
-    t = require_readable(p, find_target(q, "company", name), "company", name)
+    t = require_stats_readable(p, find_target(q, "company", name), "company", name, what="")
     domains = q.domains_of_company(t.id)
     return {
         "attributes": {"createtime": format_rfc3339(t.createtime)},

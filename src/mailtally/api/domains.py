@@ -18,7 +18,7 @@ from mailtally.tree import (
     domain_defaults,
     find_target,
     format_rfc3339,
-    require_readable,
+    require_stats_readable,
 )
 
 __all__ = ["METHODS"]
@@ -45,7 +45,7 @@ class DomainRequest(Request, kw_only=True):
 
 
 def domain_info(q: Queries, p: Principal, name: str) -> dict[str, Any]:
-    t = require_readable(p, find_target(q, "domain", name), "domain", name)
+    t = require_stats_readable(p, find_target(q, "domain", name), "domain", name, what="")
     row = q.domain_by_id(t.id)
     defaults = domain_defaults(row[5])
     company = q.company_by_id(t.company_id)

@@ -18,6 +18,10 @@ from mailtally.api.common import MIB, Method, Request
 from mailtally.api.service import Service
 from mailtally.errors import BAD_ATTRIBUTE, FORBIDDEN, OMAError
 from mailtally.events import (
+    MAX_MESSAGE_SIZE,
+    MAX_RECIPIENTS,
+    MAX_STORED_BYTES,
+    MAX_STORED_ITEMS,
     Autoresponse,
     Event,
     Forward,
@@ -61,10 +65,10 @@ class BadEvent(Exception):
         self.reason = reason
 
 
-def _count(ev: dict[str, Any], field: str, minimum: int = 0) -> int:
+def _count(ev: dict[str, Any], field: str, maximum: int, minimum: int = 0) -> int:
     v = ev[field]
-    if not isinstance(v, int) or isinstance(v, bool) or not minimum <= v < 2**53:
-        raise BadEvent(field, f"must be a whole number of at least {minimum}")
+    if not isinstance(v, int) or isinstance(v, bool) or not minimum <= v <= maximum:
+        raise BadEvent(field, f"must be a whole number from {minimum} to {maximum}")
     return v
 
 
@@ -110,11 +114,12 @@ def parse_event(raw: Any, now: int) -> Event:
         spam = raw.get("spam", False)
         if not isinstance(spam, bool):
             raise BadEvent("spam", "must be true or false")
-        return MessageIn(ts, norm, _count(raw, "size"), spam)
+        return MessageIn(ts, norm, _count(raw, "size", MAX_MESSAGE_SIZE), spam)
     if kind == "message_denied":
         return MessageDenied(ts, norm)
     if kind == "message_out":
-        return MessageOut(ts, norm, _count(raw, "recipients", 1), _count(raw, "size"))
+        recipients = _count(raw, "recipients", MAX_RECIPIENTS, 1)
+        return MessageOut(ts, norm, recipients, _count(raw, "size", MAX_MESSAGE_SIZE))
     if kind == "forward":
         return Forward(ts, norm)
     if kind == "autoresponse":
@@ -124,7 +129,8 @@ def parse_event(raw: Any, now: int) -> Event:
         if service not in ("imap4", "pop3", "webmail"):
             raise BadEvent("service", "must be one of imap4, pop3, webmail")
         return Login(ts, norm, service)
-    return StorageReport(ts, norm, _count(raw, "items"), _count(raw, "bytes"))
+    items = _count(raw, "items", MAX_STORED_ITEMS)
+    return StorageReport(ts, norm, items, _count(raw, "bytes", MAX_STORED_BYTES))
 
 
 def _allowed_companies(p: Principal) -> set[int] | None:

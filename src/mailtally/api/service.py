@@ -47,7 +47,7 @@ class Service:
         #: user name -> the auth generation that last wrote its auth counts
         self.auth_changed_at: dict[str, int] = {}
         self._store_generation = -1
-        #: (caller, type, object, by) -> a cached answer (api/stats.py)
+        #: (caller, its roles, type, object, by) -> a cached answer (api/stats.py)
         self.summary_cache: dict[tuple[Any, ...], Any] = {}
         #: the summaries being built right now, so that concurrent misses of one
         #: key share a single build (see api/stats.py)

@@ -24,8 +24,8 @@ from mailtally.tree import (
     Principal,
     Target,
     find_target,
-    normalize_domain,
     require_stats_readable,
+    visible,
 )
 
 __all__ = ["METHODS", "resolve_object"]
@@ -65,8 +65,10 @@ def resolve_object(
         if "@" in obj:
             type_ = "user"
         else:
-            dom = normalize_domain(obj)
-            type_ = "domain" if dom and q.domain_by_name(dom) else "company"
+            # a domain outside the caller's scope is inferred as no domain at all
+            # (a company), or the error would tell tenants' domains apart
+            dom = find_target(q, "domain", obj)
+            type_ = "domain" if dom is not None and visible(p, dom) else "company"
     return type_, obj
 
 
@@ -109,7 +111,9 @@ async def stats_summary(svc: Service, req: StatsSummaryRequest, p: Principal) ->
     by: Kind = req.by or "day"
     now = svc.clock.now()
     current = svc.periods.key(by, now)
-    key = (p.name, req.type, req.object, by)
+    # The caller's roles are part of the key: an answer authorised by a principal
+    # loaded just before a role change must not be served to the changed one.
+    key = (p.name, p.roles, req.type, req.object, by)
     # The hot path: a dashboard polling the same summary gets the encoded bytes
     # from memory, with no thread hop and no store access.
     hit: Cached | None = svc.summary_cache.get(key)

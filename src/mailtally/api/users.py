@@ -22,7 +22,7 @@ from mailtally.tree import (
     do_set_role,
     find_target,
     format_rfc3339,
-    require_readable,
+    require_stats_readable,
 )
 
 __all__ = ["METHODS"]
@@ -66,7 +66,7 @@ class UserRequest(Request, kw_only=True):
 
 
 def user_info(q: Queries, p: Principal, name: str) -> dict[str, Any]:
-    t = require_readable(p, find_target(q, "user", name), "user", name)
+    t = require_stats_readable(p, find_target(q, "user", name), "user", name, what="")
     s = t.state
     assert s is not None
     attributes: dict[str, Any] = {

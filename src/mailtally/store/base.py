@@ -231,11 +231,13 @@ class Queries:
     def set_domain_createtime(self, domain_id: int, createtime: int) -> None:
         self._run("UPDATE domains SET createtime = ? WHERE id = ?", createtime, domain_id)
 
-    def aliases_in_domain(self, domain_id: int) -> list[str]:
-        rows = self._all(
-            "SELECT address FROM addresses WHERE domain_id = ? AND is_alias = 1", domain_id
+    def aliases_in_domain(self, domain_id: int) -> list[tuple[str, int]]:
+        """(address, user_id) of every alias address in the domain."""
+        return self._all(
+            "SELECT address, user_id FROM addresses WHERE domain_id = ? AND is_alias = 1 "
+            "ORDER BY address",
+            domain_id,
         )
-        return [r[0] for r in rows]
 
     def delete_domain(self, domain_id: int, now: int) -> None:
         self._run("UPDATE domains SET deletetime = ? WHERE id = ?", now, domain_id)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailtally.events import MAX_MESSAGE_SIZE, MAX_RECIPIENTS
+
 __all__ = [
     "POSTFIX_DAEMONS",
     "CleanupMessageId",
@@ -256,7 +258,13 @@ def _parse_qmgr_from(qid: str, rest: str) -> QmgrFrom | None:
         return None
     if not (size_text.isascii() and nrcpt_text.isascii()):
         return None
-    return QmgrFrom(qid, sender, int(size_text), int(nrcpt_text))
+    # (length first: int() of a huge digit string is slow)
+    if len(size_text) > 20 or len(nrcpt_text) > 20:
+        return None
+    size, nrcpt = int(size_text), int(nrcpt_text)
+    if size > MAX_MESSAGE_SIZE or nrcpt > MAX_RECIPIENTS:
+        return None  # a broken line: counting it would overflow the sums
+    return QmgrFrom(qid, sender, size, nrcpt)
 
 
 def _after_word(text: str, word: str) -> str | None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mailtally.events import MAX_STORED_BYTES, MAX_STORED_ITEMS
+
 __all__ = ["QuotaHeader", "QuotaRow", "parse_quota"]
 
 
@@ -47,10 +49,14 @@ def parse_quota(line: str) -> tuple[QuotaHeader | QuotaRow, ...] | None:
         return None
     if value in ("-", ""):
         number = 0
-    elif value.isdigit() and value.isascii():
+    elif value.isdigit() and value.isascii() and len(value) <= 20:
         number = int(value)
     else:
         return None
     if kind == "STORAGE":
+        if number * 1024 > MAX_STORED_BYTES:
+            return None  # a broken row: counting it would overflow the sums
         return (QuotaRow(user, root, "STORAGE", number * 1024),)
+    if number > MAX_STORED_ITEMS:
+        return None
     return (QuotaRow(user, root, "MESSAGE", number),)
