@@ -567,3 +567,22 @@ def test_garbage_between_real_lines_changes_no_count(garbage: list[bytes], seed:
             assert totals(s) == expected(real)
             ingest(s, log)
             assert totals(s) == expected(real)
+
+
+def test_a_failed_commit_keeps_what_was_read_for_the_next(store: Store, tmp_path: Path) -> None:
+    """A write that fails (disk full, a lock) loses nothing and counts nothing twice."""
+    lines = traffic(10)
+    write(tmp_path / "mail.log", lines)
+    ingester = Ingester(store, UTC)
+    src = ingester.open_source(str(tmp_path / "mail.log"))
+    assert src is not None
+    ingester.read(src)
+    real_write = store.write
+    store.write = lambda: (_ for _ in ()).throw(OSError("disk full"))  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        ingester.commit()
+    store.write = real_write  # type: ignore[method-assign]
+    ingester.commit()
+    src.close()
+    assert totals(store) == expected(lines)
+    assert ingest(store, tmp_path / "mail.log").lines == 0  # and the position was kept

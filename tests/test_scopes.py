@@ -267,11 +267,35 @@ def test_change_scope(platform, call, fresh_store, role, method, request_, expec
 
 
 def test_operator_changes_companies(call):
-    ok(call("change_company", company="Newco"))
     ok(call("change_company", company="Newco", attributes={"createtime": "2020-01-01T00:00:00Z"}))
+    ok(call("change_company", company="Newco"))
+    # createtime is given at creation only (README), as for domains and users
+    again = {"createtime": "2019-01-01T00:00:00Z"}
+    failed(call("change_company", company="Newco", attributes=again), 6)
     assert ok(call("get_company", company="Newco"))["attributes"] == {
         "createtime": "2020-01-01T00:00:00Z"
     }
+
+
+@pytest.mark.parametrize("method", ["change_user", "delete_user", "restore_user"])
+def test_a_domain_admin_may_not_manage_a_company_admin_of_its_domain(platform, call, method):
+    """Resetting a company admin's password would make the domain admin one."""
+    call_as = as_user("dadmin@acme.net")
+    ok(call("change_user", user="boss@acme.net", attributes={"password": "boss-password"}))
+    ok(call("set_role", user="boss@acme.net", role="company", object="Acme"))
+    body = {"attributes": {"password": "taken-over"}} if method == "change_user" else {}
+    failed(call(method, credentials=call_as, user="boss@acme.net", **body), 4)
+    ok(call("authenticate", credentials=as_user("boss@acme.net", "boss-password")))
+    # a company admin still may
+    ok(call(method, credentials=as_user("admin@acme.com"), user="boss@acme.net", **body))
+
+
+def test_a_domain_admin_may_not_remove_an_alias_in_a_domain_it_does_not_manage(platform, call):
+    ok(call("change_user", user="pat@acme.net", attributes={"aliases": ["pat@acme.com"]}))
+    dadmin = as_user("dadmin@acme.net")
+    failed(call("change_user", credentials=dadmin, user="pat@acme.net",
+                attributes={"aliases": []}), 6)  # fmt: skip
+    assert ok(call("get_user", user="pat@acme.net"))["attributes"]["aliases"] == ["pat@acme.com"]
 
 
 def test_domain_admin_creates_a_user_it_can_then_read(platform, call):

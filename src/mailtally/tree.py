@@ -298,6 +298,20 @@ def require_stats_readable(
     raise OMAError(FORBIDDEN, f"you may not read {what}{label} '{t.name}'")
 
 
+def may_manage_account(q: Queries, p: Principal, t: Target) -> bool:
+    """May ``p`` change, delete or restore the account ``t``?
+
+    Besides managing its domain: an account that holds a company role is the
+    company admins' alone — a domain admin who could reset a company admin's
+    password would be a company admin.
+    """
+    if not may_manage_users(p, t.company_id, t.domain_id or 0):
+        return False
+    if p.operator or p.has_company_role(t.company_id, "company"):
+        return True
+    return not any(role in COMPANY_ROLES for role, _ in q.roles_of(t.id))
+
+
 def may_manage_users(p: Principal, company_id: int, domain_id: int) -> bool:
     return (
         p.operator
@@ -363,7 +377,7 @@ def do_change_company(
         ctx.audit(cid, "change_company", name, {"created": True, "attributes": attributes})
         return cid, True
     if createtime is not None:
-        ctx.q.update_company_createtime(existing[0], min(createtime, existing[2]))
+        raise _bad_attr("createtime", "can only be given when the company is created")
     ctx.audit(existing[0], "change_company", name, {"attributes": attributes})
     return existing[0], False
 
@@ -612,6 +626,11 @@ def _apply_user_attributes(
                     break
             added = [a for a in wanted if a not in state.aliases]
             removed = [a for a in state.aliases if a not in wanted]
+            for a in removed:  # as adding: only in a domain the caller manages
+                d = ctx.q.domain_by_name(a.rpartition("@")[2])
+                if d is not None and not may_manage_users(ctx.actor, d[1], d[0]):
+                    bad(key, f"{a} is not in a domain of this company that you manage")
+                    break
             new.aliases = wanted
     if hints:
         first = next(iter(hints))
@@ -658,7 +677,7 @@ def do_change_user(
         if create_only:
             raise OMAError(EXISTS, f"user '{address}' already exists", {"user": "exists"})
         own_change = t.id == p.user_id and set(attributes) <= SELF_ATTRIBUTES
-        if not (may_manage_users(p, t.company_id, t.domain_id or 0) or own_change):
+        if not (own_change or may_manage_account(ctx.q, p, t)):
             raise _forbid(f"change user '{address}'")
         if "createtime" in attributes:
             raise _bad_attr("createtime", "can only be given when the user is created")
@@ -737,7 +756,7 @@ def _user_for_change(ctx: Ctx, name: str, action: str) -> Target:
             f"'{name}' is an alias of '{t.name}'; {action} the user by its real name",
             {"user": f"alias of {t.name}"},
         )
-    if not may_manage_users(ctx.actor, t.company_id, t.domain_id or 0):
+    if not may_manage_account(ctx.q, ctx.actor, t):
         raise _forbid(f"{action} user '{t.name}'")
     return t
 

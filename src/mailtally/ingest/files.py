@@ -264,35 +264,46 @@ class Ingester:
 
     # -- committing ------------------------------------------------------------
     def commit(self) -> None:
-        """Count what was read and save positions and joiner state, atomically."""
-        events, self._pending = self._pending, []
+        """Count what was read and save positions and joiner state, atomically.
+
+        Nothing in memory moves on until the transaction has committed: if it
+        fails, the pending events and the files read stay pending (and a new
+        file's id is not taken for one the store never kept).
+        """
         touched = list(self._touched.values())
-        self._touched = {}
         now = int(time.time())
         state = msgspec.json.encode(self.joiner.state()).decode()
+        ids: list[int] = []
         with self.store.write() as q:
-            result = record_events(q, self.periods, events, Resolver(q))
+            result = record_events(q, self.periods, self._pending, Resolver(q))
             for src in touched:
                 self._refresh_head(src)
-                src.file_id = q.save_ingest_file(
-                    src.file_id,
-                    src.path,
-                    src.device,
-                    src.inode,
-                    src.head_hash,
-                    src.head_len,
-                    src.position,
-                    src.lines,
-                    now,
+                ids.append(
+                    q.save_ingest_file(
+                        src.file_id,
+                        src.path,
+                        src.device,
+                        src.inode,
+                        src.head_hash,
+                        src.head_len,
+                        src.position,
+                        src.lines,
+                        now,
+                    )
                 )
             q.save_ingest_state(STATE_NAME, state)
-            self._known = list(q.ingest_files())
+            known = list(q.ingest_files())
+        for src, file_id in zip(touched, ids, strict=True):
+            src.file_id = file_id
+        self._known = known
+        self._pending = []
+        self._touched = {}
+        self._pending_lines = 0
         self._resolved.clear()  # the tree may change between batches
         self._domains = self._load_domains()
         self.report.events += result.counted
         self.report.outside_tree += result.ignored
         self.report.skipped_messages = self.joiner.skipped
-        self._pending_lines = 0
 
     def _refresh_head(self, src: Source) -> None:
         """A growing file's head gets longer until it holds HEAD bytes."""
