@@ -235,7 +235,7 @@ CHANGES = [
     ),
     ("company", "set_role", {"user": "bob@acme.com", "role": "company_ro", "object": "Acme"}, OK),
     ("company", "change_company", {"company": "Acme"}, 4),
-    ("company", "change_company", {"company": "Newco"}, 4),
+    ("company", "change_company", {"company": "Newco"}, 2),  # as Other: names can't be probed
     ("company", "change_company", {"company": "Other"}, 2),
     ("company", "change_user", {"user": "zed@other.com", "attributes": {"name": "Z"}}, 2),
     ("company", "change_user", {"user": "new@other.com", **NEW_USER}, 2),

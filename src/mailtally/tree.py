@@ -364,9 +364,9 @@ def do_change_company(
         t = None if existing is None else Target("company", existing[0], name, existing[0])
         if t is not None and visible(ctx.actor, t):
             raise _forbid("change a company (operators only)")
-        if existing is not None:
-            raise OMAError(NOT_FOUND, f"company '{name}' does not exist", {"company": "unknown"})
-        raise _forbid("create a company (operators only)")
+        # Any other name — another tenant's company or a free one — gets the same
+        # answer, so that company names cannot be probed.
+        raise OMAError(NOT_FOUND, f"company '{name}' does not exist", {"company": "unknown"})
     if existing is not None and create_only:
         raise OMAError(EXISTS, f"company '{name}' already exists", {"company": "exists"})
     createtime = None
