@@ -415,3 +415,29 @@ def test_auth_counts_land_in_the_period_of_the_request(platform, call, service, 
     s = summary(call, type="user", object="alice@acme.com")
     assert s["20260113"]["logins"]["auth_password"] == "1"
     assert s["20260114"]["logins"]["auth_password"] == "1"
+
+
+def test_a_tree_change_does_not_cost_every_caller_another_argon2_check(platform, call, service):
+    """Roles changed somewhere: callers' principals are reloaded from the store,
+    but a password that verified stays verified (argon2 is not run again)."""
+    bob = as_user("bob@acme.com")
+    ok(call("get_user", credentials=bob, user="bob@acme.com"))
+    ok(call("get_company", company="Acme"))  # the operator's password, verified once
+    checks = []
+    real = service.auth.hasher
+
+    class CountingHasher:
+        def verify(self, *args):
+            checks.append(args)
+            return real.verify(*args)
+
+        def hash(self, *args):
+            return real.hash(*args)
+
+    service.auth.hasher = CountingHasher()
+    ok(call("change_user", user="someone@acme.com", attributes={}))  # a tree change
+    ok(call("get_user", credentials=bob, user="bob@acme.com"))
+    assert checks == []
+    # and a removed role still takes effect at once
+    ok(call("set_role", user="view@acme.com", role=""))
+    failed(call("get_company", credentials=as_user("view@acme.com"), company="Acme"), 2)

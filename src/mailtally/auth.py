@@ -157,8 +157,9 @@ class Authenticator:
                 f.times.clear()
 
     # -- checks ------------------------------------------------------------------
-    def cached(self, name: str, password: str | None, token: str | None) -> Principal | None:
-        """The principal if these credentials verified before (no I/O), else None."""
+    def verified(self, name: str, password: str | None, token: str | None) -> str | None:
+        """The caller's canonical name if these credentials verified before and still
+        stand (no I/O), else None: then :meth:`verify` must check them."""
         name = _canonical(name)
         now = self.clock.now()
         if self._locked(name, now):
@@ -172,7 +173,19 @@ class Authenticator:
                 return None
         else:
             return None
+        return name
+
+    def loaded(self, name: str) -> Principal | None:
+        """The principal of ``name`` if it is in memory (no I/O)."""
         return self._principals.get(name)
+
+    def reload(self, name: str) -> Principal:
+        """The principal of a caller whose credentials :meth:`verified` — after a tree
+        change emptied the principals, a store read, not another argon2 check."""
+        p = self.principal(name)
+        if p is None:  # deleted meanwhile
+            raise _bad()
+        return p
 
     def verify(self, name: str, password: str | None, token: str | None) -> Principal:
         """Check credentials the slow way (store, argon2); raises error 1."""

@@ -106,9 +106,12 @@ async def authenticate(svc: Service, creds: Credentials) -> tuple[Principal, str
     if creds.password is None and creds.token is None:
         raise bad_request("credentials", "needs a password or a token")
     method = "password" if creds.password is not None else "token"
-    p = svc.auth.cached(creds.user, creds.password, creds.token)
-    if p is None:
-        p = await run_in_threadpool(svc.auth.verify, creds.user, creds.password, creds.token)
+    auth = svc.auth
+    name = auth.verified(creds.user, creds.password, creds.token)
+    if name is None:  # never seen (or changed since): the argon2 check
+        p = await run_in_threadpool(auth.verify, creds.user, creds.password, creds.token)
+    else:  # the hot path: no I/O unless a tree change emptied the principals
+        p = auth.loaded(name) or await run_in_threadpool(auth.reload, name)
     if not p.operator:
         svc.auth_counter.add(p.name, method, svc.clock.now())
     return p, method
