@@ -21,6 +21,7 @@ from mailtally.cli import main
 from mailtally.events import Login, MessageIn, MessageOut, StorageReport
 from mailtally.periods import Clock, FixedClock
 from mailtally.store import open_store
+from mailtally.tree import ROLES
 
 CHEAP_TOML = """
 [auth]
@@ -383,6 +384,9 @@ def test_demo_platform_is_consistent(run, tmp_path):
 
     store = open_store(url)
     try:
+        with store.read() as q:  # an admin for every role of SPEC §2
+            held = {r for (r,) in q.conn.execute("SELECT DISTINCT role FROM roles")}
+        assert held == set(ROLES)
         with TestClient(create_app(store, cheap_config(db=url))) as client:
             call = make_call(client, creds("admin@example.com", "demo-password"))
             company = summary(call, by="month")

@@ -109,6 +109,7 @@ def build_demo(
             ("admin@example.com", "company", COMPANY),
             ("readonly@example.com", "company_ro", COMPANY),
             ("viewer@example.com", "company_view", COMPANY),
+            ("mailadmin@example.com", "company_mail", COMPANY),
             ("postmaster@example.net", "domain", "example.net"),
             ("mail@example.org", "mail", "example.org"),
             ("lead@example.com", "workgroup", "example.com/sales"),
