@@ -3,7 +3,7 @@
 The file is ``--config PATH``, else ``$MAILTALLY_CONFIG``, else
 ``/etc/mailtally/mailtally.toml`` if it exists.  Every key is optional::
 
-    db = "sqlite:///var/lib/mailtally/mailtally.sqlite3"   # or MAILTALLY_DB
+    db = "sqlite:////var/lib/mailtally/mailtally.sqlite3"  # or MAILTALLY_DB (//// = absolute path)
     host = "127.0.0.1"                                       # MAILTALLY_HOST
     port = 8080                                              # MAILTALLY_PORT
     timezone = "UTC"                                         # MAILTALLY_TIMEZONE
