@@ -488,20 +488,22 @@ def do_delete_domain(ctx: Ctx, name: str) -> None:
     # Aliases here of live accounts (of other domains) hold the domain; those of
     # soft-deleted accounts of other domains are dropped from them, and those of
     # this domain's own (soft-deleted) accounts go with their purge.
-    dropped: dict[int, list[str]] = {}
+    dropped: dict[int, tuple[Any, UserState, list[str]]] = {}  # owner -> (row, state, aliases)
     for address, owner_id in ctx.q.aliases_in_domain(t.id):
-        owner = ctx.q.user_by_id(owner_id)
+        if owner_id not in dropped:
+            owner = ctx.q.user_by_id(owner_id)
+            dropped[owner_id] = (owner, decode_state(owner[6]), [])
+        owner, state, addresses = dropped[owner_id]
         if owner[2] == t.id:
             continue
-        if decode_state(owner[6]).deletetime is None:
+        if state.deletetime is None:
             raise OMAError(
                 FORBIDDEN,
                 f"domain '{t.name}' still holds aliases of live users; remove them first",
             )
-        dropped.setdefault(owner_id, []).append(address)
-    for owner_id, addresses in dropped.items():
-        owner = ctx.q.user_by_id(owner_id)
-        state = decode_state(owner[6])
+        addresses.append(address)
+    dropped = {k: v for k, v in dropped.items() if v[2]}
+    for owner_id, (owner, state, addresses) in dropped.items():
         kept = [a for a in state.aliases if a not in addresses]
         new = msgspec.structs.replace(state, aliases=kept)
         with UserChange(ctx.q, ctx.periods, owner_id, since=ctx.now):
@@ -513,7 +515,9 @@ def do_delete_domain(ctx: Ctx, name: str) -> None:
     ctx.q.drop_roles_on_domain(t.name)
     detail: dict[str, Any] = {"purged_users": len(users)}
     if dropped:
-        detail["dropped_aliases"] = sorted(a for addresses in dropped.values() for a in addresses)
+        detail["dropped_aliases"] = sorted(
+            a for _, _, addresses in dropped.values() for a in addresses
+        )
     ctx.audit(t.company_id, "delete_domain", t.name, detail)
 
 

@@ -84,9 +84,7 @@ class Service:
             self.changed(tree=True)
 
     def changed(self, tree: bool = False) -> None:
-        self.generation += 1
-        if len(self.summary_cache) > 10_000:
-            self.summary_cache.clear()
+        self.generation += 1  # (the cache itself is bounded where entries are added)
         if tree:
             self.auth.tree_changed()
 
