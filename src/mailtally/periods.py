@@ -24,6 +24,7 @@ __all__ = [
     "Periods",
     "format_time",
     "load_zone",
+    "parse_rfc3339",
 ]
 
 Kind = Literal["day", "week", "month"]
@@ -44,6 +45,27 @@ def load_zone(name: str) -> ZoneInfo:
         raise ValueError(
             f"unknown time zone {name!r}: use an IANA name such as 'UTC' or 'Europe/Amsterdam'"
         ) from exc
+
+
+def parse_rfc3339(value: object, now: int, max_ahead: int) -> int:
+    """An RFC 3339 time (with its offset) as epoch seconds, at most ``max_ahead``
+    seconds after ``now`` and not before 1970; ValueError says what is wrong, as
+    the end of a sentence about the value ("... must carry a time zone offset")."""
+    example = "must be an RFC 3339 time such as 2011-07-21T17:46:22Z"
+    if not isinstance(value, str) or "T" not in value.upper():
+        raise ValueError(example)
+    try:
+        dt = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(example) from None
+    if dt.tzinfo is None:
+        raise ValueError("must carry a time zone offset (Z or ±hh:mm)")
+    ts = int(dt.timestamp())
+    if ts > now + max_ahead:
+        raise ValueError("must not be in the future")
+    if ts < 0:
+        raise ValueError("must not be before 1970")
+    return ts
 
 
 def format_time(ts: int | None) -> str:

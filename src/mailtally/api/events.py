@@ -9,7 +9,6 @@ counting share one transaction, so two concurrent retries count once.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -31,6 +30,7 @@ from mailtally.events import (
     MessageOut,
     StorageReport,
 )
+from mailtally.periods import parse_rfc3339
 from mailtally.record import Resolver, record_events
 from mailtally.store import Queries
 from mailtally.tree import Principal, normalize_address
@@ -73,21 +73,12 @@ def _count(ev: dict[str, Any], field: str, maximum: int, minimum: int = 0) -> in
 
 
 def _time(ev: dict[str, Any], now: int) -> int:
-    v = ev.get("time")
-    if not isinstance(v, str):
+    if "time" not in ev:
         raise BadEvent("time", "is required, an RFC 3339 time")
     try:
-        dt = datetime.fromisoformat(v.upper().replace("Z", "+00:00"))
-    except ValueError:
-        raise BadEvent("time", "must be an RFC 3339 time such as 2026-11-28T09:15:00Z") from None
-    if dt.tzinfo is None:
-        raise BadEvent("time", "must carry a time zone offset (Z or ±hh:mm)")
-    ts = int(dt.timestamp())
-    if ts > now + MAX_SKEW:
-        raise BadEvent("time", "is in the future")
-    if ts < 0:
-        raise BadEvent("time", "is before 1970")
-    return ts
+        return parse_rfc3339(ev["time"], now, max_ahead=MAX_SKEW)
+    except ValueError as exc:
+        raise BadEvent("time", str(exc)) from None
 
 
 def parse_event(raw: Any, now: int) -> Event:
