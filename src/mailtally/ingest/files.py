@@ -71,9 +71,17 @@ def _open(path: str) -> BinaryIO:
     return raw
 
 
-def _read_head(path: str, size: int) -> bytes:
-    with _open(path) as f:
-        return f.read(size)
+def _head(src: Source, size: int) -> bytes | None:
+    """The first ``size`` bytes of the (plain) file ``src`` has open, None if unreadable.
+
+    Read from the open file, not by name: after rotation the name is another file.
+    """
+    if isinstance(src.stream, gzip.GzipFile):
+        return None
+    try:
+        return os.pread(src.stream.fileno(), size, 0)
+    except OSError:
+        return None
 
 
 def _digest(data: bytes) -> str:
@@ -309,11 +317,12 @@ class Ingester:
         """A growing file's head gets longer until it holds HEAD bytes."""
         if src.quota or src.head_len >= HEAD or src.position <= src.head_len:
             return
-        try:
-            head = _read_head(src.path, HEAD)
-        except OSError:
-            return
-        if len(head) > src.head_len and _digest(head[: src.head_len]) == src.head_hash:
+        head = _head(src, HEAD)
+        if (
+            head is not None
+            and len(head) > src.head_len
+            and _digest(head[: src.head_len]) == src.head_hash
+        ):
             src.head_hash, src.head_len = _digest(head), len(head)
 
     # -- whole files -------------------------------------------------------------
@@ -406,12 +415,9 @@ class Ingester:
             return False
         if st.st_size < src.position:
             return True
-        try:
-            head = os.pread(src.stream.fileno(), src.head_len, 0)
-        except OSError:
-            return False
+        head = _head(src, src.head_len)
         # truncated and written again past our position before this poll
-        return _digest(head) != src.head_hash
+        return head is not None and _digest(head) != src.head_hash
 
     def _read_retired(self, retired: list[_Retired]) -> list[_Retired]:
         keep: list[_Retired] = []
