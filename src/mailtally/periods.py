@@ -140,6 +140,14 @@ class Periods:
             return None  # an odd historical offset: this bucket straddles midnight
         return _day_key(first), _week_key(first), _month_key(first)
 
+    def bucket_keys(self, bucket: int) -> tuple[str, str, str] | None:
+        """The keys of every second of quarter hour ``bucket`` (``ts // 900``).
+
+        None for a quarter hour that straddles a local midnight (an odd
+        historical offset): its seconds must be asked one by one.
+        """
+        return self._keys_of_bucket(bucket)
+
     def keys(self, ts: int) -> tuple[str, str, str]:
         """(day, week, month) keys of the periods that contain ``ts``."""
         found = self._keys_of_bucket(ts // 900)
