@@ -1,0 +1,551 @@
+/* Dovecot, rspamd, amavis, Roundcube and quota-report lines -> records: the C twin
+ * of mailtally/ingest/parsers/{dovecot,rspamd,amavis,roundcube,quota}.py (the
+ * reference; same function names, same order of tests). */
+#include "parse_util.h"
+
+/* ==== dovecot.py ====================================================================== */
+
+static const struct {
+    const char *s;
+    Py_ssize_t n;
+} sieve_ignored[] = {
+    {LIT("discarded")},
+    {LIT("discard")},
+    {LIT("marked message to be discarded")},
+    {LIT("not sending vacation response")},
+    {LIT("sent notification")},
+    {LIT("failed")},
+    {LIT("keep")},
+    {LIT("kept")},
+    {LIT("duplicate")},
+    {LIT("rejected")},
+    {LIT("refused")},
+    {LIT("sent rejection")},
+    {LIT("sending")},
+    {LIT("aborted")},
+    {LIT("execution")},
+    {LIT("skipped")},
+};
+
+static int parse_login(fl_str rest, int service, fl_result *out) {
+    Py_ssize_t u = FIND(rest, "user=<", 0);
+    if (u < 0)
+        return R_NONE;
+    u += 6;
+    Py_ssize_t e = FIND(rest, ">, ", u);
+    if (e < 0) {
+        e = rfindc(rest, '>');
+        if (e < u)
+            return R_NONE;
+    }
+    fl_str user = sl(rest, u, e);
+    if (user.n == 0)
+        return R_NONE;
+    fl_str rip = sl(rest, 0, 0);
+    Py_ssize_t r = FIND(rest, "rip=", e);
+    if (r >= 0) {
+        r += 4;
+        Py_ssize_t k = findc(rest, ',', r);
+        rip = k < 0 ? from(rest, r) : sl(rest, r, k);
+    }
+    fl_record *rec = add_record(out, FL_MAIL_LOGIN);
+    if (rec == NULL)
+        return R_FALLBACK;
+    rec->u.mail_login = (fl_mail_login){user, strip(rip), service};
+    return R_RECS;
+}
+
+/* _context(sub): user and session of lmtp(user)<pid><session> & co; 0 for None. */
+static int context(fl_str sub, fl_str *user, fl_str *session) {
+    Py_ssize_t p = findc(sub, '(', 0);
+    Py_ssize_t q = findc(sub, ')', p + 1);
+    if (p < 0 || q < 0)
+        return 0;
+    *user = sl(sub, p + 1, q);
+    Py_ssize_t c = FIND(*user, ", ", 0);
+    if (c >= 0)
+        *user = from(*user, c + 2); /* Dovecot 2.1: lmtp(12345, alice@example.com) */
+    *session = sl(sub, 0, 0);
+    fl_str tail = from(sub, q + 1);
+    if (ENDS(tail, ">")) {
+        Py_ssize_t b = rfindc(tail, '<');
+        if (b >= 0)
+            *session = sl(tail, b + 1, tail.n - 1);
+    }
+    return 1;
+}
+
+static int sieve(fl_result *out, fl_str user, int action, fl_str target, fl_str msgid,
+                 fl_str session) {
+    fl_record *r = add_record(out, FL_SIEVE);
+    if (r == NULL)
+        return R_FALLBACK;
+    r->u.sieve = (fl_sieve){user, action, target, msgid, session};
+    return R_RECS;
+}
+
+static int parse_sieve(fl_str user, fl_str session, fl_str rest, fl_result *out) {
+    if (!STARTS(rest, "msgid="))
+        return R_EMPTY; /* script compile errors and the like */
+    fl_str msgid, body;
+    if (STARTS(rest, "msgid=<")) {
+        Py_ssize_t e = FIND(rest, ">: ", 7);
+        if (e < 0)
+            return R_NONE;
+        msgid = sl(rest, 7, e);
+        body = from(rest, e + 3);
+    } else {
+        Py_ssize_t e = FIND(rest, ": ", 6);
+        if (e < 0)
+            return R_NONE;
+        msgid = sl(rest, 6, e);
+        body = from(rest, e + 2);
+    }
+    Py_ssize_t a = FIND(body, " action: ", 0);
+    if (0 < a && a < 24 && findc(sl(body, 0, a), ' ', 0) < 0)
+        body = from(body, a + 9); /* Pigeonhole 0.5: "fileinto action: stored mail into …" */
+    if (STARTS(body, "sent vacation response to <")) {
+        fl_str target = rstrip(from(body, 27));
+        while (target.n > 0 && target.p[target.n - 1] == '>') /* .rstrip(">") */
+            target.n--;
+        return sieve(out, user, FL_VACATION, target, msgid, session);
+    }
+    if (STARTS(body, "forwarded to <")) {
+        Py_ssize_t e = findc(body, '>', 14);
+        fl_str target = e < 0 ? from(body, 14) : sl(body, 14, e);
+        return sieve(out, user, FL_REDIRECT, target, msgid, session);
+    }
+    if (STARTS(body, "stored mail into mailbox ")) {
+        fl_str box = strip(from(body, 25));
+        if (box.n >= 2 && (box.p[0] == '\'' || box.p[0] == '"')) {
+            Py_ssize_t e = rfindc(box, box.p[0]);
+            if (e > 0)
+                box = sl(box, 1, e);
+        }
+        return sieve(out, user, FL_FILEINTO, box, msgid, session);
+    }
+    for (size_t i = 0; i < sizeof sieve_ignored / sizeof sieve_ignored[0]; i++)
+        if (starts_n(body, sieve_ignored[i].s, sieve_ignored[i].n, 0))
+            return R_EMPTY;
+    return R_NONE;
+}
+
+/* parse_dovecot(msg) after its split at the first ": " (msg[:c], msg[c+2:]); the
+ * caller of a Dovecot file line (parsers._dovecot_file) has the two parts apart. */
+int fl_parse_dovecot_parts(fl_str sub, fl_str rest, fl_result *out) {
+    static const struct {
+        const char *s;
+        Py_ssize_t n;
+    } levels[] = {{LIT("Info: ")},  {LIT("Debug: ")}, {LIT("Warning: ")},
+                  {LIT("Error: ")}, {LIT("Fatal: ")}, {LIT("Panic: ")}};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+        if (starts_n(rest, levels[i].s, levels[i].n, 0)) {
+            if (i != 0) /* not "Info: " */
+                return R_EMPTY;
+            rest = from(rest, 6);
+            break;
+        }
+    }
+    int service = EQ(sub, "imap-login") ? FL_IMAP4 : EQ(sub, "pop3-login") ? FL_POP3 : 0;
+    if (service) {
+        if (!STARTS(rest, "Login: "))
+            return R_EMPTY;
+        return parse_login(rest, service, out);
+    }
+    if (STARTS(rest, "sieve: ") &&
+        (STARTS(sub, "lmtp(") || STARTS(sub, "lda(") || STARTS(sub, "deliver("))) {
+        fl_str user, session;
+        if (!context(sub, &user, &session) || user.n == 0)
+            return R_NONE;
+        return parse_sieve(user, session, from(rest, 7), out);
+    }
+    return R_EMPTY;
+}
+
+int fl_parse_dovecot(fl_str msg, fl_result *out) {
+    Py_ssize_t c = FIND(msg, ": ", 0);
+    if (c <= 0)
+        return R_EMPTY;
+    return fl_parse_dovecot_parts(sl(msg, 0, c), from(msg, c + 2), out);
+}
+
+/* ==== rspamd.py ======================================================================= */
+
+/* _ACTION.search(text, pos), _ACTION being (not re.ASCII; \w on ASCII = [A-Za-z0-9_])
+ *     \(\w[\w-]*: ([TFS]) \(([^)]*)\)
+ * [\w-]* can only end where ": " follows, and [^)]* only at the first ")": the
+ * match at a given "(" is unique; the leftmost "(" that matches wins. */
+static int action_search(fl_str t, Py_ssize_t pos, char *flag, fl_str *action) {
+    for (Py_ssize_t i = findc(t, '(', pos); i >= 0; i = findc(t, '(', i + 1)) {
+        Py_ssize_t j = i + 1;
+        if (j >= t.n || !IS_WORD(t.p[j]))
+            continue;
+        j++;
+        while (j < t.n && (IS_WORD(t.p[j]) || t.p[j] == '-'))
+            j++;
+        if (!(j + 5 < t.n && t.p[j] == ':' && t.p[j + 1] == ' '))
+            continue;
+        char f = t.p[j + 2];
+        if (!(f == 'T' || f == 'F' || f == 'S') || t.p[j + 3] != ' ' || t.p[j + 4] != '(')
+            continue;
+        Py_ssize_t e = findc(t, ')', j + 5);
+        if (e < 0)
+            return 0; /* no ")" after this "(": none after a later one either */
+        *flag = f;
+        *action = sl(t, j + 5, e);
+        return 1;
+    }
+    return 0;
+}
+
+int fl_parse_rspamd(fl_str msg, fl_result *out) {
+    static const struct {
+        const char *s;
+        Py_ssize_t n;
+        int verdict;
+    } verdicts[] = {
+        {LIT("no action"), FL_HAM},    {LIT("greylist"), FL_HAM},
+        {LIT("add header"), FL_SPAM},  {LIT("rewrite subject"), FL_SPAM},
+        {LIT("quarantine"), FL_SPAM},  {LIT("reject"), FL_REJECT_VERDICT},
+        {LIT("discard"), FL_REJECT_VERDICT}, {LIT("soft reject"), FL_TEMPFAIL},
+        {LIT("soft_reject"), FL_TEMPFAIL},
+    };
+    Py_ssize_t i = FIND(msg, "rspamd_task_write_log: ", 0);
+    if (i < 0)
+        return R_EMPTY;
+    fl_str rest = from(msg, i + 23);
+    Py_ssize_t q = FIND(rest, "qid: <", 0);
+    if (q < 0)
+        return R_EMPTY;
+    Py_ssize_t e = findc(rest, '>', q + 6);
+    if (e < 0)
+        return R_NONE;
+    fl_str qid = sl(rest, q + 6, e);
+    if (qid.n == 0 || EQ(qid, "undef"))
+        return R_EMPTY;
+    char flag;
+    fl_str action;
+    if (!action_search(rest, e, &flag, &action))
+        return R_NONE;
+    /* _VERDICTS.get(action.strip().lower()) */
+    action = strip(action);
+    int verdict = 0;
+    for (size_t k = 0; k < sizeof verdicts / sizeof verdicts[0] && !verdict; k++) {
+        if (action.n != verdicts[k].n)
+            continue;
+        Py_ssize_t m = 0;
+        while (m < action.n) {
+            char c = action.p[m];
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (c != verdicts[k].s[m])
+                break;
+            m++;
+        }
+        if (m == action.n)
+            verdict = verdicts[k].verdict;
+    }
+    if (!verdict)
+        verdict = flag == 'T' ? FL_SPAM : FL_HAM;
+    fl_record *r = add_record(out, FL_SPAM_VERDICT);
+    if (r == NULL)
+        return R_FALLBACK;
+    r->u.spam_verdict = (fl_spam_verdict){qid, verdict, fl_s(LIT("rspamd"))};
+    return R_RECS;
+}
+
+/* ==== amavis.py ======================================================================= */
+
+/* _token(text, name): the word (alnum or "_") after the first `name`, or None. */
+static fl_str token(fl_str text, const char *name, Py_ssize_t m) {
+    Py_ssize_t i = find_n(text, name, m, 0);
+    if (i < 0)
+        return FL_NONE;
+    i += m;
+    Py_ssize_t e = i;
+    while (e < text.n && IS_WORD(text.p[e]))
+        e++;
+    return e > i ? sl(text, i, e) : FL_NONE;
+}
+
+/* _HEAD.match(msg): ^\([^)]*\) (Passed|Blocked) ([A-Z][A-Z0-9-]*)
+ * Returns the end of the match, or -1; *passed and *category for a match. */
+static Py_ssize_t head_match(fl_str t, int *passed, fl_str *category) {
+    if (!STARTS(t, "("))
+        return -1;
+    Py_ssize_t j = findc(t, ')', 1);
+    if (j < 0)
+        return -1;
+    j++;
+    if (STARTS_AT(t, " Passed ", j)) {
+        *passed = 1;
+        j += 8;
+    } else if (STARTS_AT(t, " Blocked ", j)) {
+        *passed = 0;
+        j += 9;
+    } else {
+        return -1;
+    }
+    if (j >= t.n || !(fl_ctype[(unsigned char)t.p[j]] & C_UPPER))
+        return -1;
+    Py_ssize_t c = j++;
+    while (j < t.n && ((fl_ctype[(unsigned char)t.p[j]] & (C_UPPER | C_DIGIT)) || t.p[j] == '-'))
+        j++;
+    *category = sl(t, c, j);
+    return j;
+}
+
+/* One <[^>]*> at x: the index just past its ">", or -1. */
+static Py_ssize_t angled(fl_str t, Py_ssize_t x) {
+    if (x >= t.n || t.p[x] != '<')
+        return -1;
+    Py_ssize_t y = findc(t, '>', x + 1);
+    return y < 0 ? -1 : y + 1;
+}
+
+/* _RCPTS.search(msg, pos).group(1), _RCPTS being
+ *     <[^>]*> -> ((?:<[^>]*>,)*<[^>]*>)
+ * Each <[^>]*> ends at the first ">" after its "<".  The greedy (…,)* takes
+ * "<…>," items as long as it can; the last item then needs no comma -- and if no
+ * item follows the last comma, the regex gives that comma's item back. */
+static int rcpts_search(fl_str t, Py_ssize_t pos, fl_str *group) {
+    Py_ssize_t p = findc(t, '<', pos);
+    while (p >= 0) {
+        Py_ssize_t y = findc(t, '>', p + 1);
+        if (y < 0)
+            return 0;
+        /* Every "<" before y has the same first ">" (y): try the chain once for all. */
+        if (STARTS_AT(t, " -> ", y + 1)) {
+            Py_ssize_t x0 = y + 5, x = x0, last_end = -1;
+            for (;;) {
+                Py_ssize_t end = angled(t, x);
+                if (end < 0)
+                    break;
+                last_end = end;
+                if (end < t.n && t.p[end] == ',')
+                    x = end + 1;
+                else
+                    break;
+            }
+            if (last_end >= 0) {
+                *group = sl(t, x0, last_end);
+                return 1;
+            }
+        }
+        p = findc(t, '<', y + 1);
+    }
+    return 0;
+}
+
+static fl_str unquote_rcpt(fl_str a) {
+    /* a[1:] (a starts with "<"), then a[:-1] if it ends with ">" */
+    a = from(a, 1);
+    if (ENDS(a, ">"))
+        a.n--;
+    return a;
+}
+
+int fl_parse_amavis(fl_str msg, fl_result *out) {
+    if (!STARTS(msg, "("))
+        return R_EMPTY;
+    int passed = 0;
+    fl_str category = FL_NONE;
+    Py_ssize_t mend = head_match(msg, &passed, &category);
+    if (mend < 0) {
+        if (CONTAINS(msg, ") Passed") || CONTAINS(msg, ") Blocked"))
+            return R_NONE;
+        return R_EMPTY;
+    }
+    fl_str qid = token(msg, LIT("Queue-ID: "));
+    if (!passed) {
+        fl_str group;
+        if (!rcpts_search(msg, mend, &group))
+            return R_NONE;
+        fl_record *r = add_record(out, FL_FILTER_BLOCKED);
+        if (r == NULL)
+            return R_FALLBACK;
+        fl_filter_blocked *fb = &r->u.filter_blocked;
+        fb->qid = qid;
+        fb->category = category;
+        fb->n_recipients = fb->n_flags = 0;
+        /* tuple(a[1:] for a in group.split(">,") if a.startswith("<")), then a[:-1]
+         * if a.endswith(">"): the items hold no ">", so every piece starts with "<" */
+        Py_ssize_t a = 0;
+        for (;;) {
+            Py_ssize_t k = FIND(group, ">,", a);
+            fl_str piece = k < 0 ? from(group, a) : sl(group, a, k);
+            if (STARTS(piece, "<")) {
+                if (fb->n_recipients >= FL_MAX_LIST)
+                    return R_FALLBACK;
+                fb->recipients[fb->n_recipients++] = unquote_rcpt(piece);
+            }
+            if (k < 0)
+                break;
+            a = k + 2;
+        }
+        /* _FLAGS.match(msg, m.end()): (?: \([^)]*\))? \{([^}]*)\} */
+        Py_ssize_t f = mend;
+        if (STARTS_AT(msg, " (", f)) {
+            Py_ssize_t c = findc(msg, ')', f + 2);
+            if (c >= 0 && STARTS_AT(msg, " {", c + 1))
+                f = c + 1;
+        }
+        int has_quarantined = 0;
+        if (STARTS_AT(msg, " {", f)) {
+            Py_ssize_t c = findc(msg, '}', f + 2);
+            if (c >= 0) {
+                fl_str flags = sl(msg, f + 2, c);
+                Py_ssize_t b = 0;
+                for (;;) {
+                    Py_ssize_t k = findc(flags, ',', b);
+                    fl_str x = strip(k < 0 ? from(flags, b) : sl(flags, b, k));
+                    if (x.n > 0) {
+                        if (fb->n_flags >= FL_MAX_LIST)
+                            return R_FALLBACK;
+                        fb->flags[fb->n_flags++] = x;
+                        if (EQ(x, "Quarantined"))
+                            has_quarantined = 1;
+                    }
+                    if (k < 0)
+                        break;
+                    b = k + 1;
+                }
+            }
+        }
+        if (!has_quarantined && CONTAINS(msg, ", quarantine: ")) {
+            if (fb->n_flags >= FL_MAX_LIST)
+                return R_FALLBACK;
+            fb->flags[fb->n_flags++] = fl_s(LIT("Quarantined"));
+        }
+        return R_RECS;
+    }
+    /* category.split("-")[0] in {"SPAM", "SPAMMY"} */
+    Py_ssize_t dash = findc(category, '-', 0);
+    fl_str cat0 = dash < 0 ? category : sl(category, 0, dash);
+    int verdict = (EQ(cat0, "SPAM") || EQ(cat0, "SPAMMY")) ? FL_SPAM : FL_HAM;
+    fl_str amavis = fl_s(LIT("amavis"));
+    if (qid.p != NULL) {
+        fl_record *r = add_record(out, FL_SPAM_VERDICT);
+        if (r == NULL)
+            return R_FALLBACK;
+        r->u.spam_verdict = (fl_spam_verdict){qid, verdict, amavis};
+    }
+    for (Py_ssize_t k = FIND(msg, "queued_as: ", 0); k >= 0; k = FIND(msg, "queued_as: ", k + 11)) {
+        fl_str new = token(from(msg, k), LIT("queued_as: "));
+        if (new.p == NULL)
+            continue;
+        if (qid.p != NULL && !(new.n == qid.n && memcmp(new.p, qid.p, (size_t)qid.n) == 0)) {
+            fl_record *r = add_record(out, FL_REINJECTED);
+            if (r == NULL)
+                return R_FALLBACK;
+            r->u.reinjected = (fl_reinjected){qid, new};
+        }
+        fl_record *r = add_record(out, FL_SPAM_VERDICT);
+        if (r == NULL)
+            return R_FALLBACK;
+        r->u.spam_verdict = (fl_spam_verdict){new, verdict, amavis};
+    }
+    return out->n_records ? R_RECS : R_EMPTY;
+}
+
+/* ==== roundcube.py ==================================================================== */
+
+int fl_parse_roundcube(fl_str msg, fl_result *out) {
+    if (STARTS(msg, "userlogins: "))
+        msg = from(msg, 12);
+    if (STARTS(msg, "<")) {
+        Py_ssize_t e = FIND(msg, "> ", 0);
+        if (e > 0)
+            msg = from(msg, e + 2);
+    }
+    if (!STARTS(msg, "Successful login for "))
+        return R_EMPTY;
+    fl_str rest = from(msg, 21);
+    Py_ssize_t i = FIND(rest, " (ID: ", 0);
+    Py_ssize_t f = FIND(rest, " from ", i >= 0 ? i : 0);
+    if (f < 0)
+        return R_NONE;
+    fl_str user = (0 <= i && i < f) ? sl(rest, 0, i) : sl(rest, 0, f);
+    user = strip(user);
+    if (user.n == 0 || findc(user, ' ', 0) >= 0)
+        return R_NONE;
+    fl_str ip = from(rest, f + 6);
+    Py_ssize_t e = ip.n;
+    Py_ssize_t k = findc(ip, ' ', 0);
+    if (0 <= k && k < e)
+        e = k;
+    k = findc(ip, '(', 0);
+    if (0 <= k && k < e)
+        e = k;
+    fl_record *r = add_record(out, FL_WEBMAIL_LOGIN);
+    if (r == NULL)
+        return R_FALLBACK;
+    r->u.webmail_login = (fl_webmail_login){user, sl(ip, 0, e)};
+    return R_RECS;
+}
+
+/* ==== quota.py ======================================================================== */
+
+#define MAX_STORED_BYTES (INT64_C(1) << 50) /* mailtally.events */
+#define MAX_STORED_ITEMS (INT64_C(1) << 40)
+
+/* s.upper() == lit (lit upper-case) */
+static int upper_eq(fl_str s, const char *lit, Py_ssize_t m) {
+    if (s.n != m)
+        return 0;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        char c = s.p[i];
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (c != lit[i])
+            return 0;
+    }
+    return 1;
+}
+
+int fl_parse_quota(fl_str line, fl_result *out) {
+    /* line.rstrip("\r\n").split("\t"): only the first four columns matter */
+    while (line.n > 0 && (line.p[line.n - 1] == '\r' || line.p[line.n - 1] == '\n'))
+        line.n--;
+    fl_str cols[4];
+    Py_ssize_t a = 0;
+    for (int i = 0; i < 4; i++) {
+        if (a > line.n)
+            return R_NONE; /* fewer than 4 columns */
+        Py_ssize_t t = findc(line, '\t', a);
+        Py_ssize_t e = t < 0 ? line.n : t;
+        cols[i] = sl(line, a, e);
+        a = t < 0 ? line.n + 1 : t + 1;
+    }
+    fl_str user = strip(cols[0]), root = cols[1], kind = strip(cols[2]), value = strip(cols[3]);
+    /* user.lower() == "username" and kind (upper-cased) == "TYPE" */
+    if (upper_eq(user, LIT("USERNAME")) && upper_eq(kind, LIT("TYPE"))) {
+        if (add_record(out, FL_QUOTA_HEADER) == NULL)
+            return R_FALLBACK;
+        return R_RECS;
+    }
+    int k = upper_eq(kind, LIT("STORAGE")) ? FL_STORAGE : upper_eq(kind, LIT("MESSAGE")) ? FL_MESSAGE : 0;
+    if (!k || user.n == 0)
+        return R_NONE;
+    int64_t number;
+    if (EQ(value, "-") || value.n == 0) {
+        number = 0;
+    } else if (isdigits(value) && value.n <= 20) {
+        if (!digits_value(value, &number))
+            return R_NONE; /* over int64: over the limits too */
+    } else {
+        return R_NONE;
+    }
+    if (k == FL_STORAGE) {
+        if (number > MAX_STORED_BYTES / 1024)
+            return R_NONE; /* number * 1024 > MAX_STORED_BYTES */
+        number *= 1024;
+    } else if (number > MAX_STORED_ITEMS) {
+        return R_NONE;
+    }
+    fl_record *r = add_record(out, FL_QUOTA_ROW);
+    if (r == NULL)
+        return R_FALLBACK;
+    r->u.quota_row = (fl_quota_row){user, root, k, number};
+    return R_RECS;
+}
