@@ -371,6 +371,24 @@ def test_roundcube_stamps() -> None:
     assert sp.roundcube("28-Foo-2026 01:02:03 +0000") is None
 
 
+def test_a_stamp_is_read_alike_whatever_line_came_before() -> None:
+    """A one-digit second is no stamp, even right after a stamp of the same minute
+    (the per-minute cache once answered for it)."""
+    sp = StampParser(REF)
+    assert sp.rfc3339("2026-11-28T01:02:03") == T
+    assert sp.rfc3339("2026-11-28T01:02:5") is None
+    assert StampParser(REF).rfc3339("2026-11-28T01:02:5") is None
+
+
+def test_a_roundcube_date_no_calendar_has_is_no_stamp() -> None:
+    sp = StampParser(REF)
+    assert sp.roundcube(f"28-Nov-{'9' * 20} 01:02:03 Europe/Berlin") is None
+    parser = LineParser(REF)
+    line = f"[28-Nov-{'9' * 20} 01:02:03 Europe/Berlin]: <x> Successful login for bob (ID: 1)"
+    assert parser.parse(line).status != "ok"
+    assert parser.errors == 0
+
+
 def test_reference_defaults_to_now() -> None:
     sp = StampParser()
     assert abs(sp.reference - time.time()) < 5

@@ -294,7 +294,13 @@ class StampParser:
         key = (stamp[:16], tail)
         sec = stamp[17:19]
         same_minute = key == self._iso_key and self._iso_val is not None
-        if same_minute and stamp[16:17] == ":" and sec.isascii() and sec.isdigit():
+        if (
+            same_minute
+            and stamp[16:17] == ":"
+            and len(sec) == 2
+            and sec.isascii()
+            and sec.isdigit()
+        ):
             seconds = int(sec)
             if seconds <= 60:
                 return self._iso_val + seconds  # type: ignore[operator]
@@ -366,8 +372,8 @@ class StampParser:
                 try:
                     tz = ZoneInfo(parts[2])
                     return int(datetime(y, mo, d, h, mi, min(s, 59), tzinfo=tz).timestamp())
-                except (ValueError, KeyError, OSError):
-                    return None
+                except (ValueError, KeyError, OSError, OverflowError):
+                    return None  # not a zone, or a date no calendar has
         if not (_valid_date(y, mo, d) and h < 24 and mi < 60 and s <= 60):
             return None
         return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off
