@@ -19,7 +19,9 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable
+from operator import add
 from types import TracebackType
+from typing import Any
 
 import msgspec
 
@@ -27,7 +29,7 @@ from mailtally.metrics import SERVICES
 from mailtally.periods import KINDS, Periods
 from mailtally.store.base import COMPANY, DOMAIN, GAUGE_COLUMNS, GaugeRow, Queries
 
-__all__ = ["UserChange", "UserState"]
+__all__ = ["UserChange", "UserState", "add_storage_reports"]
 
 
 class UserState(msgspec.Struct, forbid_unknown_fields=False):
@@ -218,15 +220,83 @@ def write_deltas(
     """Add (time, domain_id, change) to the domain and company rows of every kind."""
     if not deltas:
         return
-    acc: dict[tuple[str, int, str, str], Vector] = defaultdict(lambda: [0] * _WIDTH)
+    acc: dict[tuple[str, int, str, str], Vector] = {}
     for t, domain_id, change in deltas:
         for kind, key in zip(KINDS, periods.keys(t), strict=True):
             for scope, sid in ((DOMAIN, domain_id), (COMPANY, company_id)):
-                row = acc[(scope, sid, kind, key)]
-                for i, x in enumerate(change):
-                    row[i] += x
+                k = (scope, sid, kind, key)
+                row = acc.get(k)
+                # (a vector is never changed in place: one may be shared by rows)
+                acc[k] = change if row is None else list(map(add, row, change))
     q.add_gauges(
         GaugeRow(company_id, scope, sid, kind, key, v)
         for (scope, sid, kind, key), v in acc.items()
         if any(v)
     )
+
+
+class _End:
+    """Where an account's history ends: its latest version and latest report."""
+
+    __slots__ = ("company_id", "domain_id", "purged", "report", "state", "version_time")
+
+    def __init__(self, row: Any) -> None:
+        _id, company_id, domain_id, purgetime, vtime, vstate, rtime, items, nbytes = row
+        self.company_id, self.domain_id = int(company_id), int(domain_id)
+        self.purged = purgetime is not None
+        self.version_time = None if vtime is None else int(vtime)
+        self.state = None if vstate is None else decode_state(vstate)
+        self.report = None if rtime is None else (int(rtime), int(items), int(nbytes))
+
+    def appends(self, t: int) -> bool:
+        """Is a report at ``t`` at the end of this history (nothing dated after it)?"""
+        return (
+            not self.purged
+            and (self.version_time is None or self.version_time <= t)
+            and (self.report is None or self.report[0] <= t)
+        )
+
+    def storage_change(self, items: int, nbytes: int) -> Vector | None:
+        """What a report appended now changes in the home domain's gauges."""
+        if self.state is None:
+            return None  # no version yet: the account contributes nothing
+        old_items, old_bytes = (self.report[1], self.report[2]) if self.report else (0, 0)
+        v = [0] * _WIDTH
+        prefix = "storage" if self.state.deletetime is None else "deleted_users_storage"
+        v[_COL[f"{prefix}_items_stored"]] = items - old_items
+        v[_COL[f"{prefix}_current_size"]] = nbytes - old_bytes
+        return v if any(v) else None
+
+
+def add_storage_reports(
+    q: Queries, periods: Periods, reports: list[tuple[int, int, int, int, int]]
+) -> None:
+    """Store quota reports ``(company_id, user_id, time, items, bytes)``, oldest first,
+    and the gauge changes they make.
+
+    A report dated after everything in its account's history — the usual case,
+    today's report — changes only the storage gauges of the account's home
+    domain, from its time on: that change is computed from where the history
+    ends (one query for all the batch's accounts) and written with the others,
+    one upsert per (scope, period).  Any other report (dated before a later
+    version or report, or of a purged account) goes through :class:`UserChange`,
+    which evaluates the account's history again; both give the same gauges.
+    """
+    if not reports:
+        return
+    ends = {int(row[0]): _End(row) for row in q.storage_ends(r[1] for r in reports)}
+    deltas: dict[int, list[tuple[int, int, Vector]]] = defaultdict(list)
+    for company_id, user_id, t, items, nbytes in reports:
+        end = ends.get(user_id)
+        if end is not None and end.appends(t):
+            q.put_storage_report(company_id, user_id, t, items, nbytes)
+            change = end.storage_change(items, nbytes)
+            if change is not None:
+                deltas[end.company_id].append((t, end.domain_id, change))
+            end.report = (t, items, nbytes)
+            continue
+        ends.pop(user_id, None)  # changed in its middle: its end is read again if needed
+        with UserChange(q, periods, user_id, since=t):
+            q.put_storage_report(company_id, user_id, t, items, nbytes)
+    for company_id, changes in deltas.items():
+        write_deltas(q, periods, company_id, changes)

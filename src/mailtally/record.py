@@ -26,7 +26,7 @@ from mailtally.events import (
     MessageOut,
     StorageReport,
 )
-from mailtally.history import UserChange
+from mailtally.history import add_storage_reports
 from mailtally.periods import Periods
 from mailtally.store.base import (
     COMPANY,
@@ -283,14 +283,15 @@ def record_events(
         res.counted += 1
     q.add_flows(tally.rows())
 
+    storage: list[tuple[int, int, int, int, int]] = []
     for rep in sorted(reports, key=lambda r: r.time):
         owner = resolve.user(rep.user)
         if owner is None or owner[0] is None:
             ignore(rep.user)
             continue
-        with UserChange(q, periods, owner[0], since=rep.time):
-            q.put_storage_report(owner[2], owner[0], rep.time, rep.items, rep.bytes)
+        storage.append((owner[2], owner[0], rep.time, rep.items, rep.bytes))
         res.counted += 1
+    add_storage_reports(q, periods, storage)
     if res.counted:
         q.bump_generation()
     return res

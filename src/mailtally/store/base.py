@@ -352,6 +352,28 @@ class Queries:
             nbytes,
         )
 
+    def storage_ends(self, user_ids: Iterable[int]) -> list[Any]:
+        """Where each account's history ends, for appending quota reports to it.
+
+        (user_id, company_id, domain_id, purgetime, time and state of the latest
+        version, time, items and bytes of the latest report) per existing user.
+        """
+        ids = sorted(set(user_ids))
+        out: list[Any] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            out += self._all(
+                "SELECT u.id, u.company_id, u.domain_id, u.purgetime, v.valid_from, v.state, "
+                "r.time, r.items, r.bytes FROM users u "
+                "LEFT JOIN user_versions v ON v.id = (SELECT id FROM user_versions "
+                "WHERE user_id = u.id ORDER BY valid_from DESC, id DESC LIMIT 1) "
+                "LEFT JOIN storage_reports r ON r.user_id = u.id AND r.time = "
+                "(SELECT MAX(time) FROM storage_reports WHERE user_id = u.id) "
+                f"WHERE u.id IN ({', '.join('?' * len(chunk))})",
+                *chunk,
+            )
+        return out
+
     def storage_reports(self, user_id: int, since: int) -> list[tuple[int, int, int]]:
         """(time, items, bytes): the report in force at ``since`` and every later one."""
         return self._all(
