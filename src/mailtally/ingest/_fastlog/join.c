@@ -324,6 +324,17 @@ static int feed_py(Joiner *j, PyObject *res, int *status_out) {
             goto out;
         if (records == NULL && (records = PyObject_GetAttrString(res, "records")) == NULL)
             goto out;
+        if (PyTuple_CheckExact(records)) { /* the parsers' tuples: no iterator */
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(records); i++) {
+                j->records++;
+                rec = PyTuple_GET_ITEM(records, i);
+                int kind = join_py_kind(rec);
+                if (kind && join_py_handle(j, rec, kind, t) < 0 && catch_error(j) < 0)
+                    goto out;
+            }
+            rc = 0;
+            goto out;
+        }
         if ((iter = PyObject_GetIter(records)) == NULL)
             goto out;
         while ((rec = PyIter_Next(iter)) != NULL) {
