@@ -471,3 +471,18 @@ def test_random_records(results: list[ParseResult], config: dict[str, Any]) -> N
     # and a state written by one goes on in the other
     saved = json.loads(json.dumps(p.state()))
     assert CJoiner.from_state(saved, **cfg).state() == p.state()
+
+
+@pytest.mark.parametrize("config", [{}, {"max_entries": 40, "max_age": 30, "resolve": "r"}])
+def test_the_c_struct_path_gives_the_same(synth_results, config) -> None:
+    """fl_join_feed (the path of the C parser) gives what feed() gives."""
+    cfg = dict(config)
+    if "resolve" in cfg:
+        cfg["resolve"] = resolver(raising=True)
+    c, p = CJoiner(**cfg), PyJoiner(**cfg)
+    extra = [ok(5, QmgrFrom("Q", "s", 2**70, 1)), ok(6, WebmailLogin("\udcff", ""))]
+    half = len(synth_results) // 2
+    for part in (synth_results[:half], extra, synth_results[half:]):
+        assert c._feed_via_c(part) >= 0
+        assert c.take() == p.process(part)
+        same_state(c, p)

@@ -641,6 +641,9 @@ static PyMethodDef Joiner_methods[] = {
      "Count and drop every message in flight."},
     {"clear_resolve_cache", (PyCFunction)Joiner_clear_resolve_cache, METH_NOARGS,
      "Forget the cached resolve answers (the tenant tree may have changed)."},
+    {"_feed_via_c", (PyCFunction)join_feed_via_c, METH_O,
+     "Test and measurement aid: feed ParseResults through fl_join_feed (the C struct path); "
+     "returns the seconds spent in it.  The events stay in the outbox."},
     {"_emit", (PyCFunction)Joiner_emit, METH_O, "Put an event in the outbox (as if emitted)."},
     {"counters", (PyCFunction)Joiner_counters, METH_NOARGS, "Counters so far."},
     {"state", (PyCFunction)Joiner_state, METH_NOARGS, "The whole state, JSON-able."},

@@ -184,6 +184,7 @@ int join_py_handle(Joiner *j, PyObject *rec, int kind, int64_t t);
 /* ParseResult fields: status, time, records (new references; -1 with an exception).
  * For an object that is not exactly a ParseResult, only the status is read. */
 int join_py_result(PyObject *res, PyObject **status, PyObject **time, PyObject **records);
+PyObject *join_feed_via_c(PyObject *joiner, PyObject *results); /* Joiner._feed_via_c */
 /* FL_OK, FL_IGNORED, FL_UNKNOWN, or 0 for another status */
 int join_py_status(PyObject *status);
 

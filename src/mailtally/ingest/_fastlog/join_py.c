@@ -412,3 +412,97 @@ int join_py_status(PyObject *status) {
         return FL_UNKNOWN;
     return 0;
 }
+
+/* -- Joiner._feed_via_c: the C struct path, for tests and measurements ------------------- */
+
+#include <time.h>
+
+static double seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A ParseResult as an fl_result (what the C parser would hand over), if it converts
+ * without temporaries: 1; 0 if not (big ints, long lists, surrogates, odd types:
+ * the C parser would answer FL_FALLBACK); -1 with an exception. */
+static int to_fl_result(PyObject *res, fl_result *out) {
+    PyObject *status, *time, *records;
+    if (Py_TYPE(res) != (PyTypeObject *)cls_parse_result)
+        return 0;
+    if (join_py_result(res, &status, &time, &records) < 0)
+        return -1;
+    int rc = 1;
+    out->status = join_py_status(status);
+    out->program = FL_NONE;
+    out->n_records = 0;
+    out->time = 0;
+    if (out->status == 0) {
+        rc = 0;
+    } else if (out->status == FL_OK) {
+        int overflow = 0;
+        if (!PyLong_Check(time) || !PyTuple_CheckExact(records) ||
+            PyTuple_GET_SIZE(records) > FL_MAX_RECORDS)
+            rc = 0;
+        else if ((out->time = PyLong_AsLongLongAndOverflow(time, &overflow)), overflow)
+            rc = 0;
+        for (Py_ssize_t i = 0; rc == 1 && i < PyTuple_GET_SIZE(records); i++) {
+            PyObject *rec = PyTuple_GET_ITEM(records, i);
+            int kind = join_py_kind(rec);
+            jside side;
+            jconv cv = {NULL, {NULL, NULL}, 0};
+            memset(&side, 0, sizeof side);
+            if (kind == 0 || convert(rec, kind, &out->records[i], &side, &cv) < 0) {
+                PyErr_Clear();
+                rc = 0;
+            } else if (cv.keep || cv.nheap || side.big[0] || side.big[1] || side.service) {
+                rc = 0;
+            }
+            free(cv.heap[0]);
+            free(cv.heap[1]);
+            Py_XDECREF(cv.keep);
+            out->n_records = (int)i + 1;
+        }
+    }
+    Py_DECREF(status);
+    Py_DECREF(time);
+    Py_DECREF(records);
+    return rc;
+}
+
+/* Joiner._feed_via_c(results) -> seconds spent in fl_join_feed.  Each result goes
+ * through fl_join_feed (the C struct path of scan.c), or through fl_join_feed_py
+ * when it cannot be an fl_result; events stay in the outbox (take()).  The results
+ * (the list) keep the strings alive. */
+PyObject *join_feed_via_c(PyObject *joiner, PyObject *results) {
+    enum { CHUNK = 256 };
+    PyObject *seq = PySequence_Fast(results, "_feed_via_c: a list of ParseResult");
+    if (seq == NULL)
+        return NULL;
+    fl_result *buf = malloc(sizeof(fl_result) * CHUNK);
+    if (buf == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    double spent = 0;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), i = 0;
+    int rc = 0;
+    while (rc == 0 && i < n) {
+        int k = 0, c = 0;
+        while (k < CHUNK && i < n && (c = to_fl_result(PySequence_Fast_GET_ITEM(seq, i), &buf[k])) == 1)
+            k++, i++;
+        if (c < 0) {
+            rc = -1;
+            break;
+        }
+        double t0 = seconds();
+        for (int x = 0; rc == 0 && x < k; x++)
+            rc = fl_join_feed(joiner, &buf[x]);
+        spent += seconds() - t0;
+        if (rc == 0 && c == 0 && i < n) /* this one cannot be an fl_result */
+            rc = fl_join_feed_py(joiner, PySequence_Fast_GET_ITEM(seq, i++));
+    }
+    free(buf);
+    Py_DECREF(seq);
+    return rc < 0 ? NULL : PyFloat_FromDouble(spent);
+}
