@@ -1,0 +1,645 @@
+/* Part of the C twin of mailtally.ingest.join (the Python module is the
+ * reference): one function per handler of Joiner (_smtpd -> join_smtpd …), in
+ * the order of join.py, and join_handle, the twin of Joiner._handlers. */
+#include "join.h"
+
+static inline int truthy_s(fl_str s) { return s.p != NULL && s.n > 0; }
+static inline int truthy(const ostr *o) { return o->p != NULL && o->n > 0; }
+static inline int is_lit(fl_str s, const char *lit) {
+    return s.p != NULL && bytes_eq(s.p, s.n, lit, (Py_ssize_t)strlen(lit));
+}
+
+/* jint of an int64 field, or of the Python int the Python path passed (borrowed) */
+static inline jint side_int(int64_t v, const jside *side, int i) {
+    jint x = {1, v, NULL};
+    if (side != NULL && side->big[i] != NULL)
+        x.big = side->big[i];
+    return x;
+}
+
+/* max(0, x) into a fresh jint of the caller (jint_clear it) */
+static inline jint max0(const jint *x) {
+    jint r = {0, 0, NULL};
+    jint_max0(&r, x);
+    return r;
+}
+
+static int join_smtpd(Joiner *j, const fl_smtpd_client *r, int64_t t) {
+    jmsg *m = join_msg(j, r->qid.p, r->qid.n);
+    if (m == NULL)
+        return -1;
+    if (ostr_set(&m->client, r->client_ip.p, r->client_ip.n) < 0)
+        return -1;
+    m->loopback = r->client_ip.p != NULL && join_loopback(r->client_ip.p, r->client_ip.n);
+    if (truthy_s(r->sasl_username) && !truthy(&m->sasl) &&
+        ostr_set(&m->sasl, r->sasl_username.p, r->sasl_username.n) < 0)
+        return -1;
+    if (truthy_s(r->orig_qid))
+        return join_link(j, r->orig_qid, r->qid, 0);
+    return 0;
+}
+
+/* r.uid in self.webmail_uids: the set holds the decimal form of its ints */
+static int webmail_uid(Joiner *j, int64_t uid, PyObject *big) {
+    if (j->webmail_uids.n == 0)
+        return 0;
+    if (big == NULL) {
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%lld", (long long)uid);
+        return set_has(&j->webmail_uids, buf, n);
+    }
+    PyObject *s = PyObject_Str(big);
+    if (s == NULL)
+        return -1;
+    Py_ssize_t n;
+    const char *p = PyUnicode_AsUTF8AndSize(s, &n);
+    int r = p == NULL ? -1 : set_has(&j->webmail_uids, p, n);
+    Py_DECREF(s);
+    return r;
+}
+
+static int join_pickup(Joiner *j, const fl_pickup *r, const jside *side, int64_t t) {
+    jmsg *m = join_msg(j, r->qid.p, r->qid.n);
+    if (m == NULL)
+        return -1;
+    int w = webmail_uid(j, r->uid, side ? side->big[0] : NULL);
+    if (w < 0)
+        return -1;
+    if (w && truthy_s(r->sender) && !truthy(&m->sasl))
+        return ostr_set(&m->sasl, r->sender.p, r->sender.n);
+    return 0;
+}
+
+static int join_cleanup(Joiner *j, const fl_cleanup_msgid *r, int64_t t) {
+    jmsg *m = join_msg(j, r->qid.p, r->qid.n);
+    if (m == NULL)
+        return -1;
+    if (!truthy_s(r->message_id))
+        return 0;
+    if (ostr_set(&m->msgid, r->message_id.p, r->message_id.n) < 0)
+        return -1;
+    /* self._msgid_index[msgid] = qid (a plain dict: order does not matter) */
+    uint64_t h = hash_bytes(r->message_id.p, r->message_id.n);
+    onode *e = ot_find(&j->msgid_index, r->message_id.p, r->message_id.n, h);
+    if (e == NULL) {
+        ostr *q = calloc(1, sizeof *q);
+        if (q == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        e = ot_append(&j->msgid_index, r->message_id.p, r->message_id.n, h);
+        if (e == NULL) {
+            free(q);
+            return -1;
+        }
+        e->val = q;
+    }
+    return ostr_set(e->val, r->qid.p, r->qid.n);
+}
+
+static int join_qmgr(Joiner *j, const fl_qmgr_from *r, const jside *side, int64_t t) {
+    jmsg *m = join_msg(j, r->qid.p, r->qid.n);
+    if (m == NULL)
+        return -1;
+    jint size = side_int(r->size, side, 0), nrcpt = side_int(r->nrcpt, side, 1);
+    m->queued = 1;
+    if (!m->size.has) {
+        jint_max0(&m->size, &size);
+        jint_max0(&m->nrcpt, &nrcpt);
+    }
+    if (truthy(&m->sasl) && !m->out_done) {
+        m->out_done = 1;
+        jint n0 = max0(&nrcpt), s0 = max0(&size);
+        int rc = join_emit(j, ev_message_out(t, &m->sasl, &n0, &s0));
+        jint_clear(&n0);
+        jint_clear(&s0);
+        return rc;
+    }
+    return 0;
+}
+
+static int join_removed(Joiner *j, const fl_qid_only *r, int64_t t) {
+    onode *e = ot_get(&j->msgs, r->qid.p, r->qid.n);
+    if (e == NULL)
+        return 0;
+    jmsg *m = e->val;
+    m->has_removed = 1;
+    m->removed = t;
+    if (m->loopback && !m->filtered && (m->parent.p != NULL || !truthy(&m->sasl)) &&
+        j->reinject_grace && (m->locals.n || m->fwds.n || m->bounced.n || m->relays.n)) {
+        /* Possibly a content filter's re-injection whose "queued as" line is still to
+         * come: wait for it a little before counting (module docstring).  The hold
+         * table is not bounded (the reference's is a plain assignment). */
+        m->seen = j->now;
+        ot_move_to_end(&j->msgs, e);
+        uint64_t h = hash_bytes(r->qid.p, r->qid.n);
+        onode *hd = ot_find(&j->held, r->qid.p, r->qid.n, h);
+        if (hd == NULL && (hd = ot_append(&j->held, r->qid.p, r->qid.n, h)) == NULL)
+            return -1;
+        hd->t = j->now + j->reinject_grace;
+        ot_move_to_end(&j->held, hd);
+        return 0;
+    }
+    return join_finish(j, r->qid.p, r->qid.n);
+}
+
+/* table[key] = [addr, t] for fwds / relays (the key is absent) */
+static int put_addr(otable *tb, const char *k, Py_ssize_t kn, fl_str a, int64_t t) {
+    jaddr *v = calloc(1, sizeof *v);
+    if (v == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    onode *e = ot_append(tb, k, kn, hash_bytes(k, kn));
+    if (e == NULL) {
+        free(v);
+        return -1;
+    }
+    e->val = v;
+    e->t = t;
+    return ostr_set(&v->addr, a.p, a.n);
+}
+
+/* table[key] = [to, orig, t(, False)] for locals / bounced (the key is absent) */
+static onode *put_local(otable *tb, const char *k, Py_ssize_t kn, fl_str to, fl_str orig,
+                        int64_t t) {
+    jlocal *v = calloc(1, sizeof *v);
+    if (v == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    onode *e = ot_append(tb, k, kn, hash_bytes(k, kn));
+    if (e == NULL) {
+        free(v);
+        return NULL;
+    }
+    e->val = v;
+    e->t = t;
+    e->flag = 0;
+    if (ostr_set(&v->to, to.p, to.n) < 0 || ostr_set(&v->orig, orig.p, orig.n) < 0)
+        return NULL;
+    return e;
+}
+
+/* self._pending_junk.pop(key, None) is not None */
+static int pop_junk(Joiner *j, const char *k, Py_ssize_t n) {
+    onode *e = ot_get(&j->pending_junk, k, n);
+    if (e == NULL)
+        return 0;
+    ot_del(&j->pending_junk, e);
+    return 1;
+}
+
+/* key = a + "\0" + b (or "s:" + b when a is NULL) in *out */
+static int join_key(tbuf *out, const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn) {
+    Py_ssize_t pre = a ? an + 1 : 2;
+    char *d = tb_reserve(out, pre + bn);
+    if (d == NULL)
+        return -1;
+    if (a) {
+        memcpy(d, a, (size_t)an);
+        d[an] = 0;
+    } else {
+        d[0] = 's';
+        d[1] = ':';
+    }
+    memcpy(d + pre, b, (size_t)bn);
+    out->n = pre + bn;
+    return 0;
+}
+
+static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, int sent,
+                         int64_t t, tbuf *k1, tbuf *k2) {
+    fl_str to = r->to, orig = FL_NONE;
+    if (truthy_s(r->orig_to)) {
+        if (join_lower(r->orig_to.p, r->orig_to.n, k1) < 0 || join_lower(to.p, to.n, k2) < 0)
+            return -1;
+        if (!bytes_eq(k1->p, k1->n, k2->p, k2->n))
+            orig = r->orig_to;
+    }
+    int local = (r->service.p && set_has(&j->local_services, r->service.p, r->service.n)) ||
+                (r->response.n >= 10 && memcmp(r->response.p, "delivered ", 10) == 0);
+    int outside = ip.n > 0 && !join_loopback(ip.p, ip.n);
+    if (!local && r->forwarded_as.p == NULL) {
+        /* Only a hand-off to another host is a forward (not discard(8), error(8) …). */
+        if (sent && orig.p && outside) {
+            if (join_norm(j, orig.p, orig.n, k1) < 0 || join_norm(j, to.p, to.n, k2) < 0)
+                return -1;
+            if (!bytes_eq(k1->p, k1->n, k2->p, k2->n) && !ot_get(&m->fwds, k1->p, k1->n)) {
+                if (put_addr(&m->fwds, k1->p, k1->n, orig, t) < 0 ||
+                    join_strip_ext(j, orig.p, orig.n, k2) < 0)
+                    return -1;
+                return join_emit(j, ev_forward(t, k2->p, k2->n));
+            }
+        } else if (sent && !orig.p && outside) {
+            if (join_norm(j, to.p, to.n, k1) < 0)
+                return -1;
+            if (!ot_get(&m->relays, k1->p, k1->n))
+                return put_addr(&m->relays, k1->p, k1->n, to, t); /* decided in _finish */
+        }
+        return 0;
+    }
+    if (join_norm(j, to.p, to.n, k1) < 0) /* k1 = tkey */
+        return -1;
+    if (!sent) { /* bounced */
+        if (!ot_get(&m->bounced, k1->p, k1->n) && !put_local(&m->bounced, k1->p, k1->n, to, orig, t))
+            return -1;
+        return 0;
+    }
+    if (r->forwarded_as.p != NULL) {
+        /* local(8) expanded an alias or .forward into a new message: a receipt and a
+         * forward of the user; the new message counts for its own recipients. */
+        fl_str user = orig.p ? orig : to;
+        if (join_norm(j, user.p, user.n, k2) < 0)
+            return -1;
+        if (!ot_get(&m->fwds, k2->p, k2->n)) {
+            if (put_addr(&m->fwds, k2->p, k2->n, user, t) < 0 ||
+                join_strip_ext(j, user.p, user.n, k2) < 0)
+                return -1;
+            return join_emit(j, ev_forward(t, k2->p, k2->n));
+        }
+        return 0;
+    }
+    onode *entry = ot_get(&m->locals, k1->p, k1->n);
+    if (entry == NULL) {
+        if ((entry = put_local(&m->locals, k1->p, k1->n, to, orig, t)) == NULL)
+            return -1;
+    } else if (orig.p && !truthy(&((jlocal *)entry->val)->orig)) {
+        if (ostr_set(&((jlocal *)entry->val)->orig, orig.p, orig.n) < 0)
+            return -1;
+    }
+    if (j->pending_junk.n) {
+        fl_str s;
+        if (join_session(r->response, &s)) {
+            if (join_key(k2, NULL, 0, s.p, s.n) < 0)
+                return -1;
+            if (pop_junk(j, k2->p, k2->n))
+                entry->flag = 1;
+        }
+        if (truthy(&m->msgid)) {
+            if (join_key(k2, k1->p, k1->n, m->msgid.p, m->msgid.n) < 0)
+                return -1;
+            if (pop_junk(j, k2->p, k2->n))
+                entry->flag = 1;
+        }
+    }
+    return 0;
+}
+
+static int join_delivery(Joiner *j, const fl_delivery *r, int64_t t) {
+    int sent = is_lit(r->status, "sent");
+    if (!sent && !is_lit(r->status, "bounced"))
+        return 0; /* deferred (retried later), expired, address-verification probes */
+    jmsg *m = join_msg(j, r->qid.p, r->qid.n);
+    if (m == NULL)
+        return -1;
+    fl_str ip, port;
+    join_ip_of(r->relay, &ip, &port);
+    int f = join_is_filter(j, r, ip, port);
+    if (f < 0)
+        return -1;
+    if (f) {
+        if (sent && truthy_s(r->queued_as))
+            return join_link(j, r->qid, r->queued_as, 1);
+        return 0;
+    }
+    if (!truthy_s(r->to))
+        return 0;
+    tbuf k1, k2;
+    tb_init(&k1);
+    tb_init(&k2);
+    int rc = delivery_rest(j, m, r, ip, sent, t, &k1, &k2);
+    tb_free(&k1);
+    tb_free(&k2);
+    return rc;
+}
+
+static int final_stage(fl_str s) {
+    return is_lit(s, "END-OF-MESSAGE") || is_lit(s, "DATA") || is_lit(s, "BDAT") ||
+           is_lit(s, "header") || is_lit(s, "body");
+}
+
+static int join_reject(Joiner *j, const fl_reject *r, int64_t t) {
+    if (r->permanent && truthy_s(r->recipient)) {
+        tbuf u;
+        tb_init(&u);
+        int rc = join_strip_ext(j, r->recipient.p, r->recipient.n, &u);
+        if (rc == 0)
+            rc = join_emit(j, ev_denied(t, u.p, u.n));
+        tb_free(&u);
+        if (rc < 0)
+            return -1;
+    }
+    if (truthy_s(r->qid) && final_stage(r->stage) && ot_get(&j->msgs, r->qid.p, r->qid.n)) {
+        jmsg *m; /* rejected before it was queued: nothing more will come */
+        int rc = join_drop(j, r->qid.p, r->qid.n, &m);
+        jmsg_free(m);
+        return rc;
+    }
+    return 0;
+}
+
+static int join_discard(Joiner *j, const fl_qid_only *r, int64_t t) {
+    onode *e = ot_get(&j->msgs, r->qid.p, r->qid.n);
+    if (e != NULL && !((jmsg *)e->val)->queued) {
+        jmsg *m;
+        int rc = join_drop(j, r->qid.p, r->qid.n, &m);
+        jmsg_free(m);
+        return rc;
+    }
+    return 0;
+}
+
+static int join_mail_login(Joiner *j, const fl_mail_login *r, const jside *side, int64_t t) {
+    fl_str rip = r->rip;
+    if (rip.n >= 7 && memcmp(rip.p, "::ffff:", 7) == 0)
+        rip = (fl_str){rip.p + 7, rip.n - 7};
+    if ((rip.p && set_has(&j->webmail_hosts, rip.p, rip.n)) || !truthy_s(r->user))
+        return 0;
+    PyObject *service = side && side->service ? side->service : join_service_str(r->service);
+    return join_emit(j, ev_login(t, r->user, service));
+}
+
+static int join_webmail_login(Joiner *j, const fl_webmail_login *r, int64_t t) {
+    if (truthy_s(r->user))
+        return join_emit(j, ev_login(t, r->user, NULL));
+    return 0;
+}
+
+/* box (lower case) in junk_mailboxes, or its last part after "/" or "." is:
+ * `for sep in ("/", "."): if sep in box and box.rsplit(sep, 1)[1] in junk: …` */
+static int junk_box(Joiner *j, const tbuf *box) {
+    if (set_has(&j->junk_mailboxes, box->p, box->n))
+        return 1;
+    static const char seps[2] = {'/', '.'};
+    for (int s = 0; s < 2; s++) {
+        Py_ssize_t i = box->n - 1;
+        while (i >= 0 && box->p[i] != seps[s])
+            i--;
+        if (i >= 0 && set_has(&j->junk_mailboxes, box->p + i + 1, box->n - i - 1))
+            return 1;
+    }
+    return 0;
+}
+
+static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf *k) {
+    fl_str msgid = r->msgid;
+    if (msgid.p == NULL || is_lit(msgid, "unspecified"))
+        msgid = (fl_str){"", 0};
+    if (join_norm(j, r->user.p, r->user.n, ukey) < 0)
+        return -1;
+    if (r->action == FL_REDIRECT) {
+        if (msgid.n) {
+            if (join_key(k, ukey->p, ukey->n, msgid.p, msgid.n) < 0)
+                return -1;
+            if (ot_get(&j->sieve_fwd, k->p, k->n))
+                return 0; /* one forward per message, however many redirect targets */
+            if (!join_bounded(j, &j->sieve_fwd, k->p, k->n, j->now))
+                return -1;
+        }
+        return join_emit(j, ev_forward(t, r->user.p, r->user.n));
+    }
+    if (r->target.p == NULL || join_lower(r->target.p, r->target.n, k) < 0)
+        return r->target.p == NULL ? 0 : -1;
+    if (!junk_box(j, k))
+        return 0;
+    /* A delivery into a junk folder: find it (sieve usually logs before Postfix's
+     * delivery line; if after, the message is found by its Message-ID). */
+    if (msgid.n) {
+        onode *ix = ot_get(&j->msgid_index, msgid.p, msgid.n);
+        const ostr *qid = ix ? ix->val : NULL;
+        onode *em = qid && truthy(qid) ? ot_get(&j->msgs, qid->p, qid->n) : NULL;
+        if (em != NULL) {
+            onode *entry = ot_get(&((jmsg *)em->val)->locals, ukey->p, ukey->n);
+            if (entry != NULL) {
+                entry->flag = 1;
+                return 0;
+            }
+        }
+        if (join_key(k, ukey->p, ukey->n, msgid.p, msgid.n) < 0 ||
+            !join_bounded(j, &j->pending_junk, k->p, k->n, j->now))
+            return -1;
+    }
+    if (truthy_s(r->session)) {
+        if (join_key(k, NULL, 0, r->session.p, r->session.n) < 0 ||
+            !join_bounded(j, &j->pending_junk, k->p, k->n, j->now))
+            return -1;
+    }
+    return 0;
+}
+
+static int join_sieve(Joiner *j, const fl_sieve *r, int64_t t) {
+    if (!truthy_s(r->user))
+        return 0;
+    if (r->action == FL_VACATION)
+        return join_emit(j, ev_autoresponse(t, r->user));
+    tbuf ukey, k;
+    tb_init(&ukey);
+    tb_init(&k);
+    int rc = sieve_rest(j, r, t, &ukey, &k);
+    tb_free(&ukey);
+    tb_free(&k);
+    return rc;
+}
+
+static int apply_verdict(Joiner *j, fl_str qid, int spam, int depth) {
+    onode *e = ot_get(&j->msgs, qid.p, qid.n);
+    int applied = 0;
+    if (e != NULL) {
+        join_set_spam(e->val, spam);
+        applied = 1;
+    }
+    onode *ch = ot_get(&j->children, qid.p, qid.n);
+    if (ch != NULL && depth < 8) {
+        jchildren *c = ch->val;
+        for (Py_ssize_t i = 0; i < c->n; i++)
+            if (apply_verdict(j, (fl_str){c->b[i].p, c->b[i].n}, spam, depth + 1) < 0)
+                return -1;
+        applied = 1;
+    }
+    if (!applied && depth == 0 && !ot_get(&j->done, qid.p, qid.n)) {
+        onode *pv = ot_get(&j->pending_verdicts, qid.p, qid.n);
+        int s = spam || (pv != NULL && pv->flag);
+        onode *n = join_bounded(j, &j->pending_verdicts, qid.p, qid.n, j->now);
+        if (n == NULL)
+            return -1;
+        n->flag = s;
+    }
+    return 0;
+}
+
+static int join_verdict(Joiner *j, const fl_spam_verdict *r, int64_t t) {
+    if (r->verdict == FL_TEMPFAIL)
+        return 0;
+    return apply_verdict(j, r->qid, r->verdict == FL_SPAM || r->verdict == FL_REJECT_VERDICT, 0);
+}
+
+static int join_reinjected(Joiner *j, const fl_reinjected *r, int64_t t) {
+    return join_link(j, r->qid, r->new_qid, 1);
+}
+
+static int join_blocked(Joiner *j, fl_str qid, fl_str category, const fl_str *rcpts, int nr,
+                        const fl_str *flags, int nf, int64_t t) {
+    Py_ssize_t cn = 0;
+    while (cn < category.n && category.p[cn] != '-')
+        cn++;
+    fl_str head = {category.p, cn};
+    int held = 0;
+    if (category.p && (is_lit(head, "SPAM") || is_lit(head, "SPAMMY"))) {
+        for (int i = 0; i < nf; i++)
+            if (is_lit(flags[i], "Quarantined"))
+                held = 1;
+        for (int i = 0; held && i < nf; i++)
+            if ((flags[i].n >= 7 && memcmp(flags[i].p, "Bounced", 7) == 0) ||
+                (flags[i].n >= 8 && memcmp(flags[i].p, "Rejected", 8) == 0))
+                held = 0;
+    }
+    onode *e = truthy_s(qid) ? ot_get(&j->msgs, qid.p, qid.n) : NULL;
+    /* 0 if m is None else max(0, m.inherited_size or m.size or 0) */
+    jint size = {1, 0, NULL};
+    if (e != NULL) {
+        jmsg *m = e->val;
+        if (jint_truthy(&m->inherited_size))
+            jint_max0(&size, &m->inherited_size);
+        else if (jint_truthy(&m->size))
+            jint_max0(&size, &m->size);
+    }
+    tbuf u;
+    tb_init(&u);
+    int rc = 0;
+    for (int i = 0; i < nr && rc == 0; i++) {
+        if (!truthy_s(rcpts[i]))
+            continue;
+        rc = join_strip_ext(j, rcpts[i].p, rcpts[i].n, &u);
+        if (rc == 0)
+            rc = join_emit(j, held ? ev_message_in(t, u.p, u.n, &size, 1) : ev_denied(t, u.p, u.n));
+    }
+    tb_free(&u);
+    jint_clear(&size);
+    return rc;
+}
+
+static int quota_emit(Joiner *j, onode *e) {
+    jquota *q = e->val;
+    e->val = NULL;
+    if (set_add(&j->quota_done, e->key, e->klen) < 0) {
+        e->val = q;
+        return -1;
+    }
+    ot_del(&j->quota, e);
+    if (j->quota_done.n > (size_t)j->max_entries)
+        ot_clear(&j->quota_done);
+    int rc = join_emit(j, ev_storage(q->time, &q->user, &q->items, &q->bytes));
+    jquota_free(q);
+    return rc;
+}
+
+/* for key in list(self._quota): self._quota_emit(key) */
+int join_quota_emit_all(Joiner *j) {
+    while (j->quota.n)
+        if (quota_emit(j, j->quota.head) < 0)
+            return -1;
+    return 0;
+}
+
+static int join_quota_header(Joiner *j) {
+    while (j->quota.n)
+        if (quota_emit(j, j->quota.head) < 0)
+            return -1;
+    ot_clear(&j->quota_done);
+    return 0;
+}
+
+static int quota_row_rest(Joiner *j, const fl_quota_row *r, const jside *side, int64_t t,
+                          tbuf *key) {
+    if (join_lower(r->user.p, r->user.n, key) < 0)
+        return -1;
+    if (set_has(&j->quota_done, key->p, key->n))
+        return 0; /* a second quota root of the same user: the first one is reported */
+    onode *e = ot_get(&j->quota, key->p, key->n);
+    jquota *q;
+    if (e == NULL) {
+        q = calloc(1, sizeof *q);
+        if (q == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        q->time = t;
+        if ((e = ot_append(&j->quota, key->p, key->n, hash_bytes(key->p, key->n))) == NULL) {
+            free(q);
+            return -1;
+        }
+        e->val = q;
+        if (ostr_set(&q->user, r->user.p, r->user.n) < 0 ||
+            ostr_set(&q->root, r->root.p, r->root.n) < 0)
+            return -1;
+    } else {
+        q = e->val;
+        if (!ostr_eq(&q->root, r->root.p, r->root.n)) /* q[1] != r.root */
+            return 0;
+    }
+    jint v = side_int(r->value, side, 0);
+    jint_max0(r->kind == FL_STORAGE ? &q->bytes : &q->items, &v);
+    if (q->bytes.has && q->items.has)
+        return quota_emit(j, e);
+    return 0;
+}
+
+static int join_quota_row(Joiner *j, const fl_quota_row *r, const jside *side, int64_t t) {
+    if (t != j->quota_time) {
+        /* Rows of another report (another file, another mtime), even without a header. */
+        if (join_quota_header(j) < 0)
+            return -1;
+        j->quota_time = t;
+    }
+    tbuf key;
+    tb_init(&key);
+    int rc = quota_row_rest(j, r, side, t, &key);
+    tb_free(&key);
+    return rc;
+}
+
+/* self._handlers[type(rec)](rec, t) */
+int join_handle(Joiner *j, const fl_record *r, const jside *side, int64_t t) {
+    switch (r->kind) {
+    case FL_SMTPD_CLIENT:
+        return join_smtpd(j, &r->u.smtpd_client, t);
+    case FL_PICKUP:
+        return join_pickup(j, &r->u.pickup, side, t);
+    case FL_CLEANUP_MSGID:
+        return join_cleanup(j, &r->u.cleanup, t);
+    case FL_QMGR_FROM:
+        return join_qmgr(j, &r->u.qmgr_from, side, t);
+    case FL_QMGR_REMOVED:
+        return join_removed(j, &r->u.qid_only, t);
+    case FL_DELIVERY:
+        return join_delivery(j, &r->u.delivery, t);
+    case FL_REJECT:
+        return join_reject(j, &r->u.reject, t);
+    case FL_DISCARD:
+        return join_discard(j, &r->u.qid_only, t);
+    case FL_MAIL_LOGIN:
+        return join_mail_login(j, &r->u.mail_login, side, t);
+    case FL_SIEVE:
+        return join_sieve(j, &r->u.sieve, t);
+    case FL_WEBMAIL_LOGIN:
+        return join_webmail_login(j, &r->u.webmail_login, t);
+    case FL_SPAM_VERDICT:
+        return join_verdict(j, &r->u.spam_verdict, t);
+    case FL_REINJECTED:
+        return join_reinjected(j, &r->u.reinjected, t);
+    case FL_FILTER_BLOCKED: {
+        const fl_filter_blocked *b = &r->u.filter_blocked;
+        if (side != NULL && side->rcpts != NULL) /* lists too long for the struct */
+            return join_blocked(j, b->qid, b->category, side->rcpts, side->n_rcpts, side->flags,
+                                side->n_flags, t);
+        return join_blocked(j, b->qid, b->category, b->recipients, b->n_recipients, b->flags,
+                            b->n_flags, t);
+    }
+    case FL_QUOTA_HEADER:
+        return join_quota_header(j);
+    case FL_QUOTA_ROW:
+        return join_quota_row(j, &r->u.quota_row, side, t);
+    }
+    return 0; /* no handler: the record is counted and ignored */
+}
