@@ -14,7 +14,14 @@ $(BIN)/mailtally: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-venv: $(BIN)/mailtally
+# The compiled parser and joiner (src/mailtally/ingest/_fastlog/): the editable
+# install builds it in place; a change to its sources builds it again.
+FASTLOG_SOURCES := setup.py $(wildcard src/mailtally/ingest/_fastlog/*.c src/mailtally/ingest/_fastlog/*.h)
+$(VENV)/.fastlog: $(BIN)/mailtally $(FASTLOG_SOURCES)
+	$(BIN)/pip install -q --no-deps -e .
+	@touch $@
+
+venv: $(BIN)/mailtally $(VENV)/.fastlog
 
 ## Build a demo platform in $(DEMO_DB) and serve it on $(HOST):$(PORT).
 demo: venv

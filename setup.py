@@ -16,6 +16,9 @@ setup(
             sources=sorted(glob("src/mailtally/ingest/_fastlog/*.c")),
             depends=sorted(glob("src/mailtally/ingest/_fastlog/*.h")),
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            # without a compiler the package still installs, and ingestion takes
+            # the pure-Python path (ten times slower; the tests require the build)
+            optional=True,
         )
     ]
 )

@@ -8,7 +8,8 @@
 # a fresh store, then in one run:
 #   1. pflogsumm (Debian's package) over the same mail logs, decompressed, and
 #   2. `mailtally ingest` over the same files into the store (parse, join,
-#      attribute, committed),
+#      attribute, committed), with the compiled parser and joiner, and
+#   3. the same with MAILTALLY_PURE_PYTHON=1 (the Python reference), into a copy,
 # each under /usr/bin/time -v for wall time and peak RSS.  Prints a markdown row
 # per tool with lines/s and the ratio.  Target: mailtally >= 4x pflogsumm's
 # lines/s, peak RSS < 300 MB.
@@ -30,6 +31,8 @@ DB="sqlite:///$OUT/store.sqlite3"
 
 echo "synth: $LINES lines into $OUT" >&2
 "$BIN/mailtally" synth --out "$OUT/logs" --lines "$LINES" --seed "$SEED" --db "$DB" >&2
+
+cp "$OUT/store.sqlite3" "$OUT/store-python.sqlite3"
 
 # the mail logs, oldest first (what pflogsumm reads); mailtally also reads the
 # Roundcube log and quota reports synth wrote
@@ -56,10 +59,15 @@ measure() {  # measure NAME CMD... -> "seconds rss_kb"
 read -r p_secs p_rss < <(measure pflogsumm bash -c "zcat -f ${MAIL[*]} | pflogsumm")
 read -r m_secs m_rss < <(measure mailtally "$BIN/mailtally" ingest --quiet --db "$DB" "${ALL[@]}")
 tail -n 3 "$OUT/mailtally.out" >&2
+# for scale: the pure-Python parser and joiner (the reference the compiled ones
+# are tested against), into a copy of the store as synth left it
+read -r y_secs y_rss < <(measure python env MAILTALLY_PURE_PYTHON=1 \
+    "$BIN/mailtally" ingest --quiet --db "sqlite:///$OUT/store-python.sqlite3" "${ALL[@]}")
 
-python3 - "$mail_lines" "$p_secs" "$p_rss" "$total_lines" "$m_secs" "$m_rss" "$bytes" <<'PY'
+python3 - "$mail_lines" "$p_secs" "$p_rss" "$total_lines" "$m_secs" "$m_rss" "$bytes" \
+    "$y_secs" "$y_rss" <<'PY'
 import sys
-mail_lines, p_secs, p_rss, total, m_secs, m_rss, nbytes = sys.argv[1:]
+mail_lines, p_secs, p_rss, total, m_secs, m_rss, nbytes, y_secs, y_rss = sys.argv[1:]
 p_rate = int(mail_lines) / float(p_secs)
 m_rate = int(total) / float(m_secs)
 print(f"input: {int(total):,} lines ({int(nbytes) / 2**20:.0f} MiB uncompressed); "
@@ -71,6 +79,9 @@ print(f"| pflogsumm | {int(mail_lines):,} | {float(p_secs):.2f} | {p_rate:,.0f} 
       f"{int(p_rss) / 1024:.0f} | 1.00x |")
 print(f"| mailtally ingest | {int(total):,} | {float(m_secs):.2f} | {m_rate:,.0f} | "
       f"{int(m_rss) / 1024:.0f} | {m_rate / p_rate:.2f}x |")
+y_rate = int(total) / float(y_secs)
+print(f"| mailtally ingest, pure Python | {int(total):,} | {float(y_secs):.2f} | {y_rate:,.0f} | "
+      f"{int(y_rss) / 1024:.0f} | {y_rate / p_rate:.2f}x |")
 print()
 print(f"target >= 4x pflogsumm: {'met' if m_rate >= 4 * p_rate else 'NOT met'}; "
       f"peak RSS < 300 MB: {'met' if int(m_rss) < 300 * 1024 else 'NOT met'}")

@@ -50,6 +50,23 @@ CHEAP_AUTH = AuthSettings(argon2_time_cost=1, argon2_memory_kib=64, argon2_paral
 _KEEP = object()
 
 
+#: The two implementations of ingestion's hot loop (mailtally.ingest.files): the
+#: compiled parser and joiner, and the pure-Python reference.  Ingestion tests
+#: run on both (the ``ingest_mode`` fixture).
+INGEST_MODES = ("compiled", "python")
+
+
+def use_ingest_mode(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    monkeypatch.setenv("MAILTALLY_PURE_PYTHON", "1" if mode == "python" else "0")
+
+
+@pytest.fixture(params=INGEST_MODES)
+def ingest_mode(request, monkeypatch) -> str:
+    """The test runs with the compiled parser and joiner, then with the Python ones."""
+    use_ingest_mode(monkeypatch, request.param)
+    return str(request.param)
+
+
 def ts(text: str) -> int:
     """Epoch seconds of an RFC 3339 time (``2026-01-14T12:00:00Z``)."""
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from conftest import (
+    INGEST_MODES,
     OPERATOR,
     OPERATOR_CREDS,
     OPERATOR_PASSWORD,
@@ -28,6 +29,7 @@ from conftest import (
     hasher_for,
     make_call,
     table_rows,
+    use_ingest_mode,
 )
 from mailtally.api import create_app
 from mailtally.cli import main
@@ -55,16 +57,22 @@ def synth_and_ingest(store: Store, out: Path, seed: int, lines: int, days: int, 
     return truth, platform, paths, ingester.ingest(paths)
 
 
-@pytest.fixture(scope="module", params=RUNS, ids=lambda r: f"seed{r[0]}")
+@pytest.fixture(
+    scope="module",
+    params=[(r, mode) for r in RUNS for mode in INGEST_MODES],
+    ids=lambda p: f"seed{p[0][0]}-{p[1]}",
+)
 def run(request, tmp_path_factory):
-    """A synthesized platform and log, ingested once with the Ingester."""
-    seed, lines, days, start = request.param
+    """A synthesized platform and log, ingested once with the Ingester (compiled or Python)."""
+    (seed, lines, days, start), mode = request.param
     base = tmp_path_factory.mktemp(f"e2e{seed}")
     store = open_store(f"sqlite:///{base / 'store.sqlite3'}")
     add_operator(store, hasher_for(cheap_config()), OPERATOR, OPERATOR_PASSWORD)
-    truth, platform, paths, report = synth_and_ingest(
-        store, base / "logs", seed, lines, days, start
-    )
+    with pytest.MonkeyPatch.context() as mp:
+        use_ingest_mode(mp, mode)
+        truth, platform, paths, report = synth_and_ingest(
+            store, base / "logs", seed, lines, days, start
+        )
     yield store, truth, platform, paths, report
     store.close()
 

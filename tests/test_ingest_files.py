@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
@@ -32,6 +32,9 @@ from mailtally.ingest.files import Ingester
 from mailtally.periods import FixedClock, Periods
 from mailtally.store import Store, open_store
 from mailtally.tree import Ctx, Principal, do_change_company, do_change_domain, do_change_user
+
+#: every test here runs with the compiled and with the pure-Python hot loop
+pytestmark = pytest.mark.usefixtures("ingest_mode")
 
 T0 = ts("2026-01-10T08:00:00Z")
 USERS = ("bob@example.com", "alice@example.com", "carol@example.com")
@@ -216,6 +219,27 @@ def test_mail_to_an_alias_counts_for_the_real_user(store: Store, tmp_path: Path)
         alice = q.resolve_address("alice@example.com")[0]
         rows = q.flows("u", alice, "day", "20260110", "20260110")
     assert rows and rows[0][7] == 1  # messages_in_ham of alice's day
+
+
+def test_an_account_added_between_batches_counts_from_then_on(store: Store, tmp_path: Path) -> None:
+    """What the ingester knows of the tree is kept only while the tree stays the same."""
+    log = tmp_path / "mail.log"
+    write(log, [*inbound("1A1", T0, "dave@example.com", 100), login(T0, "dave@example.com")])
+    ingester = Ingester(store, UTC)
+    src = ingester.open_source(str(log))
+    assert src is not None
+    ingester.read(src)
+    ingester.commit()
+    assert totals(store) == (0, 0, 0)  # not an account (yet): not counted
+    with store.write() as q:
+        do_change_user(Ctx(q, UTC, T0, Principal(name="t", operator=True)), "dave@example.com",
+                       {"aliases": ["d@example.com"]}, False, None)  # fmt: skip
+    write(log, inbound("1A2", T0 + 9, "d@example.com", 200), mode="a")
+    write(log, [login(T0 + 9, "dave@example.com")], mode="a")
+    ingester.read(src)
+    ingester.commit()
+    src.close()
+    assert totals(store) == (1, 200, 1)
 
 
 def test_a_quota_report_sets_storage_once(store: Store, tmp_path: Path) -> None:
@@ -485,25 +509,32 @@ def run_ingest(store_path: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def test_kill_9_at_random_points_gives_the_totals_of_an_uninterrupted_run(
-    store_path: Path, tmp_path: Path
+    store_path: Path, tmp_path: Path, ingest_mode: str
 ) -> None:
-    lines = traffic(25_000, seed=9)
+    # the compiled loop reads ten times as fast: a longer log gives it as many kills
+    lines = traffic(25_000 if ingest_mode == "python" else 150_000, seed=9)
     log = tmp_path / "mail.log"
     write(log, lines)
     calm = tmp_path / "calm.sqlite3"
     shutil.copyfile(store_path, calm)
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    started = time.monotonic()
+    assert run_ingest(tmp_path / "scratch.sqlite3", empty).wait(timeout=120) == 0
+    startup = time.monotonic() - started  # imports, opening the store
     started = time.monotonic()
     p = run_ingest(calm, log)
     assert p.wait(timeout=120) == 0, p.stderr.read() if p.stderr else ""
     duration = time.monotonic() - started
 
-    # kill at random moments of a run (the first ~0.3 s are imports)
+    # kill at random moments of the run's reading and counting (each run goes on
+    # from where the last one was killed: the moments fall in the first half)
     rng = random.Random(1234)
     kills = 0
     seen: set[int] = set()
-    for _ in range(6):
+    for _ in range(8):
         p = run_ingest(store_path, log)
-        time.sleep(rng.uniform(0.3, 0.9) * duration)
+        time.sleep(startup + rng.uniform(0.05, 0.5) * max(duration - startup, 0.01))
         if p.poll() is not None:
             break
         os.kill(p.pid, signal.SIGKILL)
@@ -546,7 +577,12 @@ def test_a_line_with_a_broken_number_is_skipped_not_fatal(store: Store, tmp_path
 # -- garbage -------------------------------------------------------------------------------
 
 
-@settings(max_examples=25, deadline=None)
+@settings(
+    max_examples=25,
+    deadline=None,
+    # the one function-scoped fixture is ingest_mode: the same for every example
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(garbage=st.lists(st.binary(max_size=300), max_size=20), seed=st.integers(0, 1000))
 def test_garbage_between_real_lines_changes_no_count(garbage: list[bytes], seed: int) -> None:
     """Any bytes among real lines: nothing raises, and the counts are those of the

@@ -267,7 +267,7 @@ def _flatten(period: str, body: dict[str, Any]) -> dict[str, Any]:
     help="IMAP/POP3 logins from this address are the webmail's own (repeatable).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--batch-lines", type=click.IntRange(1, 10_000_000), default=50_000,
+@click.option("--batch-lines", type=click.IntRange(1, 10_000_000), default=500_000,
               show_default=True, help="Lines counted per transaction.")  # fmt: skip
 @click.pass_context
 def ingest(

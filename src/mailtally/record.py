@@ -59,10 +59,12 @@ class RecordResult:
 
 
 class Resolver:
-    """Addresses → owners, cached for the life of one ingestion run.
+    """Addresses → owners, cached.
 
-    The cache must be dropped (``clear``) when the tree changes; a log ingester
-    makes a new resolver per batch transaction.
+    The cache is only right while the tree stays the same: the log ingester
+    keeps a resolver across its batch transactions (setting ``q`` to each) as
+    long as ``Queries.tree_version`` says nothing changed, and makes a new one
+    when it did.
     """
 
     def __init__(self, q: Queries) -> None:

@@ -465,6 +465,13 @@ class Joiner:
             self.errors += 1
             self._next_sweep = self.now + 1
 
+    def clear_resolve_cache(self) -> None:
+        """Forget cached ``resolve`` answers (the tenant tree may have changed).
+
+        This joiner caches none (the ingester's ``resolve`` does); the compiled
+        twin keeps its own cache, and both answer the same call.
+        """
+
     def take(self) -> list[Event]:
         """Events emitted and not yet handed out (and forget them)."""
         out = self._outbox

@@ -165,6 +165,15 @@ class Queries:
         v = self.meta("generation")
         return int(v) if v else 0
 
+    def tree_version(self) -> int:
+        """Changes whenever the tenant tree does, so that what was read of it can be kept.
+
+        Every change of the tree is an action of :mod:`mailtally.tree`, and every
+        action writes the audit log: the newest audit row names the tree's version.
+        """
+        row = self._one("SELECT MAX(id) FROM audit_log")
+        return int(row[0] or 0)
+
     def bump_generation(self) -> None:
         self.set_meta("generation", str(self.generation() + 1))
 

@@ -1,0 +1,149 @@
+"""The compiled hot loop counts exactly what the pure-Python one counts.
+
+``mailtally ingest`` parses and joins lines with :mod:`mailtally.ingest._fastlog`
+(C) when it is built, and with :mod:`mailtally.ingest.parsers` and
+:mod:`mailtally.ingest.join` otherwise.  Here the same files go through both,
+into two copies of one store, and everything the runs leave behind must be the
+same: every counted row, the saved positions and joiner state, and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import table_rows
+from mailtally.ingest.files import Ingester
+from mailtally.periods import Periods
+from mailtally.store import Store, open_store
+from mailtally.synth import synthesize
+from test_ingest_files import build_tree
+
+TABLES = ("flows", "gauges", "storage_reports", "user_versions", "ingest_files", "ingest_state")
+UTC = Periods("UTC")
+
+
+def outcome(store: Store, report: Any) -> dict[str, Any]:
+    rows = table_rows(store, *TABLES)
+    # when a file was last read differs between runs; everything else must not
+    rows["ingest_files"] = [r[:-1] for r in rows["ingest_files"]]
+    return {
+        "rows": rows,
+        "report": (
+            report.lines,
+            report.events,
+            report.ignored_lines,
+            report.outside_tree,
+            report.skipped_messages,
+            report.unknown,
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def synth_log(tmp_path_factory) -> tuple[Path, list[str], list[str]]:
+    """A platform store (never ingested into) and its synth log files."""
+    base = tmp_path_factory.mktemp("compiled")
+    with open_store(f"sqlite:///{base / 'platform.sqlite3'}") as store:
+        result = synthesize(
+            store, base / "logs", lines=6000, days=3, seed=11, start=date(2026, 2, 27)
+        )
+    truth = json.loads(result.truth.read_text())
+    paths = [str(base / "logs" / f) for f in truth["files"]]
+    return base / "platform.sqlite3", paths, truth["webmail_hosts"]
+
+
+def run(platform: Path, tmp: Path, name: str, steps: list[tuple[bool, list[str], int]]):
+    """Ingest into a copy of the platform: each step is (compiled, paths, batch_lines)."""
+    path = tmp / f"{name}.sqlite3"
+    shutil.copyfile(platform, path)
+    with open_store(f"sqlite:///{path}") as store:
+        report = None
+        for compiled, paths, batch in steps:
+            report = Ingester(store, UTC, batch_lines=batch, compiled=compiled).ingest(paths)
+        return outcome(store, report)
+
+
+@pytest.mark.parametrize("batch", [500_000, 977])
+def test_a_synth_log_gives_the_same_rows_state_and_report(synth_log, tmp_path, batch) -> None:
+    platform, paths, _ = synth_log
+    python = run(platform, tmp_path, "python", [(False, paths, batch)])
+    compiled = run(platform, tmp_path, "compiled", [(True, paths, batch)])
+    assert compiled["rows"]["flows"], "the log counted nothing"
+    assert compiled == python
+
+
+def test_a_store_may_be_fed_by_either_in_turn(synth_log, tmp_path) -> None:
+    """The joiner state one saves, the other takes up (messages in flight included)."""
+    platform, paths, _ = synth_log
+    half = len(paths) // 2
+    python = run(platform, tmp_path, "python", [(False, paths, 733)])
+    mixed = run(
+        platform, tmp_path, "mixed", [(True, paths[:half], 733), (False, paths[half:], 733)]
+    )
+    flipped = run(
+        platform, tmp_path, "flipped", [(False, paths[:half], 733), (True, paths[half:], 733)]
+    )
+    assert mixed["rows"] == python["rows"]
+    assert flipped["rows"] == python["rows"]
+
+
+T = "2026-01-10T10:00:{:02d}+00:00 mx postfix/"
+INBOUND = [
+    T + "smtpd[1]: 1A{i}: client=mx.example.net[198.51.100.7]",
+    T + "cleanup[2]: 1A{i}: message-id=<m{i}@example.net>",
+    T + "qmgr[3]: 1A{i}: from=<x@example.net>, size=1200, nrcpt=1 (queue active)",
+    T + "lmtp[4]: 1A{i}: to=<bob@example.com>, relay=mail[private/dovecot-lmtp], delay=0.1, "
+    "delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 <bob@example.com> Saved)",
+    T + "qmgr[3]: 1A{i}: removed",
+]
+
+
+def inbound(i: int) -> list[bytes]:
+    return [line.format(i, i=i).encode() for line in INBOUND]
+
+
+# Lines as files really hold them, with what the line splitter must get right.
+ODD_LINES: dict[str, list[bytes]] = {
+    "crlf": [line + b"\r" for line in inbound(1)],
+    "blank and whitespace": [b"", b"   ", b"\t\x0b\x0c", b"\x1c\x1d\x1e\x1f", *inbound(2)],
+    "non-ascii": [
+        *inbound(3),
+        "2026-01-10T10:00:09+00:00 mx dovecot: imap-login: Login: user=<jörg@example.com>, "
+        "method=PLAIN, rip=203.0.113.9, lip=192.0.2.1, mpid=1, TLS".encode(),
+        b"\xff\xfe garbage \xc3",
+        "\u00a0\u2003".encode(),  # whitespace only, but not ASCII whitespace
+    ],
+    "lone cr and nul": [b"abc\rdef", b"\x00\x00", b"2026-01-10T10:00:01+00:00 mx \x00: x"],
+    "unknown programs": [
+        b"2026-01-10T10:00:01+00:00 mx sshd[9]: Accepted publickey for root",
+        b"2026-01-10T10:00:02+00:00 mx sshd[9]: Accepted publickey for bob",
+        b"not a log line at all",
+        *inbound(4),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", ODD_LINES)
+@pytest.mark.parametrize("newline_at_end", [True, False])
+def test_odd_lines_are_split_and_reported_alike(tmp_path, case, newline_at_end) -> None:
+    data = b"\n".join(ODD_LINES[case]) + (b"\n" if newline_at_end else b"")
+    log = tmp_path / "mail.log"
+    log.write_bytes(data)
+    results = {}
+    for compiled in (False, True):
+        with open_store(f"sqlite:///{tmp_path / f'{compiled}.sqlite3'}") as store:
+            build_tree(store)
+            ing = Ingester(store, UTC, compiled=compiled)
+            src = ing.open_source(str(log))
+            assert src is not None
+            ing.read(src, final=True)
+            ing.commit()
+            src.close()
+            results[compiled] = outcome(store, ing.report)
+    assert results[True] == results[False]
