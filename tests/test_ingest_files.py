@@ -154,6 +154,19 @@ def test_counts_each_line_once_across_runs(store: Store, tmp_path: Path) -> None
     assert totals(store) == expected(lines)
 
 
+def test_a_file_named_twice_or_with_its_copy_in_one_run_counts_once(
+    store: Store, tmp_path: Path
+) -> None:
+    lines = traffic(40)
+    write(tmp_path / "mail.log", lines)
+    with open(tmp_path / "mail.log", "rb") as src, gzip.open(tmp_path / "copy.gz", "wb") as gz:
+        shutil.copyfileobj(src, gz)
+    paths = (tmp_path / "mail.log", tmp_path / "copy.gz", tmp_path / "mail.log")
+    report = ingest(store, *paths)
+    assert report.lines == len(lines)
+    assert totals(store) == expected(lines)
+
+
 def test_appended_lines_are_read_from_where_the_last_run_stopped(
     store: Store, tmp_path: Path
 ) -> None:
@@ -212,7 +225,11 @@ def test_webmail_host_logins_are_not_counted(store: Store, tmp_path: Path) -> No
     assert totals(store) == (0, 0, 0)
 
 
-def test_mail_to_an_alias_counts_for_the_real_user(store: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("preload", [50_000, 0], ids=["tree-read-whole", "asked-per-address"])
+def test_mail_to_an_alias_counts_for_the_real_user(
+    store: Store, tmp_path: Path, preload: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailtally.ingest.files.PRELOAD_ADDRESSES", preload)
     write(tmp_path / "mail.log", inbound("1A2B3C4D5E", T0, "al@example.com", 700))
     ingest(store, tmp_path / "mail.log")
     with store.read() as q:
@@ -221,8 +238,27 @@ def test_mail_to_an_alias_counts_for_the_real_user(store: Store, tmp_path: Path)
     assert rows and rows[0][7] == 1  # messages_in_ham of alice's day
 
 
-def test_an_account_added_between_batches_counts_from_then_on(store: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("preload", [50_000, 0], ids=["tree-read-whole", "asked-per-address"])
+def test_mail_a_catch_all_rewrote_counts_for_the_mailbox_it_reached(
+    store: Store, tmp_path: Path, preload: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The address it was sent to is no account: the one it reached is credited."""
+    monkeypatch.setattr("mailtally.ingest.files.PRELOAD_ADDRESSES", preload)
+    lines = inbound("1A2B3C4D5F", T0, "carol@example.com", 900)
+    lines[3] = lines[3].replace(
+        "to=<carol@example.com>,", "to=<carol@example.com>, orig_to=<sales@example.com>,"
+    )
+    write(tmp_path / "mail.log", lines)
+    ingest(store, tmp_path / "mail.log")
+    assert totals(store) == (1, 900, 0)
+
+
+@pytest.mark.parametrize("preload", [50_000, 0], ids=["tree-read-whole", "asked-per-address"])
+def test_an_account_added_between_batches_counts_from_then_on(
+    store: Store, tmp_path: Path, preload: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What the ingester knows of the tree is kept only while the tree stays the same."""
+    monkeypatch.setattr("mailtally.ingest.files.PRELOAD_ADDRESSES", preload)
     log = tmp_path / "mail.log"
     write(log, [*inbound("1A1", T0, "dave@example.com", 100), login(T0, "dave@example.com")])
     ingester = Ingester(store, UTC)

@@ -50,7 +50,11 @@ Owner = tuple[int | None, int, int]
 
 @dataclass(slots=True)
 class RecordResult:
-    """What :func:`record_events` did with a batch."""
+    """What :func:`record_events` did with a batch.
+
+    Events are counted by their ``count``: an event that sums several (the
+    ingester sums a batch's events per account, kind and day) counts as those.
+    """
 
     counted: int = 0
     #: events whose address is outside the tenant tree (not counted)
@@ -71,6 +75,8 @@ class Resolver:
         self.q = q
         self._users: dict[str, Owner | None] = {}
         self._domains: dict[str, tuple[int, int] | None] = {}
+        #: every address of the tree has been remembered: others are not asked for
+        self.complete = False
 
     def clear(self) -> None:
         self._users.clear()
@@ -81,15 +87,18 @@ class Resolver:
         key = address.lower()
         if key in self._users:
             return self._users[key]
-        row = self.q.resolve_address(key)
+        if self.complete:
+            return None
+        row = self.q.account_of(key)
+        # an alias may live in another domain of the company: count for the
+        # real user's own domain
         owner = None if row is None else (int(row[0]), int(row[1]), int(row[2]))
-        if owner is not None:
-            # an alias may live in another domain of the company: count for the
-            # real user's own domain
-            user = self.q.user_by_id(owner[0])
-            owner = (owner[0], int(user[2]), int(user[1]))
         self._users[key] = owner
         return owner
+
+    def remember(self, address: str, owner: Owner | None) -> None:
+        """What the tree said of ``address``, learnt elsewhere (the same tree)."""
+        self._users[address.lower()] = owner
 
     def domain(self, address: str) -> tuple[int, int] | None:
         """(domain_id, company_id) of the address's domain, if it is one of ours."""
@@ -240,9 +249,9 @@ def record_events(
     tally = _Tally(periods)
     reports: list[StorageReport] = []
 
-    def ignore(address: str) -> None:
-        res.ignored += 1
-        res.ignored_addresses[address] = res.ignored_addresses.get(address, 0) + 1
+    def ignore(address: str, count: int = 1) -> None:
+        res.ignored += count
+        res.ignored_addresses[address] = res.ignored_addresses.get(address, 0) + count
 
     for ev in events:
         if isinstance(ev, StorageReport):
@@ -253,15 +262,15 @@ def record_events(
             if owner is None:
                 dom = resolve.domain(ev.recipient)
                 if dom is None:
-                    ignore(ev.recipient)
+                    ignore(ev.recipient, ev.count)
                     continue
                 owner = (None, dom[0], dom[1])
             tally.add(owner, ev.time, ((_DENIED, ev.count),), None)
-            res.counted += 1
+            res.counted += ev.count
             continue
         owner = resolve.user(ev.user)
         if owner is None:
-            ignore(ev.user)
+            ignore(ev.user, ev.count)
             continue
         n = ev.count
         if isinstance(ev, MessageIn):
@@ -282,7 +291,7 @@ def record_events(
             tally.add(owner, ev.time, ((_AUTH[ev.method], n),), None)
         else:  # pragma: no cover - the Event union is closed
             raise TypeError(f"not an event: {ev!r}")
-        res.counted += 1
+        res.counted += ev.count
     q.add_flows(tally.rows())
 
     storage: list[tuple[int, int, int, int, int]] = []

@@ -21,13 +21,16 @@ runs both), so a store may be fed by either, in turn.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import os
 import queue
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -40,7 +43,7 @@ from mailtally.ingest.parsers import IGNORED, OK, LineParser
 from mailtally.ingest.stamps import StampParser
 from mailtally.periods import Periods
 from mailtally.record import Resolver, record_events
-from mailtally.store import Store
+from mailtally.store import Queries, Store
 
 __all__ = ["HEAD", "IngestReport", "Ingester", "compiled_available"]
 
@@ -63,6 +66,8 @@ STATE_NAME = "joiner"
 #: at most this many lines between two commits (a commit's cost grows with
 #: the users and days a batch touches, not with its lines: big batches are cheap)
 BATCH_LINES = 500_000
+#: a tree of at most this many addresses is read whole at the start (~10 MB)
+PRELOAD_ADDRESSES = 50_000
 #: lines read between two progress reports of a whole-file ingest
 PROGRESS_LINES = 100_000
 #: a followed file renamed away is read until it has been quiet this long (s)
@@ -108,12 +113,23 @@ def _head(src: Source, size: int) -> bytes | None:
         return None
     try:
         return os.pread(src.stream.fileno(), size, 0)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: closed
         return None
 
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _continues(head: bytes, quota: bool, known_hash: str, known_len: int) -> bool:
+    """Is the file that begins with ``head`` the one known by (hash, length) of its head?
+
+    A log is the file whose head it continues (it grew, or was rotated and
+    compressed); a quota report only its very self (a longer report is a new
+    one, not one grown).
+    """
+    fits = known_len == len(head) if quota else 0 < known_len <= len(head)
+    return fits and _digest(head[:known_len]) == known_hash
 
 
 @dataclass(slots=True)
@@ -155,7 +171,10 @@ class Source:
         file is read as it grows.
         """
         if self.ahead is None and isinstance(self.stream, gzip.GzipFile):
-            self.ahead = _ReadAhead(self.stream)
+            skip = self.stream.tell()  # where open_source left it: what was read before
+            raw = self.stream.fileobj
+            assert raw is not None
+            self.ahead = _ReadAhead(_inflate(raw, skip))
 
     def close(self) -> None:
         if self.ahead is not None:
@@ -163,11 +182,53 @@ class Source:
         self.stream.close()
 
 
-class _ReadAhead:
-    """Reads a stream in chunks in a thread, a few chunks ahead of the reader."""
+def _inflate(raw: BinaryIO, skip: int) -> Iterator[bytes]:
+    """The content of the gzip file ``raw`` from byte ``skip`` on, in big chunks.
 
-    def __init__(self, stream: BinaryIO, depth: int = 4) -> None:
-        self._stream = stream
+    What GzipFile gives, but each zlib call inflates a whole chunk of input
+    without the GIL (GzipFile asks zlib for a few KiB at a time, and a thread
+    doing that waits for the GIL between every two calls while the parser holds
+    it).  Several members, zero padding after a member, and a truncated or
+    corrupt file are read (or refused) as GzipFile does.
+    """
+    raw.seek(0)
+    data = b""
+    started = False
+    while True:
+        if not data:
+            data = raw.read(CHUNK)
+            if not data:
+                if started:
+                    raise EOFError(
+                        "Compressed file ended before the end-of-stream marker was reached"
+                    )
+                return
+        if not started:
+            data = data.lstrip(b"\x00")  # zero padding after a member
+            if not data:
+                continue
+            if len(data) < 2:
+                data += raw.read(CHUNK)
+            if data[:2] != b"\x1f\x8b":
+                raise gzip.BadGzipFile(f"Not a gzipped file ({data[:2]!r})")
+            member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            started = True
+        out = member.decompress(data)
+        data = b""
+        if member.eof:
+            data, started = member.unused_data, False
+        if skip:
+            cut = min(skip, len(out))
+            out, skip = out[cut:], skip - cut
+        if out:
+            yield out
+
+
+class _ReadAhead:
+    """Reads chunks in a thread, a few chunks ahead of the reader."""
+
+    def __init__(self, chunks: Iterator[bytes], depth: int = 4) -> None:
+        self._source = chunks
         self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(depth)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="read-ahead", daemon=True)
@@ -175,11 +236,11 @@ class _ReadAhead:
 
     def _run(self) -> None:
         try:
-            while not self._stopping.is_set():
-                chunk = self._stream.read(CHUNK)
-                self._put(chunk)
-                if not chunk:
+            for chunk in self._source:
+                if self._stopping.is_set():
                     return
+                self._put(chunk)
+            self._put(b"")
         except BaseException as exc:  # handed to the reader, raised there
             self._put(exc)
 
@@ -228,13 +289,7 @@ class Ingester:
             state = q.ingest_state(STATE_NAME)
             self._known = list(q.ingest_files())
             # What is known of the tree is kept while the tree stays the same.
-            self._tree_version = q.tree_version()
-            self._domains: frozenset[str] = frozenset(q.live_domain_names())
-        # The joiner credits a receipt to the address the tree knows (a catch-all
-        # or a rewrite is credited to the account it reaches, not to the random
-        # address it was sent to).
-        self._resolved: dict[str, str | None] = {}
-        self._resolver: Resolver | None = None
+            self._learn_tree(q)
         joiner_config = {"webmail_hosts": self.webmail_hosts, "resolve": self._resolve}
         joiner_class: Any = _fastlog.Joiner if self.compiled and _fastlog else Joiner
         self.joiner = (
@@ -246,18 +301,39 @@ class Ingester:
         self._pending_lines = 0
         self._touched: dict[int, Source] = {}  # files read since the last commit
 
+    def _learn_tree(self, q: Queries) -> None:
+        """Forget what was known of the tree, and learn what is cheap to know at once.
+
+        That is its domains, and — when it has at most PRELOAD_ADDRESSES
+        addresses — every address, in one query: no address of a log then costs
+        a query.  Kept while ``tree_version`` stays the same.
+        """
+        self._tree_version = q.tree_version()
+        self._domains = frozenset(q.live_domain_names())
+        # The joiner credits a receipt to the address the tree knows (a catch-all
+        # or a rewrite is credited to the account it reaches, not to the random
+        # address it was sent to): address -> that account's address.
+        self._resolved: dict[str, str | None] = {}
+        self._resolver = Resolver(q)  # its q is set to each commit's session
+        if q.address_count() <= PRELOAD_ADDRESSES:
+            for address, user_id, domain_id, company_id, canonical in q.accounts():
+                self._resolved[address] = canonical
+                self._resolver.remember(address, (user_id, domain_id, company_id))
+            self._resolver.complete = True
+
     def _resolve(self, address: str) -> str | None:
         """The canonical address of the account ``address`` reaches, or None."""
         key = address.lower()
         if key not in self._resolved:
-            if key.rpartition("@")[2] not in self._domains:
+            if self._resolver.complete or key.rpartition("@")[2] not in self._domains:
                 # most addresses in a mail log are outside the platform: no query
                 self._resolved[key] = None
                 return None
             with self.store.read() as q:
-                row = q.resolve_address(key)
-                user = None if row is None else q.user_by_id(row[0])
-            self._resolved[key] = None if user is None else str(user[3])
+                row = q.account_of(key)
+            self._resolved[key] = None if row is None else str(row[3])
+            # the counting of this batch will ask the same
+            self._resolver.remember(key, None if row is None else (row[0], row[1], row[2]))
         return self._resolved[key]
 
     # -- identity --------------------------------------------------------------
@@ -275,14 +351,14 @@ class Ingester:
         quota = head.startswith(_QUOTA_HEADER)
         if quota:  # a report is one snapshot: known by all of its bytes
             head += stream.read()
+        if any(_continues(head, quota, t.head_hash, t.head_len) for t in self._touched.values()):
+            # the content of a file read since the last commit (a file named twice,
+            # a copy): committed first, it is then known like any file read before
+            self.commit()
         match = None
         for row in self._known:
             _id, _path, _dev, _ino, h, hlen, _pos, _lines = row
-            # a log matches a file whose head it continues; a quota report only
-            # its very self (a longer report is a new one, not one grown)
-            fits = hlen == len(head) if quota else 0 < hlen <= len(head)
-            same = fits and _digest(head[:hlen]) == h
-            if same and (match is None or hlen > match[5]):
+            if _continues(head, quota, h, hlen) and (match is None or hlen > match[5]):
                 match = row
         head_len = len(head)
         if match is not None:
@@ -403,15 +479,16 @@ class Ingester:
         ids: list[int] = []
         with self.store.write() as q:
             version = q.tree_version()
-            if self._resolver is None or version != self._tree_version:
+            if version != self._tree_version:
                 # the tree changed since the last batch: what was resolved may be wrong
-                self._resolved.clear()
+                self._learn_tree(q)
                 self.joiner.clear_resolve_cache()
-                self._domains = frozenset(q.live_domain_names())
-                self._tree_version = version
-                self._resolver = Resolver(q)
             self._resolver.q = q
-            result = record_events(q, self.periods, self._pending, self._resolver)
+            events = self._pending
+            if self.compiled and _fastlog is not None:
+                # one event per account, kind and day: the same counts, far less Python
+                events = _fastlog.sum_events(events, self.periods.bucket_keys)
+            result = record_events(q, self.periods, events, self._resolver)
             for src in touched:
                 self._refresh_head(src)
                 ids.append(
@@ -455,11 +532,26 @@ class Ingester:
     def ingest(
         self, paths: Iterable[str], progress: Callable[[Source, int], None] | None = None
     ) -> IngestReport:
-        """Read each file to its end, committing every ``batch_lines`` lines and at its end.
+        """Read each file to its end, committing every ``batch_lines`` lines and at the end."""
+        # The thread that decompresses takes the GIL for a moment between zlib
+        # calls; with the default switch interval (5 ms) it would wait that long
+        # each time for the parser to let go, and decompress no faster than in turn.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, 0.0002))
+        # A batch makes millions of short-lived objects and hardly a cycle; the
+        # collector's default pace would walk the batch's events again and again
+        # (15% of the run).  Collected less often, memory stays bounded all the same.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], 100_000), max(thresholds[1], 50), thresholds[2] * 10)
+        try:
+            return self._ingest(paths, progress)
+        finally:
+            sys.setswitchinterval(switch)
+            gc.set_threshold(*thresholds)
 
-        (A file is committed before the next is opened, so that naming one file
-        twice, or a file and its copy, is recognised as the file already read.)
-        """
+    def _ingest(
+        self, paths: Iterable[str], progress: Callable[[Source, int], None] | None
+    ) -> IngestReport:
         for path in paths:
             src = self.open_source(path)
             self.report.files.append(path)
@@ -471,12 +563,15 @@ class Ingester:
                     n = self.read(src, max_lines=min(self.batch_lines, PROGRESS_LINES))
                     if progress is not None:
                         progress(src, n)
-                    if self._pending_lines >= self.batch_lines or (n == 0 and self._touched):
+                    if self._pending_lines >= self.batch_lines:
                         self.commit()
                     if n == 0:
                         break
             finally:
+                self._refresh_head(src)  # while it is open: it is saved at the commit
                 src.close()
+        if self._pending_lines or self._touched:
+            self.commit()
         return self.report
 
     # -- following ---------------------------------------------------------------

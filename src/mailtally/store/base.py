@@ -264,6 +264,26 @@ class Queries:
             address,
         )
 
+    def account_of(self, address: str) -> tuple[int, int, int, str] | None:
+        """(user_id, domain_id, company_id, address) of the account an address
+        (its own or an alias, lower case) reaches: the account's own domain and
+        address, whichever domain the alias is in."""
+        return self._one(
+            "SELECT u.id, u.domain_id, u.company_id, u.address FROM addresses a "
+            "JOIN users u ON u.id = a.user_id WHERE a.address = ?",
+            address,
+        )
+
+    def address_count(self) -> int:
+        return int(self._one("SELECT COUNT(*) FROM addresses")[0])
+
+    def accounts(self) -> list[tuple[str, int, int, int, str]]:
+        """What :meth:`account_of` says of every address, as (address, *answer)."""
+        return self._all(
+            "SELECT a.address, u.id, u.domain_id, u.company_id, u.address FROM addresses a "
+            "JOIN users u ON u.id = a.user_id"
+        )
+
     def user_by_id(self, user_id: int) -> Any:
         return self._one(self._USER + " WHERE u.id = ?", user_id)
 

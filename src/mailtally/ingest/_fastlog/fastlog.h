@@ -6,6 +6,8 @@
  *             and the Joiner type that answers like join.Joiner
  *   scan.c    a chunk of bytes -> lines -> parser -> joiner, without a Python
  *             object per line: the hot loop of `mailtally ingest`
+ *   sum.c     events of one account, kind and day summed into one, for
+ *             record_events (the ingester's batches)
  *   module.c  the module itself
  */
 #ifndef MAILTALLY_FASTLOG_H
@@ -32,5 +34,8 @@ int fl_join_feed_py(PyObject *joiner, PyObject *parse_result);
 
 /* scan.c */
 int fl_scan_init(PyObject *module);       /* adds scan() */
+
+/* sum.c */
+int fl_sum_init(PyObject *module);        /* adds sum_events() */
 
 #endif

@@ -13,7 +13,8 @@ PyMODINIT_FUNC PyInit__fastlog(void) {
     PyObject *m = PyModule_Create(&fastlog_module);
     if (m == NULL)
         return NULL;
-    if (fl_parse_init(m) < 0 || fl_join_init(m) < 0 || fl_scan_init(m) < 0) {
+    if (fl_parse_init(m) < 0 || fl_join_init(m) < 0 || fl_scan_init(m) < 0 ||
+        fl_sum_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

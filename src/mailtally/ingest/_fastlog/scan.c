@@ -115,6 +115,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (nl != NULL && n > 0 && line[n - 1] == '\r')
             n--;
         lines++;
+        if ((lines & 1023) == 0) {
+            /* Let a waiting thread have the GIL now and then: the thread that
+             * decompresses the next chunks (files.py) needs it between its zlib
+             * calls, and nothing here would let go of it for a whole chunk. */
+            Py_BEGIN_ALLOW_THREADS
+            Py_END_ALLOW_THREADS
+        }
         if (blank(line, n)) {
             ignored++;
             continue;

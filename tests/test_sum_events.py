@@ -1,0 +1,86 @@
+"""Events summed per account, kind and day count what the events count one by one.
+
+The ingester hands record_events its batch through ``_fastlog.sum_events``;
+here random batches are recorded both ways, into two stores built alike, and
+every row and the result must agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import table_rows
+from mailtally.events import (
+    Autoresponse,
+    Event,
+    Forward,
+    Login,
+    MessageDenied,
+    MessageIn,
+    MessageOut,
+    StorageReport,
+)
+from mailtally.ingest import _fastlog
+from mailtally.periods import Periods
+from mailtally.record import Resolver, record_events
+from mailtally.store import open_store
+from test_ingest_files import T0, build_tree
+
+#: accounts, an alias, case variants, an unknown address of the domain, an outsider
+ADDRESSES = (
+    "bob@example.com",
+    "BOB@example.com",
+    "alice@example.com",
+    "al@example.com",
+    "nobody@example.com",
+    "x@elsewhere.org",
+)
+BERLIN = Periods("Europe/Berlin")
+
+times = st.integers(T0 - 3 * 86400, T0 + 3 * 86400)
+addresses = st.sampled_from(ADDRESSES)
+events = st.one_of(
+    st.builds(MessageIn, times, addresses, st.integers(0, 10**6), st.booleans()),
+    st.builds(MessageOut, times, addresses, st.integers(0, 50), st.integers(0, 10**6)),
+    st.builds(MessageDenied, times, addresses),
+    st.builds(Login, times, addresses, st.sampled_from(["imap4", "pop3", "webmail"])),
+    st.builds(Forward, times, addresses),
+    st.builds(Autoresponse, times, addresses),
+    st.builds(StorageReport, times, addresses, st.integers(0, 99), st.integers(0, 10**6)),
+)
+
+
+def record(path: Path, batch: list[Event]) -> tuple[Any, dict[str, list[Any]]]:
+    with open_store(f"sqlite:///{path}") as store:
+        build_tree(store)
+        with store.write() as q:
+            result = record_events(q, BERLIN, batch, Resolver(q))
+        rows = table_rows(store, "flows", "gauges", "storage_reports")
+    return result, {k: sorted(v) for k, v in rows.items()}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(events, max_size=60), odd=st.booleans())
+def test_summed_events_count_what_the_events_count(tmp_path_factory, batch, odd) -> None:
+    # odd: quarter hours said to hold a midnight pass unsummed
+    day_of = (lambda b: None if b % 2 else BERLIN.bucket_keys(b)) if odd else BERLIN.bucket_keys
+    summed = _fastlog.sum_events(list(batch), day_of)
+    assert len(summed) <= len(batch)
+    base = tmp_path_factory.mktemp("sum")
+    assert record(base / "summed.sqlite3", summed) == record(base / "each.sqlite3", batch)
+
+
+def test_a_day_of_one_account_is_one_event() -> None:
+    t = T0 - T0 % 86400 + 3600  # 01:00 UTC: 02:00 in Berlin
+    batch = [MessageIn(t + i, "bob@example.com", 100 + i) for i in range(5)]
+    batch += [MessageIn(t + 86400, "bob@example.com", 7), Login(t, "bob@example.com", "pop3")]
+    summed = _fastlog.sum_events(batch, BERLIN.bucket_keys)
+    assert summed == [
+        MessageIn(t + 4, "bob@example.com", 510, False, 5),
+        MessageIn(t + 86400, "bob@example.com", 7),
+        Login(t, "bob@example.com", "pop3"),
+    ]
