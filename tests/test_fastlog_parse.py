@@ -195,6 +195,9 @@ STAMP_CASES = [
     ("America/New_York", D(2026, 11, 1, 1, 40), [D(2026, 11, 1, 1, 30), D(2026, 3, 8, 2, 30)]),
     ("Australia/Lord_Howe", D(2026, 11, 28, 23, 0), [D(2026, 4, 5, 1, 30), D(2026, 10, 4, 2, 15)]),
     ("Australia/Lord_Howe", D(2027, 1, 1, 0, 20), [D(2026, 12, 31, 23, 50)]),
+    # a half-hour offset, and the reference in the middle of an hour (classic
+    # stamps are cached per hour when the hour is linear)
+    ("America/St_Johns", D(2026, 3, 8, 2, 30), [D(2026, 3, 8, 2, 0), D(2026, 11, 1, 1, 30)]),
 ]
 
 

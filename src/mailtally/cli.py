@@ -308,6 +308,8 @@ def ingest(
 
 
 def _ingest_with_progress(ingester: Any, files: list[str], quiet: bool) -> Any:
+    if quiet:
+        return ingester.ingest(files)
     from rich.progress import (
         BarColumn,
         Progress,
@@ -316,8 +318,6 @@ def _ingest_with_progress(ingester: Any, files: list[str], quiet: bool) -> Any:
         TimeRemainingColumn,
     )
 
-    if quiet:
-        return ingester.ingest(files)
     started = time.monotonic()
     columns = (
         TextColumn("[bold]{task.description}"),

@@ -395,21 +395,30 @@ class Ingester:
             chunk = src.read_chunk()
             if not chunk:
                 if final and src.buffer:
-                    n += self._lines(src, src.buffer, b"")
+                    line, src.buffer = src.buffer, b""
+                    n += self._lines(src, line)
                 break
-            data = src.buffer + chunk
-            end = data.rfind(b"\n") + 1  # complete lines only; the rest waits
-            n += self._lines(src, data[:end], data[end:])
+            end = chunk.rfind(b"\n") + 1  # complete lines only; the rest waits
+            if end == 0:
+                src.buffer += chunk
+                continue
+            start = 0
+            if src.buffer:  # the line begun in the last chunk ends in this one
+                start = chunk.find(b"\n") + 1
+                line, src.buffer = src.buffer + chunk[:start], b""
+                n += self._lines(src, line)
+            # the chunk's lines as a view: a chunk is megabytes, not copied again
+            n += self._lines(src, memoryview(chunk)[start:end])
+            src.buffer = chunk[end:]
         return n
 
-    def _lines(self, src: Source, data: bytes, rest: bytes) -> int:
-        """Parse and join the lines of ``data`` (whole lines); keep ``rest`` for later.
+    def _lines(self, src: Source, data: bytes | memoryview) -> int:
+        """Parse and join the lines of ``data`` (whole lines).
 
         The hot loop of ingestion: bookkeeping is per chunk, not per line.  The
         compiled scan() does what the Python loop below does, line for line,
         and hands the lines it declines to :meth:`_line`.
         """
-        src.buffer = rest
         if not data:
             return 0
         rep = self.report
@@ -424,7 +433,7 @@ class Ingester:
             self._pending.extend(self.joiner.take())
         else:
             # a chunk is decoded at once (a newline never falls inside a UTF-8 sequence)
-            text = data.decode("utf-8", errors="replace")
+            text = str(data, "utf-8", errors="replace")
             if "\r" in text:
                 text = text.replace("\r\n", "\n")
             lines = text.split("\n")

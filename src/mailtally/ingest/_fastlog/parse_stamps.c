@@ -20,6 +20,14 @@
  *   If both are None, every s is None (each year's moment only grows with s).
  *   Otherwise -- a minute with the reference + slack boundary or a zone
  *   transition in it -- every stamp of that minute is asked of Python.
+ *
+ * Classic stamps are asked per hour first, the same way: hh:00:00 and hh:59:60
+ * (= the next hour's first second).  If they are 3600 apart, the hour holds no
+ * year boundary (distinct years are days apart) and no zone transition (one
+ * would move one end and not the other; no zone has two transitions within an
+ * hour), so every stamp of the hour is linear in it; otherwise its minutes are
+ * asked as above.  A log of a hundred lines a minute then asks Python twice an
+ * hour, not twice a minute.
  */
 #include "parse_util.h"
 
@@ -239,6 +247,33 @@ int fl_stamp_syslog(fl_stamps *st, fl_str stamp, int64_t *t) {
     int64_t d = two(parts[0]), h = two(parts[1]);
     if (d < 1 || d > 31 || h < 0 || h >= 24)
         return R_NONE; /* d > 31: _valid_date fails for every candidate year */
+    int64_t hkey = ((mo * 32 + d) * 24 + h) + 1;
+    fl_minute *hour = slot(st->classic_hours, hkey);
+    if (hour->key != hkey && n <= 64) {
+        /* Ask for hh:00:00 and hh:59:60 of this very stamp text. */
+        char buf[64];
+        memcpy(buf, p, (size_t)n);
+        int64_t t0 = 0, t3600 = 0;
+        memcpy(buf + n - 5, "00:00", 5);
+        int r0 = call_syslog(st, buf, n, &t0);
+        if (r0 == R_ERROR || r0 == R_FALLBACK)
+            return r0;
+        memcpy(buf + n - 5, "59:60", 5);
+        int r3600 = call_syslog(st, buf, n, &t3600);
+        if (r3600 == R_ERROR || r3600 == R_FALLBACK)
+            return r3600;
+        hour->key = hkey;
+        hour->base = t0;
+        /* (only a linear hour is taken whole: two Nones at its ends could be a
+         * zone's gap at one end and the year boundary at the other) */
+        hour->state = r0 == R_RECS && r3600 == R_RECS && t3600 - t0 == 3600
+                          ? FL_MINUTE_LINEAR
+                          : FL_MINUTE_PER_SECOND;
+    }
+    if (hour->key == hkey && hour->state == FL_MINUTE_LINEAR) {
+        *t = hour->base + mi * 60 + s;
+        return R_RECS;
+    }
     int64_t mkey = (((mo * 32 + d) * 24 + h) * 60 + mi) + 1;
     fl_minute *m = slot(st->classic, mkey);
     if (m->key != mkey) {

@@ -182,7 +182,8 @@ int fl_parse_quota(fl_str line, fl_result *out);
 /* A minute of stamps, and what the Python StampParser answers for its seconds. */
 typedef struct {
     int64_t key;  /* 0: empty slot */
-    int64_t base; /* FL_MINUTE_LINEAR: the answer for second s is base + s */
+    int64_t base; /* FL_MINUTE_LINEAR: the answer for second s is base + s
+                     (of an hour's slot: for minute m, second s, base + 60 m + s) */
     int state;
 } fl_minute;
 enum { FL_MINUTE_LINEAR = 1, FL_MINUTE_NONE, FL_MINUTE_PER_SECOND };
@@ -192,6 +193,7 @@ typedef struct {
     PyObject *stamps;  /* the StampParser (owned reference) */
     int64_t reference; /* stamps.reference */
     int utc;           /* stamps._utc: local time is UTC */
+    fl_minute classic_hours[FL_MINUTES]; /* Mmm dd hh -> StampParser.syslog, if linear */
     fl_minute classic[FL_MINUTES]; /* Mmm dd hh:mm -> StampParser.syslog */
     fl_minute local[FL_MINUTES];   /* YYYY-MM-DD hh:mm -> StampParser.local */
 } fl_stamps;
