@@ -19,7 +19,7 @@ from mailtally.events import (
     StorageReport,
 )
 from mailtally.ingest import Joiner, LineParser
-from mailtally.ingest.parsers import QmgrFrom, SmtpdClient
+from mailtally.ingest.parsers import FilterBlocked, QmgrFrom, Reinjected, SmtpdClient
 
 REF = calendar.timegm((2026, 11, 28, 23, 0, 0))
 T0 = calendar.timegm((2026, 11, 28, 1, 0, 0))
@@ -568,6 +568,16 @@ def test_amavis_quarantined_spam_is_received_spam() -> None:
         MessageIn(T0 + 1, "bob@example.com", 2048, True),
         MessageIn(T0 + 1, "carol@example.com", 2048, True),
     ]
+
+
+def test_a_quarantined_re_injection_counts_the_size_its_sender_sent() -> None:
+    """A second filter quarantines what the first re-injected: the original's size, even 0."""
+    j = Joiner()
+    j.add(QmgrFrom("6A00000030", "x@example.org", 0, 1), T0)
+    j.add(Reinjected("6A00000030", "6B00000031"), T0)
+    j.add(QmgrFrom("6B00000031", "x@example.org", 900, 1), T0 + 1)
+    blocked = FilterBlocked("6B00000031", ("bob@example.com",), "SPAM", ("Quarantined",))
+    assert j.add(blocked, T0 + 2) == [MessageIn(T0 + 2, "bob@example.com", 0, True)]
 
 
 def test_xforward_link_waits_for_the_filters_verdict() -> None:

@@ -179,6 +179,11 @@ def _ip_of(relay: str) -> tuple[str, int | None]:
     return relay[b + 1 : e], int(port) if port.isdigit() and port.isascii() else None
 
 
+def _message_size(m: _Msg) -> int:
+    """The size the sender sent: a re-injected message's is its original's."""
+    return m.inherited_size if m.inherited_size is not None else (m.size or 0)
+
+
 def _loopback(ip: str) -> bool:
     if ip.startswith("::ffff:"):
         ip = ip[7:]
@@ -702,8 +707,7 @@ class Joiner:
             self._relay_receipts(m)
         if not (m.locals or m.fwds or m.bounced):
             return
-        size = m.inherited_size if m.inherited_size is not None else (m.size or 0)
-        size = max(0, size)
+        size = max(0, _message_size(m))
         spam = bool(m.spam)
         if len(m.locals) == 1 and not m.fwds and not m.bounced:
             # The common case, one mailbox: no grouping to do.
@@ -1023,7 +1027,7 @@ class Joiner:
             and not any(f.startswith(("Bounced", "Rejected")) for f in flags)
         )
         m = self._msgs.get(r.qid) if r.qid else None
-        size = 0 if m is None else max(0, m.inherited_size or m.size or 0)
+        size = 0 if m is None else max(0, _message_size(m))
         for rcpt in r.recipients:
             if rcpt:
                 user = self._strip_ext(rcpt)

@@ -495,11 +495,11 @@ static int join_blocked(Joiner *j, fl_str qid, fl_str category, const fl_str *rc
                 held = 0;
     }
     onode *e = truthy_s(qid) ? ot_get(&j->msgs, qid.p, qid.n) : NULL;
-    /* 0 if m is None else max(0, m.inherited_size or m.size or 0) */
+    /* 0 if m is None else max(0, _message_size(m)) */
     jint size = {1, 0, NULL};
     if (e != NULL) {
         jmsg *m = e->val;
-        if (jint_truthy(&m->inherited_size))
+        if (m->inherited_size.has)
             jint_max0(&size, &m->inherited_size);
         else if (jint_truthy(&m->size))
             jint_max0(&size, &m->size);
