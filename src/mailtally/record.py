@@ -82,6 +82,10 @@ class Resolver:
         self._users.clear()
         self._domains.clear()
 
+    def __len__(self) -> int:
+        """Addresses remembered."""
+        return len(self._users)
+
     def user(self, address: str) -> Owner | None:
         """The account an address (own or alias) delivers to, or None."""
         key = address.lower()

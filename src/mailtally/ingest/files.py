@@ -68,6 +68,8 @@ STATE_NAME = "joiner"
 BATCH_LINES = 500_000
 #: a tree of at most this many addresses is read whole at the start (~10 MB)
 PRELOAD_ADDRESSES = 50_000
+#: addresses resolved and remembered at most (a log names ever new outside ones)
+RESOLVED_MAX = 200_000
 #: lines read between two progress reports of a whole-file ingest
 PROGRESS_LINES = 100_000
 #: a followed file renamed away is read until it has been quiet this long (s)
@@ -213,7 +215,7 @@ def _inflate(raw: BinaryIO, skip: int) -> Iterator[bytes]:
                 raise gzip.BadGzipFile(f"Not a gzipped file ({data[:2]!r})")
             member = zlib.decompressobj(16 + zlib.MAX_WBITS)
             started = True
-        out = member.decompress(data)
+        out = member.decompress(data)  # ~5 MiB: a few wait in the queue
         data = b""
         if member.eof:
             data, started = member.unused_data, False
@@ -327,7 +329,7 @@ class Ingester:
         if key not in self._resolved:
             if self._resolver.complete or key.rpartition("@")[2] not in self._domains:
                 # most addresses in a mail log are outside the platform: no query
-                self._resolved[key] = None
+                # (and nothing to remember: the answer costs less than a query)
                 return None
             with self.store.read() as q:
                 row = q.account_of(key)
@@ -488,8 +490,10 @@ class Ingester:
         ids: list[int] = []
         with self.store.write() as q:
             version = q.tree_version()
-            if version != self._tree_version:
-                # the tree changed since the last batch: what was resolved may be wrong
+            remembered = len(self._resolved) + len(self._resolver)
+            if version != self._tree_version or remembered > RESOLVED_MAX:
+                # the tree changed since the last batch: what was resolved may be
+                # wrong (or so many addresses were seen that they are let go)
                 self._learn_tree(q)
                 self.joiner.clear_resolve_cache()
             self._resolver.q = q
