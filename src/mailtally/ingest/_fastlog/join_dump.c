@@ -48,6 +48,16 @@ static PyObject *row(int n, PyObject *a, PyObject *b, PyObject *c) {
 static PyObject *key_py(const onode *e) { return jstr_py(e->key, e->klen); }
 
 /* {key: [fields…]} of a message's table; what: 'l' locals, 'b' bounced, 'a' fwds/relays */
+
+/* d[entry's key] = v, taking v (which may be NULL after a failure).  0, or -1. */
+static int put_entry(PyObject *d, const onode *e, PyObject *v) {
+    PyObject *k = key_py(e);
+    int rc = (v && k) ? PyDict_SetItem(d, k, v) : -1;
+    Py_XDECREF(k);
+    Py_XDECREF(v);
+    return rc;
+}
+
 static PyObject *msg_table(const otable *t, char what) {
     PyObject *d = PyDict_New();
     if (d == NULL)
@@ -62,11 +72,7 @@ static PyObject *msg_table(const otable *t, char what) {
             if (v != NULL && what == 'l' && push(v, pybool(e->flag)) < 0)
                 Py_CLEAR(v);
         }
-        PyObject *k = key_py(e);
-        int rc = (v && k) ? PyDict_SetItem(d, k, v) : -1;
-        Py_XDECREF(k);
-        Py_XDECREF(v);
-        if (rc < 0) {
+        if (put_entry(d, e, v) < 0) {
             Py_DECREF(d);
             return NULL;
         }
@@ -138,11 +144,7 @@ static PyObject *quota_dict(const otable *t) {
         PyObject *v = row(3, ostr_py(&q->user), ostr_py(&q->root), jint_py(&q->bytes));
         if (v != NULL && (push(v, jint_py(&q->items)) < 0 || push(v, i64(q->time)) < 0))
             Py_CLEAR(v);
-        PyObject *k = key_py(e);
-        int rc = (v && k) ? PyDict_SetItem(d, k, v) : -1;
-        Py_XDECREF(k);
-        Py_XDECREF(v);
-        if (rc < 0) {
+        if (put_entry(d, e, v) < 0) {
             Py_DECREF(d);
             return NULL;
         }
