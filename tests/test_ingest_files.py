@@ -167,6 +167,67 @@ def test_a_file_named_twice_or_with_its_copy_in_one_run_counts_once(
     assert totals(store) == expected(lines)
 
 
+def gz(path: Path, data: bytes) -> Path:
+    with gzip.open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def test_a_cut_gz_counts_what_it_holds_and_the_rest_when_whole(
+    store: Store, tmp_path: Path
+) -> None:
+    """A .gz cut short (logrotate still compressing) spoils nothing read before or after."""
+    first, second, third = traffic(30), traffic(30, T0 + 3600, 2), traffic(30, T0 + 7200, 3)
+    write(tmp_path / "mail.log.2", first)
+    whole = gz(tmp_path / "whole.gz", "".join(ln + "\n" for ln in second).encode())
+    cut = tmp_path / "mail.log.1.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    write(tmp_path / "mail.log", third)
+    paths = [tmp_path / "mail.log.2", cut, tmp_path / "mail.log"]
+    report = ingest(store, *paths)
+    assert list(report.damaged) == [str(cut)]
+    assert totals(store)[0] > expected(first + third)[0]  # what the cut file held counted
+    shutil.copyfile(whole, cut)  # compressed to its end now
+    again = ingest(store, *paths)
+    assert again.damaged == {}
+    assert totals(store) == expected(first + second + third)
+
+
+def test_a_corrupt_or_unreadable_file_is_reported_not_fatal(store: Store, tmp_path: Path) -> None:
+    lines = traffic(10)
+    write(tmp_path / "mail.log", lines)
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(b"\x1f\x8b" + bytes(range(256)) * 40)
+    locked = tmp_path / "locked.log"
+    locked.mkdir()  # opening it fails, as an unreadable file's does
+    report = ingest(store, bad, locked, tmp_path / "mail.log")
+    assert set(report.damaged) == {str(bad), str(locked)}
+    assert totals(store) == expected(lines)
+
+
+def test_compressed_files_are_closed_when_read(store: Store, tmp_path: Path) -> None:
+    """...not when the batch that read them is committed (a run names many)."""
+    paths = [str(gz(tmp_path / f"m{i}.gz", f"{i}\n".encode() * 10)) for i in range(30)]
+    ingest(store, paths[0])  # the store's own files are open from now on
+    before = len(os.listdir("/proc/self/fd"))
+    seen: list[int] = []
+    Ingester(store, UTC).ingest(
+        paths[1:], lambda src, n: seen.append(len(os.listdir("/proc/self/fd")))
+    )
+    assert max(seen) <= before + 2  # the file being read (and its twin for the thread)
+
+
+def test_a_very_compressible_gz_is_inflated_in_bounded_chunks(tmp_path: Path) -> None:
+    from mailtally.ingest.files import _inflate
+
+    line = b"2026-01-10T08:00:00+00:00 mx1 postfix/qmgr[1]: 1A2B3C: removed\n"
+    path = gz(tmp_path / "same.gz", line * 500_000)  # 32 MiB in about 100 KiB
+    with open(path, "rb") as raw:
+        sizes = [len(c) for c in _inflate(raw, 0)]
+    assert sum(sizes) == len(line) * 500_000
+    assert max(sizes) <= 8 << 20
+
+
 def test_appended_lines_are_read_from_where_the_last_run_stopped(
     store: Store, tmp_path: Path
 ) -> None:

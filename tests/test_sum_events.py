@@ -84,3 +84,24 @@ def test_a_day_of_one_account_is_one_event() -> None:
         MessageIn(t + 86400, "bob@example.com", 7),
         Login(t, "bob@example.com", "pop3"),
     ]
+
+
+def test_a_day_of_that_changes_the_list_changes_nothing_summed() -> None:
+    batch = [MessageIn(T0 + i, "bob@example.com", 10) for i in range(50)]
+
+    def day_of(bucket: int) -> Any:
+        batch.clear()  # whatever Python runs meanwhile, the events were taken as they were
+        return BERLIN.bucket_keys(bucket)
+
+    summed = _fastlog.sum_events(batch, day_of)
+    assert sum(e.count for e in summed) == 50
+    assert sum(e.size for e in summed) == 500
+
+
+def test_sums_past_64_bits_leave_the_events_as_they_came() -> None:
+    big = 2**62
+    batch = [
+        MessageOut(T0, "bob@example.com", 1, big),
+        MessageOut(T0 + 1, "bob@example.com", 1, big),
+    ]
+    assert _fastlog.sum_events(batch, BERLIN.bucket_keys) == batch

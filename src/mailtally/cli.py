@@ -375,6 +375,8 @@ def _print_report(report: Any) -> None:
         ):
             table.add_row(program, f"{count:,}", str(sample)[:160])
         console.print(table)
+    for path, why in report.damaged.items():
+        console.print(f"[bold red]not read to its end:[/] {path}: {why}")
 
 
 @main.command()

@@ -83,8 +83,8 @@ class Resolver:
         self._domains.clear()
 
     def __len__(self) -> int:
-        """Addresses remembered."""
-        return len(self._users)
+        """Addresses and domains remembered."""
+        return len(self._users) + len(self._domains)
 
     def user(self, address: str) -> Owner | None:
         """The account an address (own or alias) delivers to, or None."""

@@ -91,10 +91,17 @@ class IngestReport:
     #: messages whose lines never all arrived (expired from the in-flight table)
     skipped_messages: int = 0
     files: list[str] = field(default_factory=list)
+    #: path -> why it was not read (to its end): unreadable, a corrupt or cut .gz
+    damaged: dict[str, str] = field(default_factory=dict)
 
     @property
     def unknown_lines(self) -> int:
         return sum(int(v[0]) for v in self.unknown.values())  # type: ignore[call-overload]
+
+
+#: what reading a file that is cut short or corrupt raises (a .gz still being
+#: written by logrotate, a full disk, a bad sector)
+_DAMAGED = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
 
 
 def _open(path: str) -> BinaryIO:
@@ -162,7 +169,12 @@ class Source:
     #: chunks read ahead by a thread (a compressed file read to its end)
     ahead: _ReadAhead | None = None
 
+    #: the file could not be read on (damaged): it is at its end for this run
+    ended: bool = False
+
     def read_chunk(self) -> bytes:
+        if self.ended:
+            return b""
         return self.ahead.read() if self.ahead is not None else self.stream.read(CHUNK)
 
     def read_ahead(self) -> None:
@@ -181,7 +193,11 @@ class Source:
     def close(self) -> None:
         if self.ahead is not None:
             self.ahead.stop()
+        # a GzipFile leaves the file it was given open (and forgets it on close)
+        raw = self.stream.fileobj if isinstance(self.stream, gzip.GzipFile) else None
         self.stream.close()
+        if raw is not None:
+            raw.close()
 
 
 def _inflate(raw: BinaryIO, skip: int) -> Iterator[bytes]:
@@ -215,8 +231,10 @@ def _inflate(raw: BinaryIO, skip: int) -> Iterator[bytes]:
                 raise gzip.BadGzipFile(f"Not a gzipped file ({data[:2]!r})")
             member = zlib.decompressobj(16 + zlib.MAX_WBITS)
             started = True
-        out = member.decompress(data)  # ~5 MiB: a few wait in the queue
-        data = b""
+        # (at most 8 MiB out of each call: a MiB of very repetitive text could
+        # inflate to hundreds, and a few chunks wait in the queue)
+        out = member.decompress(data, 8 * CHUNK)
+        data = member.unconsumed_tail
         if member.eof:
             data, started = member.unused_data, False
         if skip:
@@ -344,15 +362,23 @@ class Ingester:
         try:
             st = os.stat(path)
             stream = _open(path)
-        except OSError:
+        except FileNotFoundError:
             return None
-        head = stream.read(HEAD)
+        except OSError as exc:
+            self.report.damaged[path] = f"not readable: {exc.strerror or exc}"
+            return None
+        try:
+            head = stream.read(HEAD)
+            quota = head.startswith(_QUOTA_HEADER)
+            if quota:  # a report is one snapshot: known by all of its bytes
+                head += stream.read()
+        except _DAMAGED as exc:
+            stream.close()
+            self.report.damaged[path] = f"not readable: {exc}"
+            return None
         if not head:
             stream.close()
             return None
-        quota = head.startswith(_QUOTA_HEADER)
-        if quota:  # a report is one snapshot: known by all of its bytes
-            head += stream.read()
         if any(_continues(head, quota, t.head_hash, t.head_len) for t in self._touched.values()):
             # the content of a file read since the last commit (a file named twice,
             # a copy): committed first, it is then known like any file read before
@@ -394,7 +420,14 @@ class Ingester:
         limit = max_lines or self.batch_lines
         n = 0
         while n < limit:
-            chunk = src.read_chunk()
+            try:
+                chunk = src.read_chunk()
+            except _DAMAGED as exc:
+                # What was read counts; the rest waits for a run that can read it
+                # (a .gz cut short is usually one logrotate is still writing).
+                src.ended = True
+                self.report.damaged[src.path] = f"read to byte {src.position:,} only: {exc}"
+                chunk = b""
             if not chunk:
                 if final and src.buffer:
                     line, src.buffer = src.buffer, b""

@@ -39,16 +39,20 @@ static int note_unknown(PyObject *unknown, const fl_str *program, const char *li
             PyErr_SetString(PyExc_TypeError, "unknown: a slot must be [count, sample]");
             goto done;
         }
-        PyObject *count = PyList_GET_ITEM(slot, 0);
+        /* (held while Python adds: the dict's owner could change the slot) */
+        Py_INCREF(slot);
+        PyObject *count = Py_NewRef(PyList_GET_ITEM(slot, 0));
         PyObject *one = PyLong_FromLong(1);
-        if (one == NULL)
-            goto done;
-        PyObject *next = PyNumber_Add(count, one);
-        Py_DECREF(one);
-        if (next == NULL)
-            goto done;
-        PyList_SetItem(slot, 0, next); /* steals next, drops the old count */
-        rc = 0;
+        PyObject *next = one == NULL ? NULL : PyNumber_Add(count, one);
+        Py_XDECREF(one);
+        Py_DECREF(count);
+        if (next != NULL && PyList_GET_SIZE(slot) >= 1) {
+            rc = PyList_SetItem(slot, 0, next); /* steals next, drops the old count */
+        } else if (next != NULL) {
+            Py_DECREF(next);
+            PyErr_SetString(PyExc_TypeError, "unknown: a slot must be [count, sample]");
+        }
+        Py_DECREF(slot);
     } else if (!PyErr_Occurred()) {
         /* the sample is line[:300] of the decoded line; the C parser only
          * answers "unknown" for ASCII lines, where characters are bytes */

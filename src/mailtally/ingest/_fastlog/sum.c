@@ -17,7 +17,8 @@
  *
  * Speed is the point, so the events' fields are read straight from their slots
  * (they are slotted dataclasses) and groups live in a C hash table; if the
- * event classes ever stop being laid out that way, the events pass unsummed.
+ * event classes ever stop being laid out that way, or a sum would pass int64,
+ * the events pass unsummed.
  */
 #include "fastlog.h"
 
@@ -278,9 +279,15 @@ static PyObject *sum_events(PyObject *self, PyObject *args) {
         return NULL;
     if (load_layout() < 0)
         return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(events);
-    if (layout < 0 || n == 0)
-        return PyList_GetSlice(events, 0, n); /* nothing to sum, or not summable here */
+    if (layout < 0 || PyList_GET_SIZE(events) == 0) /* not summable here, or nothing */
+        return PyList_GetSlice(events, 0, PyList_GET_SIZE(events));
+    /* the events as they are now, held: day_of and the fields' __eq__ may run
+     * any Python, which could change the list */
+    PyObject *held = PyList_AsTuple(events);
+    if (held == NULL)
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(held);
+    int overflow = 0;
 
     /* pos[i]: what the output has at input i: -1 the event itself (unsummed),
      * j >= 0 the group in table slot j (its first event), -2 nothing (a later
@@ -298,7 +305,7 @@ static PyObject *sum_events(PyObject *self, PyObject *args) {
         b.slots[i].day = -2;
 
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *ev = PyList_GET_ITEM(events, i);
+        PyObject *ev = PyTuple_GET_ITEM(held, i);
         int kind = -1;
         for (int k = 0; k < K_KINDS; k++)
             if (Py_TYPE(ev) == classes[k])
@@ -341,12 +348,12 @@ static PyObject *sum_events(PyObject *self, PyObject *args) {
                 break;
             }
             if (same_group(g, kind, day, address, extra, h)) {
-                /* (sums stay far inside int64: an event's numbers are bounded,
-                 * events.MAX_*, and a batch holds at most millions) */
                 g->n++;
-                g->count += count;
-                g->size += size;
-                g->recipients += rcpts;
+                /* (never with events of a log, whose numbers are bounded by
+                 * events.MAX_*: then nothing is summed) */
+                overflow |= __builtin_add_overflow(g->count, count, &g->count);
+                overflow |= __builtin_add_overflow(g->size, size, &g->size);
+                overflow |= __builtin_add_overflow(g->recipients, rcpts, &g->recipients);
                 if (t > g->time)
                     g->time = t;
                 pos[i] = -2;
@@ -356,13 +363,17 @@ static PyObject *sum_events(PyObject *self, PyObject *args) {
                 goto done;
         }
     }
+    if (overflow) { /* sums past int64: the events as they came */
+        out = PySequence_List(held);
+        goto done;
+    }
     out = PyList_New(0);
     if (out == NULL)
         goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (pos[i] == -2)
             continue;
-        PyObject *ev = pos[i] == -1 ? Py_NewRef(PyList_GET_ITEM(events, i))
+        PyObject *ev = pos[i] == -1 ? Py_NewRef(PyTuple_GET_ITEM(held, i))
                                     : group_event(&table[pos[i]]);
         if (ev == NULL || PyList_Append(out, ev) < 0) {
             Py_XDECREF(ev);
@@ -374,6 +385,7 @@ static PyObject *sum_events(PyObject *self, PyObject *args) {
 done:
     PyMem_Free(table);
     PyMem_Free(pos);
+    Py_DECREF(held);
     PyMem_Free(b.slots);
     Py_XDECREF(b.ids);
     return out;
