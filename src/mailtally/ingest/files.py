@@ -12,7 +12,7 @@ Only complete lines are read; a last line without its newline waits for the
 writer (when following) or is left for the next run.
 
 The lines themselves go through the compiled parser and joiner
-(:mod:`mailtally.ingest._fastlog`) when the extension is built — about ten
+(:mod:`mailtally.ingest._fastlog`) when the extension is built — about seven
 times the pure-Python speed — and through :mod:`mailtally.ingest.parsers` and
 :mod:`mailtally.ingest.join` otherwise, or when ``MAILTALLY_PURE_PYTHON=1`` is
 set.  Both give the same counts and save the same joiner state (the test suite
@@ -159,18 +159,16 @@ class Source:
     buffer: bytes = b""
     #: the compiled twin of ``parser`` (same stamp context), when compiled
     fast_parser: Any = None
+    #: chunks read ahead by a thread (a compressed file read to its end)
+    ahead: _ReadAhead | None = None
+    #: the file could not be read on (damaged): it is at its end for this run
+    ended: bool = False
 
     def set_parser(self, reference: int, zone: Any, compiled: bool) -> None:
         """Parse from now on with stamps referenced to ``reference`` (the file's mtime)."""
         self.parser = LineParser(reference=reference, tz=zone)
         stamps: StampParser = self.parser.stamps
         self.fast_parser = _fastlog.Parser(stamps) if compiled and _fastlog else None
-
-    #: chunks read ahead by a thread (a compressed file read to its end)
-    ahead: _ReadAhead | None = None
-
-    #: the file could not be read on (damaged): it is at its end for this run
-    ended: bool = False
 
     def read_chunk(self) -> bytes:
         if self.ended:
