@@ -78,10 +78,6 @@ class Resolver:
         #: every address of the tree has been remembered: others are not asked for
         self.complete = False
 
-    def clear(self) -> None:
-        self._users.clear()
-        self._domains.clear()
-
     def __len__(self) -> int:
         """Addresses and domains remembered."""
         return len(self._users) + len(self._domains)
