@@ -105,6 +105,11 @@ Quota reports
 Times are UTC epoch seconds.  The joiner's clock is the latest line time seen;
 expiry and the hold are measured on it, never on the wall clock, so that a
 replay gives the same events.
+
+This module is the reference; ``mailtally ingest`` runs its compiled twin
+(``_fastlog/join*.c``), one C function per method here.  A rule changed here is
+changed there too: tests/test_fastlog_join.py runs every test of this joiner
+on both and compares them line by line.
 """
 
 from __future__ import annotations

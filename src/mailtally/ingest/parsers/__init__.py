@@ -17,6 +17,11 @@ A result is one of three:
 No input string raises.  Records are frozen, slotted dataclasses; they say
 what the line says and nothing more — :mod:`mailtally.ingest.join` ties them
 into events.
+
+These modules are the reference; ``mailtally ingest`` runs their compiled twin
+(``_fastlog/parse*.c``, one C function per function here), which hands a line
+back to them when it declines it.  A rule changed here is changed there too:
+tests/test_fastlog_parse.py compares the two on every table of lines.
 """
 
 from __future__ import annotations
