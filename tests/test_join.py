@@ -19,7 +19,16 @@ from mailtally.events import (
     StorageReport,
 )
 from mailtally.ingest import Joiner, LineParser
-from mailtally.ingest.parsers import FilterBlocked, QmgrFrom, Reinjected, SmtpdClient
+from mailtally.ingest.parsers import (
+    CleanupMessageId,
+    Delivery,
+    FilterBlocked,
+    QmgrFrom,
+    QmgrRemoved,
+    Reinjected,
+    SieveAction,
+    SmtpdClient,
+)
 
 REF = calendar.timegm((2026, 11, 28, 23, 0, 0))
 T0 = calendar.timegm((2026, 11, 28, 1, 0, 0))
@@ -578,6 +587,33 @@ def test_a_quarantined_re_injection_counts_the_size_its_sender_sent() -> None:
     j.add(QmgrFrom("6B00000031", "x@example.org", 900, 1), T0 + 1)
     blocked = FilterBlocked("6B00000031", ("bob@example.com",), "SPAM", ("Quarantined",))
     assert j.add(blocked, T0 + 2) == [MessageIn(T0 + 2, "bob@example.com", 0, True)]
+
+
+def test_a_restart_keeps_which_message_a_message_id_names() -> None:
+    """Two messages in flight share a Message-ID (a filter's re-injection); the later
+    one is delivered, and a sieve junk verdict logged after a restart finds it."""
+    a, b = "6A00000040", "6B00000041"
+
+    def before(j: Joiner) -> None:
+        j.add(CleanupMessageId(a, "same@example.org"), T0)
+        j.add(CleanupMessageId(b, "same@example.org"), T0 + 1)
+        j.add(QmgrFrom(b, "x@example.org", 900, 1), T0 + 2)
+        j.add(
+            Delivery(b, "bob@example.com", None, "mail[private/dovecot-lmtp]", "sent", "lmtp"),
+            T0 + 3,
+        )
+        j.add(QmgrFrom(a, "x@example.org", 900, 1), T0 + 3)  # a is the last one touched
+
+    def after(j: Joiner) -> list[Event]:
+        j.add(SieveAction("bob@example.com", "fileinto", "Junk", "same@example.org"), T0 + 4)
+        return list(j.add(QmgrRemoved(b), T0 + 5))
+
+    straight = Joiner()
+    before(straight)
+    restarted = Joiner()
+    before(restarted)
+    restarted = Joiner.from_state(json.loads(json.dumps(restarted.state())))
+    assert after(restarted) == after(straight) == [MessageIn(T0 + 3, "bob@example.com", 900, True)]
 
 
 def test_xforward_link_waits_for_the_filters_verdict() -> None:

@@ -536,6 +536,9 @@ class Joiner:
             "next_sweep": self._next_sweep,
             "counters": {k: getattr(self, k) for k in self._COUNTERS},
             "msgs": [[q, m.dump()] for q, m in self._msgs.items()],
+            # (saved, not rebuilt from msgs: two messages in flight may share a
+            # Message-ID, a filter's re-injection, and the index names the later)
+            "msgid_index": [[k, q] for k, q in self._msgid_index.items() if q in self._msgs],
             "held": [[q, d] for q, d in self._held.items()],
             "children": [[a, v[0], list(v[1])] for a, v in self._children.items()],
             "pending_verdicts": [[q, v[0], v[1]] for q, v in self._pending_verdicts.items()],
@@ -565,7 +568,9 @@ class Joiner:
             m = _Msg.load(d)
             j._msgs[qid] = m
             if m.msgid:
-                j._msgid_index[m.msgid] = qid
+                j._msgid_index[m.msgid] = qid  # a state saved before the index was
+        if "msgid_index" in state:
+            j._msgid_index = {str(k): str(q) for k, q in state["msgid_index"]}
         j._held = OrderedDict((q, int(d)) for q, d in state.get("held", []))
         j._children = OrderedDict((a, [int(t), list(bs)]) for a, t, bs in state.get("children", []))
         j._pending_verdicts = OrderedDict(

@@ -135,6 +135,23 @@ static PyObject *table_rows(const otable *t, char what) {
     return l;
 }
 
+/* [[message_id, qid] …] of the index, for the messages in flight */
+static PyObject *index_rows(const Joiner *j) {
+    PyObject *l = PyList_New(0);
+    if (l == NULL)
+        return NULL;
+    for (const onode *e = j->msgid_index.head; e != NULL; e = e->next) {
+        const ostr *q = e->val;
+        if (q == NULL || q->p == NULL || ot_get(&j->msgs, q->p, q->n) == NULL)
+            continue;
+        if (push(l, row(2, key_py(e), ostr_py(q), NULL)) < 0) {
+            Py_DECREF(l);
+            return NULL;
+        }
+    }
+    return l;
+}
+
 static PyObject *quota_dict(const otable *t) {
     PyObject *d = PyDict_New();
     if (d == NULL)
@@ -190,6 +207,7 @@ PyObject *join_state(Joiner *j) {
         put(d, "next_sweep", i64(j->next_sweep)) < 0 ||
         put(d, "counters", join_counters(j, 0)) < 0 ||
         put(d, "msgs", table_rows(&j->msgs, 'm')) < 0 ||
+        put(d, "msgid_index", index_rows(j)) < 0 ||
         put(d, "held", table_rows(&j->held, 't')) < 0 ||
         put(d, "children", table_rows(&j->children, 'c')) < 0 ||
         put(d, "pending_verdicts", table_rows(&j->pending_verdicts, 'v')) < 0 ||
@@ -438,6 +456,32 @@ out:
     return m;
 }
 
+/* j._msgid_index = dict(state["msgid_index"]) when the state has it (a state
+ * saved before it had it keeps the index load_rows rebuilt from the messages) */
+static int load_index(Joiner *j, PyObject *state) {
+    PyObject *rows = get(state, "msgid_index", 0);
+    if (rows == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    ot_clear(&j->msgid_index);
+    PyObject *iter = PyObject_GetIter(rows), *item;
+    Py_DECREF(rows);
+    if (iter == NULL)
+        return -1;
+    int rc = 0;
+    while (rc == 0 && (item = PyIter_Next(iter)) != NULL) {
+        PyObject *seq = unpack(item, 2);
+        Py_DECREF(item);
+        onode *e = seq != NULL ? load_node(&j->msgid_index, ITEM(seq, 0)) : NULL;
+        if (e != NULL && (e->val = calloc(1, sizeof(ostr))) == NULL)
+            PyErr_NoMemory();
+        if (e == NULL || e->val == NULL || to_ostr(ITEM(seq, 1), e->val) < 0)
+            rc = -1;
+        Py_XDECREF(seq);
+    }
+    Py_DECREF(iter);
+    return rc < 0 || PyErr_Occurred() ? -1 : 0;
+}
+
 /* Rows [key, value…] of state[name] into table t; what as in table_rows. */
 static int load_rows(Joiner *j, PyObject *state, const char *name, otable *t, char what) {
     PyObject *rows = get(state, name, 0);
@@ -619,7 +663,7 @@ int join_load_state(Joiner *j, PyObject *state) {
         if (rc < 0 || PyErr_Occurred())
             return -1;
     }
-    if (load_rows(j, state, "msgs", &j->msgs, 'm') < 0 ||
+    if (load_rows(j, state, "msgs", &j->msgs, 'm') < 0 || load_index(j, state) < 0 ||
         load_rows(j, state, "held", &j->held, 't') < 0 ||
         load_rows(j, state, "children", &j->children, 'c') < 0 ||
         load_rows(j, state, "pending_verdicts", &j->pending_verdicts, 'v') < 0 ||
