@@ -72,6 +72,8 @@ PRELOAD_ADDRESSES = 50_000
 RESOLVED_MAX = 200_000
 #: lines read between two progress reports of a whole-file ingest
 PROGRESS_LINES = 100_000
+#: a followed log is committed at most this often (s), unless a batch is full
+FOLLOW_COMMIT_EVERY = 0.5
 #: a followed file renamed away is read until it has been quiet this long (s)
 RETIRE_AFTER = 5.0
 _QUOTA_HEADER = b"Username\t"
@@ -629,17 +631,26 @@ class Ingester:
         """Tail ``paths`` across rename rotation and copytruncate until stopped."""
         sources: dict[str, Source | None] = {p: self.open_source(p) for p in paths}
         retired: list[_Retired] = []
+        last_commit = 0.0
         try:
             while not should_stop():
+                lines = self.report.lines
                 for path in paths:
                     sources[path] = self._poll(path, sources[path], retired)
                 retired = self._read_retired(retired)
-                if self._pending_lines or self._touched:
+                now = time.monotonic()
+                # A busy log is committed twice a second, not at every poll: each
+                # commit saves the joiner's state, megabytes on a busy server.
+                due = now - last_commit >= FOLLOW_COMMIT_EVERY
+                if (self._pending_lines or self._touched) and (
+                    due or self._pending_lines >= self.batch_lines
+                ):
                     self.commit()
+                    last_commit = now
                     if on_commit is not None:
                         on_commit(self.report)
-                else:
-                    time.sleep(interval)
+                if self.report.lines - lines < PROGRESS_LINES // 10:
+                    time.sleep(interval)  # not a backlog being caught up: wait for more
         finally:
             for r in retired:
                 self.read(r.src, final=True, max_lines=10**12)
