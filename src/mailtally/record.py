@@ -130,8 +130,10 @@ class _Tally:
     ) -> None:
         keys = self._keys.get(ts // 900)
         if keys is None:
-            keys = self.periods.keys(ts)
-            if self.periods.bucket_keys(ts // 900) is not None:
+            keys = self.periods.bucket_keys(ts // 900)
+            if keys is None:  # a quarter hour with a midnight in it: this second's own
+                keys = self.periods.keys(ts)
+            else:
                 self._keys[ts // 900] = keys
         key = (owner, keys)
         cell = self.cells.get(key)
