@@ -136,6 +136,12 @@ def flow_rows(store: Store) -> list[Any]:
         ).fetchall()
 
 
+@pytest.fixture(params=[50_000, 0], ids=["tree-read-whole", "asked-per-address"])
+def tree_lookup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test runs with the tree read whole at the start, then asked address by address."""
+    monkeypatch.setattr("mailtally.ingest.files.PRELOAD_ADDRESSES", request.param)
+
+
 def ingest(store: Store, *paths: Path, batch_lines: int = 50_000) -> Any:
     return Ingester(store, UTC, batch_lines=batch_lines).ingest([str(p) for p in paths])
 
@@ -286,11 +292,9 @@ def test_webmail_host_logins_are_not_counted(store: Store, tmp_path: Path) -> No
     assert totals(store) == (0, 0, 0)
 
 
-@pytest.mark.parametrize("preload", [50_000, 0], ids=["tree-read-whole", "asked-per-address"])
 def test_mail_to_an_alias_counts_for_the_real_user(
-    store: Store, tmp_path: Path, preload: int, monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, tree_lookup: None
 ) -> None:
-    monkeypatch.setattr("mailtally.ingest.files.PRELOAD_ADDRESSES", preload)
     write(tmp_path / "mail.log", inbound("1A2B3C4D5E", T0, "al@example.com", 700))
     ingest(store, tmp_path / "mail.log")
     with store.read() as q:
@@ -299,12 +303,10 @@ def test_mail_to_an_alias_counts_for_the_real_user(
     assert rows and rows[0][7] == 1  # messages_in_ham of alice's day
 
 
-@pytest.mark.parametrize("preload", [50_000, 0], ids=["tree-read-whole", "asked-per-address"])
 def test_mail_a_catch_all_rewrote_counts_for_the_mailbox_it_reached(
-    store: Store, tmp_path: Path, preload: int, monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, tree_lookup: None
 ) -> None:
     """The address it was sent to is no account: the one it reached is credited."""
-    monkeypatch.setattr("mailtally.ingest.files.PRELOAD_ADDRESSES", preload)
     lines = inbound("1A2B3C4D5F", T0, "carol@example.com", 900)
     lines[3] = lines[3].replace(
         "to=<carol@example.com>,", "to=<carol@example.com>, orig_to=<sales@example.com>,"
@@ -314,12 +316,10 @@ def test_mail_a_catch_all_rewrote_counts_for_the_mailbox_it_reached(
     assert totals(store) == (1, 900, 0)
 
 
-@pytest.mark.parametrize("preload", [50_000, 0], ids=["tree-read-whole", "asked-per-address"])
 def test_an_account_added_between_batches_counts_from_then_on(
-    store: Store, tmp_path: Path, preload: int, monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, tree_lookup: None
 ) -> None:
     """What the ingester knows of the tree is kept only while the tree stays the same."""
-    monkeypatch.setattr("mailtally.ingest.files.PRELOAD_ADDRESSES", preload)
     log = tmp_path / "mail.log"
     write(log, [*inbound("1A1", T0, "dave@example.com", 100), login(T0, "dave@example.com")])
     ingester = Ingester(store, UTC)
