@@ -22,7 +22,22 @@ from typing import Any, Literal
 
 import msgspec
 
-from mailtally import periods
+from mailtally import access, periods
+from mailtally.access import (
+    COMPANY_ROLES,
+    ROLE_KIND,
+    ROLES,
+    Action,
+    Grant,
+    Obj,
+    actions,
+    allowed,
+    covers,
+    forbidden,
+    may_act_on_account,
+    not_found,
+    reaches_into,
+)
 from mailtally.errors import (
     BAD_ATTRIBUTE,
     BAD_REQUEST,
@@ -34,6 +49,7 @@ from mailtally.errors import (
 )
 from mailtally.history import UserChange, UserState, decode_state, encode_state
 from mailtally.metrics import DELIVERY_FLAGS, SERVICE_STATES, SERVICES, USER_TYPES
+from mailtally.names import BAD_CHARACTERS, company_key, has_bad_characters
 from mailtally.periods import Periods
 from mailtally.store.base import Queries
 
@@ -54,6 +70,7 @@ __all__ = [
     "load_principal",
     "normalize_address",
     "normalize_domain",
+    "own_company",
     "require_readable",
     "require_stats_readable",
     "visible",
@@ -61,20 +78,25 @@ __all__ = [
 
 ObjectType = Literal["company", "domain", "user"]
 
-COMPANY_ROLES = ("company", "company_ro", "company_view", "company_mail", "company_token_only")
-DOMAIN_ROLES = ("domain", "mail")
-ROLES = (*COMPANY_ROLES, *DOMAIN_ROLES, "workgroup")
 
 MAX_NAME = 128
 _LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_WORKGROUP = re.compile(r"^[^\x00-\x1f/]{1,64}$")
+_WORKGROUP = re.compile(f"^[^{BAD_CHARACTERS}/]{{1,64}}$")
 
 
 # -- names -------------------------------------------------------------------
 def normalize_domain(name: str) -> str | None:
-    """The stored (lower-case, IDNA) form of a DNS name, or None if it is not one."""
-    name = name.strip().rstrip(".")
+    """The stored (lower-case, IDNA) form of a DNS name, or None if it is not one.
+
+    Surrounding spaces and one trailing dot (the DNS root) are not part of the
+    name; control characters are refused, not stripped (SPEC §2 rule 5).
+    """
+    if has_bad_characters(name):
+        return None
+    name = name.strip(" ")
+    if name.endswith("."):
+        name = name[:-1]
     if not name or len(name) > 253:
         return None
     try:
@@ -91,7 +113,9 @@ def normalize_domain(name: str) -> str | None:
 
 def normalize_address(address: str) -> str | None:
     """``local@domain`` lower-cased (domain in IDNA), or None if malformed."""
-    local, at, domain = address.strip().rpartition("@")
+    if has_bad_characters(address):
+        return None
+    local, at, domain = address.strip(" ").rpartition("@")
     if not at or not local or len(local) > 64:
         return None
     local = local.lower()
@@ -124,7 +148,11 @@ def _bad_attr(attr: str, reason: str) -> OMAError:
 # -- who is asking -----------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller: an operator, or a user with its roles."""
+    """An authenticated caller: an operator, or a user with its roles.
+
+    ``grants`` are the roles resolved to ids (what :mod:`mailtally.access` reads);
+    ``roles`` are the same as (role, object name), as answers show them.
+    """
 
     name: str
     operator: bool = False
@@ -133,8 +161,8 @@ class Principal:
     domain_id: int | None = None
     workgroup: str | None = None
     roles: tuple[tuple[str, str], ...] = ()
-    # roles resolved to ids: company roles by company, domain roles by domain,
-    # workgroup roles by (domain, workgroup)
+    grants: tuple[Grant, ...] = ()
+    # the grants by company / domain / workgroup, for the callers that ask so
     company_roles: dict[int, frozenset[str]] = field(default_factory=dict)
     domain_roles: dict[int, frozenset[str]] = field(default_factory=dict)
     workgroups: frozenset[tuple[int, str]] = frozenset()
@@ -144,45 +172,59 @@ class Principal:
         return bool(held & set(roles)) if roles else bool(held)
 
 
+def grant_of(company_id: int, role: str, kind: str, object_id: int, workgroup: str) -> Grant:
+    """A role row as :mod:`mailtally.access` sees it."""
+    if kind == "company":
+        return Grant(role, Obj("company", object_id))
+    if kind == "domain":
+        return Grant(role, Obj("domain", company_id, domain_id=object_id))
+    return Grant(role, Obj("workgroup", company_id, domain_id=object_id, workgroup=workgroup))
+
+
+def held_grants(q: Queries, user_id: int, company_id: int) -> tuple[Grant, ...]:
+    """The roles the account holds, by kind and id."""
+    return tuple(grant_of(company_id, r, k, oid, wg) for r, k, oid, wg, _ in q.grants_of(user_id))
+
+
 def load_principal(q: Queries, name: str) -> Principal | None:
-    """The caller named ``name`` (an operator, or a live user by its own address)."""
+    """The caller named ``name`` (an operator, or a live user by its own address).
+
+    Roles are read by kind and id (SPEC §2 rule 2): a role held on a company is
+    about that company and no domain spelled like it.
+    """
     if "@" not in name:
         return Principal(name=name, operator=True) if q.operator(name) else None
     address = normalize_address(name)
     if address is None:
         return None
-    found = q.resolve_address(address)
-    if found is None or found[3]:  # aliases do not log in
+    row = q.user_by_address(address)
+    if row is None or row[7]:  # aliases do not log in
         return None
-    row = q.user_by_id(found[0])
     state = decode_state(row[6])
     if state.deletetime is not None:
         return None
-    roles = tuple((r, o) for r, o in q.roles_of(row[0]))
+    rows = q.grants_of(row[0])
+    grants = tuple(grant_of(row[1], r, k, oid, wg) for r, k, oid, wg, _ in rows)
     company_roles: dict[int, set[str]] = {}
     domain_roles: dict[int, set[str]] = {}
     workgroups: set[tuple[int, str]] = set()
-    for role, obj in roles:
-        if role in COMPANY_ROLES:
-            c = q.company_by_name(obj)
-            if c is not None:
-                company_roles.setdefault(c[0], set()).add(role)
-        elif role in DOMAIN_ROLES:
-            d = q.domain_by_name(obj)
-            if d is not None:
-                domain_roles.setdefault(d[0], set()).add(role)
-        elif role == "workgroup":
-            dname, _, wg = obj.partition("/")
-            d = q.domain_by_name(dname)
-            if d is not None:
-                workgroups.add((d[0], wg))
+    for g in grants:
+        if g.obj.kind == "company":
+            company_roles.setdefault(g.obj.company_id, set()).add(g.role)
+        elif g.obj.kind == "domain":
+            assert g.obj.domain_id is not None
+            domain_roles.setdefault(g.obj.domain_id, set()).add(g.role)
+        else:
+            assert g.obj.domain_id is not None and g.obj.workgroup is not None
+            workgroups.add((g.obj.domain_id, g.obj.workgroup))
     return Principal(
         name=row[3],
         user_id=row[0],
         company_id=row[1],
         domain_id=row[2],
         workgroup=state.workgroup,
-        roles=roles,
+        roles=tuple((r, o) for r, _, _, _, o in rows),
+        grants=grants,
         company_roles={k: frozenset(v) for k, v in company_roles.items()},
         domain_roles={k: frozenset(v) for k, v in domain_roles.items()},
         workgroups=frozenset(workgroups),
@@ -204,22 +246,31 @@ class Target:
     state: UserState | None = None
     by_alias: bool = False
 
+    @property
+    def obj(self) -> Obj:
+        """The object as the permission table sees it."""
+        if self.type == "company":
+            return Obj("company", self.id)
+        if self.type == "domain":
+            return Obj("domain", self.company_id, domain_id=self.id)
+        return Obj(
+            "user",
+            self.company_id,
+            domain_id=self.domain_id,
+            workgroup=self.workgroup,
+            user_id=self.id,
+        )
 
-def find_target(q: Queries, type_: ObjectType, name: str) -> Target | None:
-    if type_ == "company":
-        c = q.company_by_name(name)
-        return None if c is None else Target("company", c[0], c[1], c[0], createtime=c[2])
-    if type_ == "domain":
-        dom = normalize_domain(name)
-        d = q.domain_by_name(dom) if dom else None
-        if d is None:
-            return None
-        return Target("domain", d[0], d[2], d[1], domain_id=d[0], createtime=d[3])
-    address = normalize_address(name)
-    found = q.resolve_address(address) if address else None
-    if found is None:
-        return None
-    row = q.user_by_id(found[0])
+
+def _company_target(c: tuple[int, str, int]) -> Target:
+    return Target("company", c[0], c[1], c[0], createtime=c[2])
+
+
+def _domain_target(d: tuple[int, int, str, int, int | None, str]) -> Target:
+    return Target("domain", d[0], d[2], d[1], domain_id=d[0], createtime=d[3])
+
+
+def _user_target(row: Any) -> Target:
     state = decode_state(row[6])
     return Target(
         "user",
@@ -230,31 +281,34 @@ def find_target(q: Queries, type_: ObjectType, name: str) -> Target | None:
         createtime=row[5],
         workgroup=state.workgroup,
         state=state,
-        by_alias=bool(found[3]),
+        by_alias=bool(row[7]),
     )
+
+
+def find_target(q: Queries, type_: ObjectType, name: str) -> Target | None:
+    """The object ``name`` names, or None.  One store read either way (so that an
+    object that exists and one that does not cost the same)."""
+    if type_ == "company":
+        c = q.company_by_name(name)
+        return None if c is None else _company_target(c)
+    if type_ == "domain":
+        dom = normalize_domain(name)
+        d = q.domain_by_name(dom or "")
+        return None if d is None or dom is None else _domain_target(d)
+    address = normalize_address(name)
+    row = q.user_by_address(address or "")
+    return None if row is None or address is None else _user_target(row)
 
 
 def visible(p: Principal, t: Target) -> bool:
     """May ``p`` know that ``t`` exists?"""
-    if p.operator:
-        return True
-    if p.has_company_role(t.company_id):
-        return True
-    if t.type == "domain":
-        return t.id in p.domain_roles
-    if t.type == "user":
-        if t.id == p.user_id:
-            return True
-        if t.domain_id in p.domain_roles:
-            return True
-        return (t.domain_id, t.workgroup) in p.workgroups
-    return False
+    return Action.SEE in actions(p, t.obj)
 
 
 def require_readable(p: Principal, t: Target | None, label: str, name: str) -> Target:
     """``t`` if ``p`` may see it; error 2 (the same as missing) otherwise."""
-    if t is None or not visible(p, t):
-        raise OMAError(NOT_FOUND, f"{label} '{name}' does not exist", {label: "does not exist"})
+    access.require_seen(p, None if t is None else t.obj, label, name)
+    assert t is not None
     return t
 
 
@@ -268,47 +322,52 @@ def require_stats_readable(
     ``get_*`` methods read with the same rule (``what=""``): their answers show
     quota use and last logins.
     """
-    t = require_readable(p, t, label, name)
-    if p.operator:
-        return t
-    held = p.company_roles.get(t.company_id, frozenset())
-    token_only = "company_token_only" in held or any(
-        "company_token_only" in r for r in p.company_roles.values()
-    )
-    if held - {"company_token_only"}:
-        return t
-    if t.type == "domain" and t.id in p.domain_roles:
-        return t
-    if t.type == "user" and (
-        t.domain_id in p.domain_roles or (t.domain_id, t.workgroup) in p.workgroups
-    ):
-        return t
-    if t.type == "user" and t.id == p.user_id and not token_only:
-        return t
     what = f"{what} " if what else ""
-    raise OMAError(FORBIDDEN, f"you may not read {what}{label} '{t.name}'")
+    shown = t.name if t is not None else name
+    access.require(
+        p, Action.READ, None if t is None else t.obj, label, name, f"read {what}{label} '{shown}'"
+    )
+    assert t is not None
+    return t
+
+
+def own_company(q: Queries, p: Principal, what: str) -> Target:
+    """The caller's own company, for a request that does not name it.  A caller
+    that may not read it is told so without its name (error 2 if it may not see
+    it, 4 if it may only see it): a plain user knows its address, not what its
+    company is called."""
+    row = q.company_by_id(p.company_id or 0)
+    t = None if row is None else _company_target(row)
+    acts = frozenset() if t is None else actions(p, t.obj)
+    if Action.SEE not in acts:  # as for any object outside the scope: error 2
+        raise OMAError(
+            NOT_FOUND, "your company is outside what you may see", {"company": "not in scope"}
+        )
+    if Action.READ not in acts:
+        raise forbidden(what)
+    assert t is not None
+    return t
+
+
+def require_account_action(
+    q: Queries, p: Principal, t: Target | None, action: Action, label: str, name: str, what: str
+) -> Target:
+    """Scope, then permission including isolation rule 1 (every role the account
+    holds lies inside the caller's rights): error 2, then error 4."""
+    t = require_readable(p, t, label, name)
+    if not may_act_on_account(p, action, t.obj, held_grants(q, t.id, t.company_id)):
+        raise forbidden(what)
+    return t
 
 
 def may_manage_account(q: Queries, p: Principal, t: Target) -> bool:
-    """May ``p`` change, delete or restore the account ``t``?
-
-    Besides managing its domain: an account that holds a company role is the
-    company admins' alone — a domain admin who could reset a company admin's
-    password would be a company admin.
-    """
-    if not may_manage_users(p, t.company_id, t.domain_id or 0):
-        return False
-    if p.operator or p.has_company_role(t.company_id, "company"):
-        return True
-    return not any(role in COMPANY_ROLES for role, _ in q.roles_of(t.id))
+    """May ``p`` change, delete or restore the account ``t`` (isolation rule 1)?"""
+    return may_act_on_account(p, Action.CHANGE, t.obj, held_grants(q, t.id, t.company_id))
 
 
 def may_manage_users(p: Principal, company_id: int, domain_id: int) -> bool:
-    return (
-        p.operator
-        or p.has_company_role(company_id, "company")
-        or "domain" in p.domain_roles.get(domain_id, frozenset())
-    )
+    """May ``p`` create accounts and alias addresses in the domain?"""
+    return allowed(p, Action.CREATE_USER, Obj("domain", company_id, domain_id=domain_id))
 
 
 # -- context ---------------------------------------------------------------------
@@ -335,7 +394,7 @@ class Ctx:
 
 
 def _forbid(action: str) -> OMAError:
-    return OMAError(FORBIDDEN, f"you may not {action}")
+    return forbidden(action)
 
 
 def _check_attributes(attributes: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -344,22 +403,51 @@ def _check_attributes(attributes: dict[str, Any], allowed: tuple[str, ...]) -> N
             raise _bad_attr(key, f"is not an attribute here (allowed: {', '.join(allowed)})")
 
 
+def check_company_name(name: str) -> str:
+    """A company name as it is stored: 1–128 characters of text (rule 5), without
+    surrounding spaces; error 5 otherwise."""
+    name = name.strip(" ")
+    if not 1 <= len(name) <= MAX_NAME:
+        raise OMAError(
+            BAD_REQUEST, "field 'company' must be 1 to 128 characters", {"company": "bad length"}
+        )
+    if has_bad_characters(name):
+        raise OMAError(
+            BAD_REQUEST,
+            "field 'company' must not contain control characters",
+            {"company": "control characters"},
+        )
+    return name
+
+
+#: Creating a company: an action on a company no one holds a role on yet (id 0
+#: names none), so that only a role reaching every company — an operator's —
+#: allows it.
+_NEW_COMPANY = Obj("company", 0)
+
+
 # -- companies -------------------------------------------------------------------
 def do_change_company(
     ctx: Ctx, name: str, attributes: dict[str, Any], create_only: bool
 ) -> tuple[int, bool]:
-    """Create or change a company (operators only).  Returns (id, created)."""
-    _check_attributes(attributes, ("createtime",))
+    """Create or change a company (operators only).  Returns (id, created).
+
+    The name is looked up regardless of case (rule 5): ``ACME`` changes ``Acme``
+    (error 7 with ``create_only``), it never makes a second company.
+    """
+    name = check_company_name(name)
     existing = ctx.q.company_by_name(name)
-    if not ctx.actor.operator:
-        t = None if existing is None else Target("company", existing[0], name, existing[0])
-        if t is not None and visible(ctx.actor, t):
+    p = ctx.actor
+    obj = _NEW_COMPANY if existing is None else Obj("company", existing[0])
+    if not allowed(p, Action.CHANGE, obj):
+        if existing is not None and visible(p, _company_target(existing)):
             raise _forbid("change a company (operators only)")
         # Any other name — another tenant's company or a free one — gets the same
         # answer, so that company names cannot be probed.
         raise OMAError(NOT_FOUND, f"company '{name}' does not exist", {"company": "unknown"})
+    _check_attributes(attributes, ("createtime",))
     if existing is not None and create_only:
-        raise OMAError(EXISTS, f"company '{name}' already exists", {"company": "exists"})
+        raise OMAError(EXISTS, f"company '{existing[1]}' already exists", {"company": "exists"})
     createtime = None
     if "createtime" in attributes:
         createtime = parse_rfc3339(attributes["createtime"], "createtime", ctx.now)
@@ -369,7 +457,7 @@ def do_change_company(
         return cid, True
     if createtime is not None:
         raise _bad_attr("createtime", "can only be given when the company is created")
-    ctx.audit(existing[0], "change_company", name, {"attributes": attributes})
+    ctx.audit(existing[0], "change_company", existing[1], {"attributes": attributes})
     return existing[0], False
 
 
@@ -393,19 +481,9 @@ def domain_defaults(attributes_json: str) -> dict[str, Any]:
     return dict(msgspec.json.decode(attributes_json))
 
 
-def do_change_domain(
-    ctx: Ctx, name: str, company: str | None, attributes: dict[str, Any], create_only: bool
-) -> tuple[int, bool]:
+def _domain_values(ctx: Ctx, attributes: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """The domain attributes checked: (service/quota values, createtime or None)."""
     _check_attributes(attributes, DOMAIN_ATTRIBUTES)
-    dom = normalize_domain(name)
-    if dom is None:
-        raise OMAError(
-            BAD_REQUEST,
-            f"domain '{name}' is not a valid DNS name",
-            {"domain": "not a DNS name"},
-        )
-    existing = ctx.q.domain_by_name(dom)
-    p = ctx.actor
     values: dict[str, Any] = {}
     for key, value in attributes.items():
         if key.startswith("service_"):
@@ -417,13 +495,71 @@ def do_change_domain(
         if "createtime" in attributes
         else None
     )
-    if existing is not None:
-        t = Target("domain", existing[0], dom, existing[1], domain_id=existing[0])
-        require_readable(p, t, "domain", name)
-        if not (p.operator or p.has_company_role(existing[1], "company")):
+    return values, createtime
+
+
+def _creation_company(ctx: Ctx, company: str | None) -> int:
+    """The company a new domain ``dom`` goes to, scope and permission first:
+    the named company must be one the caller sees (error 2 as if missing) and
+    may create domains in (error 4).  Without a ``company``: the one company the
+    caller may create domains in (error 4 for a caller that may create none,
+    whoever holds the name)."""
+    p = ctx.actor
+    if company is not None:
+        c = ctx.q.company_by_name(company)
+        t = None if c is None else _company_target(c)
+        if t is not None and visible(p, t):
+            if not allowed(p, Action.CREATE_DOMAIN, t.obj):
+                raise _forbid(f"create domains in company '{t.name}'")
+            return t.id
+        raise OMAError(NOT_FOUND, f"company '{company}' does not exist", {"company": "unknown"})
+    if p.operator:
+        raise OMAError(
+            BAD_REQUEST,
+            "field 'company' is required when an operator creates a domain",
+            {"company": "required"},
+        )
+    own = sorted(
+        {
+            g.obj.company_id
+            for g in p.grants
+            if g.obj.kind == "company" and allowed(p, Action.CREATE_DOMAIN, g.obj)
+        }
+    )
+    if len(own) == 1:
+        return own[0]
+    raise _forbid("create domains (only a company admin may)")
+
+
+def do_change_domain(
+    ctx: Ctx, name: str, company: str | None, attributes: dict[str, Any], create_only: bool
+) -> tuple[int, bool]:
+    """Create or change a domain.
+
+    Order (SPEC §2 rule 3): a domain the caller sees is changed (error 4 without
+    the right, then 7, then the attributes).  Any other name — free, or another
+    tenant's — goes the creation way: the company's scope and the right to
+    create domains first, then the attributes, and only then whether another
+    tenant holds the name (error 2: domain names are public in DNS, and a
+    caller that may create domains learns it by creating one anyway).
+    """
+    dom = normalize_domain(name)
+    if dom is None:
+        raise OMAError(
+            BAD_REQUEST,
+            f"domain '{name}' is not a valid DNS name",
+            {"domain": "not a DNS name"},
+        )
+    existing = ctx.q.domain_by_name(dom)
+    p = ctx.actor
+    seen = existing is not None and visible(p, _domain_target(existing))
+    if existing is not None and seen:
+        t = _domain_target(existing)
+        if not allowed(p, Action.CHANGE, t.obj):
             raise _forbid(f"change domain '{dom}'")
         if create_only:
             raise OMAError(EXISTS, f"domain '{dom}' already exists", {"domain": "exists"})
+        values, createtime = _domain_values(ctx, attributes)
         if createtime is not None:
             raise _bad_attr("createtime", "can only be given when the domain is created")
         merged = domain_defaults(existing[5]) | values
@@ -431,32 +567,10 @@ def do_change_domain(
         ctx.audit(existing[1], "change_domain", dom, {"attributes": attributes})
         return existing[0], False
     # creation
-    if p.operator:
-        if not company:
-            raise OMAError(
-                BAD_REQUEST,
-                "field 'company' is required when an operator creates a domain",
-                {"company": "required"},
-            )
-        c = ctx.q.company_by_name(company)
-        if c is None:
-            raise OMAError(NOT_FOUND, f"company '{company}' does not exist", {"company": "unknown"})
-        company_id = c[0]
-    else:
-        own = [cid for cid, roles in p.company_roles.items() if "company" in roles]
-        if company is not None:
-            c = ctx.q.company_by_name(company)
-            if c is None or not p.has_company_role(c[0]):
-                raise OMAError(
-                    NOT_FOUND, f"company '{company}' does not exist", {"company": "unknown"}
-                )
-            if c[0] not in own:
-                raise _forbid(f"create domains in company '{company}'")
-            company_id = c[0]
-        elif len(own) == 1:
-            company_id = own[0]
-        else:
-            raise _forbid("create domains (only a company admin may)")
+    company_id = _creation_company(ctx, company)
+    values, createtime = _domain_values(ctx, attributes)
+    if existing is not None:  # another tenant's
+        raise not_found("domain", dom)
     ctime = ctx.now if createtime is None else createtime
     did = ctx.q.insert_domain(company_id, dom, ctime, msgspec.json.encode(values).decode())
     crow = ctx.q.company_by_id(company_id)
@@ -467,9 +581,16 @@ def do_change_domain(
 
 
 def do_delete_domain(ctx: Ctx, name: str) -> None:
-    t = require_readable(ctx.actor, find_target(ctx.q, "domain", name), "domain", name)
-    if not (ctx.actor.operator or ctx.actor.has_company_role(t.company_id, "company")):
-        raise _forbid(f"delete domain '{t.name}'")
+    t = find_target(ctx.q, "domain", name)
+    access.require(
+        ctx.actor,
+        Action.DELETE,
+        None if t is None else t.obj,
+        "domain",
+        name,
+        f"delete domain '{t.name if t else name}'",
+    )
+    assert t is not None
     users = ctx.q.users_of_domain(t.id)
     live = [u for u in users if decode_state(u[6]).deletetime is None]
     if live:
@@ -503,7 +624,7 @@ def do_delete_domain(ctx: Ctx, name: str) -> None:
         with UserChange(ctx.q, ctx.periods, u[0], since=ctx.now):
             ctx.q.purge_user(u[0], ctx.now)
     ctx.q.delete_domain(t.id, ctx.now)
-    ctx.q.drop_roles_on_domain(t.name)
+    ctx.q.drop_roles_on_domain(t.company_id, t.id)
     detail: dict[str, Any] = {"purged_users": len(users)}
     if dropped:
         detail["dropped_aliases"] = sorted(
@@ -539,6 +660,13 @@ def _address_list(value: Any, limit: int) -> list[str] | str:
     if any(a is None for a in norm):
         return "must hold valid email addresses only"
     return list(dict.fromkeys(a for a in norm if a))
+
+
+def _may_use_address(ctx: Ctx, address: str, company_id: int) -> bool:
+    """May the caller create (or remove) ``address`` as an alias of an account
+    of ``company_id``?  Reads that company's domains only."""
+    d = ctx.q.domain_in_company(address.rpartition("@")[2], company_id)
+    return d is not None and may_manage_users(ctx.actor, d[1], d[0])
 
 
 def _apply_user_attributes(
@@ -594,6 +722,8 @@ def _apply_user_attributes(
         elif key == "name":
             if not isinstance(value, str) or len(value) > MAX_NAME:
                 bad(key, f"must be a string of at most {MAX_NAME} characters")
+            elif has_bad_characters(value):
+                bad(key, "must not contain control characters")
             else:
                 new.name = value
         elif key == "aliases":
@@ -601,29 +731,29 @@ def _apply_user_attributes(
             if isinstance(wanted, str):
                 bad(key, wanted)
                 continue
+            # Scope first (rule 3): the alias's domain must be one of this
+            # company's that the caller manages (a domain admin would otherwise
+            # take another domain's mail) — looked up among this company's
+            # domains only, and answered alike for any domain it may not use.
+            # Only then is the address's owner (this company's data) read.
             for a in wanted:
                 if a in state.aliases:
                     continue
-                owner = ctx.q.resolve_address(a)
-                if owner is not None and owner[0] != user_id:
-                    bad(key, f"address {a} is already in use")
+                if not _may_use_address(ctx, a, company_id):
+                    bad(key, f"{a} is not in a domain of this company that you manage")
                     break
+                owner = ctx.q.resolve_address(a)
                 # (an account being created has no address row yet)
-                if a == address or (owner is not None and not owner[3]):
+                if a == address or (owner is not None and owner[0] == user_id and not owner[3]):
                     bad(key, f"address {a} is the account's own address")
                     break
-                d = ctx.q.domain_by_name(a.rpartition("@")[2])
-                # the caller must manage the alias's domain too (a domain admin
-                # would otherwise take another domain's mail); the same answer
-                # for any domain it may not use, so that none can be probed
-                if d is None or d[1] != company_id or not may_manage_users(ctx.actor, d[1], d[0]):
-                    bad(key, f"{a} is not in a domain of this company that you manage")
+                if owner is not None and owner[0] != user_id:
+                    bad(key, f"address {a} is already in use")
                     break
             added = [a for a in wanted if a not in state.aliases]
             removed = [a for a in state.aliases if a not in wanted]
             for a in removed:  # as adding: only in a domain the caller manages
-                d = ctx.q.domain_by_name(a.rpartition("@")[2])
-                if d is not None and not may_manage_users(ctx.actor, d[1], d[0]):
+                if not _may_use_address(ctx, a, company_id):
                     bad(key, f"{a} is not in a domain of this company that you manage")
                     break
             new.aliases = wanted
@@ -640,8 +770,15 @@ def do_change_user(
     create_only: bool,
     password_hash: str | None,
 ) -> tuple[int, bool]:
-    """Create or change an account.  ``password_hash`` replaces ``attributes['password']``."""
-    _check_attributes(attributes, USER_ATTRIBUTES)
+    """Create or change an account.  ``password_hash`` replaces ``attributes['password']``.
+
+    Order (SPEC §2 rule 3): the address's domain must be one the caller sees
+    into before the address itself is looked up (another tenant's address,
+    taken or free, is answered as its domain missing); then the account's scope
+    (error 2), the right to change it and every role it holds (rule 1, error
+    4), alias (3), ``create_only`` (7), the attributes (6), and last the
+    uniqueness of alias addresses.
+    """
     address = normalize_address(name)
     if address is None:
         raise OMAError(
@@ -650,19 +787,29 @@ def do_change_user(
     p = ctx.actor
     dname = address.rpartition("@")[2]
     d = ctx.q.domain_by_name(dname)
-    dt = None if d is None else Target("domain", d[0], dname, d[1], domain_id=d[0])
+    dt = None if d is None else _domain_target(d)
 
     def unknown_domain() -> OMAError:
         return OMAError(NOT_FOUND, f"domain '{dname}' does not exist", {"user": "unknown domain"})
 
-    found = ctx.q.resolve_address(address)
-    if found is not None:
-        t = find_target(ctx.q, "user", address)
-        assert t is not None and t.state is not None
-        if not visible(p, t) and (dt is None or not visible(p, dt)):
-            # the answer creating it would get: an unseen account is no free address
-            raise unknown_domain()
-        require_readable(p, t, "user", name)
+    if dt is None or not reaches_into(p, dt.obj):
+        raise unknown_domain()
+    row = ctx.q.user_by_address(address)
+    if row is not None:
+        t = _user_target(row)
+        assert t.state is not None
+        if not visible(p, t):
+            if not visible(p, dt):
+                # the answer creating it would get: an unseen account is no free address
+                raise unknown_domain()
+            raise not_found("user", name)
+        own_change = (
+            t.id == p.user_id
+            and set(attributes) <= SELF_ATTRIBUTES
+            and allowed(p, Action.CHANGE_SELF, t.obj)
+        )
+        if not (own_change or may_manage_account(ctx.q, p, t)):
+            raise _forbid(f"change user '{t.name if not t.by_alias else address}'")
         if t.by_alias:
             raise OMAError(
                 IS_ALIAS,
@@ -671,9 +818,7 @@ def do_change_user(
             )
         if create_only:
             raise OMAError(EXISTS, f"user '{address}' already exists", {"user": "exists"})
-        own_change = t.id == p.user_id and set(attributes) <= SELF_ATTRIBUTES
-        if not (own_change or may_manage_account(ctx.q, p, t)):
-            raise _forbid(f"change user '{address}'")
+        _check_attributes(attributes, USER_ATTRIBUTES)
         if "createtime" in attributes:
             raise _bad_attr("createtime", "can only be given when the user is created")
         new, added, removed = _apply_user_attributes(
@@ -687,11 +832,11 @@ def do_change_user(
         ctx.audit(t.company_id, "change_user", address, {"attributes": _redact(attributes)})
         return t.id, False
     # creation
-    if dt is None or not visible(p, dt):
+    if not visible(p, dt):
         raise unknown_domain()
-    if not may_manage_users(p, dt.company_id, dt.id):
+    if not allowed(p, Action.CREATE_USER, dt.obj):
         raise _forbid(f"create users in domain '{dname}'")
-    assert d is not None
+    _check_attributes(attributes, USER_ATTRIBUTES)
     defaults = domain_defaults(d[5])
     base = UserState(
         services={s: defaults.get(f"service_{s}", "enabled") for s in SERVICES},
@@ -743,22 +888,24 @@ def _write_user(
     ctx.q.add_user_version(company_id, user_id, ctx.now if valid_from is None else valid_from, text)
 
 
-def _user_for_change(ctx: Ctx, name: str, action: str) -> Target:
-    t = require_readable(ctx.actor, find_target(ctx.q, "user", name), "user", name)
+def _user_for_change(ctx: Ctx, name: str, action: Action, verb: str) -> Target:
+    """The account ``name`` names, for ``action``: scope (2), then the right to
+    act on it and on every role it holds (rule 1, error 4), then alias (3)."""
+    t = find_target(ctx.q, "user", name)
+    shown = name if t is None or t.by_alias else t.name
+    t = require_account_action(ctx.q, ctx.actor, t, action, "user", name, f"{verb} user '{shown}'")
     if t.by_alias:
         raise OMAError(
             IS_ALIAS,
-            f"'{name}' is an alias of '{t.name}'; {action} the user by its real name",
+            f"'{name}' is an alias of '{t.name}'; {verb} the user by its real name",
             {"user": f"alias of {t.name}"},
         )
-    if not may_manage_account(ctx.q, ctx.actor, t):
-        raise _forbid(f"{action} user '{t.name}'")
     return t
 
 
 def do_delete_user(ctx: Ctx, name: str) -> Target:
     """Soft delete: the account stays, counted in users.deleted (SPEC §2)."""
-    t = _user_for_change(ctx, name, "delete")
+    t = _user_for_change(ctx, name, Action.DELETE, "delete")
     assert t.state is not None
     if t.state.deletetime is None:
         new = msgspec.structs.replace(t.state, deletetime=ctx.now)
@@ -770,7 +917,7 @@ def do_delete_user(ctx: Ctx, name: str) -> Target:
 
 
 def do_restore_user(ctx: Ctx, name: str) -> Target:
-    t = _user_for_change(ctx, name, "restore")
+    t = _user_for_change(ctx, name, Action.RESTORE, "restore")
     assert t.state is not None
     if t.state.deletetime is not None:
         new = msgspec.structs.replace(t.state, deletetime=None)
@@ -780,12 +927,57 @@ def do_restore_user(ctx: Ctx, name: str) -> Target:
     return t
 
 
+def _role_object(ctx: Ctx, t: Target, role: str, obj: str) -> tuple[Obj, str]:
+    """What a role of ``t``'s is held on, read among ``t``'s company's objects
+    only (rule 3: another tenant's name and a missing one are the same error);
+    (the object by id, its canonical name)."""
+    kind = ROLE_KIND[role]
+    if kind == "company":
+        c = ctx.q.company_by_id(t.company_id)
+        if c is None or company_key(obj) != company_key(c[1]):
+            raise OMAError(
+                BAD_REQUEST,
+                f"object '{obj}' must be the user's own company for role {role}",
+                {"object": "not the user's company"},
+            )
+        return Obj("company", c[0]), c[1]
+    dname, slash, wg = obj.partition("/")
+    dom = normalize_domain(dname)
+    d = ctx.q.domain_in_company(dom, t.company_id) if dom else None
+    if d is None:
+        raise OMAError(
+            BAD_REQUEST,
+            f"object '{obj}' must name a domain of the user's company",
+            {"object": "not a domain of the user's company"},
+        )
+    if kind == "workgroup":
+        if not slash or not _WORKGROUP.match(wg):
+            raise OMAError(
+                BAD_REQUEST,
+                "object must be 'domain/workgroup' for role workgroup",
+                {"object": "not domain/workgroup"},
+            )
+        return Obj("workgroup", d[1], domain_id=d[0], workgroup=wg), f"{d[2]}/{wg}"
+    if slash:
+        raise OMAError(BAD_REQUEST, f"object must be a domain for role {role}", {"object": "bad"})
+    return Obj("domain", d[1], domain_id=d[0]), d[2]
+
+
 def do_set_role(ctx: Ctx, name: str, role: str, obj: str) -> Target:
-    t = require_readable(ctx.actor, find_target(ctx.q, "user", name), "user", name)
+    """Grant ``role`` on ``obj`` (``role`` "": take every role away).
+
+    Scope (2); the right to set the account's roles and every role it already
+    holds inside the caller's rights (rule 1, error 4); alias (3); then the
+    role and its object, among the account's company's own objects (5); and
+    the role granted must lie inside the caller's rights too (4).
+    """
+    t = find_target(ctx.q, "user", name)
+    shown = name if t is None or t.by_alias else t.name
+    t = require_account_action(
+        ctx.q, ctx.actor, t, Action.SET_ROLE, "user", name, f"change the roles of '{shown}'"
+    )
     if t.by_alias:
         raise OMAError(IS_ALIAS, f"'{name}' is an alias of '{t.name}'", {"user": "alias"})
-    if not (ctx.actor.operator or ctx.actor.has_company_role(t.company_id, "company")):
-        raise _forbid(f"change the roles of '{t.name}'")
     if role == "":
         ctx.q.clear_roles(t.id)
         ctx.audit(t.company_id, "set_role", t.name, {"role": "", "object": obj})
@@ -794,39 +986,16 @@ def do_set_role(ctx: Ctx, name: str, role: str, obj: str) -> Target:
         raise OMAError(
             BAD_REQUEST, f"role '{role}' is not one of {', '.join(ROLES)}", {"role": "unknown"}
         )
-    if role in COMPANY_ROLES:
-        c = ctx.q.company_by_name(obj)
-        if c is None or c[0] != t.company_id:
-            raise OMAError(
-                BAD_REQUEST,
-                f"object '{obj}' must be the user's own company for role {role}",
-                {"object": "not the user's company"},
-            )
-        canonical = c[1]
-    else:
-        dname, slash, wg = obj.partition("/")
-        dom = normalize_domain(dname)
-        d = ctx.q.domain_by_name(dom) if dom else None
-        if d is None or d[1] != t.company_id:
-            raise OMAError(
-                BAD_REQUEST,
-                f"object '{obj}' must name a domain of the user's company",
-                {"object": "not a domain of the user's company"},
-            )
-        if role == "workgroup":
-            if not slash or not _WORKGROUP.match(wg):
-                raise OMAError(
-                    BAD_REQUEST,
-                    "object must be 'domain/workgroup' for role workgroup",
-                    {"object": "not domain/workgroup"},
-                )
-            canonical = f"{d[2]}/{wg}"
-        else:
-            if slash:
-                raise OMAError(
-                    BAD_REQUEST, f"object must be a domain for role {role}", {"object": "bad"}
-                )
-            canonical = d[2]
-    ctx.q.add_role(t.company_id, t.id, role, canonical)
+    reach, canonical = _role_object(ctx, t, role, obj)
+    if not covers(ctx.actor, role, reach):
+        raise _forbid(f"grant role {role} on '{canonical}' (beyond your own rights)")
+    ctx.q.add_role(
+        t.company_id,
+        t.id,
+        role,
+        reach.kind,
+        reach.company_id if reach.kind == "company" else reach.domain_id or 0,
+        reach.workgroup or "",
+    )
     ctx.audit(t.company_id, "set_role", t.name, {"role": role, "object": canonical})
     return t

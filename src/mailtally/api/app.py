@@ -82,6 +82,8 @@ def translate(exc: msgspec.ValidationError) -> OMAError:
         return bad_request(field, "is required")
     if not path:
         return OMAError(BAD_REQUEST, f"request badly formatted: {msg}")
+    if "matching regex" in msg:  # the only pattern is common.Name's
+        return bad_request(path, "must not contain control characters")
     reason = msg[0].lower() + msg[1:] if msg else "is not valid"
     reason = reason.replace("expected", "must be").replace("`", "")
     return bad_request(path, reason)

@@ -9,14 +9,19 @@ from typing import Annotated, Any
 import msgspec
 
 from mailtally.errors import BAD_REQUEST, OMAError
+from mailtally.names import NAME_PATTERN
 from mailtally.tree import Principal
 
-__all__ = ["MIB", "Credentials", "Method", "Name", "Request", "bad_request"]
+__all__ = ["MIB", "Credentials", "Method", "Name", "OptionalName", "Request", "bad_request"]
 
 MIB = 1024 * 1024
 
-#: an object name: a company, a domain or an address
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+#: an object name: a company, a domain or an address.  Names are text (SPEC §2
+#: rule 5): one with a control character is refused with error 5 at decoding,
+#: in every method that takes a name, present or future.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=320, pattern=NAME_PATTERN)]
+#: a name that may be empty (set_role's object)
+OptionalName = Annotated[str, msgspec.Meta(max_length=400, pattern=NAME_PATTERN)]
 
 
 class Credentials(msgspec.Struct, forbid_unknown_fields=True):

@@ -14,6 +14,7 @@ from mailtally.tree import (
     do_change_company,
     find_target,
     format_rfc3339,
+    own_company,
     require_stats_readable,
 )
 
@@ -27,13 +28,10 @@ class ChangeCompanyRequest(Request, kw_only=True):
 
 
 async def change_company(svc: Service, req: ChangeCompanyRequest, p: Principal) -> dict[str, Any]:
-    name = req.company.strip()
-    if not name or len(name) > 128:
-        raise bad_request("company", "must be 1 to 128 characters")
     await svc.act(
         p,
         req.credentials.client,
-        lambda ctx: do_change_company(ctx, name, req.attributes, req.create_only),
+        lambda ctx: do_change_company(ctx, req.company, req.attributes, req.create_only),
     )
     return {}
 
@@ -46,9 +44,9 @@ def company_info(q: Queries, p: Principal, name: str | None) -> dict[str, Any]:
     if name is None:
         if p.company_id is None:
             raise bad_request("company", "is required for an operator")
-        row = q.company_by_id(p.company_id)
-        name = row[1]
-    t = require_stats_readable(p, find_target(q, "company", name), "company", name, what="")
+        t = own_company(q, p, "read your company")
+    else:
+        t = require_stats_readable(p, find_target(q, "company", name), "company", name, what="")
     domains = q.domains_of_company(t.id)
     return {
         "attributes": {"createtime": format_rfc3339(t.createtime)},

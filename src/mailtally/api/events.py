@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from mailtally.access import Action, allowed
 from mailtally.api.common import MIB, Method, Request
 from mailtally.api.service import Service
 from mailtally.errors import BAD_ATTRIBUTE, FORBIDDEN, OMAError
@@ -128,7 +129,11 @@ def _allowed_companies(p: Principal) -> set[int] | None:
     """Companies whose events ``p`` may send; None = any (an operator)."""
     if p.operator:
         return None
-    return {cid for cid, roles in p.company_roles.items() if "company" in roles}
+    return {
+        g.obj.company_id
+        for g in p.grants
+        if g.obj.kind == "company" and allowed(p, Action.INGEST, g.obj)
+    }
 
 
 def ingest(

@@ -53,6 +53,10 @@ class Service:
         #: key share a single build (see api/stats.py)
         self.summary_flights: dict[tuple[Any, ...], Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        with store.read() as q:
+            #: company names found only by their exact spelling (store/base.py);
+            #: no new one can be made, so this is read once
+            self.legacy_company_names = q.legacy_company_names()
 
     # -- store access ------------------------------------------------------------
     async def read(self, fn: Callable[[Queries], T]) -> T:

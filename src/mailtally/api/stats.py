@@ -15,6 +15,7 @@ import msgspec
 
 from mailtally.api.common import Method, Name, Request, bad_request
 from mailtally.api.service import Service
+from mailtally.names import company_key
 from mailtally.periods import Kind
 from mailtally.store import Queries
 from mailtally.summary import stats_summary as build_summary
@@ -24,6 +25,9 @@ from mailtally.tree import (
     Principal,
     Target,
     find_target,
+    normalize_address,
+    normalize_domain,
+    own_company,
     require_stats_readable,
     visible,
 )
@@ -72,12 +76,32 @@ def resolve_object(
     return type_, obj
 
 
+def canonical_object(svc: Service, type_: str | None, obj: str | None) -> object:
+    """What the cache keys an object by: its canonical name, so that the many
+    spellings of one name (case, a trailing dot, IDNA) are one entry (rule 4).
+    A name without ``@`` and without a type may be a domain or a company: both
+    readings are in the key.  A malformed name is kept as it is (an error is
+    never cached)."""
+    if obj is None:
+        return None
+    if type_ == "user" or (type_ is None and "@" in obj):
+        return normalize_address(obj) or obj
+    if type_ == "domain":
+        return normalize_domain(obj) or obj
+    company = (company_key(obj), obj if obj in svc.legacy_company_names else "")
+    return company if type_ == "company" else (normalize_domain(obj), company)
+
+
 def summary_body(
     svc: Service, q: Queries, p: Principal, req: StatsSummaryRequest, by: Kind, now: int
 ) -> tuple[bytes, str | None]:
     """The encoded answer, and the user whose ``logins.auth_*`` counts it shows, if any."""
     type_, name = resolve_object(q, p, req.type, req.object)
-    t: Target = require_stats_readable(p, find_target(q, type_, name), type_, name)
+    t: Target
+    if req.object is None and type_ == "company":  # the caller's own, not named
+        t = own_company(q, p, "read the statistics of your company")
+    else:
+        t = require_stats_readable(p, find_target(q, type_, name), type_, name)
     summary = build_summary(q, svc.periods, t, by, now)
     return _encode({"success": True, "summary": summary}), t.name if t.type == "user" else None
 
@@ -113,7 +137,7 @@ async def stats_summary(svc: Service, req: StatsSummaryRequest, p: Principal) ->
     current = svc.periods.key(by, now)
     # The caller's roles are part of the key: an answer authorised by a principal
     # loaded just before a role change must not be served to the changed one.
-    key = (p.name, p.roles, req.type, req.object, by)
+    key = (p.name, p.roles, req.type, canonical_object(svc, req.type, req.object), by)
     # The hot path: a dashboard polling the same summary gets the encoded bytes
     # from memory, with no thread hop and no store access.
     hit: Cached | None = svc.summary_cache.get(key)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from starlette.concurrency import run_in_threadpool
 
-from mailtally.api.common import Method, Name, Request
+from mailtally.api.common import Method, Name, OptionalName, Request
 from mailtally.api.service import Service
 from mailtally.errors import BAD_ATTRIBUTE, OMAError
 from mailtally.metrics import SERVICES
@@ -119,7 +119,7 @@ async def restore_user(svc: Service, req: UserRequest, p: Principal) -> dict[str
 class SetRoleRequest(Request, kw_only=True):
     user: Name
     role: Annotated[str, msgspec.Meta(max_length=64)]
-    object: Annotated[str, msgspec.Meta(max_length=400)] = ""
+    object: OptionalName = ""
 
 
 async def set_role(svc: Service, req: SetRoleRequest, p: Principal) -> dict[str, Any]:

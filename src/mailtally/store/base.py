@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mailtally.metrics import FLOWS, GAUGES, LAST_TIMES, column
+from mailtally.names import company_key
 
 __all__ = [
     "FLOW_COLUMNS",
@@ -194,14 +195,32 @@ class Queries:
     _COMPANY = "SELECT id, name, createtime FROM companies"
 
     def company_by_name(self, name: str) -> tuple[int, str, int] | None:
-        return self._one(self._COMPANY + " WHERE name = ?", name)
+        """The company named ``name`` in any case (SPEC §2 rule 5).  One indexed
+        query whether it exists or not.  Two companies that differed only in case
+        before names were unique regardless of it are each found by their exact
+        spelling (see :func:`fill_company_keys`)."""
+        return self._one(
+            self._COMPANY + " WHERE name = ? OR name_key = ? ORDER BY name = ? DESC, id LIMIT 1",
+            name,
+            company_key(name),
+            name,
+        )
 
     def company_by_id(self, company_id: int) -> tuple[int, str, int] | None:
         return self._one(self._COMPANY + " WHERE id = ?", company_id)
 
+    def legacy_company_names(self) -> frozenset[str]:
+        """Companies that differed from an older one only in case before names
+        were unique regardless of it: found by their exact spelling only."""
+        rows = self._all("SELECT name, name_key FROM companies")
+        return frozenset(n for n, k in rows if k != company_key(n))
+
     def insert_company(self, name: str, createtime: int) -> int:
         return self._insert(
-            "INSERT INTO companies (name, createtime) VALUES (?, ?)", name, createtime
+            "INSERT INTO companies (name, name_key, createtime) VALUES (?, ?, ?)",
+            name,
+            company_key(name),
+            createtime,
         )
 
     def update_company_createtime(self, company_id: int, createtime: int) -> None:
@@ -212,6 +231,16 @@ class Queries:
 
     def domain_by_name(self, name: str) -> tuple[int, int, str, int, int | None, str] | None:
         return self._one(self._DOMAIN + " WHERE name = ? AND deletetime IS NULL", name)
+
+    def domain_in_company(
+        self, name: str, company_id: int
+    ) -> tuple[int, int, str, int, int | None, str] | None:
+        """A live domain of ``company_id`` (only that company's rows are read)."""
+        return self._one(
+            self._DOMAIN + " WHERE name = ? AND company_id = ? AND deletetime IS NULL",
+            name,
+            company_id,
+        )
 
     def domain_by_id(self, domain_id: int) -> tuple[int, int, str, int, int | None, str] | None:
         return self._one(self._DOMAIN + " WHERE id = ?", domain_id)
@@ -282,6 +311,17 @@ class Queries:
         return self._all(
             "SELECT a.address, u.id, u.domain_id, u.company_id, u.address FROM addresses a "
             "JOIN users u ON u.id = a.user_id"
+        )
+
+    def user_by_address(self, address: str) -> Any:
+        """The account an address names (its own or an alias) as :meth:`user_by_id`
+        gives it, then whether the address is an alias: one query, so that an
+        address that exists costs the same reads as one that does not."""
+        return self._one(
+            "SELECT u.id, u.company_id, u.domain_id, u.address, u.password_hash, "
+            "u.createtime, u.state, a.is_alias FROM addresses a "
+            "JOIN users u ON u.id = a.user_id WHERE a.address = ?",
+            address,
         )
 
     def user_by_id(self, user_id: int) -> Any:
@@ -416,23 +456,50 @@ class Queries:
         )
 
     # -- roles --------------------------------------------------------------
-    def roles_of(self, user_id: int) -> list[tuple[str, str]]:
-        return self._all(
-            "SELECT role, object FROM roles WHERE user_id = ? ORDER BY role, object", user_id
-        )
+    #: a role's object by name: a company's, a domain's, or "domain/workgroup"
+    _ROLE = (
+        "SELECT r.role, r.kind, r.object_id, r.workgroup, "
+        "CASE WHEN r.kind = 'company' THEN c.name "
+        "WHEN r.kind = 'domain' THEN d.name ELSE d.name || '/' || r.workgroup END "
+        "FROM roles r "
+        "LEFT JOIN companies c ON r.kind = 'company' AND c.id = r.object_id "
+        "AND c.id = r.company_id "
+        "LEFT JOIN domains d ON r.kind <> 'company' AND d.id = r.object_id "
+        "AND d.company_id = r.company_id "
+        "WHERE r.user_id = ? ORDER BY r.role, 5"
+    )
 
-    def add_role(self, company_id: int, user_id: int, role: str, obj: str) -> None:
+    def grants_of(self, user_id: int) -> list[tuple[str, str, int, str, str]]:
+        """(role, kind, object id, workgroup, object name) of each role the user holds."""
+        return [r for r in self._all(self._ROLE, user_id) if r[4] is not None]
+
+    def roles_of(self, user_id: int) -> list[tuple[str, str]]:
+        """(role, object name) of each role the user holds, as answers show them."""
+        return [(r[0], r[4]) for r in self.grants_of(user_id)]
+
+    def add_role(
+        self, company_id: int, user_id: int, role: str, kind: str, object_id: int, workgroup: str
+    ) -> None:
         self._run(
-            "INSERT INTO roles (company_id, user_id, role, object) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
+            "INSERT INTO roles (company_id, user_id, role, kind, object_id, workgroup) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             company_id,
             user_id,
             role,
-            obj,
+            kind,
+            object_id,
+            workgroup,
         )
 
-    def drop_roles_on_domain(self, domain: str) -> None:
-        self._run("DELETE FROM roles WHERE object = ? OR object LIKE ?", domain, domain + "/%")
+    def drop_roles_on_domain(self, company_id: int, domain_id: int) -> None:
+        """Drop the roles on a domain and its workgroups: by kind, id and company
+        (SPEC §2 rule 2), never by how anything is spelled."""
+        self._run(
+            "DELETE FROM roles WHERE company_id = ? AND kind IN ('domain', 'workgroup') "
+            "AND object_id = ?",
+            company_id,
+            domain_id,
+        )
 
     def clear_roles(self, user_id: int) -> None:
         self._run("DELETE FROM roles WHERE user_id = ?", user_id)
@@ -688,6 +755,25 @@ class Queries:
 
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def fill_company_keys(q: Queries) -> None:
+    """Migration 3's Python step: the canonical key of every company, then the
+    unique index on it.  A company whose key an older one already holds (two
+    names that differed only in case) keeps working under its exact spelling:
+    its key gets a suffix no name can hold (names cannot contain NUL)."""
+    taken: set[str] = set()
+    for cid, name in q._all("SELECT id, name FROM companies ORDER BY id"):
+        key = company_key(name)
+        if key in taken:
+            key = f"{key}\x00{cid}"
+        taken.add(key)
+        q._run("UPDATE companies SET name_key = ? WHERE id = ?", key, cid)
+    q._run("CREATE UNIQUE INDEX companies_name_key ON companies (name_key)")
+
+
+#: Python steps run right after the SQL of the migration with that number.
+MIGRATION_STEPS = {3: fill_company_keys}
 
 
 def migrations() -> list[tuple[int, str]]:

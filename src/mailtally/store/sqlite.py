@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mailtally.store.base import Dialect, Queries, Store, migrations
+from mailtally.store.base import MIGRATION_STEPS, Dialect, Queries, Store, migrations
 
 __all__ = ["SQLiteStore"]
 
@@ -66,6 +66,8 @@ class SQLiteStore(Store):
                         continue
                     for statement in _statements(script):
                         conn.execute(statement)
+                    if number in MIGRATION_STEPS:
+                        MIGRATION_STEPS[number](Queries(conn, DIALECT))
                     conn.execute(
                         "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
