@@ -1,0 +1,332 @@
+"""The adversarial matrix (issue 7): every caller of SPEC §2 × every method of the
+app × every kind of target, with the answer each cell must get *derived from the
+permission table* (:mod:`mailtally.access`), never written per cell.
+
+Targets, for each method that names an object:
+
+* ``own`` — an object in the caller's scope;
+* ``outside`` — an object of the caller's own company outside its role;
+* ``foreign`` — another tenant's existing object;
+* ``missing`` — a name that exists nowhere;
+* ``holder`` — an account that holds a role the caller may lack (isolation
+  rule 1: ``twohats@acme.net`` administers acme.com from acme.net).
+
+Each call is checked three ways: the error number; on a refusal, every table
+of the store exactly as before; the audit log one row longer for each
+successful change and unchanged for everything else.
+
+The methods are read from the app's registry (:data:`mailtally.api.app.METHODS`),
+so a method added later is in the matrix at once — and fails it until it is
+described in :data:`SHAPES` below (how to name a target in a request, and what
+the table says it needs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from conftest import rfc
+from isolation import (
+    CALLERS,
+    Subject,
+    creds_of,
+    held,
+    obj_of,
+    platform_file,  # noqa: F401  (the platform with the isolation extras)
+    snapshot,
+    subject,
+)
+from mailtally.access import (
+    Action,
+    Obj,
+    actions,
+    allowed,
+    covers,
+    may_act_on_account,
+    reaches_into,
+)
+from mailtally.api.app import METHODS
+from mailtally.store import Store
+
+OK = 0  # success, in the expected-number column
+TARGETS = ("own", "outside", "foreign", "missing", "holder")
+
+#: candidates for each target, per kind of object; "self" is the caller
+CANDIDATES: dict[str, dict[str, tuple[str, ...]]] = {
+    "user": {
+        "own": ("carol@acme.net", "alice@acme.com", "self"),
+        "outside": ("carol@acme.net", "alice@acme.com", "bob@acme.com"),
+        "foreign": ("zed@other.com",),
+        "missing": ("ghost@other.com",),
+        "holder": ("twohats@acme.net",),
+    },
+    "domain": {
+        "own": ("spare.com", "acme.net"),
+        "outside": ("acme.net", "acme.com"),
+        "foreign": ("other.com",),
+        "missing": ("ghost.example",),
+        "holder": (),
+    },
+    "company": {
+        "own": ("Acme",),
+        "outside": ("Acme",),
+        "foreign": ("Other",),
+        "missing": ("Nonesuch",),
+        "holder": (),
+    },
+}
+#: domains that hold live users (delete_domain is refused for them)
+PEOPLED = {"acme.com", "acme.net", "other.com", "io.example"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One cell: who asks, what it names, and what the store says of it."""
+
+    p: Subject
+    role: str
+    kind: str
+    name: str
+    obj: Obj | None
+    store: Store
+
+    def acts(self) -> frozenset[Action]:
+        return frozenset() if self.obj is None else actions(self.p, self.obj)
+
+    def seen(self) -> bool:
+        return Action.SEE in self.acts()
+
+    def domain(self) -> Obj | None:
+        return obj_of(self.store, "domain", self.name.rpartition("@")[2])
+
+
+def read_rule(c: Case) -> int:
+    """stats_summary and the get_* methods: READ, else 4 if seen, else 2."""
+    acts = c.acts()
+    return OK if Action.READ in acts else 4 if Action.SEE in acts else 2
+
+
+def account_rule(action: Action) -> Callable[[Case], int]:
+    """delete_user, restore_user: scope, then the action and rule 1."""
+
+    def rule(c: Case) -> int:
+        if not c.seen():
+            return 2
+        assert c.obj is not None
+        ok = may_act_on_account(c.p, action, c.obj, held(c.store, c.name))
+        return OK if ok else 4
+
+    return rule
+
+
+#: set_role's request: grant ``mail`` on acme.net
+GRANTED = ("mail", "acme.net")
+
+
+def set_role_rule(c: Case) -> int:
+    first = account_rule(Action.SET_ROLE)(c)
+    if first != OK:
+        return first
+    assert c.obj is not None
+    if c.obj.company_id != obj_of(c.store, "company", "Acme").company_id:  # type: ignore[union-attr]
+        return 5  # acme.net is no domain of the account's company
+    reach = obj_of(c.store, "domain", GRANTED[1])
+    assert reach is not None
+    return OK if covers(c.p, GRANTED[0], reach) else 4
+
+
+#: change_user's attributes: one a user may change of itself
+USER_CHANGE = {"name": "Changed Name"}
+
+
+def change_user_rule(c: Case) -> int:
+    d = c.domain()
+    if d is None or not reaches_into(c.p, d):
+        return 2
+    if c.obj is None:  # creation
+        if Action.SEE not in actions(c.p, d):
+            return 2
+        return OK if allowed(c.p, Action.CREATE_USER, d) else 4
+    if not c.seen():
+        return 2
+    own = c.obj.user_id == c.p.user_id and allowed(c.p, Action.CHANGE_SELF, c.obj)
+    ok = own or may_act_on_account(c.p, Action.CHANGE, c.obj, held(c.store, c.name))
+    return OK if ok else 4
+
+
+def _creatable(c: Case) -> bool:
+    """May the caller create a domain without naming the company (or, for an
+    operator, in Acme, which its request names)?"""
+    if c.p.operator:
+        return True
+    return any(
+        g.obj.kind == "company" and allowed(c.p, Action.CREATE_DOMAIN, g.obj)
+        for g in c.p.grants
+    )
+
+
+def change_domain_rule(c: Case) -> int:
+    if c.obj is not None and c.seen():
+        return OK if Action.CHANGE in c.acts() else 4
+    if not _creatable(c):
+        return 4
+    return 2 if c.obj is not None else OK  # another tenant's name is taken (README)
+
+
+def delete_domain_rule(c: Case) -> int:
+    if not c.seen():
+        return 2
+    if Action.DELETE not in c.acts():
+        return 4
+    return 4 if c.name in PEOPLED else OK
+
+
+_NEW_COMPANY = Obj("company", 0)
+
+
+def change_company_rule(c: Case) -> int:
+    if c.obj is None:
+        return OK if allowed(c.p, Action.CHANGE, _NEW_COMPANY) else 2
+    acts = c.acts()
+    return OK if Action.CHANGE in acts else 4 if Action.SEE in acts else 2
+
+
+def ingest_rule(c: Case) -> int:
+    companies = {g.obj.company_id for g in c.p.grants if g.obj.kind == "company"}
+    if not c.p.operator and not any(
+        allowed(c.p, Action.INGEST, Obj("company", cid)) for cid in companies
+    ):
+        return 4
+    if c.obj is None:
+        return 6
+    return OK if allowed(c.p, Action.INGEST, Obj("company", c.obj.company_id)) else 6
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How a method names its target, and what it must answer.
+
+    ``kinds``: the kinds of object it is asked about (none: it names nothing
+    and acts on the caller alone); ``request``: the request body for a kind
+    and a name; ``expect``: the answer number the table gives; ``audited``: a
+    success writes one audit-log row.
+    """
+
+    kinds: tuple[str, ...]
+    request: Callable[[str, str, str], dict[str, Any]]
+    expect: Callable[[Case], int]
+    audited: bool
+
+
+def _event(kind: str, name: str, role: str) -> dict[str, Any]:
+    login = {"kind": "login", "time": rfc(1768392000 - 60), "user": name, "service": "imap4"}
+    return {"batch_id": f"b-{name}", "events": [login]}
+
+
+#: every method of the app, described.  A method missing here fails the matrix.
+SHAPES: dict[str, Shape] = {
+    "echo": Shape((), lambda k, n, r: {"ping": 1}, lambda c: OK, audited=False),
+    "authenticate": Shape(
+        (), lambda k, n, r: {"generate_session_token": True}, lambda c: OK, audited=False
+    ),
+    "change_company": Shape(
+        ("company",), lambda k, n, r: {"company": n}, change_company_rule, audited=True
+    ),
+    "get_company": Shape(("company",), lambda k, n, r: {"company": n}, read_rule, audited=False),
+    "change_domain": Shape(
+        ("domain",),
+        lambda k, n, r: {"domain": n, "attributes": {"quota": 7}}
+        | ({"company": "Acme"} if r == "operator" else {}),
+        change_domain_rule,
+        audited=True,
+    ),
+    "get_domain": Shape(("domain",), lambda k, n, r: {"domain": n}, read_rule, audited=False),
+    "delete_domain": Shape(
+        ("domain",), lambda k, n, r: {"domain": n}, delete_domain_rule, audited=True
+    ),
+    "change_user": Shape(
+        ("user",),
+        lambda k, n, r: {"user": n, "attributes": dict(USER_CHANGE)},
+        change_user_rule,
+        audited=True,
+    ),
+    "get_user": Shape(("user",), lambda k, n, r: {"user": n}, read_rule, audited=False),
+    "delete_user": Shape(
+        ("user",), lambda k, n, r: {"user": n}, account_rule(Action.DELETE), audited=True
+    ),
+    "restore_user": Shape(
+        ("user",), lambda k, n, r: {"user": n}, account_rule(Action.RESTORE), audited=True
+    ),
+    "set_role": Shape(
+        ("user",),
+        lambda k, n, r: {"user": n, "role": GRANTED[0], "object": GRANTED[1]},
+        set_role_rule,
+        audited=True,
+    ),
+    "stats_summary": Shape(
+        ("company", "domain", "user"),
+        lambda k, n, r: {"type": k, "object": n},
+        read_rule,
+        audited=False,
+    ),
+    "ingest_events": Shape(("user",), _event, ingest_rule, audited=False),
+}
+
+
+def test_every_method_is_described():
+    """A method added to the app must say here how its targets are named."""
+    assert set(METHODS) <= set(SHAPES), f"describe {sorted(set(METHODS) - set(SHAPES))}"
+
+
+def _pick(store: Store, p: Subject, role: str, kind: str, target: str) -> str | None:
+    """The name of a ``target`` of ``kind`` for the caller, or None if it has none."""
+    for name in CANDIDATES[kind][target]:
+        name = CALLERS[role] if name == "self" else name
+        if role == "operator" and name == "self":
+            continue
+        obj = obj_of(store, kind, name)
+        seen = obj is not None and Action.SEE in actions(p, obj)
+        if target == "own" and not seen:
+            continue
+        if target == "outside" and (seen or obj is None):
+            continue
+        return name
+    return None
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("role", list(CALLERS))
+def test_matrix(platform, call, fresh_store, role, method):
+    shape = SHAPES.get(method)
+    assert shape is not None, f"describe method {method!r} in SHAPES"
+    p = subject(fresh_store, role)
+    cells: list[tuple[str, str | None]] = [("", None)] if not shape.kinds else []
+    for kind in shape.kinds:
+        for target in TARGETS:
+            name = _pick(fresh_store, p, role, kind, target)
+            if name is not None:
+                cells.append((kind, name))
+    assert cells
+    for kind, name in cells:
+        obj = obj_of(fresh_store, kind, name) if name else None
+        case = Case(p, role, kind, name or "", obj, fresh_store)
+        expected = shape.expect(case)
+        before = snapshot(fresh_store)
+        answer = call(method, credentials=creds_of(role), **shape.request(kind, name or "", role))
+        after = snapshot(fresh_store)
+        where = f"{role} {method} {kind} {name}: {answer}"
+        if expected == OK:
+            assert answer["success"] is True, where
+            grown = len(after["audit_log"]) - len(before["audit_log"])
+            assert grown == (1 if shape.audited else 0), where
+            if shape.audited:
+                actor = "root" if role == "operator" else CALLERS[role]
+                assert after["audit_log"][-1][3] == actor, where
+        else:
+            assert answer["success"] is False, where
+            assert answer["error_number"] == expected, where
+            assert after == before, where
