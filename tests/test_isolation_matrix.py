@@ -164,8 +164,7 @@ def _creatable(c: Case) -> bool:
     if c.p.operator:
         return True
     return any(
-        g.obj.kind == "company" and allowed(c.p, Action.CREATE_DOMAIN, g.obj)
-        for g in c.p.grants
+        g.obj.kind == "company" and allowed(c.p, Action.CREATE_DOMAIN, g.obj) for g in c.p.grants
     )
 
 
@@ -239,8 +238,10 @@ SHAPES: dict[str, Shape] = {
     "get_company": Shape(("company",), lambda k, n, r: {"company": n}, read_rule, audited=False),
     "change_domain": Shape(
         ("domain",),
-        lambda k, n, r: {"domain": n, "attributes": {"quota": 7}}
-        | ({"company": "Acme"} if r == "operator" else {}),
+        lambda k, n, r: (
+            {"domain": n, "attributes": {"quota": 7}}
+            | ({"company": "Acme"} if r == "operator" else {})
+        ),
         change_domain_rule,
         audited=True,
     ),
