@@ -1,0 +1,192 @@
+"""Existence probing (SPEC §2, isolation rule 3): for every method and every field
+that names an object, another tenant's existing name and a name that exists
+nowhere give byte-identical answers (but for the name itself), and take the
+same time.
+
+Not here, on purpose: ``forward_recipients`` (any address may be forwarded to,
+so nothing is checked against the tree), and creating a domain as a caller
+allowed to create domains (domain names are public in DNS; README).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import pytest
+
+from conftest import as_user, rfc
+from isolation import platform_file  # noqa: F401
+from mailtally.api.app import METHODS
+
+#: (method, request with "{}" where the name goes, another tenant's name, a missing one)
+PROBES: list[tuple[str, dict[str, Any], str, str]] = [
+    ("change_company", {"company": "{}"}, "Other", "Nonesuch"),
+    ("get_company", {"company": "{}"}, "Other", "Nonesuch"),
+    ("change_domain", {"domain": "new.example", "company": "{}"}, "Other", "Nonesuch"),
+    ("get_domain", {"domain": "{}"}, "other.com", "nothere.com"),
+    ("delete_domain", {"domain": "{}"}, "other.com", "nothere.com"),
+    ("change_user", {"user": "{}", "attributes": {"name": "x"}}, "zed@other.com", "no@other.com"),
+    ("change_user", {"user": "{}", "attributes": {"name": "x"}}, "zed@other.com", "zed@no.com"),
+    ("change_user", {"user": "{}", "attributes": {"password": "pw"}}, "zed@other.com", "q@no.com"),
+    (
+        "change_user",
+        {"user": "carol@acme.net", "attributes": {"aliases": ["{}"]}},
+        "zed@other.com",
+        "ghost@other.com",
+    ),
+    (
+        "change_user",
+        {"user": "carol@acme.net", "attributes": {"aliases": ["{}"]}},
+        "oadmin@other.com",
+        "ghost@nothere.com",
+    ),
+    ("get_user", {"user": "{}"}, "zed@other.com", "ghost@other.com"),
+    ("delete_user", {"user": "{}"}, "zed@other.com", "ghost@other.com"),
+    ("restore_user", {"user": "{}"}, "zed@other.com", "ghost@nothere.com"),
+    ("set_role", {"user": "{}", "role": "mail", "object": "acme.net"}, "zed@other.com", "g@o.com"),
+    ("set_role", {"user": "bob@acme.com", "role": "company", "object": "{}"}, "Other", "Nonesuch"),
+    ("set_role", {"user": "bob@acme.com", "role": "domain", "object": "{}"}, "other.com", "no.com"),
+    (
+        "set_role",
+        {"user": "bob@acme.com", "role": "workgroup", "object": "{}/staff"},
+        "other.com",
+        "no.com",
+    ),
+    ("stats_summary", {"type": "company", "object": "{}"}, "Other", "Nonesuch"),
+    ("stats_summary", {"type": "domain", "object": "{}"}, "other.com", "nothere.com"),
+    ("stats_summary", {"type": "user", "object": "{}"}, "zed@other.com", "ghost@other.com"),
+    ("stats_summary", {"object": "{}"}, "other.com", "nothere.com"),
+    ("stats_summary", {"object": "{}"}, "Other", "nothere.com"),
+    ("stats_summary", {"object": "{}"}, "zed@other.com", "ghost@other.com"),
+    (
+        "ingest_events",
+        {
+            "batch_id": "probe",
+            "events": [{"kind": "login", "time": rfc(1768392000), "user": "{}", "service": "pop3"}],
+        },
+        "zed@other.com",
+        "ghost@other.com",
+    ),
+    (
+        "ingest_events",
+        {
+            "batch_id": "probe",
+            "events": [{"kind": "message_denied", "time": rfc(1768392000), "recipient": "{}"}],
+        },
+        "ghost@other.com",
+        "ghost@nothere.com",
+    ),
+]
+
+#: methods that name nothing but the caller
+NAMES_NOTHING = {"echo", "authenticate"}
+
+CALLERS = ("admin@acme.com", "ro@acme.com", "tokenonly@acme.com", "dadmin@acme.net",
+           "lead@acme.com", "bob@acme.com")  # fmt: skip
+
+
+def _fill(value: Any, name: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{}", name)
+    if isinstance(value, list):
+        return [_fill(v, name) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, name) for k, v in value.items()}
+    return value
+
+
+def _masked(text: str, name: str) -> str:
+    """``text`` with the name (and, for an address, its domain) masked."""
+    text = text.replace(name, "NAME")
+    return text.replace(name.rpartition("@")[2], "DOMAIN") if "@" in name else text
+
+
+def test_every_method_that_names_an_object_is_probed():
+    assert set(METHODS) - NAMES_NOTHING <= {m for m, *_ in PROBES}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_foreign_and_missing_names_answer_alike(platform, client, caller):
+    creds = as_user(caller)
+    for method, body, foreign, missing in PROBES:
+        a = client.post(f"/api/{method}", json={"credentials": creds, **_fill(body, foreign)})
+        b = client.post(f"/api/{method}", json={"credentials": creds, **_fill(body, missing)})
+        assert a.status_code == b.status_code == 200
+        assert a.headers["content-type"] == b.headers["content-type"]
+        assert a.json()["success"] is False, (caller, method, body, a.text)
+        assert _masked(a.text, foreign) == _masked(b.text, missing), (
+            caller,
+            method,
+            a.text,
+            b.text,
+        )
+
+
+#: the probes timed: one per kind of lookup
+TIMED = [
+    ("get_user", {"user": "{}"}, "zed@other.com", "ghost@other.com"),
+    ("change_user", {"user": "{}", "attributes": {"name": "x"}}, "zed@other.com", "no@other.com"),
+    ("get_domain", {"domain": "{}"}, "other.com", "nothere.com"),
+    ("stats_summary", {"type": "company", "object": "{}"}, "Other", "Nonesuch"),
+    (
+        "change_user",
+        {"user": "carol@acme.net", "attributes": {"aliases": ["{}"]}},
+        "zed@other.com",
+        "ghost@other.com",
+    ),
+]
+SAMPLES = 200
+
+
+def _medians(client, method: str, bodies: tuple[dict[str, Any], dict[str, Any]]) -> list[float]:
+    times: tuple[list[int], list[int]] = ([], [])
+    url = f"/api/{method}"
+    for _ in range(20):  # warm up: caches, the credential check, the code paths
+        for body in bodies:
+            client.post(url, json=body)
+    for i in range(SAMPLES):
+        # interleaved, and in alternating order, so that drift hits both alike
+        order = (0, 1) if i % 2 == 0 else (1, 0)
+        for k in order:
+            start = time.perf_counter_ns()
+            client.post(url, json=bodies[k])
+            times[k].append(time.perf_counter_ns() - start)
+    return [statistics.median(t) for t in times]
+
+
+@pytest.mark.parametrize(("method", "body", "foreign", "missing"), TIMED)
+def test_foreign_and_missing_names_take_the_same_time(
+    platform, client, method, body, foreign, missing
+):
+    """Median of 200 samples each within 5%.  On a busy machine a round may be
+    disturbed; it is measured again (at most three rounds), the bound stays."""
+    creds = as_user("admin@acme.com")
+    bodies = (
+        {"credentials": creds, **_fill(body, foreign)},
+        {"credentials": creds, **_fill(body, missing)},
+    )
+    rounds = []
+    for _ in range(3):
+        a, b = _medians(client, method, bodies)
+        rounds.append((a, b))
+        if abs(a - b) / min(a, b) < 0.05:
+            return
+    pytest.fail(f"{method}: medians (foreign, missing) in ns per round: {rounds}")
+
+
+@pytest.mark.parametrize("caller", ["bob@acme.com", "lead@acme.com", "dadmin@acme.net",
+                                    "tokenonly@acme.com"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [("get_company", {}), ("stats_summary", {"type": "company"})],
+)
+def test_own_company_unnamed_is_not_named_to_who_may_not_read_it(
+    platform, call, caller, method, body
+):
+    """A request that does not name the company must not tell the caller its name."""
+    answer = call(method, credentials=as_user(caller), **body)
+    assert answer["success"] is False
+    assert answer["error_number"] in (2, 4)
+    assert "Acme" not in str(answer) and "acme" not in str(answer).replace(caller, "")
