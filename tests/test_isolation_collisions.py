@@ -221,3 +221,21 @@ def test_migration_gives_roles_their_kind_and_company(tmp_path):
             q.insert_company("aCmE.ORG", 0)
     finally:
         store.close()
+
+
+def test_the_summary_cache_keys_names_canonically(platform, call, service):
+    """Many spellings of one name are one cached answer (rule 4), and each
+    spelling gets the same bytes."""
+    service.summary_cache.clear()
+    spellings = {
+        ("company", "Acme"): ["Acme", "ACME", "acme", " aCmE ", "ＡＣＭＥ"],
+        ("domain", "acme.net"): ["acme.net", "ACME.NET", "acme.net.", " Acme.Net"],
+        ("user", "carol@acme.net"): ["carol@acme.net", "CAROL@ACME.NET", "Carol@acme.net."],
+    }
+    for (type_, _), names in spellings.items():
+        bodies = {
+            str(ok(call("stats_summary", credentials=ADMIN, type=type_, object=n, by="month")))
+            for n in names
+        }
+        assert len(bodies) == 1
+    assert len(service.summary_cache) == len(spellings)

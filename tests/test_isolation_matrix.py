@@ -41,6 +41,8 @@ from isolation import (
     subject,
 )
 from mailtally.access import (
+    METHOD_ACTIONS,
+    PERMISSIONS,
     Action,
     Obj,
     actions,
@@ -279,8 +281,19 @@ SHAPES: dict[str, Shape] = {
 
 
 def test_every_method_is_described():
-    """A method added to the app must say here how its targets are named."""
+    """A method added to the app must say what it asks of the permission table
+    (access.METHOD_ACTIONS) and here how its targets are named."""
     assert set(METHODS) <= set(SHAPES), f"describe {sorted(set(METHODS) - set(SHAPES))}"
+    assert set(METHODS) <= set(METHOD_ACTIONS), sorted(set(METHODS) - set(METHOD_ACTIONS))
+    for method, shape in SHAPES.items():
+        declared = {kind for _, kind, _ in METHOD_ACTIONS[method]}
+        # every kind a shape names is one the method says it asks about (events
+        # name users, and the table is asked about their company)
+        named = {"company" if method == "ingest_events" else k for k in shape.kinds}
+        assert named <= declared, method
+        for action, _, _ in METHOD_ACTIONS[method]:
+            # an action that no role grants would be a method nobody may call
+            assert any(action in acts for p in PERMISSIONS.values() for acts in p.values())
 
 
 def _pick(store: Store, p: Subject, role: str, kind: str, target: str) -> str | None:

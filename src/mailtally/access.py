@@ -37,6 +37,7 @@ __all__ = [
     "COMPANY_ROLES",
     "DOMAIN_ROLES",
     "KINDS",
+    "METHOD_ACTIONS",
     "PERMISSIONS",
     "RESTRICTS",
     "ROLES",
@@ -265,3 +266,37 @@ def require(p: Subject, action: Action, obj: Obj | None, label: str, name: str, 
         raise not_found(label, name)
     if action not in acts:
         raise forbidden(what)
+
+
+#: What each method of the API asks the table for: (action, kind of object, the
+#: request field that names it).  Empty: the method acts on the caller alone.
+#: The adversarial matrix (tests/test_isolation_matrix.py) reads this with the
+#: app's method registry; a method missing here fails it.
+METHOD_ACTIONS: dict[str, tuple[tuple[Action, Kind, str], ...]] = {
+    "echo": (),
+    "authenticate": (),  # its own tokens, its own extra_info
+    "change_company": ((A.CHANGE, "company", "company"),),
+    "get_company": ((A.READ, "company", "company"),),
+    "change_domain": (
+        (A.CHANGE, "domain", "domain"),
+        (A.CREATE_DOMAIN, "company", "company"),
+    ),
+    "get_domain": ((A.READ, "domain", "domain"),),
+    "delete_domain": ((A.DELETE, "domain", "domain"),),
+    "change_user": (
+        (A.CHANGE, "user", "user"),
+        (A.CHANGE_SELF, "user", "user"),
+        (A.CREATE_USER, "domain", "user"),
+        (A.CREATE_USER, "domain", "attributes.aliases"),
+    ),
+    "get_user": ((A.READ, "user", "user"),),
+    "delete_user": ((A.DELETE, "user", "user"),),
+    "restore_user": ((A.RESTORE, "user", "user"),),
+    "set_role": ((A.SET_ROLE, "user", "user"),),
+    "stats_summary": (
+        (A.READ, "company", "object"),
+        (A.READ, "domain", "object"),
+        (A.READ, "user", "object"),
+    ),
+    "ingest_events": ((A.INGEST, "company", "events"),),
+}
