@@ -141,3 +141,27 @@ def test_rename_onto_a_role_holder(platform, call, fresh_store):  # pragma: no c
     )
     failed(answer, 4)
     assert snapshot(fresh_store) == before
+
+
+@pytest.mark.parametrize(
+    ("caller", "user"),
+    [("dadmin@acme.net", "twohats@acme.net"), ("admin@acme.com", "zed@other.com"),
+     ("bob@acme.com", "alice@acme.com"), ("admin@acme.com", "ghost@other.com")],
+)  # fmt: skip
+def test_a_refused_password_change_costs_no_hash(platform, call, service, caller, user):
+    """The table is asked before the new password is hashed (argon2: time and memory)."""
+    hashed: list[str] = []
+    real = service.hasher
+
+    class Counting:
+        def hash(self, password: str) -> str:
+            hashed.append(password)
+            return real.hash(password)
+
+    service.hasher = Counting()  # what change_user hashes new passwords with
+    answer = call("change_user", credentials=as_user(caller), user=user,
+                  attributes={"password": "never-hashed"})  # fmt: skip
+    assert answer["success"] is False and answer["error_number"] in (2, 4)
+    assert hashed == []
+    ok(call("change_user", user="carol@acme.net", attributes={"password": "hashed-once"}))
+    assert hashed == ["hashed-once"]

@@ -59,6 +59,7 @@ __all__ = [
     "Ctx",
     "Principal",
     "Target",
+    "authorize_change_user",
     "do_change_company",
     "do_change_domain",
     "do_change_user",
@@ -763,6 +764,78 @@ def _apply_user_attributes(
     return new, added, removed
 
 
+@dataclass(frozen=True, slots=True)
+class UserChangePlan:
+    """What :func:`authorize_change_user` found: the account (None: to be created
+    in ``domain``)."""
+
+    address: str
+    domain: tuple[int, int, str, int, int | None, str]
+    target: Target | None
+
+
+def authorize_change_user(
+    q: Queries, p: Principal, name: str, attributes: dict[str, Any], create_only: bool
+) -> UserChangePlan:
+    """Everything ``change_user`` checks before it looks at the attributes' values.
+
+    Order (SPEC §2 rule 3): the address's domain must be one the caller sees
+    into before the address itself is looked up (another tenant's address,
+    taken or free, is answered as its domain missing); then the account's scope
+    (error 2), the right to change it and every role it holds (rule 1, error
+    4), alias (3), ``create_only`` (7) and the attributes' names (6).  The view
+    asks this before it hashes a new password, so that a caller refused costs
+    no argon2 hash; the action asks it again inside its transaction.
+    """
+    address = normalize_address(name)
+    if address is None:
+        raise OMAError(
+            BAD_REQUEST, f"user '{name}' is not a valid address", {"user": "not an address"}
+        )
+    dname = address.rpartition("@")[2]
+    d = q.domain_by_name(dname)
+    dt = None if d is None else _domain_target(d)
+
+    def unknown_domain() -> OMAError:
+        return OMAError(NOT_FOUND, f"domain '{dname}' does not exist", {"user": "unknown domain"})
+
+    if d is None or dt is None or not reaches_into(p, dt.obj):
+        raise unknown_domain()
+    row = q.user_by_address(address)
+    if row is None:  # creation
+        if not visible(p, dt):
+            raise unknown_domain()
+        if not allowed(p, Action.CREATE_USER, dt.obj):
+            raise _forbid(f"create users in domain '{dname}'")
+        _check_attributes(attributes, USER_ATTRIBUTES)
+        return UserChangePlan(address, d, None)
+    t = _user_target(row)
+    if not visible(p, t):
+        if not visible(p, dt):
+            # the answer creating it would get: an unseen account is no free address
+            raise unknown_domain()
+        raise not_found("user", name)
+    own_change = (
+        t.id == p.user_id
+        and set(attributes) <= SELF_ATTRIBUTES
+        and allowed(p, Action.CHANGE_SELF, t.obj)
+    )
+    if not (own_change or may_manage_account(q, p, t)):
+        raise _forbid(f"change user '{t.name if not t.by_alias else address}'")
+    if t.by_alias:
+        raise OMAError(
+            IS_ALIAS,
+            f"'{address}' is an alias of '{t.name}'; change the user by its real name",
+            {"user": f"alias of {t.name}"},
+        )
+    if create_only:
+        raise OMAError(EXISTS, f"user '{address}' already exists", {"user": "exists"})
+    _check_attributes(attributes, USER_ATTRIBUTES)
+    if "createtime" in attributes:
+        raise _bad_attr("createtime", "can only be given when the user is created")
+    return UserChangePlan(address, d, t)
+
+
 def do_change_user(
     ctx: Ctx,
     name: str,
@@ -772,55 +845,13 @@ def do_change_user(
 ) -> tuple[int, bool]:
     """Create or change an account.  ``password_hash`` replaces ``attributes['password']``.
 
-    Order (SPEC §2 rule 3): the address's domain must be one the caller sees
-    into before the address itself is looked up (another tenant's address,
-    taken or free, is answered as its domain missing); then the account's scope
-    (error 2), the right to change it and every role it holds (rule 1, error
-    4), alias (3), ``create_only`` (7), the attributes (6), and last the
-    uniqueness of alias addresses.
+    :func:`authorize_change_user` first; then the attributes' values (6), and
+    last the uniqueness of alias addresses.
     """
-    address = normalize_address(name)
-    if address is None:
-        raise OMAError(
-            BAD_REQUEST, f"user '{name}' is not a valid address", {"user": "not an address"}
-        )
-    p = ctx.actor
-    dname = address.rpartition("@")[2]
-    d = ctx.q.domain_by_name(dname)
-    dt = None if d is None else _domain_target(d)
-
-    def unknown_domain() -> OMAError:
-        return OMAError(NOT_FOUND, f"domain '{dname}' does not exist", {"user": "unknown domain"})
-
-    if dt is None or not reaches_into(p, dt.obj):
-        raise unknown_domain()
-    row = ctx.q.user_by_address(address)
-    if row is not None:
-        t = _user_target(row)
+    plan = authorize_change_user(ctx.q, ctx.actor, name, attributes, create_only)
+    address, d, t = plan.address, plan.domain, plan.target
+    if t is not None:
         assert t.state is not None
-        if not visible(p, t):
-            if not visible(p, dt):
-                # the answer creating it would get: an unseen account is no free address
-                raise unknown_domain()
-            raise not_found("user", name)
-        own_change = (
-            t.id == p.user_id
-            and set(attributes) <= SELF_ATTRIBUTES
-            and allowed(p, Action.CHANGE_SELF, t.obj)
-        )
-        if not (own_change or may_manage_account(ctx.q, p, t)):
-            raise _forbid(f"change user '{t.name if not t.by_alias else address}'")
-        if t.by_alias:
-            raise OMAError(
-                IS_ALIAS,
-                f"'{address}' is an alias of '{t.name}'; change the user by its real name",
-                {"user": f"alias of {t.name}"},
-            )
-        if create_only:
-            raise OMAError(EXISTS, f"user '{address}' already exists", {"user": "exists"})
-        _check_attributes(attributes, USER_ATTRIBUTES)
-        if "createtime" in attributes:
-            raise _bad_attr("createtime", "can only be given when the user is created")
         new, added, removed = _apply_user_attributes(
             ctx, t.state, attributes, t.company_id, t.id, t.name
         )
@@ -832,11 +863,7 @@ def do_change_user(
         ctx.audit(t.company_id, "change_user", address, {"attributes": _redact(attributes)})
         return t.id, False
     # creation
-    if not visible(p, dt):
-        raise unknown_domain()
-    if not allowed(p, Action.CREATE_USER, dt.obj):
-        raise _forbid(f"create users in domain '{dname}'")
-    _check_attributes(attributes, USER_ATTRIBUTES)
+    dt = _domain_target(d)
     defaults = domain_defaults(d[5])
     base = UserState(
         services={s: defaults.get(f"service_{s}", "enabled") for s in SERVICES},

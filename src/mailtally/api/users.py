@@ -16,6 +16,7 @@ from mailtally.store import Queries
 from mailtally.store.base import USER
 from mailtally.tree import (
     Principal,
+    authorize_change_user,
     do_change_user,
     do_delete_user,
     do_restore_user,
@@ -40,6 +41,8 @@ async def change_user(svc: Service, req: ChangeUserRequest, p: Principal) -> dic
     attributes = dict(req.attributes)
     password_hash = None
     if "password" in attributes:
+        # authorized before the (costly) hash: a refused caller costs no argon2
+        await svc.read(lambda q: authorize_change_user(q, p, req.user, attributes, req.create_only))
         password = attributes.pop("password")
         if not isinstance(password, str) or not 1 <= len(password) <= MAX_PASSWORD:
             raise OMAError(
