@@ -145,7 +145,7 @@ def obj_of(store: Store, kind: str, name: str) -> Obj | None:
             d = q.domain_by_name(name)
             return None if d is None else Obj("domain", d[1], domain_id=d[0])
         row = q.user_by_address(name)
-        if row is None:
+        if row is None or row[7] is None:
             return None
         state = decode_state(row[6])
         return Obj("user", row[1], domain_id=row[2], workgroup=state.workgroup, user_id=row[0])

@@ -252,16 +252,29 @@ def forbidden(what: str) -> OMAError:
     return OMAError(FORBIDDEN, f"you may not {what}")
 
 
+#: what a missing object is weighed as: the same work as an existing one
+#: (rule 3: the time of an answer must not tell them apart), though no answer
+#: is taken from it
+_NOWHERE = Obj("user", 0, domain_id=0, workgroup="", user_id=0)
+
+
+def _acts(p: Subject, obj: Obj | None) -> frozenset[Action]:
+    if obj is None:
+        actions(p, _NOWHERE)
+        return frozenset()
+    return actions(p, obj)
+
+
 def require_seen(p: Subject, obj: Obj | None, label: str, name: str) -> None:
     """Error 2 unless ``obj`` exists and ``p`` may see it."""
-    if obj is None or A.SEE not in actions(p, obj):
+    if A.SEE not in _acts(p, obj):
         raise not_found(label, name)
 
 
 def require(p: Subject, action: Action, obj: Obj | None, label: str, name: str, what: str) -> None:
     """Scope, then permission: error 2 unless ``p`` sees ``obj``, error 4 unless
     it may ``action`` it (``what``: the sentence's verb phrase)."""
-    acts = frozenset() if obj is None else actions(p, obj)
+    acts = _acts(p, obj)
     if A.SEE not in acts:
         raise not_found(label, name)
     if action not in acts:

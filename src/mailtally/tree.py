@@ -199,7 +199,7 @@ def load_principal(q: Queries, name: str) -> Principal | None:
     if address is None:
         return None
     row = q.user_by_address(address)
-    if row is None or row[7]:  # aliases do not log in
+    if row is None or row[7] is None or row[7]:  # missing; aliases do not log in
         return None
     state = decode_state(row[6])
     if state.deletetime is not None:
@@ -286,6 +286,10 @@ def _user_target(row: Any) -> Target:
     )
 
 
+#: decoded in place of a missing account (see find_target)
+_NO_USER = (0, 0, 0, "", None, 0, encode_state(UserState()), 0)
+
+
 def find_target(q: Queries, type_: ObjectType, name: str) -> Target | None:
     """The object ``name`` names, or None.  One store read either way (so that an
     object that exists and one that does not cost the same)."""
@@ -298,7 +302,10 @@ def find_target(q: Queries, type_: ObjectType, name: str) -> Target | None:
         return None if d is None or dom is None else _domain_target(d)
     address = normalize_address(name)
     row = q.user_by_address(address or "")
-    return None if row is None or address is None else _user_target(row)
+    if row is None or row[7] is None or address is None:
+        _user_target(row or _NO_USER)  # the same work as for an account that exists (rule 3)
+        return None
+    return _user_target(row)
 
 
 def visible(p: Principal, t: Target) -> bool:
@@ -802,7 +809,7 @@ def authorize_change_user(
     if d is None or dt is None or not reaches_into(p, dt.obj):
         raise unknown_domain()
     row = q.user_by_address(address)
-    if row is None:  # creation
+    if row is None or row[7] is None:  # creation
         if not visible(p, dt):
             raise unknown_domain()
         if not allowed(p, Action.CREATE_USER, dt.obj):

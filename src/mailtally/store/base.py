@@ -315,12 +315,20 @@ class Queries:
 
     def user_by_address(self, address: str) -> Any:
         """The account an address names (its own or an alias) as :meth:`user_by_id`
-        gives it, then whether the address is an alias: one query, so that an
-        address that exists costs the same reads as one that does not."""
+        gives it (but for the password hash, which is not read), then whether the
+        address is an alias: ``None`` there means the address names no account.
+
+        An address that exists and one that does not cost the same (SPEC §2
+        rule 3: the time of an answer must not tell them apart): for a missing
+        one an account row is read all the same — the first account's, whose
+        alias flag is then NULL and whose data no caller may take as an answer.
+        ``None`` only when there are no accounts at all.
+        """
         return self._one(
-            "SELECT u.id, u.company_id, u.domain_id, u.address, u.password_hash, "
-            "u.createtime, u.state, a.is_alias FROM addresses a "
-            "JOIN users u ON u.id = a.user_id WHERE a.address = ?",
+            "SELECT u.id, u.company_id, u.domain_id, u.address, NULL, u.createtime, u.state, "
+            "a.is_alias FROM (SELECT ? AS address) x "
+            "LEFT JOIN addresses a ON a.address = x.address "
+            "JOIN users u ON u.id = COALESCE(a.user_id, (SELECT MIN(id) FROM users))",
             address,
         )
 
