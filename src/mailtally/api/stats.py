@@ -84,12 +84,21 @@ def canonical_object(svc: Service, type_: str | None, obj: str | None) -> object
     never cached)."""
     if obj is None:
         return None
-    if type_ == "user" or (type_ is None and "@" in obj):
-        return normalize_address(obj) or obj
-    if type_ == "domain":
-        return normalize_domain(obj) or obj
     company = (company_key(obj), obj if obj in svc.legacy_company_names else "")
-    return company if type_ == "company" else (normalize_domain(obj), company)
+    if type_ == "company":
+        return company
+    if obj.isascii():
+        # the hot path, without IDNA: for ASCII, a user's or a domain's
+        # canonical form is this (normalize_domain/_address only validate it
+        # further, and an invalid name is never cached, so two spellings with
+        # one key are both valid and the same name, or both invalid)
+        key = obj.strip(" ").lower()
+        key = key[:-1] if key.endswith(".") else key
+    elif type_ == "user" or (type_ is None and "@" in obj):
+        key = normalize_address(obj) or obj
+    else:
+        key = normalize_domain(obj) or obj
+    return key if type_ is not None or "@" in obj else (key, company)
 
 
 def summary_body(
