@@ -1013,7 +1013,7 @@ def do_set_role(ctx: Ctx, name: str, role: str, obj: str) -> Target:
     if t.by_alias:
         raise OMAError(IS_ALIAS, f"'{name}' is an alias of '{t.name}'", {"user": "alias"})
     if role == "":
-        ctx.q.clear_roles(t.id)
+        ctx.q.clear_roles(t.id, t.company_id)
         ctx.audit(t.company_id, "set_role", t.name, {"role": "", "object": obj})
         return t
     if role not in ROLES:

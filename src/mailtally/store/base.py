@@ -509,8 +509,14 @@ class Queries:
             domain_id,
         )
 
-    def clear_roles(self, user_id: int) -> None:
-        self._run("DELETE FROM roles WHERE user_id = ?", user_id)
+    def clear_roles(self, user_id: int, company_id: int | None = None) -> None:
+        """Drop every role of the account (of ``company_id``'s, when given: the
+        company the caller acted in, so a wrong id can never reach another
+        tenant's rows)."""
+        if company_id is None:
+            self._run("DELETE FROM roles WHERE user_id = ?", user_id)
+        else:
+            self._run("DELETE FROM roles WHERE user_id = ? AND company_id = ?", user_id, company_id)
 
     # -- tokens -------------------------------------------------------------
     def token(self, token_hash: str) -> tuple[str, int] | None:
