@@ -17,7 +17,6 @@ from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response
 from starlette.routing import Route
@@ -102,16 +101,16 @@ async def read_body(request: HTTPRequest, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def authenticate(svc: Service, creds: Credentials) -> tuple[Principal, str]:
+async def authenticate(
+    svc: Service, creds: Credentials, address: str = ""
+) -> tuple[Principal, str]:
+    """The caller of a request; ``address`` is the client's (failed tokens count by it)."""
     if creds.password is None and creds.token is None:
         raise bad_request("credentials", "needs a password or a token")
     method = "password" if creds.password is not None else "token"
-    auth = svc.auth
-    name = auth.verified(creds.user, creds.password, creds.token)
-    if name is None:  # never seen (or changed since): the argon2 check
-        p = await run_in_threadpool(auth.verify, creds.user, creds.password, creds.token)
-    else:  # the hot path: no I/O unless a tree change emptied the principals
-        p = auth.loaded(name) or await run_in_threadpool(auth.reload, name)
+    # the hot path (a cached credential or token) costs no I/O and no thread hop;
+    # an unknown password waits for one of the argon2 threads, never the shared pool
+    p = await svc.auth.check(creds.user, creds.password, creds.token, address)
     if not p.operator:
         svc.auth_counter.add(p.name, method, svc.clock.now())
     return p, method
@@ -144,7 +143,10 @@ async def dispatch(request: HTTPRequest) -> Response:
         principal = None
         creds = getattr(req, "credentials", None)
         if isinstance(creds, Credentials):
-            principal, _ = await authenticate(svc, creds)
+            # The peer of the connection, or the client a trusted proxy names
+            # (uvicorn's proxy headers, config ``trusted_proxies``).
+            address = request.client.host if request.client else ""
+            principal, _ = await authenticate(svc, creds, address)
         answer = await method.handler(svc, req, principal)  # type: ignore[arg-type]
     except OMAError as err:
         return error_response(err)
