@@ -469,15 +469,17 @@ def test_forty_concurrent_wrong_passwords_against_a_real_server():
     its latency.  The latency bound here is generous (the machine running the
     suite is shared); the precise figures are in bench/RESULTS.md."""
     run = [sys.executable, str(ROOT / "bench" / "flood.py"), "--seconds", "3", "--json"]
+    run += ["--connections", "40"]
     done = subprocess.run(run, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    r = json.loads(done.stdout)
+    (r,) = json.loads(done.stdout)
     assert r["peak_rss_mib"] * 1.048576 < 300, r
-    assert r["token_flood"]["p99_ms"] < 100, r
+    assert r["token_flood"]["p99_ms"] < 50, r
+    assert r["token_flood"]["requests"] > 100, r
     flood = r["flood"]
     assert flood["other"] == 0, r  # every flood request got error 1, none a 5xx
-    assert flood["busy"] > 0, r  # past the queue: refused at once
-    assert r["token_flood"]["requests"] > 100, r
+    # all 40 were queued or checked (40 fit in the default queue: none refused)
+    assert flood["bad_password"] + flood["unanswered_at_end"] >= 40, r
 
 
 def test_failed_tokens_counted_by_the_client_a_trusted_proxy_names(tmp_path):

@@ -73,9 +73,13 @@ MAX_TOKEN_DURATION = 86400
 #: (64 MiB with the default profile) while it runs.
 MAX_CONCURRENT_CHECKS = 2
 #: password checks that may wait for one of those threads; past this a new
-#: check is refused at once (error 1).  At the default profile (about 0.2-0.4 s
-#: a check on two cores) the last in line waits some 3-6 s.
-DEFAULT_MAX_WAITING = 32
+#: check is refused at once (error 1).  A waiting check holds no argon2 memory,
+#: only its request.  At the default profile (0.2-0.4 s a check, two at once, on
+#: an idle two-core machine) the last in line waits some 6-13 s, within the
+#: timeouts of OMA clients.  Past it, a refusal costs the server as little as
+#: any quick answer (a flood of those is a request-rate flood, like one of
+#: ``echo``: a matter for the reverse proxy's limits).
+DEFAULT_MAX_WAITING = 64
 
 #: failed tokens per client address (SPEC §1): after this many within
 #: TOKEN_WINDOW seconds, the address's token attempts are refused for

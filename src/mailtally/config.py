@@ -21,7 +21,7 @@ The file is ``--config PATH``, else ``$MAILTALLY_CONFIG``, else
     argon2_time_cost = 3
     argon2_memory_kib = 65536
     argon2_parallelism = 4
-    max_waiting_checks = 32
+    max_waiting_checks = 64
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     argon2_parallelism: int = 4
     #: password checks that may wait for one of the two argon2 threads; past
     #: this a check is refused at once with error 1
-    max_waiting_checks: int = 32
+    max_waiting_checks: int = 64
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
