@@ -508,3 +508,23 @@ def test_failed_tokens_counted_by_the_client_a_trusted_proxy_names(tmp_path):
         api.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"trusted_proxies": ["proxy.example"]}, "trusted_proxies"),
+        ({"trusted_proxies": ["10.0.0.0/33"]}, "trusted_proxies"),
+        ({"auth": AuthSettings(max_waiting_checks=-1)}, "max_waiting_checks"),
+    ],
+)
+def test_bad_flood_settings_are_refused(settings, named):
+    from mailtally.config import ConfigError
+
+    with pytest.raises(ConfigError, match=named):
+        Config(**settings).validate()
+
+
+def test_flood_settings_accept_networks_and_none():
+    Config(trusted_proxies=["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]).validate()
+    Config(trusted_proxies=[], auth=AuthSettings(max_waiting_checks=0)).validate()

@@ -90,8 +90,8 @@ TOKEN_WINDOW = 60
 # Byte bounds of the caches (estimates of what CPython spends; README "Decisions").
 VERIFIED_BYTES = 8 * 1024 * 1024  #: verified (name, password) HMACs, ~300 B each
 PRINCIPAL_BYTES = 8 * 1024 * 1024  #: loaded callers with their roles
-TOKEN_BYTES = 8 * 1024 * 1024  #: live tokens seen, ~350 B each
-LOCKOUT_BYTES = 8 * 1024 * 1024  #: failure counts per name, ~400 B each
+TOKEN_BYTES = 8 * 1024 * 1024  #: live tokens seen, ~420 B each
+LOCKOUT_BYTES = 8 * 1024 * 1024  #: failure counts per name, ~500 B each
 ADDRESS_BYTES = 4 * 1024 * 1024  #: failed-token counts per address, ~1.2 KiB each
 
 
@@ -196,8 +196,9 @@ class _FailureTable:
     def __init__(self, limit: int, window: int, max_bytes: int) -> None:
         self.limit = limit
         self.window = window
-        # sized for a full window, so an entry's size never grows after it is put
-        per_entry = 120 + 8 * limit
+        # sized for a full window (the array over-allocates as it grows), so an
+        # entry's size never grows past what was counted when it was put
+        per_entry = 200 + 8 * limit
         self.table: ByteLRU[str, _Window] = ByteLRU(
             max_bytes, lambda k, _: str_bytes(k) + per_entry
         )
