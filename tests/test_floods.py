@@ -43,10 +43,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 async def post(
-    app: Any, method: str, body: dict[str, Any], client: tuple[str, int] = ("192.0.2.1", 40000)
+    app: Any,
+    method: str,
+    body: dict[str, Any],
+    client: tuple[str, int] = ("192.0.2.1", 40000),
+    pad: int = 0,
+    reads: list[int] | None = None,
 ) -> tuple[int, bytes]:
-    """One request through the ASGI app (no lifespan needed), from ``client``."""
-    data = json.dumps(body).encode()
+    """One request through the ASGI app (no lifespan needed), from ``client``;
+    ``pad`` spaces of JSON whitespace after the object; ``reads`` gets the body's
+    length when the app first asks for the body."""
+    data = json.dumps(body).encode() + b" " * pad
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -70,6 +77,8 @@ async def post(
         nonlocal sent
         if not sent:
             sent = True
+            if reads is not None:
+                reads.append(len(data))
             return {"type": "http.request", "body": data, "more_body": False}
         await asyncio.Event().wait()  # the client stays connected
         raise AssertionError
@@ -86,6 +95,14 @@ async def post(
 
     await app(scope, receive, send)
     return status, b"".join(chunks)
+
+
+async def until(condition: Any, seconds: float = 10.0) -> None:
+    """Wait until ``condition()`` holds; fail the test after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.01)
 
 
 def answer(result: tuple[int, bytes]) -> dict[str, Any]:
@@ -290,8 +307,7 @@ def test_waiting_checks_are_bounded_and_tokens_never_wait_behind_them(platform, 
             )
             for i in range(5)
         ]
-        while hasher.running < 2 or checks.pending < 5:
-            await asyncio.sleep(0.01)
+        await until(lambda: hasher.running >= 2 and checks.pending >= 5)
         # past the queue: error 1 at once, with no argon2 check
         t0 = time.monotonic()
         busy = answer(await post(app, "stats_summary", {"credentials": creds("x@acme.com", "y")}))
@@ -343,6 +359,44 @@ def test_unknown_user_and_wrong_password_same_bytes_and_time(client, call, clock
     assert json.loads(bodies["wrong"].pop())["error"] == BAD_PASSWORD
     a, b = statistics.median(times["unknown"]), statistics.median(times["wrong"])
     assert abs(a - b) < 0.5 * max(a, b), (a, b)
+
+
+def test_large_bodies_wait_unread_for_their_share_of_the_body_budget(
+    platform, closing, app, monkeypatch
+):
+    """Credentials are inside the body: a request without valid ones must not make
+    the server hold its (up to 1 MiB, or 32 MiB) body while it waits its turn."""
+    budget = closing.bodies
+    monkeypatch.setattr(budget, "limit", 3 * 1024 * 1024)
+    gate = threading.Event()
+    closing.auth.hasher = SlowHasher(closing.auth.hasher, gate=gate)
+    reads: list[int] = []
+
+    async def scenario() -> None:
+        padded = [
+            asyncio.create_task(
+                post(
+                    app,
+                    "stats_summary",
+                    {"credentials": creds(f"pad{i}@acme.com", "wrong")},
+                    pad=1_000_000,
+                    reads=reads,
+                )
+            )
+            for i in range(6)
+        ]
+        await until(lambda: closing.auth.checks.pending >= 3 and budget.waiting >= 3)
+        assert len(reads) == 3  # three bodies read (their checks wait); three unread
+        assert budget.used <= budget.limit
+        # a small request is not held up by the large ones
+        small = await asyncio.wait_for(post(app, "echo", {"ping": 1}), 10)
+        assert answer(small) == {"success": True, "ping": 1}
+        gate.set()  # the gate opened: every large request gets its turn
+        for got in await asyncio.gather(*padded):
+            assert answer(got)["error"] == BAD_PASSWORD
+        assert len(reads) == 6 and budget.used == 0 and budget.waiting == 0
+
+    asyncio.run(scenario())
 
 
 # -- caches ----------------------------------------------------------------------------

@@ -5,16 +5,20 @@ tokens, lockout counts, summary answers) is one of these, so that no sequence of
 requests — with or without credentials — can grow the process past a fixed
 bound.  Sizes are estimates given by the caller (``size`` of a key and value):
 they need to be proportional to what an entry really costs, not exact.
+
+:class:`ByteBudget` bounds what requests hold at once instead: the bodies of
+large requests, which arrive before their credentials can be checked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-__all__ = ["ENTRY_OVERHEAD", "ByteLRU", "str_bytes"]
+__all__ = ["ENTRY_OVERHEAD", "ByteBudget", "ByteLRU", "str_bytes"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -121,3 +125,53 @@ class ByteLRU(Generic[K, V]):
         with self.lock:
             snapshot = [(k, v) for k, (v, _) in self._data.items()]
         return iter(snapshot)
+
+
+class ByteBudget:
+    """Bytes that requests may hold at once, granted whole and first come, first served.
+
+    A request asks for all it may need before it holds anything, so two requests
+    never wait on each other holding parts (no deadlock), and a large request is
+    not overtaken for ever by small ones.  Used from the event loop only.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    async def acquire(self, n: int) -> int:
+        """Wait until ``n`` bytes (at most the whole budget) are free; returns the
+        grant, to be given back with :meth:`release`."""
+        n = min(n, self.limit)
+        if not self._waiters and self.used + n <= self.limit:
+            self.used += n
+            return n
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (n, fut)
+        self._waiters.append(entry)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release(n)  # granted just as the caller went away
+            else:
+                self._waiters.remove(entry)
+                self._wake()
+            raise
+        return n
+
+    def release(self, n: int) -> None:
+        self.used -= n
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.used + self._waiters[0][0] <= self.limit:
+            n, fut = self._waiters.popleft()
+            if not fut.done():
+                self.used += n
+                fut.set_result(None)

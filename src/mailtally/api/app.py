@@ -9,6 +9,7 @@ never reaches a client.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -116,6 +117,26 @@ async def authenticate(
     return p, method
 
 
+#: A body up to this size is read without asking the body budget: what any
+#: number of connections can hold so is bounded by what the connections
+#: themselves cost (uvicorn buffers as much per connection before it stops
+#: reading).  OMA requests are a few hundred bytes.
+SMALL_BODY = 64 * 1024
+# Larger bodies share Service.bodies (48 MiB): they are held at once (read,
+# decoded, waiting for their credentials to be checked, handled) up to it — one
+# 32 MiB ``ingest_events`` batch, or 48 bodies of 1 MiB — and a request past it
+# waits, unread, for its turn (SPEC §2 rule 4: no memory without credentials,
+# and the credentials are inside the body).
+#: A large body must arrive within this many seconds of its turn, so that a
+#: slow sender cannot hold the budget for ever.
+BODY_SECONDS = 120
+
+
+def _declared_length(request: HTTPRequest) -> int | None:
+    declared = request.headers.get("content-length")
+    return int(declared) if declared is not None and declared.isdigit() else None
+
+
 async def dispatch(request: HTTPRequest) -> Response:
     svc: Service = request.app.state.service
     name = request.path_params["method"]
@@ -126,7 +147,32 @@ async def dispatch(request: HTTPRequest) -> Response:
         return error_response(
             OMAError(BAD_REQUEST, f"method '{name}' takes POST, not {request.method}"), 405
         )
-    body = await read_body(request, method.body_limit)
+    declared = _declared_length(request)
+    need = method.body_limit if declared is None else declared
+    if need <= SMALL_BODY or need > method.body_limit:
+        # (over the limit: read_body refuses it at once, 413)
+        return await _handle(
+            svc, request, name, method, await read_body(request, method.body_limit)
+        )
+    # A large body (or one of unknown length) takes its share of the budget
+    # before a byte of it is read, and holds it until its answer is made.
+    granted = await svc.bodies.acquire(need)
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            body = await read_body(request, method.body_limit)
+        return await _handle(svc, request, name, method, body)
+    except TimeoutError:
+        return error_response(
+            OMAError(BAD_REQUEST, f"request body not received within {BODY_SECONDS} s"), 400
+        )
+    finally:
+        svc.bodies.release(granted)
+
+
+async def _handle(
+    svc: Service, request: HTTPRequest, name: str, method: Method, body: bytes | None
+) -> Response:
+    """Decode, authenticate and answer one request (``body`` None: over the limit)."""
     if body is None:
         return error_response(
             OMAError(
@@ -139,6 +185,9 @@ async def dispatch(request: HTTPRequest) -> Response:
         req = _decoders[name].decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         return _refused(body, exc)  # (msgspec.ValidationError is a DecodeError)
+    # not kept while the credentials are checked (a wait for an argon2 thread):
+    # JSON may pad a small request to the body limit
+    del body
     try:
         principal = None
         creds = getattr(req, "credentials", None)

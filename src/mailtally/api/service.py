@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from mailtally.auth import AuthCounter, Authenticator, make_hasher
-from mailtally.bounded import ByteLRU, str_bytes
+from mailtally.bounded import ByteBudget, ByteLRU, str_bytes
 from mailtally.config import Config
 from mailtally.periods import Clock, Periods
 from mailtally.record import record_events
@@ -32,6 +32,8 @@ log = logging.getLogger("mailtally")
 SUMMARY_BYTES = 64 * 1024 * 1024
 #: Bytes of the index from how requests spell their object to the object.
 SUMMARY_NAME_BYTES = 8 * 1024 * 1024
+#: Bytes of request bodies over 64 KiB held at once, across requests (api/app.py).
+BODY_BUDGET = 48 * 1024 * 1024
 #: How often expired tokens and run-out failure counts are dropped (seconds).
 SWEEP_SECONDS = 60.0
 
@@ -82,6 +84,8 @@ class Service:
         self.summary_flights: dict[Any, Any] = {}
         self.summary_resolving: dict[Any, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        #: bytes of large request bodies held at once (api/app.py)
+        self.bodies = ByteBudget(BODY_BUDGET)
 
     # -- store access ------------------------------------------------------------
     async def read(self, fn: Callable[[Queries], T]) -> T:
