@@ -334,6 +334,29 @@ def test_waiting_checks_are_bounded_and_tokens_never_wait_behind_them(platform, 
     assert checks.refused == 1 and checks.pending == 0
 
 
+def test_new_passwords_are_hashed_on_the_argon2_threads(platform, call, service):
+    """A hash costs what a check costs: it takes one of the same two threads."""
+    threads: list[str] = []
+    real = service.auth.hasher
+
+    class Recording:
+        def hash(self, password: str) -> str:
+            threads.append(threading.current_thread().name)
+            return real.hash(password)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    service.auth.hasher = Recording()
+    admin = as_user("admin@acme.com")
+    ok(call("change_user", credentials=admin, user="bob@acme.com", attributes={"password": "n3w"}))
+    ok(call("change_user", user="new@acme.com", attributes={"password": "n3w"}))
+    assert len(threads) == 2
+    assert all(t.startswith("mailtally-argon2") for t in threads), threads
+    assert works(call, as_user("bob@acme.com", "n3w"))
+    assert works(call, as_user("new@acme.com", "n3w"))
+
+
 @pytest.mark.parametrize(
     "config",
     [{"auth": AuthSettings(argon2_time_cost=1, argon2_memory_kib=4096, argon2_parallelism=1)}],

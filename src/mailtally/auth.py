@@ -295,6 +295,13 @@ class PasswordChecks:
         if not flight.cancelled():
             flight.exception()  # retrieved: no "never retrieved" warning if no one waits
 
+    async def hash(self, hasher: PasswordHasher, password: str) -> str:
+        """A new password's hash, on the same threads (so argon2 runs at most
+        ``workers`` times at once, checks and hashes together).  Only callers
+        allowed to set a password get here: it waits its turn, unbounded by the
+        queue of checks."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), hasher.hash, password)
+
     def close(self) -> None:
         """Stop the threads (queued checks are cancelled); a later check starts new ones."""
         if self._executor is not None:
@@ -476,6 +483,10 @@ class Authenticator:
         # old state).
         key = (self._mac(canonical, password or ""), self._epoch)
         return await self.checks.run(key, lambda: self.verify_password(canonical, password))
+
+    async def hash_password(self, password: str) -> str:
+        """The stored form of a new password (argon2id), on the argon2 threads."""
+        return await self.checks.hash(self.hasher, password)
 
     def verify(
         self, name: str, password: str | None, token: str | None, address: str | None = None
