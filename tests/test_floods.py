@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import CHEAP_AUTH, PW, as_user, creds, failed, ok
+from conftest import CHEAP_AUTH, OPERATOR_CREDS, PW, as_user, creds, failed, ok
 from mailtally.auth import TOKEN_FAILURES, address_key, token_hash
 from mailtally.config import AuthSettings, Config
 
@@ -466,6 +466,35 @@ def test_spellings_of_one_object_share_one_cached_answer(platform, call, service
     # and one answer serves every caller allowed to read it
     ok(call("stats_summary", credentials=as_user("admin@acme.com"), object="acme.com", by="month"))
     assert len(answers) == 2
+
+
+def test_concurrent_misses_of_one_object_share_one_build(platform, closing, app, call, monkeypatch):
+    import mailtally.api.stats as stats
+
+    builds: list[str] = []
+    real = stats.summary_body
+
+    def counting(svc, q, t, by, now):
+        builds.append(t.name)
+        time.sleep(0.2)  # long enough for every request to join it
+        return real(svc, q, t, by, now)
+
+    monkeypatch.setattr(stats, "summary_body", counting)
+    ok(call("stats_summary", object="Acme"))  # the operator's password is now cached
+    spellings = [*_case_spellings("alice@acme.com", 8), "al@acme.net", "AL@acme.net"]
+
+    async def together() -> list[tuple[int, bytes]]:
+        return await asyncio.gather(
+            *(
+                post(app, "stats_summary", {"credentials": OPERATOR_CREDS, "object": s})
+                for s in spellings
+            )
+        )
+
+    results = asyncio.run(together())
+    assert builds == ["Acme", "alice@acme.com"]
+    assert len({body for _, body in results}) == 1
+    ok(answer(results[0]))
 
 
 def test_the_answer_cache_is_bounded_in_bytes(platform, call, service, monkeypatch):
