@@ -424,6 +424,39 @@ def test_large_bodies_wait_unread_for_their_share_of_the_body_budget(
     asyncio.run(scenario())
 
 
+def test_a_slow_large_body_gives_its_share_back(platform, closing, app, monkeypatch):
+    import mailtally.api.app as api_app
+
+    monkeypatch.setattr(api_app, "BODY_SECONDS", 0.2)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/stats_summary",
+        "raw_path": b"/api/stats_summary",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"900000")],
+        "client": ("192.0.2.9", 1),
+        "server": ("testserver", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(3600)  # a sender that never sends
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+    assert sent[0]["status"] == 400
+    assert "not received within" in json.loads(sent[1]["body"])["error"]
+    assert closing.bodies.used == 0
+
+
 # -- caches ----------------------------------------------------------------------------
 
 

@@ -158,13 +158,14 @@ async def dispatch(request: HTTPRequest) -> Response:
     # before a byte of it is read, and holds it until its answer is made.
     granted = await svc.bodies.acquire(need)
     try:
-        async with asyncio.timeout(BODY_SECONDS):
-            body = await read_body(request, method.body_limit)
+        try:
+            async with asyncio.timeout(BODY_SECONDS):
+                body = await read_body(request, method.body_limit)
+        except TimeoutError:
+            return error_response(
+                OMAError(BAD_REQUEST, f"request body not received within {BODY_SECONDS} s"), 400
+            )
         return await _handle(svc, request, name, method, body)
-    except TimeoutError:
-        return error_response(
-            OMAError(BAD_REQUEST, f"request body not received within {BODY_SECONDS} s"), 400
-        )
     finally:
         svc.bodies.release(granted)
 
