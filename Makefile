@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DEMO_DB ?= demo/mailtally.sqlite3
 
-.PHONY: venv demo test lint bench bench-ingest clean
+.PHONY: venv demo test lint bench bench-ingest bench-flood clean
 
 $(BIN)/mailtally: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: venv
 ## The ingestion benchmark of bench/RESULTS.md (needs pflogsumm: apt-get install pflogsumm).
 bench-ingest: venv
 	bash bench/ingest.sh
+
+## The flood benchmark of bench/RESULTS.md: 40 concurrent wrong passwords against
+## mailtally serve (peak RSS, a token client's latency with and without them).
+bench-flood: venv
+	$(BIN)/python bench/flood.py
 
 clean:
 	rm -rf $(VENV) demo build *.egg-info

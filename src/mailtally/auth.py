@@ -1,42 +1,98 @@
 """Credentials: passwords, the verified-credential cache, tokens and lockout.
 
 OMA clients send the password with *every* request, and an argon2id check costs
-tens of milliseconds by design.  So a (name, password) pair that verified once
-is remembered in memory — under an HMAC with a per-process key, so the cache
-never holds a password or anything that would verify one elsewhere — and a
-repeat costs microseconds.  The cache forgets every pair of a name the moment
-its password changes or the account is deleted (:meth:`Authenticator.forget`).
+tens of milliseconds and 64 MiB by design.  So a (name, password) pair that
+verified once is remembered in memory — under an HMAC with a per-process key, so
+the cache never holds a password or anything that would verify one elsewhere —
+and a repeat costs microseconds.  The cache forgets every pair of a name the
+moment its password changes or the account is deleted (:meth:`Authenticator.forget`).
+
+Password checks that are not in the cache (SPEC §2, isolation rule 4) run on
+their own two threads (:class:`PasswordChecks`), never in the thread pool the
+rest of the server uses: at most two argon2 verifications at once (so at most
+twice argon2's memory), a check already running for the same name and password
+is awaited by every identical request instead of run again, and at most
+``max_waiting`` further checks wait; past that a check is refused at once with
+error 1.  A flood of wrong passwords therefore queues behind itself only: token
+and cached-credential requests never touch those threads.
 
 An unknown name and a wrong password take the same path — an argon2 check,
 against a dummy hash when there is no real one — and get the same answer.
-After ``max_failures`` failures for one name within ``window`` seconds the name
-is refused for ``window`` seconds, whatever it sends.
+After ``max_failures`` failed *passwords* for one name within ``window`` seconds
+the name is refused for ``window`` seconds, whatever it sends.  A failed *token*
+never counts towards that (a client holding a stale token must not lock its
+owner out); failed tokens are counted per client address instead
+(:class:`AddressLimiter`): after 100 within a minute, that address's token
+attempts are refused for a minute.
+
+Everything kept in memory is a :class:`~mailtally.bounded.ByteLRU` bounded in
+bytes and keyed by the canonical name, and expired tokens are dropped
+(:meth:`Authenticator.sweep`, run every minute by the service, and at lookup).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 import threading
-from collections import deque
-from dataclasses import dataclass
+from array import array
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from starlette.concurrency import run_in_threadpool
 
+from mailtally.bounded import ByteLRU, str_bytes
 from mailtally.errors import BAD_CREDENTIALS, BAD_REQUEST, OMAError
 from mailtally.events import ApiAuth
 from mailtally.periods import Clock
 from mailtally.store import Store
 from mailtally.tree import Principal, load_principal, normalize_address
 
-__all__ = ["AuthCounter", "Authenticator", "make_hasher", "token_hash"]
+__all__ = [
+    "AddressLimiter",
+    "AuthCounter",
+    "Authenticator",
+    "PasswordChecks",
+    "address_key",
+    "make_hasher",
+    "token_hash",
+]
 
 DEFAULT_TOKEN_DURATION = 10800
 MAX_TOKEN_DURATION = 86400
+
+#: argon2 verifications at once (SPEC §2 rule 4): each holds argon2's memory
+#: (64 MiB with the default profile) while it runs.
+MAX_CONCURRENT_CHECKS = 2
+#: password checks that may wait for one of those threads; past this a new
+#: check is refused at once (error 1).  A waiting check holds no argon2 memory,
+#: only its request.  At the default profile (0.2-0.4 s a check, two at once, on
+#: an idle two-core machine) the last in line waits some 6-13 s, within the
+#: timeouts of OMA clients.  Past it, a refusal costs the server as little as
+#: any quick answer (a flood of those is a request-rate flood, like one of
+#: ``echo``: a matter for the reverse proxy's limits).
+DEFAULT_MAX_WAITING = 64
+
+#: failed tokens per client address (SPEC §1): after this many within
+#: TOKEN_WINDOW seconds, the address's token attempts are refused for
+#: TOKEN_WINDOW seconds.
+TOKEN_FAILURES = 100
+TOKEN_WINDOW = 60
+
+# Byte bounds of the caches (estimates of what CPython spends; README "Decisions").
+VERIFIED_BYTES = 8 * 1024 * 1024  #: verified (name, password) HMACs, ~300 B each
+PRINCIPAL_BYTES = 8 * 1024 * 1024  #: loaded callers with their roles
+TOKEN_BYTES = 8 * 1024 * 1024  #: live tokens seen, ~420 B each
+LOCKOUT_BYTES = 8 * 1024 * 1024  #: failure counts per name, ~500 B each
+ADDRESS_BYTES = 4 * 1024 * 1024  #: failed-token counts per address, ~1.2 KiB each
 
 
 def make_hasher(
@@ -63,14 +119,198 @@ def _canonical(name: str) -> str:
     return name
 
 
-@dataclass(slots=True)
-class _Failures:
-    times: deque[int]
-    locked_until: int = 0
+@lru_cache(maxsize=4096)
+def address_key(host: str | None) -> str:
+    """What failed tokens are counted by: an IPv4 address, an IPv6 /64.
+
+    One IPv6 client usually holds a whole /64 (SLAAC, privacy addresses), so
+    counting single IPv6 addresses would give it 2^64 budgets.  A host that is
+    not an IP address (a test client, a Unix socket) is counted by its text.
+    """
+    if not host:
+        return "-"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _bad() -> OMAError:
     return OMAError(BAD_CREDENTIALS, "invalid credentials: unknown user or wrong password")
+
+
+def _locked_out() -> OMAError:
+    return OMAError(
+        BAD_CREDENTIALS, "invalid credentials: too many failures for this user; try again later"
+    )
+
+
+def _busy() -> OMAError:
+    # The same number as a bad password: the caller learns nothing about the
+    # name, and an OMA client treats it as "try again later".
+    return OMAError(
+        BAD_CREDENTIALS, "invalid credentials: too many password checks at once; try again later"
+    )
+
+
+def _address_refused() -> OMAError:
+    return OMAError(
+        BAD_CREDENTIALS,
+        "invalid credentials: too many failed tokens from this address; try again later",
+    )
+
+
+class _Window:
+    """Failure times within a sliding window, and how long the key is refused."""
+
+    __slots__ = ("locked_until", "times")
+
+    def __init__(self) -> None:
+        self.times = array("q")
+        self.locked_until = 0
+
+    def fail(self, now: int, limit: int, window: int) -> None:
+        cut = 0
+        while cut < len(self.times) and self.times[cut] <= now - window:
+            cut += 1
+        if cut:
+            del self.times[:cut]
+        self.times.append(now)
+        if len(self.times) >= limit:  # so at most ``limit`` times are ever held
+            self.locked_until = now + window
+            del self.times[:]
+
+    def stale(self, now: int, window: int) -> bool:
+        """Nothing left to remember: not refused, no failure within the window."""
+        return self.locked_until <= now and (not self.times or self.times[-1] <= now - window)
+
+
+class _FailureTable:
+    """``_Window`` per key, bounded in bytes: the least recently failed is forgotten."""
+
+    def __init__(self, limit: int, window: int, max_bytes: int) -> None:
+        self.limit = limit
+        self.window = window
+        # sized for a full window (the array over-allocates as it grows), so an
+        # entry's size never grows past what was counted when it was put
+        per_entry = 200 + 8 * limit
+        self.table: ByteLRU[str, _Window] = ByteLRU(
+            max_bytes, lambda k, _: str_bytes(k) + per_entry
+        )
+
+    def refused(self, key: str, now: int) -> bool:
+        w = self.table.peek(key)
+        return w is not None and w.locked_until > now
+
+    def fail(self, key: str, now: int) -> None:
+        with self.table.lock:
+            w = self.table.get(key) or _Window()
+            w.fail(now, self.limit, self.window)
+            self.table.put(key, w)  # (again: the most recently failed is kept longest)
+
+    def sweep(self, now: int) -> int:
+        return self.table.drop_if(lambda _, w: w.stale(now, self.window))
+
+
+class AddressLimiter(_FailureTable):
+    """Failed tokens per client address (SPEC §1): 100 a minute, then a minute's refusal."""
+
+    def __init__(
+        self,
+        limit: int = TOKEN_FAILURES,
+        window: int = TOKEN_WINDOW,
+        max_bytes: int = ADDRESS_BYTES,
+    ) -> None:
+        super().__init__(limit, window, max_bytes)
+
+
+def _lower_priority() -> None:
+    """Run this thread (and the threads argon2 starts from it) at a lower priority.
+
+    argon2 with parallelism 4 keeps several cores busy; on Linux a nice value is
+    per thread, so the event loop keeps the CPU it needs to answer token and
+    cached callers at their usual latency while a flood of checks runs.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, 10)
+
+
+class PasswordChecks:
+    """argon2 checks on their own threads: at most ``workers`` at once, identical
+    ones shared, at most ``max_waiting`` waiting; past that :func:`_busy` at once.
+
+    Used from the event loop only (its state is not locked).
+    """
+
+    def __init__(
+        self, workers: int = MAX_CONCURRENT_CHECKS, max_waiting: int = DEFAULT_MAX_WAITING
+    ) -> None:
+        self.workers = workers
+        self.max_waiting = max_waiting
+        self._executor: ThreadPoolExecutor | None = None
+        #: key -> the check every identical request awaits
+        self._flights: dict[object, asyncio.Future[Principal]] = {}
+        #: checks admitted and not finished (running or waiting)
+        self.pending = 0
+        #: checks refused because the queue was full (for tests and operators)
+        self.refused = 0
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self.workers,
+                thread_name_prefix="mailtally-argon2",
+                initializer=_lower_priority,
+            )
+        return self._executor
+
+    async def run(self, key: object, fn: Callable[[], Principal]) -> Principal:
+        """``fn()`` on a check thread, or the result of the identical check in flight."""
+        flight = self._flights.get(key)
+        if flight is None:
+            if self.pending >= self.workers + self.max_waiting:
+                self.refused += 1
+                raise _busy()
+            self.pending += 1
+            loop = asyncio.get_running_loop()
+            try:
+                flight = loop.run_in_executor(self._pool(), fn)
+            except RuntimeError:  # the pool was shut down under us (server stopping)
+                self.pending -= 1
+                raise _busy() from None
+            self._flights[key] = flight
+            flight.add_done_callback(lambda f: self._landed(key, f))
+        # shield: a caller that goes away must not cancel the check others await
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: object, flight: asyncio.Future[Principal]) -> None:
+        self.pending -= 1
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: no "never retrieved" warning if no one waits
+
+    async def hash(self, hasher: PasswordHasher, password: str) -> str:
+        """A new password's hash, on the same threads (so argon2 runs at most
+        ``workers`` times at once, checks and hashes together).  Only callers
+        allowed to set a password get here: it waits its turn, unbounded by the
+        queue of checks."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), hasher.hash, password)
+
+    def close(self) -> None:
+        """Stop the threads (queued checks are cancelled); a later check starts new ones."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+def _principal_bytes(name: str, p: Principal) -> int:
+    return str_bytes(name, p.name) + 600 + sum(250 + len(o) for _, o in p.roles)
 
 
 class Authenticator:
@@ -83,6 +323,7 @@ class Authenticator:
         hasher: PasswordHasher,
         max_failures: int = 10,
         window: int = 900,
+        max_waiting: int = DEFAULT_MAX_WAITING,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -91,11 +332,20 @@ class Authenticator:
         self.window = window
         self._key = os.urandom(32)
         self._lock = threading.Lock()
-        self._verified: dict[bytes, str] = {}  # hmac(name, password) -> name
+        #: hmac(name, password) -> canonical name
+        self._verified: ByteLRU[bytes, str] = ByteLRU(
+            VERIFIED_BYTES, lambda k, v: str_bytes(k, v), self._evicted
+        )
+        #: canonical name -> its HMACs in ``_verified`` (to forget them at once)
         self._by_name: dict[str, set[bytes]] = {}
-        self._principals: dict[str, Principal] = {}
-        self._tokens: dict[str, tuple[str, int]] = {}  # token hash -> (name, expires)
-        self._failures: dict[str, _Failures] = {}
+        self._principals: ByteLRU[str, Principal] = ByteLRU(PRINCIPAL_BYTES, _principal_bytes)
+        #: token hash -> (canonical name, expires)
+        self._tokens: ByteLRU[str, tuple[str, int]] = ByteLRU(
+            TOKEN_BYTES, lambda k, v: str_bytes(k, v[0]) + 80
+        )
+        self._failures = _FailureTable(max_failures, window, LOCKOUT_BYTES)
+        self.addresses = AddressLimiter()
+        self.checks = PasswordChecks(max_waiting=max_waiting)
         #: grows whenever cached credentials or principals may have gone stale
         #: (:meth:`forget`, :meth:`tree_changed`).  A check that read the store
         #: before such a change caches nothing: it may have read the old state.
@@ -106,16 +356,23 @@ class Authenticator:
     def _mac(self, name: str, secret: str) -> bytes:
         return hmac.digest(self._key, f"{name}\0{secret}".encode(), "sha256")
 
+    def _evicted(self, mac: bytes, name: str) -> None:
+        # (called under the cache's lock, itself taken under self._lock)
+        macs = self._by_name.get(name)
+        if macs is not None:
+            macs.discard(mac)
+            if not macs:
+                del self._by_name[name]
+
     def forget(self, name: str) -> None:
         """Drop every cached credential, token and principal of ``name``."""
         name = _canonical(name)
         with self._lock:
             self._epoch += 1
             for mac in self._by_name.pop(name, ()):
-                self._verified.pop(mac, None)
-            self._principals.pop(name, None)
-            for h in [h for h, (n, _) in self._tokens.items() if n == name]:
-                del self._tokens[h]
+                self._verified.pop(mac)
+            self._principals.pop(name)
+            self._tokens.drop_if(lambda _, v: v[0] == name)
 
     def tree_changed(self) -> None:
         """Roles or accounts changed: principals are loaded afresh."""
@@ -132,32 +389,47 @@ class Authenticator:
             if p is not None:
                 with self._lock:
                     if self._epoch == epoch:
-                        self._principals[name] = p
+                        self._principals.put(name, p)
         return p
+
+    def sweep(self) -> int:
+        """Drop expired tokens (memory and store) and lockout counts that ran out.
+
+        Run every minute by the service; returns how many entries were dropped
+        from memory.
+        """
+        now = self.clock.now()
+        dropped = self._tokens.drop_if(lambda _, v: v[1] < now)
+        dropped += self._failures.sweep(now) + self.addresses.sweep(now)
+        with self.store.write() as q:
+            q.drop_expired_tokens(now)
+        return dropped
+
+    def memory(self) -> dict[str, int]:
+        """Entries and estimated bytes of each cache (for tests and operators)."""
+        out: dict[str, int] = {}
+        for label, lru in (
+            ("verified", self._verified),
+            ("principals", self._principals),
+            ("tokens", self._tokens),
+            ("lockout", self._failures.table),
+            ("addresses", self.addresses.table),
+        ):
+            out[f"{label}_entries"] = len(lru)
+            out[f"{label}_bytes"] = lru.nbytes
+        return out
 
     # -- lockout -----------------------------------------------------------------
     def _locked(self, name: str, now: int) -> bool:
-        f = self._failures.get(name)
-        return f is not None and f.locked_until > now
+        return self._failures.refused(name, now)
 
     def _fail(self, name: str, now: int) -> None:
-        with self._lock:
-            if len(self._failures) > 100_000:  # a spray of names must not grow memory
-                self._failures = {
-                    n: f
-                    for n, f in self._failures.items()
-                    if f.locked_until > now or (f.times and f.times[-1] > now - self.window)
-                }
-            f = self._failures.setdefault(name, _Failures(deque()))
-            f.times.append(now)
-            while f.times and f.times[0] <= now - self.window:
-                f.times.popleft()
-            if len(f.times) >= self.max_failures:
-                f.locked_until = now + self.window
-                f.times.clear()
+        self._failures.fail(name, now)
 
     # -- checks ------------------------------------------------------------------
-    def verified(self, name: str, password: str | None, token: str | None) -> str | None:
+    def verified(
+        self, name: str, password: str | None, token: str | None, address: str | None = None
+    ) -> str | None:
         """The caller's canonical name if these credentials verified before and still
         stand (no I/O), else None: then :meth:`verify` must check them."""
         name = _canonical(name)
@@ -168,6 +440,8 @@ class Authenticator:
             if self._verified.get(self._mac(name, password)) != name:
                 return None
         elif token is not None:
+            if address is not None and self.addresses.refused(address_key(address), now):
+                return None
             hit = self._tokens.get(token_hash(token))
             if hit is None or hit[0] != name or hit[1] < now:
                 return None
@@ -187,17 +461,47 @@ class Authenticator:
             raise _bad()
         return p
 
-    def verify(self, name: str, password: str | None, token: str | None) -> Principal:
-        """Check credentials the slow way (store, argon2); raises error 1."""
+    async def check(
+        self, name: str, password: str | None, token: str | None, address: str | None = None
+    ) -> Principal:
+        """The caller, checked the cheapest way that is sound (from the event loop).
+
+        Cached credentials and tokens cost no I/O (or a store read in the shared
+        thread pool after a tree change); an unknown token a store read in the
+        shared pool; an unknown password a place in :attr:`checks`.
+        """
+        cached = self.verified(name, password, token, address)
+        if cached is not None:
+            return self.loaded(cached) or await run_in_threadpool(self.reload, cached)
+        if token is not None and password is None:
+            return await run_in_threadpool(self.verify_token, name, token, address)
+        canonical = _canonical(name)
+        if self._locked(canonical, self.clock.now()):
+            raise _locked_out()  # at once: a locked name costs no argon2 check
+        # Identical concurrent requests share one check; one begun before a
+        # password change or a tree change is not joined (it may have read the
+        # old state).
+        key = (self._mac(canonical, password or ""), self._epoch)
+        return await self.checks.run(key, lambda: self.verify_password(canonical, password))
+
+    async def hash_password(self, password: str) -> str:
+        """The stored form of a new password (argon2id), on the argon2 threads."""
+        return await self.checks.hash(self.hasher, password)
+
+    def verify(
+        self, name: str, password: str | None, token: str | None, address: str | None = None
+    ) -> Principal:
+        """Check credentials the slow way (store, argon2) in this thread; raises error 1."""
+        if token is not None and password is None:
+            return self.verify_token(name, token, address)
+        return self.verify_password(name, password)
+
+    def verify_password(self, name: str, password: str | None) -> Principal:
+        """A password against the stored hash (blocking: argon2); raises error 1."""
         name = _canonical(name)
         now = self.clock.now()
         if self._locked(name, now):
-            raise OMAError(
-                BAD_CREDENTIALS,
-                "invalid credentials: too many failures for this user; try again later",
-            )
-        if token is not None and password is None:
-            return self._verify_token(name, token, now)
+            raise _locked_out()
         epoch = self._epoch
         stored: str | None = None
         with self.store.read() as q:
@@ -221,25 +525,39 @@ class Authenticator:
         mac = self._mac(name, password or "")
         with self._lock:
             if self._epoch == epoch:
-                self._verified[mac] = name
-                self._by_name.setdefault(name, set()).add(mac)
+                self._verified.put(mac, name)
+                if mac in self._verified:
+                    self._by_name.setdefault(name, set()).add(mac)
         return p
 
-    def _verify_token(self, name: str, token: str, now: int) -> Principal:
+    def verify_token(self, name: str, token: str, address: str | None = None) -> Principal:
+        """A token against the store (blocking: one read); raises error 1.
+
+        A failure counts against the client ``address``, never against ``name``.
+        """
+        name = _canonical(name)
+        now = self.clock.now()
+        if self._locked(name, now):
+            raise _locked_out()
+        addr = address_key(address) if address is not None else None
+        if addr is not None and self.addresses.refused(addr, now):
+            raise _address_refused()
         h = token_hash(token)
         epoch = self._epoch
         with self.store.read() as q:
             row = q.token(h)
-        if row is None or row[0] != name or row[1] < now:
-            self._fail(name, now)
-            raise _bad()
-        p = self.principal(name)
+        p = None
+        if row is not None and row[0] == name and row[1] >= now:
+            p = self.principal(name)
         if p is None:
-            self._fail(name, now)
+            if row is not None and row[1] < now:
+                self._tokens.pop(h)
+            if addr is not None:
+                self.addresses.fail(addr, now)
             raise _bad()
         with self._lock:
             if self._epoch == epoch:
-                self._tokens[h] = (row[0], int(row[1]))
+                self._tokens.put(h, (row[0], int(row[1])))
         return p
 
     def issue_token(self, p: Principal, duration: int, token: str | None = None) -> tuple[str, int]:
@@ -256,7 +574,7 @@ class Authenticator:
             q.drop_expired_tokens(self.clock.now())
             q.add_token(h, p.company_id, p.name, expires)
         with self._lock:
-            self._tokens[h] = (p.name, expires)
+            self._tokens.put(h, (p.name, expires))
         return token, duration
 
 

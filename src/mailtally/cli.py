@@ -91,7 +91,18 @@ def serve(
     store = open_configured(config)
     app = create_app(store, config)
     click.echo(f"mailtally serving {config.db} on http://{config.host}:{config.port}/api/")
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    # The client address failed tokens are counted by: the peer, or the client
+    # named in X-Forwarded-For when the peer is a trusted proxy (explicit here,
+    # so uvicorn's own FORWARDED_ALLOW_IPS default does not apply silently).
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=bool(config.trusted_proxies),
+        forwarded_allow_ips=config.trusted_proxies or None,
+    )
 
 
 @main.group()

@@ -8,6 +8,7 @@ The file is ``--config PATH``, else ``$MAILTALLY_CONFIG``, else
     port = 8080                                              # MAILTALLY_PORT
     timezone = "UTC"                                         # MAILTALLY_TIMEZONE
     webmail_hosts = ["127.0.0.1", "::1"]
+    trusted_proxies = ["127.0.0.1", "::1"]   # whose X-Forwarded-For names the client
 
     [retention]
     days = 400        # daily and weekly rows kept at least this many days
@@ -20,6 +21,7 @@ The file is ``--config PATH``, else ``$MAILTALLY_CONFIG``, else
     argon2_time_cost = 3
     argon2_memory_kib = 65536
     argon2_parallelism = 4
+    max_waiting_checks = 64
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
+    #: password checks that may wait for one of the two argon2 threads; past
+    #: this a check is refused at once with error 1
+    max_waiting_checks: int = 64
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -64,6 +69,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     port: int = 8080
     timezone: str = "UTC"
     webmail_hosts: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: peers whose X-Forwarded-For names the client (uvicorn's proxy headers):
+    #: failed tokens are limited per client address.  [] trusts no one.
+    trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
     retention: Retention = msgspec.field(default_factory=Retention)
     ingest: Ingest = msgspec.field(default_factory=Ingest)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
@@ -85,6 +93,13 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 ipaddress.ip_address(h)
             except ValueError:
                 raise ConfigError(f"webmail_hosts: {h!r} is not an IP address") from None
+        for h in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(h, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"trusted_proxies: {h!r} is not an IP address or network"
+                ) from None
         if self.retention.days < 400:
             raise ConfigError("retention.days: daily rows are kept at least 400 days")
         if self.retention.months < 49:
@@ -94,6 +109,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ConfigError("auth: argon2 time cost and parallelism must be at least 1")
         if a.argon2_memory_kib < 8 * a.argon2_parallelism:
             raise ConfigError("auth.argon2_memory_kib: at least 8 KiB per lane")
+        if not 0 <= a.max_waiting_checks <= 10_000:
+            raise ConfigError("auth.max_waiting_checks: must be 0 to 10000")
         return self
 
 

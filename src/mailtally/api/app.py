@@ -9,6 +9,7 @@ never reaches a client.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -17,7 +18,6 @@ from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response
 from starlette.routing import Route
@@ -104,19 +104,39 @@ async def read_body(request: HTTPRequest, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def authenticate(svc: Service, creds: Credentials) -> tuple[Principal, str]:
+async def authenticate(
+    svc: Service, creds: Credentials, address: str = ""
+) -> tuple[Principal, str]:
+    """The caller of a request; ``address`` is the client's (failed tokens count by it)."""
     if creds.password is None and creds.token is None:
         raise bad_request("credentials", "needs a password or a token")
     method = "password" if creds.password is not None else "token"
-    auth = svc.auth
-    name = auth.verified(creds.user, creds.password, creds.token)
-    if name is None:  # never seen (or changed since): the argon2 check
-        p = await run_in_threadpool(auth.verify, creds.user, creds.password, creds.token)
-    else:  # the hot path: no I/O unless a tree change emptied the principals
-        p = auth.loaded(name) or await run_in_threadpool(auth.reload, name)
+    # the hot path (a cached credential or token) costs no I/O and no thread hop;
+    # an unknown password waits for one of the argon2 threads, never the shared pool
+    p = await svc.auth.check(creds.user, creds.password, creds.token, address)
     if not p.operator:
         svc.auth_counter.add(p.name, method, svc.clock.now())
     return p, method
+
+
+#: A body up to this size is read without asking the body budget: what any
+#: number of connections can hold so is bounded by what the connections
+#: themselves cost (uvicorn buffers as much per connection before it stops
+#: reading).  OMA requests are a few hundred bytes.
+SMALL_BODY = 64 * 1024
+# Larger bodies share Service.bodies (48 MiB): they are held at once (read,
+# decoded, waiting for their credentials to be checked, handled) up to it — one
+# 32 MiB ``ingest_events`` batch, or 48 bodies of 1 MiB — and a request past it
+# waits, unread, for its turn (SPEC §2 rule 4: no memory without credentials,
+# and the credentials are inside the body).
+#: A large body must arrive within this many seconds of its turn, so that a
+#: slow sender cannot hold the budget for ever.
+BODY_SECONDS = 120
+
+
+def _declared_length(request: HTTPRequest) -> int | None:
+    declared = request.headers.get("content-length")
+    return int(declared) if declared is not None and declared.isdigit() else None
 
 
 async def dispatch(request: HTTPRequest) -> Response:
@@ -129,7 +149,33 @@ async def dispatch(request: HTTPRequest) -> Response:
         return error_response(
             OMAError(BAD_REQUEST, f"method '{name}' takes POST, not {request.method}"), 405
         )
-    body = await read_body(request, method.body_limit)
+    declared = _declared_length(request)
+    need = method.body_limit if declared is None else declared
+    if need <= SMALL_BODY or need > method.body_limit:
+        # (over the limit: read_body refuses it at once, 413)
+        return await _handle(
+            svc, request, name, method, await read_body(request, method.body_limit)
+        )
+    # A large body (or one of unknown length) takes its share of the budget
+    # before a byte of it is read, and holds it until its answer is made.
+    granted = await svc.bodies.acquire(need)
+    try:
+        try:
+            async with asyncio.timeout(BODY_SECONDS):
+                body = await read_body(request, method.body_limit)
+        except TimeoutError:
+            return error_response(
+                OMAError(BAD_REQUEST, f"request body not received within {BODY_SECONDS} s"), 400
+            )
+        return await _handle(svc, request, name, method, body)
+    finally:
+        svc.bodies.release(granted)
+
+
+async def _handle(
+    svc: Service, request: HTTPRequest, name: str, method: Method, body: bytes | None
+) -> Response:
+    """Decode, authenticate and answer one request (``body`` None: over the limit)."""
     if body is None:
         return error_response(
             OMAError(
@@ -142,11 +188,17 @@ async def dispatch(request: HTTPRequest) -> Response:
         req = _decoders[name].decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         return _refused(body, exc)  # (msgspec.ValidationError is a DecodeError)
+    # not kept while the credentials are checked (a wait for an argon2 thread):
+    # JSON may pad a small request to the body limit
+    del body
     try:
         principal = None
         creds = getattr(req, "credentials", None)
         if isinstance(creds, Credentials):
-            principal, _ = await authenticate(svc, creds)
+            # The peer of the connection, or the client a trusted proxy names
+            # (uvicorn's proxy headers, config ``trusted_proxies``).
+            address = request.client.host if request.client else ""
+            principal, _ = await authenticate(svc, creds, address)
         answer = await method.handler(svc, req, principal)  # type: ignore[arg-type]
     except OMAError as err:
         return error_response(err)

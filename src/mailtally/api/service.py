@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from mailtally.auth import AuthCounter, Authenticator, make_hasher
+from mailtally.bounded import ByteBudget, ByteLRU, str_bytes
 from mailtally.config import Config
 from mailtally.periods import Clock, Periods
 from mailtally.record import record_events
@@ -26,6 +27,35 @@ __all__ = ["Service"]
 T = TypeVar("T")
 log = logging.getLogger("mailtally")
 
+#: Bytes of encoded stats_summary answers kept (README "Decisions"): the least
+#: recently asked is forgotten first; a miss costs a millisecond or so.
+SUMMARY_BYTES = 64 * 1024 * 1024
+#: Bytes of the index from how requests spell their object to the object.
+SUMMARY_NAME_BYTES = 8 * 1024 * 1024
+#: Bytes of request bodies over 64 KiB held at once, across requests (api/app.py).
+BODY_BUDGET = 48 * 1024 * 1024
+#: How often expired tokens and run-out failure counts are dropped (seconds).
+SWEEP_SECONDS = 60.0
+
+
+def _answer_bytes(key: tuple[Any, ...], value: Any) -> int:
+    """An answer: (kind, id, by) -> stats.Cached; the body is nearly all of it."""
+    return len(value.body) + str_bytes(key[0], key[2], value.user, value.current) + 200
+
+
+def _named_bytes(key: tuple[Any, ...], value: Any) -> int:
+    """A name index entry: (caller, roles, type, object, by) -> stats.Named."""
+    name, roles, type_, obj, by = key
+    t = value.target
+    # the object is a canonical name, or (name, (company key, spelling)) when a
+    # bare name may be a domain or a company: its text, plus tuples' headers
+    obj_text = obj if obj is None or isinstance(obj, str) else repr(obj)
+    return (
+        str_bytes(name, type_, obj_text, by, t.name, t.workgroup)
+        + sum(str_bytes(r, o) + 80 for r, o in roles)
+        + 600  # the Target (with a user's state) and the tuples
+    )
+
 
 class Service:
     def __init__(self, store: Store, config: Config, clock: Clock | None = None) -> None:
@@ -35,7 +65,7 @@ class Service:
         self.periods = Periods(config.timezone)
         a = config.auth
         self.hasher = make_hasher(a.argon2_time_cost, a.argon2_memory_kib, a.argon2_parallelism)
-        self.auth = Authenticator(store, self.clock, self.hasher)
+        self.auth = Authenticator(store, self.clock, self.hasher, max_waiting=a.max_waiting_checks)
         self.auth_counter = AuthCounter()
         #: grows whenever something a summary shows may have changed
         self.generation = 0
@@ -47,16 +77,22 @@ class Service:
         #: user name -> the auth generation that last wrote its auth counts
         self.auth_changed_at: dict[str, int] = {}
         self._store_generation = -1
-        #: (caller, its roles, type, object, by) -> a cached answer (api/stats.py)
-        self.summary_cache: dict[tuple[Any, ...], Any] = {}
-        #: the summaries being built right now, so that concurrent misses of one
-        #: key share a single build (see api/stats.py)
-        self.summary_flights: dict[tuple[Any, ...], Any] = {}
+        #: (kind, object id, by) -> a cached answer (api/stats.py)
+        self.summary_cache: ByteLRU[Any, Any] = ByteLRU(SUMMARY_BYTES, _answer_bytes)
+        #: (caller, its roles, type, canonical object name, by) -> the object (api/stats.py)
+        self.summary_names: ByteLRU[Any, Any] = ByteLRU(SUMMARY_NAME_BYTES, _named_bytes)
+        #: the summaries being built and the names being resolved right now, so
+        #: that concurrent misses of one key share the work (see api/stats.py);
+        #: at most one entry per request in progress
+        self.summary_flights: dict[Any, Any] = {}
+        self.summary_resolving: dict[Any, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
         with store.read() as q:
             #: company names found only by their exact spelling (store/base.py);
             #: no new one can be made, so this is read once
             self.legacy_company_names = q.legacy_company_names()
+        #: bytes of large request bodies held at once (api/app.py)
+        self.bodies = ByteBudget(BODY_BUDGET)
 
     # -- store access ------------------------------------------------------------
     async def read(self, fn: Callable[[Queries], T]) -> T:
@@ -138,6 +174,7 @@ class Service:
         self._tasks = [
             asyncio.create_task(self._every(1.0, self.flush_auth_counts)),
             asyncio.create_task(self._every(0.5, self.poll_store_generation)),
+            asyncio.create_task(self._every(SWEEP_SECONDS, self.auth.sweep)),
         ]
 
     async def stop(self) -> None:
@@ -147,4 +184,5 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks = []
+        self.auth.checks.close()
         await run_in_threadpool(self.flush_auth_counts)

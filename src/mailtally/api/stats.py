@@ -1,15 +1,26 @@
 """``stats_summary`` (SPEC §5).
 
-The answer for a (caller, request) is cached as encoded bytes until anything a
-summary shows may have changed (the service's generations) or the current period
-moves on; OMA dashboards poll the same few summaries over and over.  A repeat
-costs dict lookups: no thread hop, no store access, no encoding.
+The answer for an object is cached as encoded bytes until anything a summary
+shows may have changed (the service's generations) or the current period moves
+on; OMA dashboards poll the same few summaries over and over.  A repeat costs
+dict lookups: no thread hop, no store access, no encoding.
+
+Two caches, both bounded in bytes (:mod:`mailtally.api.service`):
+
+* the answers, keyed by the canonical object — its kind and id — and the period
+  kind, so every spelling of a name (case, IDNA, a trailing dot, an alias of a
+  user) shares one answer, and one answer serves every caller allowed to read it;
+* the name index: (caller, its roles, the object as the request spells it) →
+  the object it resolved to, which the caller was found allowed to read.  It is
+  valid while nothing changed (the service's generation), so a repeated request
+  neither resolves nor authorises again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Literal, NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -32,9 +43,10 @@ from mailtally.tree import (
     visible,
 )
 
-__all__ = ["METHODS", "resolve_object"]
+__all__ = ["METHODS", "readable_target", "resolve_object"]
 
 _encode = msgspec.json.Encoder().encode
+T = TypeVar("T")
 
 
 class StatsSummaryRequest(Request, kw_only=True):
@@ -76,6 +88,14 @@ def resolve_object(
     return type_, obj
 
 
+def readable_target(q: Queries, p: Principal, req: StatsSummaryRequest) -> Target:
+    """The object a request is about, if ``p`` may read its statistics (else error 2/4)."""
+    type_, name = resolve_object(q, p, req.type, req.object)
+    if req.object is None and type_ == "company":  # the caller's own, not named
+        return own_company(q, p, "read the statistics of your company")
+    return require_stats_readable(p, find_target(q, type_, name), type_, name)
+
+
 def canonical_object(svc: Service, type_: str | None, obj: str | None) -> object:
     """What the cache keys an object by: its canonical name, so that the many
     spellings of one name (case, a trailing dot, IDNA) are one entry (rule 4).
@@ -101,18 +121,27 @@ def canonical_object(svc: Service, type_: str | None, obj: str | None) -> object
     return key if type_ is not None or "@" in obj else (key, company)
 
 
-def summary_body(
-    svc: Service, q: Queries, p: Principal, req: StatsSummaryRequest, by: Kind, now: int
-) -> tuple[bytes, str | None]:
-    """The encoded answer, and the user whose ``logins.auth_*`` counts it shows, if any."""
-    type_, name = resolve_object(q, p, req.type, req.object)
-    t: Target
-    if req.object is None and type_ == "company":  # the caller's own, not named
-        t = own_company(q, p, "read the statistics of your company")
-    else:
-        t = require_stats_readable(p, find_target(q, type_, name), type_, name)
-    summary = build_summary(q, svc.periods, t, by, now)
-    return _encode({"success": True, "summary": summary}), t.name if t.type == "user" else None
+def summary_body(svc: Service, q: Queries, t: Target, by: Kind, now: int) -> bytes:
+    """The encoded answer for ``t``: it depends on the object, not on who asks."""
+    return _encode({"success": True, "summary": build_summary(q, svc.periods, t, by, now)})
+
+
+#: An answer's key: the canonical object (its kind and id: every spelling, case
+#: and alias of a name resolves to the same one) and the period kind.
+AnswerKey = tuple[str, int, str]
+#: A request's key: the caller, its roles, and the object's canonical name
+#: (:func:`canonical_object`: the many spellings of a name share one entry).
+#: The caller's roles are part of it: an answer authorised by a principal loaded
+#: just before a role change must not be served to the changed one.
+RequestKey = tuple[str, tuple[tuple[str, str], ...], str | None, object, str]
+
+
+class Named(NamedTuple):
+    """What a request's spelling resolved to, for this caller (a name index entry)."""
+
+    generation: int  #: Service.generation when the resolution began
+    target: Target  #: the object, which the caller may read
+    key: AnswerKey
 
 
 class Cached(NamedTuple):
@@ -133,60 +162,77 @@ class Cached(NamedTuple):
         )
 
 
-#: Entries kept at most; past this the cache starts afresh (a bound, not an LRU:
-#: dashboards poll a few keys, and a miss costs a millisecond or so).
-MAX_CACHED = 10_000
+def _shared(
+    flights: dict[object, tuple[object, asyncio.Future[T]]],
+    key: object,
+    stamp: object,
+    make: Callable[[], Awaitable[T]],
+) -> asyncio.Future[T]:
+    """The work in flight for ``key`` begun at ``stamp``, or ``make()`` started now.
 
-_Build = asyncio.Future[tuple[bytes, str | None]]
+    Under load every connection polling a key misses at the same moment (right
+    after a change): the first one does the work in the thread pool and the
+    others await it instead of piling up work each (which kept the GIL from the
+    event loop for a long while).  Work begun before the latest change is not
+    joined.
+    """
+    flight = flights.get(key)
+    if flight is not None and flight[0] == stamp:
+        return flight[1]
+    fut = asyncio.ensure_future(make())
+    entry = (stamp, fut)
+    flights[key] = entry
+
+    def landed(_: asyncio.Future[T]) -> None:
+        if flights.get(key) is entry:
+            del flights[key]
+        if not fut.cancelled():
+            fut.exception()  # retrieved: errors reach every waiter through shield
+
+    fut.add_done_callback(landed)
+    return fut
 
 
 async def stats_summary(svc: Service, req: StatsSummaryRequest, p: Principal) -> bytes:
     by: Kind = req.by or "day"
     now = svc.clock.now()
     current = svc.periods.key(by, now)
-    # The caller's roles are part of the key: an answer authorised by a principal
-    # loaded just before a role change must not be served to the changed one.
-    key = (p.name, p.roles, req.type, canonical_object(svc, req.type, req.object), by)
+    key: RequestKey = (p.name, p.roles, req.type, canonical_object(svc, req.type, req.object), by)
+    names, answers = svc.summary_names, svc.summary_cache
     # The hot path: a dashboard polling the same summary gets the encoded bytes
     # from memory, with no thread hop and no store access.
-    hit: Cached | None = svc.summary_cache.get(key)
+    named: Named | None = names.get(key)
+    if named is None or named.generation != svc.generation:
+        # Which object, and may the caller read it: a store read in the pool.
+        # Errors (2, 4, 5) are not cached; every waiter gets the error.
+        generation = svc.generation
+        t: Target = await asyncio.shield(
+            _shared(
+                svc.summary_resolving,
+                key,
+                generation,
+                lambda: svc.read(lambda q: readable_target(q, p, req)),
+            )
+        )
+        named = Named(generation, t, (t.type, t.id, by))
+        if generation == svc.generation:
+            names.put(key, named)
+    hit = answers.get(named.key)
     if hit is not None and hit.fresh(svc, current):
         return hit.body
-    # A miss.  Under load every connection polling this key misses at the same
-    # moment (right after a change), so the first one builds the answer in the
-    # thread pool and the others await that same build instead of piling up a
-    # build each (which kept the GIL from the event loop for a long while).  A
-    # build that began before the latest change is not joined.
+    target, akey = named.target, named.key
     stamp = (svc.generation, svc.auth_generation, current)
-    flight: tuple[tuple[int, int, str], _Build] | None = svc.summary_flights.get(key)
-    if flight is None or flight[0] != stamp:
-        build = asyncio.ensure_future(svc.read(lambda q: summary_body(svc, q, p, req, by, now)))
-        flight = (stamp, build)
-        svc.summary_flights[key] = flight
-        build.add_done_callback(lambda b: _landed(svc, key, flight, b))
+
+    async def build() -> bytes:
+        body = await svc.read(lambda q: summary_body(svc, q, target, by, now))
+        generation, auth_generation, cur = stamp
+        if generation == svc.generation:  # else built from a state changed since
+            user = target.name if target.type == "user" else None
+            answers.put(akey, Cached(generation, auth_generation, user, cur, body))
+        return body
+
     # shield: a caller that goes away must not cancel the build the others await
-    body, _ = await asyncio.shield(flight[1])
-    return body
-
-
-def _landed(
-    svc: Service,
-    key: tuple[object, ...],
-    flight: tuple[tuple[int, int, str], _Build],
-    build: _Build,
-) -> None:
-    """A build finished: forget the flight and cache a successful answer."""
-    if svc.summary_flights.get(key) is flight:
-        del svc.summary_flights[key]
-    if build.cancelled() or build.exception() is not None:
-        return  # errors (2, 4, ...) are not cached; every waiter got the error
-    body, user = build.result()
-    generation, auth_generation, current = flight[0]
-    if generation != svc.generation:
-        return  # built from a state that has changed since; a later build replaces it
-    if len(svc.summary_cache) >= MAX_CACHED:
-        svc.summary_cache.clear()
-    svc.summary_cache[key] = Cached(generation, auth_generation, user, current, body)
+    return await asyncio.shield(_shared(svc.summary_flights, akey, stamp, build))
 
 
 METHODS: dict[str, Method] = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 
 from mailtally.api.common import Method, Name, OptionalName, Request
 from mailtally.api.service import Service
@@ -50,7 +49,7 @@ async def change_user(svc: Service, req: ChangeUserRequest, p: Principal) -> dic
                 f"attribute 'password' must be a string of 1 to {MAX_PASSWORD} characters",
                 {"password": "bad value"},
             )
-        password_hash = await run_in_threadpool(svc.hasher.hash, password)
+        password_hash = await svc.auth.hash_password(password)  # on the argon2 threads
         attributes["password"] = "***"  # validated and audited as present, never stored
     try:
         await svc.act(
