@@ -151,14 +151,18 @@ def test_rename_onto_a_role_holder(platform, call, fresh_store):  # pragma: no c
 def test_a_refused_password_change_costs_no_hash(platform, call, service, caller, user):
     """The table is asked before the new password is hashed (argon2: time and memory)."""
     hashed: list[str] = []
-    real = service.hasher
+    real = service.auth.hasher
 
     class Counting:
         def hash(self, password: str) -> str:
             hashed.append(password)
             return real.hash(password)
 
-    service.hasher = Counting()  # what change_user hashes new passwords with
+        def verify(self, stored: str, password: str) -> bool:
+            return real.verify(stored, password)
+
+    # what change_user hashes new passwords with (on the argon2 threads)
+    service.auth.hasher = Counting()
     answer = call("change_user", credentials=as_user(caller), user=user,
                   attributes={"password": "never-hashed"})  # fmt: skip
     assert answer["success"] is False and answer["error_number"] in (2, 4)

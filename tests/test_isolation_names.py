@@ -162,3 +162,22 @@ def test_any_name_in_any_field(platform, client, fresh_store, caller, method, te
             assert "token" in template, (method, name, answer)
 
     run()
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "number"),
+    [
+        ("change_user", {"user": "carol@acme.net", "attributes": {"workgroup": "staff\n"}}, 6),
+        ("change_user", {"user": "carol@acme.net", "attributes": {"name": "Carol\n"}}, 6),
+        ("change_user", {"user": "new\n@acme.net", "attributes": {}}, 5),
+        ("change_domain", {"domain": "a\n.acme.net"}, 5),
+        ("get_user", {"user": "carol@acme.net\n"}, 5),
+        ("set_role", {"user": "carol@acme.net", "role": "workgroup", "object": "acme.net/x\n"}, 5),
+    ],
+)
+def test_a_final_newline_is_a_control_character(platform, call, method, body, number):
+    """``$`` in a regex also matches before a final newline: every name check
+    must refuse ``"staff\\n"`` as it refuses ``"st\\naff"``."""
+    answer = call(method, credentials=as_user("admin@acme.com"), **body)
+    assert answer["success"] is False, answer
+    assert answer["error_number"] == number, answer

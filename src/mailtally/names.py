@@ -18,8 +18,9 @@ __all__ = ["BAD_CHARACTERS", "NAME_PATTERN", "company_key", "has_bad_characters"
 #: isolates, the byte-order mark).
 BAD_CHARACTERS = "\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff"
 _BAD = re.compile(f"[{BAD_CHARACTERS}]")
-#: the same as a pattern a whole name must match (for msgspec's ``Meta``)
-NAME_PATTERN = f"^[^{BAD_CHARACTERS}]*$"
+#: the same as a pattern a whole name must match (for msgspec's ``Meta``).  ``\Z``,
+#: not ``$``: ``$`` also matches before a final newline, so ``"staff\n"`` would pass.
+NAME_PATTERN = f"^[^{BAD_CHARACTERS}]*\\Z"
 
 
 def has_bad_characters(name: str) -> bool:

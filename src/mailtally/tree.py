@@ -81,9 +81,10 @@ ObjectType = Literal["company", "domain", "user"]
 
 
 MAX_NAME = 128
-_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_WORKGROUP = re.compile(f"^[^{BAD_CHARACTERS}/]{{1,64}}$")
+_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+# (\Z, not $: $ also matches before a final newline)
+_WORKGROUP = re.compile(f"^[^{BAD_CHARACTERS}/]{{1,64}}\\Z")
 
 
 # -- names -------------------------------------------------------------------
