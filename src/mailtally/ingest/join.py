@@ -160,6 +160,11 @@ STATE_VERSION = 1
 #: How often (seconds of log time) the in-flight tables are swept for expired
 #: and held messages: a held message waits its grace plus at most this long.
 SWEEP_EVERY = 5
+#: A spam verdict follows re-injection links (``_children``) at most this many
+#: links deep, and reaches at most this many messages in all (its own included): a real
+#: filter chain is one or two links, and the links are written by log lines.
+VERDICT_DEPTH = 8
+VERDICT_VISITS = 256
 
 _EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
@@ -1009,20 +1014,48 @@ class Joiner:
         if r.verdict == "tempfail":
             return
         spam = r.verdict in ("spam", "reject")
-        self._apply_verdict(r.qid, spam, 0)
+        self._apply_verdict(r.qid, spam)
 
-    def _apply_verdict(self, qid: str, spam: bool, depth: int) -> None:
-        m = self._msgs.get(qid)
-        applied = False
+    def _apply_verdict(self, qid: str, spam: bool) -> None:
+        """The verdict on ``qid`` holds for it and for what continues it (re-injections).
+
+        A breadth-first walk of ``_children``, at most VERDICT_DEPTH links deep,
+        each message visited once and at most VERDICT_VISITS of them: the links
+        come from log lines anyone can write (``orig_queue_id=``), and without a
+        visited set K ids linked to each other cost (K-1)^depth.  Breadth first,
+        so every message within VERDICT_DEPTH links is reached by its shortest
+        path, as a walk without the set would reach it (setting a verdict twice
+        changes nothing).  The compiled joiner walks in the very same order.
+        """
+        msgs = self._msgs
+        children = self._children
+        m = msgs.get(qid)
+        applied = m is not None
         if m is not None:
             self._set_spam(m, spam)
+        ch = children.get(qid)
+        if ch is not None:
             applied = True
-        ch = self._children.get(qid)
-        if ch is not None and depth < 8:
-            for b in ch[1]:
-                self._apply_verdict(b, spam, depth + 1)
-            applied = True
-        if not applied and depth == 0 and qid not in self._done:
+            seen = {qid}
+            level = [qid]
+            for _ in range(VERDICT_DEPTH):
+                nxt: list[str] = []
+                for a in level:
+                    cha = children.get(a)
+                    if cha is None:
+                        continue
+                    for b in cha[1]:
+                        if b in seen or len(seen) >= VERDICT_VISITS:
+                            continue
+                        seen.add(b)
+                        nxt.append(b)
+                        mb = msgs.get(b)
+                        if mb is not None:
+                            self._set_spam(mb, spam)
+                if not nxt:
+                    break
+                level = nxt
+        if not applied and qid not in self._done:
             pv = self._pending_verdicts.get(qid)
             self._bounded(self._pending_verdicts, qid, [self.now, spam or bool(pv and pv[1])])
 

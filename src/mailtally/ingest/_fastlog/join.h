@@ -27,6 +27,10 @@
 
 #define STATE_VERSION 1
 #define SWEEP_EVERY 5
+/* join.VERDICT_DEPTH, VERDICT_VISITS: the bounds of a verdict's walk of the
+ * re-injection links (which log lines write) */
+#define J_VERDICT_DEPTH 8
+#define J_VERDICT_VISITS 256
 /* Times are int64 in C.  Line times outside ±2^61 seconds (no stamp parser makes
  * them) are refused, and max_age/reinject_grace are clamped to 2^62, so that
  * `now + grace`, `now - max_age` never overflow. */

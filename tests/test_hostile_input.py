@@ -1,0 +1,157 @@
+"""Log lines written by an attacker (issue 7, "The log files are untrusted input too").
+
+Anyone may write to syslog (``logger -t postfix/smtpd …``) and remote senders
+choose Message-IDs and addresses.  Each test here is an input that stalled or
+bloated the ingester before it was bounded: it must now cost time and memory in
+proportion to its size, and both implementations (the Python reference and the
+compiled twin) must still agree exactly.  The sizes are modest and the time
+bounds generous (a loaded CI machine): each would take many times the bound
+without the fix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailtally.ingest import LineParser, ParseResult
+from mailtally.ingest.join import VERDICT_DEPTH, VERDICT_VISITS
+from mailtally.ingest.join import Joiner as PyJoiner
+from mailtally.ingest.parsers import QmgrFrom, SmtpdClient, SpamVerdict
+
+_fastlog = pytest.importorskip("mailtally.ingest._fastlog")
+CJoiner = _fastlog.Joiner
+
+JOINERS = [pytest.param(PyJoiner, id="python"), pytest.param(CJoiner, id="compiled")]
+
+
+def ok(t: int, *records: Any) -> ParseResult:
+    return ParseResult("ok", "test", t, tuple(records))
+
+
+def timed(f: Callable[[], Any]) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = f()
+    return out, time.perf_counter() - t0
+
+
+def same(c: Any, p: Any) -> None:
+    assert c.state() == p.state()
+    assert c.counters() == p.counters()
+
+
+# -- the verdict walk -----------------------------------------------------------------------
+
+
+def linked_ids(k: int) -> list[ParseResult]:
+    """K queue ids, each continuing every other (smtpd ``orig_queue_id=``), all in flight."""
+    qids = [f"Q{i:04X}" for i in range(k)]
+    out = [ok(1, QmgrFrom(q, "s@x.org", 100, 1)) for q in qids]
+    for b in qids:
+        for a in qids:
+            if a != b:
+                out.append(ok(1, SmtpdClient(b, "203.0.113.9", None, None, a)))
+    return out
+
+
+def chain_lines(k: int) -> list[str]:
+    """The same, as the log lines an attacker writes with ``logger``."""
+    qids = [f"6{i:09X}" for i in range(k)]
+    lines = []
+    for b in qids:
+        for a in qids:
+            if a != b:
+                lines.append(
+                    f"Jan  5 10:00:01 mx postfix/smtpd[1]: {b}: client=x[203.0.113.9], "
+                    f"orig_queue_id={a}"
+                )
+    lines.append(
+        "Jan  5 10:00:02 mx rspamd[9]: <ab12cd>; task; rspamd_task_write_log: id: <m@x>, "
+        f"qid: <{qids[0]}>, ip: 203.0.113.9, from: <s@x.org>, (default: T (add header): "
+        "[8.10/15.00] [BAYES_SPAM(5.10){99.00%;}]), len: 1000, time: 90.1ms, dns req: 12"
+    )
+    return lines
+
+
+@pytest.mark.parametrize("joiner", JOINERS)
+def test_a_verdict_on_linked_ids_is_cheap(joiner) -> None:
+    """K=14 ids linked to each other: (K-1)^8 = 8e8 steps before (24 s), now < 1 s."""
+    j = joiner()
+    for r in linked_ids(14):
+        j.feed(r)
+    _, took = timed(lambda: j.feed(ok(2, SpamVerdict("Q0000", "spam"))))
+    assert took < 1.0
+    assert all(m[1]["spam"] is True for m in j.state()["msgs"])
+
+
+def test_a_verdict_on_many_linked_ids_is_bounded_and_the_same_in_both() -> None:
+    """K=64 (would never finish before): the walk stops at VERDICT_VISITS messages."""
+    c, p = CJoiner(), PyJoiner()
+    rs = [*linked_ids(64), ok(2, SpamVerdict("Q0000", "spam"))]
+    for r in rs:
+        assert c.feed(r) == p.feed(r)
+    same(c, p)
+    spam = [q for q, m in p.state()["msgs"] if m["spam"]]
+    assert 1 < len(spam) <= VERDICT_VISITS
+
+
+def test_linked_ids_as_log_lines_through_the_compiled_scan() -> None:
+    """The same input as lines, through scan() (the path of `mailtally ingest`)."""
+    data = ("\n".join(chain_lines(14)) + "\n").encode()
+    parser = LineParser(reference=1_736_100_000)
+    p = PyJoiner()
+    c = CJoiner()
+    _, took_p = timed(lambda: [p.feed(parser.parse(line)) for line in chain_lines(14)])
+    fast = _fastlog.Parser(LineParser(reference=1_736_100_000).stamps)
+    _, took_c = timed(lambda: _fastlog.scan(fast, c, memoryview(data), {}, lambda _: None))
+    assert took_p < 2.0 and took_c < 1.0
+    same(c, p)
+    assert p.state()["msgs"] and all(m[1]["spam"] for m in p.state()["msgs"])
+
+
+def reference_walk(children: dict[str, list[str]], qid: str) -> set[str]:
+    """What the walk without a visited set reached: every id within VERDICT_DEPTH links."""
+    out = {qid}
+
+    def walk(a: str, depth: int) -> None:
+        if depth < VERDICT_DEPTH:
+            for b in children.get(a, []):
+                out.add(b)
+                walk(b, depth + 1)
+
+    walk(qid, 0)
+    return out
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 11), st.integers(0, 11)).filter(lambda e: e[0] != e[1]),
+        max_size=30,
+    ),
+    st.integers(0, 11),
+    st.booleans(),
+)
+def test_the_bounded_walk_reaches_what_the_unbounded_one_did(edges, start, spam) -> None:
+    """Below the visit bound, the new walk marks exactly the messages the old one did."""
+    children: dict[str, list[str]] = {}
+    rs = [ok(1, QmgrFrom(f"Q{i}", "s@x.org", 10, 1)) for i in range(12)]
+    for a, b in edges:
+        rs.append(ok(1, SmtpdClient(f"Q{b}", "203.0.113.9", None, None, f"Q{a}")))
+        if f"Q{b}" not in children.setdefault(f"Q{a}", []):
+            children[f"Q{a}"].append(f"Q{b}")
+    rs.append(ok(2, SpamVerdict(f"Q{start}", "spam" if spam else "ham")))
+    c, p = CJoiner(), PyJoiner()
+    for r in rs:
+        assert c.feed(r) == p.feed(r)
+    same(c, p)
+    # a message linked as a child takes its parent's verdict at the link, so only
+    # the messages the walk reached have one
+    expect = reference_walk(children, f"Q{start}")
+    marked = {q for q, m in p.state()["msgs"] if m["spam"] is not None}
+    assert marked == expect
