@@ -11,6 +11,7 @@ without the fix.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailtally.ingest import LineParser, ParseResult
+from mailtally.ingest import LineParser, ParseResult, join
 from mailtally.ingest.join import VERDICT_DEPTH, VERDICT_VISITS
 from mailtally.ingest.join import Joiner as PyJoiner
-from mailtally.ingest.parsers import QmgrFrom, SmtpdClient, SpamVerdict
+from mailtally.ingest.parsers import QmgrFrom, SmtpdClient, SpamVerdict, amavis, postfix, rspamd
 
 _fastlog = pytest.importorskip("mailtally.ingest._fastlog")
 CJoiner = _fastlog.Joiner
@@ -155,3 +156,128 @@ def test_the_bounded_walk_reaches_what_the_unbounded_one_did(edges, start, spam)
     expect = reference_walk(children, f"Q{start}")
     marked = {q for q, m in p.state()["msgs"] if m["spam"] is not None}
     assert marked == expect
+
+
+# -- the C tables' hash ----------------------------------------------------------------------
+
+
+def test_the_c_tables_hash_is_keyed_per_process() -> None:
+    """Keys that collide in one process do not in another: none can be precomputed."""
+    import subprocess
+    import sys
+
+    code = (
+        "from mailtally.ingest import _fastlog;"
+        "print([_fastlog._table_hash(b'<%d@x>' % i) for i in range(4)])"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(3)
+    }
+    assert len(runs) == 3
+    here = [_fastlog._table_hash(b"<%d@x>" % i) for i in range(4)]
+    assert str(here) not in runs
+    assert len(set(here)) == 4
+
+
+def test_many_messages_in_flight_are_cheap_and_the_same_in_both() -> None:
+    """50,000 in-flight messages with Message-IDs alike but for a counter: linear."""
+    from mailtally.ingest.parsers import CleanupMessageId
+
+    rs = [
+        ok(1, CleanupMessageId(f"Q{i:06X}", f"<{i:016x}@attacker.example>")) for i in range(50_000)
+    ]
+    c = CJoiner()
+    _, took = timed(lambda: [c.feed(r) for r in rs])
+    assert took < 2.0
+    p = PyJoiner()
+    for r in rs[:2000]:
+        p.feed(r)
+    c2 = CJoiner()
+    for r in rs[:2000]:
+        c2.feed(r)
+    same(c2, p)
+
+
+# -- linear scanners in place of backtracking regexes ------------------------------------------
+
+# The regexes they replace, to check that the scanners find what these found.
+OLD_RCPTS = re.compile(r"<[^>]*> -> ((?:<[^>]*>,)*<[^>]*>)")
+OLD_ACTION = re.compile(r"\(\w[\w-]*: ([TFS]) \(([^)]*)\)")
+OLD_ANGLE_TO = re.compile(r"(?:^|[\s,;])to=<([^>]*)>")
+OLD_SESSION = re.compile(r"<[^>]*> (\S+) Saved")
+
+# texts made of the pieces the regexes care about, so that matches are common
+PIECES = [
+    "<",
+    ">",
+    " -> ",
+    ",",
+    "<a>",
+    "(",
+    ")",
+    "x",
+    "é",
+    "a-b",
+    ": ",
+    "T",
+    "F",
+    " (",
+    "to=<",
+    ";",
+    " ",
+    "\t",
+    "\u2003",
+    " Saved",
+    "S",
+    "-",
+]
+texts = st.lists(st.sampled_from(PIECES), max_size=24).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(texts, st.integers(0, 5))
+def test_the_scanners_find_what_the_regexes_found(text: str, pos: int) -> None:
+    m = OLD_RCPTS.search(text, pos)
+    assert amavis._rcpts(text, pos) == (m.group(1) if m else None)
+    m = OLD_ACTION.search(text, pos)
+    assert rspamd._action(text, pos) == (m.groups() if m else None)
+    m = OLD_ANGLE_TO.search(text)
+    assert postfix._angle_to(text) == (m.group(1) if m else None)
+    m = OLD_SESSION.search(text)
+    assert join._session(text) == (m.group(1) if m else None)
+
+
+N = 200_000
+#: a line of each shape the audit found quadratic (12-33 s each before)
+QUADRATIC_LINES = {
+    "amavis recipients": "Jan  5 10:00:01 mx amavis[1]: (01234-05) Blocked SPAM {Quarantined}, "
+    + "<" * N
+    + "é",
+    "amavis queued_as": "Jan  5 10:00:01 mx amavis[1]: (01234-05) Passed CLEAN {RelayedInbound}, "
+    "Queue-ID: 4ABC, " + "queued_as: " * (N // 11) + "é",
+    "rspamd action": "Jan  5 10:00:01 mx rspamd[9]: <ab>; task; rspamd_task_write_log: id: <m@x>, "
+    "qid: <4ABC>, é " + "(x: T (" * (N // 7),
+    "postfix reject to=<": "Jan  5 10:00:01 mx postfix/smtpd[1]: 4ABC: reject: RCPT from "
+    "x[1.2.3.4]:"
+    " 554 5.7.1 é; to=<" + " to=<" * (N // 5),
+}
+
+
+@pytest.mark.parametrize("name", list(QUADRATIC_LINES))
+def test_a_long_line_of_a_quadratic_shape_parses_in_linear_time(name: str) -> None:
+    line = QUADRATIC_LINES[name]
+    parser = LineParser(reference=1_736_100_000)
+    _, took = timed(lambda: parser.parse(line))
+    assert took < 1.0, took
+
+
+def test_a_long_lmtp_answer_is_searched_in_linear_time() -> None:
+    text = "<" * N + "> x"
+    _, took = timed(lambda: join._session(text))
+    assert took < 0.5
+    text = "<> " + "<> a" * (N // 4)
+    _, took = timed(lambda: join._session(text))
+    assert took < 0.5

@@ -4,7 +4,7 @@
  *   join.c           the Joiner type: constructor, feed/add/take/flush/…, the
  *                    fl_join_* entry points of fastlog.h
  *   join_util.c      strings (_norm, _strip_ext, str.lower, _ip_of, _loopback,
- *                    the _SESSION regex), the resolve cache, building events
+ *                    join._session), the resolve cache, building events
  *   join_state.c     the message table and its helpers: _msg, _drop, _bounded,
  *                    _sweep, _expire, _credit, _finish, _relay_receipts,
  *                    _is_filter, _link
@@ -138,7 +138,7 @@ int join_norm(Joiner *j, const char *p, Py_ssize_t n, tbuf *out); /* _norm */
 int join_strip_ext(Joiner *j, const char *p, Py_ssize_t n, tbuf *out); /* _strip_ext */
 int join_loopback(const char *ip, Py_ssize_t n);
 void join_ip_of(fl_str relay, fl_str *ip, fl_str *port); /* port.p NULL: None */
-int join_session(fl_str response, fl_str *session);       /* _SESSION.search */
+int join_session(fl_str response, fl_str *session);       /* join._session */
 int join_resolve(Joiner *j, const char *p, Py_ssize_t n, const jresolved **out);
 void join_rcache_clear(Joiner *j);
 int set_has(const otable *t, const char *p, Py_ssize_t n);

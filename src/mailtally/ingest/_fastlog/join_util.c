@@ -435,7 +435,7 @@ static int space_len(const unsigned char *p, Py_ssize_t n) {
     return 0;
 }
 
-/* _SESSION.search(response): r"<[^>]*> (\S+) Saved", group 1.  [^>]* cannot pass a
+/* join._session(response): r"<[^>]*> (\S+) Saved", group 1.  [^>]* cannot pass a
  * ">", so from each "<" the only candidate is the first ">" after it; \S+ cannot
  * hold the space before "Saved", so it is the whole run of non-space after "> ". */
 int join_session(fl_str resp, fl_str *session) {

@@ -184,7 +184,7 @@ static int permanent(fl_str t) {
     return -1;
 }
 
-/* _ANGLE_TO.search(tail).group(1), _ANGLE_TO being (not re.ASCII)
+/* postfix._angle_to(tail): the search of (not re.ASCII)
  *     (?:^|[\s,;])to=<([^>]*)>
  * None (p == NULL) if no match. */
 static fl_str angle_to(fl_str t) {
