@@ -281,3 +281,108 @@ def test_a_long_lmtp_answer_is_searched_in_linear_time() -> None:
     text = "<> " + "<> a" * (N // 4)
     _, took = timed(lambda: join._session(text))
     assert took < 0.5
+
+
+# -- huge digit runs, crafted states: the two implementations agree ------------------------------
+
+Z = "0" * 700  # leading zeros: a small value in more digits than MAX_DIGITS
+D = "9" * 5000  # more digits than Python's int() takes by default
+DIGIT_LINES = [
+    f"[{Z}28-Nov-2026 01:02:03 +0000]: Successful login for a@x.org (ID: 1) from 1.2.3.4",
+    f"[{'0' * 600}28-Nov-2026 01:02:03 +0000]: Successful login for a@x.org (ID: 1) from 1.2.3.4",
+    f"[28-Nov-{D} 01:02:03 +0000]: Successful login for a@x.org (ID: 1) from 1.2.3.4",
+    f"[28-Nov-2026 01:02:03.{D} +0000]: Successful login for a@x.org (ID: 1) from 1.2.3.4",
+    f"Nov 28 01:02:03 mx postfix/smtpd[{D}]: 4ABC: client=x[1.2.3.4]:{D}",
+    f"Nov 28 01:02:03 mx postfix/smtpd[1]: 4ABC: client=x[1.2.3.4]:{Z}25",
+    "Nov 28 01:02:03 mx postfix/smtp[1]: 4ABC: to=<b@x.org>, relay=x[127.0.0.1]:"
+    f"{D}, delay=1, dsn=2.0.0, status=sent (250 ok)",
+    "Nov 28 01:02:03 mx postfix/smtp[1]: 4ABC: to=<b@x.org>, relay=x[127.0.0.1]:"
+    f"{Z}10024, delay=1, dsn=2.0.0, status=sent (250 ok)",
+    "Nov 28 01:02:03 mx postfix/smtp[1]: 4ABC: to=<b@x.org>, relay=x[127.0.0.1]:"
+    f"{'0' * 600}10024, delay=1, dsn=2.0.0, status=sent (250 2.0.0 queued as 4DEF)",
+    f"Nov 28 01:02:03 mx postfix/qmgr[1]: 4ABC: from=<a@x.org>, size={D}, nrcpt=1 (queue active)",
+    f"Nov 28 01:02:03 mx postfix/pickup[1]: 4ABC: uid={D} from=<a>",
+    f"Nov 28 01:02:03 mx postfix/pickup[1]: 4ABC: uid={Z}33 from=<a>",
+    f"2026-11-28T01:02:03.{D}+00:00 mx postfix/qmgr[1]: 4ABC: removed",
+    f"a@x.org\tUser quota\tSTORAGE\t{D}\t-\t0",
+]
+
+
+def run_lines_both(lines: list[str]) -> tuple[Any, Any, dict[str, Any], dict[str, Any], list[Any]]:
+    """Lines through the Python parser and joiner, and through scan() (C, Python fallback)."""
+    ref = 1_796_000_000
+    parser = LineParser(reference=ref)
+    p = PyJoiner(filter_ports=(10024,))
+    unknown_p: dict[str, Any] = {}
+    events: list[Any] = []
+    for line in lines:
+        r = parser.parse(line)
+        if r.status == "ok":
+            events.extend(p.feed(r))
+        elif r.status == "unknown":
+            unknown_p[r.program or "(no program)"] = (
+                unknown_p.get(r.program or "(no program)", 0) + 1
+            )
+    c = CJoiner(filter_ports=(10024,))
+    fallback_parser = LineParser(reference=ref)
+    unknown_c: dict[str, Any] = {}
+
+    def fallback(line: str) -> None:
+        r = fallback_parser.parse(line)
+        if r.status == "ok":
+            c.feed(r)
+        elif r.status == "unknown":
+            key = r.program or "(no program)"
+            unknown_c[key] = [unknown_c.get(key, [0])[0] + 1]
+
+    fast = _fastlog.Parser(LineParser(reference=ref).stamps)
+    data = ("\n".join(lines) + "\n").encode()
+    raw: dict[str, Any] = {}
+    _fastlog.scan(fast, c, data, raw, fallback)
+    for k, v in raw.items():
+        unknown_c[k] = [unknown_c.get(k, [0])[0] + v[0]]
+    return p, c, unknown_p, {k: v[0] for k, v in unknown_c.items()}, events
+
+
+@pytest.mark.parametrize("line", DIGIT_LINES, ids=range(len(DIGIT_LINES)))
+@pytest.mark.parametrize("int_max_digits", [0, 640, 4300])
+def test_a_huge_digit_run_gives_the_same_in_both(line: str, int_max_digits: int) -> None:
+    """Whatever int()'s digit limit (PYTHONINTMAXSTRDIGITS), both paths answer alike."""
+    import sys
+
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(int_max_digits)
+    try:
+        p, c, up, uc, events = run_lines_both([line])
+    finally:
+        sys.set_int_max_str_digits(old)
+    assert up == uc
+    assert events == c.take()
+    assert p.flush() == c.flush()
+    same(c, p)
+    assert p.errors == 0
+
+
+def test_crafted_counters_in_a_state_are_clamped_alike() -> None:
+    """A counter at 2**63 - 1 wrapped the compiled joiner's int64 at the next line."""
+    state = PyJoiner().state()
+    state["counters"] = {"lines": 2**63 - 1, "events": 2**70, "errors": -5, "ok": "7"}
+    c, p = CJoiner.from_state(state), PyJoiner.from_state(state)
+    for j in (c, p):
+        for _ in range(3):
+            j.feed(ParseResult("ignored", "x"))
+        assert j.lines == 2**62 + 3
+        assert j.events == 2**62 and j.errors == 0 and j.ok == 7
+    same(c, p)
+
+
+@pytest.mark.parametrize(
+    "field",
+    [("now", 2**62), ("next_sweep", 2**64), ("quota_time", -(2**64)), ("done", [["Q", 2**63]])],
+)
+def test_out_of_range_times_in_a_state_are_refused_by_both(field) -> None:
+    state = PyJoiner().state()
+    state[field[0]] = field[1]
+    for joiner in (PyJoiner, CJoiner):
+        with pytest.raises(OverflowError):
+            joiner.from_state(state)

@@ -130,6 +130,7 @@ from ..events import (
     MessageOut,
     StorageReport,
 )
+from .stamps import MAX_DIGITS
 from .parsers import (
     IGNORED,
     OK,
@@ -165,6 +166,22 @@ SWEEP_EVERY = 5
 #: filter chain is one or two links, and the links are written by log lines.
 VERDICT_DEPTH = 8
 VERDICT_VISITS = 256
+#: A counter loaded from a saved state is clamped into [0, COUNTER_MAX]: the
+#: compiled joiner counts in int64, and a crafted state must not make it wrap
+#: (2**62 leaves 2**62 increments of room: more lines than any log will hold).
+COUNTER_MAX = 2**62
+#: Line times beyond ±TIME_LIMIT are refused (the compiled joiner's int64 arithmetic).
+TIME_LIMIT = 2**61
+_I64 = 2**63
+
+
+def _i64(v: Any, what: str) -> int:
+    """int(v) of a saved state, refused (OverflowError) outside int64, as the compiled
+    joiner refuses it: a state either loads in both implementations or in neither."""
+    n = int(v)
+    if not -_I64 <= n < _I64:
+        raise OverflowError(f"joiner state: {what} out of range")
+    return n
 
 _EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
@@ -206,7 +223,9 @@ def _ip_of(relay: str) -> tuple[str, int | None]:
     if e < 0:
         return "", None
     port = relay[e + 2 :] if relay.startswith(":", e + 1) else ""
-    return relay[b + 1 : e], int(port) if port.isdigit() and port.isascii() else None
+    if len(port) > MAX_DIGITS or not (port.isdigit() and port.isascii()):
+        return relay[b + 1 : e], None  # (more than MAX_DIGITS digits: not a number)
+    return relay[b + 1 : e], int(port)
 
 
 def _message_size(m: _Msg) -> int:
@@ -292,7 +311,7 @@ class _Msg:
 
     @classmethod
     def load(cls, d: dict[str, Any]) -> _Msg:
-        m = cls(int(d["seen"]))
+        m = cls(_i64(d["seen"], "seen"))
         m.client = d.get("client")
         m.loopback = bool(d.get("loopback"))
         m.sasl = d.get("sasl")
@@ -584,11 +603,13 @@ class Joiner:
             return j
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"joiner state version {state.get('version')!r} is not supported")
-        j.now = int(state["now"])
-        j._next_sweep = int(state["next_sweep"])
+        j.now = _i64(state["now"], "now")
+        if not -TIME_LIMIT <= j.now <= TIME_LIMIT:
+            raise OverflowError("joiner state: now out of range")
+        j._next_sweep = _i64(state["next_sweep"], "next_sweep")
         for k, v in state.get("counters", {}).items():
             if k in cls._COUNTERS:
-                setattr(j, k, int(v))
+                setattr(j, k, min(max(int(v), 0), COUNTER_MAX))
         for qid, d in state.get("msgs", []):
             m = _Msg.load(d)
             j._msgs[qid] = m
@@ -596,17 +617,22 @@ class Joiner:
                 j._msgid_index[m.msgid] = qid  # a state saved before the index was
         if "msgid_index" in state:
             j._msgid_index = {str(k): str(q) for k, q in state["msgid_index"]}
-        j._held = OrderedDict((q, int(d)) for q, d in state.get("held", []))
-        j._children = OrderedDict((a, [int(t), list(bs)]) for a, t, bs in state.get("children", []))
-        j._pending_verdicts = OrderedDict(
-            (q, [int(t), bool(s)]) for q, t, s in state.get("pending_verdicts", [])
+        j._held = OrderedDict((q, _i64(d, "held")) for q, d in state.get("held", []))
+        j._children = OrderedDict(
+            (a, [_i64(t, "children"), list(bs)]) for a, t, bs in state.get("children", [])
         )
-        j._pending_junk = OrderedDict((k, int(t)) for k, t in state.get("pending_junk", []))
-        j._done = OrderedDict((q, int(t)) for q, t in state.get("done", []))
-        j._sieve_fwd = OrderedDict((k, int(t)) for k, t in state.get("sieve_fwd", []))
+        j._pending_verdicts = OrderedDict(
+            (q, [_i64(t, "pending_verdicts"), bool(s)])
+            for q, t, s in state.get("pending_verdicts", [])
+        )
+        j._pending_junk = OrderedDict(
+            (k, _i64(t, "pending_junk")) for k, t in state.get("pending_junk", [])
+        )
+        j._done = OrderedDict((q, _i64(t, "done")) for q, t in state.get("done", []))
+        j._sieve_fwd = OrderedDict((k, _i64(t, "sieve_fwd")) for k, t in state.get("sieve_fwd", []))
         j._quota = {k: list(v) for k, v in state.get("quota", {}).items()}
         j._quota_done = set(state.get("quota_done", []))
-        j._quota_time = int(state.get("quota_time", 0))
+        j._quota_time = _i64(state.get("quota_time", 0), "quota_time")
         j._outbox = [_event_load(e) for e in state.get("outbox", [])]
         return j
 

@@ -36,6 +36,8 @@
  * `now + grace`, `now - max_age` never overflow. */
 #define J_TIME_LIMIT ((int64_t)1 << 61)
 #define J_CONFIG_LIMIT ((int64_t)1 << 62)
+/* join.COUNTER_MAX: a counter loaded from a state is clamped to it */
+#define J_COUNTER_MAX ((long long)1 << 62)
 /* The resolve cache is dropped whole when it reaches this size (between two
  * clear_resolve_cache() calls of the ingester it stays far below). */
 #define J_RCACHE_MAX (1 << 18)

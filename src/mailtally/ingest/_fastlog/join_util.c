@@ -408,7 +408,8 @@ void join_ip_of(fl_str relay, fl_str *ip, fl_str *port) {
         for (Py_ssize_t i = 0; i < dn; i++)
             if (d[i] < '0' || d[i] > '9')
                 return;
-        if (dn > 0)
+        /* more than MAX_DIGITS digits is not a number (stamps.MAX_DIGITS) */
+        if (dn > 0 && dn <= FL_MAX_DIGITS)
             *port = (fl_str){d, dn};
     }
 }

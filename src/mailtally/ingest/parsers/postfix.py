@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from mailtally.events import MAX_MESSAGE_SIZE, MAX_RECIPIENTS
+from mailtally.ingest.stamps import MAX_DIGITS
 
 __all__ = [
     "POSTFIX_DAEMONS",
@@ -246,7 +247,12 @@ def _parse_client(qid: str, rest: str) -> SmtpdClient | None:
     ip = client[b + 1 : k]
     port: int | None = None
     tail = client[k + 1 :]
-    if tail.startswith(":") and tail[1:].isdigit() and tail[1:].isascii():
+    if (
+        tail.startswith(":")
+        and len(tail) <= MAX_DIGITS + 1
+        and tail[1:].isdigit()
+        and tail[1:].isascii()
+    ):
         port = int(tail[1:])
     sasl: str | None = None
     orig: str | None = None
@@ -418,7 +424,7 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
         sp = rest.find(" ", 4)
         uid = rest[4:sp] if sp > 0 else rest[4:]
         f = rest.find("from=<")
-        if f < 0 or not (uid.isdigit() and uid.isascii()):
+        if f < 0 or len(uid) > MAX_DIGITS or not (uid.isdigit() and uid.isascii()):
             return None
         rec = Pickup(qid, int(uid), _angle(rest, f + 6)[0])
     elif rest.startswith("reject: "):
