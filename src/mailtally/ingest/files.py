@@ -9,7 +9,9 @@ produced: a crash at any moment, or a second run, neither counts a line twice
 nor skips one.
 
 Only complete lines are read; a last line without its newline waits for the
-writer (when following) or is left for the next run.
+writer (when following) or is left for the next run.  A line over MAX_LINE
+bytes is counted as read and not understood, without being parsed or kept, so
+that no file (one without a newline, a gz bomb) is ever held whole in memory.
 
 The lines themselves go through the compiled parser and joiner
 (:mod:`mailtally.ingest._fastlog`) when the extension is built — about seven

@@ -86,7 +86,8 @@ Content filters
     same way.  Message B continues A: it takes A's submitting user (but is never
     counted out again), A's size (the size the sender sent, not the one grown by
     filter headers) and A's spam verdict, so a filtered message counts once,
-    not twice.  Since the filter's ``queued as`` line (and amavis's verdict)
+    not twice.  A verdict on A reaches what continues it at most VERDICT_DEPTH
+    links deep and VERDICT_VISITS messages in all (the links are log lines).  Since the filter's ``queued as`` line (and amavis's verdict)
     may follow B's own deliveries, a message received from a loopback client
     is held for ``reinject_grace`` seconds after ``removed`` until the filter's
     answer is seen (an XFORWARD ``orig_queue_id`` links B early, but the verdict
