@@ -87,8 +87,9 @@ Content filters
     counted out again), A's size (the size the sender sent, not the one grown by
     filter headers) and A's spam verdict, so a filtered message counts once,
     not twice.  A verdict on A reaches what continues it at most VERDICT_DEPTH
-    links deep and VERDICT_VISITS messages in all (the links are log lines).  Since the filter's ``queued as`` line (and amavis's verdict)
-    may follow B's own deliveries, a message received from a loopback client
+    links deep and VERDICT_VISITS messages in all (the links are log lines).
+    Since the filter's ``queued as`` line (and amavis's verdict) may follow B's
+    own deliveries, a message received from a loopback client
     is held for ``reinject_grace`` seconds after ``removed`` until the filter's
     answer is seen (an XFORWARD ``orig_queue_id`` links B early, but the verdict
     is still to come); an authenticated submission from a loopback client that
@@ -131,7 +132,6 @@ from ..events import (
     MessageOut,
     StorageReport,
 )
-from .stamps import MAX_DIGITS
 from .parsers import (
     IGNORED,
     OK,
@@ -155,6 +155,7 @@ from .parsers import (
     SpamVerdict,
     WebmailLogin,
 )
+from .stamps import MAX_DIGITS
 
 __all__ = ["STATE_VERSION", "Joiner"]
 
@@ -183,6 +184,7 @@ def _i64(v: Any, what: str) -> int:
     if not -_I64 <= n < _I64:
         raise OverflowError(f"joiner state: {what} out of range")
     return n
+
 
 _EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
