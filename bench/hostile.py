@@ -21,7 +21,8 @@ import zlib
 from collections.abc import Callable
 
 LIMIT = float(os.environ.get("HOSTILE_LIMIT", "60"))
-N = 200_000
+N = int(os.environ.get("HOSTILE_N", "200000"))  # bytes of a long line
+K = int(os.environ.get("HOSTILE_K", "14"))  # queue ids linked to each other
 
 
 def _verdict_chain(k: int) -> Callable[[], object]:
@@ -48,13 +49,13 @@ def _verdict_chain(k: int) -> Callable[[], object]:
 def case_verdict_python() -> Callable[[], object]:
     from mailtally.ingest.join import Joiner
 
-    return _verdict_chain(14)(Joiner)  # type: ignore[operator,no-any-return]
+    return _verdict_chain(K)(Joiner)  # type: ignore[operator,no-any-return]
 
 
 def case_verdict_c() -> Callable[[], object]:
     from mailtally.ingest._fastlog import Joiner
 
-    return _verdict_chain(14)(Joiner)  # type: ignore[operator,no-any-return]
+    return _verdict_chain(K)(Joiner)  # type: ignore[operator,no-any-return]
 
 
 def case_verdict_c_k64() -> Callable[[], object]:
@@ -191,7 +192,21 @@ def case_gz_bomb_256mib_nul() -> Callable[[], object]:
             for _ in range(256):
                 raw.write(c.compress(block))
             raw.write(c.flush())
-        os.rename(path + ".gz", path)
+        os.rename(path + ".gz", path)  # (known as gzip by its magic, not its name)
+
+    return _ingest(make)
+
+
+def case_gz_bomb_1gib_nul() -> Callable[[], object]:
+    """The audit's bomb (1 GiB of NULs, 1 MiB compressed): 35 s and 2.1 GB before."""
+
+    def make(path: str) -> None:
+        with open(path, "wb") as raw:
+            c = zlib.compressobj(9, zlib.DEFLATED, 31)
+            block = b"\0" * (1 << 20)
+            for _ in range(1024):
+                raw.write(c.compress(block))
+            raw.write(c.flush())
 
     return _ingest(make)
 
