@@ -386,3 +386,49 @@ def test_out_of_range_times_in_a_state_are_refused_by_both(field) -> None:
     for joiner in (PyJoiner, CJoiner):
         with pytest.raises(OverflowError):
             joiner.from_state(state)
+
+
+# -- every parser, every shape: no line costs more than its length ----------------------------
+
+#: pieces that a regex or a scan of the parsers stops at or searches for
+PIECES_LONG = [
+    "<",
+    "(",
+    "x: T (",
+    " to=<",
+    "to=<",
+    "[",
+    "]:",
+    "queued_as: ",
+    ", ",
+    " ",
+    "é",
+    "9",
+    ": ",
+    "<> a",
+    "=",
+    "\t",
+    "Saved ",
+    "{",
+    ") Passed ",
+]
+
+
+@pytest.mark.parametrize("piece", PIECES_LONG)
+def test_no_line_shape_is_quadratic_in_the_python_parser(piece: str) -> None:
+    """Each real line, with 40 KB of one piece inserted every 10 characters: linear.
+
+    (Before issue 7, `` to=<`` took 0.9 s here; now every piece takes < 0.05 s.)
+    """
+    import test_parsers_fuzz
+
+    parser = LineParser(reference=1_736_100_000)
+    filler = piece * (40_000 // len(piece))
+    worst = 0.0
+    for seed in test_parsers_fuzz.SEEDS:
+        for k in range(0, len(seed) + 1, 10):
+            line = seed[:k] + filler + seed[k:]
+            _, took = timed(lambda line=line: parser.parse(line))
+            worst = max(worst, took)
+    # a quadratic scan of 40 KB takes a second; a linear one a few milliseconds
+    assert worst < 0.5, worst

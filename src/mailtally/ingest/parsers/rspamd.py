@@ -33,8 +33,9 @@ class SpamVerdict:
     source: str = "rspamd"
 
 
-#: a name of the action part: matched at one place at a time (no backtracking)
-_NAME = re.compile(r"\w[\w-]*")
+#: an opening parenthesis and the name after it: searched for, never backtracked
+#: over (the name cannot hold a "(", so names found one after another never overlap)
+_OPEN = re.compile(r"\(\w[\w-]*")
 
 
 def _action(text: str, pos: int) -> tuple[str, str] | None:
@@ -47,25 +48,20 @@ def _action(text: str, pos: int) -> tuple[str, str] | None:
     search at once (no later candidate has one either), and each name is read once.
     """
     n = len(text)
-    i = text.find("(", pos)
-    while i >= 0:
-        k = i + 1
-        name = _NAME.match(text, k)
-        if name is not None:
-            k = name.end()
-            if (
-                text.startswith(": ", k)
-                and k + 2 < n
-                and text[k + 2] in "TFS"
-                and text.startswith(" (", k + 3)
-            ):
-                e = text.find(")", k + 5)
-                if e < 0:
-                    return None
-                return text[k + 2], text[k + 5 : e]
-        # the name ended at k (or there was none): a "(" inside it would be a
-        # word character, so the next candidate is at k or after
-        i = text.find("(", k)
+    m = _OPEN.search(text, pos)
+    while m is not None:
+        k = m.end()
+        if (
+            text.startswith(": ", k)
+            and k + 2 < n
+            and text[k + 2] in "TFS"
+            and text.startswith(" (", k + 3)
+        ):
+            e = text.find(")", k + 5)
+            if e < 0:
+                return None
+            return text[k + 2], text[k + 5 : e]
+        m = _OPEN.search(text, k)
     return None
 
 
