@@ -134,6 +134,31 @@ def test_the_compiled_and_python_loops_report_hostile_lines_alike(
     assert outcomes[0][1] == 1
 
 
+def test_lines_of_ever_new_programs_keep_the_report_small(
+    store_path: Path,
+    tmp_path: Path,
+) -> None:
+    """`logger -t X$RANDOM`: the report groups lines not understood by program, at most
+    UNKNOWN_PROGRAMS of them, the rest together; alike in both loops."""
+    good = traffic(50, seed=8)
+    noise = [f"Jan 10 08:00:0{i % 10} mx p{i}x[1]: hello {i}" for i in range(3000)]
+    noise += [f"Jan 10 08:00:00 mx p{i}é[1]: hello" for i in range(300)]  # (Python-parsed)
+    log = tmp_path / "mail.log"
+    write(log, good[:20] + noise + good[20:])
+    outcomes = []
+    for compiled in (True, False):
+        copy = tmp_path / f"{compiled}.sqlite3"
+        copy.write_bytes(store_path.read_bytes())
+        with open_store(f"sqlite:///{copy}") as s:
+            rep = Ingester(s, UTC, compiled=compiled).ingest([str(log)])
+            assert totals(s) == expected(good)
+        assert len(rep.unknown) == files.UNKNOWN_PROGRAMS + 1
+        assert rep.unknown[files.OTHER_PROGRAMS][0] == len(noise) - files.UNKNOWN_PROGRAMS
+        assert rep.unknown_lines == len(noise)
+        outcomes.append(rep.unknown)
+    assert outcomes[0] == outcomes[1]
+
+
 # -- the framing of lines, against a model ------------------------------------------------------
 
 

@@ -89,6 +89,12 @@ _WINDOW = MAX_LINE // 2
 #: the program under which over-long lines are reported as not understood
 LONG_LINE = f"(line over {MAX_LINE // 1024} KiB)"
 SAMPLE_BYTES = 300
+#: The report's lines not understood are grouped by program, and a line names
+#: its program (``logger -t ANYTHING``): past this many programs, the rest are
+#: counted together under OTHER_PROGRAMS, so the report stays small whatever the
+#: log holds.  (The compiled scan() has the same two constants, in scan.c.)
+UNKNOWN_PROGRAMS = 100
+OTHER_PROGRAMS = "(other programs)"
 
 
 @dataclass(slots=True)
@@ -641,6 +647,9 @@ class Ingester:
         else:
             program = result.program or "(no program)"
             slot = rep.unknown.get(program)
+            if slot is None and len(rep.unknown) >= UNKNOWN_PROGRAMS:
+                program = OTHER_PROGRAMS
+                slot = rep.unknown.get(program)
             if slot is None:
                 rep.unknown[program] = [1, line[:300]]
             else:
