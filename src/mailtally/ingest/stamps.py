@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "MAX_DIGITS",
+    "MAX_MESSAGE_ID",
     "MONTHS",
     "StampParser",
     "SyslogLine",
@@ -58,6 +59,11 @@ MONTHS: dict[str, int] = {
 #: bound below any setting makes both paths give the same answer, and keeps
 #: int() of a field cheap.  No real field comes near (a port, a stamp field, a uid).
 MAX_DIGITS = 640
+#: A Message-ID (cleanup's ``message-id=``, sieve's ``msgid=``) of more characters
+#: than a header line may hold (RFC 5322: 998) makes the line not understood.  The
+#: joiner keeps a message's Message-ID while it is in flight, in two tables of up
+#: to 100,000 entries: a sender's choice must not make each entry 64 KiB.
+MAX_MESSAGE_ID = 998
 
 _DIM = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _CACHE_MAX = 4096

@@ -101,6 +101,8 @@ static int parse_sieve(fl_str user, fl_str session, fl_str rest, fl_result *out)
         msgid = sl(rest, 6, e);
         body = from(rest, e + 2);
     }
+    if (msgid.n > FL_MAX_MESSAGE_ID) /* (an ASCII line: bytes are characters) */
+        return R_NONE;
     Py_ssize_t a = FIND(body, " action: ", 0);
     if (0 < a && a < 24 && findc(sl(body, 0, a), ' ', 0) < 0)
         body = from(body, a + 9); /* Pigeonhole 0.5: "fileinto action: stored mail into …" */

@@ -308,6 +308,8 @@ int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out) {
         fl_str mid = strip(from(rest, 11));
         if (STARTS(mid, "<") && ENDS(mid, ">"))
             mid = sl(mid, 1, mid.n - 1);
+        if (mid.n > FL_MAX_MESSAGE_ID) /* (an ASCII line: bytes are characters) */
+            return R_NONE;
         fl_record *r = add_record(out, FL_CLEANUP_MSGID);
         if (r == NULL)
             return R_FALLBACK;

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from mailtally.events import MAX_MESSAGE_SIZE, MAX_RECIPIENTS
-from mailtally.ingest.stamps import MAX_DIGITS
+from mailtally.ingest.stamps import MAX_DIGITS, MAX_MESSAGE_ID
 
 __all__ = [
     "POSTFIX_DAEMONS",
@@ -410,6 +410,8 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
         mid = rest[11:].strip()
         if mid.startswith("<") and mid.endswith(">"):
             mid = mid[1:-1]
+        if len(mid) > MAX_MESSAGE_ID:
+            return None
         rec = CleanupMessageId(qid, mid)
     elif c0 == "f" and rest.startswith("from=<"):
         if ", size=" in rest:
