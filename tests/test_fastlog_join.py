@@ -354,6 +354,10 @@ RELAYS = [
     "none",
     "h[::1]:0010026",
     "filter[10.0.0.9]:25",
+    # hostile (issue 7): ports of more digits than MAX_DIGITS, or than int() takes
+    "lo[127.0.0.1]:" + "0" * 700 + "10024",
+    "lo[127.0.0.1]:" + "0" * 600 + "10024",
+    "x[203.0.113.5]:" + "9" * 5000,
 ]
 RESPONSES = [
     "250 ok",
@@ -362,6 +366,8 @@ RESPONSES = [
     "250 <x> ABCD Saved",
     "delivered via dovecot",
     "250 from MTA(smtp:[127.0.0.1]:10025)",
+    "<" * 300 + "> ABCD Saved",
+    "<x> " + "<> <" * 100,
 ]
 
 q = st.sampled_from(QIDS)
@@ -379,7 +385,12 @@ records = st.one_of(
         st.none() | q,
     ),
     st.builds(Pickup, q, st.sampled_from([33, 0, 1000]), addr),
-    st.builds(CleanupMessageId, q, st.sampled_from(["m1@x", "m2@x", ""])),
+    st.builds(
+        CleanupMessageId,
+        q,
+        # (alike but for a counter: what a flood of crafted Message-IDs looks like)
+        st.sampled_from(["m1@x", "m2@x", ""]) | st.integers(0, 3).map("<{:016x}@a>".format),
+    ),
     st.builds(QmgrFrom, q, addr, small, small),
     st.builds(QmgrRemoved, q),
     st.builds(

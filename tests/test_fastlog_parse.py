@@ -302,6 +302,16 @@ _SAMPLES = [
     "Nov 28 01:02:03 imap-login: Info: Login: user=<a@b>, method=PLAIN, rip=1.2.3.4, lip=5.6.7.8",
     "Nov 28 01:02:03 mail roundcube: <s> Successful login for a@b (ID: 1) from 1.2.3.4(X-Real: 5)",
     "Username\tQuota name\tType\tValue\tLimit\t%",
+    # the shapes of issue 7's audit (quadratic in the old Python regexes, huge numbers)
+    "Nov 28 01:02:03 mail amavis[1]: (1-01) Blocked SPAM {Quarantined}, " + "<a" * 200,
+    "Nov 28 01:02:03 mail amavis[1]: (1-01) Passed CLEAN {R}, Queue-ID: 4A, "
+    + "queued_as: 4B, " * 7,  # (a record each: at most FL_MAX_RECORDS in C)
+    "2026-11-28T01:02:03+00:00 mail rspamd[1]: <t>; task; rspamd_task_write_log: id: <m@x>, "
+    "qid: <4ABC>, " + "(x: T (" * 100,
+    "Nov 28 01:02:03 mail postfix/smtpd[1]: 4F2A1B2C3D: reject: RCPT from h[1.2.3.4]: 554 5.7.1 "
+    "x; from=<a@b> to=<" + " to=<" * 100,
+    "Nov 28 01:02:03 mail postfix/smtpd[1]: 4F2A1B2C3D: client=h[1.2.3.4]:" + "0" * 700 + "25",
+    "[" + "0" * 700 + "28-Nov-2026 01:02:03 +0000]: Successful login for a@b (ID: 1) from 1.2.3.4",
 ]
 
 _ascii = st.characters(max_codepoint=127)
@@ -324,6 +334,8 @@ _bits = st.sampled_from(
         "\x00",
         "5",
         "9" * 25,
+        "0" * 700,
+        "9" * 5000,
         "4",
         "-",
         ".",

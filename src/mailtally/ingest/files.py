@@ -9,7 +9,9 @@ produced: a crash at any moment, or a second run, neither counts a line twice
 nor skips one.
 
 Only complete lines are read; a last line without its newline waits for the
-writer (when following) or is left for the next run.
+writer (when following) or is left for the next run.  A line over MAX_LINE
+bytes is counted as read and not understood, without being parsed or kept, so
+that no file (one without a newline, a gz bomb) is ever held whole in memory.
 
 The lines themselves go through the compiled parser and joiner
 (:mod:`mailtally.ingest._fastlog`) when the extension is built — about seven
@@ -45,7 +47,7 @@ from mailtally.periods import Periods
 from mailtally.record import Resolver, record_events
 from mailtally.store import Queries, Store
 
-__all__ = ["HEAD", "IngestReport", "Ingester", "compiled_available"]
+__all__ = ["HEAD", "MAX_LINE", "IngestReport", "Ingester", "compiled_available"]
 
 _fastlog: ModuleType | None
 try:
@@ -77,6 +79,22 @@ FOLLOW_COMMIT_EVERY = 0.5
 #: a followed file renamed away is read until it has been quiet this long (s)
 RETIRE_AFTER = 5.0
 _QUOTA_HEADER = b"Username\t"
+#: A line longer than this (bytes, its newline not counted) is counted as read and
+#: not understood, and neither parsed nor kept: log lines are written by anyone
+#: (``logger``), and no parser should see, nor any buffer hold, a line without end.
+#: Postfix's own lines stay far below (line_length_limit is 2,048 for headers,
+#: syslog's message size 8 KiB by default).
+MAX_LINE = 64 * 1024
+_WINDOW = MAX_LINE // 2
+#: the program under which over-long lines are reported as not understood
+LONG_LINE = f"(line over {MAX_LINE // 1024} KiB)"
+SAMPLE_BYTES = 300
+#: The report's lines not understood are grouped by program, and a line names
+#: its program (``logger -t ANYTHING``): past this many programs, the rest are
+#: counted together under OTHER_PROGRAMS, so the report stays small whatever the
+#: log holds.  (The compiled scan() has the same two constants, in scan.c.)
+UNKNOWN_PROGRAMS = 100
+OTHER_PROGRAMS = "(other programs)"
 
 
 @dataclass(slots=True)
@@ -93,8 +111,11 @@ class IngestReport:
     #: messages whose lines never all arrived (expired from the in-flight table)
     skipped_messages: int = 0
     files: list[str] = field(default_factory=list)
-    #: path -> why it was not read (to its end): unreadable, a corrupt or cut .gz
+    #: path -> why it was not read (to its end): unreadable, a corrupt or cut .gz,
+    #: a last line without its newline already over MAX_LINE
     damaged: dict[str, str] = field(default_factory=dict)
+    #: lines over MAX_LINE bytes (also in ``unknown``, under LONG_LINE)
+    long_lines: int = 0
 
     @property
     def unknown_lines(self) -> int:
@@ -132,15 +153,30 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _continues(head: bytes, quota: bool, known_hash: str, known_len: int) -> bool:
+def _continues(head: bytes, whole: tuple[str, int] | None, known_hash: str, known_len: int) -> bool:
     """Is the file that begins with ``head`` the one known by (hash, length) of its head?
 
     A log is the file whose head it continues (it grew, or was rotated and
-    compressed); a quota report only its very self (a longer report is a new
-    one, not one grown).
+    compressed); a quota report (``whole``: the hash and length of all of its
+    bytes) only its very self (a longer report is a new one, not one grown).
     """
-    fits = known_len == len(head) if quota else 0 < known_len <= len(head)
-    return fits and _digest(head[:known_len]) == known_hash
+    if whole is not None:
+        return whole == (known_hash, known_len)
+    return 0 < known_len <= len(head) and _digest(head[:known_len]) == known_hash
+
+
+def _digest_rest(head: bytes, stream: BinaryIO) -> tuple[str, int]:
+    """The hash and length of ``head`` and all that follows it in ``stream``.
+
+    Read a chunk at a time: a report (a gzipped one above all) is never held
+    whole in memory, however big it inflates.
+    """
+    h = hashlib.sha256(head)
+    n = len(head)
+    while chunk := stream.read(CHUNK):
+        h.update(chunk)
+        n += len(chunk)
+    return h.hexdigest(), n
 
 
 @dataclass(slots=True)
@@ -158,7 +194,13 @@ class Source:
     quota: bool
     stream: BinaryIO
     parser: LineParser
-    buffer: bytes = b""
+    #: the line not ended yet (at most MAX_LINE bytes)
+    buffer: bytearray = field(default_factory=bytearray)
+    #: the line not ended yet is over MAX_LINE: its bytes are skipped until it ends
+    skipping: bool = False
+    #: bytes of the over-long line so far, and its first SAMPLE_BYTES
+    skipped: int = 0
+    sample: bytes = b""
     #: the compiled twin of ``parser`` (same stamp context), when compiled
     fast_parser: Any = None
     #: chunks read ahead by a thread (a compressed file read to its end)
@@ -367,11 +409,12 @@ class Ingester:
         except OSError as exc:
             self.report.damaged[path] = f"not readable: {exc.strerror or exc}"
             return None
+        whole: tuple[str, int] | None = None
         try:
             head = stream.read(HEAD)
             quota = head.startswith(_QUOTA_HEADER)
             if quota:  # a report is one snapshot: known by all of its bytes
-                head += stream.read()
+                whole = _digest_rest(head, stream)
         except _DAMAGED as exc:
             stream.close()
             self.report.damaged[path] = f"not readable: {exc}"
@@ -379,16 +422,16 @@ class Ingester:
         if not head:
             stream.close()
             return None
-        if any(_continues(head, quota, t.head_hash, t.head_len) for t in self._touched.values()):
+        if any(_continues(head, whole, t.head_hash, t.head_len) for t in self._touched.values()):
             # the content of a file read since the last commit (a file named twice,
             # a copy): committed first, it is then known like any file read before
             self.commit()
         match = None
         for row in self._known:
             _id, _path, _dev, _ino, h, hlen, _pos, _lines = row
-            if _continues(head, quota, h, hlen) and (match is None or hlen > match[5]):
+            if _continues(head, whole, h, hlen) and (match is None or hlen > match[5]):
                 match = row
-        head_len = len(head)
+        head_hash, head_len = whole if whole is not None else (_digest(head), len(head))
         if match is not None:
             file_id, position, lines = int(match[0]), int(match[6]), int(match[7])
         else:
@@ -399,7 +442,7 @@ class Ingester:
             file_id=file_id,
             device=st.st_dev,
             inode=st.st_ino,
-            head_hash=_digest(head),
+            head_hash=head_hash,
             head_len=head_len,
             position=position,
             lines=lines,
@@ -429,23 +472,123 @@ class Ingester:
                 self.report.damaged[src.path] = f"read to byte {src.position:,} only: {exc}"
                 chunk = b""
             if not chunk:
-                if final and src.buffer:
-                    line, src.buffer = src.buffer, b""
+                if final and src.skipping:
+                    n += self._long_line(src)
+                elif final and src.buffer:
+                    line = bytes(src.buffer)
+                    src.buffer.clear()
                     n += self._lines(src, line)
+                elif src.skipping:
+                    self.report.damaged[src.path] = (
+                        f"a last line without its newline, {src.skipped:,} bytes so far, "
+                        f"over the {MAX_LINE:,}-byte limit: skipped until it ends"
+                    )
                 break
-            end = chunk.rfind(b"\n") + 1  # complete lines only; the rest waits
-            if end == 0:
-                src.buffer += chunk
-                continue
-            start = 0
-            if src.buffer:  # the line begun in the last chunk ends in this one
-                start = chunk.find(b"\n") + 1
-                line, src.buffer = src.buffer + chunk[:start], b""
-                n += self._lines(src, line)
-            # the chunk's lines as a view: a chunk is megabytes, not copied again
-            n += self._lines(src, memoryview(chunk)[start:end])
-            src.buffer = chunk[end:]
+            n += self._chunk(src, chunk)
         return n
+
+    def _chunk(self, src: Source, chunk: bytes) -> int:
+        """The lines of ``chunk`` that are complete; the last, unended one is kept.
+
+        A line is at most MAX_LINE bytes (its newline not counted): a longer one
+        is counted as read and not understood, without being parsed or kept
+        (only its first bytes, as the report's sample).  So a file without a
+        newline, or a gz bomb, costs a bounded amount of memory.
+        """
+        view = memoryview(chunk)
+        size = len(chunk)
+        n = 0
+        start = 0
+        if src.buffer or src.skipping:  # the line begun in an earlier chunk
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                self._partial(src, view)
+                return 0
+            start = nl + 1
+            if src.skipping:
+                src.skipped += start
+                n += self._long_line(src)
+            elif len(src.buffer) + nl > MAX_LINE:
+                src.skipped = len(src.buffer) + start
+                src.sample = bytes(src.buffer[:SAMPLE_BYTES])
+                src.buffer.clear()
+                n += self._long_line(src)
+            else:
+                src.buffer += view[:start]
+                line = bytes(src.buffer)
+                src.buffer.clear()
+                n += self._lines(src, line)
+        end = chunk.rfind(b"\n", start) + 1  # complete lines only; the rest waits
+        if end > start:
+            n += self._whole(src, chunk, view, start, end)
+        else:
+            end = start
+        if end < size:
+            self._partial(src, view[end:])
+        return n
+
+    def _partial(self, src: Source, piece: memoryview) -> None:
+        """``piece`` continues the line not ended yet: kept, or skipped once over MAX_LINE."""
+        if src.skipping:
+            src.skipped += len(piece)
+        elif len(src.buffer) + len(piece) > MAX_LINE:
+            src.skipping = True
+            src.skipped = len(src.buffer) + len(piece)
+            src.sample = (bytes(src.buffer) + bytes(piece[:SAMPLE_BYTES]))[:SAMPLE_BYTES]
+            src.buffer.clear()
+        else:
+            src.buffer += piece  # a bytearray: appends are linear
+
+    def _whole(self, src: Source, chunk: bytes, view: memoryview, start: int, end: int) -> int:
+        """The whole lines ``chunk[start:end]``, with any line over MAX_LINE set apart.
+
+        A line over MAX_LINE = 2 * _WINDOW bytes covers a whole window of _WINDOW
+        bytes (counted from ``start``) that holds no newline: a few finds per
+        chunk tell that there is none, and only then are the lines walked.
+        """
+        suspect = False
+        if end - start > MAX_LINE:
+            for w in range(start, end, _WINDOW):
+                if chunk.find(b"\n", w, min(w + _WINDOW, end)) < 0:
+                    suspect = True
+                    break
+        if not suspect:
+            # the chunk's lines as a view: a chunk is megabytes, not copied again
+            return self._lines(src, view[start:end])
+        n = 0
+        seg = s = start
+        while s < end:
+            e = chunk.find(b"\n", s, end)
+            if e - s > MAX_LINE:
+                n += self._lines(src, view[seg:s])
+                src.skipped = e + 1 - s
+                src.sample = bytes(view[s : s + SAMPLE_BYTES])
+                n += self._long_line(src)
+                seg = e + 1
+            s = e + 1
+        return n + self._lines(src, view[seg:end])
+
+    def _long_line(self, src: Source) -> int:
+        """Count the line of ``src.skipped`` bytes (over MAX_LINE) as read and not understood."""
+        rep = self.report
+        rep.long_lines += 1
+        slot = rep.unknown.get(LONG_LINE)
+        if slot is None:
+            sample = str(src.sample, "utf-8", errors="replace")[:SAMPLE_BYTES]
+            rep.unknown[LONG_LINE] = [1, sample]
+        else:
+            slot[0] = int(slot[0]) + 1  # type: ignore[call-overload]
+        if rep.damaged.get(src.path, "").startswith("a last line without its newline"):
+            del rep.damaged[src.path]  # noted while it had not ended; it has now
+        src.position += src.skipped
+        src.lines += 1
+        rep.lines += 1
+        self._pending_lines += 1
+        self._touched[id(src)] = src
+        src.skipped = 0
+        src.skipping = False
+        src.sample = b""
+        return 1
 
     def _lines(self, src: Source, data: bytes | memoryview) -> int:
         """Parse and join the lines of ``data`` (whole lines).
@@ -504,6 +647,9 @@ class Ingester:
         else:
             program = result.program or "(no program)"
             slot = rep.unknown.get(program)
+            if slot is None and len(rep.unknown) >= UNKNOWN_PROGRAMS:
+                program = OTHER_PROGRAMS
+                slot = rep.unknown.get(program)
             if slot is None:
                 rep.unknown[program] = [1, line[:300]]
             else:
@@ -696,9 +842,23 @@ class Ingester:
             return False
         if st.st_size < src.position:
             return True
-        head = _head(src, src.head_len)
         # truncated and written again past our position before this poll
-        return head is not None and _digest(head) != src.head_hash
+        if src.head_len <= HEAD:
+            head = _head(src, src.head_len)
+            return head is not None and _digest(head) != src.head_hash
+        # a quota report, known by all of its bytes: hashed a chunk at a time
+        h = hashlib.sha256()
+        at = 0
+        try:
+            while at < src.head_len:
+                part = os.pread(src.stream.fileno(), min(CHUNK, src.head_len - at), at)
+                if not part:
+                    return True
+                h.update(part)
+                at += len(part)
+        except (OSError, ValueError):  # ValueError: closed
+            return False
+        return h.hexdigest() != src.head_hash
 
     def _read_retired(self, retired: list[_Retired]) -> list[_Retired]:
         keep: list[_Retired] = []

@@ -86,8 +86,10 @@ Content filters
     same way.  Message B continues A: it takes A's submitting user (but is never
     counted out again), A's size (the size the sender sent, not the one grown by
     filter headers) and A's spam verdict, so a filtered message counts once,
-    not twice.  Since the filter's ``queued as`` line (and amavis's verdict)
-    may follow B's own deliveries, a message received from a loopback client
+    not twice.  A verdict on A reaches what continues it at most VERDICT_DEPTH
+    links deep and VERDICT_VISITS messages in all (the links are log lines).
+    Since the filter's ``queued as`` line (and amavis's verdict) may follow B's
+    own deliveries, a message received from a loopback client
     is held for ``reinject_grace`` seconds after ``removed`` until the filter's
     answer is seen (an XFORWARD ``orig_queue_id`` links B early, but the verdict
     is still to come); an authenticated submission from a loopback client that
@@ -153,6 +155,7 @@ from .parsers import (
     SpamVerdict,
     WebmailLogin,
 )
+from .stamps import MAX_DIGITS
 
 __all__ = ["STATE_VERSION", "Joiner"]
 
@@ -160,13 +163,55 @@ STATE_VERSION = 1
 #: How often (seconds of log time) the in-flight tables are swept for expired
 #: and held messages: a held message waits its grace plus at most this long.
 SWEEP_EVERY = 5
+#: A spam verdict follows re-injection links (``_children``) at most this many
+#: links deep, and reaches at most this many messages in all (its own included): a real
+#: filter chain is one or two links, and the links are written by log lines.
+VERDICT_DEPTH = 8
+VERDICT_VISITS = 256
+#: A counter loaded from a saved state is clamped into [0, COUNTER_MAX]: the
+#: compiled joiner counts in int64, and a crafted state must not make it wrap
+#: (2**62 leaves 2**62 increments of room: more lines than any log will hold).
+COUNTER_MAX = 2**62
+#: Line times beyond ±TIME_LIMIT are refused (the compiled joiner's int64 arithmetic).
+TIME_LIMIT = 2**61
+_I64 = 2**63
+
+
+def _i64(v: Any, what: str) -> int:
+    """int(v) of a saved state, refused (OverflowError) outside int64, as the compiled
+    joiner refuses it: a state either loads in both implementations or in neither."""
+    n = int(v)
+    if not -_I64 <= n < _I64:
+        raise OverflowError(f"joiner state: {what} out of range")
+    return n
+
 
 _EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (Autoresponse, Forward, Login, MessageDenied, MessageIn, MessageOut, StorageReport)
 }
 
-_SESSION = re.compile(r"<[^>]*> (\S+) Saved")
+_RUN = re.compile(r"\S+")
+
+
+def _session(response: str) -> str | None:
+    """The session of ``<…> SESSION Saved`` in an LMTP answer, as
+    ``re.search(r"<[^>]*> (\\S+) Saved", response).group(1)`` would find it, in time
+    linear in the text (the regex scanned to the next ``>`` from every ``<``).
+    Every ``<`` before the same ``>`` shares its fate, so each ``>`` is tried once.
+    """
+    i = response.find("<")
+    while i >= 0:
+        j = response.find(">", i + 1)
+        if j < 0:
+            return None
+        if response.startswith(" ", j + 1):
+            run = _RUN.match(response, j + 2)
+            if run is not None and response.startswith(" Saved", run.end()):
+                return run.group()
+        i = response.find("<", j + 1)
+    return None
+
 
 #: Stages at which a rejection with a queue id ends the message (it is never queued).
 _FINAL_STAGES = frozenset({"END-OF-MESSAGE", "DATA", "BDAT", "header", "body"})
@@ -181,7 +226,9 @@ def _ip_of(relay: str) -> tuple[str, int | None]:
     if e < 0:
         return "", None
     port = relay[e + 2 :] if relay.startswith(":", e + 1) else ""
-    return relay[b + 1 : e], int(port) if port.isdigit() and port.isascii() else None
+    if len(port) > MAX_DIGITS or not (port.isdigit() and port.isascii()):
+        return relay[b + 1 : e], None  # (more than MAX_DIGITS digits: not a number)
+    return relay[b + 1 : e], int(port)
 
 
 def _message_size(m: _Msg) -> int:
@@ -267,7 +314,7 @@ class _Msg:
 
     @classmethod
     def load(cls, d: dict[str, Any]) -> _Msg:
-        m = cls(int(d["seen"]))
+        m = cls(_i64(d["seen"], "seen"))
         m.client = d.get("client")
         m.loopback = bool(d.get("loopback"))
         m.sasl = d.get("sasl")
@@ -559,11 +606,13 @@ class Joiner:
             return j
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"joiner state version {state.get('version')!r} is not supported")
-        j.now = int(state["now"])
-        j._next_sweep = int(state["next_sweep"])
+        j.now = _i64(state["now"], "now")
+        if not -TIME_LIMIT <= j.now <= TIME_LIMIT:
+            raise OverflowError("joiner state: now out of range")
+        j._next_sweep = _i64(state["next_sweep"], "next_sweep")
         for k, v in state.get("counters", {}).items():
             if k in cls._COUNTERS:
-                setattr(j, k, int(v))
+                setattr(j, k, min(max(int(v), 0), COUNTER_MAX))
         for qid, d in state.get("msgs", []):
             m = _Msg.load(d)
             j._msgs[qid] = m
@@ -571,17 +620,22 @@ class Joiner:
                 j._msgid_index[m.msgid] = qid  # a state saved before the index was
         if "msgid_index" in state:
             j._msgid_index = {str(k): str(q) for k, q in state["msgid_index"]}
-        j._held = OrderedDict((q, int(d)) for q, d in state.get("held", []))
-        j._children = OrderedDict((a, [int(t), list(bs)]) for a, t, bs in state.get("children", []))
-        j._pending_verdicts = OrderedDict(
-            (q, [int(t), bool(s)]) for q, t, s in state.get("pending_verdicts", [])
+        j._held = OrderedDict((q, _i64(d, "held")) for q, d in state.get("held", []))
+        j._children = OrderedDict(
+            (a, [_i64(t, "children"), list(bs)]) for a, t, bs in state.get("children", [])
         )
-        j._pending_junk = OrderedDict((k, int(t)) for k, t in state.get("pending_junk", []))
-        j._done = OrderedDict((q, int(t)) for q, t in state.get("done", []))
-        j._sieve_fwd = OrderedDict((k, int(t)) for k, t in state.get("sieve_fwd", []))
+        j._pending_verdicts = OrderedDict(
+            (q, [_i64(t, "pending_verdicts"), bool(s)])
+            for q, t, s in state.get("pending_verdicts", [])
+        )
+        j._pending_junk = OrderedDict(
+            (k, _i64(t, "pending_junk")) for k, t in state.get("pending_junk", [])
+        )
+        j._done = OrderedDict((q, _i64(t, "done")) for q, t in state.get("done", []))
+        j._sieve_fwd = OrderedDict((k, _i64(t, "sieve_fwd")) for k, t in state.get("sieve_fwd", []))
         j._quota = {k: list(v) for k, v in state.get("quota", {}).items()}
         j._quota_done = set(state.get("quota_done", []))
-        j._quota_time = int(state.get("quota_time", 0))
+        j._quota_time = _i64(state.get("quota_time", 0), "quota_time")
         j._outbox = [_event_load(e) for e in state.get("outbox", [])]
         return j
 
@@ -942,8 +996,8 @@ class Joiner:
         elif orig and not entry[1]:
             entry[1] = orig
         if self._pending_junk:
-            s = _SESSION.search(r.response)
-            if s is not None and self._pending_junk.pop("s:" + s.group(1), None) is not None:
+            s = _session(r.response)
+            if s is not None and self._pending_junk.pop("s:" + s, None) is not None:
                 entry[3] = True
             if m.msgid and self._pending_junk.pop(tkey + "\0" + m.msgid, None) is not None:
                 entry[3] = True
@@ -1009,20 +1063,48 @@ class Joiner:
         if r.verdict == "tempfail":
             return
         spam = r.verdict in ("spam", "reject")
-        self._apply_verdict(r.qid, spam, 0)
+        self._apply_verdict(r.qid, spam)
 
-    def _apply_verdict(self, qid: str, spam: bool, depth: int) -> None:
-        m = self._msgs.get(qid)
-        applied = False
+    def _apply_verdict(self, qid: str, spam: bool) -> None:
+        """The verdict on ``qid`` holds for it and for what continues it (re-injections).
+
+        A breadth-first walk of ``_children``, at most VERDICT_DEPTH links deep,
+        each message visited once and at most VERDICT_VISITS of them: the links
+        come from log lines anyone can write (``orig_queue_id=``), and without a
+        visited set K ids linked to each other cost (K-1)^depth.  Breadth first,
+        so every message within VERDICT_DEPTH links is reached by its shortest
+        path, as a walk without the set would reach it (setting a verdict twice
+        changes nothing).  The compiled joiner walks in the very same order.
+        """
+        msgs = self._msgs
+        children = self._children
+        m = msgs.get(qid)
+        applied = m is not None
         if m is not None:
             self._set_spam(m, spam)
+        ch = children.get(qid)
+        if ch is not None:
             applied = True
-        ch = self._children.get(qid)
-        if ch is not None and depth < 8:
-            for b in ch[1]:
-                self._apply_verdict(b, spam, depth + 1)
-            applied = True
-        if not applied and depth == 0 and qid not in self._done:
+            seen = {qid}
+            level = [qid]
+            for _ in range(VERDICT_DEPTH):
+                nxt: list[str] = []
+                for a in level:
+                    cha = children.get(a)
+                    if cha is None:
+                        continue
+                    for b in cha[1]:
+                        if b in seen or len(seen) >= VERDICT_VISITS:
+                            continue
+                        seen.add(b)
+                        nxt.append(b)
+                        mb = msgs.get(b)
+                        if mb is not None:
+                            self._set_spam(mb, spam)
+                if not nxt:
+                    break
+                level = nxt
+        if not applied and qid not in self._done:
             pv = self._pending_verdicts.get(qid)
             self._bounded(self._pending_verdicts, qid, [self.now, spam or bool(pv and pv[1])])
 

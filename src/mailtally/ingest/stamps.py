@@ -28,6 +28,8 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "MAX_DIGITS",
+    "MAX_MESSAGE_ID",
     "MONTHS",
     "StampParser",
     "SyslogLine",
@@ -50,6 +52,18 @@ MONTHS: dict[str, int] = {
     "Nov": 11,
     "Dec": 12,
 }
+
+#: A run of more digits than this is not a number, in every field of every line,
+#: in both implementations.  Python's int() refuses more than 4,300 digits by
+#: default (and as few as 640 when so configured), where C would read on: a
+#: bound below any setting makes both paths give the same answer, and keeps
+#: int() of a field cheap.  No real field comes near (a port, a stamp field, a uid).
+MAX_DIGITS = 640
+#: A Message-ID (cleanup's ``message-id=``, sieve's ``msgid=``) of more characters
+#: than a header line may hold (RFC 5322: 998) makes the line not understood.  The
+#: joiner keeps a message's Message-ID while it is in flight, in two tables of up
+#: to 100,000 entries: a sender's choice must not make each entry 64 KiB.
+MAX_MESSAGE_ID = 998
 
 _DIM = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _CACHE_MAX = 4096
@@ -123,7 +137,7 @@ def _offset(text: str) -> int | None:
 
 def _two(text: str) -> int:
     """An ASCII-digit field as int, -1 if it is not one (never raises)."""
-    if text.isdigit() and text.isascii():
+    if len(text) <= MAX_DIGITS and text.isdigit() and text.isascii():
         return int(text)
     return -1
 
@@ -517,5 +531,5 @@ def split_syslog(line: str, stamps: StampParser | None = None) -> SyslogLine | N
     kind, stamp, host, program, pid, msg = parts
     if stamps is None:
         stamps = StampParser()
-    pid_num = int(pid) if pid.isdigit() and pid.isascii() else None
+    pid_num = int(pid) if len(pid) <= MAX_DIGITS and pid.isdigit() and pid.isascii() else None
     return SyslogLine(stamps.stamp(kind, stamp), host, program, pid_num, msg)

@@ -695,7 +695,48 @@ PyTypeObject JoinerType = {
 
 /* -- fastlog.h ----------------------------------------------------------------------------- */
 
+/* The key of the tables' hash (join_table.h), drawn from os.urandom once per
+ * process before any table exists, so colliding keys cannot be computed offline. */
+uint64_t fl_hash_k0, fl_hash_k1;
+
+static int seed_hash(void) {
+    PyObject *os = PyImport_ImportModule("os");
+    if (os == NULL)
+        return -1;
+    PyObject *b = PyObject_CallMethod(os, "urandom", "i", 16);
+    Py_DECREF(os);
+    if (b == NULL)
+        return -1;
+    if (!PyBytes_Check(b) || PyBytes_GET_SIZE(b) != 16) {
+        Py_DECREF(b);
+        PyErr_SetString(PyExc_RuntimeError, "os.urandom(16) did not give 16 bytes");
+        return -1;
+    }
+    memcpy(&fl_hash_k0, PyBytes_AS_STRING(b), 8);
+    memcpy(&fl_hash_k1, PyBytes_AS_STRING(b) + 8, 8);
+    Py_DECREF(b);
+    return 0;
+}
+
+/* _table_hash(bytes) -> int: the tables' hash of a key, for the tests that check
+ * it is keyed per process. */
+static PyObject *table_hash(PyObject *self, PyObject *arg) {
+    Py_buffer v;
+    if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0)
+        return NULL;
+    uint64_t h = hash_bytes(v.buf, v.len);
+    PyBuffer_Release(&v);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
+static PyMethodDef join_functions[] = {
+    {"_table_hash", table_hash, METH_O, "The joiner tables' (keyed) hash of a bytes key."},
+    {NULL, NULL, 0, NULL},
+};
+
 int fl_join_init(PyObject *module) {
+    if (seed_hash() < 0 || PyModule_AddFunctions(module, join_functions) < 0)
+        return -1;
     if (PyType_Ready(&JoinerType) < 0)
         return -1;
     Py_INCREF(&JoinerType);

@@ -4,7 +4,7 @@
  *   join.c           the Joiner type: constructor, feed/add/take/flush/…, the
  *                    fl_join_* entry points of fastlog.h
  *   join_util.c      strings (_norm, _strip_ext, str.lower, _ip_of, _loopback,
- *                    the _SESSION regex), the resolve cache, building events
+ *                    join._session), the resolve cache, building events
  *   join_state.c     the message table and its helpers: _msg, _drop, _bounded,
  *                    _sweep, _expire, _credit, _finish, _relay_receipts,
  *                    _is_filter, _link
@@ -27,11 +27,17 @@
 
 #define STATE_VERSION 1
 #define SWEEP_EVERY 5
+/* join.VERDICT_DEPTH, VERDICT_VISITS: the bounds of a verdict's walk of the
+ * re-injection links (which log lines write) */
+#define J_VERDICT_DEPTH 8
+#define J_VERDICT_VISITS 256
 /* Times are int64 in C.  Line times outside ±2^61 seconds (no stamp parser makes
  * them) are refused, and max_age/reinject_grace are clamped to 2^62, so that
  * `now + grace`, `now - max_age` never overflow. */
 #define J_TIME_LIMIT ((int64_t)1 << 61)
 #define J_CONFIG_LIMIT ((int64_t)1 << 62)
+/* join.COUNTER_MAX: a counter loaded from a state is clamped to it */
+#define J_COUNTER_MAX ((long long)1 << 62)
 /* The resolve cache is dropped whole when it reaches this size (between two
  * clear_resolve_cache() calls of the ingester it stays far below). */
 #define J_RCACHE_MAX (1 << 18)
@@ -134,7 +140,7 @@ int join_norm(Joiner *j, const char *p, Py_ssize_t n, tbuf *out); /* _norm */
 int join_strip_ext(Joiner *j, const char *p, Py_ssize_t n, tbuf *out); /* _strip_ext */
 int join_loopback(const char *ip, Py_ssize_t n);
 void join_ip_of(fl_str relay, fl_str *ip, fl_str *port); /* port.p NULL: None */
-int join_session(fl_str response, fl_str *session);       /* _SESSION.search */
+int join_session(fl_str response, fl_str *session);       /* join._session */
 int join_resolve(Joiner *j, const char *p, Py_ssize_t n, const jresolved **out);
 void join_rcache_clear(Joiner *j);
 int set_has(const otable *t, const char *p, Py_ssize_t n);

@@ -649,11 +649,18 @@ int join_load_state(Joiner *j, PyObject *state) {
             for (int i = 0; i < 9; i++) {
                 PyObject *k = ITEM(seq, 0);
                 if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, names[i]) == 0) {
-                    int64_t v;
-                    if (to_i64(ITEM(seq, 1), &v) < 0)
+                    /* clamped into [0, join.COUNTER_MAX]: counted on in int64,
+                     * a crafted counter must not wrap (join.Joiner.from_state) */
+                    PyObject *n = PyNumber_Long(ITEM(seq, 1));
+                    int overflow = 0;
+                    long long v = n == NULL ? -1 : PyLong_AsLongLongAndOverflow(n, &overflow);
+                    Py_XDECREF(n);
+                    if (n == NULL || (v == -1 && PyErr_Occurred()))
                         rc = -1;
+                    else if (overflow > 0 || v > J_COUNTER_MAX)
+                        *join_counter(j, i) = J_COUNTER_MAX;
                     else
-                        *join_counter(j, i) = v;
+                        *join_counter(j, i) = overflow < 0 || v < 0 ? 0 : v;
                 }
             }
             Py_DECREF(seq);

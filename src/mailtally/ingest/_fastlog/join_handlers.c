@@ -442,22 +442,60 @@ static int join_sieve(Joiner *j, const fl_sieve *r, int64_t t) {
     return rc;
 }
 
-static int apply_verdict(Joiner *j, fl_str qid, int spam, int depth) {
+/* _apply_verdict: a breadth-first walk of the children, each message once, at most
+ * J_VERDICT_DEPTH links deep and J_VERDICT_VISITS messages in all, in the order of
+ * the Python (the cap makes the order matter). */
+static int apply_verdict(Joiner *j, fl_str qid, int spam) {
     onode *e = ot_get(&j->msgs, qid.p, qid.n);
-    int applied = 0;
-    if (e != NULL) {
+    int applied = e != NULL;
+    if (e != NULL)
         join_set_spam(e->val, spam);
-        applied = 1;
-    }
     onode *ch = ot_get(&j->children, qid.p, qid.n);
-    if (ch != NULL && depth < 8) {
-        jchildren *c = ch->val;
-        for (Py_ssize_t i = 0; i < c->n; i++)
-            if (apply_verdict(j, (fl_str){c->b[i].p, c->b[i].n}, spam, depth + 1) < 0)
-                return -1;
+    if (ch != NULL) {
         applied = 1;
+        /* the messages reached, in the order reached: each level is a run of it */
+        fl_str order[J_VERDICT_VISITS];
+        otable seen;
+        ot_init(&seen, NULL);
+        int rc = 0;
+        Py_ssize_t n = 0, level_start = 0, level_end;
+        if (ot_append(&seen, qid.p, qid.n, hash_bytes(qid.p, qid.n)) == NULL) {
+            ot_dealloc(&seen);
+            return -1;
+        }
+        order[n++] = qid;
+        for (int depth = 0; depth < J_VERDICT_DEPTH && rc == 0; depth++) {
+            level_end = n;
+            for (Py_ssize_t i = level_start; i < level_end && rc == 0; i++) {
+                onode *cn = ot_get(&j->children, order[i].p, order[i].n);
+                if (cn == NULL)
+                    continue;
+                jchildren *c = cn->val;
+                for (Py_ssize_t k = 0; k < c->n; k++) {
+                    const char *bp = c->b[k].p;
+                    Py_ssize_t bn = c->b[k].n;
+                    uint64_t h = hash_bytes(bp, bn);
+                    if (ot_find(&seen, bp, bn, h) != NULL || n >= J_VERDICT_VISITS)
+                        continue;
+                    if (ot_append(&seen, bp, bn, h) == NULL) {
+                        rc = -1;
+                        break;
+                    }
+                    order[n++] = (fl_str){bp, bn};
+                    onode *mb = ot_get(&j->msgs, bp, bn);
+                    if (mb != NULL)
+                        join_set_spam(mb->val, spam);
+                }
+            }
+            if (n == level_end)
+                break;
+            level_start = level_end;
+        }
+        ot_dealloc(&seen);
+        if (rc < 0)
+            return -1;
     }
-    if (!applied && depth == 0 && !ot_get(&j->done, qid.p, qid.n)) {
+    if (!applied && !ot_get(&j->done, qid.p, qid.n)) {
         onode *pv = ot_get(&j->pending_verdicts, qid.p, qid.n);
         int s = spam || (pv != NULL && pv->flag);
         onode *n = join_bounded(j, &j->pending_verdicts, qid.p, qid.n, j->now);
@@ -471,7 +509,7 @@ static int apply_verdict(Joiner *j, fl_str qid, int spam, int depth) {
 static int join_verdict(Joiner *j, const fl_spam_verdict *r, int64_t t) {
     if (r->verdict == FL_TEMPFAIL)
         return 0;
-    return apply_verdict(j, r->qid, r->verdict == FL_SPAM || r->verdict == FL_REJECT_VERDICT, 0);
+    return apply_verdict(j, r->qid, r->verdict == FL_SPAM || r->verdict == FL_REJECT_VERDICT);
 }
 
 static int join_reinjected(Joiner *j, const fl_reinjected *r, int64_t t) {

@@ -105,24 +105,60 @@ static inline int tb_set(tbuf *b, const char *p, Py_ssize_t n) {
     return 0;
 }
 
+/* The tables' hash: SipHash-1-3 (the one CPython uses for str) keyed with 128
+ * random bits drawn once per process at module init (join.c).  An unkeyed hash
+ * lets anyone who writes a Message-ID or an address into the log (a remote
+ * sender, `logger`) precompute keys that all fall into one chain, and turns every
+ * lookup into a walk of the whole table.  Nothing saved depends on the key: the
+ * tables iterate in insertion order, and the hash itself is never stored. */
+extern uint64_t fl_hash_k0, fl_hash_k1;
+
+#define FL_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define FL_SIPROUND                                                                        \
+    do {                                                                                   \
+        v0 += v1;                                                                          \
+        v1 = FL_ROTL(v1, 13);                                                              \
+        v1 ^= v0;                                                                          \
+        v0 = FL_ROTL(v0, 32);                                                              \
+        v2 += v3;                                                                          \
+        v3 = FL_ROTL(v3, 16);                                                              \
+        v3 ^= v2;                                                                          \
+        v0 += v3;                                                                          \
+        v3 = FL_ROTL(v3, 21);                                                              \
+        v3 ^= v0;                                                                          \
+        v2 += v1;                                                                          \
+        v1 = FL_ROTL(v1, 17);                                                              \
+        v1 ^= v2;                                                                          \
+        v2 = FL_ROTL(v2, 32);                                                              \
+    } while (0)
+
 static inline uint64_t hash_bytes(const char *p, Py_ssize_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull);
+    uint64_t v0 = fl_hash_k0 ^ 0x736f6d6570736575ull;
+    uint64_t v1 = fl_hash_k1 ^ 0x646f72616e646f6dull;
+    uint64_t v2 = fl_hash_k0 ^ 0x6c7967656e657261ull;
+    uint64_t v3 = fl_hash_k1 ^ 0x7465646279746573ull;
+    uint64_t b = (uint64_t)n << 56;
     while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
-        h ^= h >> 31;
+        uint64_t m;
+        memcpy(&m, p, 8); /* little-endian hosts; on others the hash differs, still keyed */
+        v3 ^= m;
+        FL_SIPROUND;
+        v0 ^= m;
         p += 8;
         n -= 8;
     }
-    uint64_t w = 0;
+    uint64_t t = 0;
     if (n)
-        memcpy(&w, p, (size_t)n);
-    h = (h ^ w) * 0x94d049bb133111ebull;
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 32;
-    return h;
+        memcpy(&t, p, (size_t)n);
+    b |= t;
+    v3 ^= b;
+    FL_SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    FL_SIPROUND;
+    FL_SIPROUND;
+    FL_SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
 }
 
 /* -- ints ----------------------------------------------------------------------------- */

@@ -408,7 +408,8 @@ void join_ip_of(fl_str relay, fl_str *ip, fl_str *port) {
         for (Py_ssize_t i = 0; i < dn; i++)
             if (d[i] < '0' || d[i] > '9')
                 return;
-        if (dn > 0)
+        /* more than MAX_DIGITS digits is not a number (stamps.MAX_DIGITS) */
+        if (dn > 0 && dn <= FL_MAX_DIGITS)
             *port = (fl_str){d, dn};
     }
 }
@@ -435,7 +436,7 @@ static int space_len(const unsigned char *p, Py_ssize_t n) {
     return 0;
 }
 
-/* _SESSION.search(response): r"<[^>]*> (\S+) Saved", group 1.  [^>]* cannot pass a
+/* join._session(response): r"<[^>]*> (\S+) Saved", group 1.  [^>]* cannot pass a
  * ">", so from each "<" the only candidate is the first ">" after it; \S+ cannot
  * hold the space before "Saved", so it is the whole run of non-space after "> ". */
 int join_session(fl_str resp, fl_str *session) {

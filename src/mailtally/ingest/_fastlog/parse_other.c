@@ -101,6 +101,8 @@ static int parse_sieve(fl_str user, fl_str session, fl_str rest, fl_result *out)
         msgid = sl(rest, 6, e);
         body = from(rest, e + 2);
     }
+    if (msgid.n > FL_MAX_MESSAGE_ID) /* (an ASCII line: bytes are characters) */
+        return R_NONE;
     Py_ssize_t a = FIND(body, " action: ", 0);
     if (0 < a && a < 24 && findc(sl(body, 0, a), ' ', 0) < 0)
         body = from(body, a + 9); /* Pigeonhole 0.5: "fileinto action: stored mail into …" */
@@ -171,7 +173,7 @@ int fl_parse_dovecot(fl_str msg, fl_result *out) {
 
 /* ==== rspamd.py ======================================================================= */
 
-/* _ACTION.search(text, pos), _ACTION being (not re.ASCII; \w on ASCII = [A-Za-z0-9_])
+/* rspamd._action(text, pos): the search of (not re.ASCII; \w on ASCII = [A-Za-z0-9_])
  *     \(\w[\w-]*: ([TFS]) \(([^)]*)\)
  * [\w-]* can only end where ": " follows, and [^)]* only at the first ")": the
  * match at a given "(" is unique; the leftmost "(" that matches wins. */
@@ -303,7 +305,7 @@ static Py_ssize_t angled(fl_str t, Py_ssize_t x) {
     return y < 0 ? -1 : y + 1;
 }
 
-/* _RCPTS.search(msg, pos).group(1), _RCPTS being
+/* amavis._rcpts(msg, pos): the search of
  *     <[^>]*> -> ((?:<[^>]*>,)*<[^>]*>)
  * Each <[^>]*> ends at the first ">" after its "<".  The greedy (…,)* takes
  * "<…>," items as long as it can; the last item then needs no comma -- and if no

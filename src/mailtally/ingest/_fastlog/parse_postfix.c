@@ -184,7 +184,7 @@ static int permanent(fl_str t) {
     return -1;
 }
 
-/* _ANGLE_TO.search(tail).group(1), _ANGLE_TO being (not re.ASCII)
+/* postfix._angle_to(tail): the search of (not re.ASCII)
  *     (?:^|[\s,;])to=<([^>]*)>
  * None (p == NULL) if no match. */
 static fl_str angle_to(fl_str t) {
@@ -308,6 +308,8 @@ int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out) {
         fl_str mid = strip(from(rest, 11));
         if (STARTS(mid, "<") && ENDS(mid, ">"))
             mid = sl(mid, 1, mid.n - 1);
+        if (mid.n > FL_MAX_MESSAGE_ID) /* (an ASCII line: bytes are characters) */
+            return R_NONE;
         fl_record *r = add_record(out, FL_CLEANUP_MSGID);
         if (r == NULL)
             return R_FALLBACK;

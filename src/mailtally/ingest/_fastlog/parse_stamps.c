@@ -65,7 +65,7 @@ static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
  * value is clamped (to a value still out of every range). */
 #define TWO_CLAMP INT64_C(1000000000000)
 static int64_t two(fl_str s) {
-    if (!isdigits(s))
+    if (s.n > FL_MAX_DIGITS || !isdigits(s)) /* stamps.MAX_DIGITS */
         return -1;
     int64_t v = 0;
     for (Py_ssize_t i = 0; i < s.n; i++) {

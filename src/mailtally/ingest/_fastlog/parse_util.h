@@ -140,8 +140,14 @@ static inline int isdigits(fl_str s) {
             return 0;
     return 1;
 }
-/* int(s) of a digit string; 0 if it does not fit in int64 (the value is then *v = -1). */
+/* int(s) of a digit string; 0 if it does not fit in int64 (the value is then *v = -1),
+ * or if it has more than FL_MAX_DIGITS digits (leading zeros included), where the
+ * Python parser refuses the number: the caller then lets Python decide. */
 static inline int digits_value(fl_str s, int64_t *v) {
+    if (s.n > FL_MAX_DIGITS) {
+        *v = -1;
+        return 0;
+    }
     uint64_t x = 0;
     for (Py_ssize_t i = 0; i < s.n; i++) {
         unsigned d = (unsigned)(s.p[i] - '0');

@@ -25,6 +25,10 @@ typedef struct {
 } fl_str;
 
 #define FL_NONE ((fl_str){NULL, 0})
+/* stamps.MAX_DIGITS: a longer run of digits is no number, in both implementations */
+#define FL_MAX_DIGITS 640
+/* stamps.MAX_MESSAGE_ID: a longer Message-ID makes the line not understood */
+#define FL_MAX_MESSAGE_ID 998
 
 enum fl_kind {
     FL_SMTPD_CLIENT = 1, /* SmtpdClient */

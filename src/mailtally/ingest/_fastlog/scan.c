@@ -26,13 +26,24 @@ static int blank(const char *p, Py_ssize_t n) {
     return 1;
 }
 
-/* report.unknown[program] = [count, sample]: as Ingester._lines keeps it. */
+/* files.UNKNOWN_PROGRAMS, files.OTHER_PROGRAMS: past this many programs in the
+ * report, lines not understood are counted together (a line names its program) */
+#define UNKNOWN_PROGRAMS 100
+#define OTHER_PROGRAMS "(other programs)"
+
+/* report.unknown[program] = [count, sample]: as Ingester._line keeps it. */
 static int note_unknown(PyObject *unknown, const fl_str *program, const char *line, Py_ssize_t n) {
     PyObject *name = program->n > 0 ? PyUnicode_DecodeUTF8(program->p, program->n, "replace")
                                     : PyUnicode_FromString("(no program)");
     if (name == NULL)
         return -1;
     PyObject *slot = PyDict_GetItemWithError(unknown, name); /* borrowed */
+    if (slot == NULL && !PyErr_Occurred() && PyDict_GET_SIZE(unknown) >= UNKNOWN_PROGRAMS) {
+        Py_SETREF(name, PyUnicode_FromString(OTHER_PROGRAMS));
+        if (name == NULL)
+            return -1;
+        slot = PyDict_GetItemWithError(unknown, name);
+    }
     int rc = -1;
     if (slot != NULL) {
         if (!PyList_Check(slot) || PyList_GET_SIZE(slot) < 1) {

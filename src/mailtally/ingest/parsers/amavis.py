@@ -52,12 +52,41 @@ class FilterBlocked:
 _HEAD = re.compile(r"^\([^)]*\) (Passed|Blocked) ([A-Z][A-Z0-9-]*)")
 #: "Blocked INFECTED (Eicar-Signature) {DiscardedInbound,Quarantined}"
 _FLAGS = re.compile(r"(?: \([^)]*\))? \{([^}]*)\}")
-_RCPTS = re.compile(r"<[^>]*> -> ((?:<[^>]*>,)*<[^>]*>)")
 _SPAM = frozenset({"SPAM", "SPAMMY"})
 
 
-def _token(text: str, name: str) -> str | None:
-    i = text.find(name)
+def _rcpts(text: str, pos: int) -> str | None:
+    """``<…> -> <a>,<b>``: the recipient list, as ``re.search(r"<[^>]*> -> ((?:<[^>]*>,)*<[^>]*>)",
+    text, pos).group(1)`` would find it, in time linear in the text.
+
+    The regex retried every ``<`` and scanned to the next ``>`` each time: a line
+    of many ``<`` took quadratic time.  Every ``<`` before the same ``>`` shares
+    that ``>``'s fate, so each ``>`` is looked at once.
+    """
+    n = len(text)
+    i = text.find("<", pos)
+    while i >= 0:
+        j = text.find(">", i + 1)
+        if j < 0:
+            return None  # no later "<" has a ">" after it either
+        k = j + 5
+        if text.startswith(" -> <", j + 1):
+            # the list: items "<…>" (each up to its first ">") joined by ","
+            e = text.find(">", k + 1)
+            if e < 0:
+                return None
+            while e + 2 < n and text[e + 1] == "," and text[e + 2] == "<":
+                f = text.find(">", e + 3)
+                if f < 0:
+                    break
+                e = f
+            return text[k : e + 1]
+        i = text.find("<", j + 1)
+    return None
+
+
+def _token(text: str, name: str, start: int = 0) -> str | None:
+    i = text.find(name, start)
     if i < 0:
         return None
     i += len(name)
@@ -81,10 +110,10 @@ def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ..
     category = m.group(2)
     qid = _token(msg, "Queue-ID: ")
     if not passed:
-        r = _RCPTS.search(msg, m.end())
+        r = _rcpts(msg, m.end())
         if r is None:
             return None
-        rcpts = tuple(a[1:] for a in r.group(1).split(">,") if a.startswith("<"))
+        rcpts = tuple(a[1:] for a in r.split(">,") if a.startswith("<"))
         rcpts = tuple(a[:-1] if a.endswith(">") else a for a in rcpts)
         f = _FLAGS.match(msg, m.end())
         flags = tuple(x.strip() for x in f.group(1).split(",") if x.strip()) if f else ()
@@ -97,7 +126,7 @@ def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ..
         out.append(SpamVerdict(qid, verdict, "amavis"))
     k = msg.find("queued_as: ")
     while k >= 0:
-        new = _token(msg[k:], "queued_as: ")
+        new = _token(msg, "queued_as: ", k)  # (not msg[k:]: a copy per occurrence)
         if new:
             if qid and new != qid:
                 out.append(Reinjected(qid, new))

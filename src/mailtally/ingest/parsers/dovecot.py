@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mailtally.ingest.stamps import MAX_MESSAGE_ID
+
 __all__ = ["MailLogin", "SieveAction", "parse_dovecot"]
 
 
@@ -145,6 +147,8 @@ def _parse_sieve(user: str, session: str, rest: str) -> tuple[SieveAction, ...] 
             return None
         msgid = rest[6:e]
         body = rest[e + 2 :]
+    if len(msgid) > MAX_MESSAGE_ID:
+        return None
     a = body.find(" action: ")
     if 0 < a < 24 and " " not in body[:a]:
         body = body[a + 9 :]  # Pigeonhole 0.5: "fileinto action: stored mail into …"

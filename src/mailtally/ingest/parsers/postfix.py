@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from mailtally.events import MAX_MESSAGE_SIZE, MAX_RECIPIENTS
+from mailtally.ingest.stamps import MAX_DIGITS, MAX_MESSAGE_ID
 
 __all__ = [
     "POSTFIX_DAEMONS",
@@ -193,7 +194,24 @@ _QID_IGNORED: tuple[str, ...] = (
     "SMTPUTF8",
 )
 
-_ANGLE_TO = re.compile(r"(?:^|[\s,;])to=<([^>]*)>")
+
+def _angle_to(text: str) -> str | None:
+    """The address of the first `` to=<…>`` (at the start, or after a space, ``,``
+    or ``;``), as ``re.search(r"(?:^|[\\s,;])to=<([^>]*)>", text).group(1)`` would
+    find it, in time linear in the text (the regex scanned to the next ``>`` from
+    every candidate: quadratic on a line of many ``to=<`` without one).
+    """
+    i = text.find("to=<")
+    while i >= 0:
+        if i == 0 or text[i - 1] in ",;" or text[i - 1].isspace():
+            e = text.find(">", i + 4)
+            if e < 0:
+                return None  # nor for any later candidate
+            return text[i + 4 : e]
+        i = text.find("to=<", i + 1)
+    return None
+
+
 _CODE = re.compile(r"(?:^|[\s:])([45])(?:\d\d[ -]|\d\d$|\.\d{1,3}\.\d{1,3})")
 
 
@@ -229,7 +247,12 @@ def _parse_client(qid: str, rest: str) -> SmtpdClient | None:
     ip = client[b + 1 : k]
     port: int | None = None
     tail = client[k + 1 :]
-    if tail.startswith(":") and tail[1:].isdigit() and tail[1:].isascii():
+    if (
+        tail.startswith(":")
+        and len(tail) <= MAX_DIGITS + 1
+        and tail[1:].isdigit()
+        and tail[1:].isascii()
+    ):
         port = int(tail[1:])
     sasl: str | None = None
     orig: str | None = None
@@ -333,9 +356,9 @@ def _parse_reject(qid: str | None, rest: str, milter: bool) -> Reject | None:
         tail_at = rest.rfind("; to=<")
     tail = rest[tail_at:] if tail_at >= 0 else ""
     recipient: str | None = None
-    m = _ANGLE_TO.search(tail) if tail else None
+    m = _angle_to(tail) if tail else None
     if m is not None:
-        recipient = m.group(1)
+        recipient = m
     if stage in ("header", "body"):
         # The reply text follows the envelope part: "… helo=<h>: 5.7.1 message content rejected".
         k = rest.rfind(">: ")
@@ -387,6 +410,8 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
         mid = rest[11:].strip()
         if mid.startswith("<") and mid.endswith(">"):
             mid = mid[1:-1]
+        if len(mid) > MAX_MESSAGE_ID:
+            return None
         rec = CleanupMessageId(qid, mid)
     elif c0 == "f" and rest.startswith("from=<"):
         if ", size=" in rest:
@@ -401,7 +426,7 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
         sp = rest.find(" ", 4)
         uid = rest[4:sp] if sp > 0 else rest[4:]
         f = rest.find("from=<")
-        if f < 0 or not (uid.isdigit() and uid.isascii()):
+        if f < 0 or len(uid) > MAX_DIGITS or not (uid.isdigit() and uid.isascii()):
             return None
         rec = Pickup(qid, int(uid), _angle(rest, f + 6)[0])
     elif rest.startswith("reject: "):

@@ -33,7 +33,37 @@ class SpamVerdict:
     source: str = "rspamd"
 
 
-_ACTION = re.compile(r"\(\w[\w-]*: ([TFS]) \(([^)]*)\)")
+#: an opening parenthesis and the name after it: searched for, never backtracked
+#: over (the name cannot hold a "(", so names found one after another never overlap)
+_OPEN = re.compile(r"\(\w[\w-]*")
+
+
+def _action(text: str, pos: int) -> tuple[str, str] | None:
+    """``(default: T (add header)``: the flag and the action, as
+    ``re.search(r"\\(\\w[\\w-]*: ([TFS]) \\(([^)]*)\\)", text, pos).groups()`` would
+    find them, in time linear in the text.
+
+    The regex scanned from each candidate ``(`` to the next ``)``: a line of many
+    ``(x: T (`` without a ``)`` took quadratic time.  Here a missing ``)`` ends the
+    search at once (no later candidate has one either), and each name is read once.
+    """
+    n = len(text)
+    m = _OPEN.search(text, pos)
+    while m is not None:
+        k = m.end()
+        if (
+            text.startswith(": ", k)
+            and k + 2 < n
+            and text[k + 2] in "TFS"
+            and text.startswith(" (", k + 3)
+        ):
+            e = text.find(")", k + 5)
+            if e < 0:
+                return None
+            return text[k + 2], text[k + 5 : e]
+        m = _OPEN.search(text, k)
+    return None
+
 
 _VERDICTS: dict[str, Verdict] = {
     "no action": "ham",
@@ -63,10 +93,10 @@ def parse_rspamd(msg: str) -> tuple[SpamVerdict, ...] | None:
     qid = rest[q + 6 : e]
     if not qid or qid == "undef":
         return ()
-    m = _ACTION.search(rest, e)
+    m = _action(rest, e)
     if m is None:
         return None
-    verdict = _VERDICTS.get(m.group(2).strip().lower())
+    verdict = _VERDICTS.get(m[1].strip().lower())
     if verdict is None:
-        verdict = "spam" if m.group(1) == "T" else "ham"
+        verdict = "spam" if m[0] == "T" else "ham"
     return (SpamVerdict(qid, verdict, "rspamd"),)
