@@ -7,9 +7,8 @@ PORT ?= 8080
 DEMO_DB ?= demo/mailtally.sqlite3
 
 <<<<<<< HEAD
-.PHONY: venv demo test lint bench bench-ingest bench-flood clean
 =======
-.PHONY: venv demo test test-asan asan-deps lint bench bench-ingest clean
+.PHONY: venv demo test test-asan asan-deps lint bench bench-ingest bench-flood clean
 >>>>>>> sec-ingest
 
 $(BIN)/mailtally: pyproject.toml
