@@ -6,10 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DEMO_DB ?= demo/mailtally.sqlite3
 
-<<<<<<< HEAD
-=======
 .PHONY: venv demo test test-asan asan-deps lint bench bench-ingest bench-flood clean
->>>>>>> sec-ingest
 
 $(BIN)/mailtally: pyproject.toml
 	$(PY) -m venv $(VENV)
