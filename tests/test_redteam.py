@@ -1,0 +1,71 @@
+"""Red-team findings (issue 7's review): each test is an attack that worked
+against the merged isolation work, kept so that it never works again."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tracemalloc
+
+from conftest import as_user, creds, failed, ok
+from test_floods import answer, config, post  # noqa: F401
+
+
+# -- rule 4: a body's JSON must not be built into objects before its credentials are checked
+
+
+def _peak_while(app, method: str, body: dict, pad_field: tuple[str, ...], items: int) -> int:
+    """Peak bytes traced while ``app`` answers ``body`` with ``items`` empty JSON
+    arrays put at ``pad_field`` (3 bytes of JSON, ~64 bytes each once decoded)."""
+    import json
+
+    marker = "__PAD__"
+    node = body
+    for key in pad_field[:-1]:
+        node = node[key]
+    node[pad_field[-1]] = marker
+    data = json.dumps(body).replace(f'"{marker}"', "[" + ",".join(["[]"] * items) + "]")
+    raw = json.loads(data)
+
+    async def run() -> tuple[int, bytes]:
+        return await post(app, method, raw)
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = asyncio.run(run())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    failed(answer(result), 1)
+    return peak
+
+
+def test_a_body_is_not_decoded_into_objects_before_its_credentials_hold(platform, app, service):
+    """An unauthenticated 1 MiB change_user (or a 4 MiB ingest_events) of empty
+    arrays decoded to ~22 (~90) MiB of Python objects before the password was
+    checked: a 32 MiB batch took the server up by 740 MiB with no credentials
+    at all (rule 4)."""
+    try:
+        bad = creds("alice@acme.com", "wrong-password")
+        n = 1024 * 1024 // 4 - 100  # ("[], " as json.dumps spaces them)
+        body = {"credentials": bad, "user": "bob@acme.com", "attributes": {"x": None}}
+        peak = _peak_while(app, "change_user", body, ("attributes", "x"), n)
+        assert peak < 8 * 1024 * 1024, peak  # the body itself (2 MiB in the test's hands)
+        body = {"credentials": creds("alice@acme.com", token="x" * 20), "batch_id": "b"}
+        peak = _peak_while(app, "ingest_events", body, ("events",), 4 * n)
+        assert peak < 24 * 1024 * 1024, peak
+    finally:
+        service.auth.checks.close()
+
+
+def test_free_form_fields_are_still_checked_once_the_caller_is_known(platform, call):
+    admin = as_user("admin@acme.com")
+    bad = failed(call("change_user", credentials=admin, user="bob@acme.com", attributes=[]), 5)
+    assert "attributes" in bad["hints"]
+    failed(call("ingest_events", credentials=admin, batch_id="b", events={}), 5)
+    failed(call("change_user", credentials=admin, user="bob@acme.com", attributes={}, bye=1), 5)
+    # unknown fields are still error 5 before the credentials are checked
+    wrong = as_user("admin@acme.com", "wrong")
+    failed(call("change_user", credentials=wrong, user="bob@acme.com", attributes={}, bye=1), 5)
+    ok(call("change_user", credentials=admin, user="bob@acme.com", attributes={"name": "Bob"}))
