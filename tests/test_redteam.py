@@ -10,7 +10,6 @@ import tracemalloc
 from conftest import as_user, creds, failed, ok
 from test_floods import answer, config, post  # noqa: F401
 
-
 # -- rule 4: a body's JSON must not be built into objects before its credentials are checked
 
 
@@ -69,3 +68,27 @@ def test_free_form_fields_are_still_checked_once_the_caller_is_known(platform, c
     wrong = as_user("admin@acme.com", "wrong")
     failed(call("change_user", credentials=wrong, user="bob@acme.com", attributes={}, bye=1), 5)
     ok(call("change_user", credentials=admin, user="bob@acme.com", attributes={"name": "Bob"}))
+
+
+# -- a password reset by another process (mailtally operator add) ---------------------
+
+
+def test_an_operator_password_reset_from_the_command_line_ends_the_old_one(
+    platform, call, service, fresh_store, hasher
+):
+    """`mailtally operator add root` resets root's password in the store; the
+    running server kept the old (name, password) and token verified in memory,
+    so the old password (a leaked one, the reason for the reset) went on
+    working until a restart."""
+    from conftest import NOW, OPERATOR_CREDS
+
+    token = ok(call("authenticate", generate_session_token=True))["session_token"]
+    ok(call("get_company", company="Acme"))
+    ok(call("get_company", credentials=creds("root", token=token), company="Acme"))
+    with fresh_store.write() as q:  # what the command does
+        q.add_operator("root", hasher.hash("new-secret"), NOW)
+        q.drop_tokens_of("root")
+    service.poll_store_generation()  # (twice a second in a running server)
+    failed(call("get_company", credentials=OPERATOR_CREDS, company="Acme"), 1)
+    failed(call("get_company", credentials=creds("root", token=token), company="Acme"), 1)
+    ok(call("get_company", credentials=creds("root", "new-secret"), company="Acme"))

@@ -374,6 +374,16 @@ class Authenticator:
             self._principals.pop(name)
             self._tokens.drop_if(lambda _, v: v[0] == name)
 
+    def forget_all(self) -> None:
+        """Drop every cached credential, token and principal: credentials were
+        changed by another process (``mailtally operator add``)."""
+        with self._lock:
+            self._epoch += 1
+            self._verified.clear()
+            self._by_name.clear()
+            self._tokens.clear()
+            self._principals.clear()
+
     def tree_changed(self) -> None:
         """Roles or accounts changed: principals are loaded afresh."""
         with self._lock:
