@@ -92,3 +92,33 @@ def test_an_operator_password_reset_from_the_command_line_ends_the_old_one(
     failed(call("get_company", credentials=OPERATOR_CREDS, company="Acme"), 1)
     failed(call("get_company", credentials=creds("root", token=token), company="Acme"), 1)
     ok(call("get_company", credentials=creds("root", "new-secret"), company="Acme"))
+
+
+# -- rule 3: a caller-chosen token told whether anyone held that token ----------------
+
+
+def test_a_chosen_token_tells_nothing_of_other_accounts_tokens(platform, call):
+    """authenticate with ``token`` answered "that token is already in use" when
+    any account (any tenant's) held it, and issued it otherwise: an oracle,
+    free and unlimited (no failed token is counted), for the tokens clients
+    choose themselves.  Tokens are now the owner's: another account choosing
+    the same string gets its own token, which names only itself."""
+    chosen = "alice-chose-this-weak-token"
+    alice, zed = as_user("alice@acme.com"), as_user("zed@other.com")
+    ok(call("authenticate", credentials=alice, generate_session_token=True, token=chosen))
+    taken = call("authenticate", credentials=zed, generate_session_token=True, token=chosen)
+    free = call(
+        "authenticate", credentials=zed, generate_session_token=True, token="x" * len(chosen)
+    )
+    assert taken == {**free, "session_token": chosen}
+    # each token stands for its own account only
+    alice_token = creds("alice@acme.com", token=chosen)
+    zed_token = creds("zed@other.com", token=chosen)
+    me = ok(call("authenticate", credentials=alice_token, fetch_extra_info=True))
+    assert me["extra_info"]["company"] == "Acme"
+    me = ok(call("authenticate", credentials=zed_token, fetch_extra_info=True))
+    assert me["extra_info"]["company"] == "Other"
+    # and one account's password change ends its own token, not the other's
+    ok(call("change_user", user="zed@other.com", attributes={"password": "changed-pw"}))
+    failed(call("authenticate", credentials=zed_token), 1)
+    ok(call("authenticate", credentials=alice_token))
