@@ -122,3 +122,32 @@ def test_a_chosen_token_tells_nothing_of_other_accounts_tokens(platform, call):
     ok(call("change_user", user="zed@other.com", attributes={"password": "changed-pw"}))
     failed(call("authenticate", credentials=zed_token), 1)
     ok(call("authenticate", credentials=alice_token))
+
+
+def test_a_caller_that_may_not_ingest_does_not_get_a_batch_decoded(platform, app, service):
+    """Any authenticated user (a plain webmail user of any tenant) could send a
+    32 MiB ingest_events batch of empty arrays: decoded whole (740 MiB) before
+    the method said that only operators and company admins ingest."""
+    try:
+        body = {"credentials": as_user("bob@acme.com"), "batch_id": "b"}
+        import json
+
+        data = json.dumps(body)[:-1] + ', "events": [' + ",".join(["[]"] * 1_000_000) + "]}"
+
+        raw = json.loads(data)
+
+        async def run() -> tuple[int, bytes]:
+            return await post(app, "ingest_events", raw)
+
+        asyncio.run(run())  # (the credential is checked and cached once)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            result = asyncio.run(run())
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        failed(answer(result), 4)
+        assert peak < 24 * 1024 * 1024, peak
+    finally:
+        service.auth.checks.close()

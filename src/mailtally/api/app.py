@@ -252,6 +252,8 @@ async def _handle(
             # (uvicorn's proxy headers, config ``trusted_proxies``).
             address = request.client.host if request.client else ""
             principal, _ = await authenticate(svc, creds, address)
+        if method.admit is not None and principal is not None:
+            method.admit(principal)  # before the free-form fields cost anything
         if unread is not None:
             del req
             try:

@@ -47,6 +47,10 @@ class Method:
     request: type[msgspec.Struct] | type[dict[str, Any]]
     handler: Handler
     body_limit: int = MIB
+    #: asked once the caller is known and before the request's free-form fields
+    #: are decoded (api/app.py): raises (error 4) for a caller the method will
+    #: refuse whatever the request holds, so that it costs no decoding
+    admit: Callable[[Principal], None] | None = None
 
 
 def bad_request(field: str, reason: str) -> OMAError:
