@@ -151,3 +151,24 @@ def test_a_caller_that_may_not_ingest_does_not_get_a_batch_decoded(platform, app
         assert peak < 24 * 1024 * 1024, peak
     finally:
         service.auth.checks.close()
+
+
+# -- rule 5: what is written to the audit log is text -------------------------------
+
+
+def test_the_client_string_recorded_in_the_audit_log_holds_no_control_characters(
+    platform, call, fresh_store
+):
+    """``credentials.client`` (any caller's choice, up to 128 characters) was
+    written to the audit log as sent: newlines and terminal escapes forged
+    lines of the log, or coloured an operator's terminal when it was read."""
+    from conftest import OPERATOR_CREDS, table_rows
+
+    before = table_rows(fresh_store, "audit_log")
+    for forged in ("ok\n2026-01-14 root change_company Acme", "\x1b[2J\x1b[31mroot", "a\x00b"):
+        creds_ = {**OPERATOR_CREDS, "client": forged}
+        bad = failed(call("change_company", credentials=creds_, company="Acme"), 5)
+        assert "credentials.client" in bad["hints"]
+    assert table_rows(fresh_store, "audit_log") == before
+    fine = {**OPERATOR_CREDS, "client": "php ocolin/OpenSrsMail 1.2"}
+    ok(call("change_company", credentials=fine, company="Acme"))

@@ -28,7 +28,8 @@ class Credentials(msgspec.Struct, forbid_unknown_fields=True):
     user: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] | None = None
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
-    client: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    #: recorded in the audit log: text, like a name (no control characters)
+    client: Annotated[str, msgspec.Meta(max_length=128, pattern=NAME_PATTERN)] | None = None
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
