@@ -6,8 +6,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import tracemalloc
+from typing import Any
+
+import msgspec
 
 from conftest import as_user, creds, failed, ok
+from mailtally.api.app import _light
+from mailtally.api.common import Name, Request
 from test_floods import answer, config, post  # noqa: F401
 
 # -- rule 4: a body's JSON must not be built into objects before its credentials are checked
@@ -172,3 +177,27 @@ def test_the_client_string_recorded_in_the_audit_log_holds_no_control_characters
     assert table_rows(fresh_store, "audit_log") == before
     fine = {**OPERATOR_CREDS, "client": "php ocolin/OpenSrsMail 1.2"}
     ok(call("change_company", credentials=fine, company="Acme"))
+
+
+class _Criteria(msgspec.Struct, kw_only=True):
+    domain: Name | None = None
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class _Future(Request, kw_only=True):
+    """A method added later (issue 10's searches look like it)."""
+
+    user: Name
+    objects: list[Name] = msgspec.field(default_factory=list)
+    criteria: _Criteria | None = None
+    first: int = 0
+
+
+def test_every_field_that_may_decode_large_is_read_unread_first():
+    """The rule holds for methods added later: a list of names, a struct of
+    criteria with a free-form part, are views until the caller is known."""
+    light = _light(_Future)
+    assert light is not None
+    kinds = {f.name: f.type for f in msgspec.structs.fields(light)}
+    assert kinds["objects"] is msgspec.Raw and kinds["criteria"] is msgspec.Raw
+    assert kinds["user"] is not msgspec.Raw and kinds["first"] is int

@@ -55,9 +55,21 @@ _decoders = {
 }
 
 
-def _free_form(tp: Any) -> bool:
-    """Does the annotation take any JSON (``Any`` somewhere in it)?"""
-    return tp is Any or any(_free_form(a) for a in typing.get_args(tp))
+def _free_form(tp: Any, seen: frozenset[Any] = frozenset()) -> bool:
+    """May the annotation decode to objects many times its JSON's size: ``Any``
+    or a container (``list``, ``dict``, ...) anywhere in it, a struct's fields
+    included (so a method added later, with a ``list[Name]`` or a struct of
+    criteria, is held to it without edits here)?"""
+    if tp is Any or typing.get_origin(tp) in (list, dict, set, frozenset, tuple):
+        return True
+    if tp in (list, dict, set, frozenset, tuple):
+        return True
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        if tp in seen:
+            return False
+        hints = typing.get_type_hints(tp)
+        return any(_free_form(h, seen | {tp}) for h in hints.values())
+    return any(_free_form(a, seen) for a in typing.get_args(tp))
 
 
 def _light(request: Any) -> type[msgspec.Struct] | None:
@@ -74,7 +86,11 @@ def _light(request: Any) -> type[msgspec.Struct] | None:
     if not (isinstance(request, type) and issubclass(request, msgspec.Struct)):
         return None
     hints = typing.get_type_hints(request)
-    free = {f.name for f in msgspec.structs.fields(request) if _free_form(hints[f.name])}
+    free = {
+        f.name
+        for f in msgspec.structs.fields(request)
+        if f.name != "credentials" and _free_form(hints[f.name])
+    }
     if not free:
         return None
     fields: list[Any] = []
