@@ -201,3 +201,32 @@ def test_every_field_that_may_decode_large_is_read_unread_first():
     kinds = {f.name: f.type for f in msgspec.structs.fields(light)}
     assert kinds["objects"] is msgspec.Raw and kinds["criteria"] is msgspec.Raw
     assert kinds["user"] is not msgspec.Raw and kinds["first"] is int
+
+
+def test_a_refused_body_is_not_decoded_whole_to_word_its_answer(platform, app, service):
+    """A body the method's schema refuses was decoded again, whole, into Python
+    objects, only to tell a JSON object from anything else: a 32 MiB batch of
+    empty arrays with one wrong field after it took 740 MiB, without
+    credentials."""
+    import json
+
+    try:
+        items = ",".join(["[]"] * 1_000_000)
+        for tail in ('"credentials": 5', '"credentials": {"user": "a@b.cd"}, "bye": 1'):
+            data = '{"batch_id": "b", "events": [' + items + "], " + tail + "}"
+            raw = json.loads(data)
+
+            async def run(raw: dict = raw) -> tuple[int, bytes]:
+                return await post(app, "ingest_events", raw)
+
+            gc.collect()
+            tracemalloc.start()
+            try:
+                result = asyncio.run(run())
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            failed(answer(result), 5)
+            assert peak < 24 * 1024 * 1024, (tail, peak)
+    finally:
+        service.auth.checks.close()
