@@ -560,8 +560,8 @@ def test_expired_tokens_are_dropped_from_memory_and_store(platform, call, servic
     auth.sweep()  # the service's minute task
     assert auth.memory()["tokens_entries"] == 1
     with service.store.read() as q:
-        assert q.token(token_hash(short["token"])) is None
-        assert q.token(token_hash(long["token"])) is not None
+        assert q.token(token_hash("alice@acme.com", short["token"])) is None
+        assert q.token(token_hash("carol@acme.net", long["token"])) is not None
     assert works(call, long)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
@@ -681,6 +681,9 @@ def test_a_line_with_a_broken_number_is_skipped_not_fatal(store: Store, tmp_path
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(garbage=st.lists(st.binary(max_size=300), max_size=20), seed=st.integers(0, 1000))
+# a plain log whose first line is gzip's two magic bytes (was read as a broken .gz)
+@example(garbage=[b"", b"\x1f\x8b"], seed=524)
+@example(garbage=[b"\x1f\x8b\x08"], seed=524)
 def test_garbage_between_real_lines_changes_no_count(garbage: list[bytes], seed: int) -> None:
     """Any bytes among real lines: nothing raises, and the counts are those of the
     real lines alone (nothing corrupted, nothing counted twice)."""

@@ -50,7 +50,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from starlette.concurrency import run_in_threadpool
 
 from mailtally.bounded import ByteLRU, str_bytes
-from mailtally.errors import BAD_CREDENTIALS, BAD_REQUEST, OMAError
+from mailtally.errors import BAD_CREDENTIALS, OMAError
 from mailtally.events import ApiAuth
 from mailtally.periods import Clock
 from mailtally.store import Store
@@ -102,10 +102,17 @@ def make_hasher(
     return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
 
 
-def token_hash(token: str) -> str:
-    # Tokens are random (or at least 16 characters); a fast hash is enough to
-    # keep the stored form from being usable as a token.
-    return hashlib.sha256(token.encode()).hexdigest()
+def token_hash(name: str, token: str) -> str:
+    """The stored form of ``name``'s token ``token`` (``name`` canonical).
+
+    Tokens are random (or at least 16 characters); a fast hash is enough to
+    keep the stored form from being usable as a token.  The owner's name is
+    part of it, so a token is its owner's alone: two accounts that choose the
+    same string hold two tokens, and issuing one never has to say that the
+    string is someone else's (which told any caller, for free, whether any
+    account held a token it guessed: SPEC §2 rule 3).
+    """
+    return hashlib.sha256(f"{name}\0{token}".encode()).hexdigest()
 
 
 # Every request with credentials names its user, and normalizing an address
@@ -374,6 +381,16 @@ class Authenticator:
             self._principals.pop(name)
             self._tokens.drop_if(lambda _, v: v[0] == name)
 
+    def forget_all(self) -> None:
+        """Drop every cached credential, token and principal: credentials were
+        changed by another process (``mailtally operator add``)."""
+        with self._lock:
+            self._epoch += 1
+            self._verified.clear()
+            self._by_name.clear()
+            self._tokens.clear()
+            self._principals.clear()
+
     def tree_changed(self) -> None:
         """Roles or accounts changed: principals are loaded afresh."""
         with self._lock:
@@ -442,7 +459,7 @@ class Authenticator:
         elif token is not None:
             if address is not None and self.addresses.refused(address_key(address), now):
                 return None
-            hit = self._tokens.get(token_hash(token))
+            hit = self._tokens.get(token_hash(name, token))
             if hit is None or hit[0] != name or hit[1] < now:
                 return None
         else:
@@ -542,7 +559,7 @@ class Authenticator:
         addr = address_key(address) if address is not None else None
         if addr is not None and self.addresses.refused(addr, now):
             raise _address_refused()
-        h = token_hash(token)
+        h = token_hash(name, token)
         epoch = self._epoch
         with self.store.read() as q:
             row = q.token(h)
@@ -564,13 +581,8 @@ class Authenticator:
         """Store a session token for ``p``; returns (token, duration)."""
         token = token or secrets.token_urlsafe(32)
         expires = self.clock.now() + duration
-        h = token_hash(token)
+        h = token_hash(p.name, token)
         with self.store.write() as q:
-            existing = q.token(h)
-            if existing is not None and existing[0] != p.name and existing[1] >= self.clock.now():
-                raise OMAError(
-                    BAD_REQUEST, "that token is already in use; choose another", {"token": "taken"}
-                )
             q.drop_expired_tokens(self.clock.now())
             q.add_token(h, p.company_id, p.name, expires)
         with self._lock:

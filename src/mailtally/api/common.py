@@ -28,7 +28,8 @@ class Credentials(msgspec.Struct, forbid_unknown_fields=True):
     user: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] | None = None
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
-    client: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    #: recorded in the audit log: text, like a name (no control characters)
+    client: Annotated[str, msgspec.Meta(max_length=128, pattern=NAME_PATTERN)] | None = None
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -47,6 +48,10 @@ class Method:
     request: type[msgspec.Struct] | type[dict[str, Any]]
     handler: Handler
     body_limit: int = MIB
+    #: asked once the caller is known and before the request's free-form fields
+    #: are decoded (api/app.py): raises (error 4) for a caller the method will
+    #: refuse whatever the request holds, so that it costs no decoding
+    admit: Callable[[Principal], None] | None = None
 
 
 def bad_request(field: str, reason: str) -> OMAError:

@@ -136,6 +136,14 @@ def _allowed_companies(p: Principal) -> set[int] | None:
     }
 
 
+def admit(p: Principal) -> None:
+    """Error 4 for a caller that may ingest for no company: asked before a batch
+    (up to 32 MiB) is decoded, so that any user cannot make the server build it."""
+    allowed = _allowed_companies(p)
+    if allowed is not None and not allowed:
+        raise OMAError(FORBIDDEN, "only operators and company admins may ingest events")
+
+
 def ingest(
     q: Queries, svc: Service, p: Principal, req: IngestEventsRequest, now: int
 ) -> dict[str, Any]:
@@ -191,5 +199,5 @@ async def ingest_events(svc: Service, req: IngestEventsRequest, p: Principal) ->
 
 
 METHODS = {
-    "ingest_events": Method(IngestEventsRequest, ingest_events, body_limit=32 * MIB),
+    "ingest_events": Method(IngestEventsRequest, ingest_events, body_limit=32 * MIB, admit=admit),
 }

@@ -77,6 +77,7 @@ class Service:
         #: user name -> the auth generation that last wrote its auth counts
         self.auth_changed_at: dict[str, int] = {}
         self._store_generation = -1
+        self._credentials_version = -1
         #: (kind, object id, by) -> a cached answer (api/stats.py)
         self.summary_cache: ByteLRU[Any, Any] = ByteLRU(SUMMARY_BYTES, _answer_bytes)
         #: (caller, its roles, type, canonical object name, by) -> the object (api/stats.py)
@@ -157,6 +158,13 @@ class Service:
         """Notice counts written by other processes (``mailtally ingest``)."""
         with self.store.read() as q:
             g = q.generation()
+            c = q.credentials_version()
+        if c != self._credentials_version:
+            # another process changed a password (an operator's, from the
+            # command line): what was verified with the old one is forgotten
+            if self._credentials_version != -1:
+                self.auth.forget_all()
+            self._credentials_version = c
         if g != self._store_generation:
             self._store_generation = g
             self.changed()

@@ -127,9 +127,21 @@ class IngestReport:
 _DAMAGED = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
 
 
+def _gzip(path: str, head: bytes) -> bool:
+    """Is the file ``path``, beginning with ``head``, to be read as gzip?  A
+    ``.gz`` that begins with the magic, or any file that begins as gzip does
+    (RFC 1952: the magic, deflate — the only method — and no reserved flag),
+    not merely with the two magic bytes: a plain log whose first line begins
+    with ``\x1f\x8b`` is read as the text it is, not reported unreadable with
+    nothing counted."""
+    if head[:2] != b"\x1f\x8b":
+        return False
+    return path.endswith(".gz") or (len(head) >= 4 and head[2] == 8 and not head[3] & 0xE0)
+
+
 def _open(path: str) -> BinaryIO:
     raw = open(path, "rb")  # noqa: SIM115 - handed to the Source, closed there
-    if raw.read(2) == b"\x1f\x8b":
+    if _gzip(path, raw.read(4)):
         raw.seek(0)
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     raw.seek(0)

@@ -182,7 +182,15 @@ class Queries:
     def operator(self, name: str) -> tuple[str, str] | None:
         return self._one("SELECT name, password_hash FROM operators WHERE name = ?", name)
 
+    def credentials_version(self) -> int:
+        """A number that grows whenever credentials are changed outside the
+        server (``mailtally operator add``): a running server that sees it grow
+        forgets every credential it verified (api/service.py)."""
+        v = self.meta("credentials")
+        return int(v) if v else 0
+
     def add_operator(self, name: str, password_hash: str, now: int) -> None:
+        self.set_meta("credentials", str(self.credentials_version() + 1))
         self._run(
             "INSERT INTO operators (name, password_hash, createtime) VALUES (?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
