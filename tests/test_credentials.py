@@ -258,10 +258,19 @@ def test_lockout_of_unknown_and_known_names_look_alike(platform, client):
     failed(a.json(), 1)
 
 
-def test_lockout_holds_for_tokens(platform, call):
+def test_a_lockout_leaves_valid_tokens_working(platform, call, service):
+    """Ten wrong passwords, which anyone may send, lock the name's passwords but
+    must not log out the dashboards that hold a token (rule 4) — whether the
+    token is in memory or only in the store."""
     token = issue_token(call)
     fail_times(call, "alice@acme.com", 10)
-    assert not works(call, token)
+    assert not works(call, ALICE)
+    assert works(call, token)
+    service.auth.forget("alice@acme.com")  # the token only in the store now
+    fail_times(call, "alice@acme.com", 1)
+    assert works(call, token)
+    assert not works(call, {"user": "alice@acme.com", "token": "x" * 32})
+    assert not works(call, ALICE)
 
 
 # -- tokens --------------------------------------------------------------------------

@@ -451,10 +451,10 @@ class Authenticator:
         stand (no I/O), else None: then :meth:`verify` must check them."""
         name = _canonical(name)
         now = self.clock.now()
-        if self._locked(name, now):
-            return None
         if password is not None:
-            if self._verified.get(self._mac(name, password)) != name:
+            # a locked name's passwords are refused, even one verified before
+            # (SPEC §1); its valid tokens are not (below)
+            if self._locked(name, now) or self._verified.get(self._mac(name, password)) != name:
                 return None
         elif token is not None:
             if address is not None and self.addresses.refused(address_key(address), now):
@@ -554,8 +554,10 @@ class Authenticator:
         """
         name = _canonical(name)
         now = self.clock.now()
-        if self._locked(name, now):
-            raise _locked_out()
+        # No lockout check: the lockout is for password guessing, and anyone may
+        # send ten wrong passwords for a name; a valid token (which proves its
+        # holder logged in) keeps working through it (SPEC §2 rule 4: a flood
+        # of wrong passwords must not reach the callers that hold a token).
         addr = address_key(address) if address is not None else None
         if addr is not None and self.addresses.refused(addr, now):
             raise _address_refused()
