@@ -169,3 +169,55 @@ def test_a_refused_password_change_costs_no_hash(platform, call, service, caller
     assert hashed == []
     ok(call("change_user", user="carol@acme.net", attributes={"password": "hashed-once"}))
     assert hashed == ["hashed-once"]
+
+
+# -- an alias in another domain is power over that domain's mail -------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("change_user", {"attributes": {"password": "taken-over-1"}}),
+        ("change_user", {"attributes": {"type": "forward"}}),
+        ("change_user", {"attributes": {"service_smtpin": "disabled"}}),
+        ("delete_user", {}),
+    ],
+)
+def test_an_account_with_an_alias_in_another_domain_is_not_the_domain_admins(
+    platform, call, fresh_store, method, body
+):
+    """pat@acme.net also receives pat@acme.com's mail: the admin of acme.net
+    alone may not reset its password (and read acme.com's mail), change its
+    delivery or delete it (acme.com's users.alias would drop)."""
+    ok(call("change_user", user="pat@acme.net", attributes={"aliases": ["pat@acme.com"]}))
+    before = snapshot(fresh_store)
+    failed(call(method, credentials=DADMIN, user="pat@acme.net", **body), 4)
+    assert snapshot(fresh_store) == before
+    # whoever manages both domains may
+    ok(call(method, credentials=as_user("admin@acme.com"), user="pat@acme.net", **body))
+
+
+def test_restore_of_an_account_with_an_alias_in_another_domain(platform, call, fresh_store):
+    ok(call("change_user", user="pat@acme.net", attributes={"aliases": ["pat@acme.com"]}))
+    ok(call("delete_user", user="pat@acme.net"))
+    before = snapshot(fresh_store)
+    failed(call("restore_user", credentials=DADMIN, user="pat@acme.net"), 4)
+    assert snapshot(fresh_store) == before
+
+
+def test_a_domain_admin_may_not_move_the_companys_createtime_back(platform, call, fresh_store):
+    """An import older than the company moves the company's createtime, which
+    changes every company-level answer: a company admin's decision."""
+    company = ok(call("get_company", company="Acme"))["attributes"]["createtime"]
+    before = snapshot(fresh_store)
+    answer = call("change_user", credentials=DADMIN, user="old@acme.net",
+                  attributes={"createtime": "2001-01-01T00:00:00Z"})  # fmt: skip
+    failed(answer, 6)
+    assert "createtime" in answer["hints"]
+    assert snapshot(fresh_store) == before
+    # after the company's creation, a domain admin's import is its own domain's
+    ok(call("change_user", credentials=DADMIN, user="old@acme.net",
+            attributes={"createtime": company}))  # fmt: skip
+    ok(call("change_user", credentials=as_user("admin@acme.com"), user="older@acme.net",
+            attributes={"createtime": "2001-01-01T00:00:00Z"}))  # fmt: skip
+    assert ok(call("get_company", company="Acme"))["attributes"]["createtime"].startswith("2001")

@@ -231,12 +231,27 @@ def covers(p: Subject, role: str, reach: Obj) -> bool:
     return all(acts <= mine.get(kind, set()) for kind, acts in PERMISSIONS[role].items())
 
 
-def may_act_on_account(p: Subject, action: Action, account: Obj, held: Iterable[Grant]) -> bool:
-    """``action`` on an account that holds the roles ``held`` (isolation rule 1)."""
+def may_act_on_account(
+    p: Subject,
+    action: Action,
+    account: Obj,
+    held: Iterable[Grant],
+    alias_domains: Iterable[Obj] = (),
+) -> bool:
+    """``action`` on an account that holds the roles ``held`` and has aliases in
+    ``alias_domains`` (isolation rule 1).
+
+    An alias gives its account the mail of another domain: deleting, restoring
+    or changing the account (its password, its type, its services) changes
+    that domain's mail and its ``users.alias``, so the caller must manage every
+    domain the aliases are in, as it must to add or remove one of them.
+    """
     if action not in actions(p, account):
         return False
     if action in ACCOUNT_ACTIONS:
-        return all(covers(p, g.role, g.obj) for g in held)
+        return all(covers(p, g.role, g.obj) for g in held) and all(
+            A.CREATE_USER in actions(p, d) for d in alias_domains
+        )
     return True
 
 

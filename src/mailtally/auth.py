@@ -361,7 +361,8 @@ class Authenticator:
 
     # -- caches ----------------------------------------------------------------
     def _mac(self, name: str, secret: str) -> bytes:
-        return hmac.digest(self._key, f"{name}\0{secret}".encode(), "sha256")
+        # the name's length first: ("a\0b", "c") and ("a", "b\0c") are two pairs
+        return hmac.digest(self._key, f"{len(name)}:{name}\0{secret}".encode(), "sha256")
 
     def _evicted(self, mac: bytes, name: str) -> None:
         # (called under the cache's lock, itself taken under self._lock)

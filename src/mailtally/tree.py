@@ -358,20 +358,38 @@ def own_company(q: Queries, p: Principal, what: str) -> Target:
     return t
 
 
+def alias_domains(q: Queries, t: Target) -> tuple[Obj, ...]:
+    """The domains the account ``t``'s aliases are in (its own company's)."""
+    names = {a.rpartition("@")[2] for a in (t.state.aliases if t.state else ())}
+    out = []
+    for dname in sorted(names):
+        d = q.domain_by_name(dname)
+        if d is not None and d[1] == t.company_id:
+            out.append(Obj("domain", d[1], domain_id=d[0]))
+    return tuple(out)
+
+
+def _may_act(q: Queries, p: Principal, action: Action, t: Target) -> bool:
+    return may_act_on_account(
+        p, action, t.obj, held_grants(q, t.id, t.company_id), alias_domains(q, t)
+    )
+
+
 def require_account_action(
     q: Queries, p: Principal, t: Target | None, action: Action, label: str, name: str, what: str
 ) -> Target:
     """Scope, then permission including isolation rule 1 (every role the account
-    holds lies inside the caller's rights): error 2, then error 4."""
+    holds, and every domain its aliases are in, lies inside the caller's
+    rights): error 2, then error 4."""
     t = require_readable(p, t, label, name)
-    if not may_act_on_account(p, action, t.obj, held_grants(q, t.id, t.company_id)):
+    if not _may_act(q, p, action, t):
         raise forbidden(what)
     return t
 
 
 def may_manage_account(q: Queries, p: Principal, t: Target) -> bool:
     """May ``p`` change, delete or restore the account ``t`` (isolation rule 1)?"""
-    return may_act_on_account(p, Action.CHANGE, t.obj, held_grants(q, t.id, t.company_id))
+    return _may_act(q, p, Action.CHANGE, t)
 
 
 def may_manage_users(p: Principal, company_id: int, domain_id: int) -> bool:
@@ -880,6 +898,19 @@ def do_change_user(
     createtime = ctx.now
     if "createtime" in attributes:
         createtime = parse_rfc3339(attributes["createtime"], "createtime", ctx.now)
+    crow = ctx.q.company_by_id(dt.company_id)
+    if (
+        crow is not None
+        and createtime < crow[2]
+        and not allowed(ctx.actor, Action.CREATE_DOMAIN, Obj("company", dt.company_id))
+    ):
+        # An import older than the company moves the company's createtime back,
+        # which changes every company-level answer: only whoever may shape the
+        # company (its admins, operators) may do that, not a domain admin.
+        raise _bad_attr(
+            "createtime",
+            "is before the company was created; only a company admin may import older history",
+        )
     new, added, _ = _apply_user_attributes(ctx, base, attributes, dt.company_id, None, address)
     uid = ctx.q.insert_user(dt.company_id, dt.id, address, password_hash, createtime, "{}")
     ctx.q.add_address(address, dt.company_id, dt.id, uid, is_alias=False)
@@ -887,7 +918,6 @@ def do_change_user(
         _write_user(ctx, uid, dt.company_id, new, added, [], valid_from=createtime)
     if createtime < d[3]:  # an import older than its domain moves the domain back
         ctx.q.set_domain_createtime(d[0], createtime)
-    crow = ctx.q.company_by_id(dt.company_id)
     if crow is not None and createtime < crow[2]:
         ctx.q.update_company_createtime(dt.company_id, createtime)
     ctx.audit(
