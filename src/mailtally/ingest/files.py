@@ -110,6 +110,8 @@ class IngestReport:
     outside_tree: int = 0
     #: messages whose lines never all arrived (expired from the in-flight table)
     skipped_messages: int = 0
+    #: deliveries not counted: their message already held join.MAX_HELD_RECIPIENTS
+    dropped_recipients: int = 0
     files: list[str] = field(default_factory=list)
     #: path -> why it was not read (to its end): unreadable, a corrupt or cut .gz,
     #: a last line without its newline already over MAX_LINE
@@ -707,6 +709,7 @@ class Ingester:
         self.report.events += result.counted
         self.report.outside_tree += result.ignored
         self.report.skipped_messages = self.joiner.skipped
+        self.report.dropped_recipients = self.joiner.dropped
 
     def _refresh_head(self, src: Source) -> None:
         """A growing file's head gets longer until it holds HEAD bytes."""

@@ -174,6 +174,14 @@ VERDICT_VISITS = 256
 COUNTER_MAX = 2**62
 #: Line times beyond ±TIME_LIMIT are refused (the compiled joiner's int64 arithmetic).
 TIME_LIMIT = 2**61
+#: A message in flight holds at most this many recipients (its local deliveries,
+#: forwards, local failures and relays together); a delivery line to one more is
+#: dropped and counted in ``dropped``.  Postfix itself takes at most 1,000
+#: recipients per message from a client (smtpd_recipient_limit) and expands an
+#: alias to at most 1,000 (virtual_alias_expansion_limit), so a real message
+#: never reaches it; without it, the delivery lines of one queue id grew the
+#: joiner without end.
+MAX_HELD_RECIPIENTS = 1000
 _I64 = 2**63
 
 
@@ -327,11 +335,18 @@ class _Msg:
         m.msgid = d.get("msgid")
         m.parent = d.get("parent")
         m.filtered = bool(d.get("filtered"))
-        m.removed = d.get("removed")
-        m.locals = {k: list(v) for k, v in d.get("locals", {}).items()}
-        m.fwds = {k: list(v) for k, v in d.get("fwds", {}).items()}
-        m.bounced = {k: list(v) for k, v in d.get("bounced", {}).items()}
-        m.relays = {k: list(v) for k, v in d.get("relays", {}).items()}
+        removed = d.get("removed")
+        m.removed = None if removed is None else _i64(removed, "removed")
+        # (times as int64, as the compiled joiner reads them: out of range, refused)
+        m.locals = {
+            k: [to, orig, _i64(t, "locals"), bool(junk)]
+            for k, (to, orig, t, junk) in d.get("locals", {}).items()
+        }
+        m.fwds = {k: [a, _i64(t, "fwds")] for k, (a, t) in d.get("fwds", {}).items()}
+        m.bounced = {
+            k: [to, orig, _i64(t, "bounced")] for k, (to, orig, t) in d.get("bounced", {}).items()
+        }
+        m.relays = {k: [a, _i64(t, "relays")] for k, (a, t) in d.get("relays", {}).items()}
         return m
 
 
@@ -414,6 +429,8 @@ class Joiner:
         self.abandoned = 0
         #: records on which the joiner raised (a bug; the record is skipped).
         self.errors = 0
+        #: deliveries not held (nor counted): their message held MAX_HELD_RECIPIENTS.
+        self.dropped = 0
 
         self._handlers: dict[type, Callable[[Any, int], None]] = {
             SmtpdClient: self._smtpd,
@@ -446,6 +463,7 @@ class Joiner:
         "expired",
         "abandoned",
         "errors",
+        "dropped",
     )
 
     @property
@@ -633,7 +651,10 @@ class Joiner:
         )
         j._done = OrderedDict((q, _i64(t, "done")) for q, t in state.get("done", []))
         j._sieve_fwd = OrderedDict((k, _i64(t, "sieve_fwd")) for k, t in state.get("sieve_fwd", []))
-        j._quota = {k: list(v) for k, v in state.get("quota", {}).items()}
+        j._quota = {
+            k: [user, root, b, n, _i64(t, "quota")]
+            for k, (user, root, b, n, t) in state.get("quota", {}).items()
+        }
         j._quota_done = set(state.get("quota_done", []))
         j._quota_time = _i64(state.get("quota_time", 0), "quota_time")
         j._outbox = [_event_load(e) for e in state.get("outbox", [])]
@@ -667,6 +688,14 @@ class Joiner:
         if k <= 0:
             return addr
         return local[:k] + ("" if at < 0 else addr[at:])
+
+    def _full(self, m: _Msg) -> bool:
+        """Whether ``m`` holds MAX_HELD_RECIPIENTS recipients: the one about to be added
+        is dropped, and counted (``dropped``)."""
+        if len(m.locals) + len(m.fwds) + len(m.bounced) + len(m.relays) < MAX_HELD_RECIPIENTS:
+            return False
+        self.dropped += 1
+        return True
 
     def _msg(self, qid: str) -> _Msg:
         """The message ``qid`` in flight, created if new; marked as just seen."""
@@ -969,16 +998,18 @@ class Joiner:
             if status == "sent" and orig and ip and not _loopback(ip):
                 okey = self._norm(orig)
                 if okey != self._norm(to) and okey not in m.fwds:
+                    if self._full(m):
+                        return
                     m.fwds[okey] = [orig, t]
                     self._emit(Forward(t, self._strip_ext(orig)))
             elif status == "sent" and not orig and ip and not _loopback(ip):
                 tkey = self._norm(to)
-                if tkey not in m.relays:
+                if tkey not in m.relays and not self._full(m):
                     m.relays[tkey] = [to, t]  # a receipt or not: decided in _finish
             return
         tkey = self._norm(to)
         if status == "bounced":
-            if tkey not in m.bounced:
+            if tkey not in m.bounced and not self._full(m):
                 m.bounced[tkey] = [to, orig, t]
             return
         if r.forwarded_as is not None:
@@ -986,12 +1017,14 @@ class Joiner:
             # forward of the user; the new message counts for its own recipients.
             user = orig or to
             okey = self._norm(user)
-            if okey not in m.fwds:
+            if okey not in m.fwds and not self._full(m):
                 m.fwds[okey] = [user, t]
                 self._emit(Forward(t, self._strip_ext(user)))
             return
         entry = m.locals.get(tkey)
         if entry is None:
+            if self._full(m):
+                return
             entry = m.locals[tkey] = [to, orig, t, False]
         elif orig and not entry[1]:
             entry[1] = orig
