@@ -28,8 +28,8 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 __all__ = [
-    "MAX_DIGITS",
     "MAX_ADDRESS",
+    "MAX_DIGITS",
     "MAX_MESSAGE_ID",
     "MONTHS",
     "StampParser",
