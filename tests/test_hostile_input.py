@@ -521,6 +521,29 @@ def test_a_message_holds_at_most_max_held_recipients(extra: int) -> None:
     assert c.counters() == p.counters() and p.counters()["dropped"] == extra
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["4A", "4B"]), st.integers(0, 1200), st.integers(0, 6)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_recipients_past_the_bound_are_dropped_alike(runs: list[tuple[str, int, int]]) -> None:
+    """Runs of deliveries of two messages (repeated addresses, every kind of recipient,
+    removed at random), crossing MAX_HELD_RECIPIENTS: the two joiners agree."""
+    c, p = CJoiner(), PyJoiner()
+    for t, (qid, n, mod) in enumerate(runs):
+        rs = deliveries(qid, n, t=100 + t)
+        # 0: not removed yet; else a stride (repeats across runs, other kinds), removed
+        rs = rs[:-1] if mod == 0 else rs[::mod] + rs[-1:]
+        for r in rs:
+            assert c.feed(r) == p.feed(r)
+        same(c, p)
+    assert c.expire_all() == p.expire_all()
+    same(c, p)
+
+
 RSS_CHILD = r"""
 import json, resource, sys
 from mailtally.ingest import LineParser, _fastlog
@@ -667,6 +690,35 @@ def test_message_and_quota_times_in_range_are_read_alike(where: str, value: Any)
         assert c.feed(r) == p.feed(r)
     assert c.flush() == p.flush()
     same(c, p)
+
+
+def time_values() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.integers(),
+        st.integers(-(2**63) - 2, -(2**63) + 2),
+        st.integers(2**63 - 2, 2**63 + 2),
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e20, max_value=1e20),
+        st.integers(-(10**20), 10**20).map(str),
+        st.booleans(),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(STATE_TIMES), time_values()), min_size=1, max_size=4))
+def test_a_state_with_any_message_or_quota_time_loads_alike(
+    edits: list[tuple[str, Any]],
+) -> None:
+    """Both joiners load the state, equal, or both refuse it."""
+    state = state_with_everything()
+    for where, value in edits:
+        set_time(state, where, value)
+    outcomes = []
+    for joiner in (PyJoiner, CJoiner):
+        try:
+            outcomes.append(joiner.from_state(state).state())
+        except (OverflowError, ValueError) as e:
+            outcomes.append(type(e).__name__)
+    assert outcomes[0] == outcomes[1]
 
 
 # -- every parser, every shape: no line costs more than its length ----------------------------
