@@ -259,6 +259,41 @@ def case_many_recipients() -> Callable[[], object]:
     return _ingest(make)
 
 
+AT_BOUND_MSGS = int(os.environ.get("HOSTILE_AT_BOUND_MSGS", "100000"))
+
+
+def case_in_flight_at_the_bounds() -> Callable[[], object]:
+    """What the bounds leave: AT_BOUND_MSGS messages in flight (the table's cap), each
+    with a 320-character sasl_username, a 998-character Message-ID and one delivery
+    of 320-character to= and orig_to= (all at the bounds), never removed."""
+
+    def make(path: str) -> None:
+        with open(path, "wb") as f:
+            for i in range(AT_BOUND_MSGS):
+                q, a = f"{i:010X}", f"{i:08d}" + "a" * 306 + "@x.org"
+                f.write(
+                    f"Nov 28 01:02:03 mx postfix/smtpd[1]: {q}: client=x[203.0.113.9]:25, "
+                    f"sasl_method=PLAIN, sasl_username={a}\n"
+                    f"Nov 28 01:02:03 mx postfix/cleanup[1]: {q}: message-id=<{a[:-6]}"
+                    f"{'m' * (998 - 314)}@x.org>\n".encode()
+                )
+                f.write(_lmtp(q, a, "o" + a[1:]))
+
+    return _ingest(make)
+
+
+def case_recipients_at_the_bound() -> Callable[[], object]:
+    """RCPTS deliveries of 320-character addresses, 1,000 to each message (the bound)."""
+
+    def make(path: str) -> None:
+        with open(path, "wb") as f:
+            for i in range(RCPTS):
+                a = f"{i:08d}" + "r" * 306 + "@x.org"
+                f.write(_lmtp(f"{i // 1000:010X}", a, "o" + a[1:]))
+
+    return _ingest(make)
+
+
 CASES = {n[5:]: f for n, f in sorted(globals().items()) if n.startswith("case_")}
 
 
