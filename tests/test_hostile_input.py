@@ -22,7 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailtally.ingest import LineParser, ParseResult, join
-from mailtally.ingest.join import MAX_HELD_RECIPIENTS, VERDICT_DEPTH, VERDICT_VISITS
+from mailtally.ingest.join import (
+    MAX_HELD_RECIPIENTS,
+    MAX_HELD_TOTAL,
+    VERDICT_DEPTH,
+    VERDICT_VISITS,
+)
 from mailtally.ingest.join import Joiner as PyJoiner
 from mailtally.ingest.parsers import (
     Delivery,
@@ -519,6 +524,31 @@ def test_a_message_holds_at_most_max_held_recipients(extra: int) -> None:
     assert ev_c == ev_p
     assert len(ev_p) == MAX_HELD_RECIPIENTS  # one receipt or failure per recipient held
     assert c.counters() == p.counters() and p.counters()["dropped"] == extra
+
+
+def held(j: Any) -> int:
+    return sum(
+        len(m[k]) for _, m in j.state()["msgs"] for k in ("locals", "fwds", "bounced", "relays")
+    )
+
+
+def test_all_messages_in_flight_hold_at_most_max_held_total() -> None:
+    """Messages never removed, each with MAX_HELD_RECIPIENTS recipients: past
+    MAX_HELD_TOTAL in all, the oldest are counted as they stand and dropped (as past
+    max_entries), alike in both joiners, across a saved state too."""
+    per = MAX_HELD_RECIPIENTS
+    n_msgs = MAX_HELD_TOTAL // per + 5
+    c, p = CJoiner(), PyJoiner()
+    for i in range(n_msgs):
+        if i == n_msgs // 2:  # the count is not state: both derive it when loading
+            c, p = CJoiner.from_state(c.state()), PyJoiner.from_state(p.state())
+        for r in deliveries(f"4A{i:04d}", per, t=100 + i)[:-1]:
+            assert c.feed(r) == p.feed(r)
+        assert held(p) <= MAX_HELD_TOTAL
+    same(c, p)
+    assert held(p) == MAX_HELD_TOTAL
+    assert p.expired == 5 and p.dropped == 0
+    assert len(p.state()["msgs"]) == MAX_HELD_TOTAL // per
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -679,6 +679,11 @@ int join_load_state(Joiner *j, PyObject *state) {
         load_rows(j, state, "done", &j->done, 't') < 0 ||
         load_rows(j, state, "sieve_fwd", &j->sieve_fwd, 't') < 0 || load_quota(j, state) < 0)
         return -1;
+    j->held_rcpts = 0; /* join._rcpts: derived from the messages */
+    for (onode *e = j->msgs.head; e != NULL; e = e->next) {
+        const jmsg *m = e->val;
+        j->held_rcpts += m->locals.n + m->fwds.n + m->bounced.n + m->relays.n;
+    }
     PyObject *qd = get(state, "quota_done", 0);
     if (qd == NULL && PyErr_Occurred())
         return -1;
