@@ -68,6 +68,12 @@ STATE_NAME = "joiner"
 #: at most this many lines between two commits (a commit's cost grows with
 #: the users and days a batch touches, not with its lines: big batches are cheap)
 BATCH_LINES = 500_000
+#: and at most about this many events waiting for a commit (checked every
+#: PROGRESS_LINES): a batch of real lines makes far fewer (500,000 lines of the synth
+#: log, 80,000), but lines written to make the joiner count messages out as they are
+#: pushed from its bounded tables can make one each, with a 320-character address
+#: (300,000 of them took 480 MB before this bound)
+BATCH_EVENTS = 100_000
 #: a tree of at most this many addresses is read whole at the start (~10 MB)
 PRELOAD_ADDRESSES = 50_000
 #: addresses resolved and remembered at most (a log names ever new outside ones)
@@ -758,7 +764,10 @@ class Ingester:
                     n = self.read(src, max_lines=min(self.batch_lines, PROGRESS_LINES))
                     if progress is not None:
                         progress(src, n)
-                    if self._pending_lines >= self.batch_lines:
+                    if (
+                        self._pending_lines >= self.batch_lines
+                        or len(self._pending) >= BATCH_EVENTS
+                    ):
                         self.commit()
                     if n == 0:
                         break
@@ -792,7 +801,9 @@ class Ingester:
                 # commit saves the joiner's state, megabytes on a busy server.
                 due = now - last_commit >= FOLLOW_COMMIT_EVERY
                 if (self._pending_lines or self._touched) and (
-                    due or self._pending_lines >= self.batch_lines
+                    due
+                    or self._pending_lines >= self.batch_lines
+                    or len(self._pending) >= BATCH_EVENTS
                 ):
                     self.commit()
                     last_commit = now
