@@ -11,7 +11,11 @@ How lines become events
 
 Postfix lines are tied by queue id into messages *in flight*, kept in a table
 bounded in size (``max_entries``) and age (``max_age`` seconds of log time since
-a message was last mentioned).
+a message was last mentioned).  A message holds at most MAX_HELD_RECIPIENTS
+recipients (a delivery to one more is dropped, counted in ``dropped``), and all
+of them together at most MAX_HELD_TOTAL (the oldest messages are expired to make
+room).  The parsers hand over no address or queue id longer than
+``stamps.MAX_ADDRESS``: such a line is not understood.
 
 ``MessageOut``
     A message whose ``smtpd`` line names a ``sasl_username``, or that ``pickup``
