@@ -222,6 +222,78 @@ def case_gz_quota_report_64mib() -> Callable[[], object]:
     return _ingest(make)
 
 
+ADDR_MSGS = int(os.environ.get("HOSTILE_ADDR_MSGS", "5000"))  # messages of long_addresses
+RCPTS = int(os.environ.get("HOSTILE_RCPTS", "300000"))  # recipients of many_recipients
+
+
+def _lmtp(qid: str, to: str, orig: str) -> bytes:
+    return (
+        f"Nov 28 01:02:03 mx postfix/lmtp[1]: {qid}: to=<{to}>, orig_to=<{orig}>, "
+        "relay=mx[127.0.0.1]:24, delay=1, dsn=2.0.0, status=sent (250 2.0.0 ok)\n"
+    ).encode()
+
+
+def case_long_addresses() -> Callable[[], object]:
+    """ADDR_MSGS messages in flight, each with a delivery of a 30,000-character to=
+    and orig_to= (a line under the 64 KiB limit): the joiner kept both."""
+
+    def make(path: str) -> None:
+        with open(path, "wb") as f:
+            for i in range(ADDR_MSGS):
+                a = f"{i:08d}" + "a" * 29_980 + "@x.org"
+                f.write(_lmtp(f"{i:010X}", a, "o" + a))
+
+    return _ingest(make)
+
+
+def case_many_recipients() -> Callable[[], object]:
+    """One queue id, RCPTS deliveries to distinct 300-character addresses (each under
+    the address bound): the message in flight held them all."""
+
+    def make(path: str) -> None:
+        with open(path, "wb") as f:
+            for i in range(RCPTS):
+                a = f"{i:08d}" + "r" * 286 + "@x.org"
+                f.write(_lmtp("4ABCDEF", a, "o" + a[1:]))
+
+    return _ingest(make)
+
+
+AT_BOUND_MSGS = int(os.environ.get("HOSTILE_AT_BOUND_MSGS", "100000"))
+
+
+def case_in_flight_at_the_bounds() -> Callable[[], object]:
+    """What the bounds leave: AT_BOUND_MSGS messages in flight (the table's cap), each
+    with a 320-character sasl_username, a 998-character Message-ID and one delivery
+    of 320-character to= and orig_to= (all at the bounds), never removed."""
+
+    def make(path: str) -> None:
+        with open(path, "wb") as f:
+            for i in range(AT_BOUND_MSGS):
+                q, a = f"{i:010X}", f"{i:08d}" + "a" * 306 + "@x.org"
+                f.write(
+                    f"Nov 28 01:02:03 mx postfix/smtpd[1]: {q}: client=x[203.0.113.9]:25, "
+                    f"sasl_method=PLAIN, sasl_username={a}\n"
+                    f"Nov 28 01:02:03 mx postfix/cleanup[1]: {q}: message-id=<{a[:-6]}"
+                    f"{'m' * (998 - 314)}@x.org>\n".encode()
+                )
+                f.write(_lmtp(q, a, "o" + a[1:]))
+
+    return _ingest(make)
+
+
+def case_recipients_at_the_bound() -> Callable[[], object]:
+    """RCPTS deliveries of 320-character addresses, 1,000 to each message (the bound)."""
+
+    def make(path: str) -> None:
+        with open(path, "wb") as f:
+            for i in range(RCPTS):
+                a = f"{i:08d}" + "r" * 306 + "@x.org"
+                f.write(_lmtp(f"{i // 1000:010X}", a, "o" + a[1:]))
+
+    return _ingest(make)
+
+
 CASES = {n[5:]: f for n, f in sorted(globals().items()) if n.startswith("case_")}
 
 

@@ -312,6 +312,22 @@ _SAMPLES = [
     "x; from=<a@b> to=<" + " to=<" * 100,
     "Nov 28 01:02:03 mail postfix/smtpd[1]: 4F2A1B2C3D: client=h[1.2.3.4]:" + "0" * 700 + "25",
     "[" + "0" * 700 + "28-Nov-2026 01:02:03 +0000]: Successful login for a@b (ID: 1) from 1.2.3.4",
+    # addresses and queue ids at stamps.MAX_ADDRESS (320) characters: a mutation crosses it
+    "Nov 28 01:02:03 mail postfix/lmtp[1]: 4A: to=<"
+    + "a" * 314
+    + "@x.org>, orig_to=<"
+    + "o" * 314
+    + "@x.org>, relay=h[127.0.0.1]:24, status=sent (250 ok)",
+    "Nov 28 01:02:03 mail postfix/smtpd[1]: 4A: client=h[1.2.3.4]:25, sasl_username="
+    + "u" * 314
+    + "@x.org, orig_queue_id=4"
+    + "B" * 319,
+    "Nov 28 01:02:03 mail dovecot: lmtp("
+    + "u" * 314
+    + "@x.org)<1><"
+    + "s" * 320
+    + ">: sieve: msgid=<m@x>: stored mail into mailbox 'Junk'",
+    "u" * 314 + "@x.org\t" + "R" * 320 + "\tSTORAGE\t1\t-\t0",
 ]
 
 _ascii = st.characters(max_codepoint=127)

@@ -22,9 +22,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailtally.ingest import LineParser, ParseResult, join
-from mailtally.ingest.join import VERDICT_DEPTH, VERDICT_VISITS
+from mailtally.ingest.join import (
+    MAX_HELD_RECIPIENTS,
+    MAX_HELD_TOTAL,
+    VERDICT_DEPTH,
+    VERDICT_VISITS,
+)
 from mailtally.ingest.join import Joiner as PyJoiner
-from mailtally.ingest.parsers import QmgrFrom, SmtpdClient, SpamVerdict, amavis, postfix, rspamd
+from mailtally.ingest.parsers import (
+    Delivery,
+    QmgrFrom,
+    QmgrRemoved,
+    QuotaRow,
+    SmtpdClient,
+    SpamVerdict,
+    amavis,
+    postfix,
+    rspamd,
+)
+from mailtally.ingest.stamps import MAX_ADDRESS
 
 _fastlog = pytest.importorskip("mailtally.ingest._fastlog")
 CJoiner = _fastlog.Joiner
@@ -326,8 +342,14 @@ DIGIT_LINES = [
 ]
 
 
-def run_lines_both(lines: list[str]) -> tuple[Any, Any, dict[str, Any], dict[str, Any], list[Any]]:
-    """Lines through the Python parser and joiner, and through scan() (C, Python fallback)."""
+def run_lines_both(
+    lines: list[str], c_events: list[Any] | None = None
+) -> tuple[Any, Any, dict[str, Any], dict[str, Any], list[Any]]:
+    """Lines through the Python parser and joiner, and through scan() (C, Python fallback).
+
+    The events the compiled joiner returns for lines of the fallback (with those of
+    scan() before them) go to ``c_events`` when given; the rest stay in its outbox.
+    """
     ref = 1_796_000_000
     parser = LineParser(reference=ref)
     p = PyJoiner(filter_ports=(10024,))
@@ -348,7 +370,9 @@ def run_lines_both(lines: list[str]) -> tuple[Any, Any, dict[str, Any], dict[str
     def fallback(line: str) -> None:
         r = fallback_parser.parse(line)
         if r.status == "ok":
-            c.feed(r)
+            got = c.feed(r)
+            if c_events is not None:
+                c_events.extend(got)
         elif r.status == "unknown":
             key = r.program or "(no program)"
             unknown_c[key] = [unknown_c.get(key, [0])[0] + 1]
@@ -390,6 +414,228 @@ def test_a_message_id_over_the_limit_makes_the_line_not_understood() -> None:
         assert (r.status == "unknown") == over, line[:80]
 
 
+# -- addresses and recipients held by the joiner -------------------------------------------------
+
+S = "Nov 28 01:02:03 mx"
+
+
+def address_lines(n: int, fill: str = "a") -> dict[str, str]:
+    """A line of every shape with an address (or another name the joiner keeps) of
+    ``n`` characters."""
+    a = fill * (n - 6) + "@x.org"
+    q = "4" + "B" * (n - 1)
+    ok250 = "delay=1, dsn=2.0.0, status=sent (250 2.0.0"
+    return {
+        "to": f"{S} postfix/lmtp[1]: 4ABC: to=<{a}>, relay=mx[127.0.0.1]:24, {ok250} ok)",
+        "orig_to": f"{S} postfix/lmtp[1]: 4ABC: to=<b@x.org>, orig_to=<{a}>, "
+        f"relay=mx[127.0.0.1]:24, {ok250} ok)",
+        "sasl": f"{S} postfix/smtpd[1]: 4ABC: client=x[1.2.3.4]:25, sasl_method=PLAIN, "
+        f"sasl_username={a}",
+        "orig_queue_id": f"{S} postfix/smtpd[1]: 4ABC: client=x[127.0.0.1]:25, orig_queue_id={q}",
+        "client_ip": f"{S} postfix/smtpd[1]: 4ABC: client=x[{'1' * n}]:25",
+        "pickup": f"{S} postfix/pickup[1]: 4ABC: uid=33 from=<{a}>",
+        "qmgr": f"{S} postfix/qmgr[1]: 4ABC: from=<{a}>, size=1, nrcpt=1 (queue active)",
+        "reject": f"{S} postfix/smtpd[1]: 4ABC: reject: RCPT from h[1.2.3.4]: 554 5.7.1 <{a}>: "
+        f"Relay access denied; from=<s@x.org> to=<{a}> proto=ESMTP helo=<h>",
+        "queued_as": f"{S} postfix/smtp[1]: 4ABC: to=<b@x.org>, relay=x[127.0.0.1]:10024, "
+        f"{ok250} Ok: queued as {q})",
+        "imap_login": f"{S} dovecot: imap-login: Login: user=<{a}>, method=PLAIN, "
+        "rip=203.0.113.7, lip=10.0.0.1, mpid=1, session=<s>",
+        "sieve_user": f"{S} dovecot: lmtp({a})<1><s>: sieve: msgid=<m@x>: "
+        "stored mail into mailbox 'Junk'",
+        "sieve_session": f"{S} dovecot: lmtp(u@x.org)<1><{q}>: sieve: msgid=<m@x>: "
+        "stored mail into mailbox 'Junk'",
+        "roundcube": f"[28-Nov-2026 01:02:03 +0000]: Successful login for {a} (ID: 1) "
+        "from 1.2.3.4 in session s",
+        "quota": f"{a}\tUser quota\tSTORAGE\t1\t-\t0",
+        "quota_root": f"u@x.org\t{'R' * n}\tSTORAGE\t1\t-\t0",
+        "amavis_rcpt": f"{S} amavis[1]: (1-01) Blocked SPAM {{Quarantined}}, [1.2.3.4]:1 "
+        f"[1.2.3.4] <s@x.org> -> <{a}>, Queue-ID: 4ABC, Message-ID: <m@x>, mail_id: x, "
+        "Hits: 9, size: 1, 1 ms",
+        "amavis_queued_as": f"{S} amavis[1]: (1-01) Passed CLEAN {{R}}, [1.2.3.4]:1 [1.2.3.4] "
+        "<s@x.org> -> <b@x.org>, Queue-ID: 4ABC, Message-ID: <m@x>, mail_id: x, Hits: 1, "
+        f"size: 1, queued_as: {q}, 1 ms",
+        "rspamd": "2026-11-28T01:02:03+00:00 mx rspamd[1]: <t>; task; rspamd_task_write_log: "
+        f"id: <m@x>, qid: <{q}>, ip: 1.2.3.4, from: <s@x.org>, "
+        "(default: T (add header): [9.00/15.00] [X(1.0){}]), len: 1, time: 1ms",
+    }
+
+
+@pytest.mark.parametrize("shape", list(address_lines(MAX_ADDRESS)))
+def test_an_address_over_the_limit_makes_the_line_not_understood(shape: str) -> None:
+    """At MAX_ADDRESS characters a line is understood; one more, and it is not understood
+    in both paths, reported alike (non-ASCII included: the compiled parser hands such a
+    line to the Python one, and the bound is in characters)."""
+    parser = LineParser(reference=1_796_000_000)
+    for fill in ("a", "é"):
+        at, over = (
+            address_lines(MAX_ADDRESS, fill)[shape],
+            address_lines(MAX_ADDRESS + 1, fill)[shape],
+        )
+        assert parser.parse(at).status == "ok", shape
+        assert parser.parse(over).status == "unknown", shape
+        c_events: list[Any] = []
+        p, c, up, uc, events = run_lines_both([at, over, at], c_events)
+        assert up == uc and sum(up.values()) == 1
+        assert events == c_events + c.take()
+        assert p.flush() == c.flush()
+        same(c, p)
+        assert p.unknown == 0 and p.ok == 2  # (the joiner saw only the lines understood)
+
+
+def deliveries(qid: str, n: int, t: int = 100, addr_len: int = 40) -> list[ParseResult]:
+    """``n`` local deliveries of ``qid`` to distinct addresses (and a forward, a
+    failure and a relay every few), then its ``removed``."""
+    out = []
+    for i in range(n):
+        a = f"{i:06d}" + "r" * (addr_len - 12) + "@x.org"
+        kind = i % 7
+        if kind == 1:  # a forward to the outside
+            d = Delivery(qid, "f" + a, a, "ext[198.51.100.1]:25", "sent", "smtp", "250 ok")
+        elif kind == 2:  # a local failure
+            d = Delivery(qid, a, None, "mx[127.0.0.1]:24", "bounced", "lmtp", "552 full")
+        elif kind == 3:  # a relay to the customer's own server
+            d = Delivery(qid, a, None, "ext[198.51.100.1]:25", "sent", "smtp", "250 ok")
+        else:
+            d = Delivery(qid, a, None, "mx[127.0.0.1]:24", "sent", "lmtp", "250 2.0.0 ok")
+        out.append(ok(t, d))
+    out.append(ok(t + 1, QmgrRemoved(qid)))
+    return out
+
+
+@pytest.mark.parametrize("extra", [0, 1, 500])
+def test_a_message_holds_at_most_max_held_recipients(extra: int) -> None:
+    """Deliveries past MAX_HELD_RECIPIENTS of one message are dropped, counted in
+    ``dropped``, and the same in both joiners; the first ones still count."""
+    n = MAX_HELD_RECIPIENTS + extra
+    rs = [ok(99, SmtpdClient("4ABC", "203.0.113.9", 25, None, None)), *deliveries("4ABC", n)]
+    c, p = CJoiner(), PyJoiner()
+    for r in rs[:-1]:
+        assert c.feed(r) == p.feed(r)
+    assert c.dropped == p.dropped == extra
+    same(c, p)
+    held = p.state()["msgs"][0][1]
+    assert sum(len(held[k]) for k in ("locals", "fwds", "bounced", "relays")) == min(
+        n, MAX_HELD_RECIPIENTS
+    )
+    # a saved state carries the count on; the message's receipts are counted at removed
+    c, p = CJoiner.from_state(c.state()), PyJoiner.from_state(p.state())
+    ev_c, ev_p = c.feed(rs[-1]), p.feed(rs[-1])
+    assert ev_c == ev_p
+    assert len(ev_p) == MAX_HELD_RECIPIENTS  # one receipt or failure per recipient held
+    assert c.counters() == p.counters() and p.counters()["dropped"] == extra
+
+
+def held(j: Any) -> int:
+    return sum(
+        len(m[k]) for _, m in j.state()["msgs"] for k in ("locals", "fwds", "bounced", "relays")
+    )
+
+
+def test_all_messages_in_flight_hold_at_most_max_held_total() -> None:
+    """Messages never removed, each with MAX_HELD_RECIPIENTS recipients: past
+    MAX_HELD_TOTAL in all, the oldest are counted as they stand and dropped (as past
+    max_entries), alike in both joiners, across a saved state too."""
+    per = MAX_HELD_RECIPIENTS
+    n_msgs = MAX_HELD_TOTAL // per + 5
+    c, p = CJoiner(), PyJoiner()
+    for i in range(n_msgs):
+        if i == n_msgs // 2:  # the count is not state: both derive it when loading
+            c, p = CJoiner.from_state(c.state()), PyJoiner.from_state(p.state())
+        for r in deliveries(f"4A{i:04d}", per, t=100 + i)[:-1]:
+            assert c.feed(r) == p.feed(r)
+        assert held(p) <= MAX_HELD_TOTAL
+    same(c, p)
+    assert held(p) == MAX_HELD_TOTAL
+    assert p.expired == 5 and p.dropped == 0
+    assert len(p.state()["msgs"]) == MAX_HELD_TOTAL // per
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["4A", "4B"]), st.integers(0, 1200), st.integers(0, 6)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_recipients_past_the_bound_are_dropped_alike(runs: list[tuple[str, int, int]]) -> None:
+    """Runs of deliveries of two messages (repeated addresses, every kind of recipient,
+    removed at random), crossing MAX_HELD_RECIPIENTS: the two joiners agree."""
+    c, p = CJoiner(), PyJoiner()
+    for t, (qid, n, mod) in enumerate(runs):
+        rs = deliveries(qid, n, t=100 + t)
+        # 0: not removed yet; else a stride (repeats across runs, other kinds), removed
+        rs = rs[:-1] if mod == 0 else rs[::mod] + rs[-1:]
+        for r in rs:
+            assert c.feed(r) == p.feed(r)
+        same(c, p)
+    assert c.expire_all() == p.expire_all()
+    same(c, p)
+
+
+RSS_CHILD = r"""
+import json, resource, sys
+from mailtally.ingest import LineParser, _fastlog
+from mailtally.ingest.join import Joiner as PyJoiner
+kind, n = sys.argv[1], int(sys.argv[2])
+ref = 1_796_000_000
+def line(i):
+    if kind == "long":  # a message each, to= and orig_to= of 30,000 characters
+        a = f"{i:08d}" + "a" * 29_986 + "@x.org"
+        qid, orig = f"{i:010X}", "o" + a
+    else:  # one message, distinct addresses just under the bound
+        a = f"{i:08d}" + "r" * 300 + "@x.org"
+        qid, orig = "4ABCDEF", "o" + a[1:]
+    return (f"Nov 28 01:02:03 mx postfix/lmtp[1]: {qid}: to=<{a}>, orig_to=<{orig}>, "
+            "relay=mx[127.0.0.1]:24, delay=1, dsn=2.0.0, status=sent (250 2.0.0 ok)")
+parser = LineParser(reference=ref)
+p, c = PyJoiner(), _fastlog.Joiner()
+fast = _fastlog.Parser(LineParser(reference=ref).stamps)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+raw = {}
+for s in range(0, n, 100):
+    chunk = [line(i) for i in range(s, min(n, s + 100))]
+    for text in chunk:
+        r = parser.parse(text)
+        if r.status == "ok":
+            p.feed(r)
+    _fastlog.scan(fast, c, ("\n".join(chunk) + "\n").encode(), raw, lambda l: None)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+same = c.state() == p.state() and c.counters() == p.counters()
+print(json.dumps({"grew_mb": (peak - base) / 1024, "same": same, "unknown": p.unknown,
+                  "raw": sum(v[0] for v in raw.values()), "dropped": p.dropped}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "n"),
+    [("long", 2_000), ("many", 40_000)],
+)
+def test_long_addresses_and_many_recipients_keep_the_joiner_small(kind: str, n: int) -> None:
+    """2,000 messages with 30,000-character addresses grew this child by 336 MB before
+    (both joiners in one process); 40,000 recipients of one message by 69 MB.
+    Now the first lines are not understood, and the second are dropped past the bound."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_CHILD, kind, str(n)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["same"], r
+    assert r["grew_mb"] < 40, r
+    if kind == "long":
+        assert r["raw"] == n and r["dropped"] == 0, r  # (the parser never hands them over)
+    else:
+        assert r["raw"] == 0 and r["dropped"] == n - MAX_HELD_RECIPIENTS, r
+
+
 def test_crafted_counters_in_a_state_are_clamped_alike() -> None:
     """A counter at 2**63 - 1 wrapped the compiled joiner's int64 at the next line."""
     state = PyJoiner().state()
@@ -413,6 +659,96 @@ def test_out_of_range_times_in_a_state_are_refused_by_both(field) -> None:
     for joiner in (PyJoiner, CJoiner):
         with pytest.raises(OverflowError):
             joiner.from_state(state)
+
+
+def state_with_everything() -> dict[str, Any]:
+    """A state with a removed (held) message holding every kind of recipient, and a
+    quota row waiting for its pair."""
+    p = PyJoiner()
+    for r in [
+        ok(99, SmtpdClient("4ABC", "127.0.0.1", 25, None, None)),
+        *deliveries("4ABC", 4),
+        ok(100, QuotaRow("u@x.org", "User quota", "STORAGE", 5)),
+    ]:
+        p.feed(r)
+    state = p.state()
+    m = state["msgs"][0][1]
+    assert m["removed"] is not None and m["locals"] and m["fwds"] and m["bounced"] and m["relays"]
+    assert state["quota"]
+    return state
+
+
+#: where a time sits in a state: (msgs' first message dict → its key, or a path)
+STATE_TIMES = ["removed", "locals", "fwds", "bounced", "relays", "quota"]
+
+
+def set_time(state: dict[str, Any], where: str, value: Any) -> None:
+    m = state["msgs"][0][1]
+    if where == "removed":
+        m["removed"] = value
+    elif where == "quota":
+        for row in state["quota"].values():
+            row[4] = value
+    else:
+        for entry in m[where].values():
+            entry[-2 if where == "locals" else -1] = value
+
+
+@pytest.mark.parametrize("where", STATE_TIMES)
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**80])
+def test_out_of_range_message_and_quota_times_are_refused_by_both(where: str, value: int) -> None:
+    """The C joiner reads these times as int64 and refused such a state, where the
+    Python one loaded it (and then counted events at a time no C event can hold)."""
+    state = state_with_everything()
+    set_time(state, where, value)
+    for joiner in (PyJoiner, CJoiner):
+        with pytest.raises(OverflowError):
+            joiner.from_state(state)
+
+
+@pytest.mark.parametrize("where", STATE_TIMES)
+@pytest.mark.parametrize("value", [2**63 - 1, -(2**63), "12", 7.9, True])
+def test_message_and_quota_times_in_range_are_read_alike(where: str, value: Any) -> None:
+    """In range, both read int(value): the same state, and the same events after."""
+    state = state_with_everything()
+    set_time(state, where, value)
+    c, p = CJoiner.from_state(state), PyJoiner.from_state(state)
+    same(c, p)
+    assert p.state() == PyJoiner.from_state(p.state()).state()  # a fixed point
+    more = [ok(200, QmgrRemoved("4ABC")), ok(300, QuotaRow("v@x.org", "q", "STORAGE", 1))]
+    for r in more:
+        assert c.feed(r) == p.feed(r)
+    assert c.flush() == p.flush()
+    same(c, p)
+
+
+def time_values() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.integers(),
+        st.integers(-(2**63) - 2, -(2**63) + 2),
+        st.integers(2**63 - 2, 2**63 + 2),
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e20, max_value=1e20),
+        st.integers(-(10**20), 10**20).map(str),
+        st.booleans(),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(STATE_TIMES), time_values()), min_size=1, max_size=4))
+def test_a_state_with_any_message_or_quota_time_loads_alike(
+    edits: list[tuple[str, Any]],
+) -> None:
+    """Both joiners load the state, equal, or both refuse it."""
+    state = state_with_everything()
+    for where, value in edits:
+        set_time(state, where, value)
+    outcomes = []
+    for joiner in (PyJoiner, CJoiner):
+        try:
+            outcomes.append(joiner.from_state(state).state())
+        except (OverflowError, ValueError) as e:
+            outcomes.append(type(e).__name__)
+    assert outcomes[0] == outcomes[1]
 
 
 # -- every parser, every shape: no line costs more than its length ----------------------------

@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 
 from mailtally.ingest import files
 from mailtally.ingest.files import LONG_LINE, MAX_LINE, Ingester
+from mailtally.ingest.join import MAX_HELD_RECIPIENTS
+from mailtally.ingest.stamps import MAX_ADDRESS
 from mailtally.store import Store, open_store
 from test_ingest_files import (
     T0,
@@ -70,7 +72,7 @@ def test_a_line_over_the_limit_is_counted_as_not_understood(
         long_line(MAX_LINE + 1),
         long_line(3 * MAX_LINE, "é"),
         long_line(200_000, "<"),
-        long_line(MAX_LINE),  # at the limit: parsed (a reject it understands)
+        long_line(MAX_LINE),  # at the limit: parsed (not understood: to= is over MAX_ADDRESS)
     ]
     lines = good[:100] + hostile[:2] + good[100:200] + hostile[2:] + good[200:]
     log = tmp_path / "mail.log"
@@ -132,6 +134,42 @@ def test_the_compiled_and_python_loops_report_hostile_lines_alike(
             outcomes.append((rep.lines, rep.long_lines, rep.unknown, rep.ignored_lines, totals(s)))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][1] == 1
+
+
+def test_long_addresses_and_many_recipients_are_reported_alike_by_both_loops(
+    store_path: Path,
+    tmp_path: Path,
+) -> None:
+    """Deliveries with an address over MAX_ADDRESS are lines not understood (under their
+    program, with a sample), and deliveries of one message past MAX_HELD_RECIPIENTS are
+    dropped and counted, the same in the compiled and the pure-Python loop."""
+    good = traffic(100, seed=8)
+    relay = "relay=mx[127.0.0.1]:24, delay=1, dsn=2.0.0, status=sent (250 2.0.0 ok)"
+    long_to = "x" * MAX_ADDRESS + "@example.com"
+    hostile = [
+        f"Jan 10 08:00:0{i % 10} mx postfix/lmtp[1]: 9F00{i:02d}: to=<{long_to}>, {relay}"
+        for i in range(5)
+    ] + [
+        f"Jan 10 08:00:10 mx postfix/lmtp[1]: 9FFF: to=<r{i}@example.com>, {relay}"
+        for i in range(MAX_HELD_RECIPIENTS + 7)
+    ]
+    log = tmp_path / "mail.log"
+    write(log, good[:50] + hostile + good[50:])
+    outcomes = []
+    for compiled in (True, False):
+        copy = tmp_path / f"{compiled}.sqlite3"
+        copy.write_bytes(store_path.read_bytes())
+        with open_store(f"sqlite:///{copy}") as s:
+            rep = Ingester(s, UTC, compiled=compiled).ingest([str(log)])
+            outcomes.append(
+                (rep.lines, rep.unknown, rep.dropped_recipients, rep.ignored_lines, totals(s))
+            )
+    assert outcomes[0] == outcomes[1]
+    n_lines, unknown, dropped, _, counted = outcomes[0]
+    assert n_lines == len(good) + len(hostile)
+    assert unknown == {"postfix/lmtp": [5, hostile[0][:300]]}
+    assert dropped == 7
+    assert counted == expected(good)  # (9FFF's recipients are not in the tree)
 
 
 def test_lines_of_ever_new_programs_keep_the_report_small(

@@ -368,6 +368,8 @@ def _print_report(report: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from mailtally.ingest.join import MAX_HELD_RECIPIENTS
+
     console = Console(stderr=False)
     console.print(
         f"[bold]{report.lines:,}[/] lines read, [bold]{report.events:,}[/] events counted, "
@@ -375,6 +377,12 @@ def _print_report(report: Any) -> None:
         f"{report.unknown_lines:,} lines not understood, "
         f"{report.outside_tree:,} events outside the tenant tree, "
         f"{report.skipped_messages:,} messages never completed"
+        + (
+            f", {report.dropped_recipients:,} deliveries dropped (over "
+            f"{MAX_HELD_RECIPIENTS:,} recipients in one message)"
+            if report.dropped_recipients
+            else ""
+        )
     )
     if report.unknown:
         table = Table(title="lines not understood, by program")

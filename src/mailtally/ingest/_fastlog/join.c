@@ -545,11 +545,13 @@ static PyObject *Joiner_clear_resolve_cache(Joiner *j, PyObject *unused) {
 
 static const char *const counter_names[] = {"lines",   "ok",      "ignored",
                                             "unknown", "records", "events",
-                                            "expired", "abandoned", "errors"};
+                                            "expired", "abandoned", "errors",
+                                            "dropped"};
 
 long long *join_counter(Joiner *j, int i) {
     long long *c[] = {&j->lines,   &j->ok,      &j->ignored, &j->unknown, &j->records,
-                      &j->events,  &j->expired, &j->abandoned, &j->errors};
+                      &j->events,  &j->expired, &j->abandoned, &j->errors,
+                      &j->dropped};
     return c[i];
 }
 
@@ -558,7 +560,7 @@ PyObject *join_counters(Joiner *j, int extra) {
     PyObject *d = PyDict_New();
     if (d == NULL)
         return NULL;
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < J_N_COUNTERS; i++) {
         PyObject *v = PyLong_FromLongLong(*join_counter(j, i));
         if (v == NULL || PyDict_SetItemString(d, counter_names[i], v) < 0) {
             Py_XDECREF(v);
@@ -663,6 +665,7 @@ static PyMemberDef Joiner_members[] = {
     {"events", T_LONGLONG, offsetof(Joiner, events), 0, NULL},
     {"expired", T_LONGLONG, offsetof(Joiner, expired), 0, NULL},
     {"abandoned", T_LONGLONG, offsetof(Joiner, abandoned), 0, NULL},
+    {"dropped", T_LONGLONG, offsetof(Joiner, dropped), 0, NULL},
     {"errors", T_LONGLONG, offsetof(Joiner, errors), 0, NULL},
     {"max_entries", T_PYSSIZET, offsetof(Joiner, max_entries), READONLY, NULL},
     {"max_age", T_LONGLONG, offsetof(Joiner, max_age), READONLY, NULL},

@@ -31,6 +31,12 @@
  * re-injection links (which log lines write) */
 #define J_VERDICT_DEPTH 8
 #define J_VERDICT_VISITS 256
+/* join.MAX_HELD_RECIPIENTS: recipients one message in flight holds, at most */
+#define J_MAX_HELD_RECIPIENTS 1000
+/* join.MAX_HELD_TOTAL: recipients all messages in flight hold, at most */
+#define J_MAX_HELD_TOTAL 50000
+/* join.Joiner._COUNTERS: how many */
+#define J_N_COUNTERS 10
 /* Times are int64 in C.  Line times outside ±2^61 seconds (no stamp parser makes
  * them) are refused, and max_age/reinject_grace are clamped to 2^62, so that
  * `now + grace`, `now - max_age` never overflow. */
@@ -112,7 +118,8 @@ typedef struct {
     otable quota;     /* user key -> jquota */
     otable quota_done; /* set */
     int64_t quota_time;
-    long long lines, ok, ignored, unknown, records, events, expired, abandoned, errors;
+    size_t held_rcpts; /* join._rcpts: recipients held by all of msgs (derived) */
+    long long lines, ok, ignored, unknown, records, events, expired, abandoned, errors, dropped;
     /* not state */
     otable rcache;   /* resolve cache: address -> jresolved */
     int busy;        /* in a method: a reentrant call (from resolve) is refused */

@@ -634,7 +634,8 @@ int join_load_state(Joiner *j, PyObject *state) {
         return -1;
     if (counters != NULL) {
         static const char *const names[] = {"lines", "ok", "ignored", "unknown", "records",
-                                            "events", "expired", "abandoned", "errors"};
+                                            "events", "expired", "abandoned", "errors",
+                                            "dropped"};
         PyObject *items = PyMapping_Items(counters), *it = NULL, *kv;
         Py_DECREF(counters);
         if (items == NULL || (it = PyObject_GetIter(items)) == NULL)
@@ -646,7 +647,7 @@ int join_load_state(Joiner *j, PyObject *state) {
                 rc = -1;
                 break;
             }
-            for (int i = 0; i < 9; i++) {
+            for (int i = 0; i < J_N_COUNTERS; i++) {
                 PyObject *k = ITEM(seq, 0);
                 if (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, names[i]) == 0) {
                     /* clamped into [0, join.COUNTER_MAX]: counted on in int64,
@@ -678,6 +679,11 @@ int join_load_state(Joiner *j, PyObject *state) {
         load_rows(j, state, "done", &j->done, 't') < 0 ||
         load_rows(j, state, "sieve_fwd", &j->sieve_fwd, 't') < 0 || load_quota(j, state) < 0)
         return -1;
+    j->held_rcpts = 0; /* join._rcpts: derived from the messages */
+    for (onode *e = j->msgs.head; e != NULL; e = e->next) {
+        const jmsg *m = e->val;
+        j->held_rcpts += m->locals.n + m->fwds.n + m->bounced.n + m->relays.n;
+    }
     PyObject *qd = get(state, "quota_done", 0);
     if (qd == NULL && PyErr_Occurred())
         return -1;

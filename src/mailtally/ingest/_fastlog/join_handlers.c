@@ -208,6 +208,29 @@ static int join_key(tbuf *out, const char *a, Py_ssize_t an, const char *b, Py_s
     return 0;
 }
 
+/* _full: 1 if m holds J_MAX_HELD_RECIPIENTS recipients (the one about to be added is
+ * dropped, and counted); else 0, and the caller adds it: room is made for it first
+ * under J_MAX_HELD_TOTAL by expiring the oldest messages (never m: it is last and
+ * holds fewer).  -1 with an exception if an expiry failed (nothing is added). */
+static int held_full(Joiner *j, const jmsg *m) {
+    if (m->locals.n + m->fwds.n + m->bounced.n + m->relays.n >= J_MAX_HELD_RECIPIENTS) {
+        j->dropped++;
+        return 1;
+    }
+    while (j->held_rcpts >= J_MAX_HELD_TOTAL && j->msgs.n) {
+        tbuf k;
+        tb_init(&k);
+        int rc = tb_set(&k, j->msgs.head->key, j->msgs.head->klen);
+        if (rc == 0)
+            rc = join_expire(j, k.p, k.n);
+        tb_free(&k);
+        if (rc < 0)
+            return -1;
+    }
+    j->held_rcpts++;
+    return 0;
+}
+
 static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, int sent,
                          int64_t t, tbuf *k1, tbuf *k2) {
     fl_str to = r->to, orig = FL_NONE;
@@ -226,6 +249,9 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
             if (join_norm(j, orig.p, orig.n, k1) < 0 || join_norm(j, to.p, to.n, k2) < 0)
                 return -1;
             if (!bytes_eq(k1->p, k1->n, k2->p, k2->n) && !ot_get(&m->fwds, k1->p, k1->n)) {
+                int full = held_full(j, m);
+                if (full)
+                    return full < 0 ? -1 : 0;
                 if (put_addr(&m->fwds, k1->p, k1->n, orig, t) < 0 ||
                     join_strip_ext(j, orig.p, orig.n, k2) < 0)
                     return -1;
@@ -234,15 +260,24 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
         } else if (sent && !orig.p && outside) {
             if (join_norm(j, to.p, to.n, k1) < 0)
                 return -1;
-            if (!ot_get(&m->relays, k1->p, k1->n))
+            if (!ot_get(&m->relays, k1->p, k1->n)) {
+                int full = held_full(j, m);
+                if (full)
+                    return full < 0 ? -1 : 0;
                 return put_addr(&m->relays, k1->p, k1->n, to, t); /* decided in _finish */
+            }
         }
         return 0;
     }
     if (join_norm(j, to.p, to.n, k1) < 0) /* k1 = tkey */
         return -1;
     if (!sent) { /* bounced */
-        if (!ot_get(&m->bounced, k1->p, k1->n) && !put_local(&m->bounced, k1->p, k1->n, to, orig, t))
+        if (ot_get(&m->bounced, k1->p, k1->n))
+            return 0;
+        int full = held_full(j, m);
+        if (full)
+            return full < 0 ? -1 : 0;
+        if (!put_local(&m->bounced, k1->p, k1->n, to, orig, t))
             return -1;
         return 0;
     }
@@ -253,6 +288,9 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
         if (join_norm(j, user.p, user.n, k2) < 0)
             return -1;
         if (!ot_get(&m->fwds, k2->p, k2->n)) {
+            int full = held_full(j, m);
+            if (full)
+                return full < 0 ? -1 : 0;
             if (put_addr(&m->fwds, k2->p, k2->n, user, t) < 0 ||
                 join_strip_ext(j, user.p, user.n, k2) < 0)
                 return -1;
@@ -262,6 +300,9 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
     }
     onode *entry = ot_get(&m->locals, k1->p, k1->n);
     if (entry == NULL) {
+        int full = held_full(j, m);
+        if (full)
+            return full < 0 ? -1 : 0;
         if ((entry = put_local(&m->locals, k1->p, k1->n, to, orig, t)) == NULL)
             return -1;
     } else if (orig.p && !truthy(&((jlocal *)entry->val)->orig)) {

@@ -165,6 +165,8 @@ int join_drop(Joiner *j, const char *qid, Py_ssize_t n, jmsg **out) {
         m = e->val;
         e->val = NULL;
         ot_del(&j->msgs, e);
+        if (m != NULL)
+            j->held_rcpts -= m->locals.n + m->fwds.n + m->bounced.n + m->relays.n;
     }
     *out = m;
     onode *hd = j->held.n ? ot_find(&j->held, qid, n, h) : NULL;

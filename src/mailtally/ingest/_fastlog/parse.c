@@ -380,13 +380,96 @@ static void status(fl_result *out, int st, fl_str program) {
     out->n_records = 0;
 }
 
+/* parsers._too_long: whether a record holds a field of parsers._BOUNDED over
+ * FL_MAX_ADDRESS.  The lines parsed here are ASCII (others go to the Python
+ * parser), so bytes are characters. */
+#define LONG(s) ((s).p != NULL && (s).n > FL_MAX_ADDRESS)
+static int too_long(const fl_result *out) {
+    for (int i = 0; i < out->n_records; i++) {
+        const fl_record *r = &out->records[i];
+        switch (r->kind) {
+        case FL_SMTPD_CLIENT: {
+            const fl_smtpd_client *c = &r->u.smtpd_client;
+            if (LONG(c->qid) || LONG(c->client_ip) || LONG(c->sasl_username) || LONG(c->orig_qid))
+                return 1;
+            break;
+        }
+        case FL_PICKUP:
+            if (LONG(r->u.pickup.qid) || LONG(r->u.pickup.sender))
+                return 1;
+            break;
+        case FL_CLEANUP_MSGID:
+            if (LONG(r->u.cleanup.qid))
+                return 1;
+            break;
+        case FL_QMGR_FROM:
+            if (LONG(r->u.qmgr_from.qid) || LONG(r->u.qmgr_from.sender))
+                return 1;
+            break;
+        case FL_QMGR_REMOVED:
+        case FL_DISCARD:
+            if (LONG(r->u.qid_only.qid))
+                return 1;
+            break;
+        case FL_DELIVERY: {
+            const fl_delivery *d = &r->u.delivery;
+            if (LONG(d->qid) || LONG(d->to) || LONG(d->orig_to) || LONG(d->queued_as) ||
+                LONG(d->forwarded_as))
+                return 1;
+            break;
+        }
+        case FL_REJECT:
+            if (LONG(r->u.reject.qid) || LONG(r->u.reject.recipient))
+                return 1;
+            break;
+        case FL_MAIL_LOGIN:
+            if (LONG(r->u.mail_login.user))
+                return 1;
+            break;
+        case FL_SIEVE:
+            if (LONG(r->u.sieve.user) || LONG(r->u.sieve.session))
+                return 1;
+            break;
+        case FL_WEBMAIL_LOGIN:
+            if (LONG(r->u.webmail_login.user))
+                return 1;
+            break;
+        case FL_SPAM_VERDICT:
+            if (LONG(r->u.spam_verdict.qid))
+                return 1;
+            break;
+        case FL_REINJECTED:
+            if (LONG(r->u.reinjected.qid) || LONG(r->u.reinjected.new_qid))
+                return 1;
+            break;
+        case FL_FILTER_BLOCKED: {
+            const fl_filter_blocked *b = &r->u.filter_blocked;
+            if (LONG(b->qid))
+                return 1;
+            for (int k = 0; k < b->n_recipients; k++)
+                if (LONG(b->recipients[k]))
+                    return 1;
+            break;
+        }
+        case FL_QUOTA_ROW:
+            if (LONG(r->u.quota_row.user) || LONG(r->u.quota_row.root))
+                return 1;
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+#undef LONG
+
 /* _unsplit(line): a quota report row, a blank line, or garbage */
 static int unsplit(fl_stamps *st, fl_str line, fl_result *out) {
     if (findc(line, '\t', 0) >= 0) {
         int r = fl_parse_quota(line, out);
         if (r == R_FALLBACK)
             return r;
-        if (r == R_RECS) {
+        if (r == R_RECS && !too_long(out)) {
             out->status = FL_OK;
             out->program = fl_s(LIT("doveadm"));
             out->time = st->reference;
@@ -457,6 +540,10 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
     }
     if (r == R_NONE || r == R_EMPTY) {
         status(out, r == R_NONE ? FL_UNKNOWN : FL_IGNORED, name);
+        return 0;
+    }
+    if (too_long(out)) {
+        status(out, FL_UNKNOWN, name);
         return 0;
     }
     int64_t t = 0;

@@ -29,6 +29,9 @@ typedef struct {
 #define FL_MAX_DIGITS 640
 /* stamps.MAX_MESSAGE_ID: a longer Message-ID makes the line not understood */
 #define FL_MAX_MESSAGE_ID 998
+/* stamps.MAX_ADDRESS: a longer address (or other name the joiner keeps) makes the
+ * line not understood; the fields are parsers._BOUNDED's (parse.c's too_long) */
+#define FL_MAX_ADDRESS 320
 
 enum fl_kind {
     FL_SMTPD_CLIENT = 1, /* SmtpdClient */

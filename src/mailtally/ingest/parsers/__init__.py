@@ -32,7 +32,7 @@ from dataclasses import MISSING, dataclass, fields
 from datetime import tzinfo
 from typing import Literal
 
-from ..stamps import CLASSIC, ISO, StampParser, _split
+from ..stamps import CLASSIC, ISO, MAX_ADDRESS, StampParser, _split
 from .amavis import FilterBlocked, Reinjected, parse_amavis
 from .dovecot import MailLogin, SieveAction, parse_dovecot
 from .postfix import (
@@ -117,6 +117,46 @@ class ParseResult:
     program: str
     time: int | None = None
     records: tuple[Record, ...] = ()
+
+
+#: The fields of each record held to MAX_ADDRESS characters (stamps.MAX_ADDRESS):
+#: every address and every name the joiner may keep.  (Message-IDs have their own
+#: bound; the fields left out — relay, response, status, category … — are read and
+#: let go within the line.)  The compiled parser checks the same fields (parse.c's
+#: too_long).
+_BOUNDED: dict[type, tuple[str, ...]] = {
+    SmtpdClient: ("qid", "client_ip", "sasl_username", "orig_qid"),
+    Pickup: ("qid", "sender"),
+    CleanupMessageId: ("qid",),
+    QmgrFrom: ("qid", "sender"),
+    QmgrRemoved: ("qid",),
+    Delivery: ("qid", "to", "orig_to", "queued_as", "forwarded_as"),
+    Reject: ("qid", "recipient"),
+    Discard: ("qid",),
+    MailLogin: ("user",),
+    SieveAction: ("user", "session"),
+    WebmailLogin: ("user",),
+    SpamVerdict: ("qid",),
+    Reinjected: ("qid", "new_qid"),
+    FilterBlocked: ("qid",),
+    QuotaRow: ("user", "root"),
+}
+
+
+def _too_long(recs: tuple[Record, ...]) -> bool:
+    """Whether a record holds a field of _BOUNDED over MAX_ADDRESS characters: such a
+    line is not understood (no real address or queue id is that long, and the joiner
+    would keep it for as long as the message is in flight)."""
+    for rec in recs:
+        for name in _BOUNDED.get(type(rec), ()):
+            v = getattr(rec, name)
+            if v is not None and len(v) > MAX_ADDRESS:
+                return True
+        if type(rec) is FilterBlocked:
+            for a in rec.recipients:
+                if len(a) > MAX_ADDRESS:
+                    return True
+    return False
 
 
 def _fast_init(cls: type) -> None:
@@ -321,6 +361,8 @@ class LineParser:
                 if recs is None:
                     return self._unknown.get(name) or self._status(self._unknown, UNKNOWN, name)
                 return self._ignored.get(name) or self._status(self._ignored, IGNORED, name)
+            if _too_long(recs):
+                return self._unknown.get(name) or self._status(self._unknown, UNKNOWN, name)
             stamps = self.stamps
             if kind == CLASSIC and stamp == stamps._last_key:
                 t = stamps._last_val  # consecutive lines of one second: the common case
@@ -337,7 +379,7 @@ class LineParser:
         """A line without a syslog header: a quota report row, a blank line, or garbage."""
         if "\t" in line:
             recs = parse_quota(line)
-            if recs:
+            if recs and not _too_long(recs):
                 return ParseResult(OK, "doveadm", self.stamps.reference, recs)
         if not line.strip():
             return self._status(self._ignored, IGNORED, "")
