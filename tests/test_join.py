@@ -823,6 +823,43 @@ def test_reject_of_an_address_extension_counts_for_the_user() -> None:
     assert run([line]) == [MessageDenied(T0 + 5, "bob@example.com")]
 
 
+def test_proxy_reject_of_a_before_queue_filter_denies_each_recipient_named() -> None:
+    q, q2 = "8A0000000C", "8A0000000D"
+    lines = [
+        pf(0, "smtpd", f"{q}: client=mx.example.org[203.0.113.9]"),
+        pf(0, "cleanup", f"{q}: message-id=<p1@example.org>"),
+        pf(
+            1,
+            "smtpd",
+            f"{q}: proxy-reject: END-OF-MESSAGE: 554 5.7.1 Rejected for policy reasons "
+            "(381C4E5DFA31DF9E90F); from=<s@example.org> to=<bob+news@example.com> proto=ESMTP "
+            "helo=<mx.example.org>",
+        ),
+        # without a queue id, as Proxmox Mail Gateway's logs show it
+        pf(
+            2,
+            "smtpd",
+            "proxy-reject: END-OF-MESSAGE: 554 5.7.0 Reject, id=31619-02 - spam; "
+            "from=<s@example.org> to=<carol@example.com> proto=ESMTP helo=<mx.example.org>",
+        ),
+        # a temporary refusal: the sender tries again, nothing counted
+        pf(3, "smtpd", f"{q2}: client=mx.example.org[203.0.113.9]"),
+        pf(
+            3,
+            "smtpd",
+            f"{q2}: proxy-reject: END-OF-MESSAGE: 451 4.5.0 Error in processing, id=1-01; "
+            "from=<s@example.org> to=<dave@example.com> proto=ESMTP helo=<mx.example.org>",
+        ),
+    ]
+    j = Joiner()
+    assert run(lines, j) == [
+        MessageDenied(T0 + 1, "bob@example.com"),
+        MessageDenied(T0 + 2, "carol@example.com"),
+    ]
+    # the refused message was never queued: it is finished, not left to expire
+    assert j.counters()["expired"] == 0
+
+
 def test_header_check_reject() -> None:
     q = "8A0000000B"
     lines = [
