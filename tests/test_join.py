@@ -127,6 +127,52 @@ def test_simple_inbound() -> None:
     assert run(lines) == [MessageIn(T0 + 1, "bob@example.com", 2048, False)]
 
 
+def nethserver(sec: int, qid: str, user: str) -> str:
+    """A delivery as NethServer logs it: every account through one Dovecot user, the
+    account named by the address extension (real line in its administrator manual)."""
+    return pf(
+        sec,
+        "lmtp",
+        f"{qid}: to=<vmail+{user}@mail.mynethserver.org>, orig_to=<{user}@example.com>, "
+        "relay=mail.mynethserver.org[/var/run/dovecot/lmtp], delay=0.82, "
+        "delays=0.8/0.01/0.01/0.01, dsn=2.0.0, status=sent (250 2.0.0 "
+        f"<vmail+{user}@mail.mynethserver.org> gK8pHS8k+lr/ZAAAJc5BcA Saved)",
+    )
+
+
+def test_deliveries_through_an_address_extension_count_each_account_once() -> None:
+    q = "A785B308622AB"
+    lines = [
+        *inbound(q, nrcpt=3),
+        nethserver(1, q, "jsmith"),
+        nethserver(1, q, "mrossi"),
+        nethserver(2, q, "jsmith"),  # the same account again (a second alias, a retry)
+        removed(2, q),
+    ]
+    assert run(lines) == [
+        MessageIn(T0 + 1, "jsmith@example.com", 2048, False),
+        MessageIn(T0 + 1, "mrossi@example.com", 2048, False),
+    ]
+    # With the tenant tree at hand, the same: orig_to is what it knows.
+    known = {"jsmith@example.com", "mrossi@example.com"}
+    assert run(lines, resolve=lambda a: a if a in known else None) == [
+        MessageIn(T0 + 1, "jsmith@example.com", 2048, False),
+        MessageIn(T0 + 1, "mrossi@example.com", 2048, False),
+    ]
+
+
+def test_an_alias_to_an_extended_address_and_the_address_count_once_with_the_tree() -> None:
+    q = "8A0000000E"
+    lines = [
+        *inbound(q, nrcpt=2),
+        lmtp(1, q, "bob@example.com"),
+        lmtp(1, q, "bob+lists@example.com", orig="lists@example.com"),
+        removed(1, q),
+    ]
+    known = {"bob@example.com": "bob@example.com", "lists@example.com": "bob@example.com"}
+    assert run(lines, resolve=known.get) == [MessageIn(T0 + 1, "bob@example.com", 2048, False)]
+
+
 def test_long_queue_ids() -> None:
     q = "4Xk3Lq2Z9bz9rxG"
     lines = [*inbound(q), lmtp(2, q, "bob@example.com"), removed(2, q)]
