@@ -71,6 +71,36 @@ P = LineParser(reference=REF)
             T,
             (WebmailLogin("alice@example.com", "203.0.113.5"),),
         ),
+        # Roundcube in a container (log_driver 'stdout', the official image): the line
+        # "userlogins: " + text (rcube::write_log; the text of rcmail::log_login, 1.6:
+        # "Successful login for %s (ID: %d) from %s in session %s"), with the runtime's
+        # stamp in front (docker logs -t) ...
+        (
+            "2026-11-28T01:02:03.123456789Z userlogins: <k3j4h5g6> Successful login for "
+            "alice@example.com (ID: 12) from 203.0.113.5 in session k3j4h5g6",
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
+        # ... journald under the container's name (journalctl -o short-iso) ...
+        (
+            "2026-11-28T02:02:03+0100 web mail-roundcube-1[812]: userlogins: <k3j4h5g6> "
+            "Successful login for alice@example.com (ID: 12) from 203.0.113.5 in session k3",
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
+        # ... or wrapped by php-fpm (catch_workers_output), in its own error_log
+        (
+            '[28-Nov-2026 01:02:03] WARNING: [pool www] child 8 said into stdout: "userlogins: '
+            '<k3j4h5g6> Successful login for alice@example.com (ID: 12) from 203.0.113.5"',
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
+        (
+            '[28-Nov-2026 01:02:03] NOTICE: [pool www] child 9 said into stderr: "userlogins: '
+            'Successful login for bob@example.com (ID: 7) from 2001:db8::5 in session abc"',
+            T,
+            (WebmailLogin("bob@example.com", "2001:db8::5"),),
+        ),
     ],
 )
 def test_roundcube(text: str, t: int, records: tuple[Record, ...]) -> None:
@@ -84,6 +114,10 @@ def test_roundcube(text: str, t: int, records: tuple[Record, ...]) -> None:
         "[28-Nov-2026 01:02:03 +0000]: <k3j4h5g6> Failed login for alice@example.com from "
         "203.0.113.5 in session k3j4h5g6 (error: 0)",
         "[28-Nov-2026 01:02:03 +0000]: PHP Warning: something in program/lib/x.php on line 3",
+        '[28-Nov-2026 01:02:03] WARNING: [pool www] child 8 said into stdout: "errors: [28-Nov'
+        '-2026 01:02:03 +0000]: DB Error"',
+        "2026-11-28T01:02:03.123456789Z userlogins: <k3j4h5g6> Failed login for "
+        "alice@example.com from 203.0.113.5 in session k3j4h5g6 (error: 0)",
     ],
 )
 def test_roundcube_ignored(text: str) -> None:

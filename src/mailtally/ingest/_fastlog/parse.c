@@ -335,7 +335,7 @@ static int route(fl_str program, int hostless, fl_str *arg, fl_str *name) {
             return ROUTE_DOVECOT_FILE;
         }
     }
-    if (STARTS(program, "roundcube")) {
+    if (STARTS(program, "roundcube") || EQ(program, "userlogins")) { /* log_driver stdout */
         *name = fl_s(LIT("roundcube"));
         return ROUTE_ROUNDCUBE;
     }
@@ -448,8 +448,14 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         r = fl_parse_amavis(hd.msg, out);
         break;
     default:
-        status(out, FL_UNKNOWN, name);
-        return 0;
+        if (!STARTS(hd.msg, "userlogins: ")) {
+            status(out, FL_UNKNOWN, name);
+            return 0;
+        }
+        /* Roundcube's stdout under a container's own tag (parsers.LineParser.parse) */
+        name = fl_s(LIT("roundcube"));
+        r = fl_parse_roundcube(hd.msg, out);
+        break;
     }
     if (r == R_FALLBACK) {
         status(out, FL_FALLBACK, fl_s(LIT("")));

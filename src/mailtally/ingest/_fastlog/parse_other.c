@@ -486,7 +486,21 @@ int fl_parse_amavis(fl_str msg, fl_result *out) {
 
 /* ==== roundcube.py ==================================================================== */
 
+/* _unwrap_fpm: the text php-fpm relays from a worker ("... said into stdout: \"...\""). */
+static fl_str unwrap_fpm(fl_str msg) {
+    Py_ssize_t k = FIND(msg, " said into stdout: \"", 0);
+    if (k < 0) {
+        k = FIND(msg, " said into stderr: \"", 0);
+        if (k < 0)
+            return msg;
+    }
+    fl_str inner = from(msg, k + 20);
+    return ENDS(inner, "\"") ? sl(inner, 0, inner.n - 1) : inner;
+}
+
 int fl_parse_roundcube(fl_str msg, fl_result *out) {
+    if (STARTS(msg, "WARNING: [pool ") || STARTS(msg, "NOTICE: [pool "))
+        msg = unwrap_fpm(msg);
     if (STARTS(msg, "userlogins: "))
         msg = from(msg, 12);
     if (STARTS(msg, "<")) {

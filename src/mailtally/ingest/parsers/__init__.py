@@ -229,7 +229,9 @@ def _route(program: str, hostless: bool) -> _Route:
         base = program[:p] if p > 0 else program
         if base in _DOVECOT_SUBSYSTEMS:
             return _dovecot_file, program, "dovecot"
-    if program.startswith("roundcube"):
+    if program.startswith("roundcube") or program == "userlogins":
+        # "userlogins": Roundcube's log_driver 'stdout' (the official container image)
+        # names the log, and a container runtime puts its stamp in front (docker logs -t)
         return parse_roundcube, None, "roundcube"
     if program.startswith("rspamd"):
         return parse_rspamd, None, "rspamd"
@@ -315,7 +317,11 @@ class LineParser:
                     routes[program] = route
             fn, arg, name = route
             if fn is None:
-                return self._status(self._unknown, UNKNOWN, name)
+                if not msg.startswith("userlogins: "):
+                    return self._status(self._unknown, UNKNOWN, name)
+                # Roundcube's stdout under a container's own tag (journald's
+                # CONTAINER_NAME, a syslog driver's tag): the log name says who wrote it
+                fn, name = parse_roundcube, "roundcube"
             recs = fn(msg) if arg is None else fn(arg, msg)
             if not recs:
                 if recs is None:
