@@ -88,6 +88,13 @@ P = LineParser(reference=REF)
             T,
             (WebmailLogin("alice@example.com", "203.0.113.5"),),
         ),
+        # ... a Kubernetes node's CRI log (/var/log/containers/*.log) ...
+        (
+            "2026-11-28T01:02:03.123456789Z stdout F userlogins: <k3j4h5g6> Successful login "
+            "for alice@example.com (ID: 12) from 203.0.113.5 in session k3j4h5g6",
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
         # ... or wrapped by php-fpm (catch_workers_output), in its own error_log
         (
             '[28-Nov-2026 01:02:03] WARNING: [pool www] child 8 said into stdout: "userlogins: '
@@ -122,6 +129,17 @@ def test_roundcube(text: str, t: int, records: tuple[Record, ...]) -> None:
 )
 def test_roundcube_ignored(text: str) -> None:
     assert P.parse(text).status == "ignored"
+
+
+def test_roundcube_lines_whose_time_cannot_be_known_are_not_counted() -> None:
+    # plain "docker logs" (no -t): the official image's stdout has no stamp
+    res = P.parse(
+        "userlogins: <k3j4h5g6> Successful login for alice@example.com (ID: 12) from "
+        "203.0.113.5 in session k3j4h5g6"
+    )
+    assert (res.status, res.records) == ("unknown", ())
+    # another container's CRI line is still nobody's
+    assert P.parse("2026-11-28T01:02:03.1Z stdout F GET /index.html 200").status == "unknown"
 
 
 # -- rspamd --------------------------------------------------------------------------------

@@ -448,6 +448,9 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         r = fl_parse_amavis(hd.msg, out);
         break;
     default:
+        if ((EQ(hd.host, "stdout") || EQ(hd.host, "stderr")) &&
+            (STARTS(hd.msg, "F ") || STARTS(hd.msg, "P ")))
+            hd.msg = from(hd.msg, 2); /* Kubernetes' CRI log: "STAMP stdout F text" */
         if (!STARTS(hd.msg, "userlogins: ")) {
             status(out, FL_UNKNOWN, name);
             return 0;

@@ -317,6 +317,8 @@ class LineParser:
                     routes[program] = route
             fn, arg, name = route
             if fn is None:
+                if (host == "stdout" or host == "stderr") and msg.startswith(("F ", "P ")):
+                    msg = msg[2:]  # Kubernetes' CRI log: "STAMP stdout F text"
                 if not msg.startswith("userlogins: "):
                     return self._status(self._unknown, UNKNOWN, name)
                 # Roundcube's stdout under a container's own tag (journald's
