@@ -19,6 +19,7 @@ from mailtally.ingest.parsers import (
     Reinjected,
     SpamVerdict,
     WebmailLogin,
+    tallied,
 )
 
 REF = calendar.timegm((2026, 11, 28, 23, 0, 0))
@@ -140,6 +141,53 @@ def test_roundcube_lines_whose_time_cannot_be_known_are_not_counted() -> None:
     assert (res.status, res.records) == ("unknown", ())
     # another container's CRI line is still nobody's
     assert P.parse("2026-11-28T01:02:03.1Z stdout F GET /index.html 200").status == "unknown"
+
+
+# -- programs that never count --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "program"),
+    [
+        ("Nov 28 01:02:03 mx opendkim[55]: 4ABC12345D: DKIM verification successful", "opendkim"),
+        ("Nov 28 01:02:03 mx opendmarc[56]: 4ABC12345D: example.org pass", "opendmarc"),
+        (
+            "Nov 28 01:02:03 mx policyd-spf[57]: prepend Received-SPF: Pass (mailfrom) "
+            "identity=mailfrom; client-ip=198.51.100.7",
+            "policyd-spf",
+        ),
+        (
+            "Nov 28 01:02:03 mx postgrey[58]: action=greylist, reason=new, "
+            "client_name=mail.other.org, sender=a@other.org, recipient=bob@example.com",
+            "postgrey",
+        ),
+        (
+            "Nov 28 01:02:03 mx postfix/postscreen[59]: PASS OLD [198.51.100.7]:4711",
+            "postfix/postscreen",
+        ),
+        (
+            "Nov 28 01:02:03 mx postfix/postsuper[60]: Deleted: 3 messages",
+            "postfix/postsuper",
+        ),
+        (
+            "Nov 28 01:02:03 mx postfix/postsuper[60]: 4ABC12345D: placed on hold",
+            "postfix/postsuper",
+        ),
+        (
+            "Nov 28 01:02:03 mx postfix/postsuper[60]: Requeued: 1 message",
+            "postfix/postsuper",
+        ),
+        (
+            "Nov 28 01:02:03 mx postfix/qmgr[61]: 4ABC12345D: sender delay notification: "
+            "5BCD23456E",
+            "postfix/qmgr",
+        ),
+    ],
+)
+def test_lines_of_programs_that_never_count_are_ignored(text: str, program: str) -> None:
+    res = P.parse(text)
+    assert (res.status, res.program, res.records) == ("ignored", program, ())
+    assert tallied(program) == (program != "postfix/qmgr")
 
 
 # -- rspamd --------------------------------------------------------------------------------

@@ -270,6 +270,10 @@ static const struct {
     {LIT("redirect:")},
     {LIT("filter:")},
     {LIT("milter-reject_warning")},
+    {LIT("requeued")},
+    {LIT("placed on hold")},
+    {LIT("released from hold")},
+    {LIT("sender delay notification:")},
     {LIT("sender non-delivery notification:")},
     {LIT("sender delivery status notification:")},
     {LIT("postmaster non-delivery notification:")},
@@ -308,6 +312,8 @@ int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out) {
             return parse_proxy_reject(FL_NONE, from(rest, 14), out);
         return R_EMPTY;
     }
+    if (EQ(head, "Deleted") || EQ(head, "Requeued"))
+        return R_EMPTY; /* postsuper's summary, "Deleted: 3 messages": no queue id */
     if (EQ(head, "proxy-reject")) /* smtpd without a queue id yet */
         return parse_proxy_reject(FL_NONE, rest, out);
     /* head.isalnum() and 3 <= len <= 24; not (head.islower() and head.isalpha()),

@@ -53,6 +53,7 @@ from .rspamd import SpamVerdict, parse_rspamd
 
 __all__ = [
     "IGNORED",
+    "NEVER_COUNTED",
     "OK",
     "UNKNOWN",
     "CleanupMessageId",
@@ -75,6 +76,7 @@ __all__ = [
     "SpamVerdict",
     "WebmailLogin",
     "parse",
+    "tallied",
 ]
 
 Record = (
@@ -206,6 +208,40 @@ _DOVECOT_SUBSYSTEMS = frozenset(
     }
 )
 
+#: Programs whose lines never count (signing, policy and greylisting daemons): their
+#: lines are understood and not counted, and the ingest report tallies them by
+#: program in one line, apart from the lines not understood.
+NEVER_COUNTED: frozenset[str] = frozenset(
+    {
+        "opendkim",
+        "opendmarc",
+        "policyd-spf",
+        "policyd-weight",
+        "postgrey",
+        "clamav-milter",
+        "spamass-milter",
+        "freshclam",
+    }
+)
+
+#: Postfix daemons whose lines never count (postscreen's chatter, postsuper's
+#: housekeeping): tallied by program like NEVER_COUNTED.
+_NEVER_DAEMONS: tuple[str, ...] = ("/postscreen", "/postsuper")
+
+
+def tallied(program: str) -> bool:
+    """Whether an ignored line of ``program`` is tallied by program in the ingest report.
+
+    (Only Postfix and NEVER_COUNTED routes keep the program as logged; every other
+    route names its results after the software, so the suffix test is Postfix's.)
+    """
+    return program in NEVER_COUNTED or program.endswith(_NEVER_DAEMONS)
+
+
+def _nothing(msg: str) -> tuple[Record, ...]:
+    return ()
+
+
 # A route: (parser taking the message, or a (arg, message) parser with its arg), and the
 # program name results carry.
 _Route = tuple[Callable[..., tuple[Record, ...] | None] | None, str | None, str]
@@ -237,6 +273,8 @@ def _route(program: str, hostless: bool) -> _Route:
         return parse_rspamd, None, "rspamd"
     if program.startswith("amavis") or program.endswith("amavisd") or program == "amavisd-new":
         return parse_amavis, None, "amavis"
+    if program in NEVER_COUNTED:
+        return _nothing, None, program
     return None, None, program
 
 

@@ -181,6 +181,10 @@ _QID_IGNORED: tuple[str, ...] = (
     "filter:",
     "milter-reject_warning",
     "sender non-delivery notification:",
+    "sender delay notification:",
+    "requeued",
+    "placed on hold",
+    "released from hold",
     "sender delivery status notification:",
     "postmaster non-delivery notification:",
     "postmaster delivery status notification:",
@@ -419,6 +423,8 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
         else:
             return ()
         return None if r is None else (r,)
+    if head == "Deleted" or head == "Requeued":
+        return ()  # postsuper's summary, "Deleted: 3 messages": no queue id
     if head == "proxy-reject":  # smtpd without a queue id yet
         r = _parse_proxy_reject(None, rest)
         return None if r is None else (r,)
