@@ -246,6 +246,8 @@ def test_records(text: str, records: tuple[Record, ...]) -> None:
         "saved mail to INBOX",
         FILE + "lmtp(alice@example.com): Info: SuVyGjQjNFg6GAAABNQJ0Q: sieve: msgid=<x@y>: "
         "discarded duplicate vacation response to <bob@z>",
+        SYSLOG + "lmtp(admin@example.com): wUc3LDtjDVrkeQAABvoInA: sieve: msgid=<x@y>: "
+        "not sending reject message to <>",
     ],
 )
 def test_ignored(text: str) -> None:

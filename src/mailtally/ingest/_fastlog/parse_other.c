@@ -12,7 +12,7 @@ static const struct {
     {LIT("discarded")},
     {LIT("discard")},
     {LIT("marked message to be discarded")},
-    {LIT("not sending vacation response")},
+    {LIT("not sending")},
     {LIT("sent notification")},
     {LIT("failed")},
     {LIT("keep")},

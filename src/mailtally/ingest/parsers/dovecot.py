@@ -83,7 +83,7 @@ _SIEVE_IGNORED: tuple[str, ...] = (
     "discarded",
     "discard",
     "marked message to be discarded",
-    "not sending vacation response",
+    "not sending",  # a vacation response, a reject message (Pigeonhole 0.4: "… to <>")
     "sent notification",
     "failed",
     "keep",
