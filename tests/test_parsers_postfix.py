@@ -320,6 +320,10 @@ def test_records(prog: str, msg: str, records: tuple[Record, ...]) -> None:
         "4F2A1B2C3D: host mx.example.net[192.0.2.1] said: 451 4.7.1 try later (in reply to RCPT "
         "TO)",
         "NOQUEUE: client=mx.example.org[203.0.113.9]",
+        "NOQUEUE: filter: RCPT from unknown[192.0.2.7]: <bob@example.com>: Recipient address "
+        "triggers FILTER smtp-amavis:[127.0.0.1]:10024; from=<a@b> to=<bob@example.com>",
+        "NOQUEUE: lost connection after RCPT from unknown[192.0.2.7]",
+        "NOQUEUE: discard: RCPT from unknown[192.0.2.7]: <a@b>: Sender address triggers DISCARD",
         "daemon started -- version 3.7.11, configuration /etc/postfix",
     ],
 )
@@ -339,6 +343,8 @@ def test_ignored(msg: str) -> None:
         "4F2A1B2C3D: from=<a@example.org>, size=1, nrcpt=99999999999999999999999 (queue active)",
         "4F2A1B2C3D: uid=abc from=<x>",
         "NOQUEUE: reject: RCPT from unknown[192.0.2.7]: no code here",
+        # a NOQUEUE line of a form not known (it is how rejections are logged)
+        "NOQUEUE: quarantine: RCPT from unknown[192.0.2.7]: 550 5.7.1 held; to=<bob@example.com>",
         # a proxy-reject without a reply code cannot be told 4xx or 5xx
         "proxy-reject: END-OF-MESSAGE: ; from=<a@b> to=<bob@example.com> proto=ESMTP helo=<h>",
         "4F2A1B2C3D: proxy-reject: END-OF-MESSAGE: ; from=<a@b> to=<bob@example.com>",

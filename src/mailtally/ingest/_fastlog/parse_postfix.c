@@ -310,7 +310,12 @@ int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out) {
             return parse_reject(FL_NONE, from(rest, 15), 1, out);
         if (STARTS(rest, "proxy-reject: "))
             return parse_proxy_reject(FL_NONE, from(rest, 14), out);
-        return R_EMPTY;
+        for (size_t i = 0; i < sizeof qid_ignored / sizeof qid_ignored[0]; i++)
+            if (starts_n(rest, qid_ignored[i].s, qid_ignored[i].n, 0))
+                return R_EMPTY;
+        if (STARTS(rest, "client=") || STARTS(rest, "discard:") || STARTS(rest, "milter-discard:"))
+            return R_EMPTY; /* _NOQUEUE_IGNORED */
+        return R_NONE;  /* a rejection-like line of a form not known: shown, never set aside */
     }
     if (EQ(head, "Deleted") || EQ(head, "Requeued"))
         return R_EMPTY; /* postsuper's summary, "Deleted: 3 messages": no queue id */

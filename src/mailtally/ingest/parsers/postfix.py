@@ -199,6 +199,10 @@ _QID_IGNORED: tuple[str, ...] = (
 )
 
 
+#: ``NOQUEUE:`` lines besides _QID_IGNORED's that are understood and count nothing.
+_NOQUEUE_IGNORED: tuple[str, ...] = ("client=", "discard:", "milter-discard:")
+
+
 def _angle_to(text: str) -> str | None:
     """The address of the first `` to=<…>`` (at the start, or after a space, ``,``
     or ``;``), as ``re.search(r"(?:^|[\\s,;])to=<([^>]*)>", text).group(1)`` would
@@ -420,8 +424,10 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
             r = _parse_reject(None, rest[15:], True)
         elif rest.startswith("proxy-reject: "):
             r = _parse_proxy_reject(None, rest[14:])
-        else:
+        elif rest.startswith(_QID_IGNORED) or rest.startswith(_NOQUEUE_IGNORED):
             return ()
+        else:
+            return None  # a rejection-like line of a form not known: shown, never set aside
         return None if r is None else (r,)
     if head == "Deleted" or head == "Requeued":
         return ()  # postsuper's summary, "Deleted: 3 messages": no queue id
