@@ -127,6 +127,52 @@ def test_simple_inbound() -> None:
     assert run(lines) == [MessageIn(T0 + 1, "bob@example.com", 2048, False)]
 
 
+def nethserver(sec: int, qid: str, user: str) -> str:
+    """A delivery as NethServer logs it: every account through one Dovecot user, the
+    account named by the address extension (real line in its administrator manual)."""
+    return pf(
+        sec,
+        "lmtp",
+        f"{qid}: to=<vmail+{user}@mail.mynethserver.org>, orig_to=<{user}@example.com>, "
+        "relay=mail.mynethserver.org[/var/run/dovecot/lmtp], delay=0.82, "
+        "delays=0.8/0.01/0.01/0.01, dsn=2.0.0, status=sent (250 2.0.0 "
+        f"<vmail+{user}@mail.mynethserver.org> gK8pHS8k+lr/ZAAAJc5BcA Saved)",
+    )
+
+
+def test_deliveries_through_an_address_extension_count_each_account_once() -> None:
+    q = "A785B308622AB"
+    lines = [
+        *inbound(q, nrcpt=3),
+        nethserver(1, q, "jsmith"),
+        nethserver(1, q, "mrossi"),
+        nethserver(2, q, "jsmith"),  # the same account again (a second alias, a retry)
+        removed(2, q),
+    ]
+    assert run(lines) == [
+        MessageIn(T0 + 1, "jsmith@example.com", 2048, False),
+        MessageIn(T0 + 1, "mrossi@example.com", 2048, False),
+    ]
+    # With the tenant tree at hand, the same: orig_to is what it knows.
+    known = {"jsmith@example.com", "mrossi@example.com"}
+    assert run(lines, resolve=lambda a: a if a in known else None) == [
+        MessageIn(T0 + 1, "jsmith@example.com", 2048, False),
+        MessageIn(T0 + 1, "mrossi@example.com", 2048, False),
+    ]
+
+
+def test_an_alias_to_an_extended_address_and_the_address_count_once_with_the_tree() -> None:
+    q = "8A0000000E"
+    lines = [
+        *inbound(q, nrcpt=2),
+        lmtp(1, q, "bob@example.com"),
+        lmtp(1, q, "bob+lists@example.com", orig="lists@example.com"),
+        removed(1, q),
+    ]
+    known = {"bob@example.com": "bob@example.com", "lists@example.com": "bob@example.com"}
+    assert run(lines, resolve=known.get) == [MessageIn(T0 + 1, "bob@example.com", 2048, False)]
+
+
 def test_long_queue_ids() -> None:
     q = "4Xk3Lq2Z9bz9rxG"
     lines = [*inbound(q), lmtp(2, q, "bob@example.com"), removed(2, q)]
@@ -821,6 +867,43 @@ def test_reject_of_an_address_extension_counts_for_the_user() -> None:
         "192.0.2.7; from=<s@spam.example> to=<bob+shop@example.com> proto=ESMTP helo=<spam>",
     )
     assert run([line]) == [MessageDenied(T0 + 5, "bob@example.com")]
+
+
+def test_proxy_reject_of_a_before_queue_filter_denies_each_recipient_named() -> None:
+    q, q2 = "8A0000000C", "8A0000000D"
+    lines = [
+        pf(0, "smtpd", f"{q}: client=mx.example.org[203.0.113.9]"),
+        pf(0, "cleanup", f"{q}: message-id=<p1@example.org>"),
+        pf(
+            1,
+            "smtpd",
+            f"{q}: proxy-reject: END-OF-MESSAGE: 554 5.7.1 Rejected for policy reasons "
+            "(381C4E5DFA31DF9E90F); from=<s@example.org> to=<bob+news@example.com> proto=ESMTP "
+            "helo=<mx.example.org>",
+        ),
+        # without a queue id, as Proxmox Mail Gateway's logs show it
+        pf(
+            2,
+            "smtpd",
+            "proxy-reject: END-OF-MESSAGE: 554 5.7.0 Reject, id=31619-02 - spam; "
+            "from=<s@example.org> to=<carol@example.com> proto=ESMTP helo=<mx.example.org>",
+        ),
+        # a temporary refusal: the sender tries again, nothing counted
+        pf(3, "smtpd", f"{q2}: client=mx.example.org[203.0.113.9]"),
+        pf(
+            3,
+            "smtpd",
+            f"{q2}: proxy-reject: END-OF-MESSAGE: 451 4.5.0 Error in processing, id=1-01; "
+            "from=<s@example.org> to=<dave@example.com> proto=ESMTP helo=<mx.example.org>",
+        ),
+    ]
+    j = Joiner()
+    assert run(lines, j) == [
+        MessageDenied(T0 + 1, "bob@example.com"),
+        MessageDenied(T0 + 2, "carol@example.com"),
+    ]
+    # the refused message was never queued: it is finished, not left to expire
+    assert j.counters()["expired"] == 0
 
 
 def test_header_check_reject() -> None:

@@ -19,6 +19,7 @@ from mailtally.ingest.parsers import (
     Reinjected,
     SpamVerdict,
     WebmailLogin,
+    tallied,
 )
 
 REF = calendar.timegm((2026, 11, 28, 23, 0, 0))
@@ -71,6 +72,43 @@ P = LineParser(reference=REF)
             T,
             (WebmailLogin("alice@example.com", "203.0.113.5"),),
         ),
+        # Roundcube in a container (log_driver 'stdout', the official image): the line
+        # "userlogins: " + text (rcube::write_log; the text of rcmail::log_login, 1.6:
+        # "Successful login for %s (ID: %d) from %s in session %s"), with the runtime's
+        # stamp in front (docker logs -t) ...
+        (
+            "2026-11-28T01:02:03.123456789Z userlogins: <k3j4h5g6> Successful login for "
+            "alice@example.com (ID: 12) from 203.0.113.5 in session k3j4h5g6",
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
+        # ... journald under the container's name (journalctl -o short-iso) ...
+        (
+            "2026-11-28T02:02:03+0100 web mail-roundcube-1[812]: userlogins: <k3j4h5g6> "
+            "Successful login for alice@example.com (ID: 12) from 203.0.113.5 in session k3",
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
+        # ... a Kubernetes node's CRI log (/var/log/containers/*.log) ...
+        (
+            "2026-11-28T01:02:03.123456789Z stdout F userlogins: <k3j4h5g6> Successful login "
+            "for alice@example.com (ID: 12) from 203.0.113.5 in session k3j4h5g6",
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
+        # ... or wrapped by php-fpm (catch_workers_output), in its own error_log
+        (
+            '[28-Nov-2026 01:02:03] WARNING: [pool www] child 8 said into stdout: "userlogins: '
+            '<k3j4h5g6> Successful login for alice@example.com (ID: 12) from 203.0.113.5"',
+            T,
+            (WebmailLogin("alice@example.com", "203.0.113.5"),),
+        ),
+        (
+            '[28-Nov-2026 01:02:03] NOTICE: [pool www] child 9 said into stderr: "userlogins: '
+            'Successful login for bob@example.com (ID: 7) from 2001:db8::5 in session abc"',
+            T,
+            (WebmailLogin("bob@example.com", "2001:db8::5"),),
+        ),
     ],
 )
 def test_roundcube(text: str, t: int, records: tuple[Record, ...]) -> None:
@@ -84,10 +122,72 @@ def test_roundcube(text: str, t: int, records: tuple[Record, ...]) -> None:
         "[28-Nov-2026 01:02:03 +0000]: <k3j4h5g6> Failed login for alice@example.com from "
         "203.0.113.5 in session k3j4h5g6 (error: 0)",
         "[28-Nov-2026 01:02:03 +0000]: PHP Warning: something in program/lib/x.php on line 3",
+        '[28-Nov-2026 01:02:03] WARNING: [pool www] child 8 said into stdout: "errors: [28-Nov'
+        '-2026 01:02:03 +0000]: DB Error"',
+        "2026-11-28T01:02:03.123456789Z userlogins: <k3j4h5g6> Failed login for "
+        "alice@example.com from 203.0.113.5 in session k3j4h5g6 (error: 0)",
     ],
 )
 def test_roundcube_ignored(text: str) -> None:
     assert P.parse(text).status == "ignored"
+
+
+def test_roundcube_lines_whose_time_cannot_be_known_are_not_counted() -> None:
+    # plain "docker logs" (no -t): the official image's stdout has no stamp
+    res = P.parse(
+        "userlogins: <k3j4h5g6> Successful login for alice@example.com (ID: 12) from "
+        "203.0.113.5 in session k3j4h5g6"
+    )
+    assert (res.status, res.records) == ("unknown", ())
+    # another container's CRI line is still nobody's
+    assert P.parse("2026-11-28T01:02:03.1Z stdout F GET /index.html 200").status == "unknown"
+
+
+# -- programs that never count --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "program"),
+    [
+        ("Nov 28 01:02:03 mx opendkim[55]: 4ABC12345D: DKIM verification successful", "opendkim"),
+        ("Nov 28 01:02:03 mx opendmarc[56]: 4ABC12345D: example.org pass", "opendmarc"),
+        (
+            "Nov 28 01:02:03 mx policyd-spf[57]: prepend Received-SPF: Pass (mailfrom) "
+            "identity=mailfrom; client-ip=198.51.100.7",
+            "policyd-spf",
+        ),
+        (
+            "Nov 28 01:02:03 mx postgrey[58]: action=greylist, reason=new, "
+            "client_name=mail.other.org, sender=a@other.org, recipient=bob@example.com",
+            "postgrey",
+        ),
+        (
+            "Nov 28 01:02:03 mx postfix/postscreen[59]: PASS OLD [198.51.100.7]:4711",
+            "postfix/postscreen",
+        ),
+        (
+            "Nov 28 01:02:03 mx postfix/postsuper[60]: Deleted: 3 messages",
+            "postfix/postsuper",
+        ),
+        (
+            "Nov 28 01:02:03 mx postfix/postsuper[60]: 4ABC12345D: placed on hold",
+            "postfix/postsuper",
+        ),
+        (
+            "Nov 28 01:02:03 mx postfix/postsuper[60]: Requeued: 1 message",
+            "postfix/postsuper",
+        ),
+        (
+            "Nov 28 01:02:03 mx postfix/qmgr[61]: 4ABC12345D: sender delay notification: "
+            "5BCD23456E",
+            "postfix/qmgr",
+        ),
+    ],
+)
+def test_lines_of_programs_that_never_count_are_ignored(text: str, program: str) -> None:
+    res = P.parse(text)
+    assert (res.status, res.program, res.records) == ("ignored", program, ())
+    assert tallied(program) == (program != "postfix/qmgr")
 
 
 # -- rspamd --------------------------------------------------------------------------------

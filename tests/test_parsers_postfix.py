@@ -256,6 +256,33 @@ CASES: list[tuple[str, str, tuple[Record, ...]]] = [
         "rejected",
         (Reject("4ABC12345D", "header", "bob@example.com", True),),
     ),
+    # proxy-reject: a before-queue content filter (amavis, Proxmox Mail Gateway) refused
+    # the message at the end of DATA (Postfix smtpd.c, smtpd_proxy.c).
+    (
+        "postfix/smtpd",
+        "4ABC12345D: proxy-reject: END-OF-MESSAGE: 554 5.7.1 Rejected for policy reasons "
+        "(381C4E5DFA31DF9E90F); from=<a@b.example> to=<bob@example.com> proto=ESMTP "
+        "helo=<mx.example.org>",
+        (Reject("4ABC12345D", "END-OF-MESSAGE", "bob@example.com", True),),
+    ),
+    (
+        "postfix/smtpd",
+        "proxy-reject: END-OF-MESSAGE: 554 5.7.0 Reject, id=31619-02 - spam from 10.0.0.1; "
+        "from=<> to=<carol@example.com> proto=SMTP helo=<[192.0.2.8]>",
+        (Reject(None, "END-OF-MESSAGE", "carol@example.com", True),),
+    ),
+    (
+        "postfix/smtpd",
+        "NOQUEUE: proxy-reject: END-OF-MESSAGE: 451 4.5.0 Error in processing, id=123-01; "
+        "from=<a@b.example> to=<bob@example.com> proto=ESMTP helo=<mx.example.org>",
+        (Reject(None, "END-OF-MESSAGE", "bob@example.com", False),),
+    ),
+    (
+        "postfix/submission/smtpd",
+        "4ABC12345D: proxy-reject: END-OF-MESSAGE: 550 5.7.1 Message contains a virus; "
+        "from=<alice@example.com> to=<x@elsewhere.org> proto=ESMTP helo=<[10.1.1.1]>",
+        (Reject("4ABC12345D", "END-OF-MESSAGE", "x@elsewhere.org", True),),
+    ),
     (
         "postfix/cleanup",
         "4ABC12345D: milter-discard: END-OF-MESSAGE from mx.example.org[203.0.113.9]: milter "
@@ -293,6 +320,10 @@ def test_records(prog: str, msg: str, records: tuple[Record, ...]) -> None:
         "4F2A1B2C3D: host mx.example.net[192.0.2.1] said: 451 4.7.1 try later (in reply to RCPT "
         "TO)",
         "NOQUEUE: client=mx.example.org[203.0.113.9]",
+        "NOQUEUE: filter: RCPT from unknown[192.0.2.7]: <bob@example.com>: Recipient address "
+        "triggers FILTER smtp-amavis:[127.0.0.1]:10024; from=<a@b> to=<bob@example.com>",
+        "NOQUEUE: lost connection after RCPT from unknown[192.0.2.7]",
+        "NOQUEUE: discard: RCPT from unknown[192.0.2.7]: <a@b>: Sender address triggers DISCARD",
         "daemon started -- version 3.7.11, configuration /etc/postfix",
     ],
 )
@@ -312,6 +343,11 @@ def test_ignored(msg: str) -> None:
         "4F2A1B2C3D: from=<a@example.org>, size=1, nrcpt=99999999999999999999999 (queue active)",
         "4F2A1B2C3D: uid=abc from=<x>",
         "NOQUEUE: reject: RCPT from unknown[192.0.2.7]: no code here",
+        # a NOQUEUE line of a form not known (it is how rejections are logged)
+        "NOQUEUE: quarantine: RCPT from unknown[192.0.2.7]: 550 5.7.1 held; to=<bob@example.com>",
+        # a proxy-reject without a reply code cannot be told 4xx or 5xx
+        "proxy-reject: END-OF-MESSAGE: ; from=<a@b> to=<bob@example.com> proto=ESMTP helo=<h>",
+        "4F2A1B2C3D: proxy-reject: END-OF-MESSAGE: ; from=<a@b> to=<bob@example.com>",
     ],
 )
 def test_not_understood(msg: str) -> None:

@@ -384,6 +384,16 @@ def _print_report(report: Any) -> None:
             else ""
         )
     )
+    if report.ignored_programs:
+        # Programs that never count, in one line: seen and set aside, not "not understood".
+        by = sorted(report.ignored_programs.items(), key=lambda kv: (-kv[1], kv[0]))
+        console.print(
+            "ignored (programs that never count): "
+            + ", ".join(f"{program} {count:,}" for program, count in by),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,  # one line, however many programs
+        )
     if report.unknown:
         table = Table(title="lines not understood, by program")
         table.add_column("program")

@@ -22,7 +22,9 @@ traffic over ``days`` days and writes what the servers would have logged:
   every storage report; per domain and company the same flows (which add the
   rejections of unknown addresses of the domain).  ``files`` lists the files
   in the order to ingest them; ``unknown_lines`` the lines, by program, that
-  a reader is expected not to understand (other programs' noise, garbage).
+  a reader is expected not to understand (other programs' noise, garbage);
+  ``never_counted_lines`` those of programs that never count (opendkim …), which
+  a reader understands and tallies apart.
 
 The traffic covers inbound ham and spam (rspamd milter verdicts, amavis content
 filtering with re-injection under a new queue id, sieve ``fileinto Junk``),
@@ -71,6 +73,7 @@ from pathlib import Path
 from typing import Any
 
 from mailtally.errors import OMAError
+from mailtally.ingest.parsers import NEVER_COUNTED
 from mailtally.periods import Periods
 from mailtally.store import Store
 from mailtally.tree import Ctx, Principal, do_change_company, do_change_domain, do_change_user
@@ -587,6 +590,7 @@ class _Gen:
         self.n = 0
         self.long_from = start + (end - start) // 2
         self.unknown: dict[str, int] = {}
+        self.never: dict[str, int] = {}  # lines of programs that never count (NEVER_COUNTED)
         self.domain_denied: dict[str, dict[int, int]] = {d.name: {} for d in domains}
         self.mailboxes = [u for u in users if u.type == "mailbox"]
         self.plain = [u for u in self.mailboxes if u.plain] or self.mailboxes
@@ -690,7 +694,10 @@ class _Gen:
 
     def foreign(self, ts: int, program: str, text: str) -> None:
         self.emit(ts, text)
-        self.unknown[program] = self.unknown.get(program, 0) + 1
+        # A program that never counts is understood and tallied apart (issue 8); the
+        # rest of other programs' noise is not understood.
+        table = self.never if program in NEVER_COUNTED else self.unknown
+        table[program] = table.get(program, 0) + 1
 
     # -- small pieces ---------------------------------------------------------------------
     def size(self) -> int:
@@ -2192,6 +2199,7 @@ def synthesize(
         "files": [str(p.relative_to(out)) for p in files],
         "lines": total_lines,
         "unknown_lines": dict(sorted(g.unknown.items())),
+        "never_counted_lines": dict(sorted(g.never.items())),
         "users": users_t,
         "domains": {
             d.name: {"company": d.company, "days": flows_of(dom_rows[d.name])} for d in domains

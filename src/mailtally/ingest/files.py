@@ -41,7 +41,7 @@ import msgspec
 
 from mailtally.events import Event
 from mailtally.ingest.join import Joiner
-from mailtally.ingest.parsers import IGNORED, OK, LineParser
+from mailtally.ingest.parsers import IGNORED, OK, LineParser, tallied
 from mailtally.ingest.stamps import StampParser
 from mailtally.periods import Periods
 from mailtally.record import Resolver, record_events
@@ -110,6 +110,8 @@ class IngestReport:
     lines: int = 0
     events: int = 0
     ignored_lines: int = 0
+    #: program -> ignored lines, for programs that never count (parsers.tallied)
+    ignored_programs: dict[str, int] = field(default_factory=dict)
     #: program -> [lines not understood, a sample line]
     unknown: dict[str, list[object]] = field(default_factory=dict)
     #: events for addresses outside the tenant tree (not counted)
@@ -627,6 +629,7 @@ class Ingester:
                 data,
                 rep.unknown,
                 lambda line: self._line(src.parser, line),
+                rep.ignored_programs,
             )
             self._pending.extend(self.joiner.take())
         else:
@@ -664,6 +667,12 @@ class Ingester:
                 self._pending.extend(events)
         elif status == IGNORED:
             rep.ignored_lines += 1
+            program = result.program
+            if tallied(program):
+                by = rep.ignored_programs
+                if program not in by and len(by) >= UNKNOWN_PROGRAMS:
+                    program = OTHER_PROGRAMS
+                by[program] = by.get(program, 0) + 1
         else:
             program = result.program or "(no program)"
             slot = rep.unknown.get(program)

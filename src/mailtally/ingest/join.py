@@ -718,6 +718,15 @@ class Joiner:
         self._rcpts += 1
         return False
 
+    def _mailbox(self, to: str, orig: str | None) -> str:
+        """The grouping key of a local delivery: ``_norm(to)``, except that a ``to`` whose
+        address extension routes to a distinct account (``to=<vmail+jsmith@host>,
+        orig_to=<jsmith@example.com>``, NethServer and others deliver every account
+        through one Dovecot user that way) keeps its extension: each credited account
+        counts once, instead of every recipient collapsing into the first one.
+        """
+        return to.lower() if orig else self._norm(to)
+
     def _msg(self, qid: str) -> _Msg:
         """The message ``qid`` in flight, created if new; marked as just seen."""
         msgs = self._msgs
@@ -811,8 +820,8 @@ class Joiner:
                     if canon:
                         return self._strip_ext(a), canon.lower()
         if orig and single:
-            return self._strip_ext(orig), self._norm(to)
-        return self._strip_ext(to), self._norm(to)
+            return self._strip_ext(orig), self._mailbox(to, orig)
+        return self._strip_ext(to), self._mailbox(to, orig)
 
     def _finish(self, qid: str) -> None:
         """Emit the receipts and local failures of a message and forget it."""
@@ -1030,7 +1039,7 @@ class Joiner:
                 if tkey not in m.relays and not self._full(m):
                     m.relays[tkey] = [to, t]  # a receipt or not: decided in _finish
             return
-        tkey = self._norm(to)
+        tkey = self._mailbox(to, orig)
         if status == "bounced":
             if tkey not in m.bounced and not self._full(m):
                 m.bounced[tkey] = [to, orig, t]
@@ -1055,7 +1064,9 @@ class Joiner:
             s = _session(r.response)
             if s is not None and self._pending_junk.pop("s:" + s, None) is not None:
                 entry[3] = True
-            if m.msgid and self._pending_junk.pop(tkey + "\0" + m.msgid, None) is not None:
+            # (keyed as _sieve keys it: by the user, without extension)
+            jkey = self._norm(to) + "\0" + m.msgid if m.msgid else ""
+            if jkey and self._pending_junk.pop(jkey, None) is not None:
                 entry[3] = True
 
     def _reject(self, r: Reject, t: int) -> None:

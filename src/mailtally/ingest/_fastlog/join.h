@@ -145,6 +145,8 @@ PyObject *ostr_py(const ostr *o);
 int join_lower(const char *p, Py_ssize_t n, tbuf *out);          /* str.lower() */
 int join_norm(Joiner *j, const char *p, Py_ssize_t n, tbuf *out); /* _norm */
 int join_strip_ext(Joiner *j, const char *p, Py_ssize_t n, tbuf *out); /* _strip_ext */
+int join_mailbox(Joiner *j, const char *p, Py_ssize_t n, int has_orig,
+                 tbuf *out); /* _mailbox */
 int join_loopback(const char *ip, Py_ssize_t n);
 void join_ip_of(fl_str relay, fl_str *ip, fl_str *port); /* port.p NULL: None */
 int join_session(fl_str response, fl_str *session);       /* join._session */

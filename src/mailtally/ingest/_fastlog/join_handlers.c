@@ -269,7 +269,7 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
         }
         return 0;
     }
-    if (join_norm(j, to.p, to.n, k1) < 0) /* k1 = tkey */
+    if (join_mailbox(j, to.p, to.n, orig.p != NULL, k1) < 0) /* k1 = tkey */
         return -1;
     if (!sent) { /* bounced */
         if (ot_get(&m->bounced, k1->p, k1->n))
@@ -318,7 +318,14 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
                 entry->flag = 1;
         }
         if (truthy(&m->msgid)) {
-            if (join_key(k2, k1->p, k1->n, m->msgid.p, m->msgid.n) < 0)
+            /* keyed as _sieve keys it: by the user, without extension */
+            tbuf u;
+            tb_init(&u);
+            int rc = join_norm(j, to.p, to.n, &u);
+            if (rc == 0)
+                rc = join_key(k2, u.p, u.n, m->msgid.p, m->msgid.n);
+            tb_free(&u);
+            if (rc < 0)
                 return -1;
             if (pop_junk(j, k2->p, k2->n))
                 entry->flag = 1;

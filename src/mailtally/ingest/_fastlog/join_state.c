@@ -269,7 +269,7 @@ static int credit(Joiner *j, const ostr *to, const ostr *orig, int single, tbuf 
     const ostr *who = (truthy(orig) && single) ? orig : to;
     if (join_strip_ext(j, who->p, who->n, addr) < 0)
         return -1;
-    return join_norm(j, to->p, to->n, gkey);
+    return join_mailbox(j, to->p, to->n, truthy(orig), gkey);
 }
 
 /* _relay_receipts: relays that are receipts join the message's local receipts. */

@@ -371,6 +371,16 @@ int join_strip_ext(Joiner *j, const char *p, Py_ssize_t n, tbuf *out) {
     return 0;
 }
 
+/* _mailbox: the grouping key of a local delivery; a "to" whose extension routes to a
+ * distinct account (to=<vmail+jsmith@host>, orig_to=<jsmith@...>) keeps it. */
+int join_mailbox(Joiner *j, const char *p, Py_ssize_t n, int has_orig, tbuf *out) {
+    if (join_lower(p, n, out) < 0)
+        return -1;
+    if (j->delim.n > 0 && !has_orig)
+        out->n = cut_ext(j, out->p, out->n);
+    return 0;
+}
+
 static int starts(const char *p, Py_ssize_t n, const char *lit) {
     size_t l = strlen(lit);
     return (size_t)n >= l && memcmp(p, lit, l) == 0;

@@ -305,10 +305,16 @@ static const lit DOVECOT_SUBSYSTEMS[] = {
     {LIT("director")},       {LIT("quota-status")}, {LIT("dns-client")},
     {LIT("ssl-params")},     {LIT("log")},
 };
+/* parsers.NEVER_COUNTED */
+static const lit NEVER_COUNTED[] = {
+    {LIT("opendkim")},      {LIT("opendmarc")},     {LIT("policyd-spf")},
+    {LIT("policyd-weight")}, {LIT("postgrey")},     {LIT("clamav-milter")},
+    {LIT("spamass-milter")}, {LIT("freshclam")},
+};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 enum { ROUTE_NONE, ROUTE_POSTFIX, ROUTE_DOVECOT, ROUTE_DOVECOT_FILE, ROUTE_ROUNDCUBE,
-       ROUTE_RSPAMD, ROUTE_AMAVIS };
+       ROUTE_RSPAMD, ROUTE_AMAVIS, ROUTE_NEVER };
 
 /* _route(program, hostless): the parser, its arg (the Postfix daemon), the name */
 static int route(fl_str program, int hostless, fl_str *arg, fl_str *name) {
@@ -335,7 +341,7 @@ static int route(fl_str program, int hostless, fl_str *arg, fl_str *name) {
             return ROUTE_DOVECOT_FILE;
         }
     }
-    if (STARTS(program, "roundcube")) {
+    if (STARTS(program, "roundcube") || EQ(program, "userlogins")) { /* log_driver stdout */
         *name = fl_s(LIT("roundcube"));
         return ROUTE_ROUNDCUBE;
     }
@@ -347,6 +353,8 @@ static int route(fl_str program, int hostless, fl_str *arg, fl_str *name) {
         *name = fl_s(LIT("amavis"));
         return ROUTE_AMAVIS;
     }
+    if (in_set(program, NEVER_COUNTED, COUNT(NEVER_COUNTED)))
+        return ROUTE_NEVER;
     return ROUTE_NONE;
 }
 
@@ -486,6 +494,7 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
     fl_str line = fl_s(text, n);
     out->n_records = 0;
     out->time = 0;
+    out->tally = 0;
     if (has_high_byte(text, n)) {
         status(out, FL_FALLBACK, fl_s(LIT("")));
         return 0;
@@ -505,7 +514,8 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
     fl_str arg = FL_NONE, name;
     int hostless = hd.host.p == NULL || hd.host.n == 0;
     int r;
-    switch (route(hd.program, hostless, &arg, &name)) {
+    int rt = route(hd.program, hostless, &arg, &name);
+    switch (rt) {
     case ROUTE_POSTFIX:
         r = fl_parse_postfix(arg, hd.msg, out);
         break;
@@ -530,9 +540,21 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
     case ROUTE_AMAVIS:
         r = fl_parse_amavis(hd.msg, out);
         break;
+    case ROUTE_NEVER:
+        r = R_EMPTY;
+        break;
     default:
-        status(out, FL_UNKNOWN, name);
-        return 0;
+        if ((EQ(hd.host, "stdout") || EQ(hd.host, "stderr")) &&
+            (STARTS(hd.msg, "F ") || STARTS(hd.msg, "P ")))
+            hd.msg = from(hd.msg, 2); /* Kubernetes' CRI log: "STAMP stdout F text" */
+        if (!STARTS(hd.msg, "userlogins: ")) {
+            status(out, FL_UNKNOWN, name);
+            return 0;
+        }
+        /* Roundcube's stdout under a container's own tag (parsers.LineParser.parse) */
+        name = fl_s(LIT("roundcube"));
+        r = fl_parse_roundcube(hd.msg, out);
+        break;
     }
     if (r == R_FALLBACK) {
         status(out, FL_FALLBACK, fl_s(LIT("")));
@@ -540,6 +562,10 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
     }
     if (r == R_NONE || r == R_EMPTY) {
         status(out, r == R_NONE ? FL_UNKNOWN : FL_IGNORED, name);
+        /* parsers.tallied(name): name is the program as logged on these two routes */
+        if (r == R_EMPTY && (rt == ROUTE_NEVER || (rt == ROUTE_POSTFIX && (EQ(arg, "postscreen") ||
+                                                                           EQ(arg, "postsuper")))))
+            out->tally = 1;
         return 0;
     }
     if (too_long(out)) {

@@ -12,7 +12,7 @@ static const struct {
     {LIT("discarded")},
     {LIT("discard")},
     {LIT("marked message to be discarded")},
-    {LIT("not sending vacation response")},
+    {LIT("not sending")},
     {LIT("sent notification")},
     {LIT("failed")},
     {LIT("keep")},
@@ -25,6 +25,22 @@ static const struct {
     {LIT("aborted")},
     {LIT("execution")},
     {LIT("skipped")},
+};
+
+/* _LOGIN_IGNORED: login-process lines understood and not counted (dovecot.py). */
+static const struct {
+    const char *s;
+    Py_ssize_t n;
+} login_ignored[] = {
+    {LIT("Disconnected")},
+    {LIT("Aborted login")},
+    {LIT("Login aborted")},
+    {LIT("Login failed")},
+    {LIT("Maximum number of connections")},
+    {LIT("proxy(")},
+    {LIT("ID sent:")},
+    {LIT("Connection closed")},
+    {LIT("Disconnecting")},
 };
 
 static int parse_login(fl_str rest, int service, fl_result *out) {
@@ -134,6 +150,9 @@ static int parse_sieve(fl_str user, fl_str session, fl_str rest, fl_result *out)
 
 /* parse_dovecot(msg) after its split at the first ": " (msg[:c], msg[c+2:]); the
  * caller of a Dovecot file line (parsers._dovecot_file) has the two parts apart. */
+/* _MAX_SESSION: the longest session id taken in "lmtp(user): SESSIONID: sieve:". */
+#define MAX_SESSION 64
+
 int fl_parse_dovecot_parts(fl_str sub, fl_str rest, fl_result *out) {
     static const struct {
         const char *s;
@@ -150,16 +169,31 @@ int fl_parse_dovecot_parts(fl_str sub, fl_str rest, fl_result *out) {
     }
     int service = EQ(sub, "imap-login") ? FL_IMAP4 : EQ(sub, "pop3-login") ? FL_POP3 : 0;
     if (service) {
-        if (!STARTS(rest, "Login: "))
-            return R_EMPTY;
-        return parse_login(rest, service, out);
+        /* "Login: " is Dovecot 2.3 and older, "Logged in: " Dovecot 2.4 */
+        if (STARTS(rest, "Login: ") || STARTS(rest, "Logged in: "))
+            return parse_login(rest, service, out);
+        for (size_t i = 0; i < sizeof login_ignored / sizeof login_ignored[0]; i++)
+            if (starts_n(rest, login_ignored[i].s, login_ignored[i].n, 0))
+                return R_EMPTY;
+        return R_NONE;
     }
-    if (STARTS(rest, "sieve: ") &&
-        (STARTS(sub, "lmtp(") || STARTS(sub, "lda(") || STARTS(sub, "deliver("))) {
+    if (STARTS(sub, "lmtp(") || STARTS(sub, "lda(") || STARTS(sub, "deliver(")) {
         fl_str user, session;
+        if (STARTS(rest, "sieve: ")) {
+            if (!context(sub, &user, &session) || user.n == 0)
+                return R_NONE;
+            return parse_sieve(user, session, from(rest, 7), out);
+        }
+        /* Dovecot 2.2: "lmtp(user): SESSIONID: sieve: msgid=..." (_parse_sieve_session) */
+        Py_ssize_t c = FIND(sl(rest, 0, MAX_SESSION + 9), ": sieve: ", 1);
+        if (c < 0)
+            return R_EMPTY;
+        fl_str sess = sl(rest, 0, c);
+        if (findc(sess, ' ', 0) >= 0)
+            return R_EMPTY;
         if (!context(sub, &user, &session) || user.n == 0)
             return R_NONE;
-        return parse_sieve(user, session, from(rest, 7), out);
+        return parse_sieve(user, session.n ? session : sess, from(rest, c + 9), out);
     }
     return R_EMPTY;
 }
@@ -452,7 +486,21 @@ int fl_parse_amavis(fl_str msg, fl_result *out) {
 
 /* ==== roundcube.py ==================================================================== */
 
+/* _unwrap_fpm: the text php-fpm relays from a worker ("... said into stdout: \"...\""). */
+static fl_str unwrap_fpm(fl_str msg) {
+    Py_ssize_t k = FIND(msg, " said into stdout: \"", 0);
+    if (k < 0) {
+        k = FIND(msg, " said into stderr: \"", 0);
+        if (k < 0)
+            return msg;
+    }
+    fl_str inner = from(msg, k + 20);
+    return ENDS(inner, "\"") ? sl(inner, 0, inner.n - 1) : inner;
+}
+
 int fl_parse_roundcube(fl_str msg, fl_result *out) {
+    if (STARTS(msg, "WARNING: [pool ") || STARTS(msg, "NOTICE: [pool "))
+        msg = unwrap_fpm(msg);
     if (STARTS(msg, "userlogins: "))
         msg = from(msg, 12);
     if (STARTS(msg, "<")) {

@@ -233,6 +233,28 @@ static int parse_reject(fl_str qid, fl_str rest, int milter, fl_result *out) {
     return R_RECS;
 }
 
+/* _parse_proxy_reject(qid, rest): a before-queue filter's refusal; the code is read in
+ * the reply between the stage and the envelope part only. */
+static int parse_proxy_reject(fl_str qid, fl_str rest, fl_result *out) {
+    Py_ssize_t c = FIND(rest, ": ", 0);
+    if (c <= 0)
+        return R_NONE;
+    fl_str stage = sl(rest, 0, c);
+    Py_ssize_t tail_at = RFIND(rest, "; from=<");
+    if (tail_at < 0)
+        tail_at = RFIND(rest, "; to=<");
+    fl_str reply = tail_at > c ? sl(rest, c + 2, tail_at) : from(rest, c + 2);
+    int perm = permanent(reply);
+    if (perm < 0)
+        return R_NONE;
+    fl_str recipient = tail_at > c ? angle_to(from(rest, tail_at)) : FL_NONE;
+    fl_record *r = add_record(out, FL_REJECT);
+    if (r == NULL)
+        return R_FALLBACK;
+    r->u.reject = (fl_reject){qid, stage, or_none(recipient), perm, 0};
+    return R_RECS;
+}
+
 /* _QID_IGNORED */
 static const struct {
     const char *s;
@@ -248,6 +270,10 @@ static const struct {
     {LIT("redirect:")},
     {LIT("filter:")},
     {LIT("milter-reject_warning")},
+    {LIT("requeued")},
+    {LIT("placed on hold")},
+    {LIT("released from hold")},
+    {LIT("sender delay notification:")},
     {LIT("sender non-delivery notification:")},
     {LIT("sender delivery status notification:")},
     {LIT("postmaster non-delivery notification:")},
@@ -282,8 +308,19 @@ int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out) {
             return parse_reject(FL_NONE, from(rest, 8), 0, out);
         if (STARTS(rest, "milter-reject: "))
             return parse_reject(FL_NONE, from(rest, 15), 1, out);
-        return R_EMPTY;
+        if (STARTS(rest, "proxy-reject: "))
+            return parse_proxy_reject(FL_NONE, from(rest, 14), out);
+        for (size_t i = 0; i < sizeof qid_ignored / sizeof qid_ignored[0]; i++)
+            if (starts_n(rest, qid_ignored[i].s, qid_ignored[i].n, 0))
+                return R_EMPTY;
+        if (STARTS(rest, "client=") || STARTS(rest, "discard:") || STARTS(rest, "milter-discard:"))
+            return R_EMPTY; /* _NOQUEUE_IGNORED */
+        return R_NONE;  /* a rejection-like line of a form not known: shown, never set aside */
     }
+    if (EQ(head, "Deleted") || EQ(head, "Requeued"))
+        return R_EMPTY; /* postsuper's summary, "Deleted: 3 messages": no queue id */
+    if (EQ(head, "proxy-reject")) /* smtpd without a queue id yet */
+        return parse_proxy_reject(FL_NONE, rest, out);
     /* head.isalnum() and 3 <= len <= 24; not (head.islower() and head.isalpha()),
      * i.e. not all of a-z */
     if (head.n < 3 || head.n > 24)
@@ -346,6 +383,8 @@ int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out) {
         return parse_reject(qid, from(rest, 8), 0, out);
     if (STARTS(rest, "milter-reject: "))
         return parse_reject(qid, from(rest, 15), 1, out);
+    if (STARTS(rest, "proxy-reject: "))
+        return parse_proxy_reject(qid, from(rest, 14), out);
     if (STARTS(rest, "milter-discard: ") || STARTS(rest, "discard: "))
         return one(out, FL_DISCARD, qid);
     for (size_t i = 0; i < sizeof qid_ignored / sizeof qid_ignored[0]; i++)

@@ -81,6 +81,33 @@ done:
     return rc;
 }
 
+/* report.ignored_programs[program] += 1: as Ingester._line keeps it. */
+static int note_ignored(PyObject *by, const fl_str *program) {
+    PyObject *name = PyUnicode_DecodeUTF8(program->p, program->n, "replace");
+    if (name == NULL)
+        return -1;
+    PyObject *count = PyDict_GetItemWithError(by, name); /* borrowed */
+    if (count == NULL && !PyErr_Occurred() && PyDict_GET_SIZE(by) >= UNKNOWN_PROGRAMS) {
+        Py_SETREF(name, PyUnicode_FromString(OTHER_PROGRAMS));
+        if (name == NULL)
+            return -1;
+        count = PyDict_GetItemWithError(by, name);
+    }
+    int rc = -1;
+    if (count != NULL || !PyErr_Occurred()) {
+        PyObject *one = PyLong_FromLong(1);
+        PyObject *next = one == NULL ? NULL : count == NULL ? Py_NewRef(one)
+                                                            : PyNumber_Add(count, one);
+        Py_XDECREF(one);
+        if (next != NULL) {
+            rc = PyDict_SetItem(by, name, next);
+            Py_DECREF(next);
+        }
+    }
+    Py_DECREF(name);
+    return rc;
+}
+
 static int call_fallback(PyObject *fallback, const char *line, Py_ssize_t n) {
     PyObject *text = PyUnicode_DecodeUTF8(line, n, "replace");
     if (text == NULL)
@@ -94,18 +121,19 @@ static int call_fallback(PyObject *fallback, const char *line, Py_ssize_t n) {
 }
 
 PyDoc_STRVAR(scan_doc,
-"scan(parser, joiner, data, unknown, fallback) -> (lines, ignored)\n\n"
+"scan(parser, joiner, data, unknown, fallback, ignored_programs=None) -> (lines, ignored)\n\n"
 "Parse and join the whole lines of ``data`` (bytes; the last line may lack its\n"
 "newline), as Ingester._lines does.  ``unknown`` is the report's dict\n"
 "program -> [count, sample]; ``fallback(line: str)`` handles a line the C parser\n"
-"declines (parse, feed, report).  Returns the number of lines and of blank or\n"
+"declines (parse, feed, report); ``ignored_programs`` (a dict program -> count)\n"
+"tallies the ignored lines of programs that never count.  Returns the number of lines and of blank or\n"
 "ignored lines among those handled here; events wait in ``joiner.take()``.");
 
 static PyObject *scan(PyObject *self, PyObject *args) {
-    PyObject *parser, *joiner, *unknown, *fallback;
+    PyObject *parser, *joiner, *unknown, *fallback, *by = NULL;
     Py_buffer buf;
-    if (!PyArg_ParseTuple(args, "OOy*O!O:scan", &parser, &joiner, &buf, &PyDict_Type, &unknown,
-                          &fallback))
+    if (!PyArg_ParseTuple(args, "OOy*O!O|O!:scan", &parser, &joiner, &buf, &PyDict_Type, &unknown,
+                          &fallback, &PyDict_Type, &by))
         return NULL;
     if (!fl_parser_check(parser) || !fl_joiner_check(joiner)) {
         PyBuffer_Release(&buf);
@@ -153,6 +181,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             break;
         case FL_IGNORED:
             ignored++;
+            if (res->tally && by != NULL && note_ignored(by, &res->program) < 0)
+                goto error;
             break;
         case FL_UNKNOWN:
             if (note_unknown(unknown, &res->program, line, n) < 0)

@@ -53,6 +53,7 @@ from .rspamd import SpamVerdict, parse_rspamd
 
 __all__ = [
     "IGNORED",
+    "NEVER_COUNTED",
     "OK",
     "UNKNOWN",
     "CleanupMessageId",
@@ -75,6 +76,7 @@ __all__ = [
     "SpamVerdict",
     "WebmailLogin",
     "parse",
+    "tallied",
 ]
 
 Record = (
@@ -246,6 +248,40 @@ _DOVECOT_SUBSYSTEMS = frozenset(
     }
 )
 
+#: Programs whose lines never count (signing, policy and greylisting daemons): their
+#: lines are understood and not counted, and the ingest report tallies them by
+#: program in one line, apart from the lines not understood.
+NEVER_COUNTED: frozenset[str] = frozenset(
+    {
+        "opendkim",
+        "opendmarc",
+        "policyd-spf",
+        "policyd-weight",
+        "postgrey",
+        "clamav-milter",
+        "spamass-milter",
+        "freshclam",
+    }
+)
+
+#: Postfix daemons whose lines never count (postscreen's chatter, postsuper's
+#: housekeeping): tallied by program like NEVER_COUNTED.
+_NEVER_DAEMONS: tuple[str, ...] = ("/postscreen", "/postsuper")
+
+
+def tallied(program: str) -> bool:
+    """Whether an ignored line of ``program`` is tallied by program in the ingest report.
+
+    (Only Postfix and NEVER_COUNTED routes keep the program as logged; every other
+    route names its results after the software, so the suffix test is Postfix's.)
+    """
+    return program in NEVER_COUNTED or program.endswith(_NEVER_DAEMONS)
+
+
+def _nothing(msg: str) -> tuple[Record, ...]:
+    return ()
+
+
 # A route: (parser taking the message, or a (arg, message) parser with its arg), and the
 # program name results carry.
 _Route = tuple[Callable[..., tuple[Record, ...] | None] | None, str | None, str]
@@ -269,12 +305,16 @@ def _route(program: str, hostless: bool) -> _Route:
         base = program[:p] if p > 0 else program
         if base in _DOVECOT_SUBSYSTEMS:
             return _dovecot_file, program, "dovecot"
-    if program.startswith("roundcube"):
+    if program.startswith("roundcube") or program == "userlogins":
+        # "userlogins": Roundcube's log_driver 'stdout' (the official container image)
+        # names the log, and a container runtime puts its stamp in front (docker logs -t)
         return parse_roundcube, None, "roundcube"
     if program.startswith("rspamd"):
         return parse_rspamd, None, "rspamd"
     if program.startswith("amavis") or program.endswith("amavisd") or program == "amavisd-new":
         return parse_amavis, None, "amavis"
+    if program in NEVER_COUNTED:
+        return _nothing, None, program
     return None, None, program
 
 
@@ -355,7 +395,13 @@ class LineParser:
                     routes[program] = route
             fn, arg, name = route
             if fn is None:
-                return self._status(self._unknown, UNKNOWN, name)
+                if (host == "stdout" or host == "stderr") and msg.startswith(("F ", "P ")):
+                    msg = msg[2:]  # Kubernetes' CRI log: "STAMP stdout F text"
+                if not msg.startswith("userlogins: "):
+                    return self._status(self._unknown, UNKNOWN, name)
+                # Roundcube's stdout under a container's own tag (journald's
+                # CONTAINER_NAME, a syslog driver's tag): the log name says who wrote it
+                fn, name = parse_roundcube, "roundcube"
             recs = fn(msg) if arg is None else fn(arg, msg)
             if not recs:
                 if recs is None:

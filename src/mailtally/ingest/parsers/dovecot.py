@@ -10,10 +10,21 @@ addresses written ``::ffff:1.2.3.4``)::
     imap-login: Login: user=<alice@example.com>, method=PLAIN, rip=203.0.113.7,
         lip=10.0.0.1, mpid=12345, TLS, session=<abcDEF>
 
-Only ``Login:`` is a login; ``Disconnected (auth failed …)``, ``Aborted login``,
-``Login aborted`` and the like are failures and are ignored.
+Dovecot 2.4 writes ``Logged in:`` where 2.3 wrote ``Login:``, with the same
+fields (both verified in dovecot/core: 2.3.21 ``client-common-auth.c``
+``client_destroy_success(client, "Login")``; 2.4.1 ``client_destroy_success(client,
+"Logged in")``, the fields from ``login-settings.c`` ``login_log_format_elements``
+and ``login_log_format = "%{message}: %{elements}"``).  Only those two are logins;
+``Disconnected (auth failed …)`` (2.3), ``Login aborted: Connection closed (auth
+failed, 1 attempts in 2 secs) (auth_failed): user=<…>`` (2.4.1
+``client-common.c`` ``login_aborted_event``), ``Aborted login``, ``Login failed``
+and the like are failures, understood and not counted.  Any other line of a
+login process is *not understood* (so that a new form shows in the ingest
+report instead of silently counting no logins, as 2.4 did at first).
 
-Sieve actions, in LMTP or LDA context (``lmtp(user)<pid><session>``,
+Sieve actions, in LMTP or LDA context (Dovecot 2.2 puts the session id after
+the context instead, ``lmtp(user): SESSIONID: sieve: …``, ``Info:`` before the id
+in its own log file) (``lmtp(user)<pid><session>``,
 ``lmtp(pid, user)``, ``lda(user)``, the older ``deliver(user)``), Pigeonhole
 0.4 and the 0.5 form with an ``<action> action:`` prefix::
 
@@ -72,7 +83,7 @@ _SIEVE_IGNORED: tuple[str, ...] = (
     "discarded",
     "discard",
     "marked message to be discarded",
-    "not sending vacation response",
+    "not sending",  # a vacation response, a reject message (Pigeonhole 0.4: "… to <>")
     "sent notification",
     "failed",
     "keep",
@@ -85,6 +96,20 @@ _SIEVE_IGNORED: tuple[str, ...] = (
     "aborted",
     "execution",
     "skipped",
+)
+
+#: Lines of the login processes that are understood and count nothing: failures,
+#: aborts, proxying (2.3 and 2.4 forms).  Anything else there is not understood.
+_LOGIN_IGNORED: tuple[str, ...] = (
+    "Disconnected",
+    "Aborted login",
+    "Login aborted",
+    "Login failed",
+    "Maximum number of connections",
+    "proxy(",
+    "ID sent:",
+    "Connection closed",
+    "Disconnecting",
 )
 
 _LEVELS = ("Info: ", "Debug: ", "Warning: ", "Error: ", "Fatal: ", "Panic: ")
@@ -188,13 +213,38 @@ def parse_dovecot(msg: str) -> tuple[DovecotRecord, ...] | None:
         rest = rest[6:]
     service = _LOGIN_SERVICES.get(sub)
     if service is not None:
-        if not rest.startswith("Login: "):
+        # "Login: " is Dovecot 2.3 and older, "Logged in: " Dovecot 2.4
+        if rest.startswith(("Login: ", "Logged in: ")):
+            login = _parse_login(rest, service)
+        elif rest.startswith(_LOGIN_IGNORED):
             return ()
-        login = _parse_login(rest, service)
-        return None if login is None else (login,)
-    if rest.startswith("sieve: ") and sub.startswith(("lmtp(", "lda(", "deliver(")):
-        ctx = _context(sub)
-        if ctx is None or not ctx[0]:
+        else:
             return None
-        return _parse_sieve(ctx[0], ctx[1], rest[7:])
+        return None if login is None else (login,)
+    if sub.startswith(("lmtp(", "lda(", "deliver(")):
+        if rest.startswith("sieve: "):
+            ctx = _context(sub)
+            if ctx is None or not ctx[0]:
+                return None
+            return _parse_sieve(ctx[0], ctx[1], rest[7:])
+        return _parse_sieve_session(sub, rest)
     return ()
+
+
+#: The longest session id taken in ``lmtp(user): SESSIONID: sieve:`` (Dovecot's are
+#: 22 characters of base64); longer tokens are some other message.
+_MAX_SESSION = 64
+
+
+def _parse_sieve_session(sub: str, rest: str) -> tuple[SieveAction, ...] | None:
+    """Dovecot 2.2's ``lmtp(user): SESSIONID: sieve: msgid=…``; ``()`` for other lines."""
+    c = rest.find(": sieve: ", 1, _MAX_SESSION + 9)
+    if c < 0:
+        return ()
+    session = rest[:c]
+    if " " in session:
+        return ()
+    ctx = _context(sub)
+    if ctx is None or not ctx[0]:
+        return None
+    return _parse_sieve(ctx[0], ctx[1] or session, rest[c + 9 :])

@@ -181,6 +181,10 @@ _QID_IGNORED: tuple[str, ...] = (
     "filter:",
     "milter-reject_warning",
     "sender non-delivery notification:",
+    "sender delay notification:",
+    "requeued",
+    "placed on hold",
+    "released from hold",
     "sender delivery status notification:",
     "postmaster non-delivery notification:",
     "postmaster delivery status notification:",
@@ -193,6 +197,10 @@ _QID_IGNORED: tuple[str, ...] = (
     "cannot start TLS",
     "SMTPUTF8",
 )
+
+
+#: ``NOQUEUE:`` lines besides _QID_IGNORED's that are understood and count nothing.
+_NOQUEUE_IGNORED: tuple[str, ...] = ("client=", "discard:", "milter-discard:")
 
 
 def _angle_to(text: str) -> str | None:
@@ -374,6 +382,30 @@ def _parse_reject(qid: str | None, rest: str, milter: bool) -> Reject | None:
     return Reject(qid, stage, recipient or None, permanent, milter)
 
 
+def _parse_proxy_reject(qid: str | None, rest: str) -> Reject | None:
+    """A before-queue content filter's refusal, as smtpd logs it (Postfix smtpd.c)::
+
+        proxy-reject: END-OF-MESSAGE: 554 5.7.1 text; from=<a> to=<b> proto=ESMTP helo=<h>
+
+    (after ``QID: ``, ``NOQUEUE: `` or nothing, as amavis and Proxmox Mail Gateway
+    setups log it).  The reply comes right after the stage, with no client part: the
+    code is read there only, never in the filter's free text of the envelope part.
+    """
+    c = rest.find(": ")
+    if c <= 0:
+        return None
+    stage = rest[:c]
+    tail_at = rest.rfind("; from=<")
+    if tail_at < 0:
+        tail_at = rest.rfind("; to=<")
+    reply = rest[c + 2 : tail_at] if tail_at > c else rest[c + 2 :]
+    permanent = _permanent(reply)
+    if permanent is None:
+        return None  # no code ("END-OF-MESSAGE: ; from=…"): not a form we can count
+    recipient = _angle_to(rest[tail_at:]) if tail_at > c else None
+    return Reject(qid, stage, recipient or None, permanent)
+
+
 def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
     """Records of one Postfix message text (after ``prog[pid]: ``).
 
@@ -390,8 +422,17 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
             r = _parse_reject(None, rest[8:], False)
         elif rest.startswith("milter-reject: "):
             r = _parse_reject(None, rest[15:], True)
-        else:
+        elif rest.startswith("proxy-reject: "):
+            r = _parse_proxy_reject(None, rest[14:])
+        elif rest.startswith(_QID_IGNORED) or rest.startswith(_NOQUEUE_IGNORED):
             return ()
+        else:
+            return None  # a rejection-like line of a form not known: shown, never set aside
+        return None if r is None else (r,)
+    if head == "Deleted" or head == "Requeued":
+        return ()  # postsuper's summary, "Deleted: 3 messages": no queue id
+    if head == "proxy-reject":  # smtpd without a queue id yet
+        r = _parse_proxy_reject(None, rest)
         return None if r is None else (r,)
     # Short ids are upper-case hex, long ones mixed-case base-52 with digits; plain
     # lower-case words ("warning", "statistics") are log prefixes, not ids.
@@ -433,6 +474,8 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
         rec = _parse_reject(qid, rest[8:], False)
     elif rest.startswith("milter-reject: "):
         rec = _parse_reject(qid, rest[15:], True)
+    elif rest.startswith("proxy-reject: "):
+        rec = _parse_proxy_reject(qid, rest[14:])
     elif rest.startswith("milter-discard: ") or rest.startswith("discard: "):
         rec = Discard(qid)
     elif rest.startswith(_QID_IGNORED):

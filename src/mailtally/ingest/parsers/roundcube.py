@@ -9,7 +9,13 @@ or, with ``log_driver = 'syslog'``, the same text after ``roundcube: ``; the
 ``<sessid>`` prefix is there only when ``session_key`` logging is on, and the
 address may be followed by the proxy headers Roundcube appends
 (``203.0.113.5(X-Real-IP: …)``); with ``log_driver = 'stdout'`` the text is
-prefixed by the log name (``userlogins: ``).  ``Failed login for …`` is ignored.
+prefixed by the log name (``userlogins: ``) — the official container image
+logs so, and the line reaches a log with a container runtime's RFC 3339 stamp
+in front (``docker logs -t``, journald under the container's name) or wrapped
+by php-fpm (``[29-Nov-2026 10:00:00] WARNING: [pool www] child 8 said into
+stdout: "userlogins: …"``; the stamp in php-fpm's ``error_log`` zone, taken as
+the deployment's).  ``Failed login for …`` is ignored.  Roundcube writes these
+lines only with ``$config['log_logins'] = true``.
 """
 
 from __future__ import annotations
@@ -27,8 +33,27 @@ class WebmailLogin:
     ip: str
 
 
+def _unwrap_fpm(msg: str) -> str:
+    """The text php-fpm relays from a worker's stdout or stderr (``catch_workers_output``)::
+
+        WARNING: [pool www] child 8 said into stdout: "userlogins: <s> Successful login …"
+
+    (php-fpm's own stamp, ``[29-Nov-2026 10:00:00]``, is already taken off); the
+    closing quote is missing when php-fpm cut a long line.  Other text is returned as is.
+    """
+    k = msg.find(' said into stdout: "')
+    if k < 0:
+        k = msg.find(' said into stderr: "')
+        if k < 0:
+            return msg
+    inner = msg[k + 20 :]
+    return inner[:-1] if inner.endswith('"') else inner
+
+
 def parse_roundcube(msg: str) -> tuple[WebmailLogin, ...] | None:
     """Records of one Roundcube log text; ``()`` for lines that count nothing."""
+    if msg.startswith(("WARNING: [pool ", "NOTICE: [pool ")):
+        msg = _unwrap_fpm(msg)
     if msg.startswith("userlogins: "):
         msg = msg[12:]
     if msg.startswith("<"):
