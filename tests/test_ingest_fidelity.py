@@ -119,9 +119,17 @@ NOT_UNDERSTOOD: dict[str, str] = {
     "dovecot": f"{S} dovecot: imap-login: Authenticated: user=<bob@example.com>, rip=1.2.3.4",
     "postfix/lmtp": pf("lmtp", "1A0004: to=<bob@example.com>, relay=mx1, no status here"),
     "postfix/smtpd": pf("smtpd", "proxy-reject: END-OF-MESSAGE: ; from=<a@b> to=<bob@example.com>"),
+    "amavis": f"{S} amavis[3]: (12345-01) Passed, <a@b> -> <bob@example.com>, Hits: -",
     "rspamd": f"{S} rspamd[9]: <ab12cd>; task; rspamd_task_write_log: id: <m@x>, qid: <1A0005>, "
     "ip: 1.2.3.4, from: <a@b>, (something new), len: 10, time: 1ms",
 }
+
+
+#: A sieve action of a form not known: not understood too, in the "dovecot" row (the
+#: report groups by program, one sample each, so it is checked on its own).
+SIEVE_NOT_UNDERSTOOD = (
+    f"{S} dovecot: lmtp(bob@example.com): s9: sieve: msgid=<m9@x>: moved mail to somewhere"
+)
 
 
 def flows(store: Store) -> dict[str, int]:
@@ -213,3 +221,19 @@ def test_the_report_tallies_and_names_them(tmp_path: Path) -> None:
     assert {p: (int(c), s) for p, (c, s) in report.unknown.items()} == {
         p: (1, line) for p, line in NOT_UNDERSTOOD.items()
     }
+
+
+def test_a_sieve_action_of_a_form_not_known_is_not_understood(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    store = open_store(f"sqlite:///{path}")
+    try:
+        build_tree(store)
+        log = tmp_path / "mail.log"
+        write(log, [SIEVE_NOT_UNDERSTOOD])
+        report = Ingester(store, UTC).ingest([str(log)])
+    finally:
+        store.close()
+    assert {p: (int(c), s) for p, (c, s) in report.unknown.items()} == {
+        "dovecot": (1, SIEVE_NOT_UNDERSTOOD)
+    }
+    assert report.events == 0

@@ -73,9 +73,11 @@ P = LineParser(reference=REF)
             (WebmailLogin("alice@example.com", "203.0.113.5"),),
         ),
         # Roundcube in a container (log_driver 'stdout', the official image): the line
-        # "userlogins: " + text (rcube::write_log; the text of rcmail::log_login, 1.6:
-        # "Successful login for %s (ID: %d) from %s in session %s"), with the runtime's
-        # stamp in front (docker logs -t) ...
+        # "userlogins: " + text, verified in roundcube/roundcubemail: rcube.php write_log,
+        # stdout branch, writes "$name: $line\n" (the line with "<sess> " in front when
+        # session_key logging is on) and no date; rcmail.php log_login's text is
+        # "Successful login for %s (ID: %d) from %s in session %s", written only when
+        # log_logins is set.  With the runtime's stamp in front (docker logs -t) ...
         (
             "2026-11-28T01:02:03.123456789Z userlogins: <k3j4h5g6> Successful login for "
             "alice@example.com (ID: 12) from 203.0.113.5 in session k3j4h5g6",

@@ -44,7 +44,10 @@ room).  The parsers hand over no address or queue id longer than
     and each mailbox (``to``) is credited instead.  (A catch-all alias expanding
     to one mailbox is credited to the original address; pass ``resolve`` when
     the tree is at hand.)  Address extensions (``alice+tag@``) are stripped with
-    ``recipient_delimiter``.
+    ``recipient_delimiter``, except that a delivery with an ``orig_to`` is
+    grouped by its whole ``to``: ``to=<vmail+jsmith@host>, orig_to=<jsmith@…>``
+    (one Dovecot user for every account, the extension naming it) counts each
+    account once instead of every recipient collapsing into the first.
 
     *Relays.*  An ``smtp`` delivery of a message that came from the outside (not
     submitted by a user, not generated here) to another server, with no
@@ -72,7 +75,8 @@ room).  The parsers hand over no address or queue id longer than
     A sieve ``sent vacation response``.
 
 ``MessageDenied``
-    A permanent (5xx) ``reject``/``milter-reject`` line, per recipient named
+    A permanent (5xx) ``reject``/``milter-reject``/``proxy-reject`` line (the last
+    a before-queue content filter's refusal), per recipient named
     (a temporary 4xx one — greylisting, soft reject — is retried by the sender
     and not counted; an address extension is stripped, as for deliveries);
     amavis ``Blocked …`` per recipient, except spam held in quarantine (above);

@@ -24,7 +24,12 @@ report instead of silently counting no logins, as 2.4 did at first).
 
 Sieve actions, in LMTP or LDA context (Dovecot 2.2 puts the session id after
 the context instead, ``lmtp(user): SESSIONID: sieve: …``, ``Info:`` before the id
-in its own log file) (``lmtp(user)<pid><session>``,
+in its own log file: Pigeonhole 0.4.24 ``lda-sieve-plugin.c`` creates its log
+handler with ``mdctx->session_id`` as prefix, which ``sieve-error.c`` writes as
+``"%s: "`` before ``"sieve: "``; Dovecot 2.2.36's LMTP prefix is
+``mail_log_prefix = "%s(%u): "``; the action texts — ``stored mail into mailbox
+%s``, ``forwarded to <%s>``, ``sent vacation response to <%s>`` — are the same
+in Pigeonhole 0.4.24, 0.5.21 and 2.4.1) (``lmtp(user)<pid><session>``,
 ``lmtp(pid, user)``, ``lda(user)``, the older ``deliver(user)``), Pigeonhole
 0.4 and the 0.5 form with an ``<action> action:`` prefix::
 
