@@ -179,3 +179,14 @@ def subject(store: Store, role: str) -> Subject:
 
 def snapshot(store: Store) -> dict[str, list[Any]]:
     return table_rows(store, *TABLES)
+
+
+def fill(value: Any, name: str) -> Any:
+    """A request template with every ``{}`` in its strings replaced by ``name``."""
+    if isinstance(value, str):
+        return value.replace("{}", name)
+    if isinstance(value, list):
+        return [fill(v, name) for v in value]
+    if isinstance(value, dict):
+        return {k: fill(v, name) for k, v in value.items()}
+    return value

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import as_user, rfc
-from isolation import platform_file  # noqa: F401
+from isolation import fill, platform_file  # noqa: F401
 from mailtally.api.app import METHODS
 from mailtally.names import has_bad_characters
 
@@ -122,16 +122,6 @@ def outside_rows(store, caller: str) -> dict[str, list[Any]]:
     return out
 
 
-def _fill(value: Any, name: str) -> Any:
-    if isinstance(value, str):
-        return value.replace("{}", name)
-    if isinstance(value, list):
-        return [_fill(v, name) for v in value]
-    if isinstance(value, dict):
-        return {k: _fill(v, name) for k, v in value.items()}
-    return value
-
-
 def test_every_method_that_names_something_is_tried():
     assert set(METHODS) - NAMES_NOTHING <= {m for m, _ in FIELDS}
 
@@ -149,7 +139,7 @@ def test_any_name_in_any_field(platform, client, fresh_store, caller, method, te
     @given(name=names)
     def run(name: str) -> None:
         before = outside_rows(fresh_store, caller)
-        r = client.post(f"/api/{method}", json={"credentials": creds, **_fill(template, name)})
+        r = client.post(f"/api/{method}", json={"credentials": creds, **fill(template, name)})
         assert r.status_code == 200, (name, r.text)
         answer = r.json()
         assert isinstance(answer["success"], bool)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from conftest import as_user, rfc
-from isolation import platform_file  # noqa: F401
+from isolation import fill, platform_file  # noqa: F401
 from mailtally.api.app import METHODS
 
 #: (method, request with "{}" where the name goes, another tenant's name, a missing one)
@@ -89,16 +89,6 @@ CALLERS = ("admin@acme.com", "ro@acme.com", "tokenonly@acme.com", "dadmin@acme.n
            "lead@acme.com", "bob@acme.com")  # fmt: skip
 
 
-def _fill(value: Any, name: str) -> Any:
-    if isinstance(value, str):
-        return value.replace("{}", name)
-    if isinstance(value, list):
-        return [_fill(v, name) for v in value]
-    if isinstance(value, dict):
-        return {k: _fill(v, name) for k, v in value.items()}
-    return value
-
-
 def _masked(text: str, name: str) -> str:
     """``text`` with the name (and, for an address, its domain) masked."""
     text = text.replace(name, "NAME")
@@ -122,8 +112,8 @@ def test_foreign_and_missing_names_answer_alike(platform, client, caller):
     creds = as_user(caller)
     probes = PROBES + (NON_CREATOR_PROBES if caller != "admin@acme.com" else [])
     for method, body, foreign, missing in probes:
-        a = client.post(f"/api/{method}", json={"credentials": creds, **_fill(body, foreign)})
-        b = client.post(f"/api/{method}", json={"credentials": creds, **_fill(body, missing)})
+        a = client.post(f"/api/{method}", json={"credentials": creds, **fill(body, foreign)})
+        b = client.post(f"/api/{method}", json={"credentials": creds, **fill(body, missing)})
         assert a.status_code == b.status_code == 200
         assert a.headers["content-type"] == b.headers["content-type"]
         assert a.json()["success"] is False, (caller, method, body, a.text)
@@ -214,8 +204,8 @@ def test_foreign_and_missing_names_take_the_same_time(
     rounds), the bound stays."""
     creds = as_user("admin@acme.com")
     bodies = (
-        json.dumps({"credentials": creds, **_fill(body, foreign)}).encode(),
-        json.dumps({"credentials": creds, **_fill(body, missing)}).encode(),
+        json.dumps({"credentials": creds, **fill(body, foreign)}).encode(),
+        json.dumps({"credentials": creds, **fill(body, missing)}).encode(),
     )
     rounds = []
     for _ in range(5):
