@@ -14,7 +14,10 @@ bounded in size (``max_entries``) and age (``max_age`` seconds of log time since
 a message was last mentioned).  A message holds at most MAX_HELD_RECIPIENTS
 recipients (a delivery to one more is dropped, counted in ``dropped``), and all
 of them together at most MAX_HELD_TOTAL (the oldest messages are expired to make
-room).  The parsers hand over no address or queue id longer than
+room).  All messages hold at most MAX_HELD_BYTES of strings, and each other keyed
+table MAX_TABLE_BYTES (UTF-8 bytes, counted alike by the compiled twin): past
+them the oldest entries go, so that no log makes the joiner, or the state saved at
+each commit, large.  The parsers hand over no address or queue id longer than
 ``stamps.MAX_ADDRESS``: such a line is not understood.
 
 ``MessageOut``
