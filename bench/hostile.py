@@ -294,6 +294,59 @@ def case_recipients_at_the_bound() -> Callable[[], object]:
     return _ingest(make)
 
 
+TABLE_LINES = int(os.environ.get("HOSTILE_TABLE_LINES", "200000"))
+
+
+def case_sieve_at_the_bounds() -> Callable[[], object]:
+    """TABLE_LINES Dovecot sieve lines, half filing into Junk and half redirecting,
+    each with a 320-character user and session and a 998-character Message-ID of no
+    message in flight: the keys of _pending_junk and _sieve_fwd (1.3 KB each)."""
+
+    def make(path: str) -> None:
+        with open(path, "wb") as f:
+            for i in range(TABLE_LINES):
+                u = f"{i:08d}" + "u" * 306 + "@x.org"
+                s, m = f"{i:08d}" + "s" * 312, f"{i:08d}" + "m" * 984 + "@x.org"
+                act = "stored mail into mailbox 'Junk'" if i % 2 else "forwarded to <c@y.org>"
+                f.write(
+                    f"Nov 28 01:02:03 mx dovecot: lmtp({u})<1234><{s}>: sieve: msgid=<{m}>: "
+                    f"{act}\n".encode()
+                )
+
+    return _ingest(make)
+
+
+def case_links_at_the_bounds() -> Callable[[], object]:
+    """TABLE_LINES re-injections (smtpd orig_queue_id=), 64 of each message, the
+    original's queue id of 320 characters: _children (and the messages in flight)."""
+
+    def make(path: str) -> None:
+        with open(path, "wb") as f:
+            for i in range(TABLE_LINES):
+                a, b = f"{i // 64:08d}" + "A" * 312, f"{i:08d}" + "B" * 16
+                f.write(
+                    f"Nov 28 01:02:03 mx postfix/smtpd[1]: {b}: client=x[127.0.0.1]:25, "
+                    f"orig_queue_id={a}, orig_client=x\n".encode()
+                )
+
+    return _ingest(make)
+
+
+def case_quota_rows_at_the_bound() -> Callable[[], object]:
+    """A quota report of TABLE_LINES users of 320 characters, each with a STORAGE row
+    only (a 320-character root): rows never completed, waiting in _quota."""
+
+    def make(path: str) -> None:
+        with open(path, "wb") as f:
+            f.write(b"Username\tQuota name\tType\tValue\tLimit\t%\n")
+            root = "User quota " + "r" * 309
+            for i in range(TABLE_LINES):
+                u = f"{i:08d}" + "u" * 306 + "@x.org"
+                f.write(f"{u}\t{root}\tSTORAGE\t{i}\t-\t0\n".encode())
+
+    return _ingest(make)
+
+
 CASES = {n[5:]: f for n, f in sorted(globals().items()) if n.startswith("case_")}
 
 

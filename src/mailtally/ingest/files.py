@@ -39,7 +39,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from mailtally.events import Event
+from mailtally.events import Event, MessageDenied
 from mailtally.ingest.join import Joiner
 from mailtally.ingest.parsers import IGNORED, OK, LineParser, tallied
 from mailtally.ingest.stamps import StampParser
@@ -74,6 +74,13 @@ BATCH_LINES = 500_000
 #: written to make the joiner count messages out as they are pushed from its bounded
 #: tables make one each, with an address of up to 320 characters
 BATCH_EVENTS = 250_000
+#: and at most about this many bytes of events waiting (the length of each one's user or
+#: recipient plus PENDING_EVENT_COST), checked after every chunk read: 250,000 events of
+#: 320-character addresses held 110 MB before their commit and doubled it during it.
+#: Real events (addresses of 20-40 characters, 160,000 in the 1M-line synth log)
+#: stay far below: no extra commit.
+PENDING_BYTES = 24 << 20
+PENDING_EVENT_COST = 100
 #: a tree of at most this many addresses is read whole at the start (~10 MB)
 PRELOAD_ADDRESSES = 50_000
 #: addresses resolved and remembered at most (a log names ever new outside ones)
@@ -383,6 +390,8 @@ class Ingester:
         )
         self._pending: list[Event] = []
         self._pending_lines = 0
+        self._pending_bytes = 0  # of self._pending[:self._weighed] (PENDING_BYTES)
+        self._weighed = 0
         self._touched: dict[int, Source] = {}  # files read since the last commit
 
     def _learn_tree(self, q: Queries) -> None:
@@ -507,7 +516,22 @@ class Ingester:
                     )
                 break
             n += self._chunk(src, chunk)
+            if not final and self._pending_heavy():
+                break  # the caller commits, then reads on (a final read goes to the end)
         return n
+
+    def _pending_heavy(self) -> bool:
+        """Whether the events waiting for a commit weigh PENDING_BYTES or more: those
+        added since the last call are weighed (once each)."""
+        pending = self._pending
+        i = self._weighed
+        if i < len(pending):
+            w = 0
+            for e in pending[i:]:
+                w += len(e.recipient if type(e) is MessageDenied else e.user)  # type: ignore[union-attr]
+            self._pending_bytes += w + PENDING_EVENT_COST * (len(pending) - i)
+            self._weighed = len(pending)
+        return self._pending_bytes >= PENDING_BYTES
 
     def _chunk(self, src: Source, chunk: bytes) -> int:
         """The lines of ``chunk`` that are complete; the last, unended one is kept.
@@ -731,6 +755,7 @@ class Ingester:
             src.file_id = file_id
         self._known = known
         self._pending = []
+        self._pending_bytes = self._weighed = 0
         self._touched = {}
         self._pending_lines = 0
         self.report.events += result.counted
@@ -788,6 +813,7 @@ class Ingester:
                     if (
                         self._pending_lines >= self.batch_lines
                         or len(self._pending) >= BATCH_EVENTS
+                        or self._pending_heavy()
                     ):
                         self.commit()
                     if n == 0:
@@ -825,6 +851,7 @@ class Ingester:
                     due
                     or self._pending_lines >= self.batch_lines
                     or len(self._pending) >= BATCH_EVENTS
+                    or self._pending_heavy()
                 ):
                     self.commit()
                     last_commit = now

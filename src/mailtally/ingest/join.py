@@ -14,7 +14,10 @@ bounded in size (``max_entries``) and age (``max_age`` seconds of log time since
 a message was last mentioned).  A message holds at most MAX_HELD_RECIPIENTS
 recipients (a delivery to one more is dropped, counted in ``dropped``), and all
 of them together at most MAX_HELD_TOTAL (the oldest messages are expired to make
-room).  The parsers hand over no address or queue id longer than
+room).  All messages hold at most MAX_HELD_BYTES of strings, and each other keyed
+table MAX_TABLE_BYTES (UTF-8 bytes, counted alike by the compiled twin): past
+them the oldest entries go, so that no log makes the joiner, or the state saved at
+each commit, large.  The parsers hand over no address or queue id longer than
 ``stamps.MAX_ADDRESS``: such a line is not understood.
 
 ``MessageOut``
@@ -197,6 +200,25 @@ MAX_HELD_RECIPIENTS = 1000
 #: log of messages that are never removed, each with a thousand recipients of 320
 #: characters, grew the joiner by 4 KB of peak RSS per recipient (1.3 GB at 300,000).
 MAX_HELD_TOTAL = 50_000
+#: All messages in flight together hold at most this many bytes of strings (the UTF-8
+#: length of their client, sasl, Message-ID, parent and of every recipient's key and
+#: addresses: ``_Msg.weight``); past it, before the next line, the oldest messages are
+#: counted as they stand and dropped, as past ``max_entries``.  A real message holds a
+#: few hundred bytes, so 100,000 of them (``max_entries``) stay far below it; a log of
+#: messages with every field at its bound (2.3 KB each, or 1,000 recipients of 960
+#: bytes) peaked near 500 MB of RSS without it, the state being copied at each commit.
+#: The compiled joiner holds UTF-8 bytes: the Python one counts the same (``_u8``).
+MAX_HELD_BYTES = 16 << 20
+#: Each keyed table besides the messages (``_children``, ``_pending_verdicts``,
+#: ``_pending_junk``, ``_done``, ``_sieve_fwd``, ``_quota``, ``_quota_done``) holds at
+#: most this many bytes of strings (UTF-8 lengths of its keys, and of the queue ids a
+#: ``_children`` entry lists, of a ``_quota`` row's user and root: ``_Table.size``,
+#: ``_quota_bytes``, ``_quota_done_bytes``); past it the oldest entries go, as past
+#: ``max_entries`` (a quota row is reported as it stands, ``_quota_done`` is cleared).
+#: Real entries are queue ids and short keys (100,000 of them: 1-3 MB); keys of a
+#: 320-character user and a 998-character Message-ID (``_pending_junk``,
+#: ``_sieve_fwd``), or 64 linked ids of 320 characters, held hundreds of MB.
+MAX_TABLE_BYTES = 4 << 20
 _I64 = 2**63
 
 
@@ -259,6 +281,33 @@ def _message_size(m: _Msg) -> int:
     return m.inherited_size if m.inherited_size is not None else (m.size or 0)
 
 
+def _u8(s: str | None) -> int:
+    """The bytes of ``s`` in UTF-8 (lone surrogates as "surrogatepass" writes them, as
+    the compiled joiner holds them); 0 for None.  ``isascii`` is O(1): the common case
+    costs no encoding."""
+    if not s:
+        return 0
+    return len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
+
+
+class _Table(OrderedDict[str, Any]):
+    """An OrderedDict whose ``size`` the joiner keeps equal to the bytes of its entries
+    (MAX_TABLE_BYTES): every insertion and removal goes through Joiner's helpers."""
+
+    size = 0
+
+    @classmethod
+    def of(cls, items: Iterable[tuple[str, Any]], children: bool = False) -> _Table:
+        t = cls(items)
+        t.size = sum(_entry_bytes(k, v, children) for k, v in t.items())
+        return t
+
+
+def _entry_bytes(key: str, value: Any, children: bool) -> int:
+    """The bytes of one entry of a _Table: its key, and a _children entry's queue ids."""
+    return _u8(key) + (sum(_u8(b) for b in value[1]) if children else 0)
+
+
 def _loopback(ip: str) -> bool:
     if ip.startswith("::ffff:"):
         ip = ip[7:]
@@ -287,6 +336,7 @@ class _Msg:
         "seen",
         "size",
         "spam",
+        "weight",
     )
 
     def __init__(self, seen: int) -> None:
@@ -312,6 +362,19 @@ class _Msg:
         self.bounced: dict[str, list[Any]] = {}
         # recipient key -> [address, time]: relayed to another server without orig_to
         self.relays: dict[str, list[Any]] = {}
+        # the bytes of the strings above (not state: derived, see MAX_HELD_BYTES)
+        self.weight = 0
+
+    def measure(self) -> int:
+        """The bytes of the strings held (what ``weight`` is kept equal to)."""
+        w = _u8(self.client) + _u8(self.sasl) + _u8(self.msgid) + _u8(self.parent)
+        for tables in (self.locals, self.bounced):
+            for k, v in tables.items():
+                w += _u8(k) + _u8(v[0]) + _u8(v[1])
+        for table in (self.fwds, self.relays):
+            for k, v in table.items():
+                w += _u8(k) + _u8(v[0])
+        return w
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -422,15 +485,18 @@ class Joiner:
         self._msgs: OrderedDict[str, _Msg] = OrderedDict()
         self._held: OrderedDict[str, int] = OrderedDict()  # qid -> deadline
         self._msgid_index: dict[str, str] = {}
-        self._children: OrderedDict[str, list[Any]] = OrderedDict()  # A -> [time, [B...]]
-        self._pending_verdicts: OrderedDict[str, list[Any]] = OrderedDict()  # qid -> [t, spam]
-        self._pending_junk: OrderedDict[str, int] = OrderedDict()  # key -> time
-        self._done: OrderedDict[str, int] = OrderedDict()  # finished qid -> time
-        self._sieve_fwd: OrderedDict[str, int] = OrderedDict()  # user\0msgid -> time
+        self._children = _Table()  # A -> [time, [B...]]
+        self._pending_verdicts = _Table()  # qid -> [t, spam]
+        self._pending_junk = _Table()  # key -> time
+        self._done = _Table()  # finished qid -> time
+        self._sieve_fwd = _Table()  # user\0msgid -> time
         self._quota: dict[str, list[Any]] = {}  # user key -> [user, root, bytes, items, time]
         self._quota_done: set[str] = set()
+        self._quota_bytes = 0  # of _quota's keys, users and roots (not state: derived)
+        self._quota_done_bytes = 0  # of _quota_done's keys (not state: derived)
         self._quota_time = 0  # the time (report mtime) of the rows in _quota/_quota_done
         self._rcpts = 0  # recipients held by all messages in flight (not state: derived)
+        self._bytes = 0  # the weights of all messages in flight (not state: derived)
 
         #: lines fed; of them ok/ignored/unknown; records seen; events emitted.
         self.lines = 0
@@ -512,6 +578,8 @@ class Joiner:
                 self.now = t
             if self.now >= self._next_sweep:
                 self._sweep_safely()
+            if self._bytes > MAX_HELD_BYTES:
+                self._shed_safely()
             handlers = self._handlers
             for rec in result.records:
                 self.records += 1
@@ -541,6 +609,8 @@ class Joiner:
             self.now = t
         if self.now >= self._next_sweep:
             self._sweep_safely()
+        if self._bytes > MAX_HELD_BYTES:
+            self._shed_safely()
         handler = self._handlers.get(type(record))
         if handler is not None:
             try:
@@ -555,6 +625,17 @@ class Joiner:
         except Exception:
             self.errors += 1
             self._next_sweep = self.now + 1
+
+    def _shed_safely(self) -> None:
+        """Past MAX_HELD_BYTES, the oldest messages are counted as they stand and dropped
+        (as past ``max_entries``), at the start of a line: a line adds at most one
+        field or recipient, so the messages never hold more than the bound and a line."""
+        try:
+            msgs = self._msgs
+            while self._bytes > MAX_HELD_BYTES and msgs:
+                self._expire(next(iter(msgs)))
+        except Exception:
+            self.errors += 1
 
     def clear_resolve_cache(self) -> None:
         """Forget cached ``resolve`` answers (the tenant tree may have changed).
@@ -649,6 +730,8 @@ class Joiner:
                 setattr(j, k, min(max(int(v), 0), COUNTER_MAX))
         for qid, d in state.get("msgs", []):
             m = _Msg.load(d)
+            m.weight = m.measure()
+            j._bytes += m.weight
             j._msgs[qid] = m
             if m.msgid:
                 j._msgid_index[m.msgid] = qid  # a state saved before the index was
@@ -658,23 +741,26 @@ class Joiner:
         if "msgid_index" in state:
             j._msgid_index = {str(k): str(q) for k, q in state["msgid_index"]}
         j._held = OrderedDict((q, _i64(d, "held")) for q, d in state.get("held", []))
-        j._children = OrderedDict(
-            (a, [_i64(t, "children"), list(bs)]) for a, t, bs in state.get("children", [])
+        j._children = _Table.of(
+            ((a, [_i64(t, "children"), list(bs)]) for a, t, bs in state.get("children", [])),
+            children=True,
         )
-        j._pending_verdicts = OrderedDict(
+        j._pending_verdicts = _Table.of(
             (q, [_i64(t, "pending_verdicts"), bool(s)])
             for q, t, s in state.get("pending_verdicts", [])
         )
-        j._pending_junk = OrderedDict(
+        j._pending_junk = _Table.of(
             (k, _i64(t, "pending_junk")) for k, t in state.get("pending_junk", [])
         )
-        j._done = OrderedDict((q, _i64(t, "done")) for q, t in state.get("done", []))
-        j._sieve_fwd = OrderedDict((k, _i64(t, "sieve_fwd")) for k, t in state.get("sieve_fwd", []))
+        j._done = _Table.of((q, _i64(t, "done")) for q, t in state.get("done", []))
+        j._sieve_fwd = _Table.of((k, _i64(t, "sieve_fwd")) for k, t in state.get("sieve_fwd", []))
         j._quota = {
             k: [user, root, b, n, _i64(t, "quota")]
             for k, (user, root, b, n, t) in state.get("quota", {}).items()
         }
+        j._quota_bytes = sum(_u8(k) + _u8(v[0]) + _u8(v[1]) for k, v in j._quota.items())
         j._quota_done = set(state.get("quota_done", []))
+        j._quota_done_bytes = sum(_u8(k) for k in j._quota_done)
         j._quota_time = _i64(state.get("quota_time", 0), "quota_time")
         j._outbox = [_event_load(e) for e in state.get("outbox", [])]
         return j
@@ -738,8 +824,8 @@ class Joiner:
         if m is None:
             m = msgs[qid] = _Msg(self.now)
             if self._done:
-                self._done.pop(qid, None)
-            pv = self._pending_verdicts.pop(qid, None)
+                self._tpop(self._done, qid)
+            pv = self._tpop(self._pending_verdicts, qid)
             if pv is not None:
                 self._set_spam(m, pv[1])
             if len(msgs) > self.max_entries:
@@ -749,6 +835,11 @@ class Joiner:
             msgs.move_to_end(qid)
         return m
 
+    def _grow(self, m: _Msg, n: int) -> None:
+        """``m`` (in flight) now holds ``n`` bytes of strings more (or fewer)."""
+        m.weight += n
+        self._bytes += n
+
     @staticmethod
     def _set_spam(m: _Msg, spam: bool) -> None:
         # Any filter saying spam wins; ham only fills an unknown verdict.
@@ -757,11 +848,31 @@ class Joiner:
         elif m.spam is None:
             m.spam = False
 
-    def _bounded(self, table: OrderedDict[str, Any], key: str, value: Any) -> None:
+    def _bounded(self, table: _Table, key: str, value: Any) -> None:
+        """table[key] = value, last; the oldest entries go past ``max_entries`` or
+        MAX_TABLE_BYTES (never this one: one entry is far below the bound)."""
+        if key not in table:
+            table.size += _entry_bytes(key, value, table is self._children)
         table[key] = value
         table.move_to_end(key)
         if len(table) > self.max_entries:
-            table.popitem(last=False)
+            self._tpop_oldest(table)
+        self._trim(table)
+
+    def _trim(self, table: _Table) -> None:
+        while table.size > MAX_TABLE_BYTES and table:
+            self._tpop_oldest(table)
+
+    def _tpop_oldest(self, table: _Table) -> None:
+        k, v = table.popitem(last=False)
+        table.size -= _entry_bytes(k, v, table is self._children)
+
+    def _tpop(self, table: _Table, key: str) -> Any:
+        """table.pop(key, None), its bytes taken off (values are never None)."""
+        v = table.pop(key, None)
+        if v is not None:
+            table.size -= _entry_bytes(key, v, table is self._children)
+        return v
 
     def _sweep(self) -> None:
         """Expire what is too old; runs at most once every SWEEP_EVERY seconds of log time."""
@@ -783,16 +894,16 @@ class Joiner:
             self._expire(qid)
         for table in (self._pending_verdicts, self._children):
             while table:
-                k, v = next(iter(table.items()))
+                v = next(iter(table.values()))
                 if v[0] >= cutoff:
                     break
-                del table[k]
+                self._tpop_oldest(table)
         for table2 in (self._pending_junk, self._done, self._sieve_fwd):
             while table2:
-                k, t = next(iter(table2.items()))
+                t = next(iter(table2.values()))
                 if t >= cutoff:
                     break
-                del table2[k]
+                self._tpop_oldest(table2)
 
     def _expire(self, qid: str) -> None:
         m = self._msgs.get(qid)
@@ -808,6 +919,7 @@ class Joiner:
         m = self._msgs.pop(qid, None)
         if m is not None:
             self._rcpts -= len(m.locals) + len(m.fwds) + len(m.bounced) + len(m.relays)
+            self._bytes -= m.weight
         self._held.pop(qid, None)
         if m is not None and m.msgid and self._msgid_index.get(m.msgid) == qid:
             del self._msgid_index[m.msgid]
@@ -932,16 +1044,20 @@ class Joiner:
             self._bounded(self._children, a, [self.now, [b]])
         elif b not in ch[1] and len(ch[1]) < 64:
             ch[1].append(b)
+            self._children.size += _u8(b)
+            self._trim(self._children)
         mb = self._msgs.get(b)
         if mb is None:
             if b in self._done:
                 return  # b was already counted: too late to carry anything over
             mb = self._msg(b)
         if mb.parent != a:
+            self._grow(mb, _u8(a) - _u8(mb.parent))
             mb.parent = a
             ma = self._msgs.get(a)
             if ma is not None:
                 if ma.sasl and not mb.sasl:
+                    self._grow(mb, _u8(ma.sasl) - _u8(mb.sasl))
                     mb.sasl = ma.sasl
                 if ma.sasl or ma.out_done:
                     mb.out_done = True
@@ -965,9 +1081,11 @@ class Joiner:
 
     def _smtpd(self, r: SmtpdClient, t: int) -> None:
         m = self._msg(r.qid)
+        self._grow(m, _u8(r.client_ip) - _u8(m.client))
         m.client = r.client_ip
         m.loopback = _loopback(r.client_ip)
         if r.sasl_username and not m.sasl:
+            self._grow(m, _u8(r.sasl_username) - _u8(m.sasl))
             m.sasl = r.sasl_username
         if r.orig_qid:
             self._link(r.orig_qid, r.qid)
@@ -975,11 +1093,13 @@ class Joiner:
     def _pickup(self, r: Pickup, t: int) -> None:
         m = self._msg(r.qid)
         if r.uid in self.webmail_uids and r.sender and not m.sasl:
+            self._grow(m, _u8(r.sender) - _u8(m.sasl))
             m.sasl = r.sender
 
     def _cleanup(self, r: CleanupMessageId, t: int) -> None:
         m = self._msg(r.qid)
         if r.message_id:
+            self._grow(m, _u8(r.message_id) - _u8(m.msgid))
             m.msgid = r.message_id
             self._msgid_index[r.message_id] = r.qid
 
@@ -1037,16 +1157,19 @@ class Joiner:
                     if self._full(m):
                         return
                     m.fwds[okey] = [orig, t]
+                    self._grow(m, _u8(okey) + _u8(orig))
                     self._emit(Forward(t, self._strip_ext(orig)))
             elif status == "sent" and not orig and ip and not _loopback(ip):
                 tkey = self._norm(to)
                 if tkey not in m.relays and not self._full(m):
                     m.relays[tkey] = [to, t]  # a receipt or not: decided in _finish
+                    self._grow(m, _u8(tkey) + _u8(to))
             return
         tkey = self._mailbox(to, orig)
         if status == "bounced":
             if tkey not in m.bounced and not self._full(m):
                 m.bounced[tkey] = [to, orig, t]
+                self._grow(m, _u8(tkey) + _u8(to) + _u8(orig))
             return
         if r.forwarded_as is not None:
             # local(8) expanded an alias or .forward into a new message: a receipt and a
@@ -1055,6 +1178,7 @@ class Joiner:
             okey = self._norm(user)
             if okey not in m.fwds and not self._full(m):
                 m.fwds[okey] = [user, t]
+                self._grow(m, _u8(okey) + _u8(user))
                 self._emit(Forward(t, self._strip_ext(user)))
             return
         entry = m.locals.get(tkey)
@@ -1062,15 +1186,17 @@ class Joiner:
             if self._full(m):
                 return
             entry = m.locals[tkey] = [to, orig, t, False]
+            self._grow(m, _u8(tkey) + _u8(to) + _u8(orig))
         elif orig and not entry[1]:
+            self._grow(m, _u8(orig) - _u8(entry[1]))
             entry[1] = orig
         if self._pending_junk:
             s = _session(r.response)
-            if s is not None and self._pending_junk.pop("s:" + s, None) is not None:
+            if s is not None and self._tpop(self._pending_junk, "s:" + s) is not None:
                 entry[3] = True
             # (keyed as _sieve keys it: by the user, without extension)
             jkey = self._norm(to) + "\0" + m.msgid if m.msgid else ""
-            if jkey and self._pending_junk.pop(jkey, None) is not None:
+            if jkey and self._tpop(self._pending_junk, jkey) is not None:
                 entry[3] = True
 
     def _reject(self, r: Reject, t: int) -> None:
@@ -1200,6 +1326,7 @@ class Joiner:
         for key in list(self._quota):
             self._quota_emit(key)
         self._quota_done.clear()
+        self._quota_done_bytes = 0
 
     def _quota_row(self, r: QuotaRow, t: int) -> None:
         if t != self._quota_time:
@@ -1212,6 +1339,11 @@ class Joiner:
         q = self._quota.get(key)
         if q is None:
             q = self._quota[key] = [r.user, r.root, None, None, t]
+            self._quota_bytes += _u8(key) + _u8(r.user) + _u8(r.root)
+            # rows never completed (one kind only) are reported as they stand, the
+            # oldest first, past max_entries or MAX_TABLE_BYTES (never this one)
+            while len(self._quota) > self.max_entries or self._quota_bytes > MAX_TABLE_BYTES:
+                self._quota_emit(next(iter(self._quota)))
         elif q[1] != r.root:
             return
         if r.kind == "STORAGE":
@@ -1225,7 +1357,11 @@ class Joiner:
         q = self._quota.pop(key, None)
         if q is None:
             return
-        self._quota_done.add(key)
-        if len(self._quota_done) > self.max_entries:
+        self._quota_bytes -= _u8(key) + _u8(q[0]) + _u8(q[1])
+        if key not in self._quota_done:
+            self._quota_done.add(key)
+            self._quota_done_bytes += _u8(key)
+        if len(self._quota_done) > self.max_entries or self._quota_done_bytes > MAX_TABLE_BYTES:
             self._quota_done.clear()
+            self._quota_done_bytes = 0
         self._emit(StorageReport(int(q[4]), q[0], int(q[3] or 0), int(q[2] or 0)))

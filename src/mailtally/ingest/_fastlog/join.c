@@ -26,6 +26,7 @@ static PyObject *Joiner_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     ot_init(&j->msgs, jmsg_free);
     ot_init(&j->msgid_index, ostr_box_free);
     ot_init(&j->children, jchildren_free);
+    j->children.val_bytes = jchildren_bytes;
     ot_init(&j->quota, jquota_free);
     ot_init(&j->rcache, NULL);
     join_rcache_clear(j); /* sets the cache's free_val */
@@ -292,8 +293,10 @@ static int time_of(PyObject *o, int64_t *t) {
 static int advance(Joiner *j, int64_t t) {
     if (t > j->now)
         j->now = t;
-    if (j->now >= j->next_sweep)
-        return join_sweep_safely(j);
+    if (j->now >= j->next_sweep && join_sweep_safely(j) < 0)
+        return -1;
+    if (j->held_bytes > J_MAX_HELD_BYTES)
+        return join_shed_safely(j);
     return 0;
 }
 

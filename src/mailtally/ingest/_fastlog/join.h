@@ -35,6 +35,8 @@
 #define J_MAX_HELD_RECIPIENTS 1000
 /* join.MAX_HELD_TOTAL: recipients all messages in flight hold, at most */
 #define J_MAX_HELD_TOTAL 50000
+/* join.MAX_HELD_BYTES: bytes of strings all messages in flight hold (jmsg.weight) */
+#define J_MAX_HELD_BYTES ((Py_ssize_t)16 << 20)
 /* join.Joiner._COUNTERS: how many */
 #define J_N_COUNTERS 10
 /* Times are int64 in C.  Line times outside ±2^61 seconds (no stamp parser makes
@@ -47,6 +49,11 @@
 /* The resolve cache is dropped whole when it reaches this size (between two
  * clear_resolve_cache() calls of the ingester it stays far below). */
 #define J_RCACHE_MAX (1 << 18)
+/* join.MAX_TABLE_BYTES: the bytes of each keyed table besides msgs (otable.bytes) */
+#define J_MAX_TABLE_BYTES ((size_t)4 << 20)
+/* … or when its addresses and answers reach this many bytes: 2^18 addresses of 320
+ * bytes (a log of ever new long addresses) held about 100 MB. */
+#define J_RCACHE_BYTES ((size_t)16 << 20)
 
 /* m.locals and m.bounced values: [to, orig_to or None, time, junk] / [to, orig, time].
  * The node holds the time (t) and junk (flag). */
@@ -69,6 +76,7 @@ typedef struct {
     int64_t removed;
     jint size, inherited_size, nrcpt;
     otable locals, fwds, bounced, relays; /* dicts: insertion order */
+    Py_ssize_t weight; /* _Msg.weight: the bytes of the strings above (derived) */
 } jmsg;
 
 /* self._children values: [time, [B...]] (at most 64 Bs); the node holds the time. */
@@ -119,9 +127,11 @@ typedef struct {
     otable quota_done; /* set */
     int64_t quota_time;
     size_t held_rcpts; /* join._rcpts: recipients held by all of msgs (derived) */
+    Py_ssize_t held_bytes; /* join._bytes: the weights of all of msgs (derived) */
     long long lines, ok, ignored, unknown, records, events, expired, abandoned, errors, dropped;
     /* not state */
     otable rcache;   /* resolve cache: address -> jresolved */
+    size_t rcache_bytes; /* of its keys and answers (J_RCACHE_BYTES) */
     int busy;        /* in a method: a reentrant call (from resolve) is refused */
     int clear_pending; /* clear_resolve_cache() called from inside resolve */
 } Joiner;
@@ -137,6 +147,22 @@ typedef struct {
 } jside;
 
 extern PyTypeObject JoinerType;
+
+/* _u8 of a str the joiner holds (UTF-8 already): 0 for None */
+static inline Py_ssize_t ostr_len(const ostr *o) { return o->p != NULL ? o->n : 0; }
+/* _grow: m (in flight) holds d bytes of strings more (or fewer) */
+static inline void join_grow(Joiner *j, jmsg *m, Py_ssize_t d) {
+    m->weight += d;
+    j->held_bytes += d;
+}
+/* _Msg.measure */
+Py_ssize_t jmsg_measure(const jmsg *m);
+size_t jchildren_bytes(const void *v);
+void join_trim(Joiner *j, otable *t);
+onode *join_bounded_with(Joiner *j, otable *t, const char *k, Py_ssize_t n, int64_t tval,
+                         size_t extra);
+void join_recount(Joiner *j);
+int join_shed_safely(Joiner *j);
 
 /* join_util.c */
 int join_import_events(void);

@@ -679,10 +679,14 @@ int join_load_state(Joiner *j, PyObject *state) {
         load_rows(j, state, "done", &j->done, 't') < 0 ||
         load_rows(j, state, "sieve_fwd", &j->sieve_fwd, 't') < 0 || load_quota(j, state) < 0)
         return -1;
-    j->held_rcpts = 0; /* join._rcpts: derived from the messages */
+    join_recount(j);
+    j->held_rcpts = 0; /* join._rcpts, _bytes: derived from the messages */
+    j->held_bytes = 0;
     for (onode *e = j->msgs.head; e != NULL; e = e->next) {
-        const jmsg *m = e->val;
+        jmsg *m = e->val;
         j->held_rcpts += m->locals.n + m->fwds.n + m->bounced.n + m->relays.n;
+        m->weight = jmsg_measure(m);
+        j->held_bytes += m->weight;
     }
     PyObject *qd = get(state, "quota_done", 0);
     if (qd == NULL && PyErr_Occurred())

@@ -28,12 +28,17 @@ static int join_smtpd(Joiner *j, const fl_smtpd_client *r, int64_t t) {
     jmsg *m = join_msg(j, r->qid.p, r->qid.n);
     if (m == NULL)
         return -1;
+    Py_ssize_t old = ostr_len(&m->client);
     if (ostr_set(&m->client, r->client_ip.p, r->client_ip.n) < 0)
         return -1;
+    join_grow(j, m, ostr_len(&m->client) - old);
     m->loopback = r->client_ip.p != NULL && join_loopback(r->client_ip.p, r->client_ip.n);
-    if (truthy_s(r->sasl_username) && !truthy(&m->sasl) &&
-        ostr_set(&m->sasl, r->sasl_username.p, r->sasl_username.n) < 0)
-        return -1;
+    if (truthy_s(r->sasl_username) && !truthy(&m->sasl)) {
+        old = ostr_len(&m->sasl);
+        if (ostr_set(&m->sasl, r->sasl_username.p, r->sasl_username.n) < 0)
+            return -1;
+        join_grow(j, m, r->sasl_username.n - old);
+    }
     if (truthy_s(r->orig_qid))
         return join_link(j, r->orig_qid, r->qid, 0);
     return 0;
@@ -65,8 +70,12 @@ static int join_pickup(Joiner *j, const fl_pickup *r, const jside *side, int64_t
     int w = webmail_uid(j, r->uid, side ? side->big[0] : NULL);
     if (w < 0)
         return -1;
-    if (w && truthy_s(r->sender) && !truthy(&m->sasl))
-        return ostr_set(&m->sasl, r->sender.p, r->sender.n);
+    if (w && truthy_s(r->sender) && !truthy(&m->sasl)) {
+        Py_ssize_t old = ostr_len(&m->sasl);
+        if (ostr_set(&m->sasl, r->sender.p, r->sender.n) < 0)
+            return -1;
+        join_grow(j, m, r->sender.n - old);
+    }
     return 0;
 }
 
@@ -76,8 +85,10 @@ static int join_cleanup(Joiner *j, const fl_cleanup_msgid *r, int64_t t) {
         return -1;
     if (!truthy_s(r->message_id))
         return 0;
+    Py_ssize_t old = ostr_len(&m->msgid);
     if (ostr_set(&m->msgid, r->message_id.p, r->message_id.n) < 0)
         return -1;
+    join_grow(j, m, r->message_id.n - old);
     /* self._msgid_index[msgid] = qid (a plain dict: order does not matter) */
     uint64_t h = hash_bytes(r->message_id.p, r->message_id.n);
     onode *e = ot_find(&j->msgid_index, r->message_id.p, r->message_id.n, h);
@@ -144,7 +155,8 @@ static int join_removed(Joiner *j, const fl_qid_only *r, int64_t t) {
 }
 
 /* table[key] = [addr, t] for fwds / relays (the key is absent) */
-static int put_addr(otable *tb, const char *k, Py_ssize_t kn, fl_str a, int64_t t) {
+static int put_addr(Joiner *j, jmsg *m, otable *tb, const char *k, Py_ssize_t kn, fl_str a,
+                    int64_t t) {
     jaddr *v = calloc(1, sizeof *v);
     if (v == NULL) {
         PyErr_NoMemory();
@@ -157,12 +169,15 @@ static int put_addr(otable *tb, const char *k, Py_ssize_t kn, fl_str a, int64_t 
     }
     e->val = v;
     e->t = t;
-    return ostr_set(&v->addr, a.p, a.n);
+    if (ostr_set(&v->addr, a.p, a.n) < 0)
+        return -1;
+    join_grow(j, m, kn + ostr_len(&v->addr));
+    return 0;
 }
 
 /* table[key] = [to, orig, t(, False)] for locals / bounced (the key is absent) */
-static onode *put_local(otable *tb, const char *k, Py_ssize_t kn, fl_str to, fl_str orig,
-                        int64_t t) {
+static onode *put_local(Joiner *j, jmsg *m, otable *tb, const char *k, Py_ssize_t kn, fl_str to,
+                        fl_str orig, int64_t t) {
     jlocal *v = calloc(1, sizeof *v);
     if (v == NULL) {
         PyErr_NoMemory();
@@ -178,6 +193,7 @@ static onode *put_local(otable *tb, const char *k, Py_ssize_t kn, fl_str to, fl_
     e->flag = 0;
     if (ostr_set(&v->to, to.p, to.n) < 0 || ostr_set(&v->orig, orig.p, orig.n) < 0)
         return NULL;
+    join_grow(j, m, kn + ostr_len(&v->to) + ostr_len(&v->orig));
     return e;
 }
 
@@ -252,7 +268,7 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
                 int full = held_full(j, m);
                 if (full)
                     return full < 0 ? -1 : 0;
-                if (put_addr(&m->fwds, k1->p, k1->n, orig, t) < 0 ||
+                if (put_addr(j, m, &m->fwds, k1->p, k1->n, orig, t) < 0 ||
                     join_strip_ext(j, orig.p, orig.n, k2) < 0)
                     return -1;
                 return join_emit(j, ev_forward(t, k2->p, k2->n));
@@ -264,7 +280,7 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
                 int full = held_full(j, m);
                 if (full)
                     return full < 0 ? -1 : 0;
-                return put_addr(&m->relays, k1->p, k1->n, to, t); /* decided in _finish */
+                return put_addr(j, m, &m->relays, k1->p, k1->n, to, t); /* decided in _finish */
             }
         }
         return 0;
@@ -277,7 +293,7 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
         int full = held_full(j, m);
         if (full)
             return full < 0 ? -1 : 0;
-        if (!put_local(&m->bounced, k1->p, k1->n, to, orig, t))
+        if (!put_local(j, m, &m->bounced, k1->p, k1->n, to, orig, t))
             return -1;
         return 0;
     }
@@ -291,7 +307,7 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
             int full = held_full(j, m);
             if (full)
                 return full < 0 ? -1 : 0;
-            if (put_addr(&m->fwds, k2->p, k2->n, user, t) < 0 ||
+            if (put_addr(j, m, &m->fwds, k2->p, k2->n, user, t) < 0 ||
                 join_strip_ext(j, user.p, user.n, k2) < 0)
                 return -1;
             return join_emit(j, ev_forward(t, k2->p, k2->n));
@@ -303,11 +319,14 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
         int full = held_full(j, m);
         if (full)
             return full < 0 ? -1 : 0;
-        if ((entry = put_local(&m->locals, k1->p, k1->n, to, orig, t)) == NULL)
+        if ((entry = put_local(j, m, &m->locals, k1->p, k1->n, to, orig, t)) == NULL)
             return -1;
     } else if (orig.p && !truthy(&((jlocal *)entry->val)->orig)) {
-        if (ostr_set(&((jlocal *)entry->val)->orig, orig.p, orig.n) < 0)
+        ostr *eo = &((jlocal *)entry->val)->orig;
+        Py_ssize_t old = ostr_len(eo);
+        if (ostr_set(eo, orig.p, orig.n) < 0)
             return -1;
+        join_grow(j, m, ostr_len(eo) - old);
     }
     if (j->pending_junk.n) {
         fl_str s;
@@ -612,8 +631,9 @@ static int quota_emit(Joiner *j, onode *e) {
         e->val = q;
         return -1;
     }
+    j->quota.bytes -= (size_t)(ostr_len(&q->user) + ostr_len(&q->root)); /* (the key: ot_del) */
     ot_del(&j->quota, e);
-    if (j->quota_done.n > (size_t)j->max_entries)
+    if (j->quota_done.n > (size_t)j->max_entries || j->quota_done.bytes > J_MAX_TABLE_BYTES)
         ot_clear(&j->quota_done);
     int rc = join_emit(j, ev_storage(q->time, &q->user, &q->items, &q->bytes));
     jquota_free(q);
@@ -659,6 +679,12 @@ static int quota_row_rest(Joiner *j, const fl_quota_row *r, const jside *side, i
         if (ostr_set(&q->user, r->user.p, r->user.n) < 0 ||
             ostr_set(&q->root, r->root.p, r->root.n) < 0)
             return -1;
+        j->quota.bytes += (size_t)(ostr_len(&q->user) + ostr_len(&q->root));
+        /* rows never completed are reported as they stand, the oldest first, past
+         * max_entries or J_MAX_TABLE_BYTES (never this one, the newest) */
+        while (j->quota.n > (size_t)j->max_entries || j->quota.bytes > J_MAX_TABLE_BYTES)
+            if (quota_emit(j, j->quota.head) < 0)
+                return -1;
     } else {
         q = e->val;
         if (!ostr_eq(&q->root, r->root.p, r->root.n)) /* q[1] != r.root */

@@ -31,6 +31,27 @@ void jchildren_free(void *v) {
     free(c);
 }
 
+/* the bytes of the queue ids a _children entry lists (otable.val_bytes) */
+size_t jchildren_bytes(const void *v) {
+    const jchildren *c = v;
+    size_t n = 0;
+    for (Py_ssize_t i = 0; i < c->n; i++)
+        n += (size_t)ostr_len(&c->b[i]);
+    return n;
+}
+
+/* _Table.size of children and quota after a load (the others count their keys) */
+void join_recount(Joiner *j) {
+    j->children.bytes = 0;
+    for (const onode *e = j->children.head; e != NULL; e = e->next)
+        j->children.bytes += (size_t)e->klen + (e->val ? jchildren_bytes(e->val) : 0);
+    j->quota.bytes = 0;
+    for (const onode *e = j->quota.head; e != NULL; e = e->next) {
+        const jquota *q = e->val;
+        j->quota.bytes += (size_t)e->klen + (q ? (size_t)(ostr_len(&q->user) + ostr_len(&q->root)) : 0);
+    }
+}
+
 void jquota_free(void *v) {
     jquota *q = v;
     ostr_free(&q->user);
@@ -132,19 +153,33 @@ void join_set_spam(jmsg *m, int spam) {
 /* _bounded: table[key] = value (an existing key keeps its node), move_to_end, and
  * popitem(last=False) past max_entries.  The caller stores the value in the node. */
 onode *join_bounded(Joiner *j, otable *t, const char *k, Py_ssize_t n, int64_t tval) {
+    return join_bounded_with(j, t, k, n, tval, 0);
+}
+
+/* join_bounded, a new entry's value holding `extra` bytes (a _children entry's b) */
+onode *join_bounded_with(Joiner *j, otable *t, const char *k, Py_ssize_t n, int64_t tval,
+                         size_t extra) {
     uint64_t h = hash_bytes(k, n);
     onode *e = ot_find(t, k, n, h);
     if (e == NULL) {
         e = ot_append(t, k, n, h);
         if (e == NULL)
             return NULL;
+        t->bytes += extra;
     } else {
         ot_move_to_end(t, e);
     }
     e->t = tval;
     if (t->n > (size_t)j->max_entries)
         ot_del(t, t->head); /* not e: e is last, and n >= 2 */
+    join_trim(j, t); /* not e either: one entry is far below the bound */
     return e;
+}
+
+/* _trim: the oldest entries go while the table holds more than J_MAX_TABLE_BYTES */
+void join_trim(Joiner *j, otable *t) {
+    while (t->bytes > J_MAX_TABLE_BYTES && t->n)
+        ot_del(t, t->head);
 }
 
 /* _drop: forget the message (and its hold); its qid is done.  *out = the message,
@@ -165,8 +200,10 @@ int join_drop(Joiner *j, const char *qid, Py_ssize_t n, jmsg **out) {
         m = e->val;
         e->val = NULL;
         ot_del(&j->msgs, e);
-        if (m != NULL)
+        if (m != NULL) {
             j->held_rcpts -= m->locals.n + m->fwds.n + m->bounced.n + m->relays.n;
+            j->held_bytes -= m->weight;
+        }
     }
     *out = m;
     onode *hd = j->held.n ? ot_find(&j->held, qid, n, h) : NULL;
@@ -230,6 +267,43 @@ int join_sweep_safely(Joiner *j) {
     j->errors++;
     j->next_sweep = j->now + 1;
     return 0;
+}
+
+/* _shed_safely: past J_MAX_HELD_BYTES, the oldest messages are counted as they stand
+ * and dropped, at the start of a line.  A failure counts an error, as in Python. */
+int join_shed_safely(Joiner *j) {
+    tbuf k;
+    tb_init(&k);
+    int rc = 0;
+    while (j->held_bytes > J_MAX_HELD_BYTES && j->msgs.n) {
+        if ((rc = tb_set(&k, j->msgs.head->key, j->msgs.head->klen)) < 0 ||
+            (rc = join_expire(j, k.p, k.n)) < 0)
+            break;
+    }
+    tb_free(&k);
+    if (rc == 0)
+        return 0;
+    if (!PyErr_ExceptionMatches(PyExc_Exception))
+        return -1;
+    PyErr_Clear();
+    j->errors++;
+    return 0;
+}
+
+/* _Msg.measure: the bytes of the strings m holds */
+Py_ssize_t jmsg_measure(const jmsg *m) {
+    Py_ssize_t w = ostr_len(&m->client) + ostr_len(&m->sasl) + ostr_len(&m->msgid) +
+                   ostr_len(&m->parent);
+    const otable *ls[2] = {&m->locals, &m->bounced}, *as[2] = {&m->fwds, &m->relays};
+    for (int i = 0; i < 2; i++) {
+        for (const onode *e = ls[i]->head; e != NULL; e = e->next) {
+            const jlocal *v = e->val;
+            w += e->klen + ostr_len(&v->to) + ostr_len(&v->orig);
+        }
+        for (const onode *e = as[i]->head; e != NULL; e = e->next)
+            w += e->klen + ostr_len(&((const jaddr *)e->val)->addr);
+    }
+    return w;
 }
 
 /* _expire */
@@ -547,7 +621,9 @@ int join_link(Joiner *j, fl_str a, fl_str b, int answered) {
             return -1;
         }
         c->n = 1;
-        onode *e = join_bounded(j, &j->children, a.p, a.n, j->now);
+        /* (b's bytes are counted with the key's, before the table is trimmed: as
+         * _bounded counts the whole entry) */
+        onode *e = join_bounded_with(j, &j->children, a.p, a.n, j->now, (size_t)b.n);
         if (e == NULL) {
             jchildren_free(c);
             return -1;
@@ -563,6 +639,8 @@ int join_link(Joiner *j, fl_str a, fl_str b, int answered) {
             if (ostr_set(&c->b[c->n], b.p, b.n) < 0)
                 return -1;
             c->n++;
+            j->children.bytes += (size_t)b.n;
+            join_trim(j, &j->children);
         }
     }
     onode *eb = ot_get(&j->msgs, b.p, b.n);
@@ -576,14 +654,19 @@ int join_link(Joiner *j, fl_str a, fl_str b, int answered) {
         mb = eb->val;
     }
     if (!ostr_eq(&mb->parent, a.p, a.n)) {
+        Py_ssize_t old = ostr_len(&mb->parent);
         if (ostr_set(&mb->parent, a.p, a.n) < 0)
             return -1;
+        join_grow(j, mb, a.n - old);
         onode *ea = ot_get(&j->msgs, a.p, a.n);
         if (ea != NULL) {
             jmsg *ma = ea->val;
-            if (truthy(&ma->sasl) && !truthy(&mb->sasl) &&
-                ostr_set(&mb->sasl, ma->sasl.p, ma->sasl.n) < 0)
-                return -1;
+            if (truthy(&ma->sasl) && !truthy(&mb->sasl)) {
+                old = ostr_len(&mb->sasl);
+                if (ostr_set(&mb->sasl, ma->sasl.p, ma->sasl.n) < 0)
+                    return -1;
+                join_grow(j, mb, ma->sasl.n - old);
+            }
             if (truthy(&ma->sasl) || ma->out_done)
                 mb->out_done = 1;
             const jint *size = ma->inherited_size.has ? &ma->inherited_size : &ma->size;

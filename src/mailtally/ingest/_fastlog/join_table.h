@@ -266,6 +266,10 @@ typedef struct {
     size_t n;
     onode *head, *tail;
     void (*free_val)(void *);
+    /* join._Table.size: the bytes of the keys, plus val_bytes of each value removed
+     * with its node (the callers add a value's bytes themselves) */
+    size_t bytes;
+    size_t (*val_bytes)(const void *);
 } otable;
 
 /* An empty table.  The buckets are allocated by the first insertion: a message has
@@ -276,6 +280,8 @@ static inline void ot_init(otable *t, void (*free_val)(void *)) {
     t->n = 0;
     t->head = t->tail = NULL;
     t->free_val = free_val;
+    t->bytes = 0;
+    t->val_bytes = NULL;
 }
 
 static inline onode *ot_find(const otable *t, const char *k, Py_ssize_t n, uint64_t h) {
@@ -340,6 +346,7 @@ static inline onode *ot_append(otable *t, const char *k, Py_ssize_t n, uint64_t 
         t->head = e;
     t->tail = e;
     t->n++;
+    t->bytes += (size_t)n;
     if (t->n > t->mask + 1)
         ot_grow(t);
     return e;
@@ -375,6 +382,7 @@ static inline void ot_unlink(otable *t, onode *e) {
     else
         t->tail = e->prev;
     t->n--;
+    t->bytes -= (size_t)e->klen + (e->val != NULL && t->val_bytes != NULL ? t->val_bytes(e->val) : 0);
 }
 
 static inline void ot_free_node(otable *t, onode *e) {
@@ -399,6 +407,7 @@ static inline void ot_clear(otable *t) {
     }
     memset(t->b, 0, (t->mask + 1) * sizeof(onode *));
     t->n = 0;
+    t->bytes = 0;
     t->head = t->tail = NULL;
 }
 

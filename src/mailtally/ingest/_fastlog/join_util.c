@@ -500,6 +500,7 @@ void join_rcache_clear(Joiner *j) {
     if (j->rcache.free_val == NULL)
         j->rcache.free_val = jresolved_free;
     ot_clear(&j->rcache);
+    j->rcache_bytes = 0;
 }
 
 /* resolve(address), cached: the address is the key.  *out is valid until the next call. */
@@ -559,7 +560,7 @@ int join_resolve(Joiner *j, const char *p, Py_ssize_t n, const jresolved **out) 
             jresolved_free(r);
         return -1;
     }
-    if (j->rcache.n >= J_RCACHE_MAX)
+    if (j->rcache.n >= J_RCACHE_MAX || j->rcache_bytes >= J_RCACHE_BYTES)
         join_rcache_clear(j);
     e = ot_append(&j->rcache, p, n, h);
     if (e == NULL) {
@@ -567,6 +568,7 @@ int join_resolve(Joiner *j, const char *p, Py_ssize_t n, const jresolved **out) 
         return -1;
     }
     e->val = r;
+    j->rcache_bytes += (size_t)n + (size_t)ostr_len(&r->lower);
     *out = r;
     return 0;
 }
