@@ -273,6 +273,7 @@ print(json.dumps({"rss_mb": int(hwm) / 1024}))
     ],
 )
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""), reason="ASan's own memory")
 def test_ingesting_a_file_at_the_bounds_keeps_rss_under_the_bound(
     case: str, env: dict[str, str], bound: int, pure: bool
 ) -> None:
