@@ -860,7 +860,8 @@ class Joiner:
         self._trim(table)
 
     def _trim(self, table: _Table) -> None:
-        while table.size > MAX_TABLE_BYTES and table:
+        # (never the last entry: the one just added, which a caller may still use)
+        while table.size > MAX_TABLE_BYTES and len(table) > 1:
             self._tpop_oldest(table)
 
     def _tpop_oldest(self, table: _Table) -> None:
@@ -1342,7 +1343,9 @@ class Joiner:
             self._quota_bytes += _u8(key) + _u8(r.user) + _u8(r.root)
             # rows never completed (one kind only) are reported as they stand, the
             # oldest first, past max_entries or MAX_TABLE_BYTES (never this one)
-            while len(self._quota) > self.max_entries or self._quota_bytes > MAX_TABLE_BYTES:
+            while len(self._quota) > 1 and (
+                len(self._quota) > self.max_entries or self._quota_bytes > MAX_TABLE_BYTES
+            ):
                 self._quota_emit(next(iter(self._quota)))
         elif q[1] != r.root:
             return

@@ -682,7 +682,8 @@ static int quota_row_rest(Joiner *j, const fl_quota_row *r, const jside *side, i
         j->quota.bytes += (size_t)(ostr_len(&q->user) + ostr_len(&q->root));
         /* rows never completed are reported as they stand, the oldest first, past
          * max_entries or J_MAX_TABLE_BYTES (never this one, the newest) */
-        while (j->quota.n > (size_t)j->max_entries || j->quota.bytes > J_MAX_TABLE_BYTES)
+        while (j->quota.n > 1 &&
+               (j->quota.n > (size_t)j->max_entries || j->quota.bytes > J_MAX_TABLE_BYTES))
             if (quota_emit(j, j->quota.head) < 0)
                 return -1;
     } else {

@@ -178,7 +178,9 @@ onode *join_bounded_with(Joiner *j, otable *t, const char *k, Py_ssize_t n, int6
 
 /* _trim: the oldest entries go while the table holds more than J_MAX_TABLE_BYTES */
 void join_trim(Joiner *j, otable *t) {
-    while (t->bytes > J_MAX_TABLE_BYTES && t->n)
+    /* never the last entry: join_bounded's caller stores its value in it (a record
+     * handed to add() may hold a key over the bound alone) */
+    while (t->bytes > J_MAX_TABLE_BYTES && t->n > 1)
         ot_del(t, t->head);
 }
 
