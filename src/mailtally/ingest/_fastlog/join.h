@@ -208,6 +208,7 @@ void join_set_spam(jmsg *m, int spam);
 int join_sweep(Joiner *j);
 int join_sweep_safely(Joiner *j);
 int join_expire(Joiner *j, const char *qid, Py_ssize_t n);
+int join_expire_oldest(Joiner *j);
 int join_finish(Joiner *j, const char *qid, Py_ssize_t n);
 int join_is_filter(Joiner *j, const fl_delivery *d, fl_str ip, fl_str port);
 int join_link(Joiner *j, fl_str a, fl_str b, int answered);

@@ -233,16 +233,9 @@ static int held_full(Joiner *j, const jmsg *m) {
         j->dropped++;
         return 1;
     }
-    while (j->held_rcpts >= J_MAX_HELD_TOTAL && j->msgs.n) {
-        tbuf k;
-        tb_init(&k);
-        int rc = tb_set(&k, j->msgs.head->key, j->msgs.head->klen);
-        if (rc == 0)
-            rc = join_expire(j, k.p, k.n);
-        tb_free(&k);
-        if (rc < 0)
+    while (j->held_rcpts >= J_MAX_HELD_TOTAL && j->msgs.n)
+        if (join_expire_oldest(j) < 0)
             return -1;
-    }
     j->held_rcpts++;
     return 0;
 }

@@ -128,17 +128,9 @@ jmsg *join_msg(Joiner *j, const char *qid, Py_ssize_t n) {
         ot_del(&j->pending_verdicts, pv);
         join_set_spam(m, spam);
     }
-    if (j->msgs.n > (size_t)j->max_entries) {
-        /* the oldest, never the new one (it is last and there are two or more) */
-        tbuf k;
-        tb_init(&k);
-        int rc = tb_set(&k, j->msgs.head->key, j->msgs.head->klen);
-        if (rc == 0)
-            rc = join_expire(j, k.p, k.n);
-        tb_free(&k);
-        if (rc < 0)
-            return NULL; /* the handler stops here, m stays in the table */
-    }
+    /* the oldest, never the new one (it is last and there are two or more) */
+    if (j->msgs.n > (size_t)j->max_entries && join_expire_oldest(j) < 0)
+        return NULL; /* the handler stops here, m stays in the table */
     return m;
 }
 
@@ -274,15 +266,10 @@ int join_sweep_safely(Joiner *j) {
 /* _shed_safely: past J_MAX_HELD_BYTES, the oldest messages are counted as they stand
  * and dropped, at the start of a line.  A failure counts an error, as in Python. */
 int join_shed_safely(Joiner *j) {
-    tbuf k;
-    tb_init(&k);
     int rc = 0;
-    while (j->held_bytes > J_MAX_HELD_BYTES && j->msgs.n) {
-        if ((rc = tb_set(&k, j->msgs.head->key, j->msgs.head->klen)) < 0 ||
-            (rc = join_expire(j, k.p, k.n)) < 0)
+    while (j->held_bytes > J_MAX_HELD_BYTES && j->msgs.n)
+        if ((rc = join_expire_oldest(j)) < 0)
             break;
-    }
-    tb_free(&k);
     if (rc == 0)
         return 0;
     if (!PyErr_ExceptionMatches(PyExc_Exception))
@@ -309,6 +296,18 @@ Py_ssize_t jmsg_measure(const jmsg *m) {
 }
 
 /* _expire */
+/* join_expire of the oldest message in flight (the table's head).  Its key is
+ * copied first: expiring frees the node that holds it. */
+int join_expire_oldest(Joiner *j) {
+    tbuf k;
+    tb_init(&k);
+    int rc = tb_set(&k, j->msgs.head->key, j->msgs.head->klen);
+    if (rc == 0)
+        rc = join_expire(j, k.p, k.n);
+    tb_free(&k);
+    return rc;
+}
+
 int join_expire(Joiner *j, const char *qid, Py_ssize_t n) {
     onode *e = ot_get(&j->msgs, qid, n);
     if (e == NULL)
