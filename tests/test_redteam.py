@@ -29,7 +29,13 @@ def _peak_while(app, method: str, body: dict, pad_field: tuple[str, ...], items:
         node = node[key]
     node[pad_field[-1]] = marker
     data = json.dumps(body).replace(f'"{marker}"', "[" + ",".join(["[]"] * items) + "]")
-    raw = json.loads(data)
+    result, peak = _traced_post(app, method, json.loads(data))
+    failed(answer(result), 1)
+    return peak
+
+
+def _traced_post(app, method: str, raw: dict) -> tuple[tuple[int, bytes], int]:
+    """``app``'s answer to ``raw``, and the peak bytes traced while it answered."""
 
     async def run() -> tuple[int, bytes]:
         return await post(app, method, raw)
@@ -38,11 +44,9 @@ def _peak_while(app, method: str, body: dict, pad_field: tuple[str, ...], items:
     tracemalloc.start()
     try:
         result = asyncio.run(run())
-        peak = tracemalloc.get_traced_memory()[1]
+        return result, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    failed(answer(result), 1)
-    return peak
 
 
 def test_a_body_is_not_decoded_into_objects_before_its_credentials_hold(platform, app, service):
@@ -140,18 +144,8 @@ def test_a_caller_that_may_not_ingest_does_not_get_a_batch_decoded(platform, app
         data = json.dumps(body)[:-1] + ', "events": [' + ",".join(["[]"] * 1_000_000) + "]}"
 
         raw = json.loads(data)
-
-        async def run() -> tuple[int, bytes]:
-            return await post(app, "ingest_events", raw)
-
-        asyncio.run(run())  # (the credential is checked and cached once)
-        gc.collect()
-        tracemalloc.start()
-        try:
-            result = asyncio.run(run())
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        _traced_post(app, "ingest_events", raw)  # (the credential is checked and cached once)
+        result, peak = _traced_post(app, "ingest_events", raw)
         failed(answer(result), 4)
         assert peak < 24 * 1024 * 1024, peak
     finally:
@@ -214,18 +208,7 @@ def test_a_refused_body_is_not_decoded_whole_to_word_its_answer(platform, app, s
         items = ",".join(["[]"] * 1_000_000)
         for tail in ('"credentials": 5', '"credentials": {"user": "a@b.cd"}, "bye": 1'):
             data = '{"batch_id": "b", "events": [' + items + "], " + tail + "}"
-            raw = json.loads(data)
-
-            async def run(raw: dict = raw) -> tuple[int, bytes]:
-                return await post(app, "ingest_events", raw)
-
-            gc.collect()
-            tracemalloc.start()
-            try:
-                result = asyncio.run(run())
-                peak = tracemalloc.get_traced_memory()[1]
-            finally:
-                tracemalloc.stop()
+            result, peak = _traced_post(app, "ingest_events", json.loads(data))
             failed(answer(result), 5)
             assert peak < 24 * 1024 * 1024, (tail, peak)
     finally:
