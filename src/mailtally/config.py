@@ -17,25 +17,51 @@ The file is ``--config PATH``, else ``$MAILTALLY_CONFIG``, else
     [ingest]
     follow = ["/var/log/mail.log"]
 
+    [site]            # facts of the mail platform the logs come from
+    webmail_hosts = ["127.0.0.1", "::1"]  # IMAP/POP3 logins from here are the webmail's
+    webmail_uids = [33]                   # pickup uid= of the webmail's sendmail (www-data)
+    junk_mailboxes = ["Junk", "Spam", "Junk E-mail"]  # sieve fileinto here: in_spam
+    local_services = ["lmtp", "local", "virtual", "pipe"]  # Postfix transports into mailboxes
+    filter_relays = []                    # content filters by host, IP or IP:port
+    filter_ports = [10023, 10024, 10026]  # loopback ports that are content filters
+    reinject_grace = 60                   # s a loopback re-injection waits for its filter
+    recipient_delimiter = "+"             # address extensions: alice+tag@ is alice@ ("" none)
+    own_hosts = []                        # host names and IPs of the platform's own servers
+    month_names = ""                      # classic stamps' month names: "de", "fr", … or 12
+
     [auth]
     argon2_time_cost = 3
     argon2_memory_kib = 65536
     argon2_parallelism = 4
     max_waiting_checks = 64
+
+``[site]``: the joiner's facts about the platform (mailtally.ingest.join).
+``webmail_hosts`` may also be given at the top level (the older spelling of the
+same setting); ``[site] webmail_hosts`` wins over it, and ``--webmail-host``
+(``mailtally ingest``) over both.  ``filter_relays`` names content filters
+that are not on a loopback port: a delivery to one is a hand-off, not a
+receipt.  ``month_names`` names a built-in table (``stamps.MONTH_TABLES``:
+da de es fi fr it nb nl pl pt ru sv) or lists the 12 names as
+``journalctl`` writes ``%b`` under the log's locale; English names stay
+understood, and without the setting a localised stamp is not understood.
+``own_hosts`` is handed to the joiner when not empty.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from mailtally.ingest.join import FILTER_PORTS, JUNK_MAILBOXES, LOCAL_SERVICES
+from mailtally.ingest.stamps import month_table
 from mailtally.periods import load_zone
 
-__all__ = ["DEFAULT_CONFIG_PATH", "Config", "ConfigError", "load_config"]
+__all__ = ["DEFAULT_CONFIG_PATH", "Config", "ConfigError", "Site", "load_config"]
 
 DEFAULT_CONFIG_PATH = Path("/etc/mailtally/mailtally.toml")
 DEFAULT_DB = "sqlite:///mailtally.sqlite3"
@@ -52,6 +78,84 @@ class Retention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class Ingest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     follow: list[str] = msgspec.field(default_factory=list)
+
+
+class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The joiner's facts about the platform (module docstring, README "Configuration")."""
+
+    #: None: the top-level ``webmail_hosts`` (the older spelling) is used
+    webmail_hosts: list[str] | None = None
+    webmail_uids: list[int] = msgspec.field(default_factory=lambda: [33])
+    junk_mailboxes: list[str] = msgspec.field(default_factory=lambda: list(JUNK_MAILBOXES))
+    local_services: list[str] = msgspec.field(default_factory=lambda: list(LOCAL_SERVICES))
+    filter_relays: list[str] = msgspec.field(default_factory=list)
+    filter_ports: list[int] = msgspec.field(default_factory=lambda: list(FILTER_PORTS))
+    reinject_grace: int = 60
+    recipient_delimiter: str = "+"
+    own_hosts: list[str] = msgspec.field(default_factory=list)
+    #: "" (English only), a built-in table's name, or the 12 names January first
+    month_names: str | list[str] = ""
+
+    def validate(self) -> None:
+        """Check every key; raises ConfigError naming the bad one (``site.KEY``)."""
+        for h in self.webmail_hosts or ():
+            _ip("site.webmail_hosts", h)
+        for uid in self.webmail_uids:
+            if not 0 <= uid < 2**32:
+                raise ConfigError(f"site.webmail_uids: {uid} is not a uid (0 to 4294967295)")
+        for key, names in (
+            ("junk_mailboxes", self.junk_mailboxes),
+            ("local_services", self.local_services),
+        ):
+            for name in names:
+                if not name.strip():
+                    raise ConfigError(f"site.{key}: a name must not be empty")
+        for relay in self.filter_relays:
+            if not relay.strip() or any(c.isspace() for c in relay):
+                raise ConfigError(
+                    f"site.filter_relays: {relay!r} is not a host, IP address or IP:port"
+                )
+        for port in self.filter_ports:
+            if not 0 < port < 65536:
+                raise ConfigError(f"site.filter_ports: {port} is not a TCP port (1-65535)")
+        if not 0 <= self.reinject_grace <= 3600:
+            raise ConfigError("site.reinject_grace: must be 0 to 3600 seconds")
+        d = self.recipient_delimiter
+        if len(d) > 1 or d.isspace() or d in "@<>\"":
+            raise ConfigError(
+                f"site.recipient_delimiter: {d!r} must be one character (not @ < > \" or space)"
+                " or empty"
+            )
+        for h in self.own_hosts:
+            if not h.strip() or any(c.isspace() for c in h):
+                raise ConfigError(f"site.own_hosts: {h!r} is not a host name or IP address")
+        try:
+            month_table(self.month_names)
+        except ValueError as exc:
+            raise ConfigError(f"site.month_names: {exc}") from None
+
+    def joiner_config(self, webmail_hosts: Iterable[str]) -> dict[str, Any]:
+        """The joiner's keyword arguments (``webmail_hosts``: the setting in force)."""
+        config: dict[str, Any] = {
+            "webmail_hosts": tuple(webmail_hosts),
+            "webmail_uids": tuple(self.webmail_uids),
+            "junk_mailboxes": tuple(self.junk_mailboxes),
+            "local_services": tuple(self.local_services),
+            "filter_relays": tuple(self.filter_relays),
+            "filter_ports": tuple(self.filter_ports),
+            "reinject_grace": self.reinject_grace,
+            "recipient_delimiter": self.recipient_delimiter,
+        }
+        if self.own_hosts:  # (a joiner without the keyword is still accepted)
+            config["own_hosts"] = tuple(self.own_hosts)
+        return config
+
+
+def _ip(key: str, text: str) -> None:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise ConfigError(f"{key}: {text!r} is not an IP address") from None
 
 
 class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -75,6 +179,18 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     retention: Retention = msgspec.field(default_factory=Retention)
     ingest: Ingest = msgspec.field(default_factory=Ingest)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    site: Site = msgspec.field(default_factory=Site)
+
+    @property
+    def webmail(self) -> list[str]:
+        """The webmail's hosts in force: ``[site] webmail_hosts``, else the top level."""
+        if self.site.webmail_hosts is not None:
+            return self.site.webmail_hosts
+        return self.webmail_hosts
+
+    def joiner_config(self) -> dict[str, Any]:
+        """The joiner's keyword arguments from ``[site]`` (and top-level ``webmail_hosts``)."""
+        return self.site.joiner_config(self.webmail)
 
     def validate(self) -> Config:
         """Check every setting; raises ConfigError naming the bad one."""
@@ -89,10 +205,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         if not self.db:
             raise ConfigError("db: must name a store, e.g. sqlite:///mailtally.sqlite3")
         for h in self.webmail_hosts:
-            try:
-                ipaddress.ip_address(h)
-            except ValueError:
-                raise ConfigError(f"webmail_hosts: {h!r} is not an IP address") from None
+            _ip("webmail_hosts", h)
+        self.site.validate()
         for h in self.trusted_proxies:
             try:
                 ipaddress.ip_network(h, strict=False)

@@ -220,6 +220,20 @@ MAX_HELD_BYTES = 16 << 20
 #: ``_sieve_fwd``), or 64 linked ids of 320 characters, held hundreds of MB.
 MAX_TABLE_BYTES = 4 << 20
 _I64 = 2**63
+#: Loopback ports where a delivery is a hand-off to a content filter, not to a mailbox
+#: (the ``filter_ports`` default, ``[site] filter_ports`` of the configuration):
+#: amavis and Proxmox Mail Gateway take external mail on 10024; PMG takes internal
+#: (outgoing) mail on 10023, and amavis's ORIGINATING policy bank listens on 10026.
+#: PMG's Postfix hands both over by LMTP (master.cf's ``scan`` transport), so that
+#: its ``postfix/lmtp`` line looks like a mailbox delivery but for the port.  (10025,
+#: where the filters re-inject, is Postfix's own smtpd: never a delivery target.)
+FILTER_PORTS = (10023, 10024, 10026)
+#: Mailboxes into which a sieve ``fileinto`` makes a receipt spam (``junk_mailboxes``),
+#: compared without case, also as the last level of a path (``INBOX.Junk``, ``INBOX/Spam``).
+JUNK_MAILBOXES = ("Junk", "Spam", "Junk E-mail")
+#: Postfix delivery agents whose successful delivery is one into a mailbox
+#: (``local_services``: the daemon of ``postfix/NAME[pid]``).
+LOCAL_SERVICES = ("lmtp", "local", "virtual", "pipe")
 
 
 def _i64(v: Any, what: str) -> int:
@@ -309,6 +323,9 @@ def _entry_bytes(key: str, value: Any, children: bool) -> int:
 
 
 def _loopback(ip: str) -> bool:
+    """Is ``ip`` this host itself?  Not a site setting: a loopback address is one by
+    definition, wherever it is written (a content filter on another host is named in
+    ``filter_relays`` instead; the platform's other hosts are ``own_hosts``)."""
     if ip.startswith("::ffff:"):
         ip = ip[7:]
     return ip.startswith("127.") or ip == "::1" or ip == "localhost"
@@ -457,10 +474,10 @@ class Joiner:
         max_age: int = 86_400,
         webmail_hosts: Iterable[str] = ("127.0.0.1", "::1"),
         webmail_uids: Iterable[int] = (33,),
-        junk_mailboxes: Iterable[str] = ("Junk", "Spam", "Junk E-mail"),
-        local_services: Iterable[str] = ("lmtp", "local", "virtual", "pipe"),
+        junk_mailboxes: Iterable[str] = JUNK_MAILBOXES,
+        local_services: Iterable[str] = LOCAL_SERVICES,
         filter_relays: Iterable[str] = (),
-        filter_ports: Iterable[int] = (10024, 10026),
+        filter_ports: Iterable[int] = FILTER_PORTS,
         reinject_grace: int = 60,
         recipient_delimiter: str = "+",
         resolve: Callable[[str], str | None] | None = None,
@@ -1025,6 +1042,10 @@ class Joiner:
                 or (port is not None and f"{ip}:{port}" in self.filter_relays)
             ):
                 return True
+        # (Not settings: amavis's own answer text, whatever its port; and a loopback
+        # relay answering "queued as" is a filter that re-queued the message.  Checked
+        # before local delivery, so an LMTP hand-off to a filter port — Proxmox Mail
+        # Gateway's "scan" transport — is never a mailbox delivery.)
         if "from MTA(" in d.response:
             return True
         if ip and _loopback(ip):

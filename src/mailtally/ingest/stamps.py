@@ -32,9 +32,11 @@ __all__ = [
     "MAX_DIGITS",
     "MAX_MESSAGE_ID",
     "MONTHS",
+    "MONTH_TABLES",
     "StampParser",
     "SyslogLine",
     "days_from_civil",
+    "month_table",
     "split_syslog",
     "zone",
 ]
@@ -53,6 +55,83 @@ MONTHS: dict[str, int] = {
     "Nov": 11,
     "Dec": 12,
 }
+
+_ENGLISH = tuple(MONTHS)
+
+#: Month names as glibc's ``%b`` writes them under common locales (``journalctl``
+#: formats its classic stamps with ``%b %d %H:%M:%S`` under the log reader's locale:
+#: ``Okt 03 04:05:06``, ``déc. 03 04:05:06``).  Read from glibc's locale sources
+#: (``abmon`` of ``/usr/share/i18n/locales/LL_CC``).  ``[site] month_names``
+#: names one, or lists 12 names of its own.
+MONTH_TABLES: dict[str, tuple[str, ...]] = {
+    "cs": ("led", "úno", "bře", "dub", "kvě", "čen", "čec", "srp", "zář", "říj", "lis", "pro"),
+    "da": ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
+    "de": ("Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"),
+    "es": ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"),
+    "fi": (
+        "tammi", "helmi", "maalis", "huhti", "touko", "kesä",
+        "heinä", "elo", "syys", "loka", "marras", "joulu",
+    ),  # fmt: skip
+    "fr": (
+        "janv.", "févr.", "mars", "avril", "mai", "juin",
+        "juil.", "août", "sept.", "oct.", "nov.", "déc.",
+    ),  # fmt: skip
+    "it": ("gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"),
+    "nb": (
+        "jan.", "feb.", "mars", "april", "mai", "juni",
+        "juli", "aug.", "sep.", "okt.", "nov.", "des.",
+    ),  # fmt: skip
+    "nl": ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
+    "pl": ("sty", "lut", "mar", "kwi", "maj", "cze", "lip", "sie", "wrz", "paź", "lis", "gru"),
+    "pt": ("jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez"),
+    "ru": ("янв", "фев", "мар", "апр", "мая", "июн", "июл", "авг", "сен", "окт", "ноя", "дек"),
+    "sv": ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
+}
+#: A month name of more bytes than this is refused (the compiled parser's bound).
+MAX_MONTH_NAME = 32
+
+
+def month_table(setting: str | list[str] | tuple[str, ...]) -> dict[str, int]:
+    """The localised month names of ``[site] month_names`` → month (1-12).
+
+    ``""`` is English only ({}); a name of MONTH_TABLES, or 12 names, January
+    first.  Names are matched as written (case and all).  The English names stay
+    understood: a name that is the English one of the same month is left out, and
+    one that is the English name of *another* month (or given for two months) is
+    refused (ValueError): a stamp must never be read as the wrong month.
+    """
+    if isinstance(setting, str):
+        if not setting:
+            return {}
+        names = MONTH_TABLES.get(setting.lower())
+        if names is None:
+            raise ValueError(f"{setting!r} is not one of {', '.join(sorted(MONTH_TABLES))}")
+    else:
+        names = tuple(setting)
+        if len(names) != 12:
+            raise ValueError(f"a list of month names has 12 names, not {len(names)}")
+    table: dict[str, int] = {}
+    for mo, name in enumerate(names, 1):
+        if (
+            not name
+            or any(c.isspace() for c in name)
+            or name[0].isdigit()
+            or name[0] == "["
+            or len(name.encode("utf-8", "surrogatepass")) > MAX_MONTH_NAME
+        ):
+            raise ValueError(
+                f"{name!r} is not a month name (1-{MAX_MONTH_NAME} bytes, no space,"
+                " not beginning with a digit or [)"
+            )
+        english = MONTHS.get(name)
+        if english is not None and english != mo:
+            raise ValueError(f"{name!r} is the English name of month {english}, not {mo}")
+        if table.get(name, mo) != mo:
+            raise ValueError(f"{name!r} names two months")
+        if english is None:
+            table[name] = mo
+    return table
+
 
 #: A run of more digits than this is not a number, in every field of every line,
 #: in both implementations.  Python's int() refuses more than 4,300 digits by
@@ -170,11 +249,13 @@ class StampParser:
         "_iso_val",
         "_last_key",
         "_last_val",
+        "_month_initials",
         "_ref_day",
         "_ref_month",
         "_ref_year",
         "_syslog_hours",
         "_utc",
+        "months",
         "reference",
         "slack",
         "tz",
@@ -185,7 +266,12 @@ class StampParser:
         reference: float | None = None,
         tz: str | tzinfo | None = None,
         slack: int = 3600,
+        months: dict[str, int] | None = None,
     ) -> None:
+        #: localised month name -> month (month_table(); {}: English only), as
+        #: (name, month) pairs: classic stamps may begin with these (:meth:`english`)
+        self.months = tuple((months or {}).items())
+        self._month_initials = frozenset(name[0] for name, _ in self.months)
         self.tz = zone(tz)
         self.reference = int(_time.time() if reference is None else reference)
         self.slack = slack
@@ -228,6 +314,19 @@ class StampParser:
         return int(datetime(y, mo, d, h, mi, sec, tzinfo=self.tz).timestamp()) + (s - sec)
 
     # -- classic syslog ------------------------------------------------------------
+
+    def english(self, line: str) -> str:
+        """``line`` with a leading localised month name (``months``) followed by a
+        space made the English one (``déc. 03 04:05:06 …`` → ``Dec 03 04:05:06 …``),
+        so that the line is read as any classic line is; other lines as they are.
+        Never a guess: only names of the configured table are read."""
+        if line[:1] in self._month_initials:
+            for name, mo in self.months:
+                n = len(name)
+                if line.startswith(name) and line[n : n + 1] == " ":
+                    return _ENGLISH[mo - 1] + line[n:]
+        return line
+
 
     def syslog(self, stamp: str) -> int | None:
         """``Mmm dd hh:mm:ss`` (day space- or zero-padded, or single digit)."""

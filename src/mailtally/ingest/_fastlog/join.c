@@ -168,7 +168,7 @@ static int Joiner_init(Joiner *j, PyObject *args, PyObject *kw) {
     PyObject *d_junk = Py_BuildValue("(sss)", "Junk", "Spam", "Junk E-mail");
     PyObject *d_services = Py_BuildValue("(ssss)", "lmtp", "local", "virtual", "pipe");
     PyObject *d_relays = PyTuple_New(0);
-    PyObject *d_ports = Py_BuildValue("(ii)", 10024, 10026);
+    PyObject *d_ports = Py_BuildValue("(iii)", 10023, 10024, 10026);
     int rc = -1;
     if (!d_hosts || !d_uids || !d_junk || !d_services || !d_relays || !d_ports)
         goto out;

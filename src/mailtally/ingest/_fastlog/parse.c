@@ -495,6 +495,15 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
     out->n_records = 0;
     out->time = 0;
     out->tally = 0;
+    if (st->n_months > 0) {
+        /* a localised classic stamp ([site] month_names): read as the English one */
+        if (fl_stamp_english(st, &line) < 0) {
+            status(out, FL_FALLBACK, fl_s(LIT("")));
+            return -1;
+        }
+        text = line.p;
+        n = line.n;
+    }
     if (has_high_byte(text, n)) {
         status(out, FL_FALLBACK, fl_s(LIT("")));
         return 0;
@@ -824,6 +833,10 @@ static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     ParserObject *self = (ParserObject *)type->tp_alloc(type, 0); /* zeroed: empty caches */
     if (self == NULL)
         return NULL;
+    if (fl_stamp_months(&self->st, stamps) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
     Py_INCREF(stamps);
     self->st.stamps = stamps;
     self->st.reference = reference;
@@ -833,6 +846,7 @@ static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
 
 static void Parser_dealloc(ParserObject *self) {
     Py_XDECREF(self->st.stamps);
+    PyMem_Free(self->st.buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -841,10 +855,21 @@ static PyObject *Parser_parse(ParserObject *self, PyObject *line) {
         PyErr_SetString(PyExc_TypeError, "parse() takes a str");
         return NULL;
     }
-    if (!PyUnicode_IS_ASCII(line))
+    const char *p;
+    Py_ssize_t n;
+    if (PyUnicode_IS_ASCII(line)) {
+        p = (const char *)PyUnicode_DATA(line);
+        n = PyUnicode_GET_LENGTH(line);
+    } else if (self->st.n_months == 0) {
         Py_RETURN_NONE; /* the C parser reads ASCII lines only: fall back */
-    const char *p = (const char *)PyUnicode_DATA(line);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(line);
+    } else {
+        /* a localised month name (Mär, déc.) may make the line ASCII: as scan() sees it */
+        p = PyUnicode_AsUTF8AndSize(line, &n);
+        if (p == NULL) {
+            PyErr_Clear(); /* lone surrogates: not a line scan() could see */
+            Py_RETURN_NONE;
+        }
+    }
     /* LineParser.parse: a trailing "\n" or "\r\n" is dropped */
     if (n > 0 && p[n - 1] == '\n')
         n -= (n > 1 && p[n - 2] == '\r') ? 2 : 1;

@@ -456,3 +456,72 @@ int fl_stamp_roundcube(fl_stamps *st, fl_str stamp, int64_t *t) {
     *t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off;
     return R_RECS;
 }
+
+/* -- localised month names (StampParser.months, StampParser.english) ------------------------ */
+
+static const char ENGLISH[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* Read stamps.months, the (name, month) pairs of month_table(): at most 12 names of at
+ * most FL_MAX_MONTH_NAME bytes each, months 1-12 (what month_table gives). */
+int fl_stamp_months(fl_stamps *st, PyObject *stamps) {
+    st->n_months = 0;
+    PyObject *months = PyObject_GetAttrString(stamps, "months");
+    if (months == NULL)
+        return -1;
+    PyObject *seq = PySequence_Fast(months, "StampParser.months must be a sequence");
+    Py_DECREF(months);
+    if (seq == NULL)
+        return -1;
+    int rc = -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > 12) {
+        PyErr_SetString(PyExc_ValueError, "StampParser.months: more than 12 names");
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name, *mo_obj;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "UO", &name, &mo_obj))
+            goto out;
+        Py_ssize_t len;
+        const char *p = PyUnicode_AsUTF8AndSize(name, &len);
+        long mo = PyLong_AsLong(mo_obj);
+        if (p == NULL || (mo == -1 && PyErr_Occurred()))
+            goto out;
+        if (len < 1 || len > FL_MAX_MONTH_NAME || mo < 1 || mo > 12) {
+            PyErr_SetString(PyExc_ValueError, "StampParser.months: not a month name");
+            goto out;
+        }
+        memcpy(st->months[i].name, p, (size_t)len);
+        st->months[i].n = len;
+        st->months[i].mo = (int)mo;
+    }
+    st->n_months = (int)n;
+    rc = 0;
+out:
+    Py_DECREF(seq);
+    return rc;
+}
+
+int fl_stamp_english(fl_stamps *st, fl_str *line) {
+    for (int i = 0; i < st->n_months; i++) {
+        Py_ssize_t k = st->months[i].n;
+        if (line->n > k && line->p[k] == ' ' && memcmp(line->p, st->months[i].name, (size_t)k) == 0) {
+            Py_ssize_t need = 3 + line->n - k;
+            if (need > st->cap) {
+                char *b = PyMem_Realloc(st->buf, (size_t)need);
+                if (b == NULL) {
+                    PyErr_NoMemory();
+                    return -1;
+                }
+                st->buf = b;
+                st->cap = need;
+            }
+            memcpy(st->buf, ENGLISH[st->months[i].mo - 1], 3);
+            memcpy(st->buf + 3, line->p + k, (size_t)(line->n - k));
+            *line = fl_s(st->buf, need);
+            return 0;
+        }
+    }
+    return 0;
+}

@@ -185,6 +185,9 @@ int fl_parse_quota(fl_str line, fl_result *out);
 
 /* -- stamps (parse_stamps.c): the C twin of mailtally/ingest/stamps.py ------------- */
 
+/* stamps.MAX_MONTH_NAME */
+#define FL_MAX_MONTH_NAME 32
+
 /* A minute of stamps, and what the Python StampParser answers for its seconds. */
 typedef struct {
     int64_t key;  /* 0: empty slot */
@@ -202,7 +205,21 @@ typedef struct {
     fl_minute classic_hours[FL_MINUTES]; /* Mmm dd hh -> StampParser.syslog, if linear */
     fl_minute classic[FL_MINUTES]; /* Mmm dd hh:mm -> StampParser.syslog */
     fl_minute local[FL_MINUTES];   /* YYYY-MM-DD hh:mm -> StampParser.local */
+    /* stamps.months: localised month names (UTF-8) and their months */
+    int n_months;
+    struct {
+        char name[FL_MAX_MONTH_NAME];
+        Py_ssize_t n;
+        int mo;
+    } months[12];
+    char *buf; /* the line of StampParser.english, made English (PyMem) */
+    Py_ssize_t cap;
 } fl_stamps;
+
+/* stamps.StampParser(months=…) as the Parser finds it: st->months; -1 with an exception */
+int fl_stamp_months(fl_stamps *st, PyObject *stamps);
+/* StampParser.english: *line, or the line with its month made English in st->buf */
+int fl_stamp_english(fl_stamps *st, fl_str *line);
 
 /* Each returns R_RECS with *t set, R_NONE (Python answers None), R_FALLBACK, or
  * R_ERROR (an exception that must propagate, e.g. MemoryError). */

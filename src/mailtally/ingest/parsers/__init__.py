@@ -346,8 +346,9 @@ class LineParser:
         reference: float | None = None,
         tz: str | tzinfo | None = None,
         slack: int = 3600,
+        months: dict[str, int] | None = None,
     ) -> None:
-        self.stamps = StampParser(reference, tz, slack)
+        self.stamps = StampParser(reference, tz, slack, months)
         self._hosted: dict[str, _Route] = {}
         self._hostless: dict[str, _Route] = {}
         self._ignored: dict[str, ParseResult] = {}
@@ -369,6 +370,8 @@ class LineParser:
         try:
             if line.endswith("\n"):
                 line = line[:-2] if line.endswith("\r\n") else line[:-1]
+            if self.stamps.months:
+                line = self.stamps.english(line)  # a localised classic stamp ([site] month_names)
             c = line[:1]
             m = None
             if "A" <= c <= "Z":
