@@ -33,6 +33,7 @@ from conftest import (
 )
 from mailtally.api import create_app
 from mailtally.cli import main
+from mailtally.config import Site
 from mailtally.ingest.files import Ingester
 from mailtally.periods import KINDS, FixedClock, Periods, format_time
 from mailtally.store import Store, open_store
@@ -53,7 +54,9 @@ def synth_and_ingest(store: Store, out: Path, seed: int, lines: int, days: int, 
     platform = json.loads(result.platform.read_text())
     paths = [str(out / f) for f in truth["files"]]
     # small batches: messages in flight are saved and taken up again across many commits
-    ingester = Ingester(store, Periods("UTC"), truth["webmail_hosts"], batch_lines=613)
+    ingester = Ingester(
+        store, Periods("UTC"), Site(webmail_hosts=truth["webmail_hosts"]), batch_lines=613
+    )
     return truth, platform, paths, ingester.ingest(paths)
 
 
@@ -236,7 +239,9 @@ def test_only_the_noise_is_not_understood(run) -> None:
 def test_ingesting_again_changes_nothing(run) -> None:
     store, truth, platform, paths, _report = run
     before = table_rows(store, *STATE_TABLES)
-    report = Ingester(store, Periods("UTC"), truth["webmail_hosts"]).ingest(paths)
+    report = Ingester(store, Periods("UTC"), Site(webmail_hosts=truth["webmail_hosts"])).ingest(
+        paths
+    )
     assert report.events == 0 and report.lines == 0
     assert table_rows(store, *STATE_TABLES) == before
     check_against_truth(store, truth, platform)

@@ -275,7 +275,8 @@ def _flatten(period: str, body: dict[str, Any]) -> dict[str, Any]:
     "--webmail-host",
     "webmail_hosts",
     multiple=True,
-    help="IMAP/POP3 logins from this address are the webmail's own (repeatable).",
+    help="IMAP/POP3 logins from this address are the webmail's own (repeatable; "
+    "wins over [site] webmail_hosts and the top-level webmail_hosts).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--batch-lines", type=click.IntRange(1, 10_000_000), default=500_000,
@@ -294,12 +295,16 @@ def ingest(
     """Count mail-server logs and quota reports (plain or .gz), each line exactly once."""
     from mailtally.ingest.files import Ingester
 
-    config = _config(ctx, db=db, timezone=timezone, webmail_hosts=list(webmail_hosts) or None)
+    config = _config(ctx, db=db, timezone=timezone)
+    try:
+        site = config.site_in_force(webmail_hosts)  # (the flag wins over both keys)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     files = list(paths) or (config.ingest.follow if follow else [])
     if not files:
         raise click.ClickException("name the files to read (or ingest.follow in the config)")
     store = open_configured(config)
-    ingester = Ingester(store, Periods(config.timezone), config.webmail_hosts, batch_lines)
+    ingester = Ingester(store, Periods(config.timezone), site, batch_lines)
     if follow:
         import signal
 

@@ -65,6 +65,8 @@ __all__ = ["DEFAULT_CONFIG_PATH", "Config", "ConfigError", "Site", "load_config"
 
 DEFAULT_CONFIG_PATH = Path("/etc/mailtally/mailtally.toml")
 DEFAULT_DB = "sqlite:///mailtally.sqlite3"
+#: the webmail's hosts by default (its IMAP/POP3 logins are not the users' own)
+WEBMAIL_HOSTS = ("127.0.0.1", "::1")
 
 
 class ConfigError(ValueError):
@@ -121,9 +123,9 @@ class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         if not 0 <= self.reinject_grace <= 3600:
             raise ConfigError("site.reinject_grace: must be 0 to 3600 seconds")
         d = self.recipient_delimiter
-        if len(d) > 1 or d.isspace() or d in "@<>\"":
+        if len(d) > 1 or d.isspace() or d in '@<>"':
             raise ConfigError(
-                f"site.recipient_delimiter: {d!r} must be one character (not @ < > \" or space)"
+                f'site.recipient_delimiter: {d!r} must be one character (not @ < > " or space)'
                 " or empty"
             )
         for h in self.own_hosts:
@@ -134,10 +136,11 @@ class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         except ValueError as exc:
             raise ConfigError(f"site.month_names: {exc}") from None
 
-    def joiner_config(self, webmail_hosts: Iterable[str]) -> dict[str, Any]:
-        """The joiner's keyword arguments (``webmail_hosts``: the setting in force)."""
+    def joiner_config(self) -> dict[str, Any]:
+        """The joiner's keyword arguments."""
+        hosts = WEBMAIL_HOSTS if self.webmail_hosts is None else self.webmail_hosts
         config: dict[str, Any] = {
-            "webmail_hosts": tuple(webmail_hosts),
+            "webmail_hosts": tuple(hosts),
             "webmail_uids": tuple(self.webmail_uids),
             "junk_mailboxes": tuple(self.junk_mailboxes),
             "local_services": tuple(self.local_services),
@@ -172,7 +175,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
     timezone: str = "UTC"
-    webmail_hosts: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
+    webmail_hosts: list[str] = msgspec.field(default_factory=lambda: list(WEBMAIL_HOSTS))
     #: peers whose X-Forwarded-For names the client (uvicorn's proxy headers):
     #: failed tokens are limited per client address.  [] trusts no one.
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
@@ -181,16 +184,18 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     site: Site = msgspec.field(default_factory=Site)
 
-    @property
-    def webmail(self) -> list[str]:
-        """The webmail's hosts in force: ``[site] webmail_hosts``, else the top level."""
-        if self.site.webmail_hosts is not None:
-            return self.site.webmail_hosts
-        return self.webmail_hosts
-
-    def joiner_config(self) -> dict[str, Any]:
-        """The joiner's keyword arguments from ``[site]`` (and top-level ``webmail_hosts``)."""
-        return self.site.joiner_config(self.webmail)
+    def site_in_force(self, webmail_hosts: Iterable[str] = ()) -> Site:
+        """``[site]`` with the webmail's hosts in force: ``webmail_hosts`` (the
+        ``--webmail-host`` flag) if any, else ``[site] webmail_hosts``, else the
+        top-level ``webmail_hosts``."""
+        hosts = list(webmail_hosts)
+        for h in hosts:
+            _ip("--webmail-host", h)
+        if not hosts:
+            hosts = (
+                self.webmail_hosts if self.site.webmail_hosts is None else self.site.webmail_hosts
+            )
+        return msgspec.structs.replace(self.site, webmail_hosts=hosts)
 
     def validate(self) -> Config:
         """Check every setting; raises ConfigError naming the bad one."""

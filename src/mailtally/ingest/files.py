@@ -39,10 +39,11 @@ from typing import Any, BinaryIO
 
 import msgspec
 
+from mailtally.config import Site
 from mailtally.events import Event, MessageDenied
 from mailtally.ingest.join import Joiner
 from mailtally.ingest.parsers import IGNORED, OK, LineParser, tallied
-from mailtally.ingest.stamps import StampParser
+from mailtally.ingest.stamps import StampParser, month_table
 from mailtally.periods import Periods
 from mailtally.record import Resolver, record_events
 from mailtally.store import Queries, Store
@@ -237,9 +238,12 @@ class Source:
     #: the file could not be read on (damaged): it is at its end for this run
     ended: bool = False
 
-    def set_parser(self, reference: int, zone: Any, compiled: bool) -> None:
-        """Parse from now on with stamps referenced to ``reference`` (the file's mtime)."""
-        self.parser = LineParser(reference=reference, tz=zone)
+    def set_parser(
+        self, reference: int, zone: Any, compiled: bool, months: dict[str, int] | None = None
+    ) -> None:
+        """Parse from now on with stamps referenced to ``reference`` (the file's mtime)
+        (``months``: localised month names, ``stamps.month_table``)."""
+        self.parser = LineParser(reference=reference, tz=zone, months=months)
         stamps: StampParser = self.parser.stamps
         self.fast_parser = _fastlog.Parser(stamps) if compiled and _fastlog else None
 
@@ -363,17 +367,22 @@ class Ingester:
         self,
         store: Store,
         periods: Periods,
-        webmail_hosts: Iterable[str] = ("127.0.0.1", "::1"),
+        site: Site | None = None,
         batch_lines: int = BATCH_LINES,
         compiled: bool | None = None,
     ) -> None:
-        """``compiled``: use the compiled parser and joiner (default: when available)."""
+        """``site``: the platform's facts (``[site]`` of the configuration; default: its
+        defaults).  ``compiled``: use the compiled parser and joiner (default: when
+        available)."""
         self.compiled = compiled_available() if compiled is None else compiled
         if self.compiled and _fastlog is None:
             raise RuntimeError("the compiled parser (mailtally.ingest._fastlog) is not built")
         self.store = store
         self.periods = periods
-        self.webmail_hosts = tuple(webmail_hosts)
+        self.site = Site() if site is None else site
+        self.site.validate()
+        #: localised month names of classic stamps (``[site] month_names``)
+        self.months = month_table(self.site.month_names)
         self.batch_lines = batch_lines
         self.report = IngestReport()
         with store.read() as q:
@@ -381,7 +390,8 @@ class Ingester:
             self._known = list(q.ingest_files())
             # What is known of the tree is kept while the tree stays the same.
             self._learn_tree(q)
-        joiner_config = {"webmail_hosts": self.webmail_hosts, "resolve": self._resolve}
+        joiner_config = self.site.joiner_config()
+        joiner_config["resolve"] = self._resolve
         joiner_class: Any = _fastlog.Joiner if self.compiled and _fastlog else Joiner
         self.joiner = (
             joiner_class.from_state(msgspec.json.decode(state), **joiner_config)
@@ -481,7 +491,7 @@ class Ingester:
             stream=stream,
             parser=LineParser(),
         )
-        src.set_parser(int(st.st_mtime), self.periods.zone, self.compiled)
+        src.set_parser(int(st.st_mtime), self.periods.zone, self.compiled, self.months)
         return src
 
     # -- reading ---------------------------------------------------------------
@@ -893,7 +903,7 @@ class Ingester:
         if st is not None and st.st_mtime > src.parser.stamps.reference + 600:
             # a followed file outlives its first mtime: classic stamps' year is
             # inferred from a recent reference (a log that runs into January)
-            src.set_parser(int(st.st_mtime), self.periods.zone, self.compiled)
+            src.set_parser(int(st.st_mtime), self.periods.zone, self.compiled, self.months)
         self.read(src)
         return src
 

@@ -64,28 +64,22 @@ _ENGLISH = tuple(MONTHS)
 #: (``abmon`` of ``/usr/share/i18n/locales/LL_CC``).  ``[site] month_names``
 #: names one, or lists 12 names of its own.
 MONTH_TABLES: dict[str, tuple[str, ...]] = {
-    "cs": ("led", "úno", "bře", "dub", "kvě", "čen", "čec", "srp", "zář", "říj", "lis", "pro"),
-    "da": ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
-    "de": ("Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"),
-    "es": ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"),
-    "fi": (
-        "tammi", "helmi", "maalis", "huhti", "touko", "kesä",
-        "heinä", "elo", "syys", "loka", "marras", "joulu",
-    ),  # fmt: skip
-    "fr": (
-        "janv.", "févr.", "mars", "avril", "mai", "juin",
-        "juil.", "août", "sept.", "oct.", "nov.", "déc.",
-    ),  # fmt: skip
-    "it": ("gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"),
-    "nb": (
-        "jan.", "feb.", "mars", "april", "mai", "juni",
-        "juli", "aug.", "sep.", "okt.", "nov.", "des.",
-    ),  # fmt: skip
-    "nl": ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
-    "pl": ("sty", "lut", "mar", "kwi", "maj", "cze", "lip", "sie", "wrz", "paź", "lis", "gru"),
-    "pt": ("jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez"),
-    "ru": ("янв", "фев", "мар", "апр", "мая", "июн", "июл", "авг", "сен", "окт", "ноя", "дек"),
-    "sv": ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
+    locale: tuple(names.split())
+    for locale, names in {
+        "cs": "led úno bře dub kvě čen čec srp zář říj lis pro",
+        "da": "jan feb mar apr maj jun jul aug sep okt nov dec",
+        "de": "Jan Feb Mär Apr Mai Jun Jul Aug Sep Okt Nov Dez",
+        "es": "ene feb mar abr may jun jul ago sep oct nov dic",
+        "fi": "tammi helmi maalis huhti touko kesä heinä elo syys loka marras joulu",
+        "fr": "janv. févr. mars avril mai juin juil. août sept. oct. nov. déc.",
+        "it": "gen feb mar apr mag giu lug ago set ott nov dic",
+        "nb": "jan. feb. mars april mai juni juli aug. sep. okt. nov. des.",
+        "nl": "jan feb mrt apr mei jun jul aug sep okt nov dec",
+        "pl": "sty lut mar kwi maj cze lip sie wrz paź lis gru",
+        "pt": "jan fev mar abr mai jun jul ago set out nov dez",
+        "ru": "янв фев мар апр мая июн июл авг сен окт ноя дек",
+        "sv": "jan feb mar apr maj jun jul aug sep okt nov dec",
+    }.items()
 }
 #: A month name of more bytes than this is refused (the compiled parser's bound).
 MAX_MONTH_NAME = 32
@@ -326,7 +320,6 @@ class StampParser:
                 if line.startswith(name) and line[n : n + 1] == " ":
                     return _ENGLISH[mo - 1] + line[n:]
         return line
-
 
     def syslog(self, stamp: str) -> int | None:
         """``Mmm dd hh:mm:ss`` (day space- or zero-padded, or single digit)."""
