@@ -1153,3 +1153,46 @@ def test_counters() -> None:
     c = j.counters()
     assert c["lines"] == 9 and c["unknown"] == 1 and c["ignored"] == 3 and c["ok"] == 5
     assert c["events"] == 1 and c["errors"] == 0
+
+
+# -- Proxmox Mail Gateway -------------------------------------------------------------------
+
+
+def pmg_flow(a: str, b: str, port: int) -> list[str]:
+    """A message A through Proxmox Mail Gateway's filter: its Postfix hands A over by LMTP
+    (master.cf's ``scan`` transport) to pmg-smtp-filter on 127.0.0.1:10024 (mail from
+    outside) or :10023 (from the internal network), which answers with its own log id
+    once it has re-injected the message on 127.0.0.1:10025 as B (with XFORWARD: smtpd
+    logs the original client); B goes on to the mailbox."""
+    return [
+        *inbound(a, size=2048),
+        pf(1, "smtpd", "connect from localhost[127.0.0.1]"),
+        pf(1, "smtpd", f"{b}: client=mx.example.org[203.0.113.9]"),
+        pf(1, "cleanup", f"{b}: message-id=<{a.lower()}@example.org>"),
+        pf(1, "qmgr", f"{b}: from=<sender@example.org>, size=2600, nrcpt=1 (queue active)"),
+        pf(
+            1,
+            "lmtp",
+            f"{a}: to=<bob@example.com>, relay=127.0.0.1[127.0.0.1]:{port}, delay=1.1, "
+            "delays=0.01/0/0.02/1.1, dsn=2.5.0, status=sent (250 2.5.0 OK (5F4C2A1B3E9D0A7C6B1))",
+        ),
+        removed(1, a),
+        lmtp(2, b, "bob@example.com"),
+        removed(2, b),
+    ]
+
+
+@pytest.mark.parametrize("port", [10023, 10024])
+def test_pmg_lmtp_hand_over_is_no_delivery(port: int) -> None:
+    # Once, by the re-injected message.  (PMG's own lines — its log id, "SA score=",
+    # "accept mail to <…> (B)" — are not read: B's size, and no verdict.)
+    got = run(pmg_flow("7A0000000A", "7B0000000B", port))
+    assert got == [MessageIn(T0 + 2, "bob@example.com", 2600, False)]
+
+
+def test_pmg_filter_port_is_a_setting() -> None:
+    # A site whose filter listens elsewhere: 10023 is then a mailbox, 10030 the filter.
+    flow = pmg_flow("7A0000000C", "7B0000000D", 10023)
+    assert len(run(flow, filter_ports=[10030])) == 2
+    moved = [ln.replace(":10023,", ":10030,") for ln in flow]
+    assert run(moved, filter_ports=[10030]) == [MessageIn(T0 + 2, "bob@example.com", 2600, False)]
