@@ -400,14 +400,14 @@ def _print_report(report: Any) -> None:
             soft_wrap=True,  # one line, however many programs
         )
     if report.unknown:
-        table = Table(title="lines not understood, by program")
-        table.add_column("program")
+        table = Table(title="lines not understood, by family (else by program)")
+        table.add_column("family or program")
         table.add_column("lines", justify="right")
         table.add_column("sample")
-        for program, (count, sample) in sorted(
+        for family, (count, sample) in sorted(
             report.unknown.items(), key=lambda kv: -int(kv[1][0])
         ):
-            table.add_row(program, f"{count:,}", str(sample)[:160])
+            table.add_row(family, f"{count:,}", str(sample)[:160])
         console.print(table)
     for path, why in report.damaged.items():
         console.print(f"[bold red]not read to its end:[/] {path}: {why}")

@@ -103,8 +103,8 @@ _WINDOW = MAX_LINE // 2
 #: the program under which over-long lines are reported as not understood
 LONG_LINE = f"(line over {MAX_LINE // 1024} KiB)"
 SAMPLE_BYTES = 300
-#: The report's lines not understood are grouped by program, and a line names
-#: its program (``logger -t ANYTHING``): past this many programs, the rest are
+#: The report's lines not understood are grouped by family, else by program, and a
+#: line names its program (``logger -t ANYTHING``): past this many programs, the rest are
 #: counted together under OTHER_PROGRAMS, so the report stays small whatever the
 #: log holds.  (The compiled scan() has the same two constants, in scan.c.)
 UNKNOWN_PROGRAMS = 100
@@ -120,7 +120,8 @@ class IngestReport:
     ignored_lines: int = 0
     #: program -> ignored lines, for programs that never count (parsers.tallied)
     ignored_programs: dict[str, int] = field(default_factory=dict)
-    #: program -> [lines not understood, a sample line]
+    #: family (parsers.families: "dovecot login", "postfix reject" …), or program for a
+    #: line of no known family -> [lines not understood, a sample line]
     unknown: dict[str, list[object]] = field(default_factory=dict)
     #: events for addresses outside the tenant tree (not counted)
     outside_tree: int = 0
@@ -708,7 +709,8 @@ class Ingester:
                     program = OTHER_PROGRAMS
                 by[program] = by.get(program, 0) + 1
         else:
-            program = result.program or "(no program)"
+            # by family when the parser knows it ("dovecot login"), else by program
+            program = result.family or result.program or "(no program)"
             slot = rep.unknown.get(program)
             if slot is None and len(rep.unknown) >= UNKNOWN_PROGRAMS:
                 program = OTHER_PROGRAMS

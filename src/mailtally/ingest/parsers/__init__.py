@@ -113,12 +113,15 @@ class ParseResult:
     ``ok`` result always has a time).  ``program`` is the writer's name as
     logged (``postfix/submission/smtpd``, ``dovecot``, ``rspamd``, ``roundcube``,
     ``doveadm`` for quota rows; ``""`` when the line has no recognisable header).
+    ``family`` names what an ``unknown`` line is about, when its parser knows
+    (:mod:`.families`: ``"dovecot login"``, ``"postfix reject"`` …); ``""`` else.
     """
 
     status: Status
     program: str
     time: int | None = None
     records: tuple[Record, ...] = ()
+    family: str = ""
 
 
 #: The fields of each record held to MAX_ADDRESS characters (stamps.MAX_ADDRESS):
@@ -284,7 +287,7 @@ def _nothing(msg: str) -> tuple[Record, ...]:
 
 # A route: (parser taking the message, or a (arg, message) parser with its arg), and the
 # program name results carry.
-_Route = tuple[Callable[..., tuple[Record, ...] | None] | None, str | None, str]
+_Route = tuple[Callable[..., tuple[Record, ...] | str | None] | None, str | None, str]
 
 
 def _dovecot_file(program: str, msg: str) -> tuple[Record, ...] | None:
@@ -339,7 +342,7 @@ class LineParser:
     classic syslog stamps and dates quota rows; ``tz`` is the deployment zone.
     """
 
-    __slots__ = ("_hosted", "_hostless", "_ignored", "_unknown", "errors", "stamps")
+    __slots__ = ("_families", "_hosted", "_hostless", "_ignored", "_unknown", "errors", "stamps")
 
     def __init__(
         self,
@@ -353,6 +356,7 @@ class LineParser:
         self._hostless: dict[str, _Route] = {}
         self._ignored: dict[str, ParseResult] = {}
         self._unknown: dict[str, ParseResult] = {}
+        self._families: dict[tuple[str, str], ParseResult] = {}
         #: Lines on which a parser raised (a bug): reported ``unknown``, counted here.
         self.errors = 0
 
@@ -363,6 +367,16 @@ class LineParser:
             if len(cache) >= 1024:
                 cache.clear()
             res = cache[program] = ParseResult(status, program)
+        return res
+
+    def _family(self, program: str, family: str) -> ParseResult:
+        """The ``unknown`` result of a line of ``family`` (one object per pair)."""
+        res = self._families.get((program, family))
+        if res is None:
+            if len(self._families) >= 1024:
+                self._families.clear()
+            res = ParseResult(UNKNOWN, program, None, (), family)
+            self._families[(program, family)] = res
         return res
 
     def parse(self, line: str) -> ParseResult:
@@ -410,6 +424,8 @@ class LineParser:
                 if recs is None:
                     return self._unknown.get(name) or self._status(self._unknown, UNKNOWN, name)
                 return self._ignored.get(name) or self._status(self._ignored, IGNORED, name)
+            if recs.__class__ is str:
+                return self._family(name, recs)  # type: ignore[arg-type]
             if _too_long(recs):
                 return self._unknown.get(name) or self._status(self._unknown, UNKNOWN, name)
             stamps = self.stamps

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .families import AMAVIS_VERDICT
 from .rspamd import SpamVerdict
 
 __all__ = ["FilterBlocked", "Reinjected", "parse_amavis"]
@@ -97,14 +98,15 @@ def _token(text: str, name: str, start: int = 0) -> str | None:
     return text[i:e] or None
 
 
-def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ...] | None:
-    """Records of one amavis log text; ``()`` for lines that count nothing."""
+def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ...] | str:
+    """Records of one amavis log text; ``()`` for lines that count nothing, the family
+    (``families``) of a verdict line not understood."""
     if not msg.startswith("("):
         return ()
     m = _HEAD.match(msg)
     if m is None:
         if ") Passed" in msg or ") Blocked" in msg:
-            return None
+            return AMAVIS_VERDICT
         return ()
     passed = m.group(1) == "Passed"
     category = m.group(2)
@@ -112,7 +114,7 @@ def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ..
     if not passed:
         r = _rcpts(msg, m.end())
         if r is None:
-            return None
+            return AMAVIS_VERDICT
         rcpts = tuple(a[1:] for a in r.split(">,") if a.startswith("<"))
         rcpts = tuple(a[:-1] if a.endswith(">") else a for a in rcpts)
         f = _FLAGS.match(msg, m.end())

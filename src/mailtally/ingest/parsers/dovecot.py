@@ -46,6 +46,8 @@ from typing import Literal
 
 from mailtally.ingest.stamps import MAX_MESSAGE_ID
 
+from .families import DOVECOT_LOGIN, DOVECOT_SIEVE
+
 __all__ = ["MailLogin", "SieveAction", "parse_dovecot"]
 
 
@@ -201,11 +203,12 @@ def _parse_sieve(user: str, session: str, rest: str) -> tuple[SieveAction, ...] 
     return None
 
 
-def parse_dovecot(msg: str) -> tuple[DovecotRecord, ...] | None:
+def parse_dovecot(msg: str) -> tuple[DovecotRecord, ...] | str:
     """Records of one Dovecot message text (``imap-login: Login: …``, ``lmtp(u): sieve: …``).
 
     Returns a non-empty tuple (understood, counted), ``()`` (understood, nothing
-    to count) or None (a login or sieve line of a form not understood).
+    to count) or the family of a login or sieve line of a form not understood
+    (``families``).
     """
     c = msg.find(": ")
     if c <= 0:
@@ -224,15 +227,17 @@ def parse_dovecot(msg: str) -> tuple[DovecotRecord, ...] | None:
         elif rest.startswith(_LOGIN_IGNORED):
             return ()
         else:
-            return None
-        return None if login is None else (login,)
+            return DOVECOT_LOGIN
+        return DOVECOT_LOGIN if login is None else (login,)
     if sub.startswith(("lmtp(", "lda(", "deliver(")):
         if rest.startswith("sieve: "):
             ctx = _context(sub)
             if ctx is None or not ctx[0]:
-                return None
-            return _parse_sieve(ctx[0], ctx[1], rest[7:])
-        return _parse_sieve_session(sub, rest)
+                return DOVECOT_SIEVE
+            sieve = _parse_sieve(ctx[0], ctx[1], rest[7:])
+        else:
+            sieve = _parse_sieve_session(sub, rest)
+        return DOVECOT_SIEVE if sieve is None else sieve
     return ()
 
 

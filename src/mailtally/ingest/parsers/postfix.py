@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from mailtally.events import MAX_MESSAGE_SIZE, MAX_RECIPIENTS
 from mailtally.ingest.stamps import MAX_DIGITS, MAX_MESSAGE_ID
 
+from .families import POSTFIX_DELIVERY, POSTFIX_MESSAGE, POSTFIX_REJECT
+
 __all__ = [
     "POSTFIX_DAEMONS",
     "CleanupMessageId",
@@ -406,11 +408,11 @@ def _parse_proxy_reject(qid: str | None, rest: str) -> Reject | None:
     return Reject(qid, stage, recipient or None, permanent)
 
 
-def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
+def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | str:
     """Records of one Postfix message text (after ``prog[pid]: ``).
 
     Returns a non-empty tuple (understood, counted), ``()`` (understood, nothing
-    to count) or None (not understood).
+    to count) or the family of a line not understood (``families``).
     """
     c = msg.find(": ")
     if c <= 0:
@@ -427,13 +429,13 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
         elif rest.startswith(_QID_IGNORED) or rest.startswith(_NOQUEUE_IGNORED):
             return ()
         else:
-            return None  # a rejection-like line of a form not known: shown, never set aside
-        return None if r is None else (r,)
+            return POSTFIX_REJECT  # a rejection-like line of a form not known: shown
+        return POSTFIX_REJECT if r is None else (r,)
     if head == "Deleted" or head == "Requeued":
         return ()  # postsuper's summary, "Deleted: 3 messages": no queue id
     if head == "proxy-reject":  # smtpd without a queue id yet
         r = _parse_proxy_reject(None, rest)
-        return None if r is None else (r,)
+        return POSTFIX_REJECT if r is None else (r,)
     # Short ids are upper-case hex, long ones mixed-case base-52 with digits; plain
     # lower-case words ("warning", "statistics") are log prefixes, not ids.
     if not (head.isalnum() and head.isascii() and 3 <= len(head) <= 24):
@@ -443,8 +445,10 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
     qid = head
     c0 = rest[:1]
     rec: PostfixRecord | None
+    family = POSTFIX_MESSAGE
     if c0 == "t" and rest.startswith("to=<"):
         rec = _parse_delivery(qid, rest, daemon)
+        family = POSTFIX_DELIVERY
     elif c0 == "c" and rest.startswith("client="):
         rec = _parse_client(qid, rest)
     elif c0 == "m" and rest.startswith("message-id="):
@@ -452,7 +456,7 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
         if mid.startswith("<") and mid.endswith(">"):
             mid = mid[1:-1]
         if len(mid) > MAX_MESSAGE_ID:
-            return None
+            return POSTFIX_MESSAGE
         rec = CleanupMessageId(qid, mid)
     elif c0 == "f" and rest.startswith("from=<"):
         if ", size=" in rest:
@@ -460,7 +464,7 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
         elif ", status=" in rest:
             return ()  # "from=<a>, status=expired, returned to sender"
         else:
-            return None
+            return POSTFIX_MESSAGE
     elif rest == "removed" or rest.startswith("removed "):
         rec = QmgrRemoved(qid)
     elif c0 == "u" and rest.startswith("uid="):
@@ -468,18 +472,21 @@ def parse_postfix(daemon: str, msg: str) -> tuple[PostfixRecord, ...] | None:
         uid = rest[4:sp] if sp > 0 else rest[4:]
         f = rest.find("from=<")
         if f < 0 or len(uid) > MAX_DIGITS or not (uid.isdigit() and uid.isascii()):
-            return None
+            return POSTFIX_MESSAGE
         rec = Pickup(qid, int(uid), _angle(rest, f + 6)[0])
     elif rest.startswith("reject: "):
         rec = _parse_reject(qid, rest[8:], False)
+        family = POSTFIX_REJECT
     elif rest.startswith("milter-reject: "):
         rec = _parse_reject(qid, rest[15:], True)
+        family = POSTFIX_REJECT
     elif rest.startswith("proxy-reject: "):
         rec = _parse_proxy_reject(qid, rest[14:])
+        family = POSTFIX_REJECT
     elif rest.startswith("milter-discard: ") or rest.startswith("discard: "):
         rec = Discard(qid)
     elif rest.startswith(_QID_IGNORED):
         return ()
     else:
-        return None
-    return None if rec is None else (rec,)
+        return POSTFIX_MESSAGE
+    return family if rec is None else (rec,)

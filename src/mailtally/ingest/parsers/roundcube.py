@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .families import ROUNDCUBE_LOGIN
+
 __all__ = ["WebmailLogin", "parse_roundcube"]
 
 
@@ -50,8 +52,9 @@ def _unwrap_fpm(msg: str) -> str:
     return inner[:-1] if inner.endswith('"') else inner
 
 
-def parse_roundcube(msg: str) -> tuple[WebmailLogin, ...] | None:
-    """Records of one Roundcube log text; ``()`` for lines that count nothing."""
+def parse_roundcube(msg: str) -> tuple[WebmailLogin, ...] | str:
+    """Records of one Roundcube log text; ``()`` for lines that count nothing, the
+    family (``families``) of a login line not understood."""
     if msg.startswith(("WARNING: [pool ", "NOTICE: [pool ")):
         msg = _unwrap_fpm(msg)
     if msg.startswith("userlogins: "):
@@ -66,11 +69,11 @@ def parse_roundcube(msg: str) -> tuple[WebmailLogin, ...] | None:
     i = rest.find(" (ID: ")
     f = rest.find(" from ", i if i >= 0 else 0)
     if f < 0:
-        return None
+        return ROUNDCUBE_LOGIN
     user = rest[:i] if 0 <= i < f else rest[:f]
     user = user.strip()
     if not user or " " in user:
-        return None
+        return ROUNDCUBE_LOGIN
     ip = rest[f + 6 :]
     e = len(ip)
     for stop in (" ", "("):

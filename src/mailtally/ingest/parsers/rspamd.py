@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from .families import RSPAMD_VERDICT
+
 __all__ = ["SpamVerdict", "parse_rspamd"]
 
 Verdict = Literal["spam", "ham", "reject", "tempfail"]
@@ -78,8 +80,9 @@ _VERDICTS: dict[str, Verdict] = {
 }
 
 
-def parse_rspamd(msg: str) -> tuple[SpamVerdict, ...] | None:
-    """Records of one rspamd log text; ``()`` for lines that carry no verdict."""
+def parse_rspamd(msg: str) -> tuple[SpamVerdict, ...] | str:
+    """Records of one rspamd log text; ``()`` for lines that carry no verdict, the
+    family (``families``) of a verdict line not understood."""
     i = msg.find("rspamd_task_write_log: ")
     if i < 0:
         return ()
@@ -89,13 +92,13 @@ def parse_rspamd(msg: str) -> tuple[SpamVerdict, ...] | None:
         return ()  # scanned without a queue id (rspamc, a proxy check): nothing to join
     e = rest.find(">", q + 6)
     if e < 0:
-        return None
+        return RSPAMD_VERDICT
     qid = rest[q + 6 : e]
     if not qid or qid == "undef":
         return ()
     m = _action(rest, e)
     if m is None:
-        return None
+        return RSPAMD_VERDICT
     verdict = _VERDICTS.get(m[1].strip().lower())
     if verdict is None:
         verdict = "spam" if m[0] == "T" else "ham"

@@ -1,0 +1,40 @@
+"""Families of lines that count, for lines of such a family not understood.
+
+A parser that knows what a line is about (a Dovecot login line, a sieve action, a
+Postfix delivery or reject, a filter's verdict) but not its form returns the
+family — one of these short strings, "program what" — instead of None.  The
+ingest report groups lines not understood by family (by program for a line of
+no known family), so that a log with one strange line of each family names each
+of them.  The compiled parsers set the same strings (``out->family``).  A new
+program adds its own, e.g. ``"exim delivery"``, ``"spamd verdict"``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AMAVIS_VERDICT",
+    "DOVECOT_LOGIN",
+    "DOVECOT_SIEVE",
+    "POSTFIX_DELIVERY",
+    "POSTFIX_MESSAGE",
+    "POSTFIX_REJECT",
+    "ROUNDCUBE_LOGIN",
+    "RSPAMD_VERDICT",
+]
+
+#: imap-login/pop3-login lines (``Login:``, ``Logged in:``, …)
+DOVECOT_LOGIN = "dovecot login"
+#: ``lmtp(user): sieve: msgid=…: …`` and Dovecot 2.2's ``lmtp(user): SESSION: sieve: …``
+DOVECOT_SIEVE = "dovecot sieve"
+#: ``QID: to=<…>, relay=…, status=…``
+POSTFIX_DELIVERY = "postfix delivery"
+#: ``reject:``, ``milter-reject:``, ``proxy-reject:`` (with a queue id or NOQUEUE)
+POSTFIX_REJECT = "postfix reject"
+#: the other lines of a queue id: ``client=``, ``message-id=``, ``from=<…>, size=``, ``uid=``
+POSTFIX_MESSAGE = "postfix message"
+#: ``(…) Passed …``/``(…) Blocked …``
+AMAVIS_VERDICT = "amavis verdict"
+#: ``rspamd_task_write_log: … qid: <…> … (action) …``
+RSPAMD_VERDICT = "rspamd verdict"
+#: ``Successful login for …``
+ROUNDCUBE_LOGIN = "roundcube login"
