@@ -45,9 +45,11 @@ _MAY_DECLINE = re.compile(r"\d{19}|\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d(?!\d)")
 class Pair:
     """The reference and the C parser, with the same reference time, zone and slack."""
 
-    def __init__(self, reference: float = REF, tz=None, slack: int = 3600) -> None:
-        self.ref = LineParser(reference, tz, slack)
-        self.fast = _fastlog.Parser(StampParser(reference, tz, slack))
+    def __init__(
+        self, reference: float = REF, tz=None, slack: int = 3600, months: tuple = ()
+    ) -> None:
+        self.ref = LineParser(reference, tz, slack, dict(months))
+        self.fast = _fastlog.Parser(StampParser(reference, tz, slack, dict(months)))
         self.declined = 0
 
     def check(self, line: str) -> None:
@@ -64,16 +66,18 @@ class Pair:
             assert self.ref.errors == errors, line
 
 
-def _pair_for(parser: LineParser) -> tuple[int, object, int]:
-    return parser.stamps.reference, parser.stamps.tz, parser.stamps.slack
+def _pair_for(parser: LineParser) -> tuple[int, object, int, tuple]:
+    st = parser.stamps
+    return st.reference, st.tz, st.slack, st.months
 
 
 # -- every line of the parser tables ----------------------------------------------------------
 
 
-def _table_lines(monkeypatch) -> list[tuple[tuple[int, object, int], str]]:
-    """Run the table tests of test_parsers_*.py, recording every line they parse."""
-    seen: list[tuple[tuple[int, object, int], str]] = []
+def _table_lines(monkeypatch) -> list[tuple[tuple[int, object, int, tuple], str]]:
+    """Run the table tests of test_parsers_*.py, recording every line they parse (and
+    the parser's reference, zone, slack and month names)."""
+    seen: list[tuple[tuple[int, object, int, tuple], str]] = []
     original = LineParser.parse
 
     def spy(self, line):
@@ -99,7 +103,7 @@ def _table_lines(monkeypatch) -> list[tuple[tuple[int, object, int], str]]:
                     v = v if isinstance(v, tuple) and len(v) == 1 else (v,)
                 fn(*v)
     monkeypatch.undo()
-    seen.extend(((REF, None, 3600), s) for s in test_parsers_fuzz.SEEDS)
+    seen.extend(((REF, None, 3600, ()), s) for s in test_parsers_fuzz.SEEDS)
     return seen
 
 

@@ -21,6 +21,7 @@ from mailtally.ingest.parsers import (
     WebmailLogin,
     tallied,
 )
+from mailtally.ingest.stamps import MONTHS, month_table
 
 REF = calendar.timegm((2026, 11, 28, 23, 0, 0))
 T = calendar.timegm((2026, 11, 28, 1, 2, 3))
@@ -566,3 +567,105 @@ def test_rfc3339_cache_never_changes_an_answer(stamps: list[str], tz: str) -> No
     warm = StampParser(tz=tz)
     for stamp in stamps:
         assert warm.rfc3339(stamp) == StampParser(tz=tz).rfc3339(stamp), stamp
+
+
+# -- localised month names ([site] month_names) ----------------------------------------------
+
+LOGIN = (
+    " mx1 dovecot: imap-login: Login: user=<a@example.com>, method=PLAIN, rip=203.0.113.9, "
+    "lip=10.0.0.1, mpid=1, TLS, session=<s1>"
+)
+
+
+@pytest.mark.parametrize(
+    ("locale", "stamp", "month"),
+    [
+        # journalctl's "%b %d" under the locale: glibc's abmon, the day zero-padded
+        ("de", "Mär 03 04:05:06", 3),
+        ("de", "Mai 03 04:05:06", 5),
+        ("de", "Okt 03 04:05:06", 10),
+        ("de", "Dez 24 04:05:06", 12),
+        ("de", "Okt  3 04:05:06", 10),  # space-padded, as syslog pads
+        ("de", "Nov 03 04:05:06", 11),  # the English names stay understood
+        ("de", "Oct 03 04:05:06", 10),
+        ("fr", "déc. 03 04:05:06", 12),
+        ("fr", "févr. 03 04:05:06", 2),
+        ("fr", "juil. 14 04:05:06", 7),
+        ("fr", "août 15 04:05:06", 8),
+        ("fr", "mai 01 04:05:06", 5),
+        ("es", "ene 07 04:05:06", 1),
+        ("it", "ott 07 04:05:06", 10),
+        ("nl", "mrt 07 04:05:06", 3),
+        ("pl", "paź 07 04:05:06", 10),
+        ("sv", "maj 07 04:05:06", 5),
+        ("nb", "des. 07 04:05:06", 12),
+        ("cs", "říj 07 04:05:06", 10),
+        ("fi", "joulu 07 04:05:06", 12),
+        ("ru", "дек 07 04:05:06", 12),
+    ],
+)
+def test_localised_month_names(locale: str, stamp: str, month: int) -> None:
+    day = int(stamp.split()[1])
+    year = 2026 if (month, day) <= (11, 28) else 2025  # the latest not after REF
+    want = calendar.timegm((year, month, day, 4, 5, 6))
+    r = LineParser(reference=REF, months=month_table(locale)).parse(stamp + LOGIN)
+    assert (r.status, r.time) == ("ok", want)
+    # Without the setting a localised stamp is not understood: never guessed.
+    bare = LineParser(reference=REF).parse(stamp + LOGIN)
+    assert bare.status == ("ok" if stamp[:3] in MONTHS else "unknown")
+
+
+def test_a_month_name_is_read_only_as_a_stamp() -> None:
+    p = LineParser(reference=REF, months=month_table("de"))
+    assert p.parse("Okt" + LOGIN).status == "unknown"  # no day and time after it
+    assert p.parse("Oktober 03 04:05:06" + LOGIN).status == "unknown"
+    assert p.parse("2026-10-03T04:05:06Z" + LOGIN).status == "ok"
+
+
+# -- lines not understood name their family --------------------------------------------------
+
+H = "Nov 28 01:02:03 mx1"
+D = f"{D}"  # (short names: one line each below)
+PF = f"{H} postfix"
+
+
+@pytest.mark.parametrize(
+    ("line", "family"),
+    [
+        (
+            f"{D} imap-login: Authenticated: user=<b@example.com>, rip=1.2.3.4",
+            "dovecot login",
+        ),
+        (f"{D} pop3-login: Login: method=PLAIN, rip=1.2.3.4", "dovecot login"),
+        (f"{D} lmtp(b@example.com): sieve: msgid=<m@x>: moved mail", "dovecot sieve"),
+        (f"{D} lmtp(b@example.com): s9: sieve: msgid=<m@x>: moved mail", "dovecot sieve"),
+        (
+            f"{PF}/lmtp[1]: 1A0004: to=<b@example.com>, relay=mx1, no status",
+            "postfix delivery",
+        ),
+        (f"{PF}/smtpd[1]: NOQUEUE: reject: RCPT from x[1.2.3.4]: nothing", "postfix reject"),
+        (f"{PF}/smtpd[1]: NOQUEUE: reject-ish: something", "postfix reject"),
+        (
+            f"{PF}/smtpd[1]: proxy-reject: END-OF-MESSAGE: ; from=<a@b> to=<b@c>",
+            "postfix reject",
+        ),
+        (f"{PF}/cleanup[1]: 1A0007: milter-reject: END-OF-MESSAGE from x", "postfix reject"),
+        (f"{PF}/qmgr[1]: 1A0006: from=<a@b>, nrcpt=1 (queue active)", "postfix message"),
+        (f"{PF}/smtpd[1]: 1A0008: client=nowhere", "postfix message"),
+        (f"{PF}/qmgr[1]: 1A0009: something new", "postfix message"),
+        (f"{H} amavis[3]: (12345-01) Passed, <a@b> -> <b@example.com>, Hits: -", "amavis verdict"),
+        (
+            f"{H} rspamd[9]: <ab>; task; rspamd_task_write_log: qid: <1A0005>, (new)",
+            "rspamd verdict",
+        ),
+        (f"{H} rspamd[9]: <ab>; task; rspamd_task_write_log: qid: <1A0005", "rspamd verdict"),
+        (f"{H} roundcube: Successful login for b@example.com", "roundcube login"),
+        (f"{H} roundcube: Successful login for b c from 1.2.3.4", "roundcube login"),
+        # of no known family: the program names it
+        (f"{H} someprogram[12]: something", ""),
+        (f"{PF}/qmgr[1]: 1A0010: from=<{'a' * 400}@b>, size=1, nrcpt=1", ""),
+    ],
+)
+def test_a_line_not_understood_names_its_family(line: str, family: str) -> None:
+    r = P.parse(line)
+    assert (r.status, r.family) == ("unknown", family)

@@ -386,6 +386,7 @@ static void status(fl_result *out, int st, fl_str program) {
     out->status = st;
     out->program = program;
     out->n_records = 0;
+    out->family = fl_s(LIT(""));
 }
 
 /* parsers._too_long: whether a record holds a field of parsers._BOUNDED over
@@ -495,6 +496,7 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
     out->n_records = 0;
     out->time = 0;
     out->tally = 0;
+    out->family = fl_s(LIT(""));
     if (st->n_months > 0) {
         /* a localised classic stamp ([site] month_names): read as the English one */
         if (fl_stamp_english(st, &line) < 0) {
@@ -570,7 +572,10 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         return 0;
     }
     if (r == R_NONE || r == R_EMPTY) {
+        fl_str family = out->family; /* the family the parser named (R_NONE) */
         status(out, r == R_NONE ? FL_UNKNOWN : FL_IGNORED, name);
+        if (r == R_NONE)
+            out->family = family;
         /* parsers.tallied(name): name is the program as logged on these two routes */
         if (r == R_EMPTY && (rt == ROUTE_NEVER || (rt == ROUTE_POSTFIX && (EQ(arg, "postscreen") ||
                                                                            EQ(arg, "postsuper")))))
@@ -798,11 +803,12 @@ static PyObject *result_object(const fl_result *res) {
     }
     PyObject *st = res->status == FL_OK ? s_ok : res->status == FL_IGNORED ? s_ignored : s_unknown;
     PyObject *a[] = {lit_ref(st), str_of(res->program),
-                     res->status == FL_OK ? PyLong_FromLongLong(res->time) : lit_ref(Py_None), recs};
+                     res->status == FL_OK ? PyLong_FromLongLong(res->time) : lit_ref(Py_None), recs,
+                     str_of(res->family)};
     PyObject *out = NULL;
-    if (a[1] != NULL && a[2] != NULL)
-        out = PyObject_Vectorcall(ParseResult, a, 4, NULL);
-    for (int i = 0; i < 4; i++)
+    if (a[1] != NULL && a[2] != NULL && a[4] != NULL)
+        out = PyObject_Vectorcall(ParseResult, a, 5, NULL);
+    for (int i = 0; i < 5; i++)
         Py_XDECREF(a[i]);
     return out;
 }

@@ -171,18 +171,18 @@ int fl_parse_dovecot_parts(fl_str sub, fl_str rest, fl_result *out) {
     if (service) {
         /* "Login: " is Dovecot 2.3 and older, "Logged in: " Dovecot 2.4 */
         if (STARTS(rest, "Login: ") || STARTS(rest, "Logged in: "))
-            return parse_login(rest, service, out);
+            return FAMILY(parse_login(rest, service, out), "dovecot login");
         for (size_t i = 0; i < sizeof login_ignored / sizeof login_ignored[0]; i++)
             if (starts_n(rest, login_ignored[i].s, login_ignored[i].n, 0))
                 return R_EMPTY;
-        return R_NONE;
+        return FAMILY(R_NONE, "dovecot login");
     }
     if (STARTS(sub, "lmtp(") || STARTS(sub, "lda(") || STARTS(sub, "deliver(")) {
         fl_str user, session;
         if (STARTS(rest, "sieve: ")) {
             if (!context(sub, &user, &session) || user.n == 0)
-                return R_NONE;
-            return parse_sieve(user, session, from(rest, 7), out);
+                return FAMILY(R_NONE, "dovecot sieve");
+            return FAMILY(parse_sieve(user, session, from(rest, 7), out), "dovecot sieve");
         }
         /* Dovecot 2.2: "lmtp(user): SESSIONID: sieve: msgid=..." (_parse_sieve_session) */
         Py_ssize_t c = FIND(sl(rest, 0, MAX_SESSION + 9), ": sieve: ", 1);
@@ -192,8 +192,9 @@ int fl_parse_dovecot_parts(fl_str sub, fl_str rest, fl_result *out) {
         if (findc(sess, ' ', 0) >= 0)
             return R_EMPTY;
         if (!context(sub, &user, &session) || user.n == 0)
-            return R_NONE;
-        return parse_sieve(user, session.n ? session : sess, from(rest, c + 9), out);
+            return FAMILY(R_NONE, "dovecot sieve");
+        return FAMILY(parse_sieve(user, session.n ? session : sess, from(rest, c + 9), out),
+                      "dovecot sieve");
     }
     return R_EMPTY;
 }
@@ -255,14 +256,14 @@ int fl_parse_rspamd(fl_str msg, fl_result *out) {
         return R_EMPTY;
     Py_ssize_t e = findc(rest, '>', q + 6);
     if (e < 0)
-        return R_NONE;
+        return FAMILY(R_NONE, "rspamd verdict");
     fl_str qid = sl(rest, q + 6, e);
     if (qid.n == 0 || EQ(qid, "undef"))
         return R_EMPTY;
     char flag;
     fl_str action;
     if (!action_search(rest, e, &flag, &action))
-        return R_NONE;
+        return FAMILY(R_NONE, "rspamd verdict");
     /* _VERDICTS.get(action.strip().lower()) */
     action = strip(action);
     int verdict = 0;
@@ -389,14 +390,14 @@ int fl_parse_amavis(fl_str msg, fl_result *out) {
     Py_ssize_t mend = head_match(msg, &passed, &category);
     if (mend < 0) {
         if (CONTAINS(msg, ") Passed") || CONTAINS(msg, ") Blocked"))
-            return R_NONE;
+            return FAMILY(R_NONE, "amavis verdict");
         return R_EMPTY;
     }
     fl_str qid = token(msg, LIT("Queue-ID: "));
     if (!passed) {
         fl_str group;
         if (!rcpts_search(msg, mend, &group))
-            return R_NONE;
+            return FAMILY(R_NONE, "amavis verdict");
         fl_record *r = add_record(out, FL_FILTER_BLOCKED);
         if (r == NULL)
             return R_FALLBACK;
@@ -514,11 +515,11 @@ int fl_parse_roundcube(fl_str msg, fl_result *out) {
     Py_ssize_t i = FIND(rest, " (ID: ", 0);
     Py_ssize_t f = FIND(rest, " from ", i >= 0 ? i : 0);
     if (f < 0)
-        return R_NONE;
+        return FAMILY(R_NONE, "roundcube login");
     fl_str user = (0 <= i && i < f) ? sl(rest, 0, i) : sl(rest, 0, f);
     user = strip(user);
     if (user.n == 0 || findc(user, ' ', 0) >= 0)
-        return R_NONE;
+        return FAMILY(R_NONE, "roundcube login");
     fl_str ip = from(rest, f + 6);
     Py_ssize_t e = ip.n;
     Py_ssize_t k = findc(ip, ' ', 0);

@@ -305,22 +305,22 @@ int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out) {
     fl_str rest = from(msg, c + 2);
     if (EQ(head, "NOQUEUE")) {
         if (STARTS(rest, "reject: "))
-            return parse_reject(FL_NONE, from(rest, 8), 0, out);
+            return FAMILY(parse_reject(FL_NONE, from(rest, 8), 0, out), "postfix reject");
         if (STARTS(rest, "milter-reject: "))
-            return parse_reject(FL_NONE, from(rest, 15), 1, out);
+            return FAMILY(parse_reject(FL_NONE, from(rest, 15), 1, out), "postfix reject");
         if (STARTS(rest, "proxy-reject: "))
-            return parse_proxy_reject(FL_NONE, from(rest, 14), out);
+            return FAMILY(parse_proxy_reject(FL_NONE, from(rest, 14), out), "postfix reject");
         for (size_t i = 0; i < sizeof qid_ignored / sizeof qid_ignored[0]; i++)
             if (starts_n(rest, qid_ignored[i].s, qid_ignored[i].n, 0))
                 return R_EMPTY;
         if (STARTS(rest, "client=") || STARTS(rest, "discard:") || STARTS(rest, "milter-discard:"))
             return R_EMPTY; /* _NOQUEUE_IGNORED */
-        return R_NONE;  /* a rejection-like line of a form not known: shown, never set aside */
+        return FAMILY(R_NONE, "postfix reject"); /* a rejection-like line of a form not known */
     }
     if (EQ(head, "Deleted") || EQ(head, "Requeued"))
         return R_EMPTY; /* postsuper's summary, "Deleted: 3 messages": no queue id */
     if (EQ(head, "proxy-reject")) /* smtpd without a queue id yet */
-        return parse_proxy_reject(FL_NONE, rest, out);
+        return FAMILY(parse_proxy_reject(FL_NONE, rest, out), "postfix reject");
     /* head.isalnum() and 3 <= len <= 24; not (head.islower() and head.isalpha()),
      * i.e. not all of a-z */
     if (head.n < 3 || head.n > 24)
@@ -338,15 +338,15 @@ int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out) {
     fl_str qid = head;
     char c0 = rest.n ? rest.p[0] : 0;
     if (c0 == 't' && STARTS(rest, "to=<"))
-        return parse_delivery(qid, rest, daemon, out);
+        return FAMILY(parse_delivery(qid, rest, daemon, out), "postfix delivery");
     if (c0 == 'c' && STARTS(rest, "client="))
-        return parse_client(qid, rest, out);
+        return FAMILY(parse_client(qid, rest, out), "postfix message");
     if (c0 == 'm' && STARTS(rest, "message-id=")) {
         fl_str mid = strip(from(rest, 11));
         if (STARTS(mid, "<") && ENDS(mid, ">"))
             mid = sl(mid, 1, mid.n - 1);
         if (mid.n > FL_MAX_MESSAGE_ID) /* (an ASCII line: bytes are characters) */
-            return R_NONE;
+            return FAMILY(R_NONE, "postfix message");
         fl_record *r = add_record(out, FL_CLEANUP_MSGID);
         if (r == NULL)
             return R_FALLBACK;
@@ -355,10 +355,10 @@ int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out) {
     }
     if (c0 == 'f' && STARTS(rest, "from=<")) {
         if (CONTAINS(rest, ", size="))
-            return parse_qmgr_from(qid, rest, out);
+            return FAMILY(parse_qmgr_from(qid, rest, out), "postfix message");
         if (CONTAINS(rest, ", status="))
             return R_EMPTY; /* "from=<a>, status=expired, returned to sender" */
-        return R_NONE;
+        return FAMILY(R_NONE, "postfix message");
     }
     if (EQ(rest, "removed") || STARTS(rest, "removed "))
         return one(out, FL_QMGR_REMOVED, qid);
@@ -367,7 +367,7 @@ int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out) {
         fl_str uid = sp > 0 ? sl(rest, 4, sp) : from(rest, 4);
         Py_ssize_t f = FIND(rest, "from=<", 0);
         if (f < 0 || !isdigits(uid))
-            return R_NONE;
+            return FAMILY(R_NONE, "postfix message");
         int64_t uid_value;
         if (!digits_value(uid, &uid_value))
             return R_FALLBACK;
@@ -380,15 +380,15 @@ int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out) {
         return R_RECS;
     }
     if (STARTS(rest, "reject: "))
-        return parse_reject(qid, from(rest, 8), 0, out);
+        return FAMILY(parse_reject(qid, from(rest, 8), 0, out), "postfix reject");
     if (STARTS(rest, "milter-reject: "))
-        return parse_reject(qid, from(rest, 15), 1, out);
+        return FAMILY(parse_reject(qid, from(rest, 15), 1, out), "postfix reject");
     if (STARTS(rest, "proxy-reject: "))
-        return parse_proxy_reject(qid, from(rest, 14), out);
+        return FAMILY(parse_proxy_reject(qid, from(rest, 14), out), "postfix reject");
     if (STARTS(rest, "milter-discard: ") || STARTS(rest, "discard: "))
         return one(out, FL_DISCARD, qid);
     for (size_t i = 0; i < sizeof qid_ignored / sizeof qid_ignored[0]; i++)
         if (starts_n(rest, qid_ignored[i].s, qid_ignored[i].n, 0))
             return R_EMPTY;
-    return R_NONE;
+    return FAMILY(R_NONE, "postfix message");
 }

@@ -175,6 +175,15 @@ static inline fl_record *add_record(fl_result *out, int kind) {
 
 /* -- the per-program parsers (parse_postfix.c, parse_other.c) ------------------------ */
 
+/* A parser's result `r`; when R_NONE, the line is of `family` (parsers.families), as
+ * the Python parser's `return FAMILY` says: FAMILY(r, "dovecot login"). */
+static inline int fl_family(fl_result *out, int r, const char *family, Py_ssize_t n) {
+    if (r == R_NONE)
+        out->family = (fl_str){family, n};
+    return r;
+}
+#define FAMILY(r, family) fl_family(out, (r), LIT(family))
+
 int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out);
 int fl_parse_dovecot(fl_str msg, fl_result *out);
 int fl_parse_dovecot_parts(fl_str sub, fl_str rest, fl_result *out);

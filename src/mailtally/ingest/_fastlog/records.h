@@ -169,6 +169,7 @@ enum fl_status {
 typedef struct {
     int status;      /* enum fl_status */
     fl_str program;  /* as ParseResult.program ("" when no header) */
+    fl_str family;   /* as ParseResult.family (parsers.families): FL_UNKNOWN, else empty */
     int tally;       /* FL_IGNORED, tallied by program in the report (parsers.tallied) */
     int64_t time;    /* UTC epoch seconds, for FL_OK */
     int n_records;

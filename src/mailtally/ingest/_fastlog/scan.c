@@ -31,8 +31,9 @@ static int blank(const char *p, Py_ssize_t n) {
 #define UNKNOWN_PROGRAMS 100
 #define OTHER_PROGRAMS "(other programs)"
 
-/* report.unknown[program] = [count, sample]: as Ingester._line keeps it. */
-static int note_unknown(PyObject *unknown, const fl_str *program, const char *line, Py_ssize_t n) {
+/* report.unknown[family or program] = [count, sample]: as Ingester._line keeps it. */
+static int note_unknown(PyObject *unknown, const fl_result *res, const char *line, Py_ssize_t n) {
+    const fl_str *program = res->family.n > 0 ? &res->family : &res->program;
     PyObject *name = program->n > 0 ? PyUnicode_DecodeUTF8(program->p, program->n, "replace")
                                     : PyUnicode_FromString("(no program)");
     if (name == NULL)
@@ -185,7 +186,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 goto error;
             break;
         case FL_UNKNOWN:
-            if (note_unknown(unknown, &res->program, line, n) < 0)
+            if (note_unknown(unknown, res, line, n) < 0)
                 goto error;
             break;
         default: /* FL_FALLBACK */
