@@ -625,7 +625,7 @@ def test_a_month_name_is_read_only_as_a_stamp() -> None:
 # -- lines not understood name their family --------------------------------------------------
 
 H = "Nov 28 01:02:03 mx1"
-D = f"{D}"  # (short names: one line each below)
+D = f"{H} dovecot:"  # (short names: one line each below)
 PF = f"{H} postfix"
 
 
