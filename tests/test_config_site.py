@@ -9,8 +9,6 @@ readable), in both hot loops.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from mailtally.config import WEBMAIL_HOSTS, ConfigError, Site, load_config
 from mailtally.ingest.join import FILTER_PORTS, JUNK_MAILBOXES, LOCAL_SERVICES, Joiner
 from mailtally.ingest.stamps import MONTH_TABLES, month_table
 from mailtally.store import open_store
-from test_ingest_fidelity import flows, lmtp, message, pf
+from test_ingest_fidelity import cli_ingest, flows, lmtp, message, pf
 from test_ingest_files import build_tree, write
 
 
@@ -142,9 +140,6 @@ def test_the_built_in_tables_are_whole_and_unambiguous() -> None:
 # -- through `mailtally ingest --config` -------------------------------------------------
 
 
-CLI = (sys.executable, "-c", "from mailtally.cli import main; main()")
-
-
 def ingest(tmp_path: Path, lines: list[str], toml: str) -> tuple[dict[str, int], str]:
     """Lines ingested by the real command with the configuration ``toml``: the store's
     company totals and the printed report."""
@@ -157,13 +152,7 @@ def ingest(tmp_path: Path, lines: list[str], toml: str) -> tuple[dict[str, int],
     write(log, lines)
     config = tmp_path / "site.toml"
     config.write_text(toml, encoding="utf-8")
-    out = subprocess.run(
-        [*CLI, "--config", str(config), "ingest", "--quiet", "--db", f"sqlite:///{db}", str(log)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    out = cli_ingest(db, log, "--config", str(config))
     store = open_store(f"sqlite:///{db}")
     try:
         return flows(store), out
@@ -171,25 +160,14 @@ def ingest(tmp_path: Path, lines: list[str], toml: str) -> tuple[dict[str, int],
         store.close()
 
 
+#: A sieve fileinto a folder of the site's own naming.
 SIEVE_QUARANTAINE = [
     "2026-01-10T08:00:00.000000+00:00 mx1 dovecot: lmtp(carol@example.com): s1: sieve: "
     "msgid=<q1@other.org>: stored mail into mailbox 'Quarantaine'",
     *message("1B0001", "q1@other.org", 500, [lmtp("1B0001", "carol@example.com", "s1")]),
 ]
 
-
-@pytest.mark.usefixtures("ingest_mode")
-def test_a_custom_junk_folder_makes_the_receipt_spam(tmp_path: Path) -> None:
-    counts, _ = ingest(tmp_path, SIEVE_QUARANTAINE, "")
-    assert (counts["messages_in_ham"], counts["messages_in_spam"]) == (1, 0)
-    counts, _ = ingest(
-        tmp_path / "x", SIEVE_QUARANTAINE, '[site]\njunk_mailboxes = ["Quarantaine"]\n'
-    )
-    assert (counts["messages_in_ham"], counts["messages_in_spam"]) == (0, 1)
-
-
-#: A content filter on a loopback port of this site's own choosing, by LMTP, that
-#: re-injects as a new message (its queue id in the answer).
+#: A content filter on a loopback port of this site's own choosing, by LMTP.
 CUSTOM_FILTER = message(
     "1C0001",
     "f1@other.org",
@@ -203,15 +181,7 @@ CUSTOM_FILTER = message(
     ],
 )
 
-
-@pytest.mark.usefixtures("ingest_mode")
-def test_a_custom_filter_port_is_no_delivery(tmp_path: Path) -> None:
-    counts, _ = ingest(tmp_path, CUSTOM_FILTER, "")
-    assert counts["messages_in_ham"] == 1  # taken for a mailbox delivery
-    counts, _ = ingest(tmp_path / "x", CUSTOM_FILTER, "[site]\nfilter_ports = [10030]\n")
-    assert counts["messages_in_ham"] == 0
-
-
+#: journalctl under de_DE: "Okt", "Mär" (and "Jan", the same in English).
 GERMAN = [
     "Okt 10 08:00:00 mx1 dovecot: imap-login: Login: user=<bob@example.com>, method=PLAIN, "
     "rip=203.0.113.9, lip=10.0.0.1, mpid=1, TLS, session=<g1>",
@@ -223,9 +193,41 @@ GERMAN = [
 
 
 @pytest.mark.usefixtures("ingest_mode")
-def test_month_names_make_localised_stamps_read_and_never_guessed(tmp_path: Path) -> None:
-    counts, out = ingest(tmp_path, GERMAN, "")
-    assert (counts["logins_imap4"], counts["logins_pop3"]) == (1, 0)  # only "Jan"
-    assert "dovecot" in out  # the other two: not understood, shown
-    counts, _ = ingest(tmp_path / "x", GERMAN, '[site]\nmonth_names = "de"\n')
-    assert (counts["logins_imap4"], counts["logins_pop3"]) == (2, 1)
+@pytest.mark.parametrize(
+    ("lines", "toml", "metrics", "without", "with_setting"),
+    [
+        # a custom junk folder: the receipt is spam
+        (
+            SIEVE_QUARANTAINE,
+            '[site]\njunk_mailboxes = ["Quarantaine"]\n',
+            ("messages_in_ham", "messages_in_spam"),
+            (1, 0),
+            (0, 1),
+        ),
+        # a custom filter port: the hand-off is no mailbox delivery
+        (CUSTOM_FILTER, "[site]\nfilter_ports = [10030]\n", ("messages_in_ham",), (1,), (0,)),
+        # localised stamps: read with the table, not understood (never guessed) without
+        (
+            GERMAN,
+            '[site]\nmonth_names = "de"\n',
+            ("logins_imap4", "logins_pop3"),
+            (1, 0),
+            (2, 1),
+        ),
+    ],
+    ids=["junk_mailboxes", "filter_ports", "month_names"],
+)
+def test_a_setting_changes_what_is_counted(
+    tmp_path: Path,
+    lines: list[str],
+    toml: str,
+    metrics: tuple[str, ...],
+    without: tuple[int, ...],
+    with_setting: tuple[int, ...],
+) -> None:
+    counts, out = ingest(tmp_path / "default", lines, "")
+    assert tuple(counts[m] for m in metrics) == without
+    if lines is GERMAN:
+        assert "dovecot" in out  # the two localised lines: shown as not understood
+    counts, _ = ingest(tmp_path / "set", lines, toml)
+    assert tuple(counts[m] for m in metrics) == with_setting

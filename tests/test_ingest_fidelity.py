@@ -174,26 +174,24 @@ def store_path(tmp_path: Path) -> Path:
     return path
 
 
-def test_each_new_form_counts_and_the_report_names_what_it_set_aside(
-    store_path: Path, tmp_path: Path
-) -> None:
-    log = tmp_path / "mail.log"
-    write(log, LOG + list(NOT_UNDERSTOOD.values()))
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from mailtally.cli import main; main()",
-            "ingest",
-            "--db",
-            f"sqlite:///{store_path}",
-            str(log),
-        ],
+def cli_ingest(db: Path, log: Path, *options: str) -> str:
+    """What the real ``mailtally [OPTIONS] ingest --db DB LOG`` prints."""
+    command = (sys.executable, "-c", "from mailtally.cli import main; main()", *options)
+    return subprocess.run(
+        [*command, "ingest", "--db", f"sqlite:///{db}", str(log)],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     ).stdout
+
+
+def test_each_new_form_counts_and_the_report_names_what_it_set_aside(
+    store_path: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "mail.log"
+    write(log, LOG + list(NOT_UNDERSTOOD.values()))
+    out = cli_ingest(store_path, log)
     store = open_store(f"sqlite:///{store_path}")
     try:
         assert flows(store) == EXPECTED

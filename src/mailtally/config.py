@@ -41,10 +41,13 @@ same setting); ``[site] webmail_hosts`` wins over it, and ``--webmail-host``
 (``mailtally ingest``) over both.  ``filter_relays`` names content filters
 that are not on a loopback port: a delivery to one is a hand-off, not a
 receipt.  ``month_names`` names a built-in table (``stamps.MONTH_TABLES``:
-da de es fi fr it nb nl pl pt ru sv) or lists the 12 names as
+cs da de es fi fr it nb nl pl pt ru sv) or lists the 12 names as
 ``journalctl`` writes ``%b`` under the log's locale; English names stay
 understood, and without the setting a localised stamp is not understood.
-``own_hosts`` is handed to the joiner when not empty.
+``own_hosts`` is handed to the joiner when not empty.  The defaults fit
+amavis (10024; 10026, its ORIGINATING bank) and Proxmox Mail Gateway (LMTP to
+10024 for mail from outside, 10023 from the internal network); README
+"Configuration" has an example of each.
 """
 
 from __future__ import annotations
