@@ -360,9 +360,8 @@ def run_lines_both(
         if r.status == "ok":
             events.extend(p.feed(r))
         elif r.status == "unknown":
-            unknown_p[r.program or "(no program)"] = (
-                unknown_p.get(r.program or "(no program)", 0) + 1
-            )
+            key = r.family or r.program or "(no program)"  # as the report groups them
+            unknown_p[key] = unknown_p.get(key, 0) + 1
     c = CJoiner(filter_ports=(10024,))
     fallback_parser = LineParser(reference=ref)
     unknown_c: dict[str, Any] = {}
@@ -374,7 +373,7 @@ def run_lines_both(
             if c_events is not None:
                 c_events.extend(got)
         elif r.status == "unknown":
-            key = r.program or "(no program)"
+            key = r.family or r.program or "(no program)"
             unknown_c[key] = [unknown_c.get(key, [0])[0] + 1]
 
     fast = _fastlog.Parser(LineParser(reference=ref).stamps)

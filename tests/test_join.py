@@ -1157,36 +1157,49 @@ def test_counters() -> None:
 
 # -- Proxmox Mail Gateway -------------------------------------------------------------------
 
+PMG_LOGID = "5F1C8A2B3D4E6F70A81"
 
-def pmg_flow(a: str, b: str, port: int) -> list[str]:
+
+def pmg_flow(a: str, b: str, port: int, score: str = "2/5", pmg_lines: bool = True) -> list[str]:
     """A message A through Proxmox Mail Gateway's filter: its Postfix hands A over by LMTP
     (master.cf's ``scan`` transport) to pmg-smtp-filter on 127.0.0.1:10024 (mail from
-    outside) or :10023 (from the internal network), which answers with its own log id
-    once it has re-injected the message on 127.0.0.1:10025 as B (with XFORWARD: smtpd
-    logs the original client); B goes on to the mailbox."""
-    return [
+    outside) or :10023 (from the internal network).  The filter names it by a log id of
+    its own, logs SpamAssassin's score, re-injects it on 127.0.0.1:10025 as B (with
+    XFORWARD: smtpd logs the original client), logs that, and only then answers A's
+    LMTP delivery with the log id; B goes on to the mailbox."""
+    filt = f"{at(1)} pmg pmg-smtp-filter[2146]: {PMG_LOGID}: "
+    lines = [
         *inbound(a, size=2048),
+        f"{filt}SA score={score} time=1.220 bayes=undefined autolearn=no hits=AWL(0.1)",
         pf(1, "smtpd", "connect from localhost[127.0.0.1]"),
         pf(1, "smtpd", f"{b}: client=mx.example.org[203.0.113.9]"),
         pf(1, "cleanup", f"{b}: message-id=<{a.lower()}@example.org>"),
         pf(1, "qmgr", f"{b}: from=<sender@example.org>, size=2600, nrcpt=1 (queue active)"),
+        f"{filt}accept mail to <bob@example.com> ({b}) (rule: default-accept)",
         pf(
             1,
             "lmtp",
             f"{a}: to=<bob@example.com>, relay=127.0.0.1[127.0.0.1]:{port}, delay=1.1, "
-            "delays=0.01/0/0.02/1.1, dsn=2.5.0, status=sent (250 2.5.0 OK (5F4C2A1B3E9D0A7C6B1))",
+            f"delays=0.01/0/0.02/1.1, dsn=2.5.0, status=sent (250 2.5.0 OK ({PMG_LOGID}))",
         ),
         removed(1, a),
         lmtp(2, b, "bob@example.com"),
         removed(2, b),
     ]
+    return lines if pmg_lines else [ln for ln in lines if "pmg-smtp-filter" not in ln]
 
 
 @pytest.mark.parametrize("port", [10023, 10024])
-def test_pmg_lmtp_hand_over_is_no_delivery(port: int) -> None:
-    # Once, by the re-injected message.  (PMG's own lines — its log id, "SA score=",
-    # "accept mail to <…> (B)" — are not read: B's size, and no verdict.)
-    got = run(pmg_flow("7A0000000A", "7B0000000B", port))
+@pytest.mark.parametrize(("score", "spam"), [("2/5", False), ("7/5", True), ("5/5", True)])
+def test_pmg_lmtp_hand_over_counts_once(port: int, score: str, spam: bool) -> None:
+    # Once, by the re-injected message, with the size the sender sent and PMG's verdict.
+    got = run(pmg_flow("7A0000000A", "7B0000000B", port, score))
+    assert got == [MessageIn(T0 + 2, "bob@example.com", 2048, spam)]
+
+
+def test_pmg_without_its_own_lines_still_counts_once() -> None:
+    # (pmg-smtp-filter logging elsewhere: the re-injected copy's size, no verdict)
+    got = run(pmg_flow("7A0000000E", "7B0000000F", 10024, pmg_lines=False))
     assert got == [MessageIn(T0 + 2, "bob@example.com", 2600, False)]
 
 
@@ -1195,4 +1208,4 @@ def test_pmg_filter_port_is_a_setting() -> None:
     flow = pmg_flow("7A0000000C", "7B0000000D", 10023)
     assert len(run(flow, filter_ports=[10030])) == 2
     moved = [ln.replace(":10023,", ":10030,") for ln in flow]
-    assert run(moved, filter_ports=[10030]) == [MessageIn(T0 + 2, "bob@example.com", 2600, False)]
+    assert run(moved, filter_ports=[10030]) == [MessageIn(T0 + 2, "bob@example.com", 2048, False)]

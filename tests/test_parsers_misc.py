@@ -660,6 +660,9 @@ PF = f"{H} postfix"
         ),
         (f"{H} rspamd[9]: <ab>; task; rspamd_task_write_log: qid: <1A0005", "rspamd verdict"),
         (f"{H} roundcube: Successful login for b@example.com", "roundcube login"),
+        (f"{H} pmg-smtp-filter[2]: 5F1C8A2B3D: SA score=high/5 time=1", "pmg verdict"),
+        (f"{H} pmg-smtp-filter[2]: 5F1C8A2B3D: SA score=7/5.0.1 time=1", "pmg verdict"),
+        (f"{H} pmg-smtp-filter[2]: 5F1C8A2B3D: accept mail to <b@example.com>", "pmg verdict"),
         (f"{H} roundcube: Successful login for b c from 1.2.3.4", "roundcube login"),
         # of no known family: the program names it
         (f"{H} someprogram[12]: something", ""),
@@ -669,3 +672,38 @@ PF = f"{H} postfix"
 def test_a_line_not_understood_names_its_family(line: str, family: str) -> None:
     r = P.parse(line)
     assert (r.status, r.family) == ("unknown", family)
+
+
+# -- Proxmox Mail Gateway's filter ------------------------------------------------------------
+
+PMG = "Nov 28 01:02:03 pmg pmg-smtp-filter[2146]: 5F1C8A2B3D4E6F70A81: "
+
+
+@pytest.mark.parametrize(
+    ("msg", "records"),
+    [
+        (
+            "SA score=7/5 time=1.220 bayes=undefined autolearn=no hits=AWL(0.1),BAYES_99(3.5)",
+            (SpamVerdict("5F1C8A2B3D4E6F70A81", "spam", "pmg"),),
+        ),
+        ("SA score=5/5 time=0.2", (SpamVerdict("5F1C8A2B3D4E6F70A81", "spam", "pmg"),)),
+        ("SA score=4/5 time=0.2", (SpamVerdict("5F1C8A2B3D4E6F70A81", "ham", "pmg"),)),
+        ("SA score=5/5.5 time=0.2", (SpamVerdict("5F1C8A2B3D4E6F70A81", "ham", "pmg"),)),
+        ("SA score=6/5.50 time=0.2", (SpamVerdict("5F1C8A2B3D4E6F70A81", "spam", "pmg"),)),
+        ("SA score=0/5.00", (SpamVerdict("5F1C8A2B3D4E6F70A81", "ham", "pmg"),)),
+        (
+            "accept mail to <bob@example.com> (4B7C9D2E1F) (rule: default-accept)",
+            (Reinjected("5F1C8A2B3D4E6F70A81", "4B7C9D2E1F"),),
+        ),
+        ("new mail message-id=<m1@example.org>", ()),
+        ("processing time: 1.4 seconds (1.2, 0.1, 0)", ()),
+        ("block mail to <bob@example.com> (rule: Blacklist)", ()),
+    ],
+)
+def test_pmg(msg: str, records: tuple[Record, ...]) -> None:
+    r = P.parse(PMG + msg)
+    assert (r.status, r.program, r.records) == (
+        "ok" if records else "ignored",
+        "pmg-smtp-filter",
+        records,
+    )

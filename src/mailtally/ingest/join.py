@@ -290,6 +290,16 @@ def _ip_of(relay: str) -> tuple[str, int | None]:
     return relay[b + 1 : e], int(port)
 
 
+def _filter_id(response: str) -> str:
+    """The id a content filter named itself by at the end of its answer, ``… (ID)``
+    (Proxmox Mail Gateway: ``250 2.5.0 OK (5F1C8A2B3D4E6F70A81)``); "" if none."""
+    if not response.endswith(")"):
+        return ""
+    b = response.rfind(" (")
+    logid = response[b + 2 : -1] if b >= 0 else ""
+    return logid if logid.isalnum() and logid.isascii() else ""
+
+
 def _message_size(m: _Msg) -> int:
     """The size the sender sent: a re-injected message's is its original's."""
     return m.inherited_size if m.inherited_size is not None else (m.size or 0)
@@ -1052,6 +1062,17 @@ class Joiner:
             return bool(d.queued_as) or (port is not None and port in self.filter_ports)
         return False
 
+    def _filter_answer(self, qid: str, response: str) -> None:
+        """A filter answered ``… (LOGID)`` (Proxmox Mail Gateway's ``250 2.5.0 OK (ID)``):
+        what its log id was re-injected as (``Reinjected`` of its ``accept mail to``
+        lines, logged before this answer) continues ``qid``: the messages get its size
+        and submitting user, as a ``queued as`` answer gives them."""
+        logid = _filter_id(response)
+        ch = self._children.get(logid) if logid else None
+        if ch is not None:
+            for b in list(ch[1]):  # (a copy: linking may trim the table)
+                self._link(qid, b, answered=True)
+
     def _link(self, a: str, b: str, answered: bool = False) -> None:
         """Message ``b`` continues message ``a`` (content filter re-injection).
 
@@ -1163,8 +1184,11 @@ class Joiner:
         m = self._msg(r.qid)
         ip, port = _ip_of(r.relay)
         if self._is_filter(r, ip, port):
-            if status == "sent" and r.queued_as:
-                self._link(r.qid, r.queued_as, answered=True)
+            if status == "sent":
+                if r.queued_as:
+                    self._link(r.qid, r.queued_as, answered=True)
+                else:
+                    self._filter_answer(r.qid, r.response)
             return
         to = r.to
         if not to:

@@ -212,6 +212,8 @@ int join_expire_oldest(Joiner *j);
 int join_finish(Joiner *j, const char *qid, Py_ssize_t n);
 int join_is_filter(Joiner *j, const fl_delivery *d, fl_str ip, fl_str port);
 int join_link(Joiner *j, fl_str a, fl_str b, int answered);
+fl_str join_filter_id(fl_str response);
+int join_filter_answer(Joiner *j, fl_str qid, fl_str response);
 
 /* join_handlers.c */
 int join_handle(Joiner *j, const fl_record *r, const jside *side, int64_t t);

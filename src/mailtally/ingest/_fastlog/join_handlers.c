@@ -359,9 +359,11 @@ static int join_delivery(Joiner *j, const fl_delivery *r, int64_t t) {
     if (f < 0)
         return -1;
     if (f) {
-        if (sent && truthy_s(r->queued_as))
+        if (!sent)
+            return 0;
+        if (truthy_s(r->queued_as))
             return join_link(j, r->qid, r->queued_as, 1);
-        return 0;
+        return join_filter_answer(j, r->qid, r->response);
     }
     if (!truthy_s(r->to))
         return 0;

@@ -606,6 +606,44 @@ int join_is_filter(Joiner *j, const fl_delivery *d, fl_str ip, fl_str port) {
     return 0;
 }
 
+/* _filter_answer: what the filter's log id (its answer's "(ID)") was re-injected as
+ * continues qid.  The children are copied first: linking may trim the table. */
+int join_filter_answer(Joiner *j, fl_str qid, fl_str response) {
+    fl_str logid = join_filter_id(response);
+    if (logid.n == 0)
+        return 0;
+    onode *ch = ot_get(&j->children, logid.p, logid.n);
+    if (ch == NULL)
+        return 0;
+    const jchildren *c = ch->val;
+    Py_ssize_t n = c->n, total = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        total += c->b[i].n;
+    char *buf = malloc((size_t)total + 1);
+    Py_ssize_t *lens = malloc(sizeof *lens * (size_t)(n ? n : 1));
+    if (buf == NULL || lens == NULL) {
+        free(buf);
+        free(lens);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        memcpy(buf + at, c->b[i].p, (size_t)c->b[i].n);
+        lens[i] = c->b[i].n;
+        at += c->b[i].n;
+    }
+    int rc = 0;
+    at = 0;
+    for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+        rc = join_link(j, qid, (fl_str){buf + at, lens[i]}, 1);
+        at += lens[i];
+    }
+    free(buf);
+    free(lens);
+    return rc;
+}
+
 /* _link: message b continues message a (content filter re-injection). */
 int join_link(Joiner *j, fl_str a, fl_str b, int answered) {
     if (a.p == NULL || a.n == 0 || b.p == NULL || b.n == 0 || bytes_eq(a.p, a.n, b.p, b.n))

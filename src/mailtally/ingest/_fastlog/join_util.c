@@ -395,6 +395,29 @@ int join_loopback(const char *ip, Py_ssize_t n) {
     return starts(ip, n, "127.") || bytes_eq(ip, n, "::1", 3) || bytes_eq(ip, n, "localhost", 9);
 }
 
+/* _filter_id: the id ending a filter's answer "... (ID)" (ASCII letters and digits;
+ * Proxmox Mail Gateway: "250 2.5.0 OK (5F1C8A2B3D4E6F70A81)"); n == 0 if none */
+fl_str join_filter_id(fl_str response) {
+    fl_str none = {response.p, 0};
+    if (response.n == 0 || response.p[response.n - 1] != ')')
+        return none;
+    Py_ssize_t b = -1;
+    for (Py_ssize_t i = response.n - 2; i >= 0; i--)
+        if (response.p[i] == ' ' && response.p[i + 1] == '(') {
+            b = i;
+            break;
+        }
+    if (b < 0 || b + 2 >= response.n - 1)
+        return none;
+    fl_str id = {response.p + b + 2, response.n - 1 - (b + 2)};
+    for (Py_ssize_t i = 0; i < id.n; i++) {
+        char c = id.p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+            return none;
+    }
+    return id;
+}
+
 /* _ip_of: "host[ip]:port" -> ip ("" when none) and the port's digits (p NULL when
  * the reference's port is None: not all ASCII digits, or empty). */
 void join_ip_of(fl_str relay, fl_str *ip, fl_str *port) {

@@ -8,7 +8,7 @@
  *   parse.c          header regexes, stamps._split, routes, LineParser.parse and
  *                    _unsplit; the Parser type (parse(), count())
  *   parse_postfix.c  parsers/postfix.py
- *   parse_other.c    parsers/{dovecot,rspamd,amavis,roundcube,quota}.py
+ *   parse_other.c    parsers/{dovecot,rspamd,amavis,roundcube,quota,pmg}.py
  *   parse_stamps.c   stamps.py (time stamps, with callbacks into the StampParser)
  *
  * The C parser declines (FL_FALLBACK) a line with a byte >= 0x80, a number or a
@@ -314,7 +314,7 @@ static const lit NEVER_COUNTED[] = {
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 enum { ROUTE_NONE, ROUTE_POSTFIX, ROUTE_DOVECOT, ROUTE_DOVECOT_FILE, ROUTE_ROUNDCUBE,
-       ROUTE_RSPAMD, ROUTE_AMAVIS, ROUTE_NEVER };
+       ROUTE_RSPAMD, ROUTE_AMAVIS, ROUTE_PMG, ROUTE_NEVER };
 
 /* _route(program, hostless): the parser, its arg (the Postfix daemon), the name */
 static int route(fl_str program, int hostless, fl_str *arg, fl_str *name) {
@@ -353,6 +353,8 @@ static int route(fl_str program, int hostless, fl_str *arg, fl_str *name) {
         *name = fl_s(LIT("amavis"));
         return ROUTE_AMAVIS;
     }
+    if (EQ(program, "pmg-smtp-filter"))
+        return ROUTE_PMG;
     if (in_set(program, NEVER_COUNTED, COUNT(NEVER_COUNTED)))
         return ROUTE_NEVER;
     return ROUTE_NONE;
@@ -550,6 +552,9 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         break;
     case ROUTE_AMAVIS:
         r = fl_parse_amavis(hd.msg, out);
+        break;
+    case ROUTE_PMG:
+        r = fl_parse_pmg(hd.msg, out);
         break;
     case ROUTE_NEVER:
         r = R_EMPTY;

@@ -600,3 +600,76 @@ int fl_parse_quota(fl_str line, fl_result *out) {
     r->u.quota_row = (fl_quota_row){user, root, k, number};
     return R_RECS;
 }
+
+/* ==== pmg.py ========================================================================== */
+
+/* s.isalnum() of an ASCII string: non-empty, all of A-Z a-z 0-9 */
+static int alnum(fl_str s) {
+    if (s.n == 0)
+        return 0;
+    for (Py_ssize_t i = 0; i < s.n; i++)
+        if (!IS_ALNUM(s.p[i]))
+            return 0;
+    return 1;
+}
+
+/* pmg._spam: 1 spam, 0 ham, -1 not a score (score >= ceil(required), score whole) */
+static int pmg_spam(fl_str score, fl_str required) {
+    Py_ssize_t dot = findc(required, '.', 0);
+    fl_str whole = dot < 0 ? required : sl(required, 0, dot);
+    if (!isdigits(score) || !isdigits(whole))
+        return -1;
+    int round_up = 0;
+    if (dot >= 0) {
+        fl_str frac = from(required, dot + 1);
+        if (!isdigits(frac))
+            return -1;
+        for (Py_ssize_t i = 0; i < frac.n; i++)
+            if (frac.p[i] != '0')
+                round_up = 1;
+    }
+    if (score.n > 18 || whole.n > 18)
+        return -1;
+    int64_t s, w;
+    digits_value(score, &s); /* (18 digits: they fit) */
+    digits_value(whole, &w);
+    return s >= w + round_up;
+}
+
+int fl_parse_pmg(fl_str msg, fl_result *out) {
+    Py_ssize_t c = FIND(msg, ": ", 0);
+    if (c <= 0)
+        return R_EMPTY;
+    fl_str logid = sl(msg, 0, c);
+    if (!alnum(logid))
+        return R_EMPTY;
+    fl_str rest = from(msg, c + 2);
+    if (STARTS(rest, "SA score=")) {
+        Py_ssize_t slash = findc(rest, '/', 9);
+        if (slash < 0)
+            return FAMILY(R_NONE, "pmg verdict");
+        Py_ssize_t end = findc(rest, ' ', slash + 1);
+        int spam = pmg_spam(sl(rest, 9, slash), end < 0 ? from(rest, slash + 1)
+                                                         : sl(rest, slash + 1, end));
+        if (spam < 0)
+            return FAMILY(R_NONE, "pmg verdict");
+        fl_record *r = add_record(out, FL_SPAM_VERDICT);
+        if (r == NULL)
+            return R_FALLBACK;
+        r->u.spam_verdict = (fl_spam_verdict){logid, spam ? FL_SPAM : FL_HAM, fl_s(LIT("pmg"))};
+        return R_RECS;
+    }
+    if (STARTS(rest, "accept mail to <")) {
+        Py_ssize_t e = FIND(rest, "> (", 16);
+        Py_ssize_t q = e >= 0 ? findc(rest, ')', e + 3) : -1;
+        fl_str new_qid = q >= 0 ? sl(rest, e + 3, q) : fl_s(LIT(""));
+        if (!alnum(new_qid))
+            return FAMILY(R_NONE, "pmg verdict");
+        fl_record *r = add_record(out, FL_REINJECTED);
+        if (r == NULL)
+            return R_FALLBACK;
+        r->u.reinjected = (fl_reinjected){logid, new_qid};
+        return R_RECS;
+    }
+    return R_EMPTY;
+}

@@ -190,6 +190,7 @@ int fl_parse_dovecot_parts(fl_str sub, fl_str rest, fl_result *out);
 int fl_parse_rspamd(fl_str msg, fl_result *out);
 int fl_parse_amavis(fl_str msg, fl_result *out);
 int fl_parse_roundcube(fl_str msg, fl_result *out);
+int fl_parse_pmg(fl_str msg, fl_result *out);
 int fl_parse_quota(fl_str line, fl_result *out);
 
 /* -- stamps (parse_stamps.c): the C twin of mailtally/ingest/stamps.py ------------- */

@@ -35,6 +35,7 @@ from typing import Literal
 from ..stamps import CLASSIC, ISO, MAX_ADDRESS, StampParser, _split
 from .amavis import FilterBlocked, Reinjected, parse_amavis
 from .dovecot import MailLogin, SieveAction, parse_dovecot
+from .pmg import parse_pmg
 from .postfix import (
     POSTFIX_DAEMONS,
     CleanupMessageId,
@@ -316,6 +317,8 @@ def _route(program: str, hostless: bool) -> _Route:
         return parse_rspamd, None, "rspamd"
     if program.startswith("amavis") or program.endswith("amavisd") or program == "amavisd-new":
         return parse_amavis, None, "amavis"
+    if program == "pmg-smtp-filter":
+        return parse_pmg, None, program
     if program in NEVER_COUNTED:
         return _nothing, None, program
     return None, None, program

@@ -15,6 +15,7 @@ __all__ = [
     "AMAVIS_VERDICT",
     "DOVECOT_LOGIN",
     "DOVECOT_SIEVE",
+    "PMG_VERDICT",
     "POSTFIX_DELIVERY",
     "POSTFIX_MESSAGE",
     "POSTFIX_REJECT",
@@ -36,5 +37,7 @@ POSTFIX_MESSAGE = "postfix message"
 AMAVIS_VERDICT = "amavis verdict"
 #: ``rspamd_task_write_log: … qid: <…> … (action) …``
 RSPAMD_VERDICT = "rspamd verdict"
+#: Proxmox Mail Gateway's ``LOGID: SA score=…`` and ``LOGID: accept mail to <…> (QID)``
+PMG_VERDICT = "pmg verdict"
 #: ``Successful login for …``
 ROUNDCUBE_LOGIN = "roundcube login"
