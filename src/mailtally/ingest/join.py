@@ -94,7 +94,9 @@ Content filters
     says ``queued as NEWID``, a relay in ``filter_relays`` or on a loopback port
     in ``filter_ports``, or amavis's ``from MTA(…)`` answer — is not a delivery;
     amavis ``Queue-ID: A … queued_as: B`` and smtpd ``orig_queue_id=A`` link the
-    same way.  Message B continues A: it takes A's submitting user (but is never
+    same way, and so does a filter's answer naming its own log id (Proxmox Mail
+    Gateway's ``250 2.5.0 OK (ID)``) with the filter's lines that ID was
+    re-injected as B (``ID: accept mail to <…> (B)``; its verdict is on ID).  Message B continues A: it takes A's submitting user (but is never
     counted out again), A's size (the size the sender sent, not the one grown by
     filter headers) and A's spam verdict, so a filtered message counts once,
     not twice.  A verdict on A reaches what continues it at most VERDICT_DEPTH
