@@ -96,7 +96,8 @@ Content filters
     amavis ``Queue-ID: A … queued_as: B`` and smtpd ``orig_queue_id=A`` link the
     same way, and so does a filter's answer naming its own log id (Proxmox Mail
     Gateway's ``250 2.5.0 OK (ID)``) with the filter's lines that ID was
-    re-injected as B (``ID: accept mail to <…> (B)``; its verdict is on ID).  Message B continues A: it takes A's submitting user (but is never
+    re-injected as B (``ID: accept mail to <…> (B)``; its verdict is on ID).
+    Message B continues A: it takes A's submitting user (but is never
     counted out again), A's size (the size the sender sent, not the one grown by
     filter headers) and A's spam verdict, so a filtered message counts once,
     not twice.  A verdict on A reaches what continues it at most VERDICT_DEPTH
