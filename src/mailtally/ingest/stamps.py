@@ -439,7 +439,7 @@ def is_exim_id(s: str) -> bool:
     else:
         return False
     for i, c in enumerate(s):
-        if i == d1 or i == d2:
+        if i in (d1, d2):
             if c != "-":
                 return False
         elif not (c.isascii() and c.isalnum()):

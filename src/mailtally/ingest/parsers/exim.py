@@ -4,7 +4,7 @@ Exim (checked against deliver.c, receive.c, smtp_in.c and log.c of 4.96-4.98) wr
 one line per event of a message, after its message id: the old ``1abcDE-0001Ab-C2``
 (6-6-2 base-62 characters) or the 4.97+ ``1tFZ7e-00000000Ijk-2BKh`` (6-11-4)::
 
-    ID <= sender H=name (helo) [ip]:port P=esmtpsa A=dovecot_login:user S=1234 id=<msgid> for a@x b@y
+    ID <= sender H=name (helo) [ip]:port P=esmtpsa A=dovecot_login:user S=1234 id=msgid for a b
     ID => final <top-level address> R=router T=transport H=host [ip] C="250 …"
     ID -> another address of the same batch …      ID *> … (-N)      ID >> … (cut-through)
     ID ** address <top> R=router T=transport: error      (4.98: "T=transport : error")
@@ -115,6 +115,7 @@ class SpamdResult:
 
 EximRecord = EximArrival | EximDelivery | EximCompleted | Reject | SpamdResult
 
+
 def _skip_stamp(msg: str) -> str:
     """The text after a leading ``YYYY-MM-DD hh:mm:ss[.fff][ ±zzzz] `` and ``[pid] ``
     (the syslog form with ``syslog_timestamp``; a bare text is returned as is)."""
@@ -181,10 +182,18 @@ def _bracket_ip(tokens: list[str], i: int) -> str | None:
 
 def _delivery(qid: str, kind: DeliveryKind, rest: str) -> EximDelivery | None:
     m = _FIELD.search(rest)
-    if m is None:
-        return None  # every delivery and failure names its router or transport
-    head = rest[: m.start()]
-    fields = rest[m.start() :]
+    if m is not None:
+        head = rest[: m.start()]
+        fields = rest[m.start() :]
+    elif kind == "**":
+        # no router took it: "** a@b: Unrouteable address" (4.98: "a@b : …")
+        c = rest.find(": ")
+        if c <= 0:
+            return None
+        head = rest[:c].rstrip(" ")
+        fields = ""
+    else:
+        return None  # every delivery names its router or transport
     orig = None
     if head.endswith(">"):
         lt = head.rfind(" <")
@@ -201,7 +210,7 @@ def _delivery(qid: str, kind: DeliveryKind, rest: str) -> EximDelivery | None:
         return None
     router = _name(fields, " R=")
     transport = _name(fields, " T=")
-    if not router and not transport:
+    if not router and not transport and kind != "**":
         return None
     ip = ""
     h = fields.find(" H=")
