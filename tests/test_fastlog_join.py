@@ -3,8 +3,8 @@
 The Python joiner is the reference: on the same input, both must give the same
 events, counters and state (``state()`` equal, and the same JSON).  Here:
 
-* every test of ``test_join.py``, re-run with the compiled class (imported below,
-  with an autouse fixture that swaps ``test_join.Joiner``);
+* every test of ``test_join.py`` and ``test_join_exim.py``, re-run with the compiled
+  class (imported below, with an autouse fixture that swaps their ``Joiner``);
 * a ``mailtally synth`` log fed to both, compared line by line, with state
   checks every 1000 lines, state hand-overs between the two implementations,
   small tables (eviction, expiry), and a ``resolve`` callback that answers,
@@ -24,6 +24,7 @@ import msgspec
 import pytest
 
 import test_join as _tj
+import test_join_exim as _tje
 from mailtally.ingest import LineParser, ParseResult
 from mailtally.ingest.join import Joiner as PyJoiner
 
@@ -32,16 +33,20 @@ CJoiner = _fastlog.Joiner
 
 # The tests of test_join.py, collected again here, run with CJoiner (fixture below).
 from test_join import *  # noqa: E402,F403
+from test_join_exim import *  # noqa: E402,F403
 
 TJ_TESTS = {n for n in dir(_tj) if n.startswith("test_")}
+TJE_TESTS = {n for n in dir(_tje) if n.startswith("test_")}
+assert not TJ_TESTS & TJE_TESTS  # (a name in both would run one of them only)
 
 
 @pytest.fixture(autouse=True)
 def _compiled_joiner_in_test_join(request, monkeypatch):
-    if request.node.originalname in TJ_TESTS:
-        monkeypatch.setattr(_tj, "Joiner", CJoiner)
-        # a guard that the swap works: the reference is not the one tested here
-        assert _tj.Joiner is CJoiner
+    for mod, names in ((_tj, TJ_TESTS), (_tje, TJE_TESTS)):
+        if request.node.originalname in names:
+            monkeypatch.setattr(mod, "Joiner", CJoiner)
+            # a guard that the swap works: the reference is not the one tested here
+            assert mod.Joiner is CJoiner
 
 
 def test_the_swap_is_effective() -> None:

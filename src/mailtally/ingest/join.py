@@ -457,7 +457,7 @@ class _Msg:
         arrived = d.get("arrived")
         if arrived is not None:
             m.arrived = _i64(arrived, "arrived")
-            m.erc = dict.fromkeys(str(k) for k in d.get("erc", ()))
+            m.erc = dict.fromkeys(d.get("erc", ()))
         return m
 
 
