@@ -207,6 +207,9 @@ from mailtally.ingest.parsers import (  # noqa: E402
     CleanupMessageId,
     Delivery,
     Discard,
+    EximArrival,
+    EximCompleted,
+    EximDelivery,
     FilterBlocked,
     MailLogin,
     Pickup,
@@ -218,6 +221,7 @@ from mailtally.ingest.parsers import (  # noqa: E402
     Reject,
     SieveAction,
     SmtpdClient,
+    SpamdResult,
     SpamVerdict,
     WebmailLogin,
 )
@@ -452,6 +456,33 @@ records = st.one_of(
         st.sampled_from(["User quota", "Other"]),
         st.sampled_from(["STORAGE", "MESSAGE"]),
         small,
+    ),
+    # Exim and spamd (queue ids and Message-IDs shared with the Postfix records above)
+    st.builds(
+        EximArrival,
+        q,
+        addr,
+        st.none() | st.sampled_from(["203.0.113.9", "127.0.0.1"]),
+        st.none() | st.just("") | addr,
+        small,
+        st.sampled_from(["m1@x", "m2@x", ""]),
+        st.none() | st.lists(addr, max_size=40).map(tuple),
+    ),
+    st.builds(
+        EximDelivery,
+        q,
+        st.sampled_from(["=>", "->", "*>", ">>", "**"]),
+        addr | st.sampled_from(["|/bin/x", "/home/a/mbox", "save x", "alice", ""]),
+        opt_addr,
+        st.sampled_from(["virtual_user", "virtual_user_spam", "dnslookup", ""]),
+        st.sampled_from(
+            ["dovecot_virtual_delivery", "virtual_sa_userdelivery", "remote_smtp", "LMTP_x", ""]
+        ),
+        st.sampled_from(["", "192.0.2.20", "127.0.0.1"]),
+    ),
+    st.builds(EximCompleted, q),
+    st.builds(
+        SpamdResult, st.sampled_from(["m1@x", "m2@x", "m3@x"]), st.sampled_from(["spam", "ham"])
     ),
 )
 result = st.builds(
