@@ -2,7 +2,7 @@
 
 :func:`parse` (or :meth:`LineParser.parse`, which keeps the stamp context of one
 file) takes any line — syslog with a classic or RFC 3339 stamp, Dovecot's,
-rspamd's and Roundcube's own log files, rows of ``doveadm -f tab quota get -A``
+rspamd's, Roundcube's and Exim's own log files, rows of ``doveadm -f tab quota get -A``
 — and dispatches on the program name first, then on cheap prefix tests; the
 regexes are compiled once and used only where a prefix matched.
 
@@ -35,6 +35,7 @@ from typing import Literal
 from ..stamps import CLASSIC, ISO, MAX_ADDRESS, StampParser, _split
 from .amavis import FilterBlocked, Reinjected, parse_amavis
 from .dovecot import MailLogin, SieveAction, parse_dovecot
+from .exim import EximArrival, EximCompleted, EximDelivery, SpamdResult, parse_exim, parse_spamd
 from .pmg import parse_pmg
 from .postfix import (
     POSTFIX_DAEMONS,
@@ -60,6 +61,9 @@ __all__ = [
     "CleanupMessageId",
     "Delivery",
     "Discard",
+    "EximArrival",
+    "EximCompleted",
+    "EximDelivery",
     "FilterBlocked",
     "LineParser",
     "MailLogin",
@@ -75,6 +79,7 @@ __all__ = [
     "SieveAction",
     "SmtpdClient",
     "SpamVerdict",
+    "SpamdResult",
     "WebmailLogin",
     "parse",
     "tallied",
@@ -97,6 +102,10 @@ Record = (
     | FilterBlocked
     | QuotaHeader
     | QuotaRow
+    | EximArrival
+    | EximDelivery
+    | EximCompleted
+    | SpamdResult
 )
 
 Status = Literal["ok", "ignored", "unknown"]
@@ -146,6 +155,9 @@ _BOUNDED: dict[type, tuple[str, ...]] = {
     Reinjected: ("qid", "new_qid"),
     FilterBlocked: ("qid",),
     QuotaRow: ("user", "root"),
+    EximArrival: ("qid", "sender", "client_ip", "auth"),
+    EximDelivery: ("qid", "to", "orig", "ip"),
+    EximCompleted: ("qid",),
 }
 
 
@@ -158,8 +170,8 @@ def _too_long(recs: tuple[Record, ...]) -> bool:
             v = getattr(rec, name)
             if v is not None and len(v) > MAX_ADDRESS:
                 return True
-        if type(rec) is FilterBlocked:
-            for a in rec.recipients:
+        if type(rec) is FilterBlocked or (type(rec) is EximArrival and rec.recipients):
+            for a in rec.recipients:  # type: ignore[union-attr]
                 if len(a) > MAX_ADDRESS:
                     return True
     return False
@@ -208,6 +220,10 @@ for _cls in (
     FilterBlocked,
     QuotaHeader,
     QuotaRow,
+    EximArrival,
+    EximDelivery,
+    EximCompleted,
+    SpamdResult,
     ParseResult,
 ):
     _fast_init(_cls)
@@ -319,6 +335,10 @@ def _route(program: str, hostless: bool) -> _Route:
         return parse_amavis, None, "amavis"
     if program == "pmg-smtp-filter":
         return parse_pmg, None, program
+    if program in ("exim", "exim4"):
+        return parse_exim, None, "exim"
+    if program == "spamd":
+        return parse_spamd, None, "spamd"
     if program in NEVER_COUNTED:
         return _nothing, None, program
     return None, None, program
@@ -345,7 +365,16 @@ class LineParser:
     classic syslog stamps and dates quota rows; ``tz`` is the deployment zone.
     """
 
-    __slots__ = ("_families", "_hosted", "_hostless", "_ignored", "_unknown", "errors", "stamps")
+    __slots__ = (
+        "_families",
+        "_hosted",
+        "_hostless",
+        "_ignored",
+        "_last_reject",
+        "_unknown",
+        "errors",
+        "stamps",
+    )
 
     def __init__(
         self,
@@ -362,6 +391,8 @@ class LineParser:
         self._families: dict[tuple[str, str], ParseResult] = {}
         #: Lines on which a parser raised (a bug): reported ``unknown``, counted here.
         self.errors = 0
+        #: The last Exim rejection read through syslog (see _syslog_copy).
+        self._last_reject: str | None = None
 
     def _status(self, cache: dict[str, ParseResult], status: Status, program: str) -> ParseResult:
         # Ignored and unknown results carry no time or records: one object per program.
@@ -431,6 +462,8 @@ class LineParser:
                 return self._family(name, recs)  # type: ignore[arg-type]
             if _too_long(recs):
                 return self._unknown.get(name) or self._status(self._unknown, UNKNOWN, name)
+            if host and name == "exim" and type(recs[0]) is Reject and self._syslog_copy(line):
+                return self._status(self._ignored, IGNORED, name)
             stamps = self.stamps
             if kind == CLASSIC and stamp == stamps._last_key:
                 t = stamps._last_val  # consecutive lines of one second: the common case
@@ -442,6 +475,25 @@ class LineParser:
         except Exception:  # a parser bug must not stop an ingest: report the line instead
             self.errors += 1
             return self._status(self._unknown, UNKNOWN, "")
+
+    def _syslog_copy(self, line: str) -> bool:
+        """Whether an Exim rejection read through syslog repeats the last one line for line.
+
+        Exim writes a rejection to its main log and to its reject log; through syslog
+        (``log_file_path = syslog``) both reach the one stream, the same text twice in
+        a row from one process unless ``syslog_duplication = false``.  The second copy
+        is understood and not counted.  (Only ASCII lines, of at most 1,024
+        characters, are remembered: the compiled parser, which hands other lines to
+        this one, remembers the same ones: other lines neither count as a copy nor
+        change what is remembered.)
+        """
+        if not line.isascii():
+            return False
+        if line == self._last_reject:
+            self._last_reject = None
+            return True
+        self._last_reject = line if len(line) <= 1024 else None
+        return False
 
     def _unsplit(self, line: str) -> ParseResult:
         """A line without a syslog header: a quota report row, a blank line, or garbage."""
