@@ -8,6 +8,7 @@ compiled joiner too (``tj.Joiner`` is swapped there).
 
 from __future__ import annotations
 
+import gzip
 import heapq
 import json
 import os
@@ -446,31 +447,25 @@ HOSTS = ("mx1", "mx2.example.com", "imap3")
 
 
 @pytest.fixture(scope="module")
-def synth_files(tmp_path_factory) -> list[list[str]]:
-    """The lines of each file of a small ``mailtally synth`` log (host ``mail``)."""
+def synth_files(tmp_path_factory) -> list[tuple[float, list[str]]]:
+    """(mtime, lines) of each file of a small ``mailtally synth`` log (host ``mail``)."""
     from mailtally.store import open_store
     from mailtally.synth import synthesize
 
     base = tmp_path_factory.mktemp("hosts")
     store = open_store(f"sqlite:///{base / 'store.sqlite3'}")
     try:
-        result = synthesize(
-            store, base / "logs", lines=6000, days=2, seed=5, start=date(2026, 3, 2)
-        )
+        truth = synthesize(store, base / "logs", lines=6000, days=2, seed=5, start=date(2026, 3, 2))
     finally:
         store.close()
-    out = []
-    for name in json.loads(result.truth.read_text())["files"]:
-        path = base / "logs" / name
-        opener: Any = open
-        if name.endswith(".gz"):
-            import gzip
+    paths = [base / "logs" / name for name in json.loads(truth.truth.read_text())["files"]]
+    return [(os.stat(p).st_mtime, _text(p.read_bytes()).splitlines()) for p in paths]
 
-            opener = gzip.open
-        with opener(path, "rt", encoding="utf-8", errors="surrogateescape") as f:
-            lines = f.read().splitlines()
-        out.append((os.stat(path).st_mtime, lines))
-    return out
+
+def _text(data: bytes) -> str:
+    return str(
+        gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data, "utf-8", "surrogateescape"
+    )
 
 
 def _parsed(mtime: float, lines: list[str], host: str | None) -> list[ParseResult]:

@@ -204,7 +204,22 @@ static inline void join_set_host_none(Joiner *j) {
     j->host = j->khost = (fl_str){"", 0};
 }
 /* _set_host: the line being handled is host's (lower case) */
-int join_set_host(Joiner *j, fl_str host);
+int join_set_host_new(Joiner *j, fl_str host);
+static inline int join_set_host(Joiner *j, fl_str host) {
+    /* the common case, a line of the first host (or of none), without a call */
+    Py_ssize_t n = host.n;
+    if (host.p != NULL && (n == 0 || (n == j->first_host.n && j->first_host.p != NULL))) {
+        Py_ssize_t i = 0;
+        while (i < n && host.p[i] == j->first_host.p[i])
+            i++;
+        if (i == n) {
+            j->host = host;
+            j->khost = (fl_str){"", 0};
+            return 0;
+        }
+    }
+    return join_set_host_new(j, host);
+}
 /* join.key(host, ident), host being a key host (empty for the first one): *key is
  * ident itself or a slice of *out.  0, or -1 with MemoryError. */
 int join_hkey(fl_str host, fl_str ident, tbuf *out, fl_str *key);

@@ -3,6 +3,8 @@
  * the order of join.py, and join_handle, the twin of Joiner._handlers. */
 #include "join.h"
 
+#include <stddef.h>
+
 static inline int truthy_s(fl_str s) { return s.p != NULL && s.n > 0; }
 static inline int truthy(const ostr *o) { return o->p != NULL && o->n > 0; }
 static inline int is_lit(fl_str s, const char *lit) {
@@ -847,87 +849,63 @@ static int join_quota_row(Joiner *j, const fl_quota_row *r, const jside *side, i
     return rc;
 }
 
-/* join_handle of a line of a host whose keys carry it (not the first host): the
- * record's queue ids as keys (the handlers' self._k(r.qid) …), then the handler */
+/* The queue ids of each record kind (at most two): what the handlers key with
+ * self._k(…) on a line of a host whose keys carry it.  A record kind that holds a
+ * queue id is listed here; its handler then needs nothing else to key by host. */
+#define QF(m, f) offsetof(fl_record, u.m.f) /* never 0: kind comes first */
+static const struct {
+    size_t size, f1, f2; /* the union member's size; offsets of its fl_str ids (0: none) */
+} KEYED[FL_QUOTA_ROW + 1] = {
+    [FL_SMTPD_CLIENT] = {sizeof(fl_smtpd_client), QF(smtpd_client, qid),
+                         QF(smtpd_client, orig_qid)},
+    [FL_PICKUP] = {sizeof(fl_pickup), QF(pickup, qid), 0},
+    [FL_CLEANUP_MSGID] = {sizeof(fl_cleanup_msgid), QF(cleanup, qid), 0},
+    [FL_QMGR_FROM] = {sizeof(fl_qmgr_from), QF(qmgr_from, qid), 0},
+    [FL_QMGR_REMOVED] = {sizeof(fl_qid_only), QF(qid_only, qid), 0},
+    [FL_DISCARD] = {sizeof(fl_qid_only), QF(qid_only, qid), 0},
+    [FL_DELIVERY] = {sizeof(fl_delivery), QF(delivery, qid), QF(delivery, queued_as)},
+    [FL_REJECT] = {sizeof(fl_reject), QF(reject, qid), 0},
+    [FL_SPAM_VERDICT] = {sizeof(fl_spam_verdict), QF(spam_verdict, qid), 0},
+    [FL_REINJECTED] = {sizeof(fl_reinjected), QF(reinjected, qid), QF(reinjected, new_qid)},
+};
+#undef QF
+
+/* join_handle of a line of a host whose keys carry it (not the first host) */
 static int handle_keyed(Joiner *j, const fl_record *r, const jside *side, int64_t t) {
-    tbuf b1, b2;
-    tb_init(&b1);
-    tb_init(&b2);
-    int rc = -1;
-    fl_record k;
-    k.kind = r->kind;
-    switch (r->kind) {
-    case FL_SMTPD_CLIENT:
-        k.u.smtpd_client = r->u.smtpd_client;
-        if (join_k(j, r->u.smtpd_client.qid, &b1, &k.u.smtpd_client.qid) < 0 ||
-            join_k(j, r->u.smtpd_client.orig_qid, &b2, &k.u.smtpd_client.orig_qid) < 0)
-            goto out;
-        break;
-    case FL_PICKUP:
-        k.u.pickup = r->u.pickup;
-        if (join_k(j, r->u.pickup.qid, &b1, &k.u.pickup.qid) < 0)
-            goto out;
-        break;
-    case FL_CLEANUP_MSGID:
-        k.u.cleanup = r->u.cleanup;
-        if (join_k(j, r->u.cleanup.qid, &b1, &k.u.cleanup.qid) < 0)
-            goto out;
-        break;
-    case FL_QMGR_FROM:
-        k.u.qmgr_from = r->u.qmgr_from;
-        if (join_k(j, r->u.qmgr_from.qid, &b1, &k.u.qmgr_from.qid) < 0)
-            goto out;
-        break;
-    case FL_QMGR_REMOVED:
-    case FL_DISCARD:
-        k.u.qid_only = r->u.qid_only;
-        if (join_k(j, r->u.qid_only.qid, &b1, &k.u.qid_only.qid) < 0)
-            goto out;
-        break;
-    case FL_DELIVERY:
-        k.u.delivery = r->u.delivery;
-        if (join_k(j, r->u.delivery.qid, &b1, &k.u.delivery.qid) < 0 ||
-            join_k(j, r->u.delivery.queued_as, &b2, &k.u.delivery.queued_as) < 0)
-            goto out;
-        break;
-    case FL_REJECT:
-        k.u.reject = r->u.reject;
-        if (join_k(j, r->u.reject.qid, &b1, &k.u.reject.qid) < 0)
-            goto out;
-        break;
-    case FL_SPAM_VERDICT:
-        k.u.spam_verdict = r->u.spam_verdict;
-        if (join_k(j, r->u.spam_verdict.qid, &b1, &k.u.spam_verdict.qid) < 0)
-            goto out;
-        break;
-    case FL_REINJECTED:
-        k.u.reinjected = r->u.reinjected;
-        if (join_k(j, r->u.reinjected.qid, &b1, &k.u.reinjected.qid) < 0 ||
-            join_k(j, r->u.reinjected.new_qid, &b2, &k.u.reinjected.new_qid) < 0)
-            goto out;
-        break;
-    case FL_FILTER_BLOCKED: {
-        /* (the lists stay where they are: only the queue id is keyed) */
+    if (r->kind == FL_FILTER_BLOCKED) {
+        /* (its lists stay where they are: only the queue id is keyed) */
         const fl_filter_blocked *fb = &r->u.filter_blocked;
+        tbuf b;
+        tb_init(&b);
         fl_str q;
-        if (join_k(j, fb->qid, &b1, &q) < 0)
-            goto out;
-        if (side != NULL && side->rcpts != NULL)
+        int rc = join_k(j, fb->qid, &b, &q);
+        if (rc == 0 && side != NULL && side->rcpts != NULL)
             rc = join_blocked(j, q, fb->category, side->rcpts, side->n_rcpts, side->flags,
                               side->n_flags, t);
-        else
+        else if (rc == 0)
             rc = join_blocked(j, q, fb->category, fb->recipients, fb->n_recipients, fb->flags,
                               fb->n_flags, t);
-        goto out;
+        tb_free(&b);
+        return rc;
     }
-    default: /* no queue id: the handler keys what it keeps itself (sieve) */
-        rc = join_handle_record(j, r, side, t);
-        goto out;
-    }
-    rc = join_handle_record(j, &k, side, t);
-out:
-    tb_free(&b1);
-    tb_free(&b2);
+    if (r->kind <= 0 || r->kind > FL_QUOTA_ROW || KEYED[r->kind].size == 0)
+        return join_handle_record(j, r, side, t); /* no queue id: the handler keys (sieve) */
+    fl_record k;
+    k.kind = r->kind;
+    memcpy(&k.u, &r->u, KEYED[r->kind].size);
+    tbuf b[2];
+    tb_init(&b[0]);
+    tb_init(&b[1]);
+    size_t off[2] = {KEYED[r->kind].f1, KEYED[r->kind].f2};
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++)
+        if (off[i])
+            rc = join_k(j, *(const fl_str *)((const char *)r + off[i]), &b[i],
+                        (fl_str *)((char *)&k + off[i]));
+    if (rc == 0)
+        rc = join_handle_record(j, &k, side, t);
+    tb_free(&b[0]);
+    tb_free(&b[1]);
     return rc;
 }
 

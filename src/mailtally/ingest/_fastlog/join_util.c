@@ -575,7 +575,7 @@ int join_resolve(Joiner *j, const char *p, Py_ssize_t n, const jresolved **out) 
 
 /* -- hosts ----------------------------------------------------------------------------- */
 
-int join_set_host(Joiner *j, fl_str host) {
+int join_set_host_new(Joiner *j, fl_str host) {
     static const char empty[1] = "";
     if (host.p == NULL)
         host = (fl_str){empty, 0};
@@ -613,7 +613,12 @@ int join_hk(const Joiner *j, fl_str host, fl_str ident, tbuf *out, fl_str *key) 
 }
 
 int join_beside(const char *k, Py_ssize_t kn, const char *ident, Py_ssize_t n, tbuf *out) {
-    const char *nl = memchr(k, '\n', (size_t)kn);
+    const char *nl = kn ? memchr(k, '\n', (size_t)kn) : NULL;
+    if (nl == NULL) { /* a bare key: ident itself, without a copy */
+        out->p = (char *)ident;
+        out->n = n;
+        return 0;
+    }
     Py_ssize_t pre = nl ? nl - k + 1 : 0;
     char *d = tb_reserve(out, pre + n);
     if (d == NULL)

@@ -392,20 +392,34 @@ static void status(fl_result *out, int st, fl_str program) {
 /* parsers._host_of: the host of an ok line into out->host, lower case; 0 if it is no
  * hostname (longer than FL_MAX_HOST, or a character outside [A-Za-z0-9._:-]) */
 static int host_of(fl_str h, fl_result *out) {
+    /* 1: a character of a hostname, 2: an upper-case one, 0: none */
+    static const unsigned char cls[256] = {
+        ['-'] = 1, ['.'] = 1, [':'] = 1, ['_'] = 1,
+        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+        ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+        ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+        ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+        ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+        ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+        ['A'] = 2, ['B'] = 2, ['C'] = 2, ['D'] = 2, ['E'] = 2, ['F'] = 2, ['G'] = 2,
+        ['H'] = 2, ['I'] = 2, ['J'] = 2, ['K'] = 2, ['L'] = 2, ['M'] = 2, ['N'] = 2,
+        ['O'] = 2, ['P'] = 2, ['Q'] = 2, ['R'] = 2, ['S'] = 2, ['T'] = 2, ['U'] = 2,
+        ['V'] = 2, ['W'] = 2, ['X'] = 2, ['Y'] = 2, ['Z'] = 2,
+    };
     out->host = fl_s(LIT(""));
     if (h.p == NULL || h.n == 0)
         return 1;
     if (h.n > FL_MAX_HOST)
         return 0;
-    int upper = 0;
+    unsigned all = 3, any = 0;
     for (Py_ssize_t i = 0; i < h.n; i++) {
-        char c = h.p[i];
-        if ('A' <= c && c <= 'Z')
-            upper = 1;
-        else if (!(('a' <= c && c <= 'z') || IS_DIGIT(c) || c == '.' || c == '_' || c == ':' ||
-                   c == '-'))
-            return 0;
+        unsigned c = cls[(unsigned char)h.p[i]];
+        all &= c ? 3u : 0u;
+        any |= c;
     }
+    if (!all)
+        return 0;
+    int upper = (any & 2) != 0;
     if (!upper) {
         out->host = h;
         return 1;
