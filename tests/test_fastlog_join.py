@@ -357,6 +357,10 @@ RELAYS = [
     "none",
     "h[::1]:0010026",
     "filter[10.0.0.9]:25",
+    # the platform's own hosts (own_hosts below), by name, short name, address
+    "IMAP1.example.com[10.0.0.5]:24",
+    "mx2[10.0.0.2]:25",
+    "mail.example.com[::ffff:10.0.0.7]:25",
     # hostile (issue 7): ports of more digits than MAX_DIGITS, or than int() takes
     "lo[127.0.0.1]:" + "0" * 700 + "10024",
     "lo[127.0.0.1]:" + "0" * 600 + "10024",
@@ -382,7 +386,7 @@ records = st.one_of(
     st.builds(
         SmtpdClient,
         q,
-        st.sampled_from(["203.0.113.9", "127.0.0.1", "::ffff:127.0.0.2"]),
+        st.sampled_from(["203.0.113.9", "127.0.0.1", "::ffff:127.0.0.2", "10.0.0.2"]),
         st.none(),
         st.none() | addr,
         st.none() | q,
@@ -452,10 +456,13 @@ records = st.one_of(
         small,
     ),
 )
+#: hosts of a central syslog (and none: a line of Dovecot's own file)
+SYSLOG_HOSTS = ["", "mx1", "mx2", "imap1", "10.0.0.5", "mail.example.com"]
 result = st.builds(
-    lambda t, rs: ok(t, *rs),
+    lambda t, rs, h: ParseResult("ok", "test", t, tuple(rs), h),
     st.none() | st.integers(0, 400),
     st.lists(records, min_size=1, max_size=3),
+    st.sampled_from(SYSLOG_HOSTS),
 ) | st.sampled_from([ParseResult("ignored", "x"), ParseResult("unknown", "y")])
 
 
@@ -470,6 +477,7 @@ result = st.builds(
             {"resolve": "r", "max_entries": 3},
             {"filter_relays": ["filter", "10.0.0.9"]},
             {"resolve": "raise", "recipient_delimiter": ""},
+            {"own_hosts": ["mx1", "IMAP1", "10.0.0.2", "::ffff:10.0.0.7"], "max_entries": 4},
         ]
     ),
 )
@@ -500,3 +508,20 @@ def test_the_c_struct_path_gives_the_same(synth_results, config) -> None:
         assert c._feed_via_c(part) >= 0
         assert c.take() == p.process(part)
         same_state(c, p)
+
+
+def test_the_bytes_of_hosts_count_in_the_table_budgets_alike() -> None:
+    """A table's byte budget (MAX_TABLE_BYTES) counts each key's host: verdicts waiting
+    for queue ids of a host of 253 characters fill it 27 times sooner, in both joiners."""
+    from mailtally.ingest.join import MAX_TABLE_BYTES
+
+    host = "h" * 253
+    c, p = CJoiner(), PyJoiner()
+    for j in (c, p):
+        j.add(SpamVerdict("F0000001", "spam"), 100, "first")  # the first host keys bare
+        for i in range(20_000):
+            j.add(SpamVerdict(f"{i:08X}", "spam"), 100, host)
+    same_state(c, p)
+    waiting = p.state()["pending_verdicts"]
+    assert waiting[-1][0] == host + "\n" + f"{19_999:08X}"
+    assert len(waiting) == MAX_TABLE_BYTES // (len(host) + 1 + 8)
