@@ -101,6 +101,12 @@ def rspamd_syslog(sec: int, qid: str, action: str) -> str:
             "",
         ),
         (rspamd(0, "4F2A1B2C3D", "no action"), ""),
+        # a Kubernetes node's CRI log: "stdout" names a stream, not a host
+        (
+            "2026-11-28T01:02:03.123456789Z stdout F userlogins: <k3j4h5g6> Successful login "
+            "for alice@example.com (ID: 7) from 203.0.113.7 in session k3j4h5g6",
+            "",
+        ),
     ],
 )
 def test_a_parse_result_names_the_host_lower_cased(line: str, host: str) -> None:

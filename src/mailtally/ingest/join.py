@@ -121,8 +121,9 @@ Many hosts
     flight (messages, holds, links, verdicts, the Message-ID index, pending junk,
     sieve forwards, finished ids) is keyed by host and id through :func:`key`
     (``host + "\n" + id``; no field of a line holds a newline), the host being
-    the parse result's, lower-cased.  The first host the joiner sees keys as
-    lines without a host do, by the bare id: a one-server log keys as before, a
+    the parse result's, lower-cased.  The first host the joiner sees (on an
+    understood line; it is saved with the state) keys as lines without a host
+    do, by the bare id: a one-server log keys as before, a
     version-1 state (bare ids) goes on with the host that wrote it, and the
     lines of Dovecot's and rspamd's own files (no host) join that host's
     messages.  So lines of one host never touch another's messages: rspamd's

@@ -590,8 +590,10 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         break;
     default:
         if ((EQ(hd.host, "stdout") || EQ(hd.host, "stderr")) &&
-            (STARTS(hd.msg, "F ") || STARTS(hd.msg, "P ")))
+            (STARTS(hd.msg, "F ") || STARTS(hd.msg, "P "))) {
             hd.msg = from(hd.msg, 2); /* Kubernetes' CRI log: "STAMP stdout F text" */
+            hd.host = fl_s(LIT(""));  /* (a stream's name, not a host) */
+        }
         if (!STARTS(hd.msg, "userlogins: ")) {
             status(out, FL_UNKNOWN, name);
             return 0;

@@ -116,7 +116,8 @@ class ParseResult:
     ``doveadm`` for quota rows; ``""`` when the line has no recognisable header).
     ``host`` is the syslog header's hostname, lower-cased (hostnames compare
     case-insensitively), set for ``ok`` results; ``""`` for forms that carry none
-    (Dovecot's, rspamd's and Roundcube's own log files, quota reports).  A host of
+    (Dovecot's, rspamd's and Roundcube's own log files, quota reports, and a
+    Kubernetes CRI log, whose ``stdout`` names a stream).  A host of
     more than MAX_HOST characters, or with a character outside ``[A-Za-z0-9._:-]``
     (a DNS name, an IPv4 or IPv6 address), makes the line not understood
     (:func:`_host_of`): the joiner keys what it keeps in flight by host.
@@ -421,6 +422,7 @@ class LineParser:
             if fn is None:
                 if (host == "stdout" or host == "stderr") and msg.startswith(("F ", "P ")):
                     msg = msg[2:]  # Kubernetes' CRI log: "STAMP stdout F text"
+                    host = ""  # (a stream's name, not a host)
                 if not msg.startswith("userlogins: "):
                     return self._status(self._unknown, UNKNOWN, name)
                 # Roundcube's stdout under a container's own tag (journald's
