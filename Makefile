@@ -17,8 +17,14 @@ $(BIN)/mailtally: pyproject.toml
 # The compiled parser and joiner (src/mailtally/ingest/_fastlog/): the editable
 # install builds it in place; a change to its sources builds it again.
 FASTLOG_SOURCES := setup.py $(wildcard src/mailtally/ingest/_fastlog/*.c src/mailtally/ingest/_fastlog/*.h)
+# (setup.py marks the extension optional, so that the package installs without a
+# compiler: a build that fails leaves the last .so in place, silently.  Here it must
+# not: the built module must be newer than every source.)
 $(VENV)/.fastlog: $(BIN)/mailtally $(FASTLOG_SOURCES)
 	$(BIN)/pip install -q --no-deps -e .
+	@so=$$(ls src/mailtally/ingest/_fastlog*.so 2>/dev/null | head -1); \
+	if [ -z "$$so" ] || [ -n "$$(find $(filter-out setup.py,$(FASTLOG_SOURCES)) -newer "$$so")" ]; then \
+		echo "the compiled parser did not build: $(BIN)/python setup.py build_ext --inplace says why" >&2; exit 1; fi
 	@touch $@
 
 venv: $(BIN)/mailtally $(VENV)/.fastlog

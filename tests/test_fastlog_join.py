@@ -31,11 +31,14 @@ from mailtally.ingest.join import Joiner as PyJoiner
 _fastlog = pytest.importorskip("mailtally.ingest._fastlog")
 CJoiner = _fastlog.Joiner
 
-# The tests of test_join.py, collected again here, run with CJoiner (fixture below).
+# The tests of test_join.py, test_join_hosts.py (which builds its joiners through
+# test_join) and test_join_exim.py, collected again here, run with CJoiner (fixture below).
+import test_join_hosts as _tjh  # noqa: E402
 from test_join import *  # noqa: E402,F403
 from test_join_exim import *  # noqa: E402,F403
+from test_join_hosts import *  # noqa: E402,F403
 
-TJ_TESTS = {n for n in dir(_tj) if n.startswith("test_")}
+TJ_TESTS = {n for m in (_tj, _tjh) for n in dir(m) if n.startswith("test_")}
 TJE_TESTS = {n for n in dir(_tje) if n.startswith("test_")}
 assert not TJ_TESTS & TJE_TESTS  # (a name in both would run one of them only)
 
@@ -340,7 +343,7 @@ def test_bad_input_does_not_crash() -> None:
         j.feed(ok(6, object(), QuotaHeader()))
     same_state(c, p)
     with pytest.raises(ValueError):
-        CJoiner.from_state({"version": 2})
+        CJoiner.from_state({"version": 3})
     assert CJoiner.from_state({}).state() == PyJoiner().state()
     assert CJoiner.from_state(None).state() == PyJoiner().state()
     with pytest.raises(TypeError):
@@ -363,6 +366,10 @@ RELAYS = [
     "none",
     "h[::1]:0010026",
     "filter[10.0.0.9]:25",
+    # the platform's own hosts (own_hosts below), by name, short name, address
+    "IMAP1.example.com[10.0.0.5]:24",
+    "mx2[10.0.0.2]:25",
+    "mail.example.com[::ffff:10.0.0.7]:25",
     # hostile (issue 7): ports of more digits than MAX_DIGITS, or than int() takes
     "lo[127.0.0.1]:" + "0" * 700 + "10024",
     "lo[127.0.0.1]:" + "0" * 600 + "10024",
@@ -388,7 +395,7 @@ records = st.one_of(
     st.builds(
         SmtpdClient,
         q,
-        st.sampled_from(["203.0.113.9", "127.0.0.1", "::ffff:127.0.0.2"]),
+        st.sampled_from(["203.0.113.9", "127.0.0.1", "::ffff:127.0.0.2", "10.0.0.2"]),
         st.none(),
         st.none() | addr,
         st.none() | q,
@@ -485,10 +492,13 @@ records = st.one_of(
         SpamdResult, st.sampled_from(["m1@x", "m2@x", "m3@x"]), st.sampled_from(["spam", "ham"])
     ),
 )
+#: hosts of a central syslog (and none: a line of Dovecot's own file)
+SYSLOG_HOSTS = ["", "mx1", "mx2", "imap1", "10.0.0.5", "mail.example.com"]
 result = st.builds(
-    lambda t, rs: ok(t, *rs),
+    lambda t, rs, h: ParseResult("ok", "test", t, tuple(rs), h),
     st.none() | st.integers(0, 400),
     st.lists(records, min_size=1, max_size=3),
+    st.sampled_from(SYSLOG_HOSTS),
 ) | st.sampled_from([ParseResult("ignored", "x"), ParseResult("unknown", "y")])
 
 
@@ -503,6 +513,7 @@ result = st.builds(
             {"resolve": "r", "max_entries": 3},
             {"filter_relays": ["filter", "10.0.0.9"]},
             {"resolve": "raise", "recipient_delimiter": ""},
+            {"own_hosts": ["mx1", "IMAP1", "10.0.0.2", "::ffff:10.0.0.7"], "max_entries": 4},
         ]
     ),
 )
@@ -533,3 +544,20 @@ def test_the_c_struct_path_gives_the_same(synth_results, config) -> None:
         assert c._feed_via_c(part) >= 0
         assert c.take() == p.process(part)
         same_state(c, p)
+
+
+def test_the_bytes_of_hosts_count_in_the_table_budgets_alike() -> None:
+    """A table's byte budget (MAX_TABLE_BYTES) counts each key's host: verdicts waiting
+    for queue ids of a host of 253 characters fill it 27 times sooner, in both joiners."""
+    from mailtally.ingest.join import MAX_TABLE_BYTES
+
+    host = "h" * 253
+    c, p = CJoiner(), PyJoiner()
+    for j in (c, p):
+        j.add(SpamVerdict("F0000001", "spam"), 100, "first")  # the first host keys bare
+        for i in range(20_000):
+            j.add(SpamVerdict(f"{i:08X}", "spam"), 100, host)
+    same_state(c, p)
+    waiting = p.state()["pending_verdicts"]
+    assert waiting[-1][0] == host + "\n" + f"{19_999:08X}"
+    assert len(waiting) == MAX_TABLE_BYTES // (len(host) + 1 + 8)

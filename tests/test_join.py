@@ -1167,7 +1167,7 @@ def pmg_flow(a: str, b: str, port: int, score: str = "2/5", pmg_lines: bool = Tr
     its own, logs SpamAssassin's score, re-injects it on 127.0.0.1:10025 as B (with
     XFORWARD: smtpd logs the original client), logs that, and only then answers A's
     LMTP delivery with the log id; B goes on to the mailbox."""
-    filt = f"{at(1)} pmg pmg-smtp-filter[2146]: {PMG_LOGID}: "
+    filt = f"{at(1)} mail pmg-smtp-filter[2146]: {PMG_LOGID}: "  # (one host: the gateway)
     lines = [
         *inbound(a, size=2048),
         f"{filt}SA score={score} time=1.220 bayes=undefined autolearn=no hits=AWL(0.1)",

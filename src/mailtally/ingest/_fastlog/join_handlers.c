@@ -3,6 +3,8 @@
  * the order of join.py, and join_handle, the twin of Joiner._handlers. */
 #include "join.h"
 
+#include <stddef.h>
+
 static inline int truthy_s(fl_str s) { return s.p != NULL && s.n > 0; }
 static inline int truthy(const ostr *o) { return o->p != NULL && o->n > 0; }
 static inline int is_lit(fl_str s, const char *lit) {
@@ -23,6 +25,10 @@ static inline jint max0(const jint *x) {
     jint_max0(&r, x);
     return r;
 }
+
+static int join_handle_record(Joiner *j, const fl_record *r, const jside *side, int64_t t);
+static int join_blocked(Joiner *j, fl_str qid, fl_str category, const fl_str *rcpts, int nr,
+                        const fl_str *flags, int nf, int64_t t);
 
 static int join_smtpd(Joiner *j, const fl_smtpd_client *r, int64_t t) {
     jmsg *m = join_msg(j, r->qid.p, r->qid.n);
@@ -79,6 +85,26 @@ static int join_pickup(Joiner *j, const fl_pickup *r, const jside *side, int64_t
     return 0;
 }
 
+/* self._msgid_index[ik] = qid */
+static int index_put(Joiner *j, fl_str ik, fl_str qid) {
+    uint64_t h = hash_bytes(ik.p, ik.n);
+    onode *e = ot_find(&j->msgid_index, ik.p, ik.n, h);
+    if (e == NULL) {
+        ostr *q = calloc(1, sizeof *q);
+        if (q == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        e = ot_append(&j->msgid_index, ik.p, ik.n, h);
+        if (e == NULL) {
+            free(q);
+            return -1;
+        }
+        e->val = q;
+    }
+    return ostr_set(e->val, qid.p, qid.n);
+}
+
 static int join_cleanup(Joiner *j, const fl_cleanup_msgid *r, int64_t t) {
     jmsg *m = join_msg(j, r->qid.p, r->qid.n);
     if (m == NULL)
@@ -89,23 +115,15 @@ static int join_cleanup(Joiner *j, const fl_cleanup_msgid *r, int64_t t) {
     if (ostr_set(&m->msgid, r->message_id.p, r->message_id.n) < 0)
         return -1;
     join_grow(j, m, r->message_id.n - old);
-    /* self._msgid_index[msgid] = qid (a plain dict: order does not matter) */
-    uint64_t h = hash_bytes(r->message_id.p, r->message_id.n);
-    onode *e = ot_find(&j->msgid_index, r->message_id.p, r->message_id.n, h);
-    if (e == NULL) {
-        ostr *q = calloc(1, sizeof *q);
-        if (q == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        e = ot_append(&j->msgid_index, r->message_id.p, r->message_id.n, h);
-        if (e == NULL) {
-            free(q);
-            return -1;
-        }
-        e->val = q;
-    }
-    return ostr_set(e->val, r->qid.p, r->qid.n);
+    /* self._msgid_index[self._k(msgid)] = qid (a plain dict: order does not matter) */
+    tbuf b;
+    tb_init(&b);
+    fl_str ik;
+    int rc = join_k(j, r->message_id, &b, &ik);
+    if (rc == 0)
+        rc = index_put(j, ik, r->qid);
+    tb_free(&b);
+    return rc;
 }
 
 static int join_qmgr(Joiner *j, const fl_qmgr_from *r, const jside *side, int64_t t) {
@@ -304,20 +322,132 @@ static int hold_local(Joiner *j, jmsg *m, const tbuf *tkey, fl_str to, fl_str or
     return 0;
 }
 
-/* _junk_filed: 1 if a sieve fileinto a junk folder of `to` logged before waits for this
- * message (it is taken), keyed as _sieve keys it; 0 if not, -1 with an exception */
-static int junk_filed(Joiner *j, jmsg *m, fl_str to, tbuf *k) {
-    if (!truthy(&m->msgid))
-        return 0;
-    tbuf u;
-    tb_init(&u);
-    int rc = join_norm(j, to.p, to.n, &u);
+/* _own_relay: whether a delivery's relay (name[ip]:port) is one of own_hosts; -1 with
+ * MemoryError */
+static int own_relay(Joiner *j, fl_str relay, fl_str ip) {
+    Py_ssize_t b = 0;
+    while (b < relay.n && relay.p[b] != '[')
+        b++;
+    tbuf lo;
+    tb_init(&lo);
+    int rc = join_lower(relay.p, b, &lo);
     if (rc == 0)
-        rc = join_key(k, u.p, u.n, m->msgid.p, m->msgid.n);
+        rc = set_has(&j->own_hosts, lo.p, lo.n);
+    if (rc == 0 && ip.n) {
+        if (ip.n >= 7 && memcmp(ip.p, "::ffff:", 7) == 0)
+            ip = (fl_str){ip.p + 7, ip.n - 7};
+        rc = join_lower(ip.p, ip.n, &lo);
+        if (rc == 0)
+            rc = ip.n > 0 && set_has(&j->own_hosts, lo.p, lo.n);
+    }
+    tb_free(&lo);
+    return rc;
+}
+
+/* _relay_hosts: the syslog hosts a relay may name, other than the line's own: its
+ * name, the name's first label, its address (lower case), each once.  Returns how
+ * many (in h[0..3)), or -1 with MemoryError. */
+static int relay_hosts(Joiner *j, fl_str relay, fl_str ip, tbuf h[3]) {
+    Py_ssize_t b = 0;
+    while (b < relay.n && relay.p[b] != '[')
+        b++;
+    tbuf cand[3];
+    for (int i = 0; i < 3; i++)
+        tb_init(&cand[i]);
+    int n = -1;
+    if (join_lower(relay.p, b, &cand[0]) < 0)
+        goto out;
+    Py_ssize_t dot = 0;
+    while (dot < cand[0].n && cand[0].p[dot] != '.')
+        dot++;
+    if (tb_set(&cand[1], cand[0].p, dot < cand[0].n && dot > 0 ? dot : 0) < 0 ||
+        join_lower(ip.p, ip.n, &cand[2]) < 0)
+        goto out;
+    n = 0;
+    for (int i = 0; i < 3; i++) {
+        const tbuf *c = &cand[i];
+        int dup = c->n == 0 || bytes_eq(c->p, c->n, j->host.p, j->host.n);
+        for (int k = 0; k < n && !dup; k++)
+            dup = bytes_eq(c->p, c->n, h[k].p, h[k].n);
+        if (!dup) {
+            if (tb_set(&h[n], c->p, c->n) < 0) {
+                n = -1;
+                goto out;
+            }
+            n++;
+        }
+    }
+out:
+    for (int i = 0; i < 3; i++)
+        tb_free(&cand[i]);
+    return n;
+}
+
+/* pop_junk of host's key of k (the line's host when host is NULL) */
+static int pop_junk_on(Joiner *j, const fl_str *host, const tbuf *k, int *hit) {
+    if (k->n == 0)
+        return 0;
+    tbuf b;
+    tb_init(&b);
+    fl_str key;
+    int rc = host ? join_hk(j, *host, (fl_str){k->p, k->n}, &b, &key)
+                  : join_k(j, (fl_str){k->p, k->n}, &b, &key);
+    if (rc == 0 && pop_junk(j, key.p, key.n))
+        *hit = 1;
+    tb_free(&b);
+    return rc;
+}
+
+/* _junk_filed: 1 if a sieve fileinto a junk folder of `to` logged before waits for this
+ * message (it is taken), keyed as _sieve keys it: by the user without extension and the
+ * Message-ID, or by the LMTP session (sk, "s:SESSION"; may be empty), on the line's host,
+ * then on hosts hs[0..nh); 0 if not, -1 with an exception */
+static int junk_filed(Joiner *j, jmsg *m, fl_str to, const tbuf *sk, const tbuf *hs, int nh) {
+    tbuf jk, u;
+    tb_init(&jk);
+    tb_init(&u);
+    int rc = -1, hit = 0;
+    if (truthy(&m->msgid) && (join_norm(j, to.p, to.n, &u) < 0 ||
+                              join_key(&jk, u.p, u.n, m->msgid.p, m->msgid.n) < 0))
+        goto out;
+    if (pop_junk_on(j, NULL, sk, &hit) < 0 || pop_junk_on(j, NULL, &jk, &hit) < 0)
+        goto out;
+    for (int i = 0; i < nh && (sk->n || jk.n); i++) {
+        fl_str h = {hs[i].p, hs[i].n};
+        if (pop_junk_on(j, &h, sk, &hit) < 0 || pop_junk_on(j, &h, &jk, &hit) < 0)
+            goto out;
+    }
+    rc = hit;
+out:
+    tb_free(&jk);
     tb_free(&u);
-    if (rc < 0)
-        return -1;
-    return pop_junk(j, k->p, k->n);
+    return rc;
+}
+
+/* The pending junk verdicts a local delivery takes (the end of _delivery) */
+static int delivery_junk(Joiner *j, jmsg *m, onode *entry, const fl_delivery *r, fl_str ip,
+                         fl_str to) {
+    tbuf sk, hs[3];
+    tb_init(&sk);
+    for (int i = 0; i < 3; i++)
+        tb_init(&hs[i]);
+    int rc = -1, nh = 0;
+    fl_str s;
+    if (join_session(r->response, &s) && join_key(&sk, NULL, 0, s.p, s.n) < 0)
+        goto out;
+    if (ip.n && !memchr(ip.p, '/', (size_t)ip.n) && !join_loopback(ip.p, ip.n)) {
+        /* LMTP over the network: the sieve line is the backend's, named by the relay */
+        if ((nh = relay_hosts(j, r->relay, ip, hs)) < 0)
+            goto out;
+    }
+    rc = junk_filed(j, m, to, &sk, hs, nh);
+    if (rc > 0)
+        entry->flag = 1;
+out:
+    tb_free(&sk);
+    for (int i = 0; i < 3; i++)
+        tb_free(&hs[i]);
+    return rc < 0 ? -1 : 0;
 }
 
 static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, int sent,
@@ -333,6 +463,11 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
                 (r->response.n >= 10 && memcmp(r->response.p, "delivered ", 10) == 0);
     int outside = ip.n > 0 && !join_loopback(ip.p, ip.n);
     if (!local && r->forwarded_as.p == NULL) {
+        if (j->own_hosts.n) {
+            int own = own_relay(j, r->relay, ip);
+            if (own)
+                return own < 0 ? -1 : 0; /* a hand-over inside the platform */
+        }
         /* Only a hand-off to another host is a forward (not discard(8), error(8) …). */
         if (sent && orig.p && outside)
             return hold_forward(j, m, orig, to, t, k1, k2);
@@ -366,20 +501,8 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
         return -1;
     if (entry == NULL)
         return 0;
-    if (j->pending_junk.n) {
-        fl_str s;
-        if (join_session(r->response, &s)) {
-            if (join_key(k2, NULL, 0, s.p, s.n) < 0)
-                return -1;
-            if (pop_junk(j, k2->p, k2->n))
-                entry->flag = 1;
-        }
-        int jf = junk_filed(j, m, to, k2);
-        if (jf < 0)
-            return -1;
-        if (jf)
-            entry->flag = 1;
-    }
+    if (j->pending_junk.n)
+        return delivery_junk(j, m, entry, r, ip, to);
     return 0;
 }
 
@@ -481,7 +604,15 @@ static int junk_box(Joiner *j, const tbuf *box) {
     return 0;
 }
 
-static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf *k) {
+/* _delivered: the local delivery to ukey of the message in flight indexed by ik */
+static onode *delivered(Joiner *j, fl_str ik, const tbuf *ukey) {
+    onode *ix = ot_get(&j->msgid_index, ik.p, ik.n);
+    const ostr *qid = ix ? ix->val : NULL;
+    onode *em = qid && truthy(qid) ? ot_get(&j->msgs, qid->p, qid->n) : NULL;
+    return em != NULL ? ot_get(&((jmsg *)em->val)->locals, ukey->p, ukey->n) : NULL;
+}
+
+static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf *k, tbuf *kb) {
     fl_str msgid = r->msgid;
     if (msgid.p == NULL || is_lit(msgid, "unspecified"))
         msgid = (fl_str){"", 0};
@@ -489,11 +620,13 @@ static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf 
         return -1;
     if (r->action == FL_REDIRECT) {
         if (msgid.n) {
-            if (join_key(k, ukey->p, ukey->n, msgid.p, msgid.n) < 0)
+            fl_str fk;
+            if (join_key(k, ukey->p, ukey->n, msgid.p, msgid.n) < 0 ||
+                join_k(j, (fl_str){k->p, k->n}, kb, &fk) < 0)
                 return -1;
-            if (ot_get(&j->sieve_fwd, k->p, k->n))
+            if (ot_get(&j->sieve_fwd, fk.p, fk.n))
                 return 0; /* one forward per message, however many redirect targets */
-            if (!join_bounded(j, &j->sieve_fwd, k->p, k->n, j->now))
+            if (!join_bounded(j, &j->sieve_fwd, fk.p, fk.n, j->now))
                 return -1;
         }
         return join_emit(j, ev_forward(t, r->user.p, r->user.n));
@@ -504,24 +637,35 @@ static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf 
         return 0;
     /* A delivery into a junk folder: find it (sieve usually logs before Postfix's
      * delivery line; if after, the message is found by its Message-ID). */
+    fl_str pk;
     if (msgid.n) {
-        onode *ix = ot_get(&j->msgid_index, msgid.p, msgid.n);
-        const ostr *qid = ix ? ix->val : NULL;
-        onode *em = qid && truthy(qid) ? ot_get(&j->msgs, qid->p, qid->n) : NULL;
-        if (em != NULL) {
-            onode *entry = ot_get(&((jmsg *)em->val)->locals, ukey->p, ukey->n);
-            if (entry != NULL) {
-                entry->flag = 1;
-                return 0;
+        fl_str ik;
+        if (join_k(j, msgid, kb, &ik) < 0)
+            return -1;
+        onode *entry = delivered(j, ik, ukey);
+        if (entry == NULL && set_has(&j->own_hosts, j->host.p, j->host.n)) {
+            /* on another of the platform's hosts, which handed it over (LMTP) */
+            for (onode *h = j->own_hosts.head; h != NULL && entry == NULL; h = h->next) {
+                if (bytes_eq(h->key, h->klen, j->host.p, j->host.n))
+                    continue;
+                if (join_hk(j, (fl_str){h->key, h->klen}, msgid, kb, &ik) < 0)
+                    return -1;
+                entry = delivered(j, ik, ukey);
             }
         }
+        if (entry != NULL) {
+            entry->flag = 1;
+            return 0;
+        }
         if (join_key(k, ukey->p, ukey->n, msgid.p, msgid.n) < 0 ||
-            !join_bounded(j, &j->pending_junk, k->p, k->n, j->now))
+            join_k(j, (fl_str){k->p, k->n}, kb, &pk) < 0 ||
+            !join_bounded(j, &j->pending_junk, pk.p, pk.n, j->now))
             return -1;
     }
     if (truthy_s(r->session)) {
         if (join_key(k, NULL, 0, r->session.p, r->session.n) < 0 ||
-            !join_bounded(j, &j->pending_junk, k->p, k->n, j->now))
+            join_k(j, (fl_str){k->p, k->n}, kb, &pk) < 0 ||
+            !join_bounded(j, &j->pending_junk, pk.p, pk.n, j->now))
             return -1;
     }
     return 0;
@@ -532,12 +676,14 @@ static int join_sieve(Joiner *j, const fl_sieve *r, int64_t t) {
         return 0;
     if (r->action == FL_VACATION)
         return join_emit(j, ev_autoresponse(t, r->user));
-    tbuf ukey, k;
+    tbuf ukey, k, kb;
     tb_init(&ukey);
     tb_init(&k);
-    int rc = sieve_rest(j, r, t, &ukey, &k);
+    tb_init(&kb);
+    int rc = sieve_rest(j, r, t, &ukey, &k, &kb);
     tb_free(&ukey);
     tb_free(&k);
+    tb_free(&kb);
     return rc;
 }
 
@@ -658,10 +804,14 @@ static int join_blocked(Joiner *j, fl_str qid, fl_str category, const fl_str *rc
 
 /* -- Exim ---------------------------------------------------------------------------------
  * An Exim message is keyed by its message id: every access goes through exim_key (and a
- * Message-ID through msgid_key), the one place that makes a key of them (join.py). */
+ * Message-ID through msgid_key), the one place that makes a key of them (join.py).  The
+ * message id of a record comes keyed by host already (KEYED, handle_keyed); a
+ * Message-ID is keyed here, on the line's host (join_k). */
 
 static fl_str exim_key(Joiner *j, fl_str qid) { return qid; }
-static fl_str msgid_key(Joiner *j, fl_str msgid) { return msgid; }
+static int msgid_key(Joiner *j, fl_str msgid, tbuf *b, fl_str *mkey) {
+    return join_k(j, msgid, b, mkey);
+}
 
 /* "<" + mkey + ">" in *out: the _pending_verdicts key of a Message-ID */
 static int verdict_key(tbuf *out, fl_str mkey) {
@@ -733,15 +883,20 @@ static int join_exim_arrival(Joiner *j, const fl_exim_arrival *r, const jside *s
         if (ostr_set(&m->msgid, r->message_id.p, r->message_id.n) < 0)
             return -1;
         join_grow(j, m, r->message_id.n - old);
-        fl_str mkey = msgid_key(j, r->message_id);
-        if (index_msgid(j, mkey, key) < 0)
-            return -1;
-        tbuf pk;
+        tbuf mb, pk;
+        tb_init(&mb);
         tb_init(&pk);
-        if (verdict_key(&pk, mkey) < 0)
-            return -1;
-        onode *pv = ot_get(&j->pending_verdicts, pk.p, pk.n);
+        fl_str mkey;
+        int rc = msgid_key(j, r->message_id, &mb, &mkey);
+        if (rc == 0)
+            rc = index_msgid(j, mkey, key);
+        if (rc == 0)
+            rc = verdict_key(&pk, mkey);
+        tb_free(&mb);
+        onode *pv = rc == 0 ? ot_get(&j->pending_verdicts, pk.p, pk.n) : NULL;
         tb_free(&pk);
+        if (rc < 0)
+            return -1;
         if (pv != NULL) { /* spamd ran in the DATA ACL, before this line */
             int spam = pv->flag;
             ot_del(&j->pending_verdicts, pv);
@@ -867,6 +1022,11 @@ static int exim_delivery_rest(Joiner *j, jmsg *m, const fl_exim_delivery *r, int
     if (remote) {
         if (join_loopback(r->ip.p, r->ip.n))
             return 0; /* a content filter on this host */
+        if (j->own_hosts.n) {
+            int own = own_relay(j, (fl_str){"", 0}, r->ip);
+            if (own)
+                return own < 0 ? -1 : 0; /* a hand-over inside the platform */
+        }
         if (truthy_s(orig))
             return hold_forward(j, m, orig, to, t, k1, k2);
         return hold_relay(j, m, to, t, k1);
@@ -882,7 +1042,8 @@ static int exim_delivery_rest(Joiner *j, jmsg *m, const fl_exim_delivery *r, int
         entry->flag = 1;
     } else if (j->pending_junk.n) {
         /* a sieve fileinto a junk folder logged before this line (Dovecot LMTP) */
-        int jf = junk_filed(j, m, to, k2);
+        k2->n = 0; /* (no LMTP session: only the Message-ID, on this host) */
+        int jf = junk_filed(j, m, to, k2, NULL, 0);
         if (jf < 0)
             return -1;
         if (jf)
@@ -918,8 +1079,20 @@ static int join_exim_completed(Joiner *j, const fl_qid_only *r, int64_t t) {
     return join_finish(j, key.p, key.n);
 }
 
+static int spamd_rest(Joiner *j, const fl_spamd_result *r, tbuf *mb);
+
 static int join_spamd(Joiner *j, const fl_spamd_result *r, int64_t t) {
-    fl_str mkey = msgid_key(j, r->message_id);
+    tbuf mb;
+    tb_init(&mb);
+    int rc = spamd_rest(j, r, &mb);
+    tb_free(&mb);
+    return rc;
+}
+
+static int spamd_rest(Joiner *j, const fl_spamd_result *r, tbuf *mb) {
+    fl_str mkey;
+    if (msgid_key(j, r->message_id, mb, &mkey) < 0)
+        return -1;
     onode *ix = ot_get(&j->msgid_index, mkey.p, mkey.n);
     const ostr *key = ix != NULL ? ix->val : NULL;
     if (key != NULL && key->p != NULL && ot_get(&j->msgs, key->p, key->n))
@@ -927,8 +1100,10 @@ static int join_spamd(Joiner *j, const fl_spamd_result *r, int64_t t) {
     /* spamd in Exim's DATA ACL answers before the "<=" line names the Message-ID */
     tbuf pk;
     tb_init(&pk);
-    if (verdict_key(&pk, mkey) < 0)
+    if (verdict_key(&pk, mkey) < 0) {
+        tb_free(&pk);
         return -1;
+    }
     onode *pv = ot_get(&j->pending_verdicts, pk.p, pk.n);
     int s = r->spam || (pv != NULL && pv->flag);
     onode *n = join_bounded(j, &j->pending_verdicts, pk.p, pk.n, j->now);
@@ -1027,8 +1202,77 @@ static int join_quota_row(Joiner *j, const fl_quota_row *r, const jside *side, i
     return rc;
 }
 
+/* The queue ids of each record kind (at most two): what the handlers key with
+ * self._k(…) on a line of a host whose keys carry it.  A record kind that holds a
+ * queue id is listed here; its handler then needs nothing else to key by host. */
+#define QF(m, f) offsetof(fl_record, u.m.f) /* never 0: kind comes first */
+static const struct {
+    size_t size, f1, f2; /* the union member's size; offsets of its fl_str ids (0: none) */
+} KEYED[FL_LAST_KIND + 1] = {
+    [FL_SMTPD_CLIENT] = {sizeof(fl_smtpd_client), QF(smtpd_client, qid),
+                         QF(smtpd_client, orig_qid)},
+    [FL_PICKUP] = {sizeof(fl_pickup), QF(pickup, qid), 0},
+    [FL_CLEANUP_MSGID] = {sizeof(fl_cleanup_msgid), QF(cleanup, qid), 0},
+    [FL_QMGR_FROM] = {sizeof(fl_qmgr_from), QF(qmgr_from, qid), 0},
+    [FL_QMGR_REMOVED] = {sizeof(fl_qid_only), QF(qid_only, qid), 0},
+    [FL_DISCARD] = {sizeof(fl_qid_only), QF(qid_only, qid), 0},
+    [FL_DELIVERY] = {sizeof(fl_delivery), QF(delivery, qid), QF(delivery, queued_as)},
+    [FL_REJECT] = {sizeof(fl_reject), QF(reject, qid), 0},
+    [FL_SPAM_VERDICT] = {sizeof(fl_spam_verdict), QF(spam_verdict, qid), 0},
+    [FL_REINJECTED] = {sizeof(fl_reinjected), QF(reinjected, qid), QF(reinjected, new_qid)},
+    [FL_EXIM_ARRIVAL] = {sizeof(fl_exim_arrival), QF(exim_arrival, qid), 0},
+    [FL_EXIM_DELIVERY] = {sizeof(fl_exim_delivery), QF(exim_delivery, qid), 0},
+    [FL_EXIM_COMPLETED] = {sizeof(fl_qid_only), QF(exim_completed, qid), 0},
+};
+#undef QF
+
+/* join_handle of a line of a host whose keys carry it (not the first host) */
+static int handle_keyed(Joiner *j, const fl_record *r, const jside *side, int64_t t) {
+    if (r->kind == FL_FILTER_BLOCKED) {
+        /* (its lists stay where they are: only the queue id is keyed) */
+        const fl_filter_blocked *fb = &r->u.filter_blocked;
+        tbuf b;
+        tb_init(&b);
+        fl_str q;
+        int rc = join_k(j, fb->qid, &b, &q);
+        if (rc == 0 && side != NULL && side->rcpts != NULL)
+            rc = join_blocked(j, q, fb->category, side->rcpts, side->n_rcpts, side->flags,
+                              side->n_flags, t);
+        else if (rc == 0)
+            rc = join_blocked(j, q, fb->category, fb->recipients, fb->n_recipients, fb->flags,
+                              fb->n_flags, t);
+        tb_free(&b);
+        return rc;
+    }
+    if (r->kind <= 0 || r->kind > FL_LAST_KIND || KEYED[r->kind].size == 0)
+        return join_handle_record(j, r, side, t); /* no queue id: the handler keys (sieve) */
+    fl_record k;
+    k.kind = r->kind;
+    memcpy(&k.u, &r->u, KEYED[r->kind].size);
+    tbuf b[2];
+    tb_init(&b[0]);
+    tb_init(&b[1]);
+    size_t off[2] = {KEYED[r->kind].f1, KEYED[r->kind].f2};
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++)
+        if (off[i])
+            rc = join_k(j, *(const fl_str *)((const char *)r + off[i]), &b[i],
+                        (fl_str *)((char *)&k + off[i]));
+    if (rc == 0)
+        rc = join_handle_record(j, &k, side, t);
+    tb_free(&b[0]);
+    tb_free(&b[1]);
+    return rc;
+}
+
 /* self._handlers[type(rec)](rec, t) */
 int join_handle(Joiner *j, const fl_record *r, const jside *side, int64_t t) {
+    if (j->khost.n)
+        return handle_keyed(j, r, side, t);
+    return join_handle_record(j, r, side, t);
+}
+
+static int join_handle_record(Joiner *j, const fl_record *r, const jside *side, int64_t t) {
     switch (r->kind) {
     case FL_SMTPD_CLIENT:
         return join_smtpd(j, &r->u.smtpd_client, t);

@@ -472,8 +472,52 @@ static int has_high_byte(const char *p, Py_ssize_t n) {
 static void status(fl_result *out, int st, fl_str program) {
     out->status = st;
     out->program = program;
+    out->host = fl_s(LIT(""));
     out->n_records = 0;
     out->family = fl_s(LIT(""));
+}
+
+/* parsers._host_of: the host of an ok line into out->host, lower case; 0 if it is no
+ * hostname (longer than FL_MAX_HOST, or a character outside [A-Za-z0-9._:-]) */
+static int host_of(fl_str h, fl_result *out) {
+    /* 1: a character of a hostname, 2: an upper-case one, 0: none */
+    static const unsigned char cls[256] = {
+        ['-'] = 1, ['.'] = 1, [':'] = 1, ['_'] = 1,
+        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+        ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+        ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+        ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+        ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+        ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+        ['A'] = 2, ['B'] = 2, ['C'] = 2, ['D'] = 2, ['E'] = 2, ['F'] = 2, ['G'] = 2,
+        ['H'] = 2, ['I'] = 2, ['J'] = 2, ['K'] = 2, ['L'] = 2, ['M'] = 2, ['N'] = 2,
+        ['O'] = 2, ['P'] = 2, ['Q'] = 2, ['R'] = 2, ['S'] = 2, ['T'] = 2, ['U'] = 2,
+        ['V'] = 2, ['W'] = 2, ['X'] = 2, ['Y'] = 2, ['Z'] = 2,
+    };
+    out->host = fl_s(LIT(""));
+    if (h.p == NULL || h.n == 0)
+        return 1;
+    if (h.n > FL_MAX_HOST)
+        return 0;
+    unsigned all = 3, any = 0;
+    for (Py_ssize_t i = 0; i < h.n; i++) {
+        unsigned c = cls[(unsigned char)h.p[i]];
+        all &= c ? 3u : 0u;
+        any |= c;
+    }
+    if (!all)
+        return 0;
+    int upper = (any & 2) != 0;
+    if (!upper) {
+        out->host = h;
+        return 1;
+    }
+    for (Py_ssize_t i = 0; i < h.n; i++) {
+        char c = h.p[i];
+        out->host_lower[i] = ('A' <= c && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    out->host = fl_s(out->host_lower, h.n);
+    return 1;
 }
 
 /* parsers._too_long: whether a record holds a field of parsers._BOUNDED over
@@ -587,6 +631,7 @@ static int unsplit(fl_stamps *st, fl_str line, fl_result *out) {
         if (r == R_RECS && !too_long(out)) {
             out->status = FL_OK;
             out->program = fl_s(LIT("doveadm"));
+            out->host = fl_s(LIT(""));
             out->time = st->reference;
             return R_RECS;
         }
@@ -676,8 +721,10 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         break;
     default:
         if ((EQ(hd.host, "stdout") || EQ(hd.host, "stderr")) &&
-            (STARTS(hd.msg, "F ") || STARTS(hd.msg, "P ")))
+            (STARTS(hd.msg, "F ") || STARTS(hd.msg, "P "))) {
             hd.msg = from(hd.msg, 2); /* Kubernetes' CRI log: "STAMP stdout F text" */
+            hd.host = fl_s(LIT(""));  /* (a stream's name, not a host) */
+        }
         if (!STARTS(hd.msg, "userlogins: ")) {
             status(out, FL_UNKNOWN, name);
             return 0;
@@ -721,6 +768,10 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         s = fl_stamp_rfc3339(st, hd.stamp, &t);
     switch (s) {
     case R_RECS:
+        if (!host_of(hd.host, out)) {
+            status(out, FL_UNKNOWN, name);
+            return 0;
+        }
         out->status = FL_OK;
         out->program = name;
         out->time = t;
@@ -959,11 +1010,11 @@ static PyObject *result_object(const fl_result *res) {
     PyObject *st = res->status == FL_OK ? s_ok : res->status == FL_IGNORED ? s_ignored : s_unknown;
     PyObject *a[] = {lit_ref(st), str_of(res->program),
                      res->status == FL_OK ? PyLong_FromLongLong(res->time) : lit_ref(Py_None), recs,
-                     str_of(res->family)};
+                     str_of(res->host), str_of(res->family)};
     PyObject *out = NULL;
-    if (a[1] != NULL && a[2] != NULL && a[4] != NULL)
-        out = PyObject_Vectorcall(ParseResult, a, 5, NULL);
-    for (int i = 0; i < 5; i++)
+    if (a[1] != NULL && a[2] != NULL && a[4] != NULL && a[5] != NULL)
+        out = PyObject_Vectorcall(ParseResult, a, 6, NULL);
+    for (int i = 0; i < 6; i++)
         Py_XDECREF(a[i]);
     return out;
 }

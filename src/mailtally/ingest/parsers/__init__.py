@@ -55,6 +55,7 @@ from .rspamd import SpamVerdict, parse_rspamd
 
 __all__ = [
     "IGNORED",
+    "MAX_HOST",
     "NEVER_COUNTED",
     "OK",
     "UNKNOWN",
@@ -123,6 +124,13 @@ class ParseResult:
     ``ok`` result always has a time).  ``program`` is the writer's name as
     logged (``postfix/submission/smtpd``, ``dovecot``, ``rspamd``, ``roundcube``,
     ``doveadm`` for quota rows; ``""`` when the line has no recognisable header).
+    ``host`` is the syslog header's hostname, lower-cased (hostnames compare
+    case-insensitively), set for ``ok`` results; ``""`` for forms that carry none
+    (Dovecot's, rspamd's and Roundcube's own log files, quota reports, and a
+    Kubernetes CRI log, whose ``stdout`` names a stream).  A host of
+    more than MAX_HOST characters, or with a character outside ``[A-Za-z0-9._:-]``
+    (a DNS name, an IPv4 or IPv6 address), makes the line not understood
+    (:func:`_host_of`): the joiner keys what it keeps in flight by host.
     ``family`` names what an ``unknown`` line is about, when its parser knows
     (:mod:`.families`: ``"dovecot login"``, ``"postfix reject"`` …); ``""`` else.
     """
@@ -131,6 +139,7 @@ class ParseResult:
     program: str
     time: int | None = None
     records: tuple[Record, ...] = ()
+    host: str = ""
     family: str = ""
 
 
@@ -159,6 +168,22 @@ _BOUNDED: dict[type, tuple[str, ...]] = {
     EximDelivery: ("qid", "to", "orig", "ip"),
     EximCompleted: ("qid",),
 }
+
+
+#: The longest host a line may name: a DNS name's 253 characters.
+MAX_HOST = 253
+_HOST = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_HOST}}}", re.ASCII)
+
+
+def _host_of(host: str | None) -> str | None:
+    """The host of an ``ok`` line, lower-cased (``""`` for none); None if it is no
+    hostname (too long, or a character no DNS name or address holds): such a line is
+    not understood, so that nothing the joiner keys by host holds an unbounded name."""
+    if not host:
+        return ""
+    if _HOST.fullmatch(host) is None:
+        return None
+    return host.lower()
 
 
 def _too_long(recs: tuple[Record, ...]) -> bool:
@@ -409,7 +434,7 @@ class LineParser:
         if res is None:
             if len(self._families) >= 1024:
                 self._families.clear()
-            res = ParseResult(UNKNOWN, program, None, (), family)
+            res = ParseResult(UNKNOWN, program, None, (), family=family)
             self._families[(program, family)] = res
         return res
 
@@ -448,6 +473,7 @@ class LineParser:
             if fn is None:
                 if (host == "stdout" or host == "stderr") and msg.startswith(("F ", "P ")):
                     msg = msg[2:]  # Kubernetes' CRI log: "STAMP stdout F text"
+                    host = ""  # (a stream's name, not a host)
                 if not msg.startswith("userlogins: "):
                     return self._status(self._unknown, UNKNOWN, name)
                 # Roundcube's stdout under a container's own tag (journald's
@@ -471,6 +497,11 @@ class LineParser:
                 t = stamps.stamp(kind, stamp)
             if t is None:
                 return self._status(self._unknown, UNKNOWN, name)
+            if host:
+                h = _host_of(host)
+                if h is None:
+                    return self._status(self._unknown, UNKNOWN, name)
+                return ParseResult(OK, name, t, recs, h)
             return ParseResult(OK, name, t, recs)
         except Exception:  # a parser bug must not stop an ingest: report the line instead
             self.errors += 1
