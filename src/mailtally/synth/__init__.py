@@ -1,0 +1,281 @@
+"""``mailtally synth``: a generated platform, a realistic mixed mail log for it, and the truth.
+
+:func:`synthesize` builds a platform (companies, domains, users of every type,
+aliases, forwards, autoresponders, sieve redirects, webmail users) in a store
+through the real tree actions, then plays a model of that platform's mail
+traffic over ``days`` days and writes what the servers would have logged:
+
+* ``mail.log.3.gz``, ``mail.log.2.gz``, ``mail.log.1``, ``mail.log`` — one
+  syslog stream of Postfix, Dovecot (logins, LMTP/LDA, Pigeonhole sieve),
+  rspamd and amavis lines (plus the usual noise of other programs and a few
+  broken lines), rotated as logrotate does it: the oldest compressed, each
+  file's mtime the time of its last line (so that the year of classic stamps
+  can be inferred).  Classic ``Mmm dd hh:mm:ss`` stamps and RFC 3339 stamps
+  alternate from file to file.
+* ``roundcube/userlogins`` — Roundcube's own login log.
+* ``quota/quota-YYYY-MM-DD.tsv`` — a daily ``doveadm -f tab quota get -A``
+  report, its mtime the time of the report.
+* ``platform.json`` — the platform as built.
+* ``truth.json`` — the true totals, computed from the generator's own model
+  of what happened (never by reading the lines back): per user and day (UTC),
+  every flow metric of SPEC §3, the last login/receipt/submission times, and
+  every storage report; per domain and company the same flows (which add the
+  rejections of unknown addresses of the domain).  ``files`` lists the files
+  in the order to ingest them; ``unknown_lines`` the lines, by program, that
+  a reader is expected not to understand (other programs' noise, garbage);
+  ``never_counted_lines`` those of programs that never count (opendkim …), which
+  a reader understands and tallies apart.
+
+The traffic covers inbound ham and spam (rspamd milter verdicts, amavis content
+filtering with re-injection under a new queue id, sieve ``fileinto Junk``),
+mail to aliases (``orig_to``) and to address extensions, authenticated and
+webmail submissions with local and remote recipients, forwards (forward-only
+users, mailboxes with forward recipients), sieve vacation responses and
+redirects (the messages they send are not the user's), filter-only accounts
+relayed to their own servers, rejections of every kind (``NOQUEUE: reject``,
+``milter-reject``, amavis ``Blocked``, temporary ones that count nothing),
+deferred and bounced deliveries, bounce notifications, IMAP/POP3 logins from
+outside and from the webmail (not counted), Roundcube logins, failed logins.
+
+What the model counts, per SPEC §3 (the choices a log leaves open):
+
+* a receipt (``in_ham``/``in_size`` or ``in_spam``) per message and user, dated
+  at the user's first successful delivery (local, forward or relay), sized as
+  the sender sent it (before a content filter grew it);
+* ``out_*`` at the submission's queueing (qmgr) line, with its envelope
+  recipients — submissions are only addressed to users whose mail is not
+  expanded into several recipients, so the count before and after Postfix's
+  alias expansion is the same;
+* a denial per recipient of a permanent rejection, or of a permanent local
+  delivery failure (over quota); for an unknown address of a domain, the
+  domain's and company's only;
+* an amavis ``Blocked SPAM`` into quarantine is ``in_spam`` (SPEC: quarantined
+  spam is received spam); other ``Blocked`` verdicts are denials.
+
+Lines are streamed to the files through a small heap that orders the lines of
+overlapping messages by time, so a million lines take seconds and little memory.
+
+The package, one module per concern:
+
+* :mod:`.platform` — the model (companies, domains, users, hosts, the world
+  outside) and building it in the store; ``platform.json``.
+* :mod:`.truth` — the accounting of what happened (SPEC §3) and ``truth.json``.
+* :mod:`.log` — the streamed, time-ordered, rotated output files and their
+  syslog stamps.
+* one module per program whose lines the log has, each a :class:`~.base.Program`
+  whose methods write that program's lines and nothing else: :mod:`.postfix`,
+  :mod:`.dovecot` (logins, LMTP/LDA, sieve), :mod:`.rspamd`, :mod:`.amavis`,
+  :mod:`.roundcube`, :mod:`.quota` (the daily reports), :mod:`.noise` (other
+  programs and garbage); :mod:`.base` is what they share (one host's process
+  ids, id counter, random source).
+* :mod:`.scenarios` — the traffic: what happens and what it counts.
+  :class:`~.scenarios.Traffic` has what every platform shares (users, senders,
+  logins, webmail, failed logins, the truth); :class:`~.scenarios.PostfixTraffic`
+  the scenarios of a Postfix + rspamd + amavis platform (inbound, submission,
+  rejections, deliveries with sieve, forwards, bounces).
+
+To add a program: a new module with a :class:`~.base.Program` subclass whose
+methods write its lines (drawing the random details a real line has), created
+in the traffic's ``programs()`` and called from the scenarios that involve it;
+the scenarios keep the accounting (:class:`~.truth.Truth`), the program module
+never counts.  To add a platform (another MTA, e.g. Exim with SpamAssassin's
+spamd): modules for its programs (``exim.py``, ``spamd.py``) and a subclass of
+:class:`~.scenarios.Traffic` in a module of its own that creates them in
+``programs()`` and writes the MTA's scenarios (``inbound``, ``submission``,
+``reject_session``, ``postscreen``, ``milter_reject``, ``blocked``,
+``local_app``, ``noise``, ``smtp_auth_failed``; :class:`~.scenarios.PostfixTraffic`
+is the example, its ``deliver``/``sieve`` show which truth each delivery
+counts), reusing Dovecot, Roundcube, the quota reports and the shared scenarios;
+then a choice of it in :func:`synthesize`.  Random draws are part of the
+output: a change that draws in another order changes every later line (the
+package is checked byte for byte against its former self, one seed at a time).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from mailtally.periods import Periods
+from mailtally.store import Store
+
+from .log import Log
+from .platform import (
+    DAY,
+    MAIL_HOST,
+    SynthError,
+    build_model,
+    create_in_store,
+    platform_json,
+)
+from .quota import QuotaReports
+from .scenarios import MEAN_PROFILE, SCENARIOS, TOUR, PostfixTraffic, profile
+from .truth import LASTS, METRICS, truth_json
+
+__all__ = ["LASTS", "METRICS", "SynthError", "SynthResult", "synthesize"]
+
+
+@dataclass(slots=True)
+class SynthResult:
+    """What :func:`synthesize` wrote."""
+
+    out: Path
+    files: list[Path]
+    truth: Path
+    platform: Path
+    lines: int
+    bytes: int
+    users: int
+    domains: int
+    companies: int
+    start: int
+    end: int
+    seconds: float
+
+
+def _default_start(days: int) -> int:
+    today = datetime.now(UTC).date()
+    return int(datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp()) - days * DAY
+
+
+def synthesize(
+    store: Store,
+    out: Path,
+    *,
+    lines: int = 100_000,
+    days: int = 7,
+    seed: int = 1,
+    users: int | None = None,
+    start: date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SynthResult:
+    """Create the platform in ``store`` and write the logs, platform.json and truth.json to ``out``.
+
+    ``start`` is the first (UTC) day of the log (default: ``days`` days before
+    today, so that the log ends at today's midnight).  The store must count in
+    UTC, the zone of the truth's periods.
+    """
+    began = _time.monotonic()
+    if lines < 100:
+        raise SynthError("lines: at least 100")
+    if not 1 <= days <= 366:
+        raise SynthError("days: 1 to 366")
+    with store.read() as q:
+        zone = q.meta("timezone") or "UTC"
+    if zone != "UTC":
+        raise SynthError(f"synth writes UTC logs and truth; this store counts in {zone!r}")
+    t0 = (
+        _default_start(days)
+        if start is None
+        else int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp())
+    )
+    t_end = t0 + days * DAY
+    n_users = users if users is not None else max(20, min(1500, lines // 600))
+    if n_users < 8:
+        raise SynthError("users: at least 8")
+    rng = random.Random(seed)
+    companies, domains, model = build_model(rng, n_users, t0)
+    out.mkdir(parents=True, exist_ok=True)
+    create_in_store(store, Periods("UTC"), companies, domains, model, t0)
+
+    log = Log(out, t0, t_end, MAIL_HOST.name)
+    g = PostfixTraffic(rng, model, domains, log, t0, t_end)
+    quota = QuotaReports(rng, model, out / "quota")
+    next_report = t0 + DAY - 15 * 60
+
+    # the traffic: a Poisson stream whose rate follows the day, aimed at `lines` lines
+    busy_end = t_end - 1800  # the last half hour: only logins, so every message completes
+    t = float(t0 + 5)
+    scenarios = 0
+    weights_total = sum(w for _, w in SCENARIOS)
+    kinds = [k for k, _ in SCENARIOS]
+    cum = []
+    acc = 0.0
+    for _, w in SCENARIOS:
+        acc += w
+        cum.append(acc / weights_total)
+    tour = list(TOUR)
+    tail_lines = 2 * 1800 // 60
+    span = busy_end - t
+    while True:
+        # scenarios per second so that the whole log comes to about `lines` lines, with the
+        # lines per scenario measured as we go
+        avg = log.count / scenarios if scenarios >= 50 else 8.0
+        rate = max(lines - tail_lines, 50) / avg / span
+        t += rng.expovariate(rate * profile(int(t)) / MEAN_PROFILE)
+        ti = int(t)
+        if ti >= busy_end:
+            break
+        while ti >= next_report:
+            log.flush_before(next_report)
+            quota.report(next_report)
+            next_report += DAY
+        log.flush_before(ti)
+        if tour:
+            kind = tour.pop(0)
+        else:
+            x = rng.random()
+            kind = kinds[-1]
+            for k, c in zip(kinds, cum, strict=True):
+                if x < c:
+                    kind = k
+                    break
+        g.play(kind, ti)
+        scenarios += 1
+        if progress is not None and scenarios % 5000 == 0:
+            progress(log.count, int(t))
+    # the quiet end: logins only, the last one just before the end
+    t = float(busy_end)
+    while t < t_end - 1:
+        ti = int(t)
+        while ti >= next_report:
+            log.flush_before(next_report)
+            quota.report(next_report)
+            next_report += DAY
+        log.flush_before(ti)
+        g.login(ti, rng.choice(g.mailboxes))
+        t += rng.uniform(20, 100)
+    log.flush_before(t_end - 1)
+    g.login(t_end - 1, rng.choice(g.mailboxes))
+    while next_report < t_end:
+        quota.report(next_report)
+        next_report += DAY
+    log_files = log.close()
+    files = [*log_files, log.rc.path, *quota.paths]
+
+    total_lines = sum(f.lines for f in log.files) + log.rc.lines + quota.lines
+    truth = truth_json(
+        g.truth,
+        seed=seed,
+        start=t0,
+        end=t_end,
+        companies=companies,
+        domains=domains,
+        users=model,
+        files=[str(p.relative_to(out)) for p in files],
+        lines=total_lines,
+    )
+    truth_path = out / "truth.json"
+    truth_path.write_text(json.dumps(truth, indent=1) + "\n")
+    platform_path = out / "platform.json"
+    platform_path.write_text(json.dumps(platform_json(companies, domains, model), indent=1) + "\n")
+    size = sum(p.stat().st_size for p in files)
+    return SynthResult(
+        out=out,
+        files=files,
+        truth=truth_path,
+        platform=platform_path,
+        lines=total_lines,
+        bytes=size,
+        users=len(model),
+        domains=len(domains),
+        companies=len(companies),
+        start=t0,
+        end=t_end,
+        seconds=_time.monotonic() - began,
+    )
