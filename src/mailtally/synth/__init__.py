@@ -108,13 +108,23 @@ from .log import Log
 from .platform import (
     DAY,
     MAIL_HOST,
+    MAX_HOSTS,
     SynthError,
     build_model,
     create_in_store,
+    make_hosts,
     platform_json,
 )
 from .quota import QuotaReports
-from .scenarios import MEAN_PROFILE, SCENARIOS, TOUR, PostfixTraffic, profile
+from .scenarios import (
+    MEAN_PROFILE,
+    MULTI_SCENARIOS,
+    MULTI_TOUR,
+    SCENARIOS,
+    TOUR,
+    PostfixTraffic,
+    profile,
+)
 from .truth import LASTS, METRICS, truth_json
 
 __all__ = ["LASTS", "METRICS", "SynthError", "SynthResult", "synthesize"]
@@ -152,13 +162,15 @@ def synthesize(
     seed: int = 1,
     users: int | None = None,
     start: date | None = None,
+    hosts: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> SynthResult:
     """Create the platform in ``store`` and write the logs, platform.json and truth.json to ``out``.
 
     ``start`` is the first (UTC) day of the log (default: ``days`` days before
     today, so that the log ends at today's midnight).  The store must count in
-    UTC, the zone of the truth's periods.
+    UTC, the zone of the truth's periods.  ``hosts``: how many mail servers
+    share the platform's domains (one log of all of them when more than one).
     """
     began = _time.monotonic()
     if lines < 100:
@@ -178,28 +190,49 @@ def synthesize(
     n_users = users if users is not None else max(20, min(1500, lines // 600))
     if n_users < 8:
         raise SynthError("users: at least 8")
+    if not 1 <= hosts <= MAX_HOSTS:
+        raise SynthError(f"hosts: 1 to {MAX_HOSTS}")
+    if n_users < hosts:
+        raise SynthError("users: at least one per host")
+    servers = make_hosts(hosts)
+    multi = hosts > 1
     rng = random.Random(seed)
-    companies, domains, model = build_model(rng, n_users, t0)
+    companies, domains, model = build_model(rng, n_users, t0, hosts)
     out.mkdir(parents=True, exist_ok=True)
     create_in_store(store, Periods("UTC"), companies, domains, model, t0)
 
-    log = Log(out, t0, t_end, MAIL_HOST.name)
-    g = PostfixTraffic(rng, model, domains, log, t0, t_end)
-    quota = QuotaReports(rng, model, out / "quota")
+    log = Log(out, t0, t_end, None if multi else MAIL_HOST.name)
+    g = PostfixTraffic(rng, model, domains, log, t0, t_end, servers)
+    reports: list[Path] = []
+    quotas = [
+        QuotaReports(
+            rng,
+            [u for u in model if u.domain.host == h],
+            out / "quota" / server.name if multi else out / "quota",
+            reports,
+        )
+        for h, server in enumerate(servers)
+    ]
+
+    def report(ts: int) -> None:
+        for quota in quotas:  # every mailbox host's cron at the same time
+            quota.report(ts)
+
     next_report = t0 + DAY - 15 * 60
 
     # the traffic: a Poisson stream whose rate follows the day, aimed at `lines` lines
     busy_end = t_end - 1800  # the last half hour: only logins, so every message completes
     t = float(t0 + 5)
     scenarios = 0
-    weights_total = sum(w for _, w in SCENARIOS)
-    kinds = [k for k, _ in SCENARIOS]
+    weights = MULTI_SCENARIOS if multi else SCENARIOS
+    weights_total = sum(w for _, w in weights)
+    kinds = [k for k, _ in weights]
     cum = []
     acc = 0.0
-    for _, w in SCENARIOS:
+    for _, w in weights:
         acc += w
         cum.append(acc / weights_total)
-    tour = list(TOUR)
+    tour = list(MULTI_TOUR if multi else TOUR)
     tail_lines = 2 * 1800 // 60
     span = busy_end - t
     while True:
@@ -213,7 +246,7 @@ def synthesize(
             break
         while ti >= next_report:
             log.flush_before(next_report)
-            quota.report(next_report)
+            report(next_report)
             next_report += DAY
         log.flush_before(ti)
         if tour:
@@ -235,7 +268,7 @@ def synthesize(
         ti = int(t)
         while ti >= next_report:
             log.flush_before(next_report)
-            quota.report(next_report)
+            report(next_report)
             next_report += DAY
         log.flush_before(ti)
         g.login(ti, rng.choice(g.mailboxes))
@@ -243,12 +276,12 @@ def synthesize(
     log.flush_before(t_end - 1)
     g.login(t_end - 1, rng.choice(g.mailboxes))
     while next_report < t_end:
-        quota.report(next_report)
+        report(next_report)
         next_report += DAY
     log_files = log.close()
-    files = [*log_files, log.rc.path, *quota.paths]
+    files = [*log_files, log.rc.path, *reports]
 
-    total_lines = sum(f.lines for f in log.files) + log.rc.lines + quota.lines
+    total_lines = sum(f.lines for f in log.files) + log.rc.lines + sum(q.lines for q in quotas)
     truth = truth_json(
         g.truth,
         seed=seed,
@@ -259,11 +292,14 @@ def synthesize(
         users=model,
         files=[str(p.relative_to(out)) for p in files],
         lines=total_lines,
+        hosts=servers,
     )
     truth_path = out / "truth.json"
     truth_path.write_text(json.dumps(truth, indent=1) + "\n")
     platform_path = out / "platform.json"
-    platform_path.write_text(json.dumps(platform_json(companies, domains, model), indent=1) + "\n")
+    platform_path.write_text(
+        json.dumps(platform_json(companies, domains, model, servers), indent=1) + "\n"
+    )
     size = sum(p.stat().st_size for p in files)
     return SynthResult(
         out=out,

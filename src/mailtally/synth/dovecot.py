@@ -15,7 +15,7 @@ class Dovecot(Program):
 
     def session(self) -> str:
         """A session id (22 characters of base64; logins show the first 16)."""
-        v = (self.run.next() * 0x9E3779B97F4A7C15F39CC0605CEDC835) & ((1 << 128) - 1)
+        v = (self.run.ids.next() * 0x9E3779B97F4A7C15F39CC0605CEDC835) & ((1 << 128) - 1)
         return base64.b64encode(v.to_bytes(16, "big")).decode()[:22]
 
     # -- deliveries (LMTP or dovecot-lda), sieve --------------------------------------------
@@ -74,34 +74,41 @@ class Dovecot(Program):
         )
         self.emit(t, f"dovecot: {service}({who})<{mpid}><{sess}>: Disconnected: Logged out {stats}")
 
-    def webmail_login(self, t: int, u: SUser, old: bool) -> None:
-        """The webmail's own IMAP login from localhost (not counted)."""
+    def webmail_login(self, t: int, u: SUser, old: bool, webmail: str = "127.0.0.1") -> None:
+        """The webmail's own IMAP login (not counted), from loopback when the webmail runs
+        on this host, else from ``webmail``'s address."""
         rng = self.rng
         mpid = rng.randint(1000, 60000)
-        rip = "::ffff:127.0.0.1" if old else ("::1" if rng.random() < 0.2 else "127.0.0.1")
+        if webmail == "127.0.0.1":
+            rip = "::ffff:127.0.0.1" if old else ("::1" if rng.random() < 0.2 else "127.0.0.1")
+            lip = "::ffff:127.0.0.1" if old else rip
+        else:
+            rip, lip = (
+                (f"::ffff:{webmail}", f"::ffff:{self.host.ip}") if old else (webmail, self.host.ip)
+            )
         tail = (
             f"PID={mpid}, secured"
             if old
             else f"mpid={mpid}, secured, session=<{self.session()[:16]}>"
         )
-        lip = "::ffff:127.0.0.1" if old else rip
         self.emit(
             t,
             f"dovecot: imap-login: Login: user=<{u.address}>, method=PLAIN, "
             f"rip={rip}, lip={lip}, {tail}",
         )
 
-    def webmail_password_mismatch(self, t: int, u: SUser) -> None:
+    def webmail_password_mismatch(self, t: int, u: SUser, webmail: str = "127.0.0.1") -> None:
         """The webmail's login with a wrong password, as Dovecot sees it."""
+        lip = "127.0.0.1" if webmail == "127.0.0.1" else self.host.ip
         self.emit(
             t,
-            f"dovecot: auth: passwd-file({u.address},127.0.0.1,<{self.session()[:16]}>): "
+            f"dovecot: auth: passwd-file({u.address},{webmail},<{self.session()[:16]}>): "
             "Password mismatch",
         )
         self.emit(
             t,
             f"dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): "
-            f"user=<{u.address}>, method=PLAIN, rip=127.0.0.1, lip=127.0.0.1, secured, "
+            f"user=<{u.address}>, method=PLAIN, rip={webmail}, lip={lip}, secured, "
             f"session=<{self.session()[:16]}>",
         )
 

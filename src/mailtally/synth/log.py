@@ -64,8 +64,10 @@ class Out:
 class Log:
     """Lines in time order: a heap of pending lines, rotated into the mail log files."""
 
-    def __init__(self, out: Path, start: int, end: int, hostname: str) -> None:
-        self.hostname = hostname
+    def __init__(self, out: Path, start: int, end: int, hostname: str | None) -> None:
+        """``hostname``: the syslog host of every line; None: each line's text begins
+        with its host (a central log of several hosts)."""
+        self.prefix = "" if hostname is None else hostname + " "
         self.heap: list[tuple[int, int, int, str]] = []
         self.seq = 0
         self.count = 0
@@ -143,11 +145,11 @@ class Log:
             self._stamp_ts = ts
             self._frac = (ts * 7919) % 500_000
         if fmt == CLASSIC:
-            self.cur.add(f"{self.days(ts)[0]}{self._clock} {self.hostname} {text}\n", ts)
+            self.cur.add(f"{self.days(ts)[0]}{self._clock} {self.prefix}{text}\n", ts)
         else:
             self._frac = frac = min(self._frac + 1 + (self.seq * 37) % 2000, 999_999)
             self.cur.add(
-                f"{self.days(ts)[1]}{self._clock}.{frac:06d}+00:00 {self.hostname} {text}\n", ts
+                f"{self.days(ts)[1]}{self._clock}.{frac:06d}+00:00 {self.prefix}{text}\n", ts
             )
 
     def close(self) -> list[Path]:

@@ -44,6 +44,15 @@ class Host:
 
 #: The single host of a one-server platform.
 MAIL_HOST = Host("mail", "mail.northwind.example", "10.0.0.1")
+#: The most hosts a platform may have.
+MAX_HOSTS = 16
+
+
+def make_hosts(n: int) -> list[Host]:
+    """The platform's mail servers: ``mail`` alone, or ``mx1`` … ``mxN``."""
+    if n == 1:
+        return [MAIL_HOST]
+    return [Host(f"mx{i}", f"mx{i}.northwind.example", f"10.0.0.{i}") for i in range(1, n + 1)]
 
 
 # -- the model -----------------------------------------------------------------------------
@@ -55,6 +64,7 @@ class SDomain:
     company: str
     transport: str  # "lmtp" (Dovecot LMTP) or "pipe" (dovecot-lda)
     createtime: int
+    host: int = 0  # the index of the host that is its MX and keeps its mailboxes
 
 
 @dataclass(eq=False, slots=True)
@@ -181,9 +191,13 @@ SPAM_WORDS = ("promo", "deals", "winner", "crypto", "pharma", "loan", "bonus", "
 
 
 def build_model(
-    rng: random.Random, n_users: int, start: int
+    rng: random.Random, n_users: int, start: int, n_hosts: int = 1
 ) -> tuple[list[tuple[str, int]], list[SDomain], list[SUser]]:
-    """Companies, domains and users (not yet in a store)."""
+    """Companies, domains and users (not yet in a store).
+
+    With ``n_hosts`` hosts the domains are shared out among them in turn (the first
+    company gets more domains if there are fewer than hosts).
+    """
     n_companies = 2 if rng.random() < 0.7 else 1
     companies: list[tuple[str, int]] = []
     domains: list[SDomain] = []
@@ -195,6 +209,14 @@ def build_model(
         for dn in names[:count]:
             transport = "lmtp" if ci == 0 else "pipe"
             domains.append(SDomain(dn, name, transport, created + rng.randint(0, 60) * DAY))
+    k = 2
+    while len(domains) < n_hosts:
+        name, created = companies[0]
+        dn = f"northwind{k}.example"
+        domains.append(SDomain(dn, name, "lmtp", created + rng.randint(0, 60) * DAY))
+        k += 1
+    for i, d in enumerate(domains):
+        d.host = i % n_hosts
     users: list[SUser] = []
     taken: set[str] = set()
     for i in range(n_users):
@@ -322,13 +344,37 @@ def create_in_store(
             ) from None
 
 
+def webmail_hosts(hosts: list[Host]) -> list[str]:
+    """Where the webmail's IMAP logins come from: the loopback addresses of the first host,
+    which runs it, and that host's address on the others."""
+    return list(WEBMAIL_HOSTS) + ([hosts[0].ip] if len(hosts) > 1 else [])
+
+
+def own_hosts(hosts: list[Host]) -> list[str]:
+    """The platform's own hosts as a reader is told them: names, FQDNs, addresses."""
+    return [h.name for h in hosts] + [h.fqdn for h in hosts] + [h.ip for h in hosts]
+
+
 def platform_json(
-    companies: list[tuple[str, int]], domains: list[SDomain], users: list[SUser]
+    companies: list[tuple[str, int]],
+    domains: list[SDomain],
+    users: list[SUser],
+    hosts: list[Host],
 ) -> dict[str, Any]:
-    """What ``platform.json`` says: the platform as built."""
+    """What ``platform.json`` says: the platform as built (with its hosts when several)."""
+    multi = len(hosts) > 1
     return {
         "timezone": "UTC",
-        "webmail_hosts": list(WEBMAIL_HOSTS),
+        "webmail_hosts": webmail_hosts(hosts),
+        **(
+            {
+                "hosts": [{"name": h.name, "fqdn": h.fqdn, "ip": h.ip} for h in hosts],
+                "own_hosts": own_hosts(hosts),
+                "webmail_host": hosts[0].name,
+            }
+            if multi
+            else {}
+        ),
         "webmail_uid": WEBMAIL_UID,
         "companies": [{"name": c, "createtime": rfc(ct)} for c, ct in companies],
         "domains": [
@@ -337,6 +383,7 @@ def platform_json(
                 "company": d.company,
                 "createtime": rfc(d.createtime),
                 "delivery": "Dovecot LMTP" if d.transport == "lmtp" else "dovecot-lda (pipe)",
+                **({"host": hosts[d.host].name} if multi else {}),
             }
             for d in domains
         ],

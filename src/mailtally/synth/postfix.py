@@ -10,7 +10,7 @@ which the caller draws once with ``pid("smtpd")`` (or ``"submission"``,
 from __future__ import annotations
 
 from .base import Program, Run
-from .platform import SPAM_WORDS, SUser
+from .platform import SPAM_WORDS, Host, SUser
 
 _ALPHA51 = "0123456789BCDFGHJKLMNPQRSTVWXYbcdfghjklmnpqrstvwxy"
 
@@ -265,6 +265,14 @@ class Postfix(Program):
             f"postfix/lmtp[{self.pid('lmtp')}]: {q}: to=<{to}>{o}, "
             f"relay={fqdn}[private/dovecot-lmtp], {self.delays()}, dsn={dsn}, "
             f"status={status} ({resp})",
+        )
+
+    def handed_over(self, t: int, q: str, to: str, host: Host, c: str) -> None:
+        """A delivery to another host of the platform, which queued it as ``c``."""
+        self.emit(
+            t,
+            f"postfix/smtp[{self.pid('smtp')}]: {q}: to=<{to}>, relay={host.fqdn}[{host.ip}]:25, "
+            f"{self.delays()}, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as {c})",
         )
 
     def to_filter(self, q: str, to: str, ports: tuple[int, int], b: str) -> str:

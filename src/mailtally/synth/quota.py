@@ -11,14 +11,17 @@ from .platform import SUser
 
 
 class QuotaReports:
-    """Writes the reports of the mailboxes among ``users`` (and keeps them in the truth)."""
+    """Writes one host's reports: of the mailboxes among ``users`` (kept in their truth)."""
 
-    def __init__(self, rng: random.Random, users: list[SUser], directory: Path) -> None:
+    def __init__(
+        self, rng: random.Random, users: list[SUser], directory: Path, paths: list[Path]
+    ) -> None:
+        """``paths``: where the paths of the reports written are appended."""
         self.rng = rng
         self.users = users
         self.directory = directory
-        directory.mkdir(exist_ok=True)
-        self.paths: list[Path] = []
+        directory.mkdir(parents=True, exist_ok=True)
+        self.paths = paths
         #: the lines written (headers and rows)
         self.lines = 0
 

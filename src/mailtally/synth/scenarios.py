@@ -21,7 +21,7 @@ import random
 from typing import Any
 
 from .amavis import Amavis
-from .base import Run
+from .base import Counter, Program, Run
 from .dovecot import Dovecot
 from .log import Log
 from .noise import Noise
@@ -37,6 +37,7 @@ from .platform import (
     UNKNOWN_LOCALS,
     VMAIL_UID,
     WEBMAIL_UID,
+    Host,
     SDomain,
     SUser,
 )
@@ -107,6 +108,11 @@ TOUR = (
 )
 
 
+#: and on a platform of several hosts
+MULTI_SCENARIOS = (*SCENARIOS, ("twin", 1.0))
+MULTI_TOUR = (*TOUR, "twin", "twin")
+
+
 def profile(ts: int) -> float:
     """Traffic by hour of day: quiet at night, busy in office hours."""
     h = (ts % DAY) / 3600
@@ -132,8 +138,11 @@ class Traffic:
         log: Log,
         start: int,
         end: int,
+        hosts: list[Host] | None = None,
     ) -> None:
         self.rng = rng
+        self.hosts = hosts = hosts or [MAIL_HOST]
+        self.multi = multi = len(hosts) > 1
         self.users = users
         self.domains = domains
         self.log = log
@@ -154,6 +163,11 @@ class Traffic:
             targets += [(u.address, u)] * (3 if u.type == "mailbox" else 2)
             targets += [(a, u) for a in u.aliases]
         self.targets = targets
+        #: per host, its domains and the targets of its users (all of them on one host)
+        self.host_targets = [
+            [p for p in targets if p[1].domain.host == h] for h in range(len(hosts))
+        ]
+        self.host_domains = [[d for d in domains if d.host == h] for h in range(len(hosts))]
         self.alias_targets = [(a, u) for u in users for a in u.aliases if u.type != "filter"]
         self.senders = [
             f"{rng.choice(FIRST)}.{rng.choice(LAST)}@{rng.choice(EXTERNAL_DOMAINS)}"
@@ -167,15 +181,52 @@ class Traffic:
                 ("info", "bank.example"),
             )
         ]
-        self.run = run = Run(rng, log, MAIL_HOST)
-        self.dovecot = Dovecot(run)
-        self.roundcube = Roundcube(run)
-        self.other = Noise(run)
-        self.programs(run)
+        # each host's programs; the scenario at hand runs on one of them (see on())
+        self._stacks: list[dict[str, Run | Program]] = []
+        ids = None
+        for host in hosts:
+            self.run = run = Run(rng, log, host, ids, named=multi)
+            if multi and ids is None:
+                ids = Counter()  # the platform's count of session ids and Message-IDs
+            self.dovecot = Dovecot(run)
+            self.other = Noise(run)
+            self.programs(run)
+            self._stacks.append(
+                {k: v for k, v in vars(self).items() if isinstance(v, Run | Program)}
+            )
+        self.here = len(hosts) - 1
+        self.on(0)
+        self.roundcube = Roundcube(self.run)  # the webmail runs on the first host
         self._by_address = {u.address: u for u in users}
 
     def programs(self, run: Run) -> None:
-        """Create the MTA's programs of the host ``run``."""
+        """Create the MTA's programs of the host ``run`` (as attributes)."""
+
+    def on(self, h: int) -> None:
+        """From now on the programs are those of host ``h``."""
+        if h != self.here:
+            self.__dict__.update(self._stacks[h])
+            self.here = h
+
+    def on_host_of(self, pairs: list[tuple[str, SUser]]) -> list[tuple[str, SUser]]:
+        """Go to the host of the first recipient; the recipients there (a message to users
+        of several hosts reaches each by itself: the scenario plays the first one's)."""
+        h = pairs[0][1].domain.host
+        self.on(h)
+        return [p for p in pairs if p[1].domain.host == h] if self.multi else pairs
+
+    def pick_host(self) -> int:
+        """A host for a scenario that concerns none in particular (and go there)."""
+        h = self.rng.randrange(len(self.hosts)) if self.multi else 0
+        self.on(h)
+        return h
+
+    def webmail_client(self) -> tuple[str, str]:
+        """The webmail as a client of this host: (client, address)."""
+        if self.here == 0:
+            return "localhost[127.0.0.1]", "127.0.0.1"
+        w = self.hosts[0]
+        return f"{w.fqdn}[{w.ip}]", w.ip
 
     # -- small pieces ---------------------------------------------------------------------
     def size(self) -> int:
@@ -216,6 +267,7 @@ class Traffic:
         rng = self.rng
         if u is None:
             u = rng.choice(self.mailboxes)
+        self.on(u.domain.host)
         service = "pop3" if u.pop3 and rng.random() < 0.7 else "imap"
         who = u.address if rng.random() < 0.95 else u.address.capitalize()
         ip = (
@@ -238,6 +290,7 @@ class Traffic:
         rng = self.rng
         if u is None:
             u = rng.choice(self.webmail_users)
+        self.on(u.domain.host)
         sess = f"{rng.getrandbits(104):026x}"
         ip = f"203.0.113.{rng.randint(2, 250)}"
         self.roundcube.login(t, u, sess, ip)
@@ -247,7 +300,7 @@ class Traffic:
         for dt in (0, rng.randint(20, 300)):
             if t + dt >= self.end:
                 break
-            self.dovecot.webmail_login(t + dt, u, old)
+            self.dovecot.webmail_login(t + dt, u, old, self.webmail_client()[1])
         ts = t + rng.randint(30, 900)
         if rng.random() < 0.5 and ts < self.end - 1800:
             self.submission(ts, u, webmail=True)
@@ -256,11 +309,12 @@ class Traffic:
         """Wrong passwords and unknown users, at the webmail, IMAP/POP3 and submission."""
         rng = self.rng
         u = rng.choice(self.mailboxes)
+        self.on(u.domain.host)
         x = rng.random()
         ip = f"192.0.2.{rng.randint(2, 250)}"
         if x < 0.3:
             self.roundcube.failed(t, u, f"{rng.getrandbits(104):026x}", ip)
-            self.dovecot.webmail_password_mismatch(t, u)
+            self.dovecot.webmail_password_mismatch(t, u, self.webmail_client()[1])
         elif x < 0.6:
             who = rng.choice((u.address, "admin", "test", f"info@{u.domain.name}"))
             self.dovecot.unknown_user(t, who, ip)
@@ -272,6 +326,22 @@ class Traffic:
     def garbage(self, t: int) -> None:
         self.other.garbage(t)
         self.truth.garbage()
+
+    def twin(self, t: int) -> None:
+        """Two hosts each receive a message in the same second under the same queue id.
+
+        Every host draws its queue ids from the same sequence (as hosts whose queue
+        files get the same inode in the same microsecond do): here two of them are at
+        the same point of it, so that every log of several hosts has the same queue id
+        in flight on two hosts at once.
+        """
+        rng = self.rng
+        h1, h2 = rng.sample(range(len(self.hosts)), 2)
+        r1, r2 = self._stacks[h1]["run"], self._stacks[h2]["run"]
+        assert isinstance(r1, Run) and isinstance(r2, Run)
+        r1.n = r2.n = max(r1.n, r2.n)
+        for h in (h1, h2):
+            self.inbound(t, [rng.choice(self.host_targets[h])], "ham", "milter")
 
     # -- the MTA's scenarios (a subclass writes them) --------------------------------------
     def submission(self, t: int, u: SUser | None = None, webmail: bool = False) -> None:
@@ -345,6 +415,8 @@ class Traffic:
             self.failed_logins(t)
         elif kind == "garbage":
             self.garbage(t)
+        elif kind == "twin":
+            self.twin(t)
         else:
             self.noise(t)
 
@@ -411,6 +483,10 @@ class PostfixTraffic(Traffic):
         end = t
         for r, u in pairs:
             td = t + (rng.random() < 0.3)
+            if u.domain.host != self.here:
+                self.hand_over(td, q, mid, sender, size, r, u, spam)
+                end = max(end, td)
+                continue
             if u.type == "filter":
                 pf.relayed(td, q, r, u.relay)
                 truth.receipt(u, td, spam, size)
@@ -467,6 +543,29 @@ class PostfixTraffic(Traffic):
         end += rng.random() < 0.5
         pf.removed(end, q)
         return end
+
+    def hand_over(
+        self, t: int, q: str, mid: str, sender: str, size: int, r: str, u: SUser, spam: bool
+    ) -> None:
+        """``q`` goes by SMTP to ``u``'s own host, which receives it under a queue id of its
+        own and delivers it (a hand-over inside the platform: it counts where it ends)."""
+        here = self.here
+        a = self.hosts[here]
+        self.on(u.domain.host)
+        pf = self.postfix
+        c = pf.qid(t)
+        sp = self.run.pid("smtpd")
+        client = f"{a.fqdn}[{a.ip}]"
+        pf.connect(t, sp, client)
+        pf.client(t, sp, c, client)
+        pf.cleanup(t, c, mid)
+        pf.qmgr(t, c, sender, size, 1)
+        pf.disconnect(t, sp, client, "ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5")
+        self.deliver(t + (self.rng.random() < 0.5), c, mid, sender, size, [(r, u)], spam,
+                     plain_only=True)  # fmt: skip
+        b = self.run.host
+        self.on(here)
+        self.postfix.handed_over(t, q, r, b, c)
 
     def sieve(
         self, t: int, u: SUser, sess: str, mid: str, sender: str, size: int, spam: bool
@@ -560,10 +659,11 @@ class PostfixTraffic(Traffic):
     ) -> None:
         """A message from the outside to one or more of our users."""
         rng = self.rng
-        pf = self.postfix
         if pairs is None:
             k = 1 if rng.random() < 0.8 else rng.randint(2, 4)
             pairs = self.pick_targets(k)
+        pairs = self.on_host_of(pairs)
+        pf = self.postfix
         if spam_kind is None:
             x = rng.random()
             spam_kind = (
@@ -712,9 +812,10 @@ class PostfixTraffic(Traffic):
     def submission(self, t: int, u: SUser | None = None, webmail: bool = False) -> None:
         """A user sends a message (authenticated submission, or the webmail)."""
         rng = self.rng
-        pf = self.postfix
         if u is None:
             u = rng.choice(self.webmail_users if webmail else self.mailboxes)
+        self.on(u.domain.host)  # the user's own server (Roundcube's smtp_host %h)
+        pf = self.postfix
         k = rng.choice((1, 1, 1, 2, 2, 3, 4, 6))
         rcpts: list[tuple[str, SUser | None]] = []
         seen = {u.address}
@@ -744,14 +845,14 @@ class PostfixTraffic(Traffic):
         mid = self.run.msgid(u.domain.name)
         size = self.size()
         sasl = u.address if rng.random() < 0.9 else u.address.title()
-        if webmail and rng.random() < 0.4:
+        if webmail and rng.random() < 0.4 and self.here == 0:  # sendmail on the webmail's host
             pf.pickup(t, a, WEBMAIL_UID, u.address)
             ip = "127.0.0.1"
             sp = None
         else:
             sp = self.run.pid("submission")
             if webmail:
-                client, ip = "localhost[127.0.0.1]", "127.0.0.1"
+                client, ip = self.webmail_client()
             else:
                 ip = (
                     f"198.51.100.{rng.randint(2, 250)}"
@@ -866,6 +967,8 @@ class PostfixTraffic(Traffic):
     def reject_session(self, t: int) -> None:
         """An unwanted client: rejections at RCPT time, permanent and temporary."""
         rng = self.rng
+        h = self.pick_host()
+        targets = self.host_targets[h]
         pf = self.postfix
         client, ip = self.spam_client()
         helo = client.split("[")[0] if not client.startswith("unknown") else f"[{ip}]"
@@ -878,7 +981,7 @@ class PostfixTraffic(Traffic):
         for _ in range(n):
             x = rng.random()
             if x < 0.35:  # a real user (or alias, extension, odd case): denied for the user
-                r, u = rng.choice(self.targets)
+                r, u = rng.choice(targets)
                 if u.plain and rng.random() < 0.15:
                     r = f"{u.local}+{rng.choice(('a', 'shop', 'x1'))}@{u.domain.name}"
                 elif rng.random() < 0.1:
@@ -895,7 +998,7 @@ class PostfixTraffic(Traffic):
                 )
                 self.truth.flow(u, t, DENIED)
             elif x < 0.6:  # an unknown address of one of our domains
-                d = rng.choice(self.domains)
+                d = rng.choice(self.host_domains[h])
                 r = f"{rng.choice(UNKNOWN_LOCALS)}@{d.name}"
                 why = (
                     f"550 5.1.1 <{r}>: Recipient address rejected: User unknown in virtual "
@@ -906,13 +1009,13 @@ class PostfixTraffic(Traffic):
                 r = f"{rng.choice(FIRST)}@{rng.choice(EXTERNAL_DOMAINS)}"
                 why = f"554 5.7.1 <{r}>: Relay access denied"
             elif x < 0.9:  # greylisting: try again later, not a denial
-                r, _u = rng.choice(self.targets)
+                r, _u = rng.choice(targets)
                 why = (
                     f"450 4.2.0 <{r}>: Recipient address rejected: Greylisted, see "
                     f"http://postgrey.schweikert.ch/help/{r.partition('@')[2]}.html"
                 )
             else:  # a warning only (soft_bounce / warn_if_reject): not a denial
-                r, _u = rng.choice(self.targets)
+                r, _u = rng.choice(targets)
                 pf.reject_warning(t, sp, client, ip, sender, r, helo)
                 continue
             pf.reject(t, sp, client, why, sender, r, helo)
@@ -921,24 +1024,26 @@ class PostfixTraffic(Traffic):
     def postscreen(self, t: int) -> None:
         """postscreen drops a client listed on a DNSBL (a denial for the recipient)."""
         rng = self.rng
+        h = self.pick_host()
         pf = self.postfix
         p = self.run.pid("postscreen")
         _client, ip = self.spam_client()
         port = rng.randint(1024, 65000)
         pf.postscreen_connect(t, p, ip, port)
-        r, u = rng.choice(self.targets)
+        r, u = rng.choice(self.host_targets[h])
         pf.postscreen_reject(t + 1, p, ip, port, r)
         self.truth.flow(u, t + 1, DENIED)
 
     def milter_reject(self, t: int, action: str = "reject") -> None:
         """rspamd (as a milter) refuses a message at the end of DATA."""
         rng = self.rng
-        pf = self.postfix
         client, ip = self.spam_client()
         sender = (
             f"{rng.choice(SPAM_WORDS)}@{rng.choice(SPAM_WORDS)}-{rng.randint(1, 99)}.example.biz"
         )
         r, u = rng.choice(self.targets)
+        self.on(u.domain.host)
+        pf = self.postfix
         a = pf.qid(t)
         mid = self.run.msgid("bulk.example.biz")
         sp = self.run.pid("smtpd")
@@ -958,12 +1063,13 @@ class PostfixTraffic(Traffic):
     def blocked(self, t: int, infected: bool) -> None:
         """amavis stops a message: a virus (denied) or spam into quarantine (in_spam)."""
         rng = self.rng
-        pf = self.postfix
         pairs = [
             (r, u)
             for r, u in self.pick_targets(rng.choice((1, 1, 2)))
             if u.type == "mailbox" and u.plain
         ] or [(self.plain[0].address, self.plain[0])]
+        pairs = self.on_host_of(pairs)
+        pf = self.postfix
         client, ip = self.spam_client()
         sender = (
             f"{rng.choice(SPAM_WORDS)}{rng.randint(1, 99)}@{rng.choice(SPAM_WORDS)}.example.biz"
@@ -997,8 +1103,9 @@ class PostfixTraffic(Traffic):
     def local_app(self, t: int) -> None:
         """A web application on this host mails a user through smtpd on localhost (no auth)."""
         rng = self.rng
-        pf = self.postfix
         u = rng.choice(self.plain)
+        self.on(u.domain.host)
+        pf = self.postfix
         a = pf.qid(t)
         mid = self.run.msgid("apps.northwind.example")
         size = rng.randint(1500, 20000)
@@ -1019,6 +1126,7 @@ class PostfixTraffic(Traffic):
     def noise(self, t: int) -> None:
         """Lines that count nothing: of the mail programs, of other programs, garbage."""
         rng = self.rng
+        self.pick_host()
         x = rng.random()
         ip = f"198.18.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
         other = self.other

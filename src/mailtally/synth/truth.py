@@ -12,7 +12,7 @@ from typing import Any
 
 from mailtally.ingest.parsers import NEVER_COUNTED
 
-from .platform import DAY, WEBMAIL_HOSTS, Host, SDomain, SUser, rfc
+from .platform import DAY, Host, SDomain, SUser, own_hosts, rfc, webmail_hosts
 
 #: The flow metrics of truth.json, in SPEC §3's names.
 METRICS: tuple[str, ...] = (
@@ -126,11 +126,12 @@ def truth_json(
     users: list[SUser],
     files: list[str],
     lines: int,
-    hosts: list[Host] | None = None,
+    hosts: list[Host],
 ) -> dict[str, Any]:
     """``truth.json``: the true totals per user, domain and company and day.
 
-    ``hosts`` (a platform of several hosts) become ``own_hosts``: their names and IPs.
+    The ``hosts`` of a platform of several become ``own_hosts`` (names, FQDNs,
+    addresses), and the first one's address is among the ``webmail_hosts``.
     """
 
     def flows_of(rows: dict[int, list[int]]) -> dict[str, dict[str, int]]:
@@ -179,10 +180,10 @@ def truth_json(
         "end_ts": end,
         "metrics": list(METRICS),
         "lasts": list(LASTS),
-        "webmail_hosts": list(WEBMAIL_HOSTS),
+        "webmail_hosts": webmail_hosts(hosts),
     }
-    if hosts is not None:
-        out["own_hosts"] = [h.name for h in hosts] + [h.ip for h in hosts]
+    if len(hosts) > 1:
+        out["own_hosts"] = own_hosts(hosts)
     out |= {
         "files": files,
         "lines": lines,
