@@ -115,6 +115,44 @@ Quota reports
     A user's ``STORAGE`` and ``MESSAGE`` rows → one ``StorageReport`` at the
     report's time.
 
+Many hosts
+    A central syslog interleaves the lines of several hosts (MX, submission, IMAP
+    backends), and two hosts may use one queue id at once.  Everything held in
+    flight (messages, holds, links, verdicts, the Message-ID index, pending junk,
+    sieve forwards, finished ids) is keyed by host and id through :func:`key`
+    (``host + "\n" + id``; no field of a line holds a newline), the host being
+    the parse result's, lower-cased.  The first host the joiner sees keys as
+    lines without a host do, by the bare id: a one-server log keys as before, a
+    version-1 state (bare ids) goes on with the host that wrote it, and the
+    lines of Dovecot's and rspamd's own files (no host) join that host's
+    messages.  So lines of one host never touch another's messages: rspamd's
+    and amavis's verdicts, amavis's ``queued_as``, smtpd's ``orig_queue_id``
+    and a filter's ``queued as`` link on the line's own host (the filter runs
+    beside the MTA it serves).  A sieve ``fileinto`` junk is the one record
+    that crosses hosts, since Dovecot may run on a backend the MX reaches by
+    LMTP over the network: logged before the delivery line (Dovecot runs sieve
+    before it answers LMTP) it waits on its own host, and the MX's delivery
+    takes it from its own host first, then, for a delivery whose relay has a
+    network address, from the hosts the relay names (``imap1.example.com
+    [10.0.0.5]:24`` names ``imap1.example.com``, ``imap1`` and ``10.0.0.5``);
+    logged after it, the sieve line finds the message by its Message-ID on its
+    own host first, then, when its host is one of ``own_hosts``, on each other
+    own host in the order given — the first message holding a delivery to that
+    user.  A sieve redirect counts once per host and Message-ID.
+
+``own_hosts``
+    The platform's own hosts, as syslog names them and as relays and clients
+    name them (names and addresses, compared in lower case).  An ``smtp``
+    delivery whose relay is one of them (name or address) is a hand-over inside
+    the platform: neither a relay receipt nor a forward; the message counts
+    where it ends, delivered into a mailbox (an LMTP delivery to a backend is a
+    mailbox delivery, as ever) or sent outside.  A message received from an own
+    host (smtpd ``client`` address) is not "from the outside" for the relay
+    rule: relayed on outside, it is no receipt (a user's mail submitted on one
+    host and relayed out by another counts out once, on the first).  So
+    inbound mail a first MX relays to a second that relays it to a filter-only
+    account's server counts as received only with ``resolve``.
+
 Times are UTC epoch seconds.  The joiner's clock is the latest line time seen;
 expiry and the hold are measured on it, never on the wall clock, so that a
 replay gives the same events.
@@ -170,7 +208,9 @@ from .stamps import MAX_DIGITS
 
 __all__ = ["STATE_VERSION", "Joiner"]
 
-STATE_VERSION = 1
+#: 2: keys carry their host (``key``); a version-1 state loads (all its keys are of
+#: the first host, as they were).
+STATE_VERSION = 2
 #: How often (seconds of log time) the in-flight tables are swept for expired
 #: and held messages: a held message waits its grace plus at most this long.
 SWEEP_EVERY = 5
@@ -306,6 +346,21 @@ class _Table(OrderedDict[str, Any]):
 def _entry_bytes(key: str, value: Any, children: bool) -> int:
     """The bytes of one entry of a _Table: its key, and a _children entry's queue ids."""
     return _u8(key) + (sum(_u8(b) for b in value[1]) if children else 0)
+
+
+def key(host: str, ident: str) -> str:
+    """The key of ``ident`` (a queue id, Message-ID, session …) logged by ``host``:
+    ``host + "\n" + ident``, or ``ident`` itself for host ``""``.  No field of a log
+    line holds a newline, so keys of two hosts never meet.  The joiner passes ``""``
+    for the first host it sees (and for lines without a host, :class:`Joiner`), so
+    that a one-server log keys as before and a version-1 state goes on.  An empty or
+    None ident stays as it is (a record's "no queue id")."""
+    return host + "\n" + ident if host and ident else ident
+
+
+def _beside(k: str, ident: str) -> str:
+    """The key of ``ident`` on the host of key ``k``."""
+    return k[: k.find("\n") + 1] + ident
 
 
 def _loopback(ip: str) -> bool:
@@ -464,6 +519,7 @@ class Joiner:
         reinject_grace: int = 60,
         recipient_delimiter: str = "+",
         resolve: Callable[[str], str | None] | None = None,
+        own_hosts: Iterable[str] = (),
     ) -> None:
         self.max_entries = max(1, int(max_entries))
         self.max_age = max(1, int(max_age))
@@ -478,7 +534,16 @@ class Joiner:
         self.reinject_grace = max(0, int(reinject_grace))
         self.recipient_delimiter = recipient_delimiter
         self.resolve = resolve
+        # (in the order given: a sieve line looks for the message on them in turn)
+        own = (h.lower() for h in own_hosts)
+        self.own_hosts = tuple(dict.fromkeys(h[7:] if h.startswith("::ffff:") else h for h in own))
+        self._own = frozenset(self.own_hosts)
 
+        #: the host of the line being handled, and its key prefix ("" for the first
+        #: host seen, ``_first_host``, and for lines without a host): not state
+        self._host = ""
+        self._khost = ""
+        self._first_host = ""
         self.now = 0
         self._next_sweep = 0
         self._outbox: list[Event] = []
@@ -571,6 +636,7 @@ class Joiner:
         status = result.status
         if status == OK:
             self.ok += 1
+            self._set_host(result.host)
             t = result.time
             if t is None:
                 t = self.now
@@ -597,13 +663,15 @@ class Joiner:
             self.unknown += 1
         return ()
 
-    def add(self, record: Record, time: int) -> Sequence[Event]:
-        """Take one record dated ``time`` (UTC epoch seconds); returns the events completed."""
+    def add(self, record: Record, time: int, host: str = "") -> Sequence[Event]:
+        """Take one record dated ``time`` (UTC epoch seconds), logged by ``host``
+        (lower case, as the parsers hand it); returns the events completed."""
         try:
             t = int(time)
         except (TypeError, ValueError, OverflowError):
             self.errors += 1
             return ()
+        self._set_host(host)
         self.records += 1
         if t > self.now:
             self.now = t
@@ -618,6 +686,28 @@ class Joiner:
             except Exception:  # a joiner bug must not stop an ingest
                 self.errors += 1
         return self.take() if self._outbox else ()
+
+    def _set_host(self, host: str) -> None:
+        """The line being handled is ``host``'s: its keys carry it (``key``), except the
+        first host's, which key as lines without a host do (module docstring)."""
+        self._host = host
+        if host and host != self._first_host:
+            if not self._first_host:
+                self._first_host = host
+                self._khost = ""
+            else:
+                self._khost = host
+        else:
+            self._khost = ""
+
+    def _k(self, ident: str) -> str:
+        """The key of ``ident`` on the host of the line being handled."""
+        h = self._khost
+        return h + "\n" + ident if h and ident else ident
+
+    def _hk(self, host: str, ident: str) -> str:
+        """The key of ``ident`` on ``host`` (any host, the first one as ``_k`` keys it)."""
+        return key("" if host == self._first_host else host, ident)
 
     def _sweep_safely(self) -> None:
         try:
@@ -694,6 +784,7 @@ class Joiner:
         """The whole state, JSON-able (pending events of the outbox included)."""
         return {
             "version": STATE_VERSION,
+            "first_host": self._first_host,
             "now": self.now,
             "next_sweep": self._next_sweep,
             "counters": {k: getattr(self, k) for k in self._COUNTERS},
@@ -719,8 +810,10 @@ class Joiner:
         j = cls(**config)
         if not state:
             return j
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"joiner state version {state.get('version')!r} is not supported")
+        # (version 1 has none: its keys are of hosts "" and the first one, as here)
+        j._first_host = str(state.get("first_host", ""))
         j.now = _i64(state["now"], "now")
         if not -TIME_LIMIT <= j.now <= TIME_LIMIT:
             raise OverflowError("joiner state: now out of range")
@@ -733,8 +826,8 @@ class Joiner:
             m.weight = m.measure()
             j._bytes += m.weight
             j._msgs[qid] = m
-            if m.msgid:
-                j._msgid_index[m.msgid] = qid  # a state saved before the index was
+            if m.msgid:  # a state saved before the index was: on the message's host
+                j._msgid_index[qid[: qid.find("\n") + 1] + m.msgid] = qid
         j._rcpts = sum(
             len(m.locals) + len(m.fwds) + len(m.bounced) + len(m.relays) for m in j._msgs.values()
         )
@@ -922,8 +1015,10 @@ class Joiner:
             self._rcpts -= len(m.locals) + len(m.fwds) + len(m.bounced) + len(m.relays)
             self._bytes -= m.weight
         self._held.pop(qid, None)
-        if m is not None and m.msgid and self._msgid_index.get(m.msgid) == qid:
-            del self._msgid_index[m.msgid]
+        if m is not None and m.msgid:
+            ikey = _beside(qid, m.msgid)
+            if self._msgid_index.get(ikey) == qid:
+                del self._msgid_index[ikey]
         self._bounded(self._done, qid, self.now)
         return m
 
@@ -1005,7 +1100,10 @@ class Joiner:
         inbound = (
             not m.sasl
             and not m.out_done
-            and (m.parent is not None or (m.client is not None and not m.loopback))
+            and (
+                m.parent is not None
+                or (m.client is not None and not m.loopback and m.client.lower() not in self._own)
+            )
         )
         resolve = self.resolve
         for key, (to, t) in m.relays.items():
@@ -1030,6 +1128,27 @@ class Joiner:
         if ip and _loopback(ip):
             return bool(d.queued_as) or (port is not None and port in self.filter_ports)
         return False
+
+    def _own_relay(self, relay: str, ip: str) -> bool:
+        """Whether a delivery's relay (``name[ip]:port``) is one of ``own_hosts``."""
+        own = self._own
+        b = relay.find("[")
+        name = (relay if b < 0 else relay[:b]).lower()
+        if ip.startswith("::ffff:"):
+            ip = ip[7:]
+        return name in own or (bool(ip) and ip.lower() in own)
+
+    def _relay_hosts(self, relay: str, ip: str) -> list[str]:
+        """The syslog hosts a relay may name, other than the line's own: its name, the
+        name's first label (syslog's short hostname), its address; each once."""
+        b = relay.find("[")
+        name = (relay if b < 0 else relay[:b]).lower()
+        dot = name.find(".")
+        out: list[str] = []
+        for h in (name, name[:dot] if dot > 0 else "", ip.lower()):
+            if h and h != self._host and h not in out:
+                out.append(h)
+        return out
 
     def _link(self, a: str, b: str, answered: bool = False) -> None:
         """Message ``b`` continues message ``a`` (content filter re-injection).
@@ -1081,7 +1200,8 @@ class Joiner:
     # -- handlers -----------------------------------------------------------------------
 
     def _smtpd(self, r: SmtpdClient, t: int) -> None:
-        m = self._msg(r.qid)
+        qid = self._k(r.qid)
+        m = self._msg(qid)
         self._grow(m, _u8(r.client_ip) - _u8(m.client))
         m.client = r.client_ip
         m.loopback = _loopback(r.client_ip)
@@ -1089,23 +1209,24 @@ class Joiner:
             self._grow(m, _u8(r.sasl_username) - _u8(m.sasl))
             m.sasl = r.sasl_username
         if r.orig_qid:
-            self._link(r.orig_qid, r.qid)
+            self._link(self._k(r.orig_qid), qid)
 
     def _pickup(self, r: Pickup, t: int) -> None:
-        m = self._msg(r.qid)
+        m = self._msg(self._k(r.qid))
         if r.uid in self.webmail_uids and r.sender and not m.sasl:
             self._grow(m, _u8(r.sender) - _u8(m.sasl))
             m.sasl = r.sender
 
     def _cleanup(self, r: CleanupMessageId, t: int) -> None:
-        m = self._msg(r.qid)
+        qid = self._k(r.qid)
+        m = self._msg(qid)
         if r.message_id:
             self._grow(m, _u8(r.message_id) - _u8(m.msgid))
             m.msgid = r.message_id
-            self._msgid_index[r.message_id] = r.qid
+            self._msgid_index[self._k(r.message_id)] = qid
 
     def _qmgr(self, r: QmgrFrom, t: int) -> None:
-        m = self._msg(r.qid)
+        m = self._msg(self._k(r.qid))
         m.queued = True
         if m.size is None:
             m.size = max(0, r.size)
@@ -1115,7 +1236,8 @@ class Joiner:
             self._emit(MessageOut(t, m.sasl, max(0, r.nrcpt), max(0, r.size)))
 
     def _removed(self, r: QmgrRemoved, t: int) -> None:
-        m = self._msgs.get(r.qid)
+        qid = self._k(r.qid)
+        m = self._msgs.get(qid)
         if m is None:
             return
         m.removed = t
@@ -1129,21 +1251,22 @@ class Joiner:
             # Possibly a content filter's re-injection whose "queued as" line is still to
             # come: wait for it a little before counting (module docstring).
             m.seen = self.now
-            self._msgs.move_to_end(r.qid)
-            self._held[r.qid] = self.now + self.reinject_grace
-            self._held.move_to_end(r.qid)
+            self._msgs.move_to_end(qid)
+            self._held[qid] = self.now + self.reinject_grace
+            self._held.move_to_end(qid)
             return
-        self._finish(r.qid)
+        self._finish(qid)
 
     def _delivery(self, r: Delivery, t: int) -> None:
         status = r.status
         if status not in ("sent", "bounced"):
             return  # deferred (retried later), expired, address-verification probes
-        m = self._msg(r.qid)
+        qid = self._k(r.qid)
+        m = self._msg(qid)
         ip, port = _ip_of(r.relay)
         if self._is_filter(r, ip, port):
             if status == "sent" and r.queued_as:
-                self._link(r.qid, r.queued_as, answered=True)
+                self._link(qid, self._k(r.queued_as), answered=True)
             return
         to = r.to
         if not to:
@@ -1151,6 +1274,8 @@ class Joiner:
         orig = r.orig_to if r.orig_to and r.orig_to.lower() != to.lower() else None
         local = r.service in self.local_services or r.response.startswith("delivered ")
         if not local and r.forwarded_as is None:
+            if self._own and self._own_relay(r.relay, ip):
+                return  # a hand-over inside the platform: counted where it ends
             # Only a hand-off to another host is a forward (not discard(8), error(8) …).
             if status == "sent" and orig and ip and not _loopback(ip):
                 okey = self._norm(orig)
@@ -1193,22 +1318,33 @@ class Joiner:
             entry[1] = orig
         if self._pending_junk:
             s = _session(r.response)
-            if s is not None and self._tpop(self._pending_junk, "s:" + s) is not None:
-                entry[3] = True
+            skey = "s:" + s if s is not None else ""
             # (keyed as _sieve keys it: by the user, without extension)
             jkey = self._norm(to) + "\0" + m.msgid if m.msgid else ""
-            if jkey and self._tpop(self._pending_junk, jkey) is not None:
+            if skey and self._tpop(self._pending_junk, self._k(skey)) is not None:
                 entry[3] = True
+            if jkey and self._tpop(self._pending_junk, self._k(jkey)) is not None:
+                entry[3] = True
+            if (skey or jkey) and ip and "/" not in ip and not _loopback(ip):
+                # LMTP over the network: the sieve line is the backend's, named by the
+                # relay (module docstring, "Many hosts")
+                for h in self._relay_hosts(r.relay, ip):
+                    if skey and self._tpop(self._pending_junk, self._hk(h, skey)) is not None:
+                        entry[3] = True
+                    if jkey and self._tpop(self._pending_junk, self._hk(h, jkey)) is not None:
+                        entry[3] = True
 
     def _reject(self, r: Reject, t: int) -> None:
         if r.permanent and r.recipient:
             self._emit(MessageDenied(t, self._strip_ext(r.recipient)))
-        if r.qid and r.stage in _FINAL_STAGES and r.qid in self._msgs:
-            self._drop(r.qid)  # rejected before it was queued: nothing more will come
+        qid = self._k(r.qid)
+        if qid and r.stage in _FINAL_STAGES and qid in self._msgs:
+            self._drop(qid)  # rejected before it was queued: nothing more will come
 
     def _discard(self, r: Discard, t: int) -> None:
-        if r.qid in self._msgs and not self._msgs[r.qid].queued:
-            self._drop(r.qid)
+        qid = self._k(r.qid)
+        if qid in self._msgs and not self._msgs[qid].queued:
+            self._drop(qid)
 
     def _mail_login(self, r: MailLogin, t: int) -> None:
         rip = r.rip[7:] if r.rip.startswith("::ffff:") else r.rip
@@ -1230,10 +1366,10 @@ class Joiner:
         ukey = self._norm(r.user)
         if r.action == "redirect":
             if msgid:
-                key = ukey + "\0" + msgid
-                if key in self._sieve_fwd:
+                fkey = self._k(ukey + "\0" + msgid)
+                if fkey in self._sieve_fwd:
                     return  # one forward per message, however many redirect targets
-                self._bounded(self._sieve_fwd, key, self.now)
+                self._bounded(self._sieve_fwd, fkey, self.now)
             self._emit(Forward(t, r.user))
             return
         box = r.target.lower()
@@ -1246,22 +1382,32 @@ class Joiner:
         # A delivery into a junk folder: find it (sieve usually logs before Postfix's
         # delivery line; if after, the message is found by its Message-ID).
         if msgid:
-            qid = self._msgid_index.get(msgid)
-            m = self._msgs.get(qid) if qid else None
-            if m is not None:
-                entry = m.locals.get(ukey)
-                if entry is not None:
-                    entry[3] = True
-                    return
-            self._bounded(self._pending_junk, ukey + "\0" + msgid, self.now)
+            entry = self._delivered(self._k(msgid), ukey)
+            if entry is None and self._host in self._own:
+                # on another of the platform's hosts, which handed it over (LMTP)
+                for h in self.own_hosts:
+                    if h != self._host:
+                        entry = self._delivered(self._hk(h, msgid), ukey)
+                        if entry is not None:
+                            break
+            if entry is not None:
+                entry[3] = True
+                return
+            self._bounded(self._pending_junk, self._k(ukey + "\0" + msgid), self.now)
         if r.session:
-            self._bounded(self._pending_junk, "s:" + r.session, self.now)
+            self._bounded(self._pending_junk, self._k("s:" + r.session), self.now)
+
+    def _delivered(self, ikey: str, ukey: str) -> list[Any] | None:
+        """The local delivery to ``ukey`` of the message in flight indexed by ``ikey``."""
+        qid = self._msgid_index.get(ikey)
+        m = self._msgs.get(qid) if qid else None
+        return m.locals.get(ukey) if m is not None else None
 
     def _verdict(self, r: SpamVerdict, t: int) -> None:
         if r.verdict == "tempfail":
             return
         spam = r.verdict in ("spam", "reject")
-        self._apply_verdict(r.qid, spam)
+        self._apply_verdict(self._k(r.qid), spam)
 
     def _apply_verdict(self, qid: str, spam: bool) -> None:
         """The verdict on ``qid`` holds for it and for what continues it (re-injections).
@@ -1307,7 +1453,7 @@ class Joiner:
             self._bounded(self._pending_verdicts, qid, [self.now, spam or bool(pv and pv[1])])
 
     def _reinjected(self, r: Reinjected, t: int) -> None:
-        self._link(r.qid, r.new_qid, answered=True)
+        self._link(self._k(r.qid), self._k(r.new_qid), answered=True)
 
     def _blocked(self, r: FilterBlocked, t: int) -> None:
         flags = r.flags
@@ -1316,7 +1462,7 @@ class Joiner:
             and "Quarantined" in flags
             and not any(f.startswith(("Bounced", "Rejected")) for f in flags)
         )
-        m = self._msgs.get(r.qid) if r.qid else None
+        m = self._msgs.get(self._k(r.qid)) if r.qid else None
         size = 0 if m is None else max(0, _message_size(m))
         for rcpt in r.recipients:
             if rcpt:

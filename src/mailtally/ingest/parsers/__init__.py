@@ -53,6 +53,7 @@ from .rspamd import SpamVerdict, parse_rspamd
 
 __all__ = [
     "IGNORED",
+    "MAX_HOST",
     "NEVER_COUNTED",
     "OK",
     "UNKNOWN",
@@ -113,12 +114,19 @@ class ParseResult:
     ``ok`` result always has a time).  ``program`` is the writer's name as
     logged (``postfix/submission/smtpd``, ``dovecot``, ``rspamd``, ``roundcube``,
     ``doveadm`` for quota rows; ``""`` when the line has no recognisable header).
+    ``host`` is the syslog header's hostname, lower-cased (hostnames compare
+    case-insensitively), set for ``ok`` results; ``""`` for forms that carry none
+    (Dovecot's, rspamd's and Roundcube's own log files, quota reports).  A host of
+    more than MAX_HOST characters, or with a character outside ``[A-Za-z0-9._:-]``
+    (a DNS name, an IPv4 or IPv6 address), makes the line not understood
+    (:func:`_host_of`): the joiner keys what it keeps in flight by host.
     """
 
     status: Status
     program: str
     time: int | None = None
     records: tuple[Record, ...] = ()
+    host: str = ""
 
 
 #: The fields of each record held to MAX_ADDRESS characters (stamps.MAX_ADDRESS):
@@ -143,6 +151,22 @@ _BOUNDED: dict[type, tuple[str, ...]] = {
     FilterBlocked: ("qid",),
     QuotaRow: ("user", "root"),
 }
+
+
+#: The longest host a line may name: a DNS name's 253 characters.
+MAX_HOST = 253
+_HOST = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_HOST}}}", re.ASCII)
+
+
+def _host_of(host: str | None) -> str | None:
+    """The host of an ``ok`` line, lower-cased (``""`` for none); None if it is no
+    hostname (too long, or a character no DNS name or address holds): such a line is
+    not understood, so that nothing the joiner keys by host holds an unbounded name."""
+    if not host:
+        return ""
+    if _HOST.fullmatch(host) is None:
+        return None
+    return host.lower()
 
 
 def _too_long(recs: tuple[Record, ...]) -> bool:
@@ -416,6 +440,11 @@ class LineParser:
                 t = stamps.stamp(kind, stamp)
             if t is None:
                 return self._status(self._unknown, UNKNOWN, name)
+            if host:
+                h = _host_of(host)
+                if h is None:
+                    return self._status(self._unknown, UNKNOWN, name)
+                return ParseResult(OK, name, t, recs, h)
             return ParseResult(OK, name, t, recs)
         except Exception:  # a parser bug must not stop an ingest: report the line instead
             self.errors += 1
