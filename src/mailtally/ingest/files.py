@@ -366,8 +366,10 @@ class Ingester:
         webmail_hosts: Iterable[str] = ("127.0.0.1", "::1"),
         batch_lines: int = BATCH_LINES,
         compiled: bool | None = None,
+        own_hosts: Iterable[str] = (),
     ) -> None:
-        """``compiled``: use the compiled parser and joiner (default: when available)."""
+        """``compiled``: use the compiled parser and joiner (default: when available).
+        ``own_hosts``: the platform's own hosts (names and addresses), for the joiner."""
         self.compiled = compiled_available() if compiled is None else compiled
         if self.compiled and _fastlog is None:
             raise RuntimeError("the compiled parser (mailtally.ingest._fastlog) is not built")
@@ -381,7 +383,13 @@ class Ingester:
             self._known = list(q.ingest_files())
             # What is known of the tree is kept while the tree stays the same.
             self._learn_tree(q)
-        joiner_config = {"webmail_hosts": self.webmail_hosts, "resolve": self._resolve}
+        joiner_config: dict[str, Any] = {
+            "webmail_hosts": self.webmail_hosts,
+            "resolve": self._resolve,
+        }
+        self.own_hosts = tuple(own_hosts)
+        if self.own_hosts:  # only when given: a joiner that predates them works without
+            joiner_config["own_hosts"] = self.own_hosts
         joiner_class: Any = _fastlog.Joiner if self.compiled and _fastlog else Joiner
         self.joiner = (
             joiner_class.from_state(msgspec.json.decode(state), **joiner_config)

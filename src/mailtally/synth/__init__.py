@@ -55,6 +55,34 @@ What the model counts, per SPEC §3 (the choices a log leaves open):
 Lines are streamed to the files through a small heap that orders the lines of
 overlapping messages by time, so a million lines take seconds and little memory.
 
+Several hosts (``hosts=N``, ``mailtally synth --hosts N``): N complete mail
+servers ``mx1`` … ``mxN`` (``mxK.northwind.example``, 10.0.0.K), each the MX
+and the mailbox server of a share of the domains (in turn; the first company
+gets more domains when there are fewer than hosts), as a provider ships them
+into one central syslog: the log files are as above, but each line's syslog
+host says which server wrote it.  A scenario plays on the host of the user it
+concerns (a reject session, postscreen and noise on a host drawn for them); a
+message from a user of one host to a user of another (a submission, a vacation
+response) goes by SMTP from the first to the second (``relay=mx2…:25``), which
+queues it under a queue id of its own and delivers it: the same Message-ID in
+flight on two hosts.  It counts as SPEC §3 says: ``out_*`` for the sender where
+it was submitted, a receipt for the recipient where it is delivered; the
+hand-over between the hosts counts nothing.  Every host draws its queue ids from
+the same sequence, so the same queue id is on several hosts, and a ``twin``
+scenario has two hosts queue a message each in the same second under the same
+id (in flight on both at once, in every such log).  Session ids and Message-IDs
+are the platform's (unique).  What a real platform writes besides: one webmail
+(Roundcube on ``mx1``, one ``roundcube/userlogins``; its IMAP logins to another
+host come from mx1's address, which ``webmail_hosts`` lists; its submissions go
+to the user's own host, as with Roundcube's ``smtp_host = '%h'``; the sendmail
+pickup form only on mx1), and one quota report per mailbox host
+(``quota/mxK/quota-YYYY-MM-DD.tsv``, all at the same time of day).
+``truth.json`` and ``platform.json`` list the hosts' names, FQDNs and addresses
+as ``own_hosts`` (platform.json also ``hosts`` and each domain's host): a reader
+must be told them, so that a delivery from one own host to another is a
+hand-over, not a receipt, relay or forward.  One host (the default) writes what
+it always wrote, byte for byte.
+
 The package, one module per concern:
 
 * :mod:`.platform` — the model (companies, domains, users, hosts, the world
