@@ -30,10 +30,13 @@ from mailtally.ingest.join import Joiner as PyJoiner
 _fastlog = pytest.importorskip("mailtally.ingest._fastlog")
 CJoiner = _fastlog.Joiner
 
-# The tests of test_join.py, collected again here, run with CJoiner (fixture below).
+# The tests of test_join.py and test_join_hosts.py (which builds its joiners through
+# test_join), collected again here, run with CJoiner (fixture below).
+import test_join_hosts as _tjh  # noqa: E402
 from test_join import *  # noqa: E402,F403
+from test_join_hosts import *  # noqa: E402,F403
 
-TJ_TESTS = {n for n in dir(_tj) if n.startswith("test_")}
+TJ_TESTS = {n for m in (_tj, _tjh) for n in dir(m) if n.startswith("test_")}
 
 
 @pytest.fixture(autouse=True)
@@ -331,7 +334,7 @@ def test_bad_input_does_not_crash() -> None:
         j.feed(ok(6, object(), QuotaHeader()))
     same_state(c, p)
     with pytest.raises(ValueError):
-        CJoiner.from_state({"version": 2})
+        CJoiner.from_state({"version": 3})
     assert CJoiner.from_state({}).state() == PyJoiner().state()
     assert CJoiner.from_state(None).state() == PyJoiner().state()
     with pytest.raises(TypeError):

@@ -636,7 +636,8 @@ class Joiner:
         status = result.status
         if status == OK:
             self.ok += 1
-            self._set_host(result.host)
+            host = getattr(result, "host", "")  # (a result of another kind may have none)
+            self._set_host(host if isinstance(host, str) else "")
             t = result.time
             if t is None:
                 t = self.now
@@ -671,7 +672,7 @@ class Joiner:
         except (TypeError, ValueError, OverflowError):
             self.errors += 1
             return ()
-        self._set_host(host)
+        self._set_host(host if isinstance(host, str) else "")
         self.records += 1
         if t > self.now:
             self.now = t
@@ -813,7 +814,10 @@ class Joiner:
         if state.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"joiner state version {state.get('version')!r} is not supported")
         # (version 1 has none: its keys are of hosts "" and the first one, as here)
-        j._first_host = str(state.get("first_host", ""))
+        first = state.get("first_host")
+        if first is not None and not isinstance(first, str):
+            raise TypeError("joiner state: first_host must be a str")
+        j._first_host = first or ""
         j.now = _i64(state["now"], "now")
         if not -TIME_LIMIT <= j.now <= TIME_LIMIT:
             raise OverflowError("joiner state: now out of range")

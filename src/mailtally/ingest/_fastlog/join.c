@@ -20,7 +20,7 @@ static PyObject *Joiner_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     otable *sets[] = {&j->webmail_hosts, &j->webmail_uids, &j->junk_mailboxes,
                       &j->local_services, &j->filter_relays, &j->filter_ports,
                       &j->held, &j->pending_verdicts, &j->pending_junk, &j->done,
-                      &j->sieve_fwd, &j->quota_done};
+                      &j->sieve_fwd, &j->quota_done, &j->own_hosts};
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
         ot_init(sets[i], NULL);
     ot_init(&j->msgs, jmsg_free);
@@ -33,6 +33,7 @@ static PyObject *Joiner_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     j->max_entries = 100000;
     j->max_age = 86400;
     j->reinject_grace = 60;
+    join_set_host(j, FL_NONE); /* (first_host is None: never fails) */
     j->outbox = PyList_New(0);
     if (j->outbox == NULL) {
         Py_DECREF(j);
@@ -76,12 +77,13 @@ static const char *utf8_of(PyObject *s, Py_ssize_t *n, PyObject **keep) {
     return PyBytes_AS_STRING(*keep);
 }
 
-enum { SET_STR, SET_STR_LOWER, SET_STR_ONLY, SET_HOSTS, SET_INTS };
+enum { SET_STR, SET_STR_LOWER, SET_STR_ONLY, SET_HOSTS, SET_INTS, SET_HOSTS_LOWER };
 
 /* A configuration set, as the reference builds it:
  *   SET_STR_LOWER  frozenset(x.lower() for x in it)   (junk_mailboxes, filter_relays)
  *   SET_STR_ONLY   frozenset(it), looked up with strs only (local_services)
  *   SET_HOSTS      frozenset(h[7:] if h.startswith("::ffff:") else h for h in it)
+ *   SET_HOSTS_LOWER  the same of h.lower() for h in it, in order (own_hosts)
  *   SET_INTS       frozenset(it), looked up with ints only (webmail_uids, filter_ports):
  *                  kept as the decimal form of the members equal to an int */
 static int config_set(otable *t, PyObject *it, int how) {
@@ -117,10 +119,11 @@ static int config_set(otable *t, PyObject *it, int how) {
                 rc = -1; /* a member no str equals */
         } else if ((p = utf8_of(x, &n, &keep)) == NULL) {
             rc = -1;
-        } else if (how == SET_STR_LOWER) {
+        } else if (how == SET_STR_LOWER || how == SET_HOSTS_LOWER) {
             rc = join_lower(p, n, &lo);
+            Py_ssize_t cut = how == SET_HOSTS_LOWER && lo.n >= 7 && memcmp(lo.p, "::ffff:", 7) == 0 ? 7 : 0;
             if (rc == 0)
-                rc = set_add(t, lo.p, lo.n);
+                rc = set_add(t, lo.p + cut, lo.n - cut);
         } else {
             if (how == SET_HOSTS && n >= 7 && memcmp(p, "::ffff:", 7) == 0)
                 p += 7, n -= 7;
@@ -140,13 +143,13 @@ static int Joiner_init(Joiner *j, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"max_entries", "max_age", "webmail_hosts", "webmail_uids",
                              "junk_mailboxes", "local_services", "filter_relays",
                              "filter_ports", "reinject_grace", "recipient_delimiter",
-                             "resolve", NULL};
+                             "resolve", "own_hosts", NULL};
     PyObject *max_entries = NULL, *max_age = NULL, *hosts = NULL, *uids = NULL, *junk = NULL,
              *services = NULL, *relays = NULL, *ports = NULL, *grace = NULL, *delim = NULL,
-             *resolve = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OOOOOOOOOOO:Joiner", kwlist, &max_entries,
+             *resolve = Py_None, *own = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OOOOOOOOOOOO:Joiner", kwlist, &max_entries,
                                      &max_age, &hosts, &uids, &junk, &services, &relays, &ports,
-                                     &grace, &delim, &resolve))
+                                     &grace, &delim, &resolve, &own))
         return -1;
     if (j->busy || j->lines || j->msgs.n || j->webmail_hosts.n) {
         PyErr_SetString(PyExc_RuntimeError, "Joiner.__init__ called twice");
@@ -177,7 +180,8 @@ static int Joiner_init(Joiner *j, PyObject *args, PyObject *kw) {
         config_set(&j->junk_mailboxes, junk ? junk : d_junk, SET_STR_LOWER) < 0 ||
         config_set(&j->local_services, services ? services : d_services, SET_STR_ONLY) < 0 ||
         config_set(&j->filter_relays, relays ? relays : d_relays, SET_STR_LOWER) < 0 ||
-        config_set(&j->filter_ports, ports ? ports : d_ports, SET_INTS) < 0)
+        config_set(&j->filter_ports, ports ? ports : d_ports, SET_INTS) < 0 ||
+        (own && config_set(&j->own_hosts, own, SET_HOSTS_LOWER) < 0))
         goto out;
     if (delim == NULL) {
         if (ostr_set(&j->delim, "+", 1) < 0)
@@ -229,10 +233,11 @@ static void Joiner_dealloc(Joiner *j) {
                      &j->local_services, &j->filter_relays, &j->filter_ports, &j->msgs,
                      &j->held, &j->msgid_index, &j->children, &j->pending_verdicts,
                      &j->pending_junk, &j->done, &j->sieve_fwd, &j->quota, &j->quota_done,
-                     &j->rcache};
+                     &j->rcache, &j->own_hosts};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         ot_dealloc(all[i]);
     ostr_free(&j->delim);
+    ostr_free(&j->first_host);
     Py_TYPE(j)->tp_free((PyObject *)j);
 }
 
@@ -254,6 +259,7 @@ static int enter(Joiner *j) {
 }
 
 static void leave(Joiner *j) {
+    join_set_host_none(j); /* the line's host slice dies with the call */
     j->busy = 0;
     if (j->clear_pending) {
         j->clear_pending = 0;
@@ -302,7 +308,7 @@ static int advance(Joiner *j, int64_t t) {
 
 /* feed() of a Python ParseResult, without the take(): *status_out = its status. */
 static int feed_py(Joiner *j, PyObject *res, int *status_out) {
-    PyObject *status, *time, *records, *iter = NULL, *rec;
+    PyObject *status, *time, *records, *iter = NULL, *rec, *hostkeep = NULL;
     int rc = -1;
     *status_out = 0;
     j->lines++;
@@ -318,6 +324,9 @@ static int feed_py(Joiner *j, PyObject *res, int *status_out) {
         rc = 0;
     } else if (st == FL_OK) {
         j->ok++;
+        fl_str host;
+        if (join_py_host(res, &hostkeep, &host) < 0 || join_set_host(j, host) < 0)
+            goto out;
         if (time == NULL && (time = PyObject_GetAttrString(res, "time")) == NULL)
             goto out;
         int64_t t = j->now;
@@ -355,6 +364,8 @@ static int feed_py(Joiner *j, PyObject *res, int *status_out) {
         rc = 0;
     }
 out:
+    join_set_host_none(j); /* (the slice dies with hostkeep) */
+    Py_XDECREF(hostkeep);
     Py_XDECREF(iter);
     Py_XDECREF(status);
     Py_XDECREF(time);
@@ -389,13 +400,13 @@ static PyObject *Joiner_feed(Joiner *j, PyObject *res) {
 }
 
 static PyObject *Joiner_add(Joiner *j, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "add(record, time) takes 2 arguments");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "add(record, time, host='') takes 2 or 3 arguments");
         return NULL;
     }
     if (enter(j) < 0)
         return NULL;
-    PyObject *out = NULL;
+    PyObject *out = NULL, *hkeep = NULL;
     int64_t t = 0;
     PyObject *n = PyNumber_Long(args[1]); /* int(time) */
     if (n == NULL) {
@@ -415,6 +426,12 @@ static PyObject *Joiner_add(Joiner *j, PyObject *const *args, Py_ssize_t nargs) 
         out = PyTuple_New(0);
         goto out;
     }
+    fl_str host = {"", 0};
+    if (nargs == 3 && PyUnicode_Check(args[2]) &&
+        (host.p = utf8_of(args[2], &host.n, &hkeep)) == NULL)
+        goto out;
+    if (join_set_host(j, host) < 0)
+        goto out;
     j->records++;
     if (advance(j, t) < 0)
         goto out;
@@ -424,6 +441,7 @@ static PyObject *Joiner_add(Joiner *j, PyObject *const *args, Py_ssize_t nargs) 
     out = PyList_GET_SIZE(j->outbox) ? take(j) : PyTuple_New(0);
 out:
     leave(j);
+    Py_XDECREF(hkeep);
     return out;
 }
 
@@ -767,6 +785,10 @@ int fl_join_feed(PyObject *joiner, const fl_result *r) {
     j->lines++;
     if (r->status == FL_OK) {
         j->ok++;
+        if ((rc = join_set_host(j, r->host)) < 0) {
+            leave(j);
+            return rc;
+        }
         if (r->time > J_TIME_LIMIT || r->time < -J_TIME_LIMIT) {
             PyErr_SetString(PyExc_OverflowError, "line time out of range");
             rc = -1;

@@ -25,7 +25,8 @@
 
 #include "join_table.h"
 
-#define STATE_VERSION 1
+/* join.STATE_VERSION (2: keys carry their host); a version-1 state loads too */
+#define STATE_VERSION 2
 #define SWEEP_EVERY 5
 /* join.VERDICT_DEPTH, VERDICT_VISITS: the bounds of a verdict's walk of the
  * re-injection links (which log lines write) */
@@ -114,7 +115,12 @@ typedef struct {
     otable filter_ports;   /* set of int, as decimal strings */
     ostr delim;            /* recipient_delimiter; empty or None: none */
     PyObject *resolve;     /* NULL: None */
+    otable own_hosts;      /* lower case, "::ffff:" removed; in the order given */
+    /* the host of the line being handled (a slice of its record: valid during the
+     * line), and khost: the same, or empty for the first host (join._k) */
+    fl_str host, khost;
     /* state */
+    ostr first_host;  /* join._first_host: p NULL or empty: none yet */
     int64_t now, next_sweep;
     PyObject *outbox; /* list of events */
     otable msgs;      /* qid -> jmsg */
@@ -193,6 +199,24 @@ PyObject *join_event_dump(PyObject *ev);
 PyObject *join_event_load(PyObject *d);
 int jint_truthy(const jint *x);
 
+/* no line being handled (its host slice is about to die) */
+static inline void join_set_host_none(Joiner *j) {
+    j->host = j->khost = (fl_str){"", 0};
+}
+/* _set_host: the line being handled is host's (lower case) */
+int join_set_host(Joiner *j, fl_str host);
+/* join.key(host, ident), host being a key host (empty for the first one): *key is
+ * ident itself or a slice of *out.  0, or -1 with MemoryError. */
+int join_hkey(fl_str host, fl_str ident, tbuf *out, fl_str *key);
+/* _k: the key of ident on the host of the line being handled */
+static inline int join_k(const Joiner *j, fl_str ident, tbuf *out, fl_str *key) {
+    return join_hkey(j->khost, ident, out, key);
+}
+/* _hk: the key of ident on host (any host: the first one keys bare) */
+int join_hk(const Joiner *j, fl_str host, fl_str ident, tbuf *out, fl_str *key);
+/* _beside: the key of ident on the host of key k */
+int join_beside(const char *k, Py_ssize_t kn, const char *ident, Py_ssize_t n, tbuf *out);
+
 /* join_state.c */
 void jmsg_free(void *m);
 void jchildren_free(void *c);
@@ -227,6 +251,9 @@ int join_py_handle(Joiner *j, PyObject *rec, int kind, int64_t t);
  * For an object that is not exactly a ParseResult, only the status is read. */
 int join_py_result(PyObject *res, PyObject **status, PyObject **time, PyObject **records);
 PyObject *join_feed_via_c(PyObject *joiner, PyObject *results); /* Joiner._feed_via_c */
+/* ParseResult.host (getattr(res, "host", ""); "" if no str): *keep holds what the
+ * slice points into, to release after the line.  0, or -1 with an exception. */
+int join_py_host(PyObject *res, PyObject **keep, fl_str *host);
 /* FL_OK, FL_IGNORED, FL_UNKNOWN, or 0 for another status */
 int join_py_status(PyObject *status);
 

@@ -203,7 +203,9 @@ PyObject *join_state(Joiner *j) {
     PyObject *d = PyDict_New();
     if (d == NULL)
         return NULL;
-    if (put(d, "version", i64(STATE_VERSION)) < 0 || put(d, "now", i64(j->now)) < 0 ||
+    if (put(d, "version", i64(STATE_VERSION)) < 0 ||
+        put(d, "first_host", jstr_py(j->first_host.p ? j->first_host.p : "", ostr_len(&j->first_host))) < 0 ||
+        put(d, "now", i64(j->now)) < 0 ||
         put(d, "next_sweep", i64(j->next_sweep)) < 0 ||
         put(d, "counters", join_counters(j, 0)) < 0 ||
         put(d, "msgs", table_rows(&j->msgs, 'm')) < 0 ||
@@ -509,11 +511,18 @@ static int load_rows(Joiner *j, PyObject *state, const char *name, otable *t, ch
             } else {
                 e->val = m;
                 if (m->msgid.p != NULL && m->msgid.n > 0) {
-                    uint64_t h = hash_bytes(m->msgid.p, m->msgid.n);
-                    onode *ix = ot_find(&j->msgid_index, m->msgid.p, m->msgid.n, h);
-                    if (ix == NULL && (ix = ot_append(&j->msgid_index, m->msgid.p, m->msgid.n, h)) != NULL &&
-                        (ix->val = calloc(1, sizeof(ostr))) == NULL)
-                        PyErr_NoMemory();
+                    /* on the message's host: _beside(qid, m.msgid) */
+                    tbuf ik;
+                    tb_init(&ik);
+                    onode *ix = NULL;
+                    if (join_beside(e->key, e->klen, m->msgid.p, m->msgid.n, &ik) == 0) {
+                        uint64_t h = hash_bytes(ik.p, ik.n);
+                        ix = ot_find(&j->msgid_index, ik.p, ik.n, h);
+                        if (ix == NULL && (ix = ot_append(&j->msgid_index, ik.p, ik.n, h)) != NULL &&
+                            (ix->val = calloc(1, sizeof(ostr))) == NULL)
+                            PyErr_NoMemory();
+                    }
+                    tb_free(&ik);
                     if (ix == NULL || ix->val == NULL || ostr_set(ix->val, e->key, e->klen) < 0)
                         rc = -1;
                 }
@@ -608,9 +617,13 @@ int join_load_state(Joiner *j, PyObject *state) {
     PyObject *version = get(state, "version", 0);
     if (version == NULL && PyErr_Occurred())
         return -1;
-    PyObject *one = PyLong_FromLong(STATE_VERSION);
-    int ne = one ? PyObject_RichCompareBool(version ? version : Py_None, one, Py_NE) : -1;
+    /* state.get("version") not in (1, STATE_VERSION) */
+    PyObject *one = PyLong_FromLong(STATE_VERSION), *v1 = PyLong_FromLong(1);
+    int ne = one && v1 ? PyObject_RichCompareBool(version ? version : Py_None, one, Py_NE) : -1;
+    if (ne > 0)
+        ne = PyObject_RichCompareBool(version ? version : Py_None, v1, Py_NE);
     Py_XDECREF(one);
+    Py_XDECREF(v1);
     if (ne != 0) {
         if (ne > 0)
             PyErr_Format(PyExc_ValueError, "joiner state version %R is not supported",
@@ -619,6 +632,19 @@ int join_load_state(Joiner *j, PyObject *state) {
         return -1;
     }
     Py_XDECREF(version);
+    /* (version 1 has none: its keys are of hosts "" and the first one, as here) */
+    PyObject *first = get(state, "first_host", 0);
+    if (first == NULL && PyErr_Occurred())
+        return -1;
+    if (first != NULL && first != Py_None && !PyUnicode_Check(first)) {
+        Py_DECREF(first);
+        PyErr_SetString(PyExc_TypeError, "joiner state: first_host must be a str");
+        return -1;
+    }
+    int frc = to_ostr(first, &j->first_host);
+    Py_XDECREF(first);
+    if (frc < 0)
+        return -1;
     PyObject *now = get(state, "now", 1), *ns = now ? get(state, "next_sweep", 1) : NULL;
     int rc = ns == NULL || to_i64(now, &j->now) < 0 || to_i64(ns, &j->next_sweep) < 0 ? -1 : 0;
     Py_XDECREF(now);

@@ -24,6 +24,10 @@ static inline jint max0(const jint *x) {
     return r;
 }
 
+static int join_handle_record(Joiner *j, const fl_record *r, const jside *side, int64_t t);
+static int join_blocked(Joiner *j, fl_str qid, fl_str category, const fl_str *rcpts, int nr,
+                        const fl_str *flags, int nf, int64_t t);
+
 static int join_smtpd(Joiner *j, const fl_smtpd_client *r, int64_t t) {
     jmsg *m = join_msg(j, r->qid.p, r->qid.n);
     if (m == NULL)
@@ -79,6 +83,26 @@ static int join_pickup(Joiner *j, const fl_pickup *r, const jside *side, int64_t
     return 0;
 }
 
+/* self._msgid_index[ik] = qid */
+static int index_put(Joiner *j, fl_str ik, fl_str qid) {
+    uint64_t h = hash_bytes(ik.p, ik.n);
+    onode *e = ot_find(&j->msgid_index, ik.p, ik.n, h);
+    if (e == NULL) {
+        ostr *q = calloc(1, sizeof *q);
+        if (q == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        e = ot_append(&j->msgid_index, ik.p, ik.n, h);
+        if (e == NULL) {
+            free(q);
+            return -1;
+        }
+        e->val = q;
+    }
+    return ostr_set(e->val, qid.p, qid.n);
+}
+
 static int join_cleanup(Joiner *j, const fl_cleanup_msgid *r, int64_t t) {
     jmsg *m = join_msg(j, r->qid.p, r->qid.n);
     if (m == NULL)
@@ -89,23 +113,15 @@ static int join_cleanup(Joiner *j, const fl_cleanup_msgid *r, int64_t t) {
     if (ostr_set(&m->msgid, r->message_id.p, r->message_id.n) < 0)
         return -1;
     join_grow(j, m, r->message_id.n - old);
-    /* self._msgid_index[msgid] = qid (a plain dict: order does not matter) */
-    uint64_t h = hash_bytes(r->message_id.p, r->message_id.n);
-    onode *e = ot_find(&j->msgid_index, r->message_id.p, r->message_id.n, h);
-    if (e == NULL) {
-        ostr *q = calloc(1, sizeof *q);
-        if (q == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        e = ot_append(&j->msgid_index, r->message_id.p, r->message_id.n, h);
-        if (e == NULL) {
-            free(q);
-            return -1;
-        }
-        e->val = q;
-    }
-    return ostr_set(e->val, r->qid.p, r->qid.n);
+    /* self._msgid_index[self._k(msgid)] = qid (a plain dict: order does not matter) */
+    tbuf b;
+    tb_init(&b);
+    fl_str ik;
+    int rc = join_k(j, r->message_id, &b, &ik);
+    if (rc == 0)
+        rc = index_put(j, ik, r->qid);
+    tb_free(&b);
+    return rc;
 }
 
 static int join_qmgr(Joiner *j, const fl_qmgr_from *r, const jside *side, int64_t t) {
@@ -240,6 +256,124 @@ static int held_full(Joiner *j, const jmsg *m) {
     return 0;
 }
 
+/* _own_relay: whether a delivery's relay (name[ip]:port) is one of own_hosts; -1 with
+ * MemoryError */
+static int own_relay(Joiner *j, fl_str relay, fl_str ip) {
+    Py_ssize_t b = 0;
+    while (b < relay.n && relay.p[b] != '[')
+        b++;
+    tbuf lo;
+    tb_init(&lo);
+    int rc = join_lower(relay.p, b, &lo);
+    if (rc == 0)
+        rc = set_has(&j->own_hosts, lo.p, lo.n);
+    if (rc == 0 && ip.n) {
+        if (ip.n >= 7 && memcmp(ip.p, "::ffff:", 7) == 0)
+            ip = (fl_str){ip.p + 7, ip.n - 7};
+        rc = join_lower(ip.p, ip.n, &lo);
+        if (rc == 0)
+            rc = ip.n > 0 && set_has(&j->own_hosts, lo.p, lo.n);
+    }
+    tb_free(&lo);
+    return rc;
+}
+
+/* _relay_hosts: the syslog hosts a relay may name, other than the line's own: its
+ * name, the name's first label, its address (lower case), each once.  Returns how
+ * many (in h[0..3)), or -1 with MemoryError. */
+static int relay_hosts(Joiner *j, fl_str relay, fl_str ip, tbuf h[3]) {
+    Py_ssize_t b = 0;
+    while (b < relay.n && relay.p[b] != '[')
+        b++;
+    tbuf cand[3];
+    for (int i = 0; i < 3; i++)
+        tb_init(&cand[i]);
+    int n = -1;
+    if (join_lower(relay.p, b, &cand[0]) < 0)
+        goto out;
+    Py_ssize_t dot = 0;
+    while (dot < cand[0].n && cand[0].p[dot] != '.')
+        dot++;
+    if (tb_set(&cand[1], cand[0].p, dot < cand[0].n && dot > 0 ? dot : 0) < 0 ||
+        join_lower(ip.p, ip.n, &cand[2]) < 0)
+        goto out;
+    n = 0;
+    for (int i = 0; i < 3; i++) {
+        const tbuf *c = &cand[i];
+        int dup = c->n == 0 || bytes_eq(c->p, c->n, j->host.p, j->host.n);
+        for (int k = 0; k < n && !dup; k++)
+            dup = bytes_eq(c->p, c->n, h[k].p, h[k].n);
+        if (!dup) {
+            if (tb_set(&h[n], c->p, c->n) < 0) {
+                n = -1;
+                goto out;
+            }
+            n++;
+        }
+    }
+out:
+    for (int i = 0; i < 3; i++)
+        tb_free(&cand[i]);
+    return n;
+}
+
+/* pop_junk of host's key of k (the line's host when host is NULL) */
+static int pop_junk_on(Joiner *j, const fl_str *host, const tbuf *k, int *hit) {
+    if (k->n == 0)
+        return 0;
+    tbuf b;
+    tb_init(&b);
+    fl_str key;
+    int rc = host ? join_hk(j, *host, (fl_str){k->p, k->n}, &b, &key)
+                  : join_k(j, (fl_str){k->p, k->n}, &b, &key);
+    if (rc == 0 && pop_junk(j, key.p, key.n))
+        *hit = 1;
+    tb_free(&b);
+    return rc;
+}
+
+/* The pending junk verdicts a local delivery takes (the end of _delivery) */
+static int delivery_junk(Joiner *j, jmsg *m, onode *entry, const fl_delivery *r, fl_str ip,
+                         fl_str to) {
+    tbuf sk, jk, u, hs[3];
+    tb_init(&sk);
+    tb_init(&jk);
+    tb_init(&u);
+    for (int i = 0; i < 3; i++)
+        tb_init(&hs[i]);
+    int rc = -1, hit = 0;
+    fl_str s;
+    if (join_session(r->response, &s) && join_key(&sk, NULL, 0, s.p, s.n) < 0)
+        goto out;
+    /* keyed as _sieve keys it: by the user, without extension */
+    if (truthy(&m->msgid) && (join_norm(j, to.p, to.n, &u) < 0 ||
+                              join_key(&jk, u.p, u.n, m->msgid.p, m->msgid.n) < 0))
+        goto out;
+    if (pop_junk_on(j, NULL, &sk, &hit) < 0 || pop_junk_on(j, NULL, &jk, &hit) < 0)
+        goto out;
+    if ((sk.n || jk.n) && ip.n && !memchr(ip.p, '/', (size_t)ip.n) && !join_loopback(ip.p, ip.n)) {
+        /* LMTP over the network: the sieve line is the backend's, named by the relay */
+        int nh = relay_hosts(j, r->relay, ip, hs);
+        if (nh < 0)
+            goto out;
+        for (int i = 0; i < nh; i++) {
+            fl_str h = {hs[i].p, hs[i].n};
+            if (pop_junk_on(j, &h, &sk, &hit) < 0 || pop_junk_on(j, &h, &jk, &hit) < 0)
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (hit)
+        entry->flag = 1;
+    tb_free(&sk);
+    tb_free(&jk);
+    tb_free(&u);
+    for (int i = 0; i < 3; i++)
+        tb_free(&hs[i]);
+    return rc;
+}
+
 static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, int sent,
                          int64_t t, tbuf *k1, tbuf *k2) {
     fl_str to = r->to, orig = FL_NONE;
@@ -253,6 +387,11 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
                 (r->response.n >= 10 && memcmp(r->response.p, "delivered ", 10) == 0);
     int outside = ip.n > 0 && !join_loopback(ip.p, ip.n);
     if (!local && r->forwarded_as.p == NULL) {
+        if (j->own_hosts.n) {
+            int own = own_relay(j, r->relay, ip);
+            if (own)
+                return own < 0 ? -1 : 0; /* a hand-over inside the platform */
+        }
         /* Only a hand-off to another host is a forward (not discard(8), error(8) …). */
         if (sent && orig.p && outside) {
             if (join_norm(j, orig.p, orig.n, k1) < 0 || join_norm(j, to.p, to.n, k2) < 0)
@@ -321,28 +460,8 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
             return -1;
         join_grow(j, m, ostr_len(eo) - old);
     }
-    if (j->pending_junk.n) {
-        fl_str s;
-        if (join_session(r->response, &s)) {
-            if (join_key(k2, NULL, 0, s.p, s.n) < 0)
-                return -1;
-            if (pop_junk(j, k2->p, k2->n))
-                entry->flag = 1;
-        }
-        if (truthy(&m->msgid)) {
-            /* keyed as _sieve keys it: by the user, without extension */
-            tbuf u;
-            tb_init(&u);
-            int rc = join_norm(j, to.p, to.n, &u);
-            if (rc == 0)
-                rc = join_key(k2, u.p, u.n, m->msgid.p, m->msgid.n);
-            tb_free(&u);
-            if (rc < 0)
-                return -1;
-            if (pop_junk(j, k2->p, k2->n))
-                entry->flag = 1;
-        }
-    }
+    if (j->pending_junk.n)
+        return delivery_junk(j, m, entry, r, ip, to);
     return 0;
 }
 
@@ -442,7 +561,15 @@ static int junk_box(Joiner *j, const tbuf *box) {
     return 0;
 }
 
-static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf *k) {
+/* _delivered: the local delivery to ukey of the message in flight indexed by ik */
+static onode *delivered(Joiner *j, fl_str ik, const tbuf *ukey) {
+    onode *ix = ot_get(&j->msgid_index, ik.p, ik.n);
+    const ostr *qid = ix ? ix->val : NULL;
+    onode *em = qid && truthy(qid) ? ot_get(&j->msgs, qid->p, qid->n) : NULL;
+    return em != NULL ? ot_get(&((jmsg *)em->val)->locals, ukey->p, ukey->n) : NULL;
+}
+
+static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf *k, tbuf *kb) {
     fl_str msgid = r->msgid;
     if (msgid.p == NULL || is_lit(msgid, "unspecified"))
         msgid = (fl_str){"", 0};
@@ -450,11 +577,13 @@ static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf 
         return -1;
     if (r->action == FL_REDIRECT) {
         if (msgid.n) {
-            if (join_key(k, ukey->p, ukey->n, msgid.p, msgid.n) < 0)
+            fl_str fk;
+            if (join_key(k, ukey->p, ukey->n, msgid.p, msgid.n) < 0 ||
+                join_k(j, (fl_str){k->p, k->n}, kb, &fk) < 0)
                 return -1;
-            if (ot_get(&j->sieve_fwd, k->p, k->n))
+            if (ot_get(&j->sieve_fwd, fk.p, fk.n))
                 return 0; /* one forward per message, however many redirect targets */
-            if (!join_bounded(j, &j->sieve_fwd, k->p, k->n, j->now))
+            if (!join_bounded(j, &j->sieve_fwd, fk.p, fk.n, j->now))
                 return -1;
         }
         return join_emit(j, ev_forward(t, r->user.p, r->user.n));
@@ -465,24 +594,35 @@ static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf 
         return 0;
     /* A delivery into a junk folder: find it (sieve usually logs before Postfix's
      * delivery line; if after, the message is found by its Message-ID). */
+    fl_str pk;
     if (msgid.n) {
-        onode *ix = ot_get(&j->msgid_index, msgid.p, msgid.n);
-        const ostr *qid = ix ? ix->val : NULL;
-        onode *em = qid && truthy(qid) ? ot_get(&j->msgs, qid->p, qid->n) : NULL;
-        if (em != NULL) {
-            onode *entry = ot_get(&((jmsg *)em->val)->locals, ukey->p, ukey->n);
-            if (entry != NULL) {
-                entry->flag = 1;
-                return 0;
+        fl_str ik;
+        if (join_k(j, msgid, kb, &ik) < 0)
+            return -1;
+        onode *entry = delivered(j, ik, ukey);
+        if (entry == NULL && set_has(&j->own_hosts, j->host.p, j->host.n)) {
+            /* on another of the platform's hosts, which handed it over (LMTP) */
+            for (onode *h = j->own_hosts.head; h != NULL && entry == NULL; h = h->next) {
+                if (bytes_eq(h->key, h->klen, j->host.p, j->host.n))
+                    continue;
+                if (join_hk(j, (fl_str){h->key, h->klen}, msgid, kb, &ik) < 0)
+                    return -1;
+                entry = delivered(j, ik, ukey);
             }
         }
+        if (entry != NULL) {
+            entry->flag = 1;
+            return 0;
+        }
         if (join_key(k, ukey->p, ukey->n, msgid.p, msgid.n) < 0 ||
-            !join_bounded(j, &j->pending_junk, k->p, k->n, j->now))
+            join_k(j, (fl_str){k->p, k->n}, kb, &pk) < 0 ||
+            !join_bounded(j, &j->pending_junk, pk.p, pk.n, j->now))
             return -1;
     }
     if (truthy_s(r->session)) {
         if (join_key(k, NULL, 0, r->session.p, r->session.n) < 0 ||
-            !join_bounded(j, &j->pending_junk, k->p, k->n, j->now))
+            join_k(j, (fl_str){k->p, k->n}, kb, &pk) < 0 ||
+            !join_bounded(j, &j->pending_junk, pk.p, pk.n, j->now))
             return -1;
     }
     return 0;
@@ -493,12 +633,14 @@ static int join_sieve(Joiner *j, const fl_sieve *r, int64_t t) {
         return 0;
     if (r->action == FL_VACATION)
         return join_emit(j, ev_autoresponse(t, r->user));
-    tbuf ukey, k;
+    tbuf ukey, k, kb;
     tb_init(&ukey);
     tb_init(&k);
-    int rc = sieve_rest(j, r, t, &ukey, &k);
+    tb_init(&kb);
+    int rc = sieve_rest(j, r, t, &ukey, &k, &kb);
     tb_free(&ukey);
     tb_free(&k);
+    tb_free(&kb);
     return rc;
 }
 
@@ -705,8 +847,98 @@ static int join_quota_row(Joiner *j, const fl_quota_row *r, const jside *side, i
     return rc;
 }
 
+/* join_handle of a line of a host whose keys carry it (not the first host): the
+ * record's queue ids as keys (the handlers' self._k(r.qid) …), then the handler */
+static int handle_keyed(Joiner *j, const fl_record *r, const jside *side, int64_t t) {
+    tbuf b1, b2;
+    tb_init(&b1);
+    tb_init(&b2);
+    int rc = -1;
+    fl_record k;
+    k.kind = r->kind;
+    switch (r->kind) {
+    case FL_SMTPD_CLIENT:
+        k.u.smtpd_client = r->u.smtpd_client;
+        if (join_k(j, r->u.smtpd_client.qid, &b1, &k.u.smtpd_client.qid) < 0 ||
+            join_k(j, r->u.smtpd_client.orig_qid, &b2, &k.u.smtpd_client.orig_qid) < 0)
+            goto out;
+        break;
+    case FL_PICKUP:
+        k.u.pickup = r->u.pickup;
+        if (join_k(j, r->u.pickup.qid, &b1, &k.u.pickup.qid) < 0)
+            goto out;
+        break;
+    case FL_CLEANUP_MSGID:
+        k.u.cleanup = r->u.cleanup;
+        if (join_k(j, r->u.cleanup.qid, &b1, &k.u.cleanup.qid) < 0)
+            goto out;
+        break;
+    case FL_QMGR_FROM:
+        k.u.qmgr_from = r->u.qmgr_from;
+        if (join_k(j, r->u.qmgr_from.qid, &b1, &k.u.qmgr_from.qid) < 0)
+            goto out;
+        break;
+    case FL_QMGR_REMOVED:
+    case FL_DISCARD:
+        k.u.qid_only = r->u.qid_only;
+        if (join_k(j, r->u.qid_only.qid, &b1, &k.u.qid_only.qid) < 0)
+            goto out;
+        break;
+    case FL_DELIVERY:
+        k.u.delivery = r->u.delivery;
+        if (join_k(j, r->u.delivery.qid, &b1, &k.u.delivery.qid) < 0 ||
+            join_k(j, r->u.delivery.queued_as, &b2, &k.u.delivery.queued_as) < 0)
+            goto out;
+        break;
+    case FL_REJECT:
+        k.u.reject = r->u.reject;
+        if (join_k(j, r->u.reject.qid, &b1, &k.u.reject.qid) < 0)
+            goto out;
+        break;
+    case FL_SPAM_VERDICT:
+        k.u.spam_verdict = r->u.spam_verdict;
+        if (join_k(j, r->u.spam_verdict.qid, &b1, &k.u.spam_verdict.qid) < 0)
+            goto out;
+        break;
+    case FL_REINJECTED:
+        k.u.reinjected = r->u.reinjected;
+        if (join_k(j, r->u.reinjected.qid, &b1, &k.u.reinjected.qid) < 0 ||
+            join_k(j, r->u.reinjected.new_qid, &b2, &k.u.reinjected.new_qid) < 0)
+            goto out;
+        break;
+    case FL_FILTER_BLOCKED: {
+        /* (the lists stay where they are: only the queue id is keyed) */
+        const fl_filter_blocked *fb = &r->u.filter_blocked;
+        fl_str q;
+        if (join_k(j, fb->qid, &b1, &q) < 0)
+            goto out;
+        if (side != NULL && side->rcpts != NULL)
+            rc = join_blocked(j, q, fb->category, side->rcpts, side->n_rcpts, side->flags,
+                              side->n_flags, t);
+        else
+            rc = join_blocked(j, q, fb->category, fb->recipients, fb->n_recipients, fb->flags,
+                              fb->n_flags, t);
+        goto out;
+    }
+    default: /* no queue id: the handler keys what it keeps itself (sieve) */
+        rc = join_handle_record(j, r, side, t);
+        goto out;
+    }
+    rc = join_handle_record(j, &k, side, t);
+out:
+    tb_free(&b1);
+    tb_free(&b2);
+    return rc;
+}
+
 /* self._handlers[type(rec)](rec, t) */
 int join_handle(Joiner *j, const fl_record *r, const jside *side, int64_t t) {
+    if (j->khost.n)
+        return handle_keyed(j, r, side, t);
+    return join_handle_record(j, r, side, t);
+}
+
+static int join_handle_record(Joiner *j, const fl_record *r, const jside *side, int64_t t) {
     switch (r->kind) {
     case FL_SMTPD_CLIENT:
         return join_smtpd(j, &r->u.smtpd_client, t);

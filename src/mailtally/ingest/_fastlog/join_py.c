@@ -57,7 +57,7 @@ static const char *const class_names[FL_QUOTA_ROW + 1] = {
     [FL_QUOTA_HEADER] = "QuotaHeader", [FL_QUOTA_ROW] = "QuotaRow",
 };
 static Py_ssize_t offsets[FL_QUOTA_ROW + 1][MAXF];
-static Py_ssize_t pr_offsets[3]; /* ParseResult: status, time, records */
+static Py_ssize_t pr_offsets[4]; /* ParseResult: status, time, records, host */
 
 /* The offset of slot `name` of class cls (a member descriptor of an object field). */
 static int slot_offset(PyObject *cls, const char *name, Py_ssize_t *off) {
@@ -94,7 +94,7 @@ int join_py_init(void) {
     PyObject *pr = PyObject_GetAttrString(mod, "ParseResult");
     if (pr == NULL || !PyType_Check(pr) || slot_offset(pr, "status", &pr_offsets[0]) < 0 ||
         slot_offset(pr, "time", &pr_offsets[1]) < 0 ||
-        slot_offset(pr, "records", &pr_offsets[2]) < 0) {
+        slot_offset(pr, "records", &pr_offsets[2]) < 0 || slot_offset(pr, "host", &pr_offsets[3]) < 0) {
         if (pr != NULL && !PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "ParseResult is not a class");
         Py_XDECREF(pr);
@@ -402,6 +402,45 @@ int join_py_result(PyObject *res, PyObject **status, PyObject **time, PyObject *
     return 0;
 }
 
+int join_py_host(PyObject *res, PyObject **keep, fl_str *host) {
+    *keep = NULL;
+    *host = (fl_str){"", 0};
+    PyObject *h;
+    if (Py_TYPE(res) == (PyTypeObject *)cls_parse_result) {
+        if ((h = slot(res, pr_offsets[3], "host")) == NULL)
+            return -1;
+        Py_INCREF(h);
+    } else if ((h = PyObject_GetAttrString(res, "host")) == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear(); /* getattr(result, "host", "") */
+        return 0;
+    }
+    if (!PyUnicode_Check(h)) {
+        Py_DECREF(h);
+        return 0;
+    }
+    Py_ssize_t n;
+    const char *p = PyUnicode_AsUTF8AndSize(h, &n);
+    if (p == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            Py_DECREF(h);
+            return -1;
+        }
+        PyErr_Clear();
+        PyObject *b = PyUnicode_AsEncodedString(h, "utf-8", "surrogatepass");
+        Py_DECREF(h);
+        if (b == NULL)
+            return -1;
+        *keep = b;
+        *host = (fl_str){PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b)};
+        return 0;
+    }
+    *keep = h;
+    *host = (fl_str){p, n};
+    return 0;
+}
+
 /* The status of a ParseResult: FL_OK, FL_IGNORED, FL_UNKNOWN, or 0 (none of them) */
 int join_py_status(PyObject *status) {
     if (status == str_ok || eq_lit(status, "ok"))
@@ -435,6 +474,17 @@ static int to_fl_result(PyObject *res, fl_result *out) {
     int rc = 1;
     out->status = join_py_status(status);
     out->program = FL_NONE;
+    PyObject *hkeep;
+    if (join_py_host(res, &hkeep, &out->host) < 0) {
+        PyErr_Clear();
+        rc = 0;
+    } else if (hkeep != NULL) {
+        /* the str (alive in res) holds the UTF-8 the slice points to; an encoding of
+         * surrogates would be a temporary */
+        if (!PyUnicode_Check(hkeep))
+            rc = 0;
+        Py_DECREF(hkeep);
+    }
     out->n_records = 0;
     out->time = 0;
     if (out->status == 0) {

@@ -204,9 +204,16 @@ int join_drop(Joiner *j, const char *qid, Py_ssize_t n, jmsg **out) {
     if (hd != NULL)
         ot_del(&j->held, hd);
     if (m != NULL && truthy(&m->msgid)) {
-        onode *ix = ot_get(&j->msgid_index, m->msgid.p, m->msgid.n);
+        tbuf ik; /* _beside(qid, m.msgid): the index is per host */
+        tb_init(&ik);
+        if (join_beside(qid, n, m->msgid.p, m->msgid.n, &ik) < 0) {
+            tb_free(&q);
+            return -1;
+        }
+        onode *ix = ot_get(&j->msgid_index, ik.p, ik.n);
         if (ix != NULL && ostr_eq((ostr *)ix->val, qid, n))
             ot_del(&j->msgid_index, ix);
+        tb_free(&ik);
     }
     int rc = join_bounded(j, &j->done, qid, n, j->now) ? 0 : -1;
     tb_free(&q);
@@ -354,6 +361,15 @@ static int relay_receipts(Joiner *j, jmsg *m) {
     tbuf s;
     tb_init(&s);
     int rc = 0;
+    if (inbound && m->parent.p == NULL) {
+        /* ... and m.client.lower() not in own_hosts: from the outside */
+        if (join_lower(m->client.p, m->client.n, &s) < 0) {
+            tb_free(&s);
+            return -1;
+        }
+        if (set_has(&j->own_hosts, s.p, s.n))
+            inbound = 0;
+    }
     for (onode *e = m->relays.head; e != NULL; e = e->next) {
         if (ot_find(&m->locals, e->key, e->klen, e->hash) != NULL)
             continue;

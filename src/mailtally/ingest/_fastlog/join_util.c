@@ -572,3 +572,56 @@ int join_resolve(Joiner *j, const char *p, Py_ssize_t n, const jresolved **out) 
     *out = r;
     return 0;
 }
+
+/* -- hosts ----------------------------------------------------------------------------- */
+
+int join_set_host(Joiner *j, fl_str host) {
+    static const char empty[1] = "";
+    if (host.p == NULL)
+        host = (fl_str){empty, 0};
+    j->host = host;
+    j->khost = (fl_str){empty, 0};
+    if (host.n > 0 && !bytes_eq(j->first_host.p ? j->first_host.p : empty,
+                                ostr_len(&j->first_host), host.p, host.n)) {
+        if (ostr_len(&j->first_host) == 0)
+            return ostr_set(&j->first_host, host.p, host.n);
+        j->khost = host;
+    }
+    return 0;
+}
+
+int join_hkey(fl_str host, fl_str ident, tbuf *out, fl_str *key) {
+    if (host.n == 0 || ident.p == NULL || ident.n == 0) {
+        *key = ident;
+        return 0;
+    }
+    char *d = tb_reserve(out, host.n + 1 + ident.n);
+    if (d == NULL)
+        return -1;
+    memcpy(d, host.p, (size_t)host.n);
+    d[host.n] = '\n';
+    memcpy(d + host.n + 1, ident.p, (size_t)ident.n);
+    out->n = host.n + 1 + ident.n;
+    *key = (fl_str){out->p, out->n};
+    return 0;
+}
+
+int join_hk(const Joiner *j, fl_str host, fl_str ident, tbuf *out, fl_str *key) {
+    if (ostr_eq(&j->first_host, host.p, host.n))
+        host.n = 0;
+    return join_hkey(host, ident, out, key);
+}
+
+int join_beside(const char *k, Py_ssize_t kn, const char *ident, Py_ssize_t n, tbuf *out) {
+    const char *nl = memchr(k, '\n', (size_t)kn);
+    Py_ssize_t pre = nl ? nl - k + 1 : 0;
+    char *d = tb_reserve(out, pre + n);
+    if (d == NULL)
+        return -1;
+    if (pre)
+        memcpy(d, k, (size_t)pre);
+    if (n)
+        memcpy(d + pre, ident, (size_t)n);
+    out->n = pre + n;
+    return 0;
+}

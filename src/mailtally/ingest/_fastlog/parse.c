@@ -385,7 +385,37 @@ static int has_high_byte(const char *p, Py_ssize_t n) {
 static void status(fl_result *out, int st, fl_str program) {
     out->status = st;
     out->program = program;
+    out->host = fl_s(LIT(""));
     out->n_records = 0;
+}
+
+/* parsers._host_of: the host of an ok line into out->host, lower case; 0 if it is no
+ * hostname (longer than FL_MAX_HOST, or a character outside [A-Za-z0-9._:-]) */
+static int host_of(fl_str h, fl_result *out) {
+    out->host = fl_s(LIT(""));
+    if (h.p == NULL || h.n == 0)
+        return 1;
+    if (h.n > FL_MAX_HOST)
+        return 0;
+    int upper = 0;
+    for (Py_ssize_t i = 0; i < h.n; i++) {
+        char c = h.p[i];
+        if ('A' <= c && c <= 'Z')
+            upper = 1;
+        else if (!(('a' <= c && c <= 'z') || IS_DIGIT(c) || c == '.' || c == '_' || c == ':' ||
+                   c == '-'))
+            return 0;
+    }
+    if (!upper) {
+        out->host = h;
+        return 1;
+    }
+    for (Py_ssize_t i = 0; i < h.n; i++) {
+        char c = h.p[i];
+        out->host_lower[i] = ('A' <= c && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    out->host = fl_s(out->host_lower, h.n);
+    return 1;
 }
 
 /* parsers._too_long: whether a record holds a field of parsers._BOUNDED over
@@ -480,6 +510,7 @@ static int unsplit(fl_stamps *st, fl_str line, fl_result *out) {
         if (r == R_RECS && !too_long(out)) {
             out->status = FL_OK;
             out->program = fl_s(LIT("doveadm"));
+            out->host = fl_s(LIT(""));
             out->time = st->reference;
             return R_RECS;
         }
@@ -582,6 +613,10 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         s = fl_stamp_rfc3339(st, hd.stamp, &t);
     switch (s) {
     case R_RECS:
+        if (!host_of(hd.host, out)) {
+            status(out, FL_UNKNOWN, name);
+            return 0;
+        }
         out->status = FL_OK;
         out->program = name;
         out->time = t;
@@ -789,11 +824,12 @@ static PyObject *result_object(const fl_result *res) {
     }
     PyObject *st = res->status == FL_OK ? s_ok : res->status == FL_IGNORED ? s_ignored : s_unknown;
     PyObject *a[] = {lit_ref(st), str_of(res->program),
-                     res->status == FL_OK ? PyLong_FromLongLong(res->time) : lit_ref(Py_None), recs};
+                     res->status == FL_OK ? PyLong_FromLongLong(res->time) : lit_ref(Py_None), recs,
+                     str_of(res->host)};
     PyObject *out = NULL;
-    if (a[1] != NULL && a[2] != NULL)
-        out = PyObject_Vectorcall(ParseResult, a, 4, NULL);
-    for (int i = 0; i < 4; i++)
+    if (a[1] != NULL && a[2] != NULL && a[4] != NULL)
+        out = PyObject_Vectorcall(ParseResult, a, 5, NULL);
+    for (int i = 0; i < 5; i++)
         Py_XDECREF(a[i]);
     return out;
 }

@@ -166,9 +166,14 @@ enum fl_status {
 
 #define FL_MAX_RECORDS 16
 
+/* parsers.MAX_HOST: a longer syslog host makes the line not understood */
+#define FL_MAX_HOST 253
+
 typedef struct {
     int status;      /* enum fl_status */
     fl_str program;  /* as ParseResult.program ("" when no header) */
+    fl_str host;     /* as ParseResult.host: lower case, "" (p != NULL) when none */
+    char host_lower[FL_MAX_HOST]; /* where host points when the line's was not lower case */
     int tally;       /* FL_IGNORED, tallied by program in the report (parsers.tallied) */
     int64_t time;    /* UTC epoch seconds, for FL_OK */
     int n_records;
