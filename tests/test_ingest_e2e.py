@@ -77,17 +77,6 @@ def ingester_for(store: Store, truth: dict[str, Any], **kwargs: Any) -> Ingester
     )
 
 
-def compiled_joiner_knows_hosts() -> bool:
-    """Whether the compiled joiner takes ``own_hosts`` (it keys by host when it does)."""
-    try:
-        from mailtally.ingest import _fastlog
-
-        _fastlog.Joiner(own_hosts=())
-    except (ImportError, TypeError):
-        return False
-    return True
-
-
 @pytest.fixture(
     scope="module",
     params=[(r, mode) for r in RUNS for mode in INGEST_MODES],
@@ -96,8 +85,6 @@ def compiled_joiner_knows_hosts() -> bool:
 def run(request, tmp_path_factory):
     """A synthesized platform and log, ingested once with the Ingester (compiled or Python)."""
     (seed, lines, days, start, hosts), mode = request.param
-    if hosts > 1 and mode == "compiled" and not compiled_joiner_knows_hosts():
-        pytest.xfail("the compiled joiner does not key by host yet (own_hosts)")
     base = tmp_path_factory.mktemp(f"e2e{seed}")
     store = open_store(f"sqlite:///{base / 'store.sqlite3'}")
     add_operator(store, hasher_for(cheap_config()), OPERATOR, OPERATOR_PASSWORD)

@@ -383,13 +383,12 @@ class Ingester:
             self._known = list(q.ingest_files())
             # What is known of the tree is kept while the tree stays the same.
             self._learn_tree(q)
-        joiner_config: dict[str, Any] = {
+        self.own_hosts = tuple(own_hosts)
+        joiner_config = {
             "webmail_hosts": self.webmail_hosts,
+            "own_hosts": self.own_hosts,
             "resolve": self._resolve,
         }
-        self.own_hosts = tuple(own_hosts)
-        if self.own_hosts:  # only when given: a joiner that predates them works without
-            joiner_config["own_hosts"] = self.own_hosts
         joiner_class: Any = _fastlog.Joiner if self.compiled and _fastlog else Joiner
         self.joiner = (
             joiner_class.from_state(msgspec.json.decode(state), **joiner_config)
