@@ -489,6 +489,9 @@ def synth(
         click.echo(f"  {path}")
     click.echo(f"  {result.platform}")
     click.echo(f"  {result.truth}")
+    if hosts > 1:
+        own = msgspec.json.decode(result.truth.read_bytes())["own_hosts"]
+        click.echo(f"own hosts (tell the reader, [site] own_hosts): {', '.join(own)}")
     click.echo(f"next: mailtally ingest --db {config.db} " + " ".join(str(p) for p in result.files))
 
 
