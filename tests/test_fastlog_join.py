@@ -99,9 +99,8 @@ def resolver(raising: bool = False) -> Callable[[str], str | None]:
 SYNTH_LINES = 20_000
 
 
-@pytest.fixture(scope="module")
-def synth_results(tmp_path_factory) -> list[ParseResult]:
-    """~20k lines of ``mailtally synth`` (all its files, oldest first), parsed once."""
+def parse_synth(tmp_path_factory, hosts: int = 1) -> tuple[list[ParseResult], dict[str, Any]]:
+    """~20k lines of ``mailtally synth`` (all its files, oldest first), parsed; its truth."""
     from mailtally.store import open_store
     from mailtally.synth import synthesize
 
@@ -109,7 +108,13 @@ def synth_results(tmp_path_factory) -> list[ParseResult]:
     store = open_store(f"sqlite:///{base / 'store.sqlite3'}")
     try:
         result = synthesize(
-            store, base / "logs", lines=SYNTH_LINES, days=3, seed=11, start=date(2026, 3, 2)
+            store,
+            base / "logs",
+            lines=SYNTH_LINES,
+            days=3,
+            seed=11,
+            start=date(2026, 3, 2),
+            hosts=hosts,
         )
     finally:
         store.close()
@@ -126,7 +131,19 @@ def synth_results(tmp_path_factory) -> list[ParseResult]:
         with opener(path, "rt", encoding="utf-8", errors="surrogateescape") as f:
             out.extend(parser.parse(line) for line in f)
     assert len(out) > SYNTH_LINES // 2
-    return out
+    return out, truth
+
+
+@pytest.fixture(scope="module")
+def synth_results(tmp_path_factory) -> list[ParseResult]:
+    """~20k lines of ``mailtally synth``, parsed once."""
+    return parse_synth(tmp_path_factory)[0]
+
+
+@pytest.fixture(scope="module")
+def synth_hosts(tmp_path_factory) -> tuple[list[ParseResult], dict[str, Any]]:
+    """~20k lines of ``mailtally synth --hosts 3`` (queue ids repeat across hosts), parsed."""
+    return parse_synth(tmp_path_factory, hosts=3)
 
 
 def feed_both(
@@ -199,6 +216,34 @@ def test_process_and_take(synth_results) -> None:
     assert c.process(synth_results[:3000]) == p.process(synth_results[:3000])
     assert c.take() == p.take() == []
     same_state(c, p)
+
+
+@pytest.mark.parametrize(
+    "config", [{}, {"max_entries": 40, "max_age": 30}], ids=["default", "small"]
+)
+def test_a_log_of_three_hosts_gives_the_same_events_and_state(synth_hosts, config) -> None:
+    results, truth = synth_hosts
+    assert {r.host for r in results} >= {"mx1", "mx2", "mx3"}
+    cfg = {**config, "own_hosts": truth["own_hosts"], "webmail_hosts": truth["webmail_hosts"]}
+    c, p = CJoiner(**cfg), PyJoiner(**cfg)
+    ec, ep = feed_both(results, c, p)
+    assert ec and ec == ep
+    assert c.flush() == p.flush()
+    same_state(c, p)
+
+
+@pytest.mark.parametrize("cut", [2500, 12345])
+def test_a_log_of_three_hosts_hands_over_between_implementations(synth_hosts, cut) -> None:
+    results, truth = synth_hosts
+    cfg = {"own_hosts": truth["own_hosts"], "resolve": resolver()}
+    whole = CJoiner(**cfg)
+    expected = whole.process(results) + whole.flush()
+    a = PyJoiner(**cfg)
+    got = a.process(results[:cut])
+    b = CJoiner.from_state(msgspec.json.decode(msgspec.json.encode(a.state())), **cfg)
+    got += b.process(results[cut:]) + b.flush()
+    assert got == expected
+    assert b.state() == whole.state()
 
 
 # -- edge cases -----------------------------------------------------------------------------

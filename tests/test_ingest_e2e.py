@@ -10,7 +10,9 @@ quota reports, and the account gauges.
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -39,42 +41,53 @@ from mailtally.periods import KINDS, FixedClock, Periods, format_time
 from mailtally.store import Store, open_store
 from mailtally.synth import LASTS, METRICS, SynthError, synthesize
 
-#: (seed, lines, days, first day): the second one crosses a new year (classic stamps
-#: have no year: it is inferred from each file's mtime).
-RUNS = [(7, 4000, 4, date(2026, 3, 2)), (23, 3000, 3, date(2025, 12, 30))]
+#: (seed, lines, days, first day, hosts): the second one crosses a new year (classic
+#: stamps have no year: it is inferred from each file's mtime); the third is one log of
+#: three hosts, interleaved, whose queue ids and Message-IDs repeat from host to host.
+RUNS = [
+    (7, 4000, 4, date(2026, 3, 2), 1),
+    (23, 3000, 3, date(2025, 12, 30), 1),
+    (11, 6000, 3, date(2026, 3, 2), 3),
+]
 
 #: where each truth metric is in a summary
 PLACE = {m: ("logins" if m in ("imap4", "pop3", "webmail") else "messages", m) for m in METRICS}
 STATE_TABLES = ("flows", "gauges", "storage_reports", "user_versions")
 
 
-def synth_and_ingest(store: Store, out: Path, seed: int, lines: int, days: int, start: date):
-    result = synthesize(store, out, lines=lines, days=days, seed=seed, start=start)
+def synth_and_ingest(
+    store: Store, out: Path, seed: int, lines: int, days: int, start: date, hosts: int
+):
+    result = synthesize(store, out, lines=lines, days=days, seed=seed, start=start, hosts=hosts)
     truth = json.loads(result.truth.read_text())
     platform = json.loads(result.platform.read_text())
     paths = [str(out / f) for f in truth["files"]]
     # small batches: messages in flight are saved and taken up again across many commits
-    ingester = Ingester(
-        store, Periods("UTC"), Site(webmail_hosts=truth["webmail_hosts"]), batch_lines=613
-    )
+    ingester = ingester_for(store, truth, batch_lines=613)
     return truth, platform, paths, ingester.ingest(paths)
+
+
+def ingester_for(store: Store, truth: dict[str, Any], **kwargs: Any) -> Ingester:
+    """An Ingester told the platform's webmail hosts and own hosts, as truth.json lists them."""
+    site = Site(webmail_hosts=truth["webmail_hosts"], own_hosts=truth.get("own_hosts", []))
+    return Ingester(store, Periods("UTC"), site, **kwargs)
 
 
 @pytest.fixture(
     scope="module",
     params=[(r, mode) for r in RUNS for mode in INGEST_MODES],
-    ids=lambda p: f"seed{p[0][0]}-{p[1]}",
+    ids=lambda p: f"seed{p[0][0]}-{p[0][4]}host-{p[1]}",
 )
 def run(request, tmp_path_factory):
     """A synthesized platform and log, ingested once with the Ingester (compiled or Python)."""
-    (seed, lines, days, start), mode = request.param
+    (seed, lines, days, start, hosts), mode = request.param
     base = tmp_path_factory.mktemp(f"e2e{seed}")
     store = open_store(f"sqlite:///{base / 'store.sqlite3'}")
     add_operator(store, hasher_for(cheap_config()), OPERATOR, OPERATOR_PASSWORD)
     with pytest.MonkeyPatch.context() as mp:
         use_ingest_mode(mp, mode)
         truth, platform, paths, report = synth_and_ingest(
-            store, base / "logs", seed, lines, days, start
+            store, base / "logs", seed, lines, days, start, hosts
         )
     yield store, truth, platform, paths, report
     store.close()
@@ -217,7 +230,7 @@ def test_the_truth_is_worth_comparing(run) -> None:
     assert all(totals.get(m, 0) > 0 for m in METRICS), totals
     assert {u["type"] for u in platform["users"]} == {"mailbox", "forward", "filter"}
     assert report.lines == truth["lines"]
-    asked = next(lines for seed, lines, _d, _s in RUNS if seed == truth["seed"])
+    asked = next(lines for seed, lines, _d, _s, _h in RUNS if seed == truth["seed"])
     assert 0.8 * asked < truth["lines"] < 1.2 * asked
 
 
@@ -236,15 +249,71 @@ def test_only_the_noise_is_not_understood(run) -> None:
     assert report.events > 0
 
 
-def test_ingesting_again_changes_nothing(run) -> None:
+def test_ingesting_again_changes_nothing(run, request, monkeypatch) -> None:
     store, truth, platform, paths, _report = run
+    use_ingest_mode(monkeypatch, request.node.callspec.params["run"][1])  # as the run was
     before = table_rows(store, *STATE_TABLES)
-    report = Ingester(store, Periods("UTC"), Site(webmail_hosts=truth["webmail_hosts"])).ingest(
-        paths
-    )
+    report = ingester_for(store, truth).ingest(paths)
     assert report.events == 0 and report.lines == 0
     assert table_rows(store, *STATE_TABLES) == before
     check_against_truth(store, truth, platform)
+
+
+_QUEUE_LINE = re.compile(r" (\S+) postfix/[a-z/]+\[\d+\]: ([0-9A-Za-z]{10,}): (.*)")
+
+
+def queue_ids_by_host(paths: list[str]) -> tuple[dict[str, list[tuple[str, int, int]]], dict]:
+    """The queue ids of a log: per id, (host, first line, last line); per Message-ID the
+    (host, queue id) pairs that carry it."""
+    spans: dict[tuple[str, str], list[int]] = {}
+    msgids: dict[str, set[tuple[str, str]]] = {}
+    n = 0
+    for path in paths:
+        if "mail.log" not in path:
+            continue
+        with (
+            gzip.open(path, "rt", errors="replace")
+            if path.endswith(".gz")
+            else open(path, errors="replace") as f
+        ):
+            for line in f:
+                n += 1
+                m = _QUEUE_LINE.search(line)
+                if m is None:
+                    continue
+                host, q, rest = m.groups()
+                spans.setdefault((host, q), [n, n])[1] = n
+                if rest.startswith("message-id=<"):
+                    msgids.setdefault(rest[12:-1], set()).add((host, q))
+    by_id: dict[str, list[tuple[str, int, int]]] = {}
+    for (host, q), (first, last) in spans.items():
+        by_id.setdefault(q, []).append((host, first, last))
+    return by_id, msgids
+
+
+def test_hosts_share_queue_ids_and_message_ids(run) -> None:
+    """A log of several hosts has what makes it hard: the same queue id in flight on two
+    hosts at once, and the same Message-ID on two hosts under different queue ids (a
+    message from a user of one host to a user of another)."""
+    _store, truth, platform, paths, _report = run
+    if "own_hosts" not in truth:
+        pytest.skip("a log of one host")
+    hosts = {h["name"] for h in platform["hosts"]}
+    assert len(hosts) == 3 and set(truth["own_hosts"]) >= hosts
+    by_id, msgids = queue_ids_by_host(paths)
+    assert {h for spans in by_id.values() for h, _f, _l in spans} == hosts
+    at_once = [
+        q
+        for q, spans in by_id.items()
+        if any(a[0] != b[0] and a[1] <= b[2] and b[1] <= a[2] for a in spans for b in spans)
+    ]
+    assert len(at_once) >= 2, at_once
+    handed_over = [
+        mid
+        for mid, carriers in msgids.items()
+        if len({h for h, _q in carriers}) > 1 and len({q for _h, q in carriers}) > 1
+    ]
+    assert len(handed_over) >= 5, handed_over
 
 
 @pytest.fixture
@@ -255,7 +324,7 @@ def no_environment(monkeypatch):
 
 def test_through_the_commands(tmp_path, no_environment) -> None:
     """The same through ``mailtally synth`` and ``mailtally ingest``, across a new year."""
-    seed, lines, days, start = RUNS[1]
+    seed, lines, days, start, _hosts = RUNS[1]
     db = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     out = tmp_path / "logs"
     runner = CliRunner()

@@ -448,6 +448,13 @@ def _print_report(report: Any) -> None:
     default=None,
     help="First day of the log, UTC (default: DAYS days before today).",
 )
+@click.option(
+    "--hosts",
+    type=click.IntRange(min=1, max=16),
+    default=1,
+    show_default=True,
+    help="Mail servers sharing the domains, their lines in one log (truth.json: own_hosts).",
+)
 @db_option
 @click.pass_context
 def synth(
@@ -458,6 +465,7 @@ def synth(
     seed: int,
     users: int | None,
     start: datetime | None,
+    hosts: int,
     db: str | None,
 ) -> None:
     """Create a generated platform in the store and write a realistic mail log for it.
@@ -471,7 +479,7 @@ def synth(
     store = open_configured(config)
     try:
         result = synthesize(store, Path(out_dir), lines=lines, days=days, seed=seed, users=users,
-                            start=start.date() if start else None)  # fmt: skip
+                            start=start.date() if start else None, hosts=hosts)  # fmt: skip
     except SynthError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -486,6 +494,9 @@ def synth(
         click.echo(f"  {path}")
     click.echo(f"  {result.platform}")
     click.echo(f"  {result.truth}")
+    if hosts > 1:
+        own = msgspec.json.decode(result.truth.read_bytes())["own_hosts"]
+        click.echo(f"own hosts (tell the reader, [site] own_hosts): {', '.join(own)}")
     click.echo(f"next: mailtally ingest --db {config.db} " + " ".join(str(p) for p in result.files))
 
 

@@ -151,9 +151,8 @@ class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             "filter_ports": tuple(self.filter_ports),
             "reinject_grace": self.reinject_grace,
             "recipient_delimiter": self.recipient_delimiter,
+            "own_hosts": tuple(self.own_hosts),
         }
-        if self.own_hosts:  # (a joiner without the keyword is still accepted)
-            config["own_hosts"] = tuple(self.own_hosts)
         return config
 
 
