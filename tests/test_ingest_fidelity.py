@@ -129,6 +129,11 @@ NOT_UNDERSTOOD: dict[str, str] = {
     "rspamd verdict": f"{S} rspamd[9]: <ab12cd>; task; rspamd_task_write_log: id: <m@x>, "
     "qid: <1A0005>, ip: 1.2.3.4, from: <a@b>, (something new), len: 10, time: 1ms",
     "roundcube login": f"{S} roundcube: <k3j4h5g6> Successful login for bob@example.com",
+    # Exim's own main log and through syslog, and spamd
+    "exim arrival": "2026-01-10 08:00:05 1tFZ7e-00000000Ijk-2BKh <= a@b H=(x) [1.2.3.4] P=esmtp",
+    "exim delivery": f"{S} exim[7]: 1tFZ7e-00000000Ijk-2BKh => bob@example.com",
+    "exim reject": f"{S} exim[7]: H=(x) [1.2.3.4] F=<a@b> rejected RCPT bob@example.com: no",
+    "spamd verdict": f"{S} spamd[8]: spamd: result: Y 15 - X scantime=0.5,size=2",
     # of no known family: by program
     "someprogram": f"{S} someprogram[12]: something else entirely",
 }

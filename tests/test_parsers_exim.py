@@ -363,25 +363,50 @@ def test_ignored(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "family"),
     [
-        # counted families in a form not understood: reported with a sample
-        f"{FILE} {NEW} <= bob@remote.example H=(x) [198.51.100.7] P=esmtp",  # no S=
-        f"{FILE} {NEW} <= bob@remote.example H=(x) [198.51.100.7] P=esmtp S=12x",
-        f"{FILE} {NEW} => alice@example.com",  # no router or transport
-        f"{FILE} {NEW} => alice@example.com <sales@example.com",
-        f"{FILE} {NEW} ** alice@example.com without a colon",
-        f"{FILE} H=(x) [198.51.100.9] F=<x@spam.example> rejected RCPT alice@example.com: x",
-        f"{FILE} H=(x) [198.51.100.9] F=<x@spam.example> rejected RCPT <" + "a" * 98,
-        # an address longer than stamps.MAX_ADDRESS
-        f"{FILE} {NEW} => {'a' * 321}@example.com R=virtual_user T=dovecot_virtual_delivery",
-        "Nov 28 01:02:03 mx1 spamd[4242]: spamd: result: ? 3 - X scantime=1,mid=<a@b>",
-        "Nov 28 01:02:03 mx1 spamd[4242]: spamd: result: Y 15 - X scantime=0.5,size=2",
+        # counted families in a form not understood: reported with a sample, by family
+        (f"{FILE} {NEW} <= bob@remote.example H=(x) [198.51.100.7] P=esmtp", "exim arrival"),
+        (f"{SYS} {OLD} <= bob@remote.example H=(x) [198.51.100.7] S=12x", "exim arrival"),
+        (f"{FILE} {NEW} (= bob@remote.example", "exim arrival"),  # no sender's fields
+        (f"{FILE} {NEW} <= b@r.example S=1 id=<{'m' * 1000}@x>", "exim arrival"),  # id too long
+        (f"{FILE} {NEW} => alice@example.com", "exim delivery"),  # no router or transport
+        (f"{FILE} {NEW} => alice@example.com <sales@example.com", "exim delivery"),
+        (f"{FILE} {NEW} -> a b c R=virtual_user T=lmtp", "exim delivery"),
+        (f"{FILE} {NEW} *> carol@else.example (x R=dnslookup T=remote_smtp", "exim delivery"),
+        (f"{FILE} {NEW} >> carol@else.example", "exim delivery"),
+        (f"{FILE} {NEW} ** alice@example.com without a colon", "exim delivery"),
+        (f"{SYS} {NEW} ** : Unrouteable address", "exim delivery"),
+        (
+            f"{FILE} H=(x) [198.51.100.9] F=<x@spam.example> rejected RCPT alice@example.com: x",
+            "exim reject",
+        ),
+        (
+            f"{FILE} H=(x) [198.51.100.9] F=<x@spam.example> rejected RCPT <" + "a" * 98,
+            "exim reject",
+        ),
+        (f"{SYS} {NEW} H=(x) [198.51.100.9] temporarily rejected RCPT <a@b", "exim reject"),
+        # an address longer than stamps.MAX_ADDRESS: read, then too long (of no family,
+        # as Postfix's)
+        (f"{FILE} {NEW} => {'a' * 321}@example.com R=virtual_user T=dovecot_virtual_delivery", ""),
+        (
+            "Nov 28 01:02:03 mx1 spamd[4242]: spamd: result: ? 3 - X scantime=1,mid=<a@b>",
+            "spamd verdict",
+        ),
+        (
+            "Nov 28 01:02:03 mx1 spamd[4242]: spamd: result: Y 15 - X scantime=0.5,size=2",
+            "spamd verdict",
+        ),
+        (
+            f"Nov 28 01:02:03 mx1 spamd[4242]: spamd: result: . 0 - X scantime=1,mid=<{'m' * 999}>",
+            "spamd verdict",
+        ),
     ],
 )
-def test_not_understood(text: str) -> None:
+def test_not_understood(text: str, family: str) -> None:
     res = P.parse(text)
-    assert res.status == "unknown", res
+    assert (res.status, res.family) == ("unknown", family), res
+    assert res.program in ("exim", "spamd")
     assert res.program in ("exim", "spamd")
 
 

@@ -307,7 +307,7 @@ int fl_parse_exim(fl_str msg, fl_result *out) {
     if (fl_is_exim_id(first)) {
         fl_str rest = sp > 0 ? from(msg, sp + 1) : sl(msg, 0, 0);
         if (STARTS(rest, "<= ") || STARTS(rest, "(= "))
-            return arrival(first, from(rest, 3), out);
+            return FAMILY(arrival(first, from(rest, 3), out), "exim arrival");
         static const struct {
             char a, b;
             int kind;
@@ -316,7 +316,8 @@ int fl_parse_exim(fl_str msg, fl_result *out) {
         if (rest.n >= 3 && rest.p[2] == ' ')
             for (size_t i = 0; i < sizeof markers / sizeof markers[0]; i++)
                 if (rest.p[0] == markers[i].a && rest.p[1] == markers[i].b)
-                    return delivery(first, markers[i].kind, from(rest, 3), out);
+                    return FAMILY(delivery(first, markers[i].kind, from(rest, 3), out),
+                                  "exim delivery");
         if (EQ(rest, "Completed") || STARTS(rest, "Completed ")) {
             fl_record *r = add_record(out, FL_EXIM_COMPLETED);
             if (r == NULL)
@@ -325,11 +326,11 @@ int fl_parse_exim(fl_str msg, fl_result *out) {
             return R_RECS;
         }
         if (CONTAINS(rest, " rejected ") || STARTS(rest, "rejected "))
-            return rejected(first, rest, out);
+            return FAMILY(rejected(first, rest, out), "exim reject");
         return R_EMPTY; /* "== … defer", frozen, "SMTP error from remote…", "removed by …" */
     }
     if (CONTAINS(msg, " rejected "))
-        return rejected(FL_NONE, msg, out);
+        return FAMILY(rejected(FL_NONE, msg, out), "exim reject");
     return R_EMPTY; /* connections, queue runs, "no host name found", TLS errors… */
 }
 
@@ -338,11 +339,11 @@ int fl_parse_spamd(fl_str msg, fl_result *out) {
         return R_EMPTY;
     fl_str rest = from(msg, 15);
     if (!(STARTS(rest, "Y ") || STARTS(rest, ". ")))
-        return R_NONE;
+        return FAMILY(R_NONE, "spamd verdict");
     int spam = rest.p[0] == 'Y';
     Py_ssize_t k = FIND(rest, ",mid=", 0);
     if (k < 0)
-        return R_NONE;
+        return FAMILY(R_NONE, "spamd verdict");
     fl_str v = from(rest, k + 5);
     Py_ssize_t c = findc(v, ',', 0);
     if (c >= 0)
@@ -351,7 +352,7 @@ int fl_parse_spamd(fl_str msg, fl_result *out) {
         return R_EMPTY; /* "mid=(unknown)": a message without a Message-ID cannot be joined */
     fl_str mid = sl(v, 1, v.n - 1);
     if (mid.n > FL_MAX_MESSAGE_ID)
-        return R_NONE;
+        return FAMILY(R_NONE, "spamd verdict");
     fl_record *r = add_record(out, FL_SPAMD_RESULT);
     if (r == NULL)
         return R_FALLBACK;

@@ -24,8 +24,9 @@ one line per event of a message, after its message id: the old ``1abcDE-0001Ab-C
   (``MAIL``, ``HELO``, connection, ``after DATA``) are understood and count nothing.
 * Everything else (``==`` deferrals, ``SMTP connection from``, ``Start queue run``,
   ``no host name found``, frozen messages, retries…) is understood and counts nothing;
-  a line of a counted family (a marker above, ``Completed``, ``rejected``) that does
-  not parse is not understood.
+  a line of a counted family (a marker above, ``rejected``) that does not parse is
+  not understood, and :func:`parse_exim` names its family (``exim arrival``, ``exim
+  delivery``, ``exim reject``: :mod:`.families`).
 
 The line prefix (date, ``.fff`` of +millisec, ``+ZZZZ`` of log_timezone, ``[pid]``
 of +pid) is taken off by stamps._split for Exim's own file; in the syslog form the
@@ -34,7 +35,8 @@ which :func:`parse_exim` skips.
 
 spamd writes ``spamd: result: Y 15 - TESTS scantime=…,…,mid=<msgid>,autolearn=…``
 (``Y`` spam, ``.`` ham) → :class:`SpamdResult`, joined to the message by its
-Message-ID.  Its other lines (``identified spam``/``clean message``, which name no
+Message-ID (a result line that does not parse is of the family ``spamd verdict``).
+Its other lines (``identified spam``/``clean message``, which name no
 message; ``connection from``, ``processing message``) count nothing.
 """
 
@@ -45,6 +47,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..stamps import MAX_DIGITS, MAX_MESSAGE_ID, is_exim_id
+from .families import EXIM_ARRIVAL, EXIM_DELIVERY, EXIM_REJECT, SPAMD_VERDICT
 from .postfix import Reject
 
 __all__ = [
@@ -334,9 +337,10 @@ def _rejected(qid: str | None, text: str) -> tuple[Reject, ...] | None:
     return (Reject(qid, "RCPT", rcpt or None, permanent),)
 
 
-def parse_exim(msg: str) -> tuple[EximRecord, ...] | None:
+def parse_exim(msg: str) -> tuple[EximRecord, ...] | str:
     """Records of one Exim main log text (after the syslog header or the file's stamp);
-    ``()`` for lines that count nothing, None for a counted family not understood."""
+    ``()`` for lines that count nothing, the family (``families``) of a line of a
+    counted family not understood."""
     msg = _skip_stamp(msg)
     sp = msg.find(" ")
     first = msg[:sp] if sp > 0 else msg
@@ -346,32 +350,35 @@ def parse_exim(msg: str) -> tuple[EximRecord, ...] | None:
         marker = rest[:3]
         if marker in ("<= ", "(= "):
             arr = _arrival(qid, rest[3:])
-            return None if arr is None else (arr,)
+            return EXIM_ARRIVAL if arr is None else (arr,)
         kind = _MARKERS.get(rest[:2])
         if kind is not None and rest[2:3] == " ":
             d = _delivery(qid, kind, rest[3:])
-            return None if d is None else (d,)
+            return EXIM_DELIVERY if d is None else (d,)
         if rest == "Completed" or rest.startswith("Completed "):
             return (EximCompleted(qid),)
         if " rejected " in rest or rest.startswith("rejected "):
-            return _rejected(qid, rest)
+            rej = _rejected(qid, rest)
+            return EXIM_REJECT if rej is None else rej
         return ()  # "== … defer", frozen, "SMTP error from remote…", "removed by …"
     if " rejected " in msg:
-        return _rejected(None, msg)
+        rej = _rejected(None, msg)
+        return EXIM_REJECT if rej is None else rej
     return ()  # connections, queue runs, "no host name found", TLS errors…
 
 
-def parse_spamd(msg: str) -> tuple[SpamdResult, ...] | None:
-    """Records of one spamd log text: ``spamd: result: …`` → :class:`SpamdResult`."""
+def parse_spamd(msg: str) -> tuple[SpamdResult, ...] | str:
+    """Records of one spamd log text: ``spamd: result: …`` → :class:`SpamdResult`
+    (``spamd verdict``, the family, for a result line not understood)."""
     if not msg.startswith("spamd: result: "):
         return ()
     rest = msg[15:]
     if rest[:2] not in ("Y ", ". "):
-        return None
+        return SPAMD_VERDICT
     spam = rest[0] == "Y"
     k = rest.find(",mid=")  # (scantime= is always the first item: mid= follows a comma)
     if k < 0:
-        return None
+        return SPAMD_VERDICT
     v = rest[k + 5 :]
     c = v.find(",")
     if c >= 0:
@@ -380,5 +387,5 @@ def parse_spamd(msg: str) -> tuple[SpamdResult, ...] | None:
         return ()  # "mid=(unknown)": a message without a Message-ID cannot be joined
     mid = v[1:-1]
     if len(mid) > MAX_MESSAGE_ID:
-        return None
+        return SPAMD_VERDICT
     return (SpamdResult(mid, "spam" if spam else "ham"),)

@@ -6,7 +6,7 @@ family — one of these short strings, "program what" — instead of None.  The
 ingest report groups lines not understood by family (by program for a line of
 no known family), so that a log with one strange line of each family names each
 of them.  The compiled parsers set the same strings (``out->family``).  A new
-program adds its own, e.g. ``"exim delivery"``, ``"spamd verdict"``.
+program adds its own.
 """
 
 from __future__ import annotations
@@ -15,12 +15,16 @@ __all__ = [
     "AMAVIS_VERDICT",
     "DOVECOT_LOGIN",
     "DOVECOT_SIEVE",
+    "EXIM_ARRIVAL",
+    "EXIM_DELIVERY",
+    "EXIM_REJECT",
     "PMG_VERDICT",
     "POSTFIX_DELIVERY",
     "POSTFIX_MESSAGE",
     "POSTFIX_REJECT",
     "ROUNDCUBE_LOGIN",
     "RSPAMD_VERDICT",
+    "SPAMD_VERDICT",
 ]
 
 #: imap-login/pop3-login lines (``Login:``, ``Logged in:``, …)
@@ -33,6 +37,14 @@ POSTFIX_DELIVERY = "postfix delivery"
 POSTFIX_REJECT = "postfix reject"
 #: the other lines of a queue id: ``client=``, ``message-id=``, ``from=<…>, size=``, ``uid=``
 POSTFIX_MESSAGE = "postfix message"
+#: Exim's ``ID <= sender …`` (and ``(=``)
+EXIM_ARRIVAL = "exim arrival"
+#: Exim's ``ID => address …`` and ``->``, ``*>``, ``>>``, ``**`` (``Completed`` is always read)
+EXIM_DELIVERY = "exim delivery"
+#: Exim's ``… rejected RCPT <address>: …`` (and ``temporarily rejected``)
+EXIM_REJECT = "exim reject"
+#: ``spamd: result: Y 15 - … mid=<…>``
+SPAMD_VERDICT = "spamd verdict"
 #: ``(…) Passed …``/``(…) Blocked …``
 AMAVIS_VERDICT = "amavis verdict"
 #: ``rspamd_task_write_log: … qid: <…> … (action) …``
