@@ -150,6 +150,9 @@ from .parsers import (
     CleanupMessageId,
     Delivery,
     Discard,
+    EximArrival,
+    EximCompleted,
+    EximDelivery,
     FilterBlocked,
     MailLogin,
     ParseResult,
@@ -163,6 +166,7 @@ from .parsers import (
     Reject,
     SieveAction,
     SmtpdClient,
+    SpamdResult,
     SpamVerdict,
     WebmailLogin,
 )
@@ -308,6 +312,13 @@ def _entry_bytes(key: str, value: Any, children: bool) -> int:
     return _u8(key) + (sum(_u8(b) for b in value[1]) if children else 0)
 
 
+def _spam_folder(router: str, transport: str) -> bool:
+    """Whether an Exim delivery goes into the spam folder: a router or transport named
+    for it (cPanel's ``virtual_user_spam`` router, ``virtual_sa_userdelivery``)."""
+    r, t = router.lower(), transport.lower()
+    return "spam" in r or "spam" in t or "_sa_" in t
+
+
 def _loopback(ip: str) -> bool:
     if ip.startswith("::ffff:"):
         ip = ip[7:]
@@ -315,11 +326,13 @@ def _loopback(ip: str) -> bool:
 
 
 class _Msg:
-    """One Postfix message in flight."""
+    """One Postfix or Exim message in flight."""
 
     __slots__ = (
+        "arrived",
         "bounced",
         "client",
+        "erc",
         "filtered",
         "fwds",
         "inherited_size",
@@ -362,8 +375,18 @@ class _Msg:
         self.bounced: dict[str, list[Any]] = {}
         # recipient key -> [address, time]: relayed to another server without orig_to
         self.relays: dict[str, list[Any]] = {}
+        # Exim: the time of the "<=" line of an authenticated submission whose
+        # recipients were not logged, and the keys of its distinct top-level
+        # recipients seen so far (its MessageOut is counted at "Completed")
+        self.arrived: int | None = None
+        self.erc: dict[str, None] = {}
         # the bytes of the strings above (not state: derived, see MAX_HELD_BYTES)
         self.weight = 0
+
+    def held(self) -> int:
+        """The recipients held (MAX_HELD_RECIPIENTS, MAX_HELD_TOTAL)."""
+        n = len(self.locals) + len(self.fwds) + len(self.bounced) + len(self.relays)
+        return n + len(self.erc)
 
     def measure(self) -> int:
         """The bytes of the strings held (what ``weight`` is kept equal to)."""
@@ -374,10 +397,12 @@ class _Msg:
         for table in (self.fwds, self.relays):
             for k, v in table.items():
                 w += _u8(k) + _u8(v[0])
+        for k in self.erc:
+            w += _u8(k)
         return w
 
     def dump(self) -> dict[str, Any]:
-        return {
+        d = {
             "seen": self.seen,
             "client": self.client,
             "loopback": self.loopback,
@@ -397,6 +422,10 @@ class _Msg:
             "bounced": self.bounced,
             "relays": self.relays,
         }
+        if self.arrived is not None:  # (an Exim submission's: absent from other states)
+            d["arrived"] = self.arrived
+            d["erc"] = list(self.erc)
+        return d
 
     @classmethod
     def load(cls, d: dict[str, Any]) -> _Msg:
@@ -425,6 +454,10 @@ class _Msg:
             k: [to, orig, _i64(t, "bounced")] for k, (to, orig, t) in d.get("bounced", {}).items()
         }
         m.relays = {k: [a, _i64(t, "relays")] for k, (a, t) in d.get("relays", {}).items()}
+        arrived = d.get("arrived")
+        if arrived is not None:
+            m.arrived = _i64(arrived, "arrived")
+            m.erc = dict.fromkeys(str(k) for k in d.get("erc", ()))
         return m
 
 
@@ -531,6 +564,10 @@ class Joiner:
             FilterBlocked: self._blocked,
             QuotaHeader: self._quota_header,
             QuotaRow: self._quota_row,
+            EximArrival: self._exim_arrival,
+            EximDelivery: self._exim_delivery,
+            EximCompleted: self._exim_completed,
+            SpamdResult: self._spamd,
         }
 
     # -- public API -----------------------------------------------------------------
@@ -735,9 +772,7 @@ class Joiner:
             j._msgs[qid] = m
             if m.msgid:
                 j._msgid_index[m.msgid] = qid  # a state saved before the index was
-        j._rcpts = sum(
-            len(m.locals) + len(m.fwds) + len(m.bounced) + len(m.relays) for m in j._msgs.values()
-        )
+        j._rcpts = sum(m.held() for m in j._msgs.values())
         if "msgid_index" in state:
             j._msgid_index = {str(k): str(q) for k, q in state["msgid_index"]}
         j._held = OrderedDict((q, _i64(d, "held")) for q, d in state.get("held", []))
@@ -799,7 +834,7 @@ class Joiner:
         is dropped, and counted (``dropped``).  Otherwise the caller adds it: room is
         made for it first under MAX_HELD_TOTAL, by expiring the oldest messages (never
         ``m``: it was just moved to the end, and holds fewer than the total bound)."""
-        if len(m.locals) + len(m.fwds) + len(m.bounced) + len(m.relays) >= MAX_HELD_RECIPIENTS:
+        if m.held() >= MAX_HELD_RECIPIENTS:
             self.dropped += 1
             return True
         msgs = self._msgs
@@ -919,7 +954,7 @@ class Joiner:
     def _drop(self, qid: str) -> _Msg | None:
         m = self._msgs.pop(qid, None)
         if m is not None:
-            self._rcpts -= len(m.locals) + len(m.fwds) + len(m.bounced) + len(m.relays)
+            self._rcpts -= m.held()
             self._bytes -= m.weight
         self._held.pop(qid, None)
         if m is not None and m.msgid and self._msgid_index.get(m.msgid) == qid:
@@ -947,9 +982,14 @@ class Joiner:
             return
         if m.relays:
             self._relay_receipts(m)
-        if not (m.locals or m.fwds or m.bounced):
+        if not (m.locals or m.fwds or m.bounced or m.arrived is not None):
             return
         size = max(0, _message_size(m))
+        if m.arrived is not None and m.sasl and not m.out_done:
+            # an Exim submission whose recipients were not logged at its "<=" line
+            self._emit(MessageOut(m.arrived, m.sasl, len(m.erc), size))
+        if not (m.locals or m.fwds or m.bounced):
+            return
         spam = bool(m.spam)
         if len(m.locals) == 1 and not m.fwds and not m.bounced:
             # The common case, one mailbox: no grouping to do.
@@ -1322,6 +1362,129 @@ class Joiner:
             if rcpt:
                 user = self._strip_ext(rcpt)
                 self._emit(MessageIn(t, user, size, True) if held else MessageDenied(t, user))
+
+    # -- Exim -------------------------------------------------------------------------
+    #
+    # An Exim message is keyed by its message id: every access goes through _exim_key
+    # (and a Message-ID through _msgid_key), the one place that makes a key of them.
+
+    def _exim_key(self, qid: str) -> str:
+        """The key of Exim message ``qid`` in the tables of messages in flight."""
+        return qid
+
+    def _msgid_key(self, msgid: str) -> str:
+        """The key of a Message-ID in ``_msgid_index``."""
+        return msgid
+
+    def _exim_arrival(self, r: EximArrival, t: int) -> None:
+        key = self._exim_key(r.qid)
+        m = self._msg(key)
+        m.queued = True
+        if m.size is None:
+            m.size = max(0, r.size)
+        if r.client_ip is not None:
+            self._grow(m, _u8(r.client_ip) - _u8(m.client))
+            m.client = r.client_ip
+            m.loopback = _loopback(r.client_ip)
+        if r.message_id:
+            self._grow(m, _u8(r.message_id) - _u8(m.msgid))
+            m.msgid = r.message_id
+            mkey = self._msgid_key(r.message_id)
+            self._msgid_index[mkey] = key
+            pv = self._tpop(self._pending_verdicts, "<" + mkey + ">")
+            if pv is not None:
+                self._set_spam(m, pv[1])  # spamd ran in the DATA ACL, before this line
+        if not r.auth or m.sasl or m.out_done:
+            return
+        self._grow(m, _u8(r.auth))
+        m.sasl = r.auth
+        if r.recipients is not None:
+            m.out_done = True
+            n = len({a.lower() for a in r.recipients})
+            self._emit(MessageOut(t, r.auth, n, max(0, r.size)))
+        else:
+            m.arrived = t  # counted at "Completed", its recipients seen by then
+
+    def _exim_delivery(self, r: EximDelivery, t: int) -> None:
+        m = self._msg(self._exim_key(r.qid))
+        to, orig = r.to, r.orig
+        if to[:1] in ("|", "/") or to.startswith("save "):
+            if not orig:
+                return
+            to, orig = orig, None  # a pipe or file of the top-level address's own
+        elif "@" not in to and orig and "@" in orig:
+            to += orig[orig.rfind("@") :]  # log_as_local: the local part only
+        if orig and orig.lower() == to.lower():
+            orig = None
+        if m.arrived is not None and not m.out_done:
+            top = self._norm(orig or to)
+            if top not in m.erc:
+                if self._full(m):
+                    return
+                m.erc[top] = None
+                self._grow(m, _u8(top))
+        if r.kind == "*>":
+            return  # -N: not delivered
+        remote = bool(r.ip) and "lmtp" not in r.transport.lower()
+        if r.kind == "**":
+            if not remote:  # a local mailbox refused it (over quota, no such user)
+                tkey = self._mailbox(to, orig)
+                if tkey not in m.bounced and not self._full(m):
+                    m.bounced[tkey] = [to, orig, t]
+                    self._grow(m, _u8(tkey) + _u8(to) + _u8(orig))
+            return
+        if remote:
+            if _loopback(r.ip):
+                return  # a content filter on this host
+            if orig:
+                okey = self._norm(orig)
+                if okey != self._norm(to) and okey not in m.fwds and not self._full(m):
+                    m.fwds[okey] = [orig, t]
+                    self._grow(m, _u8(okey) + _u8(orig))
+                    self._emit(Forward(t, self._strip_ext(orig)))
+            else:
+                tkey = self._norm(to)
+                if tkey not in m.relays and not self._full(m):
+                    m.relays[tkey] = [to, t]  # a receipt or not: decided in _finish
+                    self._grow(m, _u8(tkey) + _u8(to))
+            return
+        tkey = self._mailbox(to, orig)
+        entry = m.locals.get(tkey)
+        if entry is None:
+            if self._full(m):
+                return
+            entry = m.locals[tkey] = [to, orig, t, False]
+            self._grow(m, _u8(tkey) + _u8(to) + _u8(orig))
+        elif orig and not entry[1]:
+            self._grow(m, _u8(orig) - _u8(entry[1]))
+            entry[1] = orig
+        if _spam_folder(r.router, r.transport):
+            entry[3] = True
+        elif self._pending_junk and m.msgid:
+            # a sieve fileinto a junk folder logged before this line (Dovecot LMTP)
+            jkey = self._norm(to) + "\0" + m.msgid
+            if self._tpop(self._pending_junk, jkey) is not None:
+                entry[3] = True
+
+    def _exim_completed(self, r: EximCompleted, t: int) -> None:
+        key = self._exim_key(r.qid)
+        m = self._msgs.get(key)
+        if m is None:
+            return
+        m.removed = t
+        self._finish(key)
+
+    def _spamd(self, r: SpamdResult, t: int) -> None:
+        spam = r.verdict == "spam"
+        mkey = self._msgid_key(r.message_id)
+        key = self._msgid_index.get(mkey)
+        if key is not None and key in self._msgs:
+            self._apply_verdict(key, spam)
+            return
+        # spamd in Exim's DATA ACL answers before the "<=" line names the Message-ID
+        pkey = "<" + mkey + ">"
+        pv = self._pending_verdicts.get(pkey)
+        self._bounded(self._pending_verdicts, pkey, [self.now, spam or bool(pv and pv[1])])
 
     def _quota_header(self, r: QuotaHeader, t: int) -> None:
         for key in list(self._quota):

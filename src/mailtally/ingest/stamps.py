@@ -429,6 +429,67 @@ class SyslogLine(NamedTuple):
     message: str
 
 
+def is_exim_id(s: str) -> bool:
+    """An Exim message id: 6-6-2 base-62 characters (before 4.97) or 6-11-4."""
+    n = len(s)
+    if n == 16:
+        d1, d2 = 6, 13
+    elif n == 23:
+        d1, d2 = 6, 18
+    else:
+        return False
+    for i, c in enumerate(s):
+        if i in (d1, d2):
+            if c != "-":
+                return False
+        elif not (c.isascii() and c.isalnum()):
+            return False
+    return True
+
+
+def _exim_head(line: str, sp: int) -> tuple[int, str, str, str, str, str] | None:
+    """Exim's own main log after its stamp ``line[:sp]`` (``YYYY-MM-DD hh:mm:ss[.fff]``):
+    ``[ ±zzzz][ [pid]] [ID ]text`` (log_timezone, +pid); None for other files.
+
+    A zone, a pid or a message id after the stamp says Exim.  Without them, a line
+    whose first word ends in ``:`` (Dovecot's own file with an ISO
+    ``log_timestamp``) or whose second word does (``host program:``) is not Exim's;
+    any other line is Exim's (``H=… rejected RCPT``, ``SMTP connection from …``).
+    """
+    stamp = line[:sp]
+    p = sp + 1
+    sure = False
+    z = line[p : p + 5]
+    if (
+        len(z) == 5
+        and z[0] in "+-"
+        and z[1:].isdigit()
+        and z[1:].isascii()
+        and line[p + 5 : p + 6] == " "
+    ):
+        stamp += z
+        p += 6
+        sure = True
+    pid = ""
+    if line.startswith("[", p):
+        e = line.find("] ", p)
+        if e > p + 1 and line[p + 1 : e].isdigit() and line[p + 1 : e].isascii():
+            pid = line[p + 1 : e]
+            p = e + 2
+            sure = True
+    if not sure:
+        e = line.find(" ", p)
+        first = line[p:e] if e >= 0 else line[p:]
+        if not is_exim_id(first):
+            if first.endswith(":") or ("(" in first and ")" not in first) or e < 0:
+                return None
+            e2 = line.find(" ", e + 1)
+            second = line[e + 1 : e2] if e2 >= 0 else line[e + 1 :]
+            if second.endswith(":"):
+                return None
+    return ISO, stamp, "", "exim", pid, line[p:]
+
+
 def _split(line: str) -> tuple[int, str, str, str, str, str] | None:
     """Take a log line apart without decoding its stamp.
 
@@ -469,6 +530,9 @@ def _split(line: str) -> tuple[int, str, str, str, str, str] | None:
                 p = tag.find("(")
                 pid = tag[:p] if p > 0 else tag
                 return ISO, stamp, "", "rspamd", pid, rest[sp2 + 1 :] if sp2 > 0 else ""
+            exim = _exim_head(line, sp)
+            if exim is not None:
+                return exim
             start = sp + 1
         else:
             sp = line.find(" ")

@@ -2,7 +2,7 @@
 
 :func:`parse` (or :meth:`LineParser.parse`, which keeps the stamp context of one
 file) takes any line — syslog with a classic or RFC 3339 stamp, Dovecot's,
-rspamd's and Roundcube's own log files, rows of ``doveadm -f tab quota get -A``
+rspamd's, Roundcube's and Exim's own log files, rows of ``doveadm -f tab quota get -A``
 — and dispatches on the program name first, then on cheap prefix tests; the
 regexes are compiled once and used only where a prefix matched.
 
@@ -35,6 +35,7 @@ from typing import Literal
 from ..stamps import CLASSIC, ISO, MAX_ADDRESS, StampParser, _split
 from .amavis import FilterBlocked, Reinjected, parse_amavis
 from .dovecot import MailLogin, SieveAction, parse_dovecot
+from .exim import EximArrival, EximCompleted, EximDelivery, SpamdResult, parse_exim, parse_spamd
 from .postfix import (
     POSTFIX_DAEMONS,
     CleanupMessageId,
@@ -59,6 +60,9 @@ __all__ = [
     "CleanupMessageId",
     "Delivery",
     "Discard",
+    "EximArrival",
+    "EximCompleted",
+    "EximDelivery",
     "FilterBlocked",
     "LineParser",
     "MailLogin",
@@ -74,6 +78,7 @@ __all__ = [
     "SieveAction",
     "SmtpdClient",
     "SpamVerdict",
+    "SpamdResult",
     "WebmailLogin",
     "parse",
     "tallied",
@@ -96,6 +101,10 @@ Record = (
     | FilterBlocked
     | QuotaHeader
     | QuotaRow
+    | EximArrival
+    | EximDelivery
+    | EximCompleted
+    | SpamdResult
 )
 
 Status = Literal["ok", "ignored", "unknown"]
@@ -142,6 +151,9 @@ _BOUNDED: dict[type, tuple[str, ...]] = {
     Reinjected: ("qid", "new_qid"),
     FilterBlocked: ("qid",),
     QuotaRow: ("user", "root"),
+    EximArrival: ("qid", "sender", "client_ip", "auth"),
+    EximDelivery: ("qid", "to", "orig", "ip"),
+    EximCompleted: ("qid",),
 }
 
 
@@ -154,8 +166,8 @@ def _too_long(recs: tuple[Record, ...]) -> bool:
             v = getattr(rec, name)
             if v is not None and len(v) > MAX_ADDRESS:
                 return True
-        if type(rec) is FilterBlocked:
-            for a in rec.recipients:
+        if type(rec) is FilterBlocked or (type(rec) is EximArrival and rec.recipients):
+            for a in rec.recipients:  # type: ignore[union-attr]
                 if len(a) > MAX_ADDRESS:
                     return True
     return False
@@ -204,6 +216,10 @@ for _cls in (
     FilterBlocked,
     QuotaHeader,
     QuotaRow,
+    EximArrival,
+    EximDelivery,
+    EximCompleted,
+    SpamdResult,
     ParseResult,
 ):
     _fast_init(_cls)
@@ -313,6 +329,10 @@ def _route(program: str, hostless: bool) -> _Route:
         return parse_rspamd, None, "rspamd"
     if program.startswith("amavis") or program.endswith("amavisd") or program == "amavisd-new":
         return parse_amavis, None, "amavis"
+    if program in ("exim", "exim4"):
+        return parse_exim, None, "exim"
+    if program == "spamd":
+        return parse_spamd, None, "spamd"
     if program in NEVER_COUNTED:
         return _nothing, None, program
     return None, None, program
