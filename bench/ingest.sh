@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The ingestion benchmark of issue 3 (bench/RESULTS.md): `make bench-ingest`, or
+# The ingestion benchmark of issues 3 and 8 (bench/RESULTS.md): `make bench-ingest`, or
 #
-#   bash bench/ingest.sh            # LINES=1000000 by default
+#   bash bench/ingest.sh                  # LINES=1000000, both platforms
+#   MTAS=postfix bash bench/ingest.sh     # only the Postfix platform (issue 3's run)
+#   PURE=0 bash bench/ingest.sh           # without the pure-Python rows
 #
-# Generates a realistic mixed mail log with `mailtally synth` (rotated files, the
-# oldest compressed, plus Roundcube's log and a quota report) and its platform in
-# a fresh store, then in one run:
-#   1. pflogsumm (Debian's package) over the same mail logs, decompressed, and
-#   2. `mailtally ingest` over the same files into the store (parse, join,
-#      attribute, committed), with the compiled parser and joiner, and
-#   3. the same with MAILTALLY_PURE_PYTHON=1 (the Python reference), into a copy,
-# each under /usr/bin/time -v for wall time and peak RSS.  Prints a markdown row
-# per tool with lines/s and the ratio.  Target: mailtally >= 4x pflogsumm's
+# For each platform in MTAS, generates a realistic mixed mail log with
+# `mailtally synth --mta MTA` (rotated files, the oldest compressed, plus
+# Roundcube's log and the quota reports) and its platform in a fresh store, then
+# in one run, each under /usr/bin/time -v for wall time and peak RSS:
+#   1. the MTA's own log summariser over its log, decompressed: pflogsumm over
+#      the Postfix platform's mail logs, eximstats over the Exim platform's
+#      mainlogs (Debian's pflogsumm and exim4-base);
+#   2. `mailtally ingest` over every file synth wrote (truth.json's order) into
+#      the store (parse, join, attribute, committed), compiled parser and joiner;
+#   3. the same with MAILTALLY_PURE_PYTHON=1 (the Python reference), into a copy.
+# Prints a markdown table: lines/s of each tool over its own input and the ratio
+# to the summariser of the same log.  Targets: mailtally >= 4x the summariser's
 # lines/s, peak RSS < 300 MB.
 set -euo pipefail
 
@@ -20,70 +25,98 @@ ROOT=$PWD
 BIN=${BIN:-$ROOT/.venv/bin}
 LINES=${LINES:-1000000}
 SEED=${SEED:-1}
+MTAS=${MTAS:-postfix exim}
+PURE=${PURE:-1}
 
-command -v pflogsumm >/dev/null || { echo "ingest.sh: needs pflogsumm (apt-get install -y pflogsumm)" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "ingest.sh: needs /usr/bin/time (apt-get install -y time)" >&2; exit 1; }
 [[ -x $BIN/mailtally ]] || { echo "ingest.sh: no $BIN/mailtally; run make venv" >&2; exit 1; }
+for mta in $MTAS; do
+    case $mta in
+        postfix) tool=pflogsumm pkg=pflogsumm ;;
+        exim) tool=eximstats pkg=exim4-base ;;
+        *) echo "ingest.sh: MTAS: postfix and/or exim, not $mta" >&2; exit 1 ;;
+    esac
+    command -v $tool >/dev/null || [[ -x /usr/sbin/$tool ]] \
+        || { echo "ingest.sh: needs $tool (apt-get install -y $pkg)" >&2; exit 1; }
+done
+export PATH=$PATH:/usr/sbin
 
 mkdir -p bench/out
-OUT=$(mktemp -d "$ROOT/bench/out/ingest.XXXXXX")
-DB="sqlite:///$OUT/store.sqlite3"
+RUN=$(mktemp -d "$ROOT/bench/out/ingest.XXXXXX")
+ROWS=$RUN/rows.tsv
+: > "$ROWS"
 
-echo "synth: $LINES lines into $OUT" >&2
-"$BIN/mailtally" synth --out "$OUT/logs" --lines "$LINES" --seed "$SEED" --db "$DB" >&2
-
-cp "$OUT/store.sqlite3" "$OUT/store-python.sqlite3"
-
-# the mail logs, oldest first (what pflogsumm reads); mailtally also reads the
-# Roundcube log and quota reports synth wrote
-MAIL=() OTHER=()
-for f in $(ls "$OUT/logs" | grep '^mail\.log' | sort -t. -k3,3nr); do MAIL+=("$OUT/logs/$f"); done
-# Roundcube's log and the quota reports (in subfolders), oldest report first
-mapfile -t OTHER < <(find "$OUT/logs" -mindepth 2 -type f | sort)
-ALL=("${MAIL[@]}" "${OTHER[@]}")
-total_lines=$(zcat -f "${ALL[@]}" | wc -l)
-mail_lines=$(zcat -f "${MAIL[@]}" | wc -l)
-bytes=$(zcat -f "${ALL[@]}" | wc -c)
-
-measure() {  # measure NAME CMD... -> "seconds rss_kb"
-    local name=$1; shift
-    /usr/bin/time -v -o "$OUT/$name.time" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err"
+measure() {  # measure DIR NAME CMD... -> "seconds rss_kb"
+    local dir=$1 name=$2; shift 2
+    /usr/bin/time -v -o "$dir/$name.time" "$@" > "$dir/$name.out" 2> "$dir/$name.err"
     local secs rss
-    secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$OUT/$name.time" \
+    secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$dir/$name.time" \
         | awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
-    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$OUT/$name.time")
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$dir/$name.time")
     echo "$secs $rss"
 }
 
-# pflogsumm reads one stream; zcat -f decompresses the .gz files as it goes
-read -r p_secs p_rss < <(measure pflogsumm bash -c "zcat -f ${MAIL[*]} | pflogsumm")
-read -r m_secs m_rss < <(measure mailtally "$BIN/mailtally" ingest --quiet --db "$DB" "${ALL[@]}")
-tail -n 3 "$OUT/mailtally.out" >&2
-# for scale: the pure-Python parser and joiner (the reference the compiled ones
-# are tested against), into a copy of the store as synth left it
-read -r y_secs y_rss < <(measure python env MAILTALLY_PURE_PYTHON=1 \
-    "$BIN/mailtally" ingest --quiet --db "sqlite:///$OUT/store-python.sqlite3" "${ALL[@]}")
+for mta in $MTAS; do
+    OUT=$RUN/$mta
+    mkdir -p "$OUT"
+    DB="sqlite:///$OUT/store.sqlite3"
+    echo "synth --mta $mta: $LINES lines into $OUT" >&2
+    /usr/bin/time -f "synth: %e s, %M KB" "$BIN/mailtally" synth --mta "$mta" --out "$OUT/logs" \
+        --lines "$LINES" --seed "$SEED" --db "$DB" > "$OUT/synth.out"
+    cp "$OUT/store.sqlite3" "$OUT/store-python.sqlite3"
 
-python3 - "$mail_lines" "$p_secs" "$p_rss" "$total_lines" "$m_secs" "$m_rss" "$bytes" \
-    "$y_secs" "$y_rss" <<'PY'
+    # every file synth wrote, in the order truth.json lists them (oldest first); the
+    # summariser reads its MTA's own log: Postfix's syslog files, Exim's mainlogs
+    mapfile -t ALL < <("$BIN/python" -c 'import json, sys; [print(f"{sys.argv[1]}/{f}") for f in json.load(open(f"{sys.argv[1]}/truth.json"))["files"]]' "$OUT/logs")
+    case $mta in
+        postfix) tool=pflogsumm pattern='/mail\.log[^/]*$' ;;
+        exim) tool=eximstats pattern='/mainlog[^/]*$' ;;
+    esac
+    mapfile -t OWN < <(printf '%s\n' "${ALL[@]}" | grep -E "$pattern")
+    total_lines=$(zcat -f "${ALL[@]}" | wc -l)
+    own_lines=$(zcat -f "${OWN[@]}" | wc -l)
+    bytes=$(zcat -f "${ALL[@]}" | wc -c)
+
+    # the summariser reads one stream; zcat -f decompresses the .gz files as it goes
+    read -r r_secs r_rss < <(measure "$OUT" "$tool" bash -c "zcat -f ${OWN[*]} | $tool")
+    read -r m_secs m_rss < <(measure "$OUT" mailtally "$BIN/mailtally" ingest --quiet --db "$DB" "${ALL[@]}")
+    tail -n 3 "$OUT/mailtally.out" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mta" "$tool" "$own_lines" "$r_secs" "$r_rss" "$bytes" "$total_lines" >> "$ROWS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mta" "mailtally ingest" "$total_lines" "$m_secs" "$m_rss" "$bytes" "$total_lines" >> "$ROWS"
+    if [[ $PURE == 1 ]]; then
+        # for scale: the pure-Python parser and joiner (the reference the compiled ones
+        # are tested against), into a copy of the store as synth left it
+        read -r y_secs y_rss < <(measure "$OUT" python env MAILTALLY_PURE_PYTHON=1 \
+            "$BIN/mailtally" ingest --quiet --db "sqlite:///$OUT/store-python.sqlite3" "${ALL[@]}")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mta" "mailtally ingest, pure Python" "$total_lines" "$y_secs" "$y_rss" "$bytes" "$total_lines" >> "$ROWS"
+    fi
+done
+
+"$BIN/python" - "$ROWS" <<'PY'
 import sys
-mail_lines, p_secs, p_rss, total, m_secs, m_rss, nbytes, y_secs, y_rss = sys.argv[1:]
-p_rate = int(mail_lines) / float(p_secs)
-m_rate = int(total) / float(m_secs)
-print(f"input: {int(total):,} lines ({int(nbytes) / 2**20:.0f} MiB uncompressed); "
-      f"pflogsumm reads the {int(mail_lines):,} mail-log lines of them")
+
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
+print("| log | tool | lines | wall s | lines/s | peak RSS MB | vs summariser |")
+print("|---|---|---:|---:|---:|---:|---:|")
+verdicts = []
+ref: dict[str, tuple[str, float]] = {}
+for mta, tool, lines, secs, rss, nbytes, total in rows:
+    rate = int(lines) / float(secs)
+    if not tool.startswith("mailtally"):
+        ref[mta] = (tool, rate)
+        log = f"{mta}, {int(total):,} lines ({int(nbytes) / 2**20:.0f} MiB)"
+    else:
+        log = mta
+    ratio = rate / ref[mta][1]
+    bold = "**" if tool == "mailtally ingest" else ""
+    print(f"| {log} | {tool} | {int(lines):,} | {float(secs):.2f} | {rate:,.0f} | "
+          f"{int(rss) / 1024:.0f} | {bold}{ratio:.2f}×{bold} |")
+    if tool == "mailtally ingest":
+        verdicts.append(
+            f"{mta}: >= 4x {ref[mta][0]}: {'met' if ratio >= 4 else 'NOT met'} ({ratio:.2f}x); "
+            f"peak RSS < 300 MB: {'met' if int(rss) < 300 * 1024 else 'NOT met'}"
+        )
 print()
-print("| tool | lines | wall s | lines/s | peak RSS MB | vs pflogsumm |")
-print("|---|---:|---:|---:|---:|---:|")
-print(f"| pflogsumm | {int(mail_lines):,} | {float(p_secs):.2f} | {p_rate:,.0f} | "
-      f"{int(p_rss) / 1024:.0f} | 1.00x |")
-print(f"| mailtally ingest | {int(total):,} | {float(m_secs):.2f} | {m_rate:,.0f} | "
-      f"{int(m_rss) / 1024:.0f} | {m_rate / p_rate:.2f}x |")
-y_rate = int(total) / float(y_secs)
-print(f"| mailtally ingest, pure Python | {int(total):,} | {float(y_secs):.2f} | {y_rate:,.0f} | "
-      f"{int(y_rss) / 1024:.0f} | {y_rate / p_rate:.2f}x |")
-print()
-print(f"target >= 4x pflogsumm: {'met' if m_rate >= 4 * p_rate else 'NOT met'}; "
-      f"peak RSS < 300 MB: {'met' if int(m_rss) < 300 * 1024 else 'NOT met'}")
+print("\n".join(verdicts))
 PY
-echo "(output kept in $OUT)" >&2
+echo "(output kept in $RUN)" >&2

@@ -47,8 +47,10 @@ PLACE = {m: ("logins" if m in ("imap4", "pop3", "webmail") else "messages", m) f
 STATE_TABLES = ("flows", "gauges", "storage_reports", "user_versions")
 
 
-def synth_and_ingest(store: Store, out: Path, seed: int, lines: int, days: int, start: date):
-    result = synthesize(store, out, lines=lines, days=days, seed=seed, start=start)
+def synth_and_ingest(
+    store: Store, out: Path, seed: int, lines: int, days: int, start: date, mta: str = "postfix"
+):
+    result = synthesize(store, out, lines=lines, days=days, seed=seed, start=start, mta=mta)
     truth = json.loads(result.truth.read_text())
     platform = json.loads(result.platform.read_text())
     paths = [str(out / f) for f in truth["files"]]

@@ -443,6 +443,13 @@ def _print_report(report: Any) -> None:
     default=None,
     help="First day of the log, UTC (default: DAYS days before today).",
 )
+@click.option(
+    "--mta",
+    type=click.Choice(["postfix", "exim"]),
+    default="postfix",
+    show_default=True,
+    help="The platform's MTA: Postfix with rspamd and amavis, or Exim with spamd.",
+)
 @db_option
 @click.pass_context
 def synth(
@@ -453,6 +460,7 @@ def synth(
     seed: int,
     users: int | None,
     start: datetime | None,
+    mta: str,
     db: str | None,
 ) -> None:
     """Create a generated platform in the store and write a realistic mail log for it.
@@ -466,7 +474,7 @@ def synth(
     store = open_configured(config)
     try:
         result = synthesize(store, Path(out_dir), lines=lines, days=days, seed=seed, users=users,
-                            start=start.date() if start else None)  # fmt: skip
+                            start=start.date() if start else None, mta=mta)  # fmt: skip
     except SynthError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -114,10 +114,17 @@ from .platform import (
     platform_json,
 )
 from .quota import QuotaReports
-from .scenarios import MEAN_PROFILE, SCENARIOS, TOUR, PostfixTraffic, profile
+from .scenarios import MEAN_PROFILE, SCENARIOS, TOUR, PostfixTraffic, Traffic, profile
+from .scenarios_exim import SCENARIOS_EXIM, TOUR_EXIM, EximTraffic
 from .truth import LASTS, METRICS, truth_json
 
-__all__ = ["LASTS", "METRICS", "SynthError", "SynthResult", "synthesize"]
+__all__ = ["LASTS", "METRICS", "MTAS", "SynthError", "SynthResult", "synthesize"]
+
+#: The platforms synth writes: MTA name -> (traffic, scenario weights, tour).
+MTAS: dict[str, tuple[type[Traffic], tuple[tuple[str, float], ...], tuple[str, ...]]] = {
+    "postfix": (PostfixTraffic, SCENARIOS, TOUR),
+    "exim": (EximTraffic, SCENARIOS_EXIM, TOUR_EXIM),
+}
 
 
 @dataclass(slots=True)
@@ -153,14 +160,19 @@ def synthesize(
     users: int | None = None,
     start: date | None = None,
     progress: Callable[[int, int], None] | None = None,
+    mta: str = "postfix",
 ) -> SynthResult:
     """Create the platform in ``store`` and write the logs, platform.json and truth.json to ``out``.
 
     ``start`` is the first (UTC) day of the log (default: ``days`` days before
     today, so that the log ends at today's midnight).  The store must count in
-    UTC, the zone of the truth's periods.
+    UTC, the zone of the truth's periods.  ``mta`` is the platform's MTA (:data:`MTAS`):
+    Postfix with rspamd and amavis, or Exim with SpamAssassin's spamd.
     """
     began = _time.monotonic()
+    if mta not in MTAS:
+        raise SynthError(f"mta: one of {', '.join(MTAS)}")
+    traffic, scenarios_of, tour_of = MTAS[mta]
     if lines < 100:
         raise SynthError("lines: at least 100")
     if not 1 <= days <= 366:
@@ -184,7 +196,7 @@ def synthesize(
     create_in_store(store, Periods("UTC"), companies, domains, model, t0)
 
     log = Log(out, t0, t_end, MAIL_HOST.name)
-    g = PostfixTraffic(rng, model, domains, log, t0, t_end)
+    g = traffic(rng, model, domains, log, t0, t_end)
     quota = QuotaReports(rng, model, out / "quota")
     next_report = t0 + DAY - 15 * 60
 
@@ -192,14 +204,14 @@ def synthesize(
     busy_end = t_end - 1800  # the last half hour: only logins, so every message completes
     t = float(t0 + 5)
     scenarios = 0
-    weights_total = sum(w for _, w in SCENARIOS)
-    kinds = [k for k, _ in SCENARIOS]
+    weights_total = sum(w for _, w in scenarios_of)
+    kinds = [k for k, _ in scenarios_of]
     cum = []
     acc = 0.0
-    for _, w in SCENARIOS:
+    for _, w in scenarios_of:
         acc += w
         cum.append(acc / weights_total)
-    tour = list(TOUR)
+    tour = list(tour_of)
     tail_lines = 2 * 1800 // 60
     span = busy_end - t
     while True:

@@ -273,11 +273,100 @@ class Traffic:
         self.other.garbage(t)
         self.truth.garbage()
 
+    def submission_rcpts(self, u: SUser) -> list[tuple[str, SUser | None]]:
+        """The recipients of a message ``u`` submits: (address, our user or None).
+
+        Local recipients are users whose mail is not expanded into several recipients
+        (sometimes by an alias), so their count is the same before and after expansion.
+        """
+        rng = self.rng
+        k = rng.choice((1, 1, 1, 2, 2, 3, 4, 6))
+        rcpts: list[tuple[str, SUser | None]] = []
+        seen = {u.address}
+        for _ in range(k):
+            if rng.random() < 0.3:
+                v = rng.choice(self.plain)
+                if v.address in seen:
+                    continue
+                seen.add(v.address)
+                r = v.address
+                if v.aliases and rng.random() < 0.3:
+                    r = rng.choice(v.aliases)
+                rcpts.append((r, v))
+            else:
+                x = self.external()
+                if x in seen:
+                    continue
+                seen.add(x)
+                rcpts.append((x, None))
+        if not rcpts:
+            rcpts.append((self.external(), None))
+        if rng.random() < 0.1 and self.autoresponders:  # to a colleague on holiday
+            v = rng.choice(self.autoresponders)
+            if v.address not in seen and not v.forward_recipients and not v.redirect:
+                rcpts.append((v.address, v))
+        return rcpts
+
+    def other_noise(self, t: int, x: float, ip: str) -> None:
+        """Other programs' lines (understood or not) and garbage, by ``x`` in [0.66, 1)."""
+        other = self.other
+        foreign = self.truth.foreign
+        if x < 0.74:
+            foreign(other.cron(t))
+        elif x < 0.82:
+            foreign(other.sshd(t, ip))
+        elif x < 0.86:
+            foreign(other.systemd(t))
+        elif x < 0.9:
+            foreign(other.kernel(t, ip))
+        elif x < 0.95:
+            foreign(other.policyd_spf(t, ip))
+        else:
+            self.garbage(t)
+
+    def sieve(
+        self, t: int, u: SUser, sess: str, mid: str, sender: str, size: int, spam: bool
+    ) -> bool:
+        """Dovecot's lines of a delivery to ``u``; returns whether it ends up as spam."""
+        rng = self.rng
+        dovecot = self.dovecot
+        if not u.sieve:
+            dovecot.saved(t, u, sess, mid)
+            return spam
+        junk = (spam and u.junk_rule) or (not spam and rng.random() < 0.03)
+        if u.autorespond and sender:
+            if not spam and rng.random() < 0.6:
+                dovecot.sieve(t, u, sess, mid, "vacation", sender)
+                self.truth.flow(u, t, AUTORESPOND)
+                self.vacation_reply(t + 1, u, sender)
+            else:
+                dovecot.sieve(
+                    t, u, sess, mid, "", f"discarded duplicate vacation response to <{sender}>"
+                )
+        if u.redirect:
+            for target in u.redirect:
+                dovecot.sieve(t, u, sess, mid, "redirect", target)
+            self.truth.flow(u, t, FORWARD)
+            self.redirected(t + 1, u, sender, mid, size)
+        if junk:
+            dovecot.sieve(t, u, sess, mid, "fileinto", "Junk")
+        elif not u.redirect or u.redirect_keep:
+            dovecot.sieve(t, u, sess, mid, "fileinto", "INBOX")
+        return spam or junk
+
     # -- the MTA's scenarios (a subclass writes them) --------------------------------------
     def submission(self, t: int, u: SUser | None = None, webmail: bool = False) -> None:
         raise NotImplementedError
 
     def smtp_auth_failed(self, t: int, ip: str) -> None:
+        raise NotImplementedError
+
+    def vacation_reply(self, t: int, u: SUser, to: str) -> None:
+        """The response a sieve vacation sends to ``to`` (through the MTA)."""
+        raise NotImplementedError
+
+    def redirected(self, t: int, u: SUser, sender: str, mid: str, size: int) -> None:
+        """The copy a sieve redirect sends (not the user's own message)."""
         raise NotImplementedError
 
     # -- playing -----------------------------------------------------------------------------
@@ -467,36 +556,6 @@ class PostfixTraffic(Traffic):
         end += rng.random() < 0.5
         pf.removed(end, q)
         return end
-
-    def sieve(
-        self, t: int, u: SUser, sess: str, mid: str, sender: str, size: int, spam: bool
-    ) -> bool:
-        """Dovecot's lines of a delivery to ``u``; returns whether it ends up as spam."""
-        rng = self.rng
-        dovecot = self.dovecot
-        if not u.sieve:
-            dovecot.saved(t, u, sess, mid)
-            return spam
-        junk = (spam and u.junk_rule) or (not spam and rng.random() < 0.03)
-        if u.autorespond and sender:
-            if not spam and rng.random() < 0.6:
-                dovecot.sieve(t, u, sess, mid, "vacation", sender)
-                self.truth.flow(u, t, AUTORESPOND)
-                self.vacation_reply(t + 1, u, sender)
-            else:
-                dovecot.sieve(
-                    t, u, sess, mid, "", f"discarded duplicate vacation response to <{sender}>"
-                )
-        if u.redirect:
-            for target in u.redirect:
-                dovecot.sieve(t, u, sess, mid, "redirect", target)
-            self.truth.flow(u, t, FORWARD)
-            self.redirected(t + 1, u, sender, mid, size)
-        if junk:
-            dovecot.sieve(t, u, sess, mid, "fileinto", "Junk")
-        elif not u.redirect or u.redirect_keep:
-            dovecot.sieve(t, u, sess, mid, "fileinto", "INBOX")
-        return spam or junk
 
     def vacation_reply(self, t: int, u: SUser, to: str) -> None:
         """Pigeonhole sends the response through sendmail, with a null sender."""
@@ -715,31 +774,7 @@ class PostfixTraffic(Traffic):
         pf = self.postfix
         if u is None:
             u = rng.choice(self.webmail_users if webmail else self.mailboxes)
-        k = rng.choice((1, 1, 1, 2, 2, 3, 4, 6))
-        rcpts: list[tuple[str, SUser | None]] = []
-        seen = {u.address}
-        for _ in range(k):
-            if rng.random() < 0.3:
-                v = rng.choice(self.plain)
-                if v.address in seen:
-                    continue
-                seen.add(v.address)
-                r = v.address
-                if v.aliases and rng.random() < 0.3:
-                    r = rng.choice(v.aliases)
-                rcpts.append((r, v))
-            else:
-                x = self.external()
-                if x in seen:
-                    continue
-                seen.add(x)
-                rcpts.append((x, None))
-        if not rcpts:
-            rcpts.append((self.external(), None))
-        if rng.random() < 0.1 and self.autoresponders:  # to a colleague on holiday
-            v = rng.choice(self.autoresponders)
-            if v.address not in seen and not v.forward_recipients and not v.redirect:
-                rcpts.append((v.address, v))
+        rcpts = self.submission_rcpts(u)
         a = pf.qid(t)
         mid = self.run.msgid(u.domain.name)
         size = self.size()
@@ -1021,8 +1056,6 @@ class PostfixTraffic(Traffic):
         rng = self.rng
         x = rng.random()
         ip = f"198.18.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-        other = self.other
-        foreign = self.truth.foreign
         if x < 0.46:
             self.postfix.noise(t, x, ip)
         elif x < 0.5:
@@ -1035,15 +1068,5 @@ class PostfixTraffic(Traffic):
             self.dovecot.process_limit(t)
         elif x < 0.66:
             self.postfix.tlsmgr_warning(t)
-        elif x < 0.74:
-            foreign(other.cron(t))
-        elif x < 0.82:
-            foreign(other.sshd(t, ip))
-        elif x < 0.86:
-            foreign(other.systemd(t))
-        elif x < 0.9:
-            foreign(other.kernel(t, ip))
-        elif x < 0.95:
-            foreign(other.policyd_spf(t, ip))
         else:
-            self.garbage(t)
+            self.other_noise(t, x, ip)
