@@ -48,7 +48,8 @@ ROWS=$RUN/rows.tsv
 
 measure() {  # measure DIR NAME CMD... -> "seconds rss_kb"
     local dir=$1 name=$2; shift 2
-    /usr/bin/time -v -o "$dir/$name.time" "$@" > "$dir/$name.out" 2> "$dir/$name.err"
+    /usr/bin/time -v -o "$dir/$name.time" "$@" > "$dir/$name.out" 2> "$dir/$name.err" \
+        || { echo "ingest.sh: $name failed (see $dir/$name.err)" >&2; exit 1; }
     local secs rss
     secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$dir/$name.time" \
         | awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
@@ -66,28 +67,32 @@ for mta in $MTAS; do
     cp "$OUT/store.sqlite3" "$OUT/store-python.sqlite3"
 
     # every file synth wrote, in the order truth.json lists them (oldest first); the
-    # summariser reads its MTA's own log: Postfix's syslog files, Exim's mainlogs
+    # summariser reads the mail logs (syslog: Postfix's, or Exim's with spamd's and
+    # Dovecot's lines, which eximstats skips), not Roundcube's log or the quota reports
     mapfile -t ALL < <("$BIN/python" -c 'import json, sys; [print(f"{sys.argv[1]}/{f}") for f in json.load(open(f"{sys.argv[1]}/truth.json"))["files"]]' "$OUT/logs")
     case $mta in
-        postfix) tool=pflogsumm pattern='/mail\.log[^/]*$' ;;
-        exim) tool=eximstats pattern='/mainlog[^/]*$' ;;
+        postfix) tool=pflogsumm ;;
+        exim) tool=eximstats ;;
     esac
-    mapfile -t OWN < <(printf '%s\n' "${ALL[@]}" | grep -E "$pattern")
+    mapfile -t OWN < <(printf '%s\n' "${ALL[@]}" | grep -E '/mail\.log[^/]*$')
     total_lines=$(zcat -f "${ALL[@]}" | wc -l)
     own_lines=$(zcat -f "${OWN[@]}" | wc -l)
     bytes=$(zcat -f "${ALL[@]}" | wc -c)
 
     # the summariser reads one stream; zcat -f decompresses the .gz files as it goes
-    read -r r_secs r_rss < <(measure "$OUT" "$tool" bash -c "zcat -f ${OWN[*]} | $tool")
-    read -r m_secs m_rss < <(measure "$OUT" mailtally "$BIN/mailtally" ingest --quiet --db "$DB" "${ALL[@]}")
+    res=$(measure "$OUT" "$tool" bash -c "zcat -f ${OWN[*]} | $tool")
+    read -r r_secs r_rss <<< "$res"
+    res=$(measure "$OUT" mailtally "$BIN/mailtally" ingest --quiet --db "$DB" "${ALL[@]}")
+    read -r m_secs m_rss <<< "$res"
     tail -n 3 "$OUT/mailtally.out" >&2
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mta" "$tool" "$own_lines" "$r_secs" "$r_rss" "$bytes" "$total_lines" >> "$ROWS"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mta" "mailtally ingest" "$total_lines" "$m_secs" "$m_rss" "$bytes" "$total_lines" >> "$ROWS"
     if [[ $PURE == 1 ]]; then
         # for scale: the pure-Python parser and joiner (the reference the compiled ones
         # are tested against), into a copy of the store as synth left it
-        read -r y_secs y_rss < <(measure "$OUT" python env MAILTALLY_PURE_PYTHON=1 \
+        res=$(measure "$OUT" python env MAILTALLY_PURE_PYTHON=1 \
             "$BIN/mailtally" ingest --quiet --db "sqlite:///$OUT/store-python.sqlite3" "${ALL[@]}")
+        read -r y_secs y_rss <<< "$res"
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mta" "mailtally ingest, pure Python" "$total_lines" "$y_secs" "$y_rss" "$bytes" "$total_lines" >> "$ROWS"
     fi
 done

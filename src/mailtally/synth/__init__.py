@@ -73,21 +73,26 @@ The package, one module per concern:
   logins, webmail, failed logins, the truth); :class:`~.scenarios.PostfixTraffic`
   the scenarios of a Postfix + rspamd + amavis platform (inbound, submission,
   rejections, deliveries with sieve, forwards, bounces).
+* :mod:`.scenarios_exim` — :class:`~.scenarios_exim.EximTraffic`, the same
+  traffic on an Exim + spamd platform (``mta="exim"``), written by :mod:`.exim`
+  and :mod:`.spamd`; its docstring says what Exim's log changes in the truth
+  (a rejection after DATA names no recipient: ``denied_not_in_log``).
 
 To add a program: a new module with a :class:`~.base.Program` subclass whose
 methods write its lines (drawing the random details a real line has), created
 in the traffic's ``programs()`` and called from the scenarios that involve it;
 the scenarios keep the accounting (:class:`~.truth.Truth`), the program module
-never counts.  To add a platform (another MTA, e.g. Exim with SpamAssassin's
-spamd): modules for its programs (``exim.py``, ``spamd.py``) and a subclass of
+never counts.  To add a platform (another MTA): modules for its programs (as
+``exim.py``, ``spamd.py``) and a subclass of
 :class:`~.scenarios.Traffic` in a module of its own that creates them in
 ``programs()`` and writes the MTA's scenarios (``inbound``, ``submission``,
 ``reject_session``, ``postscreen``, ``milter_reject``, ``blocked``,
 ``local_app``, ``noise``, ``smtp_auth_failed``; :class:`~.scenarios.PostfixTraffic`
-is the example, its ``deliver``/``sieve`` show which truth each delivery
-counts), reusing Dovecot, Roundcube, the quota reports and the shared scenarios;
-then a choice of it in :func:`synthesize`.  Random draws are part of the
-output: a change that draws in another order changes every later line (the
+and :class:`~.scenarios_exim.EximTraffic` the examples, their ``deliver`` shows
+which truth each delivery counts), reusing Dovecot (and its ``sieve``), Roundcube,
+the quota reports and the shared scenarios; then an entry in :data:`MTAS`.
+Random draws are part of the output: a change that draws in another order
+changes every later line (the
 package is checked byte for byte against its former self, one seed at a time).
 """
 
