@@ -92,8 +92,8 @@ and :class:`~.scenarios_exim.EximTraffic` the examples, their ``deliver`` shows
 which truth each delivery counts), reusing Dovecot (and its ``sieve``), Roundcube,
 the quota reports and the shared scenarios; then an entry in :data:`MTAS`.
 Random draws are part of the output: a change that draws in another order
-changes every later line (the
-package is checked byte for byte against its former self, one seed at a time).
+changes every later line (the package is checked byte for byte against its
+former self, one seed at a time).
 """
 
 from __future__ import annotations
