@@ -3,8 +3,8 @@
 The Python joiner is the reference: on the same input, both must give the same
 events, counters and state (``state()`` equal, and the same JSON).  Here:
 
-* every test of ``test_join.py``, re-run with the compiled class (imported below,
-  with an autouse fixture that swaps ``test_join.Joiner``);
+* every test of ``test_join.py`` and ``test_join_exim.py``, re-run with the compiled
+  class (imported below, with an autouse fixture that swaps their ``Joiner``);
 * a ``mailtally synth`` log fed to both, compared line by line, with state
   checks every 1000 lines, state hand-overs between the two implementations,
   small tables (eviction, expiry), and a ``resolve`` callback that answers,
@@ -24,6 +24,7 @@ import msgspec
 import pytest
 
 import test_join as _tj
+import test_join_exim as _tje
 from mailtally.ingest import LineParser, ParseResult
 from mailtally.ingest.join import Joiner as PyJoiner
 
@@ -32,16 +33,20 @@ CJoiner = _fastlog.Joiner
 
 # The tests of test_join.py, collected again here, run with CJoiner (fixture below).
 from test_join import *  # noqa: E402,F403
+from test_join_exim import *  # noqa: E402,F403
 
 TJ_TESTS = {n for n in dir(_tj) if n.startswith("test_")}
+TJE_TESTS = {n for n in dir(_tje) if n.startswith("test_")}
+assert not TJ_TESTS & TJE_TESTS  # (a name in both would run one of them only)
 
 
 @pytest.fixture(autouse=True)
 def _compiled_joiner_in_test_join(request, monkeypatch):
-    if request.node.originalname in TJ_TESTS:
-        monkeypatch.setattr(_tj, "Joiner", CJoiner)
-        # a guard that the swap works: the reference is not the one tested here
-        assert _tj.Joiner is CJoiner
+    for mod, names in ((_tj, TJ_TESTS), (_tje, TJE_TESTS)):
+        if request.node.originalname in names:
+            monkeypatch.setattr(mod, "Joiner", CJoiner)
+            # a guard that the swap works: the reference is not the one tested here
+            assert mod.Joiner is CJoiner
 
 
 def test_the_swap_is_effective() -> None:
@@ -202,6 +207,9 @@ from mailtally.ingest.parsers import (  # noqa: E402
     CleanupMessageId,
     Delivery,
     Discard,
+    EximArrival,
+    EximCompleted,
+    EximDelivery,
     FilterBlocked,
     MailLogin,
     Pickup,
@@ -213,6 +221,7 @@ from mailtally.ingest.parsers import (  # noqa: E402
     Reject,
     SieveAction,
     SmtpdClient,
+    SpamdResult,
     SpamVerdict,
     WebmailLogin,
 )
@@ -447,6 +456,33 @@ records = st.one_of(
         st.sampled_from(["User quota", "Other"]),
         st.sampled_from(["STORAGE", "MESSAGE"]),
         small,
+    ),
+    # Exim and spamd (queue ids and Message-IDs shared with the Postfix records above)
+    st.builds(
+        EximArrival,
+        q,
+        addr,
+        st.none() | st.sampled_from(["203.0.113.9", "127.0.0.1"]),
+        st.none() | st.just("") | addr,
+        small,
+        st.sampled_from(["m1@x", "m2@x", ""]),
+        st.none() | st.lists(addr, max_size=40).map(tuple),
+    ),
+    st.builds(
+        EximDelivery,
+        q,
+        st.sampled_from(["=>", "->", "*>", ">>", "**"]),
+        addr | st.sampled_from(["|/bin/x", "/home/a/mbox", "save x", "alice", ""]),
+        opt_addr,
+        st.sampled_from(["virtual_user", "virtual_user_spam", "dnslookup", ""]),
+        st.sampled_from(
+            ["dovecot_virtual_delivery", "virtual_sa_userdelivery", "remote_smtp", "LMTP_x", ""]
+        ),
+        st.sampled_from(["", "192.0.2.20", "127.0.0.1"]),
+    ),
+    st.builds(EximCompleted, q),
+    st.builds(
+        SpamdResult, st.sampled_from(["m1@x", "m2@x", "m3@x"]), st.sampled_from(["spam", "ham"])
     ),
 )
 result = st.builds(

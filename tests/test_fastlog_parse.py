@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import test_parsers_dovecot
+import test_parsers_exim
 import test_parsers_fuzz
 import test_parsers_misc
 import test_parsers_postfix
@@ -81,7 +82,7 @@ def _table_lines(monkeypatch) -> list[tuple[tuple[int, object, int], str]]:
         return original(self, line)
 
     monkeypatch.setattr(LineParser, "parse", spy)
-    for mod in (test_parsers_postfix, test_parsers_dovecot, test_parsers_misc):
+    for mod in (test_parsers_postfix, test_parsers_dovecot, test_parsers_misc, test_parsers_exim):
         for name, fn in vars(mod).items():
             if not name.startswith("test_") or not callable(fn) or hasattr(fn, "hypothesis"):
                 continue

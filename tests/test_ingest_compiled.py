@@ -108,6 +108,33 @@ def inbound(i: int) -> list[bytes]:
     return [line.format(i, i=i).encode() for line in INBOUND]
 
 
+E = "2026-01-10 10:00:{:02d} "
+EXIM = [
+    # spamd in the DATA ACL, before the arrival; then an alias and a spam-folder delivery
+    "Jan 10 10:00:00 mx spamd[7]: spamd: result: Y 15 - BAYES_99 scantime=0.5,size=2345,"
+    "user=bob,uid=1001,required_score=5.0,rhost=localhost,raddr=127.0.0.1,rport=4,"
+    "mid=<e1@example.net>,autolearn=no",
+    E.format(1) + "1tFZ7e-00000000Ijk-2BKh <= x@example.net H=mx.example.net "
+    "[198.51.100.7]:25 P=esmtps S=2345 id=e1@example.net",
+    E.format(2) + "1tFZ7e-00000000Ijk-2BKh => bob@example.com <al@example.com> "
+    "R=virtual_aliases T=dovecot_virtual_delivery",
+    E.format(2) + "1tFZ7e-00000000Ijk-2BKh => alice@example.com R=virtual_user_spam "
+    "T=virtual_sa_userdelivery",
+    E.format(3) + "1tFZ7e-00000000Ijk-2BKh Completed",
+    # an authenticated submission without +received_recipients, with the old id
+    E.format(4) + "[77] 1abcDE-0001Ab-C2 <= bob@example.com H=(laptop) [203.0.113.5] "
+    "P=esmtpsa A=dovecot_login:bob@example.com S=900 id=s1@example.com",
+    E.format(5) + "1abcDE-0001Ab-C2 => c@else.example R=dnslookup T=remote_smtp "
+    'H=mx.else.example [192.0.2.20] C="250 OK"',
+    E.format(5) + "1abcDE-0001Ab-C2 ** full@example.com R=virtual_user "
+    "T=dovecot_virtual_delivery: Mailbox is full",
+    E.format(6) + "1abcDE-0001Ab-C2 Completed",
+    E.format(7) + "H=(x) [198.51.100.9] F=<s@spam.example> rejected RCPT <bob@example.com>: no",
+    E.format(8) + "SMTP connection from [198.51.100.9]:4 (TCP/IP connection count = 1)",
+    E.format(9) + "1abcDE-0001Ab-C2 => bob@example.com",  # not understood
+]
+
+
 # Lines as files really hold them, with what the line splitter must get right.
 ODD_LINES: dict[str, list[bytes]] = {
     "crlf": [line + b"\r" for line in inbound(1)],
@@ -120,6 +147,7 @@ ODD_LINES: dict[str, list[bytes]] = {
         "\u00a0\u2003".encode(),  # whitespace only, but not ASCII whitespace
     ],
     "lone cr and nul": [b"abc\rdef", b"\x00\x00", b"2026-01-10T10:00:01+00:00 mx \x00: x"],
+    "exim": [line.encode() for line in EXIM],
     "unknown programs": [
         b"2026-01-10T10:00:01+00:00 mx sshd[9]: Accepted publickey for root",
         b"2026-01-10T10:00:02+00:00 mx sshd[9]: Accepted publickey for bob",
@@ -147,3 +175,7 @@ def test_odd_lines_are_split_and_reported_alike(tmp_path, case, newline_at_end) 
             src.close()
             results[compiled] = outcome(store, ing.report)
     assert results[True] == results[False]
+    if case == "exim":
+        # both paths counted it: receipts, spam, a submission, denials; one line not read
+        assert results[True]["rows"]["flows"]
+        assert results[True]["report"][-1]

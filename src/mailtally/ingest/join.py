@@ -106,6 +106,23 @@ Content filters
     is still to come); an authenticated submission from a loopback client that
     continues no message (webmail) is not held.
 
+Exim
+    An Exim message is keyed by its message id (through ``_exim_key``; a
+    Message-ID through ``_msgid_key``) in the same table, with the same bounds
+    and rules: its ``<=`` line sets client, size, Message-ID and, with ``A=``,
+    the submitting user; ``=>``/``->``/``>>`` deliveries are local receipts,
+    forwards (a remote delivery whose top-level address in ``<…>`` differs) or
+    relays as Postfix's are (remote: an ``H=… [ip]`` on a transport whose name
+    has no ``lmtp``); ``**`` of a local delivery is a local failure; receipts
+    are emitted at ``Completed`` (or expiry), like ``removed``.  A delivery by
+    a router or transport named for the spam folder (``spam``, ``_sa_``) is a
+    junk receipt.  An ``A=`` submission counts ``MessageOut`` at its ``<=``
+    line when ``for …`` lists its recipients (the distinct ones), else at
+    ``Completed``, dated at the ``<=`` line (``arrived``), with the distinct
+    top-level addresses of its delivery lines (``erc``, held like recipients).
+    spamd's ``result`` is joined by Message-ID (``_msgid_index``), or waits
+    in ``_pending_verdicts`` under ``<msgid>`` for the ``<=`` line.
+
 Logins
     Dovecot ``imap-login``/``pop3-login`` ``Login:`` → ``Login`` imap4/pop3,
     except from ``webmail_hosts`` (the webmail's own logins); Roundcube
@@ -190,7 +207,8 @@ COUNTER_MAX = 2**62
 #: Line times beyond ±TIME_LIMIT are refused (the compiled joiner's int64 arithmetic).
 TIME_LIMIT = 2**61
 #: A message in flight holds at most this many recipients (its local deliveries,
-#: forwards, local failures and relays together); a delivery line to one more is
+#: forwards, local failures and relays together, and an Exim submission's
+#: top-level recipients, ``_Msg.erc``); a delivery line to one more is
 #: dropped and counted in ``dropped``.  Postfix itself takes at most 1,000
 #: recipients per message from a client (smtpd_recipient_limit) and expands an
 #: alias to at most 1,000 (virtual_alias_expansion_limit), so a real message
@@ -457,7 +475,7 @@ class _Msg:
         arrived = d.get("arrived")
         if arrived is not None:
             m.arrived = _i64(arrived, "arrived")
-            m.erc = dict.fromkeys(str(k) for k in d.get("erc", ()))
+            m.erc = dict.fromkeys(d.get("erc", ()))
         return m
 
 

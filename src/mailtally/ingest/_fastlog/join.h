@@ -76,8 +76,17 @@ typedef struct {
     int64_t removed;
     jint size, inherited_size, nrcpt;
     otable locals, fwds, bounced, relays; /* dicts: insertion order */
+    /* Exim: _Msg.arrived (has_arrived 0: None) and _Msg.erc (a set) */
+    int has_arrived;
+    int64_t arrived;
+    otable erc;
     Py_ssize_t weight; /* _Msg.weight: the bytes of the strings above (derived) */
 } jmsg;
+
+/* _Msg.held: the recipients m holds (J_MAX_HELD_RECIPIENTS, J_MAX_HELD_TOTAL) */
+static inline size_t jmsg_held(const jmsg *m) {
+    return m->locals.n + m->fwds.n + m->bounced.n + m->relays.n + m->erc.n;
+}
 
 /* self._children values: [time, [B...]] (at most 64 Bs); the node holds the time. */
 typedef struct {

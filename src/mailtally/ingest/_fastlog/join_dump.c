@@ -102,6 +102,18 @@ static PyObject *msg_dump(const jmsg *m) {
         Py_DECREF(d);
         return NULL;
     }
+    if (m->has_arrived) { /* (an Exim submission's: absent from other states) */
+        PyObject *erc = PyList_New(0);
+        int bad = put(d, "arrived", i64(m->arrived)) < 0 || erc == NULL;
+        for (const onode *e = m->erc.head; !bad && e != NULL; e = e->next)
+            bad = push(erc, key_py(e)) < 0;
+        if (bad || put(d, "erc", Py_NewRef(erc)) < 0) {
+            Py_XDECREF(erc);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(erc);
+    }
     return d;
 }
 
@@ -394,6 +406,38 @@ static int load_str(PyObject *d, const char *key, ostr *o) {
     return rc;
 }
 
+/* _Msg.load of an Exim submission's "arrived" and "erc" */
+static int load_arrived(PyObject *d, jmsg *m) {
+    PyObject *arrived = get(d, "arrived", 0);
+    if (arrived == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    int rc = 0;
+    if (arrived != Py_None) {
+        rc = to_i64(arrived, &m->arrived);
+        m->has_arrived = rc == 0;
+        PyObject *erc = rc == 0 ? get(d, "erc", 0) : NULL;
+        if (erc == NULL && PyErr_Occurred())
+            rc = -1;
+        PyObject *it = erc != NULL ? PyObject_GetIter(erc) : NULL, *k;
+        if (erc != NULL && it == NULL)
+            rc = -1;
+        while (it != NULL && rc == 0 && (k = PyIter_Next(it)) != NULL) {
+            ostr tmp = {NULL, 0};
+            Py_ssize_t n;
+            const char *p = key_of(k, &n, &tmp);
+            rc = p == NULL ? -1 : set_add(&m->erc, p, n);
+            ostr_free(&tmp);
+            Py_DECREF(k);
+        }
+        if (it != NULL && PyErr_Occurred())
+            rc = -1;
+        Py_XDECREF(it);
+        Py_XDECREF(erc);
+    }
+    Py_DECREF(arrived);
+    return rc;
+}
+
 /* _Msg.load */
 static jmsg *msg_load(PyObject *d) {
     PyObject *seen = get(d, "seen", 1);
@@ -440,6 +484,8 @@ static jmsg *msg_load(PyObject *d) {
     if (load_msg_table(&m->locals, locals, 'l') < 0 || load_msg_table(&m->fwds, fwds, 'a') < 0 ||
         load_msg_table(&m->bounced, bounced, 'b') < 0 ||
         load_msg_table(&m->relays, relays, 'a') < 0)
+        goto out;
+    if (load_arrived(d, m) < 0)
         goto out;
     rc = 0;
 out:
@@ -684,7 +730,7 @@ int join_load_state(Joiner *j, PyObject *state) {
     j->held_bytes = 0;
     for (onode *e = j->msgs.head; e != NULL; e = e->next) {
         jmsg *m = e->val;
-        j->held_rcpts += m->locals.n + m->fwds.n + m->bounced.n + m->relays.n;
+        j->held_rcpts += jmsg_held(m);
         m->weight = jmsg_measure(m);
         j->held_bytes += m->weight;
     }

@@ -229,7 +229,7 @@ static int join_key(tbuf *out, const char *a, Py_ssize_t an, const char *b, Py_s
  * under J_MAX_HELD_TOTAL by expiring the oldest messages (never m: it is last and
  * holds fewer).  -1 with an exception if an expiry failed (nothing is added). */
 static int held_full(Joiner *j, const jmsg *m) {
-    if (m->locals.n + m->fwds.n + m->bounced.n + m->relays.n >= J_MAX_HELD_RECIPIENTS) {
+    if (jmsg_held(m) >= J_MAX_HELD_RECIPIENTS) {
         j->dropped++;
         return 1;
     }
@@ -617,6 +617,329 @@ static int join_blocked(Joiner *j, fl_str qid, fl_str category, const fl_str *rc
     return rc;
 }
 
+/* -- Exim ---------------------------------------------------------------------------------
+ * An Exim message is keyed by its message id: every access goes through exim_key (and a
+ * Message-ID through msgid_key), the one place that makes a key of them (join.py). */
+
+static fl_str exim_key(Joiner *j, fl_str qid) { return qid; }
+static fl_str msgid_key(Joiner *j, fl_str msgid) { return msgid; }
+
+/* "<" + mkey + ">" in *out: the _pending_verdicts key of a Message-ID */
+static int verdict_key(tbuf *out, fl_str mkey) {
+    char *d = tb_reserve(out, mkey.n + 2);
+    if (d == NULL)
+        return -1;
+    d[0] = '<';
+    memcpy(d + 1, mkey.p, (size_t)mkey.n);
+    d[mkey.n + 1] = '>';
+    out->n = mkey.n + 2;
+    return 0;
+}
+
+/* self._msgid_index[mkey] = key */
+static int index_msgid(Joiner *j, fl_str mkey, fl_str key) {
+    uint64_t h = hash_bytes(mkey.p, mkey.n);
+    onode *e = ot_find(&j->msgid_index, mkey.p, mkey.n, h);
+    if (e == NULL) {
+        ostr *q = calloc(1, sizeof *q);
+        if (q == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        e = ot_append(&j->msgid_index, mkey.p, mkey.n, h);
+        if (e == NULL) {
+            free(q);
+            return -1;
+        }
+        e->val = q;
+    }
+    return ostr_set(e->val, key.p, key.n);
+}
+
+/* len({a.lower() for a in rcpts}) */
+static int distinct_lower(const fl_str *rcpts, int nr, int64_t *count) {
+    otable seen;
+    ot_init(&seen, NULL);
+    tbuf k;
+    tb_init(&k);
+    int rc = 0;
+    for (int i = 0; i < nr && rc == 0; i++)
+        if ((rc = join_lower(rcpts[i].p, rcpts[i].n, &k)) == 0)
+            rc = set_add(&seen, k.p, k.n);
+    *count = (int64_t)seen.n;
+    tb_free(&k);
+    ot_dealloc(&seen);
+    return rc;
+}
+
+static int join_exim_arrival(Joiner *j, const fl_exim_arrival *r, const jside *side,
+                             int64_t t) {
+    fl_str key = exim_key(j, r->qid);
+    jmsg *m = join_msg(j, key.p, key.n);
+    if (m == NULL)
+        return -1;
+    m->queued = 1;
+    jint size = side_int(r->size, side, 0);
+    if (!m->size.has)
+        jint_max0(&m->size, &size);
+    if (r->client_ip.p != NULL) {
+        Py_ssize_t old = ostr_len(&m->client);
+        if (ostr_set(&m->client, r->client_ip.p, r->client_ip.n) < 0)
+            return -1;
+        join_grow(j, m, r->client_ip.n - old);
+        m->loopback = join_loopback(r->client_ip.p, r->client_ip.n);
+    }
+    if (truthy_s(r->message_id)) {
+        Py_ssize_t old = ostr_len(&m->msgid);
+        if (ostr_set(&m->msgid, r->message_id.p, r->message_id.n) < 0)
+            return -1;
+        join_grow(j, m, r->message_id.n - old);
+        fl_str mkey = msgid_key(j, r->message_id);
+        if (index_msgid(j, mkey, key) < 0)
+            return -1;
+        tbuf pk;
+        tb_init(&pk);
+        if (verdict_key(&pk, mkey) < 0)
+            return -1;
+        onode *pv = ot_get(&j->pending_verdicts, pk.p, pk.n);
+        tb_free(&pk);
+        if (pv != NULL) { /* spamd ran in the DATA ACL, before this line */
+            int spam = pv->flag;
+            ot_del(&j->pending_verdicts, pv);
+            join_set_spam(m, spam);
+        }
+    }
+    if (!truthy_s(r->auth) || truthy(&m->sasl) || m->out_done)
+        return 0;
+    Py_ssize_t old = ostr_len(&m->sasl);
+    if (ostr_set(&m->sasl, r->auth.p, r->auth.n) < 0)
+        return -1;
+    join_grow(j, m, r->auth.n - old);
+    int nr = side != NULL && side->rcpts != NULL ? side->n_rcpts : r->n_recipients;
+    if (nr < 0) {
+        m->has_arrived = 1; /* counted at "Completed", its recipients seen by then */
+        m->arrived = t;
+        return 0;
+    }
+    m->out_done = 1;
+    jint n = {1, 0, NULL};
+    if (distinct_lower(side != NULL && side->rcpts != NULL ? side->rcpts : r->recipients, nr,
+                       &n.v) < 0)
+        return -1;
+    jint s0 = max0(&size);
+    int rc = join_emit(j, ev_message_out(t, &m->sasl, &n, &s0));
+    jint_clear(&s0);
+    return rc;
+}
+
+/* s.find(c) >= 0 ? its index : -1, from the end with rev */
+static Py_ssize_t char_at(fl_str s, char c, int rev) {
+    for (Py_ssize_t i = 0; s.p != NULL && i < s.n; i++) {
+        Py_ssize_t k = rev ? s.n - 1 - i : i;
+        if (s.p[k] == c)
+            return k;
+    }
+    return -1;
+}
+
+/* ASCII case-insensitive `lit in s.lower()` (lit lower case) */
+static int contains_ci(fl_str s, const char *lit) {
+    Py_ssize_t m = (Py_ssize_t)strlen(lit);
+    for (Py_ssize_t i = 0; i + m <= s.n; i++) {
+        Py_ssize_t k = 0;
+        while (k < m) {
+            char c = s.p[i + k];
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (c != lit[k])
+                break;
+            k++;
+        }
+        if (k == m)
+            return 1;
+    }
+    return 0;
+}
+
+/* join._spam_folder */
+static int spam_folder(fl_str router, fl_str transport) {
+    return contains_ci(router, "spam") || contains_ci(transport, "spam") ||
+           contains_ci(transport, "_sa_");
+}
+
+/* 1 if a, b are equal lower cased (-1 with an exception) */
+static int eq_lower(fl_str a, fl_str b, tbuf *k1, tbuf *k2) {
+    if (join_lower(a.p, a.n, k1) < 0 || join_lower(b.p, b.n, k2) < 0)
+        return -1;
+    return bytes_eq(k1->p, k1->n, k2->p, k2->n);
+}
+
+static int exim_delivery_rest(Joiner *j, jmsg *m, const fl_exim_delivery *r, int64_t t,
+                              tbuf *toq, tbuf *k1, tbuf *k2) {
+    fl_str to = r->to, orig = r->orig;
+    if ((to.n > 0 && (to.p[0] == '|' || to.p[0] == '/')) ||
+        (to.n >= 5 && memcmp(to.p, "save ", 5) == 0)) {
+        if (!truthy_s(orig))
+            return 0;
+        to = orig; /* a pipe or file of the top-level address's own */
+        orig = FL_NONE;
+    } else if (char_at(to, '@', 0) < 0 && truthy_s(orig) && char_at(orig, '@', 0) >= 0) {
+        /* log_as_local: the local part only */
+        Py_ssize_t at = char_at(orig, '@', 1);
+        char *d = tb_reserve(toq, to.n + orig.n - at);
+        if (d == NULL)
+            return -1;
+        memcpy(d, to.p, (size_t)to.n);
+        memcpy(d + to.n, orig.p + at, (size_t)(orig.n - at));
+        toq->n = to.n + orig.n - at;
+        to = (fl_str){toq->p, toq->n};
+    }
+    if (truthy_s(orig)) {
+        int eq = eq_lower(orig, to, k1, k2);
+        if (eq < 0)
+            return -1;
+        if (eq)
+            orig = FL_NONE;
+    }
+    if (m->has_arrived && !m->out_done) {
+        fl_str top = truthy_s(orig) ? orig : to;
+        if (join_norm(j, top.p, top.n, k1) < 0)
+            return -1;
+        if (!set_has(&m->erc, k1->p, k1->n)) {
+            int full = held_full(j, m);
+            if (full)
+                return full < 0 ? -1 : 0;
+            if (set_add(&m->erc, k1->p, k1->n) < 0)
+                return -1;
+            join_grow(j, m, k1->n);
+        }
+    }
+    if (r->kind == FL_EX_FAKE)
+        return 0; /* -N: not delivered */
+    int remote = r->ip.n > 0 && !contains_ci(r->transport, "lmtp");
+    if (r->kind == FL_EX_FAILED) {
+        if (!remote) { /* a local mailbox refused it (over quota, no such user) */
+            if (join_mailbox(j, to.p, to.n, truthy_s(orig), k1) < 0)
+                return -1;
+            if (ot_get(&m->bounced, k1->p, k1->n))
+                return 0;
+            int full = held_full(j, m);
+            if (full)
+                return full < 0 ? -1 : 0;
+            if (!put_local(j, m, &m->bounced, k1->p, k1->n, to, orig, t))
+                return -1;
+        }
+        return 0;
+    }
+    if (remote) {
+        if (join_loopback(r->ip.p, r->ip.n))
+            return 0; /* a content filter on this host */
+        if (truthy_s(orig)) {
+            if (join_norm(j, orig.p, orig.n, k1) < 0 || join_norm(j, to.p, to.n, k2) < 0)
+                return -1;
+            if (!bytes_eq(k1->p, k1->n, k2->p, k2->n) && !ot_get(&m->fwds, k1->p, k1->n)) {
+                int full = held_full(j, m);
+                if (full)
+                    return full < 0 ? -1 : 0;
+                if (put_addr(j, m, &m->fwds, k1->p, k1->n, orig, t) < 0 ||
+                    join_strip_ext(j, orig.p, orig.n, k2) < 0)
+                    return -1;
+                return join_emit(j, ev_forward(t, k2->p, k2->n));
+            }
+        } else {
+            if (join_norm(j, to.p, to.n, k1) < 0)
+                return -1;
+            if (!ot_get(&m->relays, k1->p, k1->n)) {
+                int full = held_full(j, m);
+                if (full)
+                    return full < 0 ? -1 : 0;
+                return put_addr(j, m, &m->relays, k1->p, k1->n, to, t); /* decided in _finish */
+            }
+        }
+        return 0;
+    }
+    if (join_mailbox(j, to.p, to.n, truthy_s(orig), k1) < 0) /* k1 = tkey */
+        return -1;
+    onode *entry = ot_get(&m->locals, k1->p, k1->n);
+    if (entry == NULL) {
+        int full = held_full(j, m);
+        if (full)
+            return full < 0 ? -1 : 0;
+        if ((entry = put_local(j, m, &m->locals, k1->p, k1->n, to, orig, t)) == NULL)
+            return -1;
+    } else if (truthy_s(orig) && !truthy(&((jlocal *)entry->val)->orig)) {
+        ostr *eo = &((jlocal *)entry->val)->orig;
+        Py_ssize_t old = ostr_len(eo);
+        if (ostr_set(eo, orig.p, orig.n) < 0)
+            return -1;
+        join_grow(j, m, ostr_len(eo) - old);
+    }
+    if (spam_folder(r->router, r->transport)) {
+        entry->flag = 1;
+    } else if (j->pending_junk.n && truthy(&m->msgid)) {
+        /* a sieve fileinto a junk folder logged before this line (Dovecot LMTP) */
+        tbuf u;
+        tb_init(&u);
+        int rc = join_norm(j, to.p, to.n, &u);
+        if (rc == 0)
+            rc = join_key(k2, u.p, u.n, m->msgid.p, m->msgid.n);
+        tb_free(&u);
+        if (rc < 0)
+            return -1;
+        if (pop_junk(j, k2->p, k2->n))
+            entry->flag = 1;
+    }
+    return 0;
+}
+
+static int join_exim_delivery(Joiner *j, const fl_exim_delivery *r, int64_t t) {
+    fl_str key = exim_key(j, r->qid);
+    jmsg *m = join_msg(j, key.p, key.n);
+    if (m == NULL)
+        return -1;
+    tbuf toq, k1, k2;
+    tb_init(&toq);
+    tb_init(&k1);
+    tb_init(&k2);
+    int rc = exim_delivery_rest(j, m, r, t, &toq, &k1, &k2);
+    tb_free(&toq);
+    tb_free(&k1);
+    tb_free(&k2);
+    return rc;
+}
+
+static int join_exim_completed(Joiner *j, const fl_qid_only *r, int64_t t) {
+    fl_str key = exim_key(j, r->qid);
+    onode *e = ot_get(&j->msgs, key.p, key.n);
+    if (e == NULL)
+        return 0;
+    jmsg *m = e->val;
+    m->has_removed = 1;
+    m->removed = t;
+    return join_finish(j, key.p, key.n);
+}
+
+static int join_spamd(Joiner *j, const fl_spamd_result *r, int64_t t) {
+    fl_str mkey = msgid_key(j, r->message_id);
+    onode *ix = ot_get(&j->msgid_index, mkey.p, mkey.n);
+    const ostr *key = ix != NULL ? ix->val : NULL;
+    if (key != NULL && key->p != NULL && ot_get(&j->msgs, key->p, key->n))
+        return apply_verdict(j, (fl_str){key->p, key->n}, r->spam);
+    /* spamd in Exim's DATA ACL answers before the "<=" line names the Message-ID */
+    tbuf pk;
+    tb_init(&pk);
+    if (verdict_key(&pk, mkey) < 0)
+        return -1;
+    onode *pv = ot_get(&j->pending_verdicts, pk.p, pk.n);
+    int s = r->spam || (pv != NULL && pv->flag);
+    onode *n = join_bounded(j, &j->pending_verdicts, pk.p, pk.n, j->now);
+    tb_free(&pk);
+    if (n == NULL)
+        return -1;
+    n->flag = s;
+    return 0;
+}
+
 static int quota_emit(Joiner *j, onode *e) {
     jquota *q = e->val;
     e->val = NULL;
@@ -746,6 +1069,14 @@ int join_handle(Joiner *j, const fl_record *r, const jside *side, int64_t t) {
         return join_quota_header(j);
     case FL_QUOTA_ROW:
         return join_quota_row(j, &r->u.quota_row, side, t);
+    case FL_EXIM_ARRIVAL:
+        return join_exim_arrival(j, &r->u.exim_arrival, side, t);
+    case FL_EXIM_DELIVERY:
+        return join_exim_delivery(j, &r->u.exim_delivery, t);
+    case FL_EXIM_COMPLETED:
+        return join_exim_completed(j, &r->u.exim_completed, t);
+    case FL_SPAMD_RESULT:
+        return join_spamd(j, &r->u.spamd_result, t);
     }
     return 0; /* no handler: the record is counted and ignored */
 }

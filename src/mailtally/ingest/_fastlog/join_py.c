@@ -21,13 +21,13 @@
 #include <structmember.h>
 
 /* The record classes, by enum fl_kind; and ParseResult. */
-static PyObject *kinds[FL_QUOTA_ROW + 1];
+static PyObject *kinds[FL_LAST_KIND + 1];
 static PyObject *cls_parse_result;
 static PyObject *str_ok, *str_ignored, *str_unknown;
 
 #define MAXF 9
 /* field names of each class, in the order read below */
-static const char *const field_names[FL_QUOTA_ROW + 1][MAXF] = {
+static const char *const field_names[FL_LAST_KIND + 1][MAXF] = {
     [FL_SMTPD_CLIENT] = {"qid", "client_ip", "sasl_username", "orig_qid"},
     [FL_PICKUP] = {"qid", "uid", "sender"},
     [FL_CLEANUP_MSGID] = {"qid", "message_id"},
@@ -45,8 +45,12 @@ static const char *const field_names[FL_QUOTA_ROW + 1][MAXF] = {
     [FL_FILTER_BLOCKED] = {"qid", "recipients", "category", "flags"},
     [FL_QUOTA_HEADER] = {NULL},
     [FL_QUOTA_ROW] = {"user", "root", "kind", "value"},
+    [FL_EXIM_ARRIVAL] = {"qid", "sender", "client_ip", "auth", "size", "message_id", "recipients"},
+    [FL_EXIM_DELIVERY] = {"qid", "kind", "to", "orig", "router", "transport", "ip"},
+    [FL_EXIM_COMPLETED] = {"qid"},
+    [FL_SPAMD_RESULT] = {"message_id", "verdict"},
 };
-static const char *const class_names[FL_QUOTA_ROW + 1] = {
+static const char *const class_names[FL_LAST_KIND + 1] = {
     [FL_SMTPD_CLIENT] = "SmtpdClient", [FL_PICKUP] = "Pickup",
     [FL_CLEANUP_MSGID] = "CleanupMessageId", [FL_QMGR_FROM] = "QmgrFrom",
     [FL_QMGR_REMOVED] = "QmgrRemoved", [FL_DELIVERY] = "Delivery",
@@ -55,8 +59,10 @@ static const char *const class_names[FL_QUOTA_ROW + 1] = {
     [FL_WEBMAIL_LOGIN] = "WebmailLogin", [FL_SPAM_VERDICT] = "SpamVerdict",
     [FL_REINJECTED] = "Reinjected", [FL_FILTER_BLOCKED] = "FilterBlocked",
     [FL_QUOTA_HEADER] = "QuotaHeader", [FL_QUOTA_ROW] = "QuotaRow",
+    [FL_EXIM_ARRIVAL] = "EximArrival", [FL_EXIM_DELIVERY] = "EximDelivery",
+    [FL_EXIM_COMPLETED] = "EximCompleted", [FL_SPAMD_RESULT] = "SpamdResult",
 };
-static Py_ssize_t offsets[FL_QUOTA_ROW + 1][MAXF];
+static Py_ssize_t offsets[FL_LAST_KIND + 1][MAXF];
 static Py_ssize_t pr_offsets[3]; /* ParseResult: status, time, records */
 
 /* The offset of slot `name` of class cls (a member descriptor of an object field). */
@@ -78,7 +84,7 @@ int join_py_init(void) {
     PyObject *mod = PyImport_ImportModule("mailtally.ingest.parsers");
     if (mod == NULL)
         return -1;
-    for (int k = FL_SMTPD_CLIENT; k <= FL_QUOTA_ROW; k++) {
+    for (int k = FL_SMTPD_CLIENT; k <= FL_LAST_KIND; k++) {
         PyObject *c = PyObject_GetAttrString(mod, class_names[k]);
         if (c == NULL)
             goto fail;
@@ -121,7 +127,9 @@ int join_py_kind(PyObject *rec) {
     static const int order[] = {FL_DELIVERY, FL_QMGR_FROM, FL_QMGR_REMOVED, FL_SMTPD_CLIENT,
                                 FL_CLEANUP_MSGID, FL_MAIL_LOGIN, FL_SIEVE, FL_SPAM_VERDICT,
                                 FL_WEBMAIL_LOGIN, FL_PICKUP, FL_REJECT, FL_DISCARD,
-                                FL_REINJECTED, FL_FILTER_BLOCKED, FL_QUOTA_ROW, FL_QUOTA_HEADER};
+                                FL_REINJECTED, FL_FILTER_BLOCKED, FL_QUOTA_ROW, FL_QUOTA_HEADER,
+                                FL_EXIM_DELIVERY, FL_EXIM_ARRIVAL, FL_EXIM_COMPLETED,
+                                FL_SPAMD_RESULT};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (kinds[order[i]] == t)
             return order[i];
@@ -355,6 +363,44 @@ static int convert(PyObject *rec, int kind, fl_record *r, jside *side, jconv *cv
     }
     case FL_QUOTA_HEADER:
         return 0;
+    case FL_EXIM_ARRIVAL: {
+        fl_exim_arrival *a = &r->u.exim_arrival;
+        if (conv_str(F(0), &a->qid, 0, cv, "qid") || conv_str(F(1), &a->sender, 0, cv, "sender") ||
+            conv_str(F(2), &a->client_ip, 1, cv, "client_ip") ||
+            conv_str(F(3), &a->auth, 1, cv, "auth") ||
+            conv_int(F(4), &a->size, &side->big[0], "size") ||
+            conv_str(F(5), &a->message_id, 0, cv, "message_id"))
+            return -1;
+        a->n_recipients = -1;
+        if (F(6) != Py_None) {
+            const fl_str *lr = NULL;
+            if (conv_list(F(6), a->recipients, &a->n_recipients, &lr, cv, "recipients") < 0)
+                return -1;
+            if (lr != NULL) { /* the handler reads a long list from side */
+                side->rcpts = lr;
+                side->n_rcpts = a->n_recipients;
+            }
+        }
+        return 0;
+    }
+    case FL_EXIM_DELIVERY: {
+        fl_exim_delivery *d = &r->u.exim_delivery;
+        /* the reference tests kind == "*>" and kind == "**"; any other is a delivery */
+        d->kind = eq_lit(F(1), "*>") ? FL_EX_FAKE : eq_lit(F(1), "**") ? FL_EX_FAILED
+                                                                         : FL_EX_DELIVERED;
+        return conv_str(F(0), &d->qid, 0, cv, "qid") || conv_str(F(2), &d->to, 0, cv, "to") ||
+                       conv_str(F(3), &d->orig, 1, cv, "orig") ||
+                       conv_str(F(4), &d->router, 0, cv, "router") ||
+                       conv_str(F(5), &d->transport, 0, cv, "transport") ||
+                       conv_str(F(6), &d->ip, 0, cv, "ip")
+                   ? -1
+                   : 0;
+    }
+    case FL_EXIM_COMPLETED:
+        return conv_str(F(0), &r->u.exim_completed.qid, 0, cv, "qid");
+    case FL_SPAMD_RESULT:
+        r->u.spamd_result.spam = eq_lit(F(1), "spam");
+        return conv_str(F(0), &r->u.spamd_result.message_id, 0, cv, "message_id");
     case FL_QUOTA_ROW: {
         fl_quota_row *s = &r->u.quota_row;
         s->kind = eq_lit(F(2), "STORAGE") ? FL_STORAGE : FL_MESSAGE;

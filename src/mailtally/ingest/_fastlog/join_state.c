@@ -73,6 +73,7 @@ jmsg *jmsg_new(int64_t seen) {
     ot_init(&m->fwds, jaddr_free);
     ot_init(&m->bounced, jlocal_free);
     ot_init(&m->relays, jaddr_free);
+    ot_init(&m->erc, NULL);
     return m;
 }
 
@@ -91,6 +92,7 @@ void jmsg_free(void *v) {
     ot_dealloc(&m->fwds);
     ot_dealloc(&m->bounced);
     ot_dealloc(&m->relays);
+    ot_dealloc(&m->erc);
     free(m);
 }
 
@@ -195,7 +197,7 @@ int join_drop(Joiner *j, const char *qid, Py_ssize_t n, jmsg **out) {
         e->val = NULL;
         ot_del(&j->msgs, e);
         if (m != NULL) {
-            j->held_rcpts -= m->locals.n + m->fwds.n + m->bounced.n + m->relays.n;
+            j->held_rcpts -= jmsg_held(m);
             j->held_bytes -= m->weight;
         }
     }
@@ -292,6 +294,8 @@ Py_ssize_t jmsg_measure(const jmsg *m) {
         for (const onode *e = as[i]->head; e != NULL; e = e->next)
             w += e->klen + ostr_len(&((const jaddr *)e->val)->addr);
     }
+    for (const onode *e = m->erc.head; e != NULL; e = e->next)
+        w += e->klen;
     return w;
 }
 
@@ -535,7 +539,7 @@ int join_finish(Joiner *j, const char *qid, Py_ssize_t n) {
         goto out;
     if (m->relays.n && (rc = relay_receipts(j, m)) < 0)
         goto out;
-    if (!(m->locals.n || m->fwds.n || m->bounced.n))
+    if (!(m->locals.n || m->fwds.n || m->bounced.n || m->has_arrived))
         goto out;
     /* size = inherited_size if not None else (size or 0); max(0, size) */
     jint size = {1, 0, NULL};
@@ -543,6 +547,18 @@ int join_finish(Joiner *j, const char *qid, Py_ssize_t n) {
         jint_max0(&size, &m->inherited_size);
     else if (m->size.has)
         jint_max0(&size, &m->size);
+    if (m->has_arrived && truthy(&m->sasl) && !m->out_done) {
+        /* an Exim submission whose recipients were not logged at its "<=" line */
+        jint nr = {1, (int64_t)m->erc.n, NULL};
+        if ((rc = join_emit(j, ev_message_out(m->arrived, &m->sasl, &nr, &size))) < 0) {
+            jint_clear(&size);
+            goto out;
+        }
+    }
+    if (!(m->locals.n || m->fwds.n || m->bounced.n)) {
+        jint_clear(&size);
+        goto out;
+    }
     int spam = m->spam > 0;
     if (m->locals.n == 1 && !m->fwds.n && !m->bounced.n) {
         /* the common case, one mailbox: no grouping to do */

@@ -9,6 +9,7 @@
  *                    _unsplit; the Parser type (parse(), count())
  *   parse_postfix.c  parsers/postfix.py
  *   parse_other.c    parsers/{dovecot,rspamd,amavis,roundcube,quota}.py
+ *   parse_exim.c     parsers/exim.py
  *   parse_stamps.c   stamps.py (time stamps, with callbacks into the StampParser)
  *
  * The C parser declines (FL_FALLBACK) a line with a byte >= 0x80, a number or a
@@ -44,6 +45,7 @@ enum { K_CLASSIC = 0, K_ISO = 1, K_ROUNDCUBE = 2 }; /* stamps.CLASSIC, ISO, ROUN
 typedef struct {
     int kind;
     fl_str stamp, host, program, msg;
+    char zbuf[64]; /* an Exim stamp with its zone put together (exim_head) */
 } head;
 
 /* -- the header regexes ----------------------------------------------------------------- */
@@ -162,7 +164,52 @@ static int iso_head(fl_str L, head *hd) {
 
 /* -- stamps._split ------------------------------------------------------------------------ */
 
-/* _split(line): 1 with *hd filled, 0 for None. */
+/* stamps._exim_head: Exim's own main log after its stamp line[:sp]: 1 with *hd filled,
+ * 0 for None, -1 when the stamp and its zone do not fit hd->zbuf (the line falls back). */
+static int exim_head(fl_str line, Py_ssize_t sp, head *hd) {
+    fl_str stamp = sl(line, 0, sp);
+    Py_ssize_t p = sp + 1;
+    int sure = 0;
+    fl_str z = sl(line, p, p + 5);
+    if (z.n == 5 && (z.p[0] == '+' || z.p[0] == '-') && isdigits(from(z, 1)) &&
+        STARTS_AT(line, " ", p + 5)) {
+        if (stamp.n + 5 > (Py_ssize_t)sizeof hd->zbuf)
+            return -1;
+        memcpy(hd->zbuf, stamp.p, (size_t)stamp.n);
+        memcpy(hd->zbuf + stamp.n, z.p, 5);
+        stamp = fl_s(hd->zbuf, stamp.n + 5);
+        p += 6;
+        sure = 1;
+    }
+    if (STARTS_AT(line, "[", p)) {
+        Py_ssize_t e = FIND(line, "] ", p);
+        if (e > p + 1 && isdigits(sl(line, p + 1, e))) {
+            p = e + 2;
+            sure = 1;
+        }
+    }
+    if (!sure) {
+        Py_ssize_t e = findc(line, ' ', p);
+        fl_str first = e >= 0 ? sl(line, p, e) : from(line, p);
+        if (!fl_is_exim_id(first)) {
+            if (ENDS(first, ":") || (findc(first, '(', 0) >= 0 && findc(first, ')', 0) < 0) ||
+                e < 0)
+                return 0;
+            Py_ssize_t e2 = findc(line, ' ', e + 1);
+            fl_str second = e2 >= 0 ? sl(line, e + 1, e2) : from(line, e + 1);
+            if (ENDS(second, ":"))
+                return 0;
+        }
+    }
+    hd->kind = K_ISO;
+    hd->stamp = stamp;
+    hd->host = sl(line, 0, 0);
+    hd->program = fl_s(LIT("exim"));
+    hd->msg = from(line, p);
+    return 1;
+}
+
+/* _split(line): 1 with *hd filled, 0 for None, -1: the line falls back. */
 static int split(fl_str line, head *hd) {
     const char *p = line.p;
     Py_ssize_t n = line.n, start, sp;
@@ -178,7 +225,11 @@ static int split(fl_str line, head *hd) {
             msg = from(msg, 2);
         else if (STARTS(msg, " "))
             msg = from(msg, 1);
-        *hd = (head){K_ROUNDCUBE, sl(line, 1, e), sl(line, 0, 0), fl_s(LIT("roundcube")), msg};
+        hd->kind = K_ROUNDCUBE;
+        hd->stamp = sl(line, 1, e);
+        hd->host = sl(line, 0, 0);
+        hd->program = fl_s(LIT("roundcube"));
+        hd->msg = msg;
         return 1;
     }
     if ('0' <= c && c <= '9') {
@@ -193,9 +244,16 @@ static int split(fl_str line, head *hd) {
             if (STARTS(rest, "#")) {
                 Py_ssize_t sp2 = findc(rest, ' ', 0);
                 fl_str msg = sp2 > 0 ? from(rest, sp2 + 1) : sl(rest, 0, 0);
-                *hd = (head){K_ISO, stamp, sl(line, 0, 0), fl_s(LIT("rspamd")), msg};
+                hd->kind = K_ISO;
+                hd->stamp = stamp;
+                hd->host = sl(line, 0, 0);
+                hd->program = fl_s(LIT("rspamd"));
+                hd->msg = msg;
                 return 1;
             }
+            int ex = exim_head(line, sp, hd);
+            if (ex)
+                return ex;
             start = sp + 1;
         } else {
             sp = findc(line, ' ', 0);
@@ -314,7 +372,7 @@ static const lit NEVER_COUNTED[] = {
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 enum { ROUTE_NONE, ROUTE_POSTFIX, ROUTE_DOVECOT, ROUTE_DOVECOT_FILE, ROUTE_ROUNDCUBE,
-       ROUTE_RSPAMD, ROUTE_AMAVIS, ROUTE_NEVER };
+       ROUTE_RSPAMD, ROUTE_AMAVIS, ROUTE_NEVER, ROUTE_EXIM, ROUTE_SPAMD };
 
 /* _route(program, hostless): the parser, its arg (the Postfix daemon), the name */
 static int route(fl_str program, int hostless, fl_str *arg, fl_str *name) {
@@ -352,6 +410,14 @@ static int route(fl_str program, int hostless, fl_str *arg, fl_str *name) {
     if (STARTS(program, "amavis") || ENDS(program, "amavisd") || EQ(program, "amavisd-new")) {
         *name = fl_s(LIT("amavis"));
         return ROUTE_AMAVIS;
+    }
+    if (EQ(program, "exim") || EQ(program, "exim4")) {
+        *name = fl_s(LIT("exim"));
+        return ROUTE_EXIM;
+    }
+    if (EQ(program, "spamd")) {
+        *name = fl_s(LIT("spamd"));
+        return ROUTE_SPAMD;
     }
     if (in_set(program, NEVER_COUNTED, COUNT(NEVER_COUNTED)))
         return ROUTE_NEVER;
@@ -463,6 +529,25 @@ static int too_long(const fl_result *out) {
             if (LONG(r->u.quota_row.user) || LONG(r->u.quota_row.root))
                 return 1;
             break;
+        case FL_EXIM_ARRIVAL: {
+            const fl_exim_arrival *a = &r->u.exim_arrival;
+            if (LONG(a->qid) || LONG(a->sender) || LONG(a->client_ip) || LONG(a->auth))
+                return 1;
+            for (int k = 0; k < a->n_recipients; k++)
+                if (LONG(a->recipients[k]))
+                    return 1;
+            break;
+        }
+        case FL_EXIM_DELIVERY: {
+            const fl_exim_delivery *d = &r->u.exim_delivery;
+            if (LONG(d->qid) || LONG(d->to) || LONG(d->orig) || LONG(d->ip))
+                return 1;
+            break;
+        }
+        case FL_EXIM_COMPLETED:
+            if (LONG(r->u.exim_completed.qid))
+                return 1;
+            break;
         default:
             break;
         }
@@ -506,7 +591,12 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         matched = classic_head(line, &hd);
     else if ('0' <= c && c <= '9')
         matched = iso_head(line, &hd);
-    if (!matched && !split(line, &hd)) {
+    int got = matched ? 1 : split(line, &hd);
+    if (got < 0) {
+        status(out, FL_FALLBACK, fl_s(LIT("")));
+        return 0;
+    }
+    if (!got) {
         if (unsplit(st, line, out) == R_FALLBACK)
             status(out, FL_FALLBACK, fl_s(LIT("")));
         return 0;
@@ -539,6 +629,12 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         break;
     case ROUTE_AMAVIS:
         r = fl_parse_amavis(hd.msg, out);
+        break;
+    case ROUTE_EXIM:
+        r = fl_parse_exim(hd.msg, out);
+        break;
+    case ROUTE_SPAMD:
+        r = fl_parse_spamd(hd.msg, out);
         break;
     case ROUTE_NEVER:
         r = R_EMPTY;
@@ -601,23 +697,25 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
 /* -- Python objects: the records and ParseResult ------------------------------------------- */
 
 /* mailtally.ingest.parsers' classes, and interned literals (imported on first use). */
-static PyObject *cls[FL_QUOTA_ROW + 1];
+static PyObject *cls[FL_LAST_KIND + 1];
 static PyObject *ParseResult;
 static PyObject *s_ok, *s_ignored, *s_unknown, *s_imap4, *s_pop3, *s_vacation, *s_redirect,
-    *s_fileinto, *s_spam, *s_ham, *s_reject, *s_tempfail, *s_storage, *s_message;
+    *s_fileinto, *s_spam, *s_ham, *s_reject, *s_tempfail, *s_storage, *s_message,
+    *s_ex_kinds[FL_EX_FAILED + 1];
 
 static int import_parsers(void) {
     if (ParseResult != NULL)
         return 0;
-    static const char *names[FL_QUOTA_ROW + 1] = {
+    static const char *names[FL_LAST_KIND + 1] = {
         NULL,        "SmtpdClient", "Pickup",  "CleanupMessageId", "QmgrFrom",   "QmgrRemoved",
         "Delivery",  "Reject",      "Discard", "MailLogin",        "SieveAction", "WebmailLogin",
         "SpamVerdict", "Reinjected", "FilterBlocked", "QuotaHeader", "QuotaRow",
+        "EximArrival", "EximDelivery", "EximCompleted", "SpamdResult",
     };
     PyObject *mod = PyImport_ImportModule("mailtally.ingest.parsers");
     if (mod == NULL)
         return -1;
-    for (int k = 1; k <= FL_QUOTA_ROW; k++) {
+    for (int k = 1; k <= FL_LAST_KIND; k++) {
         cls[k] = PyObject_GetAttrString(mod, names[k]);
         if (cls[k] == NULL)
             goto fail;
@@ -633,7 +731,10 @@ static int import_parsers(void) {
                 {&s_imap4, "imap4"},    {&s_pop3, "pop3"},         {&s_vacation, "vacation"},
                 {&s_redirect, "redirect"}, {&s_fileinto, "fileinto"}, {&s_spam, "spam"},
                 {&s_ham, "ham"},        {&s_reject, "reject"},     {&s_tempfail, "tempfail"},
-                {&s_storage, "STORAGE"}, {&s_message, "MESSAGE"}};
+                {&s_storage, "STORAGE"}, {&s_message, "MESSAGE"},
+                {&s_ex_kinds[FL_EX_DELIVERED], "=>"}, {&s_ex_kinds[FL_EX_MORE], "->"},
+                {&s_ex_kinds[FL_EX_FAKE], "*>"}, {&s_ex_kinds[FL_EX_CUTTHROUGH], ">>"},
+                {&s_ex_kinds[FL_EX_FAILED], "**"}};
     for (size_t i = 0; i < COUNT(strs); i++)
         if ((*strs[i].o = PyUnicode_InternFromString(strs[i].s)) == NULL)
             return -1;
@@ -768,6 +869,31 @@ static PyObject *record_object(const fl_record *r) {
                          lit_ref(x->kind == FL_STORAGE ? s_storage : s_message),
                          PyLong_FromLongLong(x->value)};
         return make(r->kind, a, 4);
+    }
+    case FL_EXIM_ARRIVAL: {
+        const fl_exim_arrival *x = &r->u.exim_arrival;
+        PyObject *a[] = {str_of(x->qid),        str_of(x->sender),
+                         str_of(x->client_ip),  str_of(x->auth),
+                         PyLong_FromLongLong(x->size), str_of(x->message_id),
+                         x->n_recipients < 0 ? lit_ref(Py_None)
+                                             : tuple_of(x->recipients, x->n_recipients)};
+        return make(r->kind, a, 7);
+    }
+    case FL_EXIM_DELIVERY: {
+        const fl_exim_delivery *x = &r->u.exim_delivery;
+        PyObject *a[] = {str_of(x->qid),       lit_ref(s_ex_kinds[x->kind]), str_of(x->to),
+                         str_of(x->orig),      str_of(x->router),            str_of(x->transport),
+                         str_of(x->ip)};
+        return make(r->kind, a, 7);
+    }
+    case FL_EXIM_COMPLETED: {
+        PyObject *a[] = {str_of(r->u.exim_completed.qid)};
+        return make(r->kind, a, 1);
+    }
+    case FL_SPAMD_RESULT: {
+        const fl_spamd_result *x = &r->u.spamd_result;
+        PyObject *a[] = {str_of(x->message_id), lit_ref(x->spam ? s_spam : s_ham)};
+        return make(r->kind, a, 2);
     }
     }
     PyErr_SetString(PyExc_SystemError, "_fastlog: unknown record kind");

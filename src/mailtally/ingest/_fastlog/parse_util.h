@@ -182,6 +182,9 @@ int fl_parse_rspamd(fl_str msg, fl_result *out);
 int fl_parse_amavis(fl_str msg, fl_result *out);
 int fl_parse_roundcube(fl_str msg, fl_result *out);
 int fl_parse_quota(fl_str line, fl_result *out);
+int fl_parse_exim(fl_str msg, fl_result *out);
+int fl_parse_spamd(fl_str msg, fl_result *out);
+int fl_is_exim_id(fl_str s);
 
 /* -- stamps (parse_stamps.c): the C twin of mailtally/ingest/stamps.py ------------- */
 

@@ -50,7 +50,12 @@ enum fl_kind {
     FL_FILTER_BLOCKED,   /* FilterBlocked */
     FL_QUOTA_HEADER,     /* QuotaHeader */
     FL_QUOTA_ROW,        /* QuotaRow */
+    FL_EXIM_ARRIVAL,     /* EximArrival */
+    FL_EXIM_DELIVERY,    /* EximDelivery */
+    FL_EXIM_COMPLETED,   /* EximCompleted */
+    FL_SPAMD_RESULT,     /* SpamdResult */
 };
+#define FL_LAST_KIND FL_SPAMD_RESULT
 
 /* Literal-valued fields, as small enums (the Python strings in comments). */
 enum fl_service { FL_IMAP4 = 1, FL_POP3 };                          /* MailLogin.service */
@@ -137,6 +142,27 @@ typedef struct {
 } fl_quota_row;
 
 typedef struct {
+    fl_str qid, sender, client_ip, auth, message_id; /* client_ip, auth: may be None */
+    int64_t size;
+    int n_recipients; /* -1: None (not logged) */
+    fl_str recipients[FL_MAX_LIST];
+} fl_exim_arrival;
+
+/* EximDelivery.kind: "=>", "->", "*>", ">>", "**" */
+enum fl_exim_kind { FL_EX_DELIVERED = 1, FL_EX_MORE, FL_EX_FAKE, FL_EX_CUTTHROUGH, FL_EX_FAILED };
+
+typedef struct {
+    fl_str qid;
+    int kind; /* enum fl_exim_kind */
+    fl_str to, orig, router, transport, ip; /* orig: may be None */
+} fl_exim_delivery;
+
+typedef struct {
+    fl_str message_id;
+    int spam; /* SpamdResult.verdict: 1 "spam", 0 "ham" */
+} fl_spamd_result;
+
+typedef struct {
     int kind; /* enum fl_kind */
     union {
         fl_smtpd_client smtpd_client;
@@ -153,6 +179,10 @@ typedef struct {
         fl_reinjected reinjected;
         fl_filter_blocked filter_blocked;
         fl_quota_row quota_row;
+        fl_exim_arrival exim_arrival;
+        fl_exim_delivery exim_delivery;
+        fl_qid_only exim_completed;
+        fl_spamd_result spamd_result;
     } u;
 } fl_record;
 
