@@ -31,56 +31,38 @@ Exim specifics:
 
 from __future__ import annotations
 
-from typing import Any
-
 from .base import Run
 from .exim import Exim
 from .platform import EXTERNAL_DOMAINS, FIRST, INBOUND_CLIENTS, SPAM_WORDS, UNKNOWN_LOCALS, SUser
-from .scenarios import Traffic
+from .scenarios import SCENARIOS, TOUR, Traffic
 from .spamd import Spamd
-from .truth import DENIED, FORWARD
+from .truth import DENIED
 
-#: (kind, weight): how often each kind of scenario is played.
+#: the kinds of the Postfix platform's filters, which this platform has not
+POSTFIX_ONLY = frozenset(
+    {
+        "inbound:spam_rspamd",
+        "inbound:spam_amavis",
+        "inbound:ham_amavis",
+        "webmail_pickup",
+        "postscreen",
+        "milter_reject",
+        "blocked_spam",
+        "blocked_virus",
+    }
+)
+#: (kind, weight): the Postfix platform's, less its filters', plus rejections after DATA
 SCENARIOS_EXIM: tuple[tuple[str, float], ...] = (
-    ("inbound", 34),
-    ("submission", 11),
-    ("webmail", 5),
-    ("login", 22),
-    ("reject", 9.5),
+    *((k, w) for k, w in SCENARIOS if k not in POSTFIX_ONLY),
     ("spam_reject", 1.5),
-    ("soft_reject", 0.5),
     ("virus", 0.3),
-    ("local_app", 0.8),
-    ("failed_login", 3),
-    ("noise", 11),
 )
 #: every kind once at the start, so that even a small log has all of them
 TOUR_EXIM = (
-    "inbound:ham",
-    "inbound:alias",
-    "inbound:ext",
-    "inbound:forward",
-    "inbound:forward_copy",
-    "inbound:filter",
-    "inbound:redirect",
-    "inbound:vacation",
-    "inbound:junk",
+    *(k for k in TOUR if k not in POSTFIX_ONLY),
     "inbound:spam",
-    "inbound:multi",
-    "submission",
-    "submission",
-    "webmail",
-    "login",
-    "login",
-    "reject",
-    "reject",
     "spam_reject",
-    "soft_reject",
     "virus",
-    "local_app",
-    "failed_login",
-    "noise",
-    "garbage",
 )
 #: the account Exim asks spamd to scan for, by company (cPanel: the domain's owner)
 SPAMD_USERS = (("nwhost", 1001), ("contoso", 1002))
@@ -118,90 +100,43 @@ class EximTraffic(Traffic):
         else:
             super().play(kind, t)
 
-    # -- delivery of one message to its (expanded) recipients ------------------------------
-    def deliver(
-        self,
-        t: int,
-        q: str,
-        mid: str,
-        sender: str,
-        size: int,
-        pairs: list[tuple[str, SUser]],
-        spam: bool,
-        *,
-        actions: bool = True,
-        local_sender: SUser | None = None,
-        plain_only: bool = False,
-        remove: bool = True,
-    ) -> int:
-        """Deliver ``q`` to each (address as sent, user), ``Completed`` when ``remove``.
+    # -- Exim's lines of a delivery (Traffic.deliver) --------------------------------------
+    def relay_line(self, t: int, q: str, r: str, u: SUser) -> None:
+        self.exim.relayed(t, q, r, u.relay)
 
-        Returns the time of the last line.
-        """
-        rng = self.rng
+    def local_line(
+        self, t: int, q: str, u: SUser, r: str, status: str, sess: str, batch: list[SUser]
+    ) -> None:
         ex = self.exim
-        truth = self.truth
-        end = t
-        batch = False  # an LMTP delivery of this message has opened a batch: "->"
-        for r, u in pairs:
-            td = t + (rng.random() < 0.3)
-            if u.type == "filter":
-                ex.relayed(td, q, r, u.relay)
-                truth.receipt(u, td, spam, size)
-                end = max(end, td)
-                continue
-            first: int | None = None
-            spam_u = spam
-            if u.delivery_local:
-                mode = "sent"
-                if not plain_only and u.plain and u.domain.transport == "lmtp":
-                    x = rng.random()
-                    mode = "bounced" if x < 0.02 else ("deferred" if x < 0.06 else "sent")
-                if mode == "bounced":
-                    ex.mailbox_full(td, q, u, r)
-                    truth.flow(u, td, DENIED)
-                    end = max(end, self.bounce(td + rng.randint(0, 1), q, sender, local_sender))
-                    continue
-                if mode == "deferred":
-                    ex.local_deferred(td, q, u, r)
-                    td += rng.randint(300, 1200)
-                    ex.queue_run(td)
-                if spam and u.junk_rule and u.domain.transport == "lmtp":
-                    ex.spam_box(td, q, u, r)  # Exim writes it, no Dovecot line
-                else:
-                    sess = self.dovecot.session()
-                    if actions:
-                        spam_u = self.sieve(td, u, sess, mid, sender, size, spam)
-                    elif u.sieve:
-                        self.dovecot.sieve(td, u, sess, mid, "fileinto", "INBOX")
-                    else:
-                        self.dovecot.saved(td, u, sess, mid)
-                    lmtp = u.domain.transport == "lmtp"
-                    mark = (
-                        "->" if lmtp and batch and mode == "sent" and rng.random() < 0.5 else "=>"
-                    )
-                    ex.local(td, q, u, r, sess, mark)
-                    batch = batch or (lmtp and mode == "sent")
-                first = td
-            fwd_first: int | None = None
-            for f in u.forward_recipients:
-                tf = td + (rng.random() < 0.5)
-                ex.remote(tf, q, f, r, mid)
-                if fwd_first is None or tf < fwd_first:
-                    fwd_first = tf
-                end = max(end, tf)
-            if fwd_first is not None:
-                truth.flow(u, fwd_first, FORWARD)
-                if first is None or fwd_first < first:
-                    first = fwd_first
-            if first is not None:
-                truth.receipt(u, first, spam_u, size)
-            end = max(end, td)
-        if not remove:
-            return end
-        end += rng.random() < 0.5
-        ex.completed(end, q)
-        return end
+        if status == "bounced":
+            ex.mailbox_full(t, q, u, r)
+        elif status == "deferred":
+            ex.local_deferred(t, q, u, r)
+        elif u.domain.transport != "lmtp":
+            ex.local(t, q, u, r, sess)
+        else:  # cPanel's LMTP transport: further addresses of its batch are "->"
+            mark = "->" if status == "sent" and batch and self.rng.random() < 0.5 else "=>"
+            ex.local(t, q, u, r, sess, mark)
+            if status == "sent":
+                batch.append(u)
+
+    def bounce_to_sender(self, t: int, q: str, sender: str, local: SUser | None) -> int:
+        return self.bounce(t, q, sender, local)
+
+    def retry_line(self, t: int, q: str, sender: str, size: int, nrcpt: int) -> None:
+        self.exim.queue_run(t)
+
+    def stored_by_mta(self, t: int, q: str, u: SUser, r: str, spam: bool) -> bool:
+        if spam and u.junk_rule and u.domain.transport == "lmtp":
+            self.exim.spam_box(t, q, u, r)  # cPanel's spam box: Exim writes into the folder
+            return True
+        return False
+
+    def forward_line(self, t: int, q: str, to: str, r: str | None, mid: str) -> None:
+        self.exim.remote(t, q, to, r, mid)
+
+    def removed_line(self, t: int, q: str) -> None:
+        self.exim.completed(t, q)
 
     def bounce(self, t: int, q: str, to: str, local: SUser | None) -> int:
         """Exim's bounce message to the sender of ``q`` (a receipt if the sender is ours);
@@ -220,31 +155,14 @@ class EximTraffic(Traffic):
         ex.completed(t, c)
         return t
 
-    # -- what Dovecot's sieve sends through Exim (not the user's own messages) -------------
-    def vacation_reply(self, t: int, u: SUser, to: str) -> None:
-        """Pigeonhole sends the response through Exim's sendmail, with a null sender."""
-        ex = self.exim
-        c = ex.eid(t)
-        mid = self.dovecot.vacation_msgid(t)
-        size = self.rng.randint(1200, 2600)
-        ex.arrival(t, ex.session(), c, "", f"U={VMAIL}", size, mid, [to])
-        local = self._by_address.get(to)
-        if local is not None:
-            self.deliver(
-                t + 1, c, mid, "", size, [(to, local)], False, actions=False, plain_only=True
-            )
-        else:
-            ex.remote(t + 1, c, to, None, mid)
-            ex.completed(t + 1, c)
+    # -- messages Exim takes from its sendmail command --------------------------------------
+    def queue_id(self, t: int) -> str:
+        return self.exim.eid(t)
 
-    def redirected(self, t: int, u: SUser, sender: str, mid: str, size: int) -> None:
-        """The copy a sieve redirect sends, through Exim's sendmail."""
-        ex = self.exim
-        c = ex.eid(t)
-        ex.arrival(t, ex.session(), c, sender, f"U={VMAIL}", size + 310, mid, list(u.redirect))
-        for target in u.redirect:
-            ex.remote(t + 1, c, target, None, mid)
-        ex.completed(t + 1, c)
+    def sendmail_lines(
+        self, t: int, q: str, sender: str, size: int, mid: str, rcpts: list[str]
+    ) -> None:
+        self.exim.arrival(t, self.exim.session(), q, sender, f"U={VMAIL}", size, mid, rcpts)
 
     # -- scenarios -------------------------------------------------------------------------
     def inbound(
@@ -253,7 +171,6 @@ class EximTraffic(Traffic):
         pairs: list[tuple[str, SUser]] | None = None,
         spam_kind: str | None = None,
         path: str | None = None,
-        *_args: Any,
     ) -> None:
         """A message from the outside to one or more of our users, scanned by spamd
         (``spam_kind`` "ham" or "spam"; ``path``, the Postfix platform's, is unused)."""
@@ -297,13 +214,7 @@ class EximTraffic(Traffic):
         """A user sends a message: authenticated SMTP, from a mail client or the webmail."""
         rng = self.rng
         ex = self.exim
-        if u is None:
-            u = rng.choice(self.webmail_users if webmail else self.mailboxes)
-        rcpts = self.submission_rcpts(u)
-        q = ex.eid(t)
-        mid = self.run.msgid(u.domain.name)
-        size = self.size()
-        sasl = u.address if rng.random() < 0.9 else u.address.title()
+        u, rcpts, q, mid, size, sasl = self.new_submission(t, u, webmail)
         port = rng.randint(30000, 65000)
         if webmail:  # Roundcube's SMTP to localhost, authenticated as the user
             h = f"H=localhost (webmail.{u.domain.name}) [127.0.0.1]:{port}"
@@ -369,11 +280,7 @@ class EximTraffic(Traffic):
         for _ in range(rng.choice((1, 1, 1, 2, 3))):
             x = rng.random()
             if x < 0.35:  # a real user (or alias, extension, odd case): denied for the user
-                r, u = rng.choice(self.targets)
-                if u.plain and rng.random() < 0.15:
-                    r = f"{u.local}+{rng.choice(('a', 'shop', 'x1'))}@{u.domain.name}"
-                elif rng.random() < 0.1:
-                    r = r[0].upper() + r[1:]
+                r, u = self.refused_target()
                 why = rng.choice(
                     (
                         f"JunkMail rejected - {client.partition('[')[0]} [{ip}] is in an RBL: "
@@ -434,37 +341,19 @@ class EximTraffic(Traffic):
                 self.truth.denied_unlogged(u)
         ex.closed(t + 1, p, h)
 
-    def local_app(self, t: int) -> None:
-        """A web application on this host mails a user through sendmail (PHP's mail())."""
-        rng = self.rng
-        ex = self.exim
-        u = rng.choice(self.plain)
-        q = ex.eid(t)
-        mid = self.run.msgid("apps.northwind.example")
-        size = rng.randint(1500, 20000)
-        sender = "wordpress@apps.northwind.example"
-        ex.arrival(t, ex.session(), q, sender, "U=www-data", size, mid, [u.address])
-        self.deliver(t + 1, q, mid, sender, size, [(u.address, u)], False, plain_only=True)
+    def app_lines(self, t: int, q: str, sender: str, size: int, mid: str, to: str) -> None:
+        """Through sendmail (PHP's mail())."""
+        self.exim.arrival(t, self.exim.session(), q, sender, "U=www-data", size, mid, [to])
 
     def smtp_auth_failed(self, t: int, ip: str) -> None:
         u = self.rng.choice(self.mailboxes)
         self.exim.auth_failed(t, ip, u.address)
 
-    def noise(self, t: int) -> None:
-        """Lines that count nothing: Exim's, spamd's and Dovecot's chatter, other
-        programs' lines, garbage."""
-        rng = self.rng
-        x = rng.random()
-        ip = f"198.18.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+    def mta_noise(self, t: int, x: float, ip: str) -> None:
         if x < 0.44:
             self.exim.noise(t, x, ip)
-        elif x < 0.5:
-            self.spamd.child_cleanup(t)
-        elif x < 0.58:
-            self.dovecot.lmtp_connect(t)
-        elif x < 0.62:
-            self.dovecot.process_limit(t)
-        elif x < 0.66:
-            self.exim.auth_failed(t, ip, "admin")
         else:
-            self.other_noise(t, x, ip)
+            self.spamd.child_cleanup(t)
+
+    def mta_warning(self, t: int, ip: str) -> None:
+        self.exim.auth_failed(t, ip, "admin")
