@@ -65,6 +65,11 @@ best() {  # best OLD NEW -> the smaller (OLD may be empty)
     if [[ -z $1 ]] || awk -v a="$2" -v b="$1" 'BEGIN { exit !(a < b) }'; then echo "$2"; else echo "$1"; fi
 }
 
+row() {  # row MTA ROLE TOOL LINES SECS RSS: ROLE ref (the summariser of the log), alt
+    # (a summariser on a converted copy), ours (mailtally, compared with both)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$bytes" "$total_lines" >> "$ROWS"
+}
+
 for mta in $MTAS; do
     OUT=$RUN/$mta
     mkdir -p "$OUT"
@@ -72,73 +77,96 @@ for mta in $MTAS; do
     echo "synth --mta $mta: $LINES lines into $OUT" >&2
     /usr/bin/time -f "synth: %e s, %M KB" "$BIN/mailtally" synth --mta "$mta" --out "$OUT/logs" \
         --lines "$LINES" --seed "$SEED" --db "$DB" > "$OUT/synth.out"
-    cp "$OUT/store.sqlite3" "$OUT/store-python.sqlite3"
+    cp "$OUT/store.sqlite3" "$OUT/store-synth.sqlite3"
 
     # every file synth wrote, in the order truth.json lists them (oldest first); the
     # summariser reads the mail logs (syslog: Postfix's, or Exim's with spamd's and
     # Dovecot's lines, which eximstats skips), not Roundcube's log or the quota reports
     mapfile -t ALL < <("$BIN/python" -c 'import json, sys; [print(f"{sys.argv[1]}/{f}") for f in json.load(open(f"{sys.argv[1]}/truth.json"))["files"]]' "$OUT/logs")
-    case $mta in
-        postfix) tool=pflogsumm ;;
-        exim) tool=eximstats ;;
-    esac
     mapfile -t OWN < <(printf '%s\n' "${ALL[@]}" | grep -E '/mail\.log[^/]*$')
     total_lines=$(zcat -f "${ALL[@]}" | wc -l)
     own_lines=$(zcat -f "${OWN[@]}" | wc -l)
     bytes=$(zcat -f "${ALL[@]}" | wc -c)
+    # (tool name, command) of the summariser of the log, and of a converted copy
+    case $mta in
+        postfix) tools=(pflogsumm "zcat -f ${OWN[*]} | pflogsumm") ;;
+        exim)
+            # Debian 12's eximstats (1.61) takes a line that begins with four digits for
+            # Exim's own main log (so it skips syslog lines with an RFC 3339 stamp) and
+            # reads 16-character message ids at fixed offsets (so it skips the lines of
+            # 4.97's 23-character ids). The same Exim lines as Exim's own main log with
+            # 4.96 ids (converted here, not timed) are what it reads in full.
+            zcat -f "${OWN[@]}" | sed -nE 's/^.* exim\[[0-9]+\]: //p' \
+                | sed -E 's/^([0-9-]+ [0-9:]+ )([0-9A-Za-z]{6})-[0-9A-Za-z]{5}([0-9A-Za-z]{6})-[0-9A-Za-z]{2}([0-9A-Za-z]{2}) /\1\2-\3-\4 /' \
+                > "$OUT/mainlog-4.96"
+            tools=(eximstats "zcat -f ${OWN[*]} | eximstats"
+                   "eximstats, Exim's lines as its own mainlog (4.96 ids)" "eximstats $OUT/mainlog-4.96")
+            ;;
+    esac
 
-    # the summariser reads one stream; zcat -f decompresses the .gz files as it goes.
-    # REPEAT rounds, the two tools one after the other in each; the best time of each
-    # (the machine's other load only ever adds to a run) and the largest peak RSS
-    cp "$OUT/store.sqlite3" "$OUT/store-synth.sqlite3"
-    r_secs=; m_secs=; r_rss=0; m_rss=0
+    # REPEAT rounds, the tools one after the other in each; the best time of each (the
+    # machine's other load only ever adds to a run) and the largest peak RSS
+    declare -A best_s=() best_rss=()
+    names=("${tools[0]}" mailtally)
+    [[ ${#tools[@]} == 4 ]] && names+=("${tools[2]}")
     for ((i = 1; i <= REPEAT; i++)); do
-        res=$(measure "$OUT" "$tool" bash -c "zcat -f ${OWN[*]} | $tool")
-        read -r secs rss <<< "$res"
-        r_secs=$(best "$r_secs" "$secs"); ((rss > r_rss)) && r_rss=$rss
-        cp "$OUT/store-synth.sqlite3" "$OUT/store.sqlite3"
-        res=$(measure "$OUT" mailtally "$BIN/mailtally" ingest --quiet --db "$DB" "${ALL[@]}")
-        read -r secs rss <<< "$res"
-        m_secs=$(best "$m_secs" "$secs"); ((rss > m_rss)) && m_rss=$rss
-        echo "round $i: $tool $r_secs s, mailtally ingest $m_secs s (best so far)" >&2
+        for ((k = 0; k < ${#names[@]}; k++)); do
+            name=${names[$k]}
+            if [[ $name == mailtally ]]; then
+                cp "$OUT/store-synth.sqlite3" "$OUT/store.sqlite3"
+                res=$(measure "$OUT" mailtally "$BIN/mailtally" ingest --quiet --db "$DB" "${ALL[@]}")
+            else
+                res=$(measure "$OUT" "tool$k" bash -c "${tools[$((k == 0 ? 1 : 3))]}")
+            fi
+            read -r secs rss <<< "$res"
+            best_s[$name]=$(best "${best_s[$name]:-}" "$secs")
+            ((rss > ${best_rss[$name]:-0})) && best_rss[$name]=$rss
+        done
+        echo "round $i: $(for n in "${names[@]}"; do printf '%s %s s; ' "$n" "${best_s[$n]}"; done)(best so far)" >&2
     done
     tail -n 3 "$OUT/mailtally.out" >&2
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mta" "$tool" "$own_lines" "$r_secs" "$r_rss" "$bytes" "$total_lines" >> "$ROWS"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mta" "mailtally ingest" "$total_lines" "$m_secs" "$m_rss" "$bytes" "$total_lines" >> "$ROWS"
+    row "$mta" ref "${tools[0]}" "$own_lines" "${best_s[${tools[0]}]}" "${best_rss[${tools[0]}]}"
+    row "$mta" ours "mailtally ingest" "$total_lines" "${best_s[mailtally]}" "${best_rss[mailtally]}"
+    if [[ ${#tools[@]} == 4 ]]; then
+        row "$mta" alt "${tools[2]}" "$(wc -l < "$OUT/mainlog-4.96")" "${best_s[${tools[2]}]}" "${best_rss[${tools[2]}]}"
+    fi
     if [[ $PURE == 1 ]]; then
         # for scale: the pure-Python parser and joiner (the reference the compiled ones
         # are tested against), into a copy of the store as synth left it
+        cp "$OUT/store-synth.sqlite3" "$OUT/store-python.sqlite3"
         res=$(measure "$OUT" python env MAILTALLY_PURE_PYTHON=1 \
             "$BIN/mailtally" ingest --quiet --db "sqlite:///$OUT/store-python.sqlite3" "${ALL[@]}")
         read -r y_secs y_rss <<< "$res"
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mta" "mailtally ingest, pure Python" "$total_lines" "$y_secs" "$y_rss" "$bytes" "$total_lines" >> "$ROWS"
+        row "$mta" python "mailtally ingest, pure Python" "$total_lines" "$y_secs" "$y_rss"
     fi
+    unset best_s best_rss
 done
 
 "$BIN/python" - "$ROWS" <<'PY'
 import sys
 
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
-print("| log | tool | lines | wall s | lines/s | peak RSS MB | vs summariser |")
+rate = {(r[0], r[1]): int(r[3]) / float(r[4]) for r in rows}
+tool = {(r[0], r[1]): r[2] for r in rows}
+print("| log | tool | lines | wall s | lines/s | peak RSS MB | ratio |")
 print("|---|---|---:|---:|---:|---:|---:|")
 verdicts = []
-ref: dict[str, tuple[str, float]] = {}
-for mta, tool, lines, secs, rss, nbytes, total in rows:
-    rate = int(lines) / float(secs)
-    if not tool.startswith("mailtally"):
-        ref[mta] = (tool, rate)
-        log = f"{mta}, {int(total):,} lines ({int(nbytes) / 2**20:.0f} MiB)"
+for mta, role, name, lines, secs, rss, nbytes, total in rows:
+    log = f"{mta}, {int(total):,} lines ({int(nbytes) / 2**20:.0f} MiB)" if role == "ref" else mta
+    r = rate[mta, role]
+    if role in ("ref", "alt"):
+        ratio = f"{rate[mta, 'ours'] / r:.2f}×"
     else:
-        log = mta
-    ratio = rate / ref[mta][1]
-    bold = "**" if tool == "mailtally ingest" else ""
-    print(f"| {log} | {tool} | {int(lines):,} | {float(secs):.2f} | {rate:,.0f} | "
-          f"{int(rss) / 1024:.0f} | {bold}{ratio:.2f}×{bold} |")
-    if tool == "mailtally ingest":
-        verdicts.append(
-            f"{mta}: >= 4x {ref[mta][0]}: {'met' if ratio >= 4 else 'NOT met'} ({ratio:.2f}x); "
-            f"peak RSS < 300 MB: {'met' if int(rss) < 300 * 1024 else 'NOT met'}"
-        )
+        ratio = f"{r / rate[mta, 'ref']:.2f}×"
+    if role == "ours":
+        ratio = f"**{ratio}**"
+    print(f"| {log} | {name} | {int(lines):,} | {float(secs):.2f} | {r:,.0f} | "
+          f"{int(rss) / 1024:.0f} | {ratio} |")
+    if role in ("ref", "alt"):
+        x = rate[mta, "ours"] / r
+        verdicts.append(f"{mta}: mailtally ingest >= 4x {name}: {'met' if x >= 4 else 'NOT met'} ({x:.2f}x)")
+    if role == "ours":
+        verdicts.append(f"{mta}: mailtally ingest peak RSS < 300 MB: {'met' if int(rss) < 300 * 1024 else 'NOT met'}")
 print()
 print("\n".join(verdicts))
 PY
