@@ -452,3 +452,18 @@ def test_the_mainlog_stamp_is_local_time_of_the_deployment_zone() -> None:
     assert berlin.parse(line).time == T - 3600
     # ... unless the line carries its zone (log_timezone)
     assert berlin.parse(f"{FILE} +0000 {NEW} Completed").time == T
+
+
+def test_a_rejection_exim_writes_twice_to_syslog_counts_once() -> None:
+    # Through syslog, a rejection reaches the stream from the main log and the reject
+    # log alike (syslog_duplication, Exim's default): the second copy counts nothing.
+    reject = f"{SYS} H=(x) [198.51.100.9] F=<s@spam.example> rejected RCPT <alice@example.com>: no"
+    other = reject.replace("alice@", "bob@")
+    p = LineParser(reference=REF)
+    got = [p.parse(x).status for x in (reject, reject, f"{SYS} {NEW} Completed", reject, other)]
+    assert got == ["ok", "ignored", "ok", "ok", "ok"]
+    # a third copy in a row is another rejection (pairs are copies)
+    assert [p.parse(x).status for x in (other, other)] == ["ignored", "ok"]
+    # Exim's own main log holds each rejection once: two alike are two rejections
+    own = reject.replace(SYS, FILE)
+    assert [p.parse(own).status for _ in range(2)] == ["ok", "ok"]

@@ -1211,24 +1211,13 @@ class Joiner:
         if not local and r.forwarded_as is None:
             # Only a hand-off to another host is a forward (not discard(8), error(8) …).
             if status == "sent" and orig and ip and not _loopback(ip):
-                okey = self._norm(orig)
-                if okey != self._norm(to) and okey not in m.fwds:
-                    if self._full(m):
-                        return
-                    m.fwds[okey] = [orig, t]
-                    self._grow(m, _u8(okey) + _u8(orig))
-                    self._emit(Forward(t, self._strip_ext(orig)))
+                self._hold_forward(m, orig, to, t)
             elif status == "sent" and not orig and ip and not _loopback(ip):
-                tkey = self._norm(to)
-                if tkey not in m.relays and not self._full(m):
-                    m.relays[tkey] = [to, t]  # a receipt or not: decided in _finish
-                    self._grow(m, _u8(tkey) + _u8(to))
+                self._hold_relay(m, to, t)
             return
         tkey = self._mailbox(to, orig)
         if status == "bounced":
-            if tkey not in m.bounced and not self._full(m):
-                m.bounced[tkey] = [to, orig, t]
-                self._grow(m, _u8(tkey) + _u8(to) + _u8(orig))
+            self._hold_bounced(m, tkey, to, orig, t)
             return
         if r.forwarded_as is not None:
             # local(8) expanded an alias or .forward into a new message: a receipt and a
@@ -1240,23 +1229,62 @@ class Joiner:
                 self._grow(m, _u8(okey) + _u8(user))
                 self._emit(Forward(t, self._strip_ext(user)))
             return
+        entry = self._hold_local(m, tkey, to, orig, t)
+        if entry is None:
+            return
+        if self._pending_junk:
+            s = _session(r.response)
+            if s is not None and self._tpop(self._pending_junk, "s:" + s) is not None:
+                entry[3] = True
+            if self._junk_filed(m, to):
+                entry[3] = True
+
+    # (what a delivery line holds, for Postfix's lines and Exim's alike)
+
+    def _hold_forward(self, m: _Msg, orig: str, to: str, t: int) -> None:
+        """``orig``'s mail handed to another host as ``to``: a forward of ``orig`` (and
+        its receipt, in _finish), once per message and ``orig``."""
+        okey = self._norm(orig)
+        if okey != self._norm(to) and okey not in m.fwds and not self._full(m):
+            m.fwds[okey] = [orig, t]
+            self._grow(m, _u8(okey) + _u8(orig))
+            self._emit(Forward(t, self._strip_ext(orig)))
+
+    def _hold_relay(self, m: _Msg, to: str, t: int) -> None:
+        """A relay of ``to`` to another host: a receipt or not, decided in _finish."""
+        tkey = self._norm(to)
+        if tkey not in m.relays and not self._full(m):
+            m.relays[tkey] = [to, t]
+            self._grow(m, _u8(tkey) + _u8(to))
+
+    def _hold_bounced(self, m: _Msg, tkey: str, to: str, orig: str | None, t: int) -> None:
+        """A permanent failure of the local delivery to ``to`` (grouping key ``tkey``)."""
+        if tkey not in m.bounced and not self._full(m):
+            m.bounced[tkey] = [to, orig, t]
+            self._grow(m, _u8(tkey) + _u8(to) + _u8(orig))
+
+    def _hold_local(
+        self, m: _Msg, tkey: str, to: str, orig: str | None, t: int
+    ) -> list[Any] | None:
+        """The local receipt of ``to`` (grouping key ``tkey``), held once; None when the
+        message holds MAX_HELD_RECIPIENTS (the delivery is dropped)."""
         entry = m.locals.get(tkey)
         if entry is None:
             if self._full(m):
-                return
+                return None
             entry = m.locals[tkey] = [to, orig, t, False]
             self._grow(m, _u8(tkey) + _u8(to) + _u8(orig))
         elif orig and not entry[1]:
             self._grow(m, _u8(orig) - _u8(entry[1]))
             entry[1] = orig
-        if self._pending_junk:
-            s = _session(r.response)
-            if s is not None and self._tpop(self._pending_junk, "s:" + s) is not None:
-                entry[3] = True
-            # (keyed as _sieve keys it: by the user, without extension)
-            jkey = self._norm(to) + "\0" + m.msgid if m.msgid else ""
-            if jkey and self._tpop(self._pending_junk, jkey) is not None:
-                entry[3] = True
+        return entry
+
+    def _junk_filed(self, m: _Msg, to: str) -> bool:
+        """Whether a sieve ``fileinto`` a junk folder of ``to`` logged before this
+        delivery waits for this message (it is taken); keyed as _sieve keys it: by the
+        user, without extension, and the Message-ID."""
+        jkey = self._norm(to) + "\0" + m.msgid if m.msgid else ""
+        return bool(jkey) and self._tpop(self._pending_junk, jkey) is not None
 
     def _reject(self, r: Reject, t: int) -> None:
         if r.permanent and r.recipient:
@@ -1446,43 +1474,23 @@ class Joiner:
         remote = bool(r.ip) and "lmtp" not in r.transport.lower()
         if r.kind == "**":
             if not remote:  # a local mailbox refused it (over quota, no such user)
-                tkey = self._mailbox(to, orig)
-                if tkey not in m.bounced and not self._full(m):
-                    m.bounced[tkey] = [to, orig, t]
-                    self._grow(m, _u8(tkey) + _u8(to) + _u8(orig))
+                self._hold_bounced(m, self._mailbox(to, orig), to, orig, t)
             return
         if remote:
             if _loopback(r.ip):
                 return  # a content filter on this host
             if orig:
-                okey = self._norm(orig)
-                if okey != self._norm(to) and okey not in m.fwds and not self._full(m):
-                    m.fwds[okey] = [orig, t]
-                    self._grow(m, _u8(okey) + _u8(orig))
-                    self._emit(Forward(t, self._strip_ext(orig)))
+                self._hold_forward(m, orig, to, t)
             else:
-                tkey = self._norm(to)
-                if tkey not in m.relays and not self._full(m):
-                    m.relays[tkey] = [to, t]  # a receipt or not: decided in _finish
-                    self._grow(m, _u8(tkey) + _u8(to))
+                self._hold_relay(m, to, t)
             return
-        tkey = self._mailbox(to, orig)
-        entry = m.locals.get(tkey)
+        entry = self._hold_local(m, self._mailbox(to, orig), to, orig, t)
         if entry is None:
-            if self._full(m):
-                return
-            entry = m.locals[tkey] = [to, orig, t, False]
-            self._grow(m, _u8(tkey) + _u8(to) + _u8(orig))
-        elif orig and not entry[1]:
-            self._grow(m, _u8(orig) - _u8(entry[1]))
-            entry[1] = orig
+            return
         if _spam_folder(r.router, r.transport):
             entry[3] = True
-        elif self._pending_junk and m.msgid:
-            # a sieve fileinto a junk folder logged before this line (Dovecot LMTP)
-            jkey = self._norm(to) + "\0" + m.msgid
-            if self._tpop(self._pending_junk, jkey) is not None:
-                entry[3] = True
+        elif self._pending_junk and self._junk_filed(m, to):
+            entry[3] = True  # a sieve fileinto a junk folder logged before (Dovecot LMTP)
 
     def _exim_completed(self, r: EximCompleted, t: int) -> None:
         key = self._exim_key(r.qid)

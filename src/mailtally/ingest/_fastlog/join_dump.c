@@ -406,6 +406,24 @@ static int load_str(PyObject *d, const char *key, ostr *o) {
     return rc;
 }
 
+/* set.update(iterable) of str keys: 0, or -1 with an exception */
+static int load_set(otable *t, PyObject *iterable) {
+    PyObject *it = PyObject_GetIter(iterable), *k;
+    if (it == NULL)
+        return -1;
+    int rc = 0;
+    while (rc == 0 && (k = PyIter_Next(it)) != NULL) {
+        ostr tmp = {NULL, 0};
+        Py_ssize_t n;
+        const char *p = key_of(k, &n, &tmp);
+        rc = p == NULL ? -1 : set_add(t, p, n);
+        ostr_free(&tmp);
+        Py_DECREF(k);
+    }
+    Py_DECREF(it);
+    return rc < 0 || PyErr_Occurred() ? -1 : 0;
+}
+
 /* _Msg.load of an Exim submission's "arrived" and "erc" */
 static int load_arrived(PyObject *d, jmsg *m) {
     PyObject *arrived = get(d, "arrived", 0);
@@ -418,20 +436,8 @@ static int load_arrived(PyObject *d, jmsg *m) {
         PyObject *erc = rc == 0 ? get(d, "erc", 0) : NULL;
         if (erc == NULL && PyErr_Occurred())
             rc = -1;
-        PyObject *it = erc != NULL ? PyObject_GetIter(erc) : NULL, *k;
-        if (erc != NULL && it == NULL)
-            rc = -1;
-        while (it != NULL && rc == 0 && (k = PyIter_Next(it)) != NULL) {
-            ostr tmp = {NULL, 0};
-            Py_ssize_t n;
-            const char *p = key_of(k, &n, &tmp);
-            rc = p == NULL ? -1 : set_add(&m->erc, p, n);
-            ostr_free(&tmp);
-            Py_DECREF(k);
-        }
-        if (it != NULL && PyErr_Occurred())
-            rc = -1;
-        Py_XDECREF(it);
+        if (erc != NULL)
+            rc = load_set(&m->erc, erc);
         Py_XDECREF(erc);
     }
     Py_DECREF(arrived);
@@ -738,20 +744,9 @@ int join_load_state(Joiner *j, PyObject *state) {
     if (qd == NULL && PyErr_Occurred())
         return -1;
     if (qd != NULL) {
-        PyObject *it = PyObject_GetIter(qd), *k;
+        rc = load_set(&j->quota_done, qd);
         Py_DECREF(qd);
-        if (it == NULL)
-            return -1;
-        while (rc == 0 && (k = PyIter_Next(it)) != NULL) {
-            ostr tmp = {NULL, 0};
-            Py_ssize_t n;
-            const char *p = key_of(k, &n, &tmp);
-            rc = p == NULL ? -1 : set_add(&j->quota_done, p, n);
-            ostr_free(&tmp);
-            Py_DECREF(k);
-        }
-        Py_DECREF(it);
-        if (rc < 0 || PyErr_Occurred())
+        if (rc < 0)
             return -1;
     }
     PyObject *qt = get(state, "quota_time", 0);

@@ -240,6 +240,86 @@ static int held_full(Joiner *j, const jmsg *m) {
     return 0;
 }
 
+/* What a delivery line holds, for Postfix's lines and Exim's alike (join.py's _hold_*). */
+
+/* _hold_forward: orig's mail handed to another host as to (k1, k2: scratch) */
+static int hold_forward(Joiner *j, jmsg *m, fl_str orig, fl_str to, int64_t t, tbuf *k1,
+                        tbuf *k2) {
+    if (join_norm(j, orig.p, orig.n, k1) < 0 || join_norm(j, to.p, to.n, k2) < 0)
+        return -1;
+    if (bytes_eq(k1->p, k1->n, k2->p, k2->n) || ot_get(&m->fwds, k1->p, k1->n))
+        return 0;
+    int full = held_full(j, m);
+    if (full)
+        return full < 0 ? -1 : 0;
+    if (put_addr(j, m, &m->fwds, k1->p, k1->n, orig, t) < 0 ||
+        join_strip_ext(j, orig.p, orig.n, k2) < 0)
+        return -1;
+    return join_emit(j, ev_forward(t, k2->p, k2->n));
+}
+
+/* _hold_relay: a relay of to to another host (a receipt or not: decided in _finish) */
+static int hold_relay(Joiner *j, jmsg *m, fl_str to, int64_t t, tbuf *k1) {
+    if (join_norm(j, to.p, to.n, k1) < 0)
+        return -1;
+    if (ot_get(&m->relays, k1->p, k1->n))
+        return 0;
+    int full = held_full(j, m);
+    if (full)
+        return full < 0 ? -1 : 0;
+    return put_addr(j, m, &m->relays, k1->p, k1->n, to, t);
+}
+
+/* _hold_bounced: a permanent failure of the local delivery to `to` (tkey: its key) */
+static int hold_bounced(Joiner *j, jmsg *m, const tbuf *tkey, fl_str to, fl_str orig,
+                        int64_t t) {
+    if (ot_get(&m->bounced, tkey->p, tkey->n))
+        return 0;
+    int full = held_full(j, m);
+    if (full)
+        return full < 0 ? -1 : 0;
+    return put_local(j, m, &m->bounced, tkey->p, tkey->n, to, orig, t) ? 0 : -1;
+}
+
+/* _hold_local: *entry = the local receipt of `to` (tkey: its key), held once; NULL when
+ * the message is full (the delivery is dropped) */
+static int hold_local(Joiner *j, jmsg *m, const tbuf *tkey, fl_str to, fl_str orig, int64_t t,
+                      onode **entry) {
+    onode *e = ot_get(&m->locals, tkey->p, tkey->n);
+    *entry = NULL;
+    if (e == NULL) {
+        int full = held_full(j, m);
+        if (full)
+            return full < 0 ? -1 : 0;
+        if ((e = put_local(j, m, &m->locals, tkey->p, tkey->n, to, orig, t)) == NULL)
+            return -1;
+    } else if (truthy_s(orig) && !truthy(&((jlocal *)e->val)->orig)) {
+        ostr *eo = &((jlocal *)e->val)->orig;
+        Py_ssize_t old = ostr_len(eo);
+        if (ostr_set(eo, orig.p, orig.n) < 0)
+            return -1;
+        join_grow(j, m, ostr_len(eo) - old);
+    }
+    *entry = e;
+    return 0;
+}
+
+/* _junk_filed: 1 if a sieve fileinto a junk folder of `to` logged before waits for this
+ * message (it is taken), keyed as _sieve keys it; 0 if not, -1 with an exception */
+static int junk_filed(Joiner *j, jmsg *m, fl_str to, tbuf *k) {
+    if (!truthy(&m->msgid))
+        return 0;
+    tbuf u;
+    tb_init(&u);
+    int rc = join_norm(j, to.p, to.n, &u);
+    if (rc == 0)
+        rc = join_key(k, u.p, u.n, m->msgid.p, m->msgid.n);
+    tb_free(&u);
+    if (rc < 0)
+        return -1;
+    return pop_junk(j, k->p, k->n);
+}
+
 static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, int sent,
                          int64_t t, tbuf *k1, tbuf *k2) {
     fl_str to = r->to, orig = FL_NONE;
@@ -254,42 +334,16 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
     int outside = ip.n > 0 && !join_loopback(ip.p, ip.n);
     if (!local && r->forwarded_as.p == NULL) {
         /* Only a hand-off to another host is a forward (not discard(8), error(8) …). */
-        if (sent && orig.p && outside) {
-            if (join_norm(j, orig.p, orig.n, k1) < 0 || join_norm(j, to.p, to.n, k2) < 0)
-                return -1;
-            if (!bytes_eq(k1->p, k1->n, k2->p, k2->n) && !ot_get(&m->fwds, k1->p, k1->n)) {
-                int full = held_full(j, m);
-                if (full)
-                    return full < 0 ? -1 : 0;
-                if (put_addr(j, m, &m->fwds, k1->p, k1->n, orig, t) < 0 ||
-                    join_strip_ext(j, orig.p, orig.n, k2) < 0)
-                    return -1;
-                return join_emit(j, ev_forward(t, k2->p, k2->n));
-            }
-        } else if (sent && !orig.p && outside) {
-            if (join_norm(j, to.p, to.n, k1) < 0)
-                return -1;
-            if (!ot_get(&m->relays, k1->p, k1->n)) {
-                int full = held_full(j, m);
-                if (full)
-                    return full < 0 ? -1 : 0;
-                return put_addr(j, m, &m->relays, k1->p, k1->n, to, t); /* decided in _finish */
-            }
-        }
+        if (sent && orig.p && outside)
+            return hold_forward(j, m, orig, to, t, k1, k2);
+        if (sent && !orig.p && outside)
+            return hold_relay(j, m, to, t, k1);
         return 0;
     }
     if (join_mailbox(j, to.p, to.n, orig.p != NULL, k1) < 0) /* k1 = tkey */
         return -1;
-    if (!sent) { /* bounced */
-        if (ot_get(&m->bounced, k1->p, k1->n))
-            return 0;
-        int full = held_full(j, m);
-        if (full)
-            return full < 0 ? -1 : 0;
-        if (!put_local(j, m, &m->bounced, k1->p, k1->n, to, orig, t))
-            return -1;
-        return 0;
-    }
+    if (!sent) /* bounced */
+        return hold_bounced(j, m, k1, to, orig, t);
     if (r->forwarded_as.p != NULL) {
         /* local(8) expanded an alias or .forward into a new message: a receipt and a
          * forward of the user; the new message counts for its own recipients. */
@@ -307,20 +361,11 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
         }
         return 0;
     }
-    onode *entry = ot_get(&m->locals, k1->p, k1->n);
-    if (entry == NULL) {
-        int full = held_full(j, m);
-        if (full)
-            return full < 0 ? -1 : 0;
-        if ((entry = put_local(j, m, &m->locals, k1->p, k1->n, to, orig, t)) == NULL)
-            return -1;
-    } else if (orig.p && !truthy(&((jlocal *)entry->val)->orig)) {
-        ostr *eo = &((jlocal *)entry->val)->orig;
-        Py_ssize_t old = ostr_len(eo);
-        if (ostr_set(eo, orig.p, orig.n) < 0)
-            return -1;
-        join_grow(j, m, ostr_len(eo) - old);
-    }
+    onode *entry;
+    if (hold_local(j, m, k1, to, orig, t, &entry) < 0)
+        return -1;
+    if (entry == NULL)
+        return 0;
     if (j->pending_junk.n) {
         fl_str s;
         if (join_session(r->response, &s)) {
@@ -329,19 +374,11 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
             if (pop_junk(j, k2->p, k2->n))
                 entry->flag = 1;
         }
-        if (truthy(&m->msgid)) {
-            /* keyed as _sieve keys it: by the user, without extension */
-            tbuf u;
-            tb_init(&u);
-            int rc = join_norm(j, to.p, to.n, &u);
-            if (rc == 0)
-                rc = join_key(k2, u.p, u.n, m->msgid.p, m->msgid.n);
-            tb_free(&u);
-            if (rc < 0)
-                return -1;
-            if (pop_junk(j, k2->p, k2->n))
-                entry->flag = 1;
-        }
+        int jf = junk_filed(j, m, to, k2);
+        if (jf < 0)
+            return -1;
+        if (jf)
+            entry->flag = 1;
     }
     return 0;
 }
@@ -818,75 +855,35 @@ static int exim_delivery_rest(Joiner *j, jmsg *m, const fl_exim_delivery *r, int
         return 0; /* -N: not delivered */
     int remote = r->ip.n > 0 && !contains_ci(r->transport, "lmtp");
     if (r->kind == FL_EX_FAILED) {
-        if (!remote) { /* a local mailbox refused it (over quota, no such user) */
-            if (join_mailbox(j, to.p, to.n, truthy_s(orig), k1) < 0)
-                return -1;
-            if (ot_get(&m->bounced, k1->p, k1->n))
-                return 0;
-            int full = held_full(j, m);
-            if (full)
-                return full < 0 ? -1 : 0;
-            if (!put_local(j, m, &m->bounced, k1->p, k1->n, to, orig, t))
-                return -1;
-        }
-        return 0;
+        if (remote) /* a remote server's refusal: not ours to count */
+            return 0;
+        /* a local mailbox refused it (over quota, no such user) */
+        if (join_mailbox(j, to.p, to.n, truthy_s(orig), k1) < 0)
+            return -1;
+        return hold_bounced(j, m, k1, to, orig, t);
     }
     if (remote) {
         if (join_loopback(r->ip.p, r->ip.n))
             return 0; /* a content filter on this host */
-        if (truthy_s(orig)) {
-            if (join_norm(j, orig.p, orig.n, k1) < 0 || join_norm(j, to.p, to.n, k2) < 0)
-                return -1;
-            if (!bytes_eq(k1->p, k1->n, k2->p, k2->n) && !ot_get(&m->fwds, k1->p, k1->n)) {
-                int full = held_full(j, m);
-                if (full)
-                    return full < 0 ? -1 : 0;
-                if (put_addr(j, m, &m->fwds, k1->p, k1->n, orig, t) < 0 ||
-                    join_strip_ext(j, orig.p, orig.n, k2) < 0)
-                    return -1;
-                return join_emit(j, ev_forward(t, k2->p, k2->n));
-            }
-        } else {
-            if (join_norm(j, to.p, to.n, k1) < 0)
-                return -1;
-            if (!ot_get(&m->relays, k1->p, k1->n)) {
-                int full = held_full(j, m);
-                if (full)
-                    return full < 0 ? -1 : 0;
-                return put_addr(j, m, &m->relays, k1->p, k1->n, to, t); /* decided in _finish */
-            }
-        }
-        return 0;
+        if (truthy_s(orig))
+            return hold_forward(j, m, orig, to, t, k1, k2);
+        return hold_relay(j, m, to, t, k1);
     }
     if (join_mailbox(j, to.p, to.n, truthy_s(orig), k1) < 0) /* k1 = tkey */
         return -1;
-    onode *entry = ot_get(&m->locals, k1->p, k1->n);
-    if (entry == NULL) {
-        int full = held_full(j, m);
-        if (full)
-            return full < 0 ? -1 : 0;
-        if ((entry = put_local(j, m, &m->locals, k1->p, k1->n, to, orig, t)) == NULL)
-            return -1;
-    } else if (truthy_s(orig) && !truthy(&((jlocal *)entry->val)->orig)) {
-        ostr *eo = &((jlocal *)entry->val)->orig;
-        Py_ssize_t old = ostr_len(eo);
-        if (ostr_set(eo, orig.p, orig.n) < 0)
-            return -1;
-        join_grow(j, m, ostr_len(eo) - old);
-    }
+    onode *entry;
+    if (hold_local(j, m, k1, to, orig, t, &entry) < 0)
+        return -1;
+    if (entry == NULL)
+        return 0;
     if (spam_folder(r->router, r->transport)) {
         entry->flag = 1;
-    } else if (j->pending_junk.n && truthy(&m->msgid)) {
+    } else if (j->pending_junk.n) {
         /* a sieve fileinto a junk folder logged before this line (Dovecot LMTP) */
-        tbuf u;
-        tb_init(&u);
-        int rc = join_norm(j, to.p, to.n, &u);
-        if (rc == 0)
-            rc = join_key(k2, u.p, u.n, m->msgid.p, m->msgid.n);
-        tb_free(&u);
-        if (rc < 0)
+        int jf = junk_filed(j, m, to, k2);
+        if (jf < 0)
             return -1;
-        if (pop_junk(j, k2->p, k2->n))
+        if (jf)
             entry->flag = 1;
     }
     return 0;

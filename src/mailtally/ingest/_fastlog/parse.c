@@ -429,7 +429,26 @@ static int route(fl_str program, int hostless, fl_str *arg, fl_str *name) {
 typedef struct {
     PyObject_HEAD
     fl_stamps st;
+    /* LineParser._last_reject: the last Exim rejection read through syslog */
+    int has_last_reject;
+    Py_ssize_t last_reject_n;
+    char last_reject[1024];
 } ParserObject;
+
+/* LineParser._syslog_copy (the C parser sees ASCII lines only) */
+static int syslog_copy(ParserObject *self, fl_str line) {
+    if (self->has_last_reject && line.n == self->last_reject_n &&
+        memcmp(line.p, self->last_reject, (size_t)line.n) == 0) {
+        self->has_last_reject = 0;
+        return 1;
+    }
+    self->has_last_reject = line.n <= (Py_ssize_t)sizeof self->last_reject;
+    if (self->has_last_reject) {
+        memcpy(self->last_reject, line.p, (size_t)line.n);
+        self->last_reject_n = line.n;
+    }
+    return 0;
+}
 
 static PyTypeObject ParserType;
 
@@ -666,6 +685,11 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
     }
     if (too_long(out)) {
         status(out, FL_UNKNOWN, name);
+        return 0;
+    }
+    if (!hostless && rt == ROUTE_EXIM && out->records[0].kind == FL_REJECT &&
+        syslog_copy((ParserObject *)parser, line)) {
+        status(out, FL_IGNORED, name);
         return 0;
     }
     int64_t t = 0;

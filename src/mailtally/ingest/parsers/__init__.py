@@ -359,7 +359,15 @@ class LineParser:
     classic syslog stamps and dates quota rows; ``tz`` is the deployment zone.
     """
 
-    __slots__ = ("_hosted", "_hostless", "_ignored", "_unknown", "errors", "stamps")
+    __slots__ = (
+        "_hosted",
+        "_hostless",
+        "_ignored",
+        "_last_reject",
+        "_unknown",
+        "errors",
+        "stamps",
+    )
 
     def __init__(
         self,
@@ -374,6 +382,8 @@ class LineParser:
         self._unknown: dict[str, ParseResult] = {}
         #: Lines on which a parser raised (a bug): reported ``unknown``, counted here.
         self.errors = 0
+        #: The last Exim rejection read through syslog (see _syslog_copy).
+        self._last_reject: str | None = None
 
     def _status(self, cache: dict[str, ParseResult], status: Status, program: str) -> ParseResult:
         # Ignored and unknown results carry no time or records: one object per program.
@@ -429,6 +439,8 @@ class LineParser:
                 return self._ignored.get(name) or self._status(self._ignored, IGNORED, name)
             if _too_long(recs):
                 return self._unknown.get(name) or self._status(self._unknown, UNKNOWN, name)
+            if host and name == "exim" and type(recs[0]) is Reject and self._syslog_copy(line):
+                return self._status(self._ignored, IGNORED, name)
             stamps = self.stamps
             if kind == CLASSIC and stamp == stamps._last_key:
                 t = stamps._last_val  # consecutive lines of one second: the common case
@@ -440,6 +452,25 @@ class LineParser:
         except Exception:  # a parser bug must not stop an ingest: report the line instead
             self.errors += 1
             return self._status(self._unknown, UNKNOWN, "")
+
+    def _syslog_copy(self, line: str) -> bool:
+        """Whether an Exim rejection read through syslog repeats the last one line for line.
+
+        Exim writes a rejection to its main log and to its reject log; through syslog
+        (``log_file_path = syslog``) both reach the one stream, the same text twice in
+        a row from one process unless ``syslog_duplication = false``.  The second copy
+        is understood and not counted.  (Only ASCII lines, of at most 1,024
+        characters, are remembered: the compiled parser, which hands other lines to
+        this one, remembers the same ones: other lines neither count as a copy nor
+        change what is remembered.)
+        """
+        if not line.isascii():
+            return False
+        if line == self._last_reject:
+            self._last_reject = None
+            return True
+        self._last_reject = line if len(line) <= 1024 else None
+        return False
 
     def _unsplit(self, line: str) -> ParseResult:
         """A line without a syslog header: a quota report row, a blank line, or garbage."""
