@@ -23,10 +23,10 @@ Exim specifics:
   unknown address), a temporary one counts nothing; ``**`` of a local delivery
   (mailbox full) is ``denied``, and Exim's bounce to a local sender a receipt;
 * a message **rejected after DATA** (spam over the reject score, a virus) is a
-  denial for each recipient, but Exim's line names none (the RCPT commands it
-  had accepted are not logged), so no reader of the log can credit it: the truth
-  keeps those denials apart (``denied_not_in_log`` of truth.json) and counts them
-  for nobody.
+  denial for each recipient, but the main log's line names none (only the reject
+  log's copy lists them, as ``Envelope-to:`` lines, and mailtally reads the main
+  log's lines only; :mod:`.exim` writes no copy): the truth keeps those denials
+  apart (``denied_not_in_log`` of truth.json) and counts them for nobody.
 """
 
 from __future__ import annotations
