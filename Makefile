@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DEMO_DB ?= demo/mailtally.sqlite3
 
-.PHONY: venv demo test test-asan asan-deps lint bench bench-ingest bench-flood clean
+.PHONY: venv demo test test-asan asan-deps lint bench bench-ingest bench-exim bench-flood clean
 
 $(BIN)/mailtally: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -83,9 +83,14 @@ lint: venv
 bench: venv
 	bash bench/api.sh
 
-## The ingestion benchmark of bench/RESULTS.md (needs pflogsumm: apt-get install pflogsumm).
+## The ingestion benchmark of bench/RESULTS.md: 1M-line Postfix and Exim platform logs,
+## mailtally ingest beside pflogsumm and eximstats (apt-get install pflogsumm exim4-base).
 bench-ingest: venv
 	bash bench/ingest.sh
+
+## Only the Exim platform's log beside eximstats.
+bench-exim: venv
+	MTAS=exim bash bench/ingest.sh
 
 ## The flood benchmark of bench/RESULTS.md: 40 concurrent wrong passwords against
 ## mailtally serve (peak RSS, a token client's latency with and without them).

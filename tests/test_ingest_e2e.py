@@ -56,9 +56,18 @@ STATE_TABLES = ("flows", "gauges", "storage_reports", "user_versions")
 
 
 def synth_and_ingest(
-    store: Store, out: Path, seed: int, lines: int, days: int, start: date, hosts: int
+    store: Store,
+    out: Path,
+    seed: int,
+    lines: int,
+    days: int,
+    start: date,
+    hosts: int = 1,
+    mta: str = "postfix",
 ):
-    result = synthesize(store, out, lines=lines, days=days, seed=seed, start=start, hosts=hosts)
+    result = synthesize(
+        store, out, lines=lines, days=days, seed=seed, start=start, hosts=hosts, mta=mta
+    )
     truth = json.loads(result.truth.read_text())
     platform = json.loads(result.platform.read_text())
     paths = [str(out / f) for f in truth["files"]]
@@ -80,14 +89,22 @@ def ingester_for(store: Store, truth: dict[str, Any], **kwargs: Any) -> Ingester
 )
 def run(request, tmp_path_factory):
     """A synthesized platform and log, ingested once with the Ingester (compiled or Python)."""
-    (seed, lines, days, start, hosts), mode = request.param
-    base = tmp_path_factory.mktemp(f"e2e{seed}")
+    yield from synthesized_run(request.param, tmp_path_factory, "postfix")
+
+
+def synthesized_run(param, tmp_path_factory, mta: str):
+    """The body of a module's ``run`` fixture: ``param`` is ((seed, lines, days, start[,
+    hosts]), ingest mode); yields (store, truth, platform, paths, report), then closes
+    the store."""
+    (seed, lines, days, start, *more), mode = param
+    hosts = more[0] if more else 1
+    base = tmp_path_factory.mktemp(f"e2e-{mta}{seed}")
     store = open_store(f"sqlite:///{base / 'store.sqlite3'}")
     add_operator(store, hasher_for(cheap_config()), OPERATOR, OPERATOR_PASSWORD)
     with pytest.MonkeyPatch.context() as mp:
         use_ingest_mode(mp, mode)
         truth, platform, paths, report = synth_and_ingest(
-            store, base / "logs", seed, lines, days, start, hosts
+            store, base / "logs", seed, lines, days, start, hosts, mta
         )
     yield store, truth, platform, paths, report
     store.close()
@@ -220,9 +237,9 @@ def check_against_truth(store: Store, truth, platform) -> None:
 # -- the tests --------------------------------------------------------------------------------
 
 
-def test_the_truth_is_worth_comparing(run) -> None:
-    """Every metric happens, for several users, and all kinds of lines are there."""
-    _store, truth, platform, _paths, report = run
+def assert_worth_comparing(truth, platform, report, runs) -> None:
+    """Every metric happens, every type of account is there, every line was read, and
+    the log is about as long as asked (``runs``: the module's RUNS)."""
     totals: dict[str, int] = {}
     for c in truth["companies"].values():
         for metrics in c["days"].values():
@@ -230,8 +247,14 @@ def test_the_truth_is_worth_comparing(run) -> None:
     assert all(totals.get(m, 0) > 0 for m in METRICS), totals
     assert {u["type"] for u in platform["users"]} == {"mailbox", "forward", "filter"}
     assert report.lines == truth["lines"]
-    asked = next(lines for seed, lines, _d, _s, _h in RUNS if seed == truth["seed"])
+    asked = next(r[1] for r in runs if r[0] == truth["seed"])
     assert 0.8 * asked < truth["lines"] < 1.2 * asked
+
+
+def test_the_truth_is_worth_comparing(run) -> None:
+    """Every metric happens, for several users, and all kinds of lines are there."""
+    _store, truth, platform, _paths, report = run
+    assert_worth_comparing(truth, platform, report, RUNS)
 
 
 def test_summaries_equal_the_truth(run) -> None:
@@ -322,16 +345,18 @@ def no_environment(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
-def test_through_the_commands(tmp_path, no_environment) -> None:
-    """The same through ``mailtally synth`` and ``mailtally ingest``, across a new year."""
+@pytest.mark.parametrize("mta", ["postfix", "exim"])
+def test_through_the_commands(tmp_path, no_environment, mta) -> None:
+    """The same through ``mailtally synth`` and ``mailtally ingest``, across a new year
+    (on each platform synth writes)."""
     seed, lines, days, start, _hosts = RUNS[1]
     db = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     out = tmp_path / "logs"
     runner = CliRunner()
     res = runner.invoke(
         main,
-        ["synth", "--out", str(out), "--lines", str(lines), "--days", str(days), "--seed",
-         str(seed), "--start", start.isoformat(), "--db", db],
+        ["synth", "--mta", mta, "--out", str(out), "--lines", str(lines), "--days", str(days),
+         "--seed", str(seed), "--start", start.isoformat(), "--db", db],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "truth.json" in res.output

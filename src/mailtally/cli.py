@@ -455,6 +455,13 @@ def _print_report(report: Any) -> None:
     show_default=True,
     help="Mail servers sharing the domains, their lines in one log (truth.json: own_hosts).",
 )
+@click.option(
+    "--mta",
+    type=click.Choice(["postfix", "exim"]),
+    default="postfix",
+    show_default=True,
+    help="The platform's MTA: Postfix with rspamd and amavis, or Exim with spamd.",
+)
 @db_option
 @click.pass_context
 def synth(
@@ -466,6 +473,7 @@ def synth(
     users: int | None,
     start: datetime | None,
     hosts: int,
+    mta: str,
     db: str | None,
 ) -> None:
     """Create a generated platform in the store and write a realistic mail log for it.
@@ -479,7 +487,8 @@ def synth(
     store = open_configured(config)
     try:
         result = synthesize(store, Path(out_dir), lines=lines, days=days, seed=seed, users=users,
-                            start=start.date() if start else None, hosts=hosts)  # fmt: skip
+                            start=start.date() if start else None, hosts=hosts,
+                            mta=mta)  # fmt: skip
     except SynthError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -56,31 +56,34 @@ Lines are streamed to the files through a small heap that orders the lines of
 overlapping messages by time, so a million lines take seconds and little memory.
 
 Several hosts (``hosts=N``, ``mailtally synth --hosts N``): N complete mail
-servers ``mx1`` … ``mxN`` (``mxK.northwind.example``, 10.0.0.K), each the MX
-and the mailbox server of a share of the domains (in turn; the first company
-gets more domains when there are fewer than hosts), as a provider ships them
-into one central syslog: the log files are as above, but each line's syslog
-host says which server wrote it.  A scenario plays on the host of the user it
-concerns (a reject session, postscreen and noise on a host drawn for them); a
-message from a user of one host to a user of another (a submission, a vacation
-response) goes by SMTP from the first to the second (``relay=mx2…:25``), which
-queues it under a queue id of its own and delivers it: the same Message-ID in
-flight on two hosts.  It counts as SPEC §3 says: ``out_*`` for the sender where
-it was submitted, a receipt for the recipient where it is delivered; the
-hand-over between the hosts counts nothing.  Every host draws its queue ids from
-the same sequence, so the same queue id is on several hosts, and a ``twin``
-scenario has two hosts queue a message each in the same second under the same
-id (in flight on both at once, in every such log).  Session ids and Message-IDs
-are the platform's (unique).  What a real platform writes besides: one webmail
-(Roundcube on ``mx1``, one ``roundcube/userlogins``; its IMAP logins to another
-host come from mx1's address, which ``webmail_hosts`` lists; its submissions go
-to the user's own host, as with Roundcube's ``smtp_host = '%h'``; the sendmail
-pickup form only on mx1), and one quota report per mailbox host
-(``quota/mxK/quota-YYYY-MM-DD.tsv``, all at the same time of day).
-``truth.json`` and ``platform.json`` list the hosts' names, FQDNs and addresses
-as ``own_hosts`` (platform.json also ``hosts`` and each domain's host): a reader
-must be told them, so that a delivery from one own host to another is a
-hand-over, not a receipt, relay or forward.  One host (the default) writes what
+servers ``mx1`` … ``mxN`` (``mxK.northwind.example``, 10.0.0.K), each the MX and
+the mailbox server of a share of the domains (in turn; the first company gets
+more domains when there are fewer than hosts), as a provider ships them into one
+central syslog: the log files are as above, but each line's syslog host says
+which server wrote it.  A scenario plays on the host of the user it concerns (a
+reject session, postscreen and noise on a host drawn for them); a message from a
+user of one host to a user of another (a submission, a vacation response) goes
+by SMTP from the first to the second (Postfix's ``relay=mx2…:25``, Exim's ``=> …
+H=mx2… [10.0.0.2]``), which queues it under a queue id of its own and delivers
+it: the same Message-ID in flight on two hosts.  It counts as SPEC §3 says:
+``out_*`` for the sender where it was submitted, a receipt for the recipient
+where it is delivered; the hand-over between the hosts counts nothing.  Every
+host draws its queue ids from the same sequence, so the same queue id is on
+several hosts, and a ``twin`` scenario has two hosts queue a message each in the
+same second under the same id (in flight on both at once, in every such log).
+Session ids and Message-IDs are the platform's (unique).  What a real platform
+writes besides: one webmail (Roundcube on ``mx1``, one ``roundcube/userlogins``;
+its IMAP logins to another host come from mx1's address, which ``webmail_hosts``
+lists; its submissions go to the user's own host, as with Roundcube's
+``smtp_host = '%h'``; the sendmail pickup form only on mx1, Postfix's), and one
+quota report per mailbox host (``quota/mxK/quota-YYYY-MM-DD.tsv``, all at the
+same time of day).  ``truth.json`` and ``platform.json`` list the hosts' names,
+FQDNs and addresses as ``own_hosts`` (platform.json also ``hosts`` and each
+domain's host): a reader must be told them, so that a delivery from one own host
+to another is a hand-over, not a receipt, relay or forward.  Either MTA
+(``mta``) runs on several hosts: :class:`~.scenarios.Traffic` switches each
+host's programs in (``on``), each MTA writes the lines of a hand-over
+(``received_from``, ``handed_over_line``).  One host (the default) writes what
 it always wrote, byte for byte.
 
 The package, one module per concern:
@@ -101,22 +104,27 @@ The package, one module per concern:
   logins, webmail, failed logins, the truth); :class:`~.scenarios.PostfixTraffic`
   the scenarios of a Postfix + rspamd + amavis platform (inbound, submission,
   rejections, deliveries with sieve, forwards, bounces).
+* :mod:`.scenarios_exim` — :class:`~.scenarios_exim.EximTraffic`, the same
+  traffic on an Exim + spamd platform (``mta="exim"``), written by :mod:`.exim`
+  and :mod:`.spamd`; its docstring says what Exim's log changes in the truth
+  (a rejection after DATA names no recipient: ``denied_not_in_log``).
 
 To add a program: a new module with a :class:`~.base.Program` subclass whose
 methods write its lines (drawing the random details a real line has), created
 in the traffic's ``programs()`` and called from the scenarios that involve it;
 the scenarios keep the accounting (:class:`~.truth.Truth`), the program module
-never counts.  To add a platform (another MTA, e.g. Exim with SpamAssassin's
-spamd): modules for its programs (``exim.py``, ``spamd.py``) and a subclass of
+never counts.  To add a platform (another MTA): modules for its programs (as
+``exim.py``, ``spamd.py``) and a subclass of
 :class:`~.scenarios.Traffic` in a module of its own that creates them in
 ``programs()`` and writes the MTA's scenarios (``inbound``, ``submission``,
 ``reject_session``, ``postscreen``, ``milter_reject``, ``blocked``,
 ``local_app``, ``noise``, ``smtp_auth_failed``; :class:`~.scenarios.PostfixTraffic`
-is the example, its ``deliver``/``sieve`` show which truth each delivery
-counts), reusing Dovecot, Roundcube, the quota reports and the shared scenarios;
-then a choice of it in :func:`synthesize`.  Random draws are part of the
-output: a change that draws in another order changes every later line (the
-package is checked byte for byte against its former self, one seed at a time).
+and :class:`~.scenarios_exim.EximTraffic` the examples, their ``deliver`` shows
+which truth each delivery counts), reusing Dovecot (and its ``sieve``), Roundcube,
+the quota reports and the shared scenarios; then an entry in :data:`MTAS`.
+Random draws are part of the output: a change that draws in another order
+changes every later line (the package is checked byte for byte against its
+former self, one seed at a time).
 """
 
 from __future__ import annotations
@@ -146,16 +154,24 @@ from .platform import (
 from .quota import QuotaReports
 from .scenarios import (
     MEAN_PROFILE,
-    MULTI_SCENARIOS,
-    MULTI_TOUR,
+    MULTI_ONLY,
+    MULTI_TOUR_ONLY,
     SCENARIOS,
     TOUR,
     PostfixTraffic,
+    Traffic,
     profile,
 )
+from .scenarios_exim import SCENARIOS_EXIM, TOUR_EXIM, EximTraffic
 from .truth import LASTS, METRICS, truth_json
 
-__all__ = ["LASTS", "METRICS", "SynthError", "SynthResult", "synthesize"]
+__all__ = ["LASTS", "METRICS", "MTAS", "SynthError", "SynthResult", "synthesize"]
+
+#: The platforms synth writes: MTA name -> (traffic, scenario weights, tour).
+MTAS: dict[str, tuple[type[Traffic], tuple[tuple[str, float], ...], tuple[str, ...]]] = {
+    "postfix": (PostfixTraffic, SCENARIOS, TOUR),
+    "exim": (EximTraffic, SCENARIOS_EXIM, TOUR_EXIM),
+}
 
 
 @dataclass(slots=True)
@@ -192,6 +208,7 @@ def synthesize(
     start: date | None = None,
     hosts: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    mta: str = "postfix",
 ) -> SynthResult:
     """Create the platform in ``store`` and write the logs, platform.json and truth.json to ``out``.
 
@@ -199,8 +216,13 @@ def synthesize(
     today, so that the log ends at today's midnight).  The store must count in
     UTC, the zone of the truth's periods.  ``hosts``: how many mail servers
     share the platform's domains (one log of all of them when more than one).
+    ``mta`` is the platform's MTA (:data:`MTAS`): Postfix with rspamd and amavis,
+    or Exim with SpamAssassin's spamd.
     """
     began = _time.monotonic()
+    if mta not in MTAS:
+        raise SynthError(f"mta: one of {', '.join(MTAS)}")
+    traffic, scenarios_of, tour_of = MTAS[mta]
     if lines < 100:
         raise SynthError("lines: at least 100")
     if not 1 <= days <= 366:
@@ -230,7 +252,7 @@ def synthesize(
     create_in_store(store, Periods("UTC"), companies, domains, model, t0)
 
     log = Log(out, t0, t_end, None if multi else MAIL_HOST.name)
-    g = PostfixTraffic(rng, model, domains, log, t0, t_end, servers)
+    g = traffic(rng, model, domains, log, t0, t_end, servers)
     reports: list[Path] = []
     quotas = [
         QuotaReports(
@@ -252,15 +274,17 @@ def synthesize(
     busy_end = t_end - 1800  # the last half hour: only logins, so every message completes
     t = float(t0 + 5)
     scenarios = 0
-    weights = MULTI_SCENARIOS if multi else SCENARIOS
-    weights_total = sum(w for _, w in weights)
-    kinds = [k for k, _ in weights]
+    if multi:  # and the scenarios only a platform of several hosts has
+        scenarios_of = (*scenarios_of, *MULTI_ONLY)  # (Postfix: MULTI_SCENARIOS, MULTI_TOUR)
+        tour_of = (*tour_of, *MULTI_TOUR_ONLY)
+    weights_total = sum(w for _, w in scenarios_of)
+    kinds = [k for k, _ in scenarios_of]
     cum = []
     acc = 0.0
-    for _, w in weights:
+    for _, w in scenarios_of:
         acc += w
         cum.append(acc / weights_total)
-    tour = list(MULTI_TOUR if multi else TOUR)
+    tour = list(tour_of)
     tail_lines = 2 * 1800 // 60
     span = busy_end - t
     while True:

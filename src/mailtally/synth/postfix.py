@@ -9,6 +9,8 @@ which the caller draws once with ``pid("smtpd")`` (or ``"submission"``,
 
 from __future__ import annotations
 
+import random
+
 from .base import Program, Run
 from .platform import SPAM_WORDS, Host, SUser
 
@@ -41,6 +43,17 @@ def mx(address: str) -> tuple[str, str]:
     return f"mx.{dom}[198.51.100.{sum(map(ord, dom)) % 200 + 50}]:25", "postfix"
 
 
+def remote_ok(rng: random.Random, kind: str, mid: str) -> str:
+    """A remote MX's answer to a message (``kind`` of :func:`mx`)."""
+    if kind == "gmail":
+        return f"250 2.0.0 OK  {rng.randint(1_700_000_000, 1_800_000_000)} x{rng.randint(10, 99)}si{rng.randint(1000, 9999)}abc.{rng.randint(10, 99)} - gsmtp"  # noqa: E501
+    if kind == "yahoo":
+        return "250 ok dirdel"
+    if kind == "outlook":
+        return f"250 2.6.0 <{mid}> [InternalId=1{rng.randint(10**9, 10**10)}, Hostname=AM0PR0{rng.randint(1, 9)}MB1234.eurprd0{rng.randint(1, 9)}.prod.outlook.com] 9876 bytes in 0.{rng.randint(100, 999)}, 12.3 KB/sec Queued mail for delivery"  # noqa: E501
+    return f"250 2.0.0 Ok: queued as {b51(rng.randint(0, 51**9), 9)}"
+
+
 class Postfix(Program):
     """One host's Postfix."""
 
@@ -62,14 +75,7 @@ class Postfix(Program):
         return f"delay={a + b + c + d:.2g}, delays={a:.2g}/{b:.2g}/{c:.2g}/{d:.2g}"
 
     def remote_ok(self, kind: str, mid: str) -> str:
-        rng = self.rng
-        if kind == "gmail":
-            return f"250 2.0.0 OK  {rng.randint(1_700_000_000, 1_800_000_000)} x{rng.randint(10, 99)}si{rng.randint(1000, 9999)}abc.{rng.randint(10, 99)} - gsmtp"  # noqa: E501
-        if kind == "yahoo":
-            return "250 ok dirdel"
-        if kind == "outlook":
-            return f"250 2.6.0 <{mid}> [InternalId=1{rng.randint(10**9, 10**10)}, Hostname=AM0PR0{rng.randint(1, 9)}MB1234.eurprd0{rng.randint(1, 9)}.prod.outlook.com] 9876 bytes in 0.{rng.randint(100, 999)}, 12.3 KB/sec Queued mail for delivery"  # noqa: E501
-        return f"250 2.0.0 Ok: queued as {b51(rng.randint(0, 51**9), 9)}"
+        return remote_ok(self.rng, kind, mid)
 
     # -- the queue ------------------------------------------------------------------------
     def qmgr(self, t: int, q: str, sender: str, size: int, nrcpt: int) -> None:

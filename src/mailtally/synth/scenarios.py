@@ -108,9 +108,12 @@ TOUR = (
 )
 
 
-#: and on a platform of several hosts
-MULTI_SCENARIOS = (*SCENARIOS, ("twin", 1.0))
-MULTI_TOUR = (*TOUR, "twin", "twin")
+#: what a platform of several hosts plays besides (whatever its MTA): twin queue ids
+MULTI_ONLY: tuple[tuple[str, float], ...] = (("twin", 1.0),)
+MULTI_TOUR_ONLY = ("twin", "twin")
+#: and so the Postfix platform's on several hosts
+MULTI_SCENARIOS = (*SCENARIOS, *MULTI_ONLY)
+MULTI_TOUR = (*TOUR, *MULTI_TOUR_ONLY)
 
 
 def profile(ts: int) -> float:
@@ -343,11 +346,333 @@ class Traffic:
         for h in (h1, h2):
             self.inbound(t, [rng.choice(self.host_targets[h])], "ham", "milter")
 
+    def new_submission(
+        self, t: int, u: SUser | None, webmail: bool
+    ) -> tuple[SUser, list[tuple[str, SUser | None]], str, str, int, str]:
+        """What a user submits at ``t``: the user (drawn if None), the recipients, the
+        queue id, the Message-ID, the size, and the login as the user typed it."""
+        rng = self.rng
+        if u is None:
+            u = rng.choice(self.webmail_users if webmail else self.mailboxes)
+        self.on(u.domain.host)  # the user's own server (Roundcube's smtp_host %h)
+        rcpts = self.submission_rcpts(u)
+        q = self.queue_id(t)
+        mid = self.run.msgid(u.domain.name)
+        size = self.size()
+        sasl = u.address if rng.random() < 0.9 else u.address.title()
+        return u, rcpts, q, mid, size, sasl
+
+    def refused_target(self, targets: list[tuple[str, SUser]]) -> tuple[str, SUser]:
+        """A recipient of ours (of ``targets``) an unwanted client names: an address, an
+        alias, an address extension or an odd case of one."""
+        rng = self.rng
+        r, u = rng.choice(targets)
+        if u.plain and rng.random() < 0.15:
+            r = f"{u.local}+{rng.choice(('a', 'shop', 'x1'))}@{u.domain.name}"
+        elif rng.random() < 0.1:
+            r = r[0].upper() + r[1:]
+        return r, u
+
+    def submission_rcpts(self, u: SUser) -> list[tuple[str, SUser | None]]:
+        """The recipients of a message ``u`` submits: (address, our user or None).
+
+        Local recipients are users whose mail is not expanded into several recipients
+        (sometimes by an alias), so their count is the same before and after expansion.
+        """
+        rng = self.rng
+        k = rng.choice((1, 1, 1, 2, 2, 3, 4, 6))
+        rcpts: list[tuple[str, SUser | None]] = []
+        seen = {u.address}
+        for _ in range(k):
+            if rng.random() < 0.3:
+                v = rng.choice(self.plain)
+                if v.address in seen:
+                    continue
+                seen.add(v.address)
+                r = v.address
+                if v.aliases and rng.random() < 0.3:
+                    r = rng.choice(v.aliases)
+                rcpts.append((r, v))
+            else:
+                x = self.external()
+                if x in seen:
+                    continue
+                seen.add(x)
+                rcpts.append((x, None))
+        if not rcpts:
+            rcpts.append((self.external(), None))
+        if rng.random() < 0.1 and self.autoresponders:  # to a colleague on holiday
+            v = rng.choice(self.autoresponders)
+            if v.address not in seen and not v.forward_recipients and not v.redirect:
+                rcpts.append((v.address, v))
+        return rcpts
+
+    def noise(self, t: int) -> None:
+        """Lines that count nothing: of the mail programs, of other programs, garbage."""
+        rng = self.rng
+        self.pick_host()
+        x = rng.random()
+        ip = f"198.18.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        if x < 0.54:
+            self.mta_noise(t, x, ip)
+        elif x < 0.58:
+            self.dovecot.lmtp_connect(t)
+        elif x < 0.62:
+            self.dovecot.process_limit(t)
+        elif x < 0.66:
+            self.mta_warning(t, ip)
+        else:
+            self.other_noise(t, x, ip)
+
+    def other_noise(self, t: int, x: float, ip: str) -> None:
+        """Other programs' lines (understood or not) and garbage, by ``x`` in [0.66, 1)."""
+        other = self.other
+        foreign = self.truth.foreign
+        if x < 0.74:
+            foreign(other.cron(t))
+        elif x < 0.82:
+            foreign(other.sshd(t, ip))
+        elif x < 0.86:
+            foreign(other.systemd(t))
+        elif x < 0.9:
+            foreign(other.kernel(t, ip))
+        elif x < 0.95:
+            foreign(other.policyd_spf(t, ip))
+        else:
+            self.garbage(t)
+
+    # -- delivery of one message to its (expanded) recipients ------------------------------
+    def deliver(
+        self,
+        t: int,
+        q: str,
+        mid: str,
+        sender: str,
+        size: int,
+        pairs: list[tuple[str, SUser]],
+        spam: bool,
+        *,
+        actions: bool = True,
+        local_sender: SUser | None = None,
+        plain_only: bool = False,
+        remove: bool = True,
+    ) -> int:
+        """Deliver ``q`` to each (address as sent, user): what happens and what it counts;
+        the MTA's lines are written by the hooks below (a subclass's).
+
+        Returns the time of the message's last line (its removal, logged when ``remove``).
+        """
+        rng = self.rng
+        truth = self.truth
+        end = t
+        batch: list[SUser] = []  # the users the MTA delivered to locally so far
+        for r, u in pairs:
+            td = t + (rng.random() < 0.3)
+            if u.domain.host != self.here:
+                self.hand_over(td, q, mid, sender, size, r, u, spam)
+                end = max(end, td)
+                continue
+            if u.type == "filter":
+                self.relay_line(td, q, r, u)
+                truth.receipt(u, td, spam, size)
+                end = max(end, td)
+                continue
+            first: int | None = None
+            spam_u = spam
+            if u.delivery_local:
+                status = "sent"
+                if not plain_only and u.plain and u.domain.transport == "lmtp":
+                    x = rng.random()
+                    status = "bounced" if x < 0.02 else ("deferred" if x < 0.06 else "sent")
+                if status == "bounced":  # over quota: denied, and the sender told
+                    self.local_line(td, q, u, r, "bounced", "", batch)
+                    truth.flow(u, td, DENIED)
+                    end = max(
+                        end, self.bounce_to_sender(td + rng.randint(0, 1), q, sender, local_sender)
+                    )
+                    continue
+                if status == "deferred":
+                    self.local_line(td, q, u, r, "deferred", "", batch)
+                    td += rng.randint(300, 1200)
+                    self.retry_line(td, q, sender, size, len(pairs))
+                    status = "retried"
+                if not self.stored_by_mta(td, q, u, r, spam):
+                    sess = self.dovecot.session()
+                    if actions:
+                        spam_u = self.sieve(td, u, sess, mid, sender, size, spam)
+                    elif u.sieve:
+                        self.dovecot.sieve(td, u, sess, mid, "fileinto", "INBOX")
+                    else:
+                        self.dovecot.saved(td, u, sess, mid)
+                    self.local_line(td, q, u, r, status, sess, batch)
+                first = td
+            fwd_first: int | None = None
+            for f in u.forward_recipients:
+                tf = td + (rng.random() < 0.5)
+                self.forward_line(tf, q, f, r, mid)
+                if fwd_first is None or tf < fwd_first:
+                    fwd_first = tf
+                end = max(end, tf)
+            if fwd_first is not None:
+                truth.flow(u, fwd_first, FORWARD)
+                if first is None or fwd_first < first:
+                    first = fwd_first
+            if first is not None:
+                truth.receipt(u, first, spam_u, size)
+            end = max(end, td)
+        if not remove:
+            return end
+        end += rng.random() < 0.5
+        self.removed_line(end, q)
+        return end
+
+    def hand_over(
+        self, t: int, q: str, mid: str, sender: str, size: int, r: str, u: SUser, spam: bool
+    ) -> None:
+        """``q`` goes by SMTP to ``u``'s own host, which receives it under a queue id of its
+        own and delivers it (a hand-over inside the platform: it counts where it ends)."""
+        here = self.here
+        a = self.hosts[here]
+        self.on(u.domain.host)
+        c = self.queue_id(t)
+        self.received_from(t, a, c, mid, sender, size, r)
+        self.deliver(t + (self.rng.random() < 0.5), c, mid, sender, size, [(r, u)], spam,
+                     plain_only=True)  # fmt: skip
+        b = self.run.host
+        self.on(here)
+        self.handed_over_line(t, q, r, b, c)
+
+    def received_from(
+        self, t: int, a: Host, c: str, mid: str, sender: str, size: int, r: str
+    ) -> None:
+        """The MTA of this host receives message ``c`` (to ``r``) from the platform's
+        host ``a``."""
+        raise NotImplementedError
+
+    def handed_over_line(self, t: int, q: str, r: str, b: Host, c: str) -> None:
+        """``q`` (sent to ``r``) delivered to the platform's host ``b``, which took it as
+        ``c``."""
+        raise NotImplementedError
+
+    def relay_line(self, t: int, q: str, r: str, u: SUser) -> None:
+        """A filter-only account's mail (sent to ``r``) relayed to its own server."""
+        raise NotImplementedError
+
+    def local_line(
+        self, t: int, q: str, u: SUser, r: str, status: str, sess: str, batch: list[SUser]
+    ) -> None:
+        """A delivery into ``u``'s mailbox (``r`` the address sent to): ``status`` sent,
+        retried (sent after a deferral), deferred or bounced (over quota); ``sess`` the
+        Dovecot session that stored it; ``batch`` the users delivered to before (the hook
+        appends ``u`` if it opened or joined a batch)."""
+        raise NotImplementedError
+
+    def bounce_to_sender(self, t: int, q: str, sender: str, local: SUser | None) -> int:
+        """The MTA's bounce of ``q`` to its sender (``local`` if ours); its last time."""
+        raise NotImplementedError
+
+    def retry_line(self, t: int, q: str, sender: str, size: int, nrcpt: int) -> None:
+        """The MTA takes a deferred message up again."""
+        raise NotImplementedError
+
+    def stored_by_mta(self, t: int, q: str, u: SUser, r: str, spam: bool) -> bool:
+        """Whether the MTA itself stores the message for ``u`` (its line written then),
+        without Dovecot."""
+        return False
+
+    def forward_line(self, t: int, q: str, to: str, r: str | None, mid: str) -> None:
+        """The message (sent to ``r``) forwarded to ``to`` outside; without ``r``, a
+        delivery to ``to`` outside."""
+        raise NotImplementedError
+
+    def removed_line(self, t: int, q: str) -> None:
+        """The MTA is done with the message."""
+        raise NotImplementedError
+
+    def sieve(
+        self, t: int, u: SUser, sess: str, mid: str, sender: str, size: int, spam: bool
+    ) -> bool:
+        """Dovecot's lines of a delivery to ``u``; returns whether it ends up as spam."""
+        rng = self.rng
+        dovecot = self.dovecot
+        if not u.sieve:
+            dovecot.saved(t, u, sess, mid)
+            return spam
+        junk = (spam and u.junk_rule) or (not spam and rng.random() < 0.03)
+        if u.autorespond and sender:
+            if not spam and rng.random() < 0.6:
+                dovecot.sieve(t, u, sess, mid, "vacation", sender)
+                self.truth.flow(u, t, AUTORESPOND)
+                self.vacation_reply(t + 1, u, sender)
+            else:
+                dovecot.sieve(
+                    t, u, sess, mid, "", f"discarded duplicate vacation response to <{sender}>"
+                )
+        if u.redirect:
+            for target in u.redirect:
+                dovecot.sieve(t, u, sess, mid, "redirect", target)
+            self.truth.flow(u, t, FORWARD)
+            self.redirected(t + 1, u, sender, mid, size)
+        if junk:
+            dovecot.sieve(t, u, sess, mid, "fileinto", "Junk")
+        elif not u.redirect or u.redirect_keep:
+            dovecot.sieve(t, u, sess, mid, "fileinto", "INBOX")
+        return spam or junk
+
     # -- the MTA's scenarios (a subclass writes them) --------------------------------------
     def submission(self, t: int, u: SUser | None = None, webmail: bool = False) -> None:
         raise NotImplementedError
 
     def smtp_auth_failed(self, t: int, ip: str) -> None:
+        raise NotImplementedError
+
+    def vacation_reply(self, t: int, u: SUser, to: str) -> None:
+        """Pigeonhole sends the response through the MTA's sendmail, with a null sender."""
+        c = self.queue_id(t)
+        mid = self.dovecot.vacation_msgid(t)
+        size = self.rng.randint(1200, 2600)
+        self.sendmail_lines(t, c, "", size, mid, [to])
+        local = self._by_address.get(to)
+        if local is not None:
+            self.deliver(
+                t + 1, c, mid, "", size, [(to, local)], False, actions=False, plain_only=True
+            )
+        else:
+            self.forward_line(t + 1, c, to, None, mid)
+            self.removed_line(t + 1, c)
+
+    def redirected(self, t: int, u: SUser, sender: str, mid: str, size: int) -> None:
+        """The copy a sieve redirect sends (not the user's own message)."""
+        c = self.queue_id(t)
+        self.sendmail_lines(t, c, sender, size + 310, mid, list(u.redirect))
+        for target in u.redirect:
+            self.forward_line(t + 1, c, target, None, mid)
+        self.removed_line(t + 1, c)
+
+    def local_app(self, t: int) -> None:
+        """A web application on this host mails a user (:meth:`app_lines`)."""
+        rng = self.rng
+        u = rng.choice(self.plain)
+        self.on(u.domain.host)
+        q = self.queue_id(t)
+        mid = self.run.msgid("apps.northwind.example")
+        size = rng.randint(1500, 20000)
+        sender = "wordpress@apps.northwind.example"
+        self.app_lines(t, q, sender, size, mid, u.address)
+        self.deliver(t + 1, q, mid, sender, size, [(u.address, u)], False, plain_only=True)
+
+    def app_lines(self, t: int, q: str, sender: str, size: int, mid: str, to: str) -> None:
+        """The MTA takes a web application's message ``q`` to ``to``."""
+        raise NotImplementedError
+
+    def queue_id(self, t: int) -> str:
+        """A new queue id (message id) of the MTA, for a message it takes at ``t``."""
+        raise NotImplementedError
+
+    def sendmail_lines(
+        self, t: int, q: str, sender: str, size: int, mid: str, rcpts: list[str]
+    ) -> None:
+        """The MTA takes a message from its sendmail command (run by Dovecot's user)."""
         raise NotImplementedError
 
     # -- playing -----------------------------------------------------------------------------
@@ -437,10 +762,12 @@ class Traffic:
     def blocked(self, t: int, infected: bool) -> None:
         raise NotImplementedError
 
-    def local_app(self, t: int) -> None:
+    def mta_noise(self, t: int, x: float, ip: str) -> None:
+        """The MTA's and its filters' lines that count nothing, by ``x`` in [0, 0.54)."""
         raise NotImplementedError
 
-    def noise(self, t: int) -> None:
+    def mta_warning(self, t: int, ip: str) -> None:
+        """A warning of the MTA that counts nothing."""
         raise NotImplementedError
 
 
@@ -456,104 +783,11 @@ class PostfixTraffic(Traffic):
         self.rspamd = Rspamd(run)
         self.amavis = Amavis(run)
 
-    # -- delivery of one message to its (expanded) recipients ------------------------------
-    def deliver(
-        self,
-        t: int,
-        q: str,
-        mid: str,
-        sender: str,
-        size: int,
-        pairs: list[tuple[str, SUser]],
-        spam: bool,
-        *,
-        actions: bool = True,
-        local_sender: SUser | None = None,
-        plain_only: bool = False,
-        remove: bool = True,
-    ) -> int:
-        """Deliver ``q`` to each (address as sent, user).
-
-        Returns the time of the ``removed`` line (logged when ``remove``), else of the
-        last delivery.
-        """
-        rng = self.rng
-        pf = self.postfix
-        truth = self.truth
-        end = t
-        for r, u in pairs:
-            td = t + (rng.random() < 0.3)
-            if u.domain.host != self.here:
-                self.hand_over(td, q, mid, sender, size, r, u, spam)
-                end = max(end, td)
-                continue
-            if u.type == "filter":
-                pf.relayed(td, q, r, u.relay)
-                truth.receipt(u, td, spam, size)
-                end = max(end, td)
-                continue
-            first: int | None = None
-            spam_u = spam
-            if u.delivery_local:
-                mode = "sent"
-                if not plain_only and u.plain and u.domain.transport == "lmtp":
-                    x = rng.random()
-                    mode = "bounced" if x < 0.02 else ("deferred" if x < 0.06 else "sent")
-                extension = "+" in r.partition("@")[0]
-                to = r if extension else u.address
-                orig = r if not extension and r.lower() != u.address else None
-                if mode == "bounced":
-                    pf.local(td, q, u, to, orig, "bounced", "")
-                    truth.flow(u, td, DENIED)
-                    dsn_t = td + rng.randint(0, 1)
-                    c = pf.qid(dsn_t)
-                    pf.bounce_notice(dsn_t, q, c)
-                    self.dsn(dsn_t, c, sender, local_sender)
-                    end = max(end, dsn_t)
-                    continue
-                if mode == "deferred":
-                    pf.local(td, q, u, to, orig, "deferred", "")
-                    td += rng.randint(300, 1200)
-                    pf.qmgr(td, q, sender, size, len(pairs))
-                sess = self.dovecot.session()
-                if actions:
-                    spam_u = self.sieve(td, u, sess, mid, sender, size, spam)
-                elif u.sieve:
-                    self.dovecot.sieve(td, u, sess, mid, "fileinto", "INBOX")
-                else:
-                    self.dovecot.saved(td, u, sess, mid)
-                pf.local(td, q, u, to, orig, "sent", sess)
-                first = td
-            fwd_first: int | None = None
-            for f in u.forward_recipients:
-                tf = td + (rng.random() < 0.5)
-                pf.smtp_out(tf, q, f, r, mid)
-                if fwd_first is None or tf < fwd_first:
-                    fwd_first = tf
-                end = max(end, tf)
-            if fwd_first is not None:
-                truth.flow(u, fwd_first, FORWARD)
-                if first is None or fwd_first < first:
-                    first = fwd_first
-            if first is not None:
-                truth.receipt(u, first, spam_u, size)
-            end = max(end, td)
-        if not remove:
-            return end
-        end += rng.random() < 0.5
-        pf.removed(end, q)
-        return end
-
-    def hand_over(
-        self, t: int, q: str, mid: str, sender: str, size: int, r: str, u: SUser, spam: bool
+    # -- the MTA's lines of a delivery (Traffic.deliver) ------------------------------------
+    def received_from(
+        self, t: int, a: Host, c: str, mid: str, sender: str, size: int, r: str
     ) -> None:
-        """``q`` goes by SMTP to ``u``'s own host, which receives it under a queue id of its
-        own and delivers it (a hand-over inside the platform: it counts where it ends)."""
-        here = self.here
-        a = self.hosts[here]
-        self.on(u.domain.host)
         pf = self.postfix
-        c = pf.qid(t)
         sp = self.run.pid("smtpd")
         client = f"{a.fqdn}[{a.ip}]"
         pf.connect(t, sp, client)
@@ -561,70 +795,46 @@ class PostfixTraffic(Traffic):
         pf.cleanup(t, c, mid)
         pf.qmgr(t, c, sender, size, 1)
         pf.disconnect(t, sp, client, "ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5")
-        self.deliver(t + (self.rng.random() < 0.5), c, mid, sender, size, [(r, u)], spam,
-                     plain_only=True)  # fmt: skip
-        b = self.run.host
-        self.on(here)
+
+    def handed_over_line(self, t: int, q: str, r: str, b: Host, c: str) -> None:
         self.postfix.handed_over(t, q, r, b, c)
 
-    def sieve(
-        self, t: int, u: SUser, sess: str, mid: str, sender: str, size: int, spam: bool
-    ) -> bool:
-        """Dovecot's lines of a delivery to ``u``; returns whether it ends up as spam."""
-        rng = self.rng
-        dovecot = self.dovecot
-        if not u.sieve:
-            dovecot.saved(t, u, sess, mid)
-            return spam
-        junk = (spam and u.junk_rule) or (not spam and rng.random() < 0.03)
-        if u.autorespond and sender:
-            if not spam and rng.random() < 0.6:
-                dovecot.sieve(t, u, sess, mid, "vacation", sender)
-                self.truth.flow(u, t, AUTORESPOND)
-                self.vacation_reply(t + 1, u, sender)
-            else:
-                dovecot.sieve(
-                    t, u, sess, mid, "", f"discarded duplicate vacation response to <{sender}>"
-                )
-        if u.redirect:
-            for target in u.redirect:
-                dovecot.sieve(t, u, sess, mid, "redirect", target)
-            self.truth.flow(u, t, FORWARD)
-            self.redirected(t + 1, u, sender, mid, size)
-        if junk:
-            dovecot.sieve(t, u, sess, mid, "fileinto", "Junk")
-        elif not u.redirect or u.redirect_keep:
-            dovecot.sieve(t, u, sess, mid, "fileinto", "INBOX")
-        return spam or junk
+    def relay_line(self, t: int, q: str, r: str, u: SUser) -> None:
+        self.postfix.relayed(t, q, r, u.relay)
 
-    def vacation_reply(self, t: int, u: SUser, to: str) -> None:
-        """Pigeonhole sends the response through sendmail, with a null sender."""
-        pf = self.postfix
-        c = pf.qid(t)
-        mid = self.dovecot.vacation_msgid(t)
-        size = self.rng.randint(1200, 2600)
-        pf.pickup(t, c, VMAIL_UID, "")
-        pf.cleanup(t, c, mid)
-        pf.qmgr(t, c, "", size, 1)
-        local = self._by_address.get(to)
-        if local is not None:
-            self.deliver(
-                t + 1, c, mid, "", size, [(to, local)], False, actions=False, plain_only=True
-            )
-        else:
-            pf.smtp_out(t + 1, c, to, None, mid)
-            pf.removed(t + 1, c)
+    def local_line(
+        self, t: int, q: str, u: SUser, r: str, status: str, sess: str, batch: list[SUser]
+    ) -> None:
+        extension = "+" in r.partition("@")[0]
+        to = r if extension else u.address
+        orig = r if not extension and r.lower() != u.address else None
+        self.postfix.local(t, q, u, to, orig, "sent" if status == "retried" else status, sess)
 
-    def redirected(self, t: int, u: SUser, sender: str, mid: str, size: int) -> None:
-        """The copy a sieve redirect sends (not the user's own message)."""
+    def bounce_to_sender(self, t: int, q: str, sender: str, local: SUser | None) -> int:
+        c = self.postfix.qid(t)
+        self.postfix.bounce_notice(t, q, c)
+        self.dsn(t, c, sender, local)
+        return t
+
+    def retry_line(self, t: int, q: str, sender: str, size: int, nrcpt: int) -> None:
+        self.postfix.qmgr(t, q, sender, size, nrcpt)
+
+    def forward_line(self, t: int, q: str, to: str, r: str | None, mid: str) -> None:
+        self.postfix.smtp_out(t, q, to, r, mid)
+
+    def removed_line(self, t: int, q: str) -> None:
+        self.postfix.removed(t, q)
+
+    def queue_id(self, t: int) -> str:
+        return self.postfix.qid(t)
+
+    def sendmail_lines(
+        self, t: int, q: str, sender: str, size: int, mid: str, rcpts: list[str]
+    ) -> None:
         pf = self.postfix
-        c = pf.qid(t)
-        pf.pickup(t, c, VMAIL_UID, sender)
-        pf.cleanup(t, c, mid)
-        pf.qmgr(t, c, sender, size + 310, len(u.redirect))
-        for target in u.redirect:
-            pf.smtp_out(t + 1, c, target, None, mid)
-        pf.removed(t + 1, c)
+        pf.pickup(t, q, VMAIL_UID, sender)
+        pf.cleanup(t, q, mid)
+        pf.qmgr(t, q, sender, size, len(rcpts))
 
     def dsn(self, t: int, c: str, to: str, local: SUser | None) -> None:
         """A bounce notification to the sender of a message (a receipt if the sender is ours)."""
@@ -812,39 +1022,8 @@ class PostfixTraffic(Traffic):
     def submission(self, t: int, u: SUser | None = None, webmail: bool = False) -> None:
         """A user sends a message (authenticated submission, or the webmail)."""
         rng = self.rng
-        if u is None:
-            u = rng.choice(self.webmail_users if webmail else self.mailboxes)
-        self.on(u.domain.host)  # the user's own server (Roundcube's smtp_host %h)
+        u, rcpts, a, mid, size, sasl = self.new_submission(t, u, webmail)
         pf = self.postfix
-        k = rng.choice((1, 1, 1, 2, 2, 3, 4, 6))
-        rcpts: list[tuple[str, SUser | None]] = []
-        seen = {u.address}
-        for _ in range(k):
-            if rng.random() < 0.3:
-                v = rng.choice(self.plain)
-                if v.address in seen:
-                    continue
-                seen.add(v.address)
-                r = v.address
-                if v.aliases and rng.random() < 0.3:
-                    r = rng.choice(v.aliases)
-                rcpts.append((r, v))
-            else:
-                x = self.external()
-                if x in seen:
-                    continue
-                seen.add(x)
-                rcpts.append((x, None))
-        if not rcpts:
-            rcpts.append((self.external(), None))
-        if rng.random() < 0.1 and self.autoresponders:  # to a colleague on holiday
-            v = rng.choice(self.autoresponders)
-            if v.address not in seen and not v.forward_recipients and not v.redirect:
-                rcpts.append((v.address, v))
-        a = pf.qid(t)
-        mid = self.run.msgid(u.domain.name)
-        size = self.size()
-        sasl = u.address if rng.random() < 0.9 else u.address.title()
         if webmail and rng.random() < 0.4 and self.here == 0:  # sendmail on the webmail's host
             pf.pickup(t, a, WEBMAIL_UID, u.address)
             ip = "127.0.0.1"
@@ -981,11 +1160,7 @@ class PostfixTraffic(Traffic):
         for _ in range(n):
             x = rng.random()
             if x < 0.35:  # a real user (or alias, extension, odd case): denied for the user
-                r, u = rng.choice(targets)
-                if u.plain and rng.random() < 0.15:
-                    r = f"{u.local}+{rng.choice(('a', 'shop', 'x1'))}@{u.domain.name}"
-                elif rng.random() < 0.1:
-                    r = r[0].upper() + r[1:]
+                r, u = self.refused_target(targets)
                 why = rng.choice(
                     (
                         f"554 5.7.1 Service unavailable; Client host [{ip}] blocked using "
@@ -1100,58 +1275,28 @@ class PostfixTraffic(Traffic):
                 self.truth.receipt(u, tb, True, size)
         pf.removed(tb, a)
 
-    def local_app(self, t: int) -> None:
-        """A web application on this host mails a user through smtpd on localhost (no auth)."""
-        rng = self.rng
-        u = rng.choice(self.plain)
-        self.on(u.domain.host)
+    def app_lines(self, t: int, q: str, sender: str, size: int, mid: str, to: str) -> None:
+        """Through smtpd on localhost (no auth)."""
         pf = self.postfix
-        a = pf.qid(t)
-        mid = self.run.msgid("apps.northwind.example")
-        size = rng.randint(1500, 20000)
         sp = self.run.pid("smtpd")
-        sender = "wordpress@apps.northwind.example"
         pf.connect(t, sp, "localhost[127.0.0.1]")
-        pf.client(t, sp, a, "localhost[127.0.0.1]")
-        pf.cleanup(t, a, mid)
-        pf.qmgr(t, a, sender, size, 1)
+        pf.client(t, sp, q, "localhost[127.0.0.1]")
+        pf.cleanup(t, q, mid)
+        pf.qmgr(t, q, sender, size, 1)
         pf.disconnect(
             t, sp, "localhost[127.0.0.1]", "ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5"
         )
-        self.deliver(t + 1, a, mid, sender, size, [(u.address, u)], False, plain_only=True)
 
     def smtp_auth_failed(self, t: int, ip: str) -> None:
         self.postfix.auth_failed(t, ip)
 
-    def noise(self, t: int) -> None:
-        """Lines that count nothing: of the mail programs, of other programs, garbage."""
-        rng = self.rng
-        self.pick_host()
-        x = rng.random()
-        ip = f"198.18.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-        other = self.other
-        foreign = self.truth.foreign
+    def mta_noise(self, t: int, x: float, ip: str) -> None:
         if x < 0.46:
             self.postfix.noise(t, x, ip)
         elif x < 0.5:
             self.rspamd.milter_connection(t)
-        elif x < 0.54:
-            self.amavis.esmtp(t)
-        elif x < 0.58:
-            self.dovecot.lmtp_connect(t)
-        elif x < 0.62:
-            self.dovecot.process_limit(t)
-        elif x < 0.66:
-            self.postfix.tlsmgr_warning(t)
-        elif x < 0.74:
-            foreign(other.cron(t))
-        elif x < 0.82:
-            foreign(other.sshd(t, ip))
-        elif x < 0.86:
-            foreign(other.systemd(t))
-        elif x < 0.9:
-            foreign(other.kernel(t, ip))
-        elif x < 0.95:
-            foreign(other.policyd_spf(t, ip))
         else:
-            self.garbage(t)
+            self.amavis.esmtp(t)
+
+    def mta_warning(self, t: int, ip: str) -> None:
+        self.postfix.tlsmgr_warning(t)

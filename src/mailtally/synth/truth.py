@@ -60,6 +60,9 @@ class Truth:
         self.unknown: dict[str, int] = {}
         self.never: dict[str, int] = {}  # lines of programs that never count (NEVER_COUNTED)
         self.domain_denied: dict[str, dict[int, int]] = {d.name: {} for d in domains}
+        #: denials that happened but that no log line credits to anyone, per user address
+        #: (Exim's rejection after DATA names no recipient): kept apart, counted for nobody
+        self.not_in_log: dict[str, int] = {}
 
     def flow(self, u: SUser, ts: int, metric: int, n: int = 1) -> None:
         d = (ts - self.start) // DAY
@@ -100,6 +103,10 @@ class Truth:
         row = self.domain_denied[domain]
         d = (ts - self.start) // DAY
         row[d] = row.get(d, 0) + 1
+
+    def denied_unlogged(self, u: SUser) -> None:
+        """A permanent rejection of a message to ``u`` whose log line names no recipient."""
+        self.not_in_log[u.address] = self.not_in_log.get(u.address, 0) + 1
 
     def foreign(self, program: str) -> None:
         """A line of another program: understood and tallied apart if the program never
@@ -195,4 +202,6 @@ def truth_json(
         },
         "companies": {c: {"days": flows_of(co_rows[c])} for c, _ in companies},
     }
+    if truth.not_in_log:
+        out["denied_not_in_log"] = dict(sorted(truth.not_in_log.items()))
     return out
