@@ -23,8 +23,13 @@ from test_ingest_e2e import (  # noqa: F401 - the tests run here too, on this mo
     test_summaries_equal_the_truth,
 )
 
-#: (seed, lines, days, first day): the second crosses a new year, as in test_ingest_e2e
-RUNS = [(11, 5000, 4, date(2026, 3, 2)), (29, 3000, 3, date(2025, 12, 30))]
+#: (seed, lines, days, first day, hosts): the second crosses a new year, the third is
+#: one log of three Exim hosts, interleaved, as in test_ingest_e2e
+RUNS = [
+    (11, 5000, 4, date(2026, 3, 2), 1),
+    (29, 3000, 3, date(2025, 12, 30), 1),
+    (13, 6000, 3, date(2026, 3, 2), 3),
+]
 
 
 @pytest.fixture(

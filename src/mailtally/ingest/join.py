@@ -1457,9 +1457,7 @@ class Joiner:
             entry[1] = orig
         return entry
 
-    def _junk_filed(
-        self, m: _Msg, to: str, skey: str = "", hosts: Sequence[str] = ()
-    ) -> bool:
+    def _junk_filed(self, m: _Msg, to: str, skey: str = "", hosts: Sequence[str] = ()) -> bool:
         """Whether a sieve ``fileinto`` a junk folder of ``to`` logged before this
         delivery waits for this message (it is taken): keyed as _sieve keys it, by the
         user without extension and the Message-ID (``jkey``), or by the LMTP session
