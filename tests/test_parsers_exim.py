@@ -492,3 +492,51 @@ def test_a_rejection_exim_writes_twice_to_syslog_counts_once() -> None:
     # Exim's own main log holds each rejection once: two alike are two rejections
     own = reject.replace(SYS, FILE)
     assert [p.parse(own).status for _ in range(2)] == ["ok", "ok"]
+
+
+_RCPT = "H=(x) [198.51.100.9] F=<s@spam.example> rejected RCPT <alice@example.com>: no"
+_RCPT2 = _RCPT.replace("alice@", "bob@")
+_RFC = "2026-11-28T01:02:03.{} mx1 exim[4321]: 2026-11-28 01:02:03 " + _RCPT
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # RFC 3339 syslog stamps (rsyslog on Debian 12+, journald): the copies differ
+        # in their microseconds
+        [(_RFC.format("123456+00:00"), "ok"), (_RFC.format("123571+00:00"), "ignored")],
+        # ... or straddle a second
+        [
+            ("2026-11-28T01:02:03.999990Z mx1 exim4[7]: " + _RCPT, "ok"),
+            ("2026-11-28T01:02:04.000012Z mx1 exim4[7]: " + _RCPT, "ignored"),
+        ],
+        # two rejections in a row that are not copies: other text, other process, other
+        # host, or 2 s apart
+        [(f"{SYS} {_RCPT}", "ok"), (f"{SYS} {_RCPT2}", "ok")],
+        [(f"{SYS} {_RCPT}", "ok"), (f"Nov 28 01:02:03 mx1 exim[4322]: {_RCPT}", "ok")],
+        [(f"{SYS} {_RCPT}", "ok"), (f"Nov 28 01:02:03 mx2 exim[4321]: {_RCPT}", "ok")],
+        [(f"{SYS} {_RCPT}", "ok"), (f"Nov 28 01:02:05 mx1 exim[4321]: {_RCPT}", "ok")],
+        # a copy after lines of other hosts and programs (merged hosts, a busy syslog)
+        [
+            (f"{SYS} {_RCPT}", "ok"),
+            (f"Nov 28 01:02:03 mx2 exim[4321]: {_RCPT}", "ok"),
+            (f"Nov 28 01:02:03 mx1 exim[4322]: {_RCPT2}", "ok"),
+            (f"Nov 28 01:02:03 mx1 postfix/smtpd[9]: connect from x[198.51.100.9]", "ignored"),
+            (f"Nov 28 01:02:04 mx2 exim[4321]: {_RCPT}", "ignored"),
+            (f"Nov 28 01:02:04 mx1 exim[4322]: {_RCPT2}", "ignored"),
+            (f"{SYS} {_RCPT}", "ignored"),
+        ],
+        # Exim without the pid in its tag: processes' copies interleave
+        [
+            (f"Nov 28 01:02:03 mx1 exim: {_RCPT}", "ok"),
+            (f"Nov 28 01:02:03 mx1 exim: {_RCPT2}", "ok"),
+            (f"Nov 28 01:02:03 mx1 exim: {_RCPT}", "ignored"),
+            (f"Nov 28 01:02:03 mx1 exim: {_RCPT2}", "ignored"),
+        ],
+    ],
+)
+def test_the_syslog_copy_of_a_rejection_is_its_host_process_and_text(
+    lines: list[tuple[str, str]],
+) -> None:
+    p = LineParser(reference=REF)
+    assert [(x, p.parse(x).status) for x, _ in lines] == lines
