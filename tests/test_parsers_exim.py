@@ -95,7 +95,7 @@ ARRIVAL_IN = EximArrival(
         # a bounce (sender <>, R= the message it refers to), locally generated: no H=
         (
             f"{FILE} {NEW} <= <> R={OLD} U=Debian-exim P=local S=3100",
-            (EximArrival(NEW, "", None, None, 3100),),
+            (EximArrival(NEW, "", None, None, 3100, local_user="Debian-exim"),),
         ),
         # +received_recipients cut off by the log buffer: the recipients are not known
         (
@@ -477,6 +477,23 @@ def test_the_mainlog_stamp_is_local_time_of_the_deployment_zone() -> None:
     assert berlin.parse(line).time == T - 3600
     # ... unless the line carries its zone (log_timezone)
     assert berlin.parse(f"{FILE} +0000 {NEW} Completed").time == T
+
+
+@pytest.mark.parametrize(
+    ("text", "local_user"),
+    [
+        (f"{NEW} <= alice@example.com U=www-data P=local S=1234 id=w1@example.com", "www-data"),
+        (f"{NEW} <= alice@example.com U=apache P=local-esmtp S=1234", "apache"),
+        (f"{NEW} <= root@example.com U=root P=local S=99", "root"),
+        # an SMTP client's U= is its ident answer: no local user
+        (f"{NEW} <= a@b.example H=(x) [198.51.100.7] U=www-data P=esmtp S=1", None),
+        (f"{NEW} <= a@b.example P=local S=1", None),
+    ],
+)
+def test_the_user_of_a_local_submission(text: str, local_user: str | None) -> None:
+    for line in (f"{FILE} {text}", f"{SYS} {text}"):
+        (rec,) = P.parse(line).records
+        assert isinstance(rec, EximArrival) and rec.local_user == local_user, line
 
 
 def test_a_rejection_exim_writes_twice_to_syslog_counts_once() -> None:
