@@ -300,9 +300,11 @@ def test_a_submission_is_no_relay_receipt() -> None:
     assert run(lines) == [MessageOut(T0, "alice@example.com", 1, 1234)]
 
 
-
 def by_sendmail(
-    user: str, rcpts: Iterable[str] | None = None, sender: str = "alice@example.com", p: str = "local"
+    user: str,
+    rcpts: Iterable[str] | None = None,
+    sender: str = "alice@example.com",
+    p: str = "local",
 ) -> str:
     """A message handed to Exim's sendmail (``-t``; ``-bs`` is ``P=local-esmtp``) by ``user``."""
     f = " for " + " ".join(rcpts) if rcpts is not None else ""

@@ -538,7 +538,7 @@ _RFC = "2026-11-28T01:02:03.{} mx1 exim[4321]: 2026-11-28 01:02:03 " + _RCPT
             (f"{SYS} {_RCPT}", "ok"),
             (f"Nov 28 01:02:03 mx2 exim[4321]: {_RCPT}", "ok"),
             (f"Nov 28 01:02:03 mx1 exim[4322]: {_RCPT2}", "ok"),
-            (f"Nov 28 01:02:03 mx1 postfix/smtpd[9]: connect from x[198.51.100.9]", "ignored"),
+            ("Nov 28 01:02:03 mx1 postfix/smtpd[9]: connect from x[198.51.100.9]", "ignored"),
             (f"Nov 28 01:02:04 mx2 exim[4321]: {_RCPT}", "ignored"),
             (f"Nov 28 01:02:04 mx1 exim[4322]: {_RCPT2}", "ignored"),
             (f"{SYS} {_RCPT}", "ignored"),

@@ -628,7 +628,8 @@ static int too_long(const fl_result *out) {
             break;
         case FL_EXIM_ARRIVAL: {
             const fl_exim_arrival *a = &r->u.exim_arrival;
-            if (LONG(a->qid) || LONG(a->sender) || LONG(a->client_ip) || LONG(a->auth))
+            if (LONG(a->qid) || LONG(a->sender) || LONG(a->client_ip) || LONG(a->auth) ||
+                LONG(a->local_user))
                 return 1;
             for (int k = 0; k < a->n_recipients; k++)
                 if (LONG(a->recipients[k]))
@@ -1001,8 +1002,9 @@ static PyObject *record_object(const fl_record *r) {
                          str_of(x->client_ip),  str_of(x->auth),
                          PyLong_FromLongLong(x->size), str_of(x->message_id),
                          x->n_recipients < 0 ? lit_ref(Py_None)
-                                             : tuple_of(x->recipients, x->n_recipients)};
-        return make(r->kind, a, 7);
+                                             : tuple_of(x->recipients, x->n_recipients),
+                         str_of(x->local_user)};
+        return make(r->kind, a, 8);
     }
     case FL_EXIM_DELIVERY: {
         const fl_exim_delivery *x = &r->u.exim_delivery;

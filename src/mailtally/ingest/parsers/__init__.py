@@ -164,7 +164,7 @@ _BOUNDED: dict[type, tuple[str, ...]] = {
     Reinjected: ("qid", "new_qid"),
     FilterBlocked: ("qid",),
     QuotaRow: ("user", "root"),
-    EximArrival: ("qid", "sender", "client_ip", "auth"),
+    EximArrival: ("qid", "sender", "client_ip", "auth", "local_user"),
     EximDelivery: ("qid", "to", "orig", "ip"),
     EximCompleted: ("qid",),
 }
@@ -505,9 +505,12 @@ class LineParser:
                 h = _host_of(host)
                 if h is None:
                     return self._status(self._unknown, UNKNOWN, name)
-                if name == "exim" and type(recs[0]) is Reject:
-                    if self._syslog_copy(line, host, program, msg, t):
-                        return self._status(self._ignored, IGNORED, name)
+                if (
+                    name == "exim"
+                    and type(recs[0]) is Reject
+                    and self._syslog_copy(line, host, program, msg, t)
+                ):
+                    return self._status(self._ignored, IGNORED, name)
                 return ParseResult(OK, name, t, recs, h)
             return ParseResult(OK, name, t, recs)
         except Exception:  # a parser bug must not stop an ingest: report the line instead
