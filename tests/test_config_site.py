@@ -40,6 +40,7 @@ def test_defaults_are_the_joiners() -> None:
     site = Site()
     assert site.webmail_hosts is None  # the top-level key then
     assert site.webmail_uids == [33]
+    assert site.webmail_users == ["www-data"]  # PHP's user on Debian and Ubuntu
     assert tuple(site.junk_mailboxes) == JUNK_MAILBOXES
     assert tuple(site.local_services) == LOCAL_SERVICES
     assert site.filter_relays == [] and tuple(site.filter_ports) == FILTER_PORTS
@@ -50,12 +51,14 @@ def test_defaults_are_the_joiners() -> None:
     assert j.webmail_hosts == frozenset(WEBMAIL_HOSTS)
     assert j.filter_ports == frozenset(FILTER_PORTS)
     assert tuple(j.own_hosts) == ()
+    assert j.webmail_users == frozenset({"www-data"})
 
 
 SITE_TOML = """
 [site]
 webmail_hosts = ["10.0.0.20"]
 webmail_uids = [33, 1001]
+webmail_users = ["apache", "nginx"]
 junk_mailboxes = ["Quarantaine"]
 local_services = ["lmtp", "dovecot"]
 filter_relays = ["scanner.example.net", "10.0.0.9:10024"]
@@ -72,6 +75,7 @@ def test_each_key_is_parsed(tmp_path: Path) -> None:
     s = c.site
     assert s.webmail_hosts == ["10.0.0.20"]
     assert s.webmail_uids == [33, 1001]
+    assert s.webmail_users == ["apache", "nginx"]
     assert s.junk_mailboxes == ["Quarantaine"]
     assert s.local_services == ["lmtp", "dovecot"]
     assert s.filter_relays == ["scanner.example.net", "10.0.0.9:10024"]
@@ -82,6 +86,7 @@ def test_each_key_is_parsed(tmp_path: Path) -> None:
     assert month_table(s.month_names) == {"Mär": 3, "Mai": 5, "Okt": 10, "Dez": 12}
     kw = c.site_in_force().joiner_config()
     assert kw["own_hosts"] == ("mx1.example.net", "10.0.0.1")
+    assert kw["webmail_users"] == ("apache", "nginx")
     assert kw["filter_relays"] == ("scanner.example.net", "10.0.0.9:10024")
     assert kw["recipient_delimiter"] == "-" and kw["reinject_grace"] == 120
     names = [f"m{i}" for i in range(1, 13)]
@@ -106,6 +111,9 @@ def test_which_webmail_hosts_win(tmp_path: Path) -> None:
         ('webmail_hosts = ["webmail"]', "site.webmail_hosts"),
         ("webmail_uids = [-1]", "site.webmail_uids"),
         ('webmail_uids = ["www-data"]', "webmail_uids"),
+        ('webmail_users = [""]', "site.webmail_users"),
+        ('webmail_users = ["www data"]', "site.webmail_users"),
+        ("webmail_users = [33]", "webmail_users"),
         ('junk_mailboxes = [" "]', "site.junk_mailboxes"),
         ('local_services = [""]', "site.local_services"),
         ('filter_relays = ["a b"]', "site.filter_relays"),

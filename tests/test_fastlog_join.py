@@ -168,7 +168,13 @@ CONFIGS: list[dict[str, Any]] = [
     {},
     {"max_entries": 40, "max_age": 30},
     {"max_entries": 7, "reinject_grace": 0, "recipient_delimiter": ""},
-    {"max_age": 5, "reinject_grace": 3, "recipient_delimiter": "-", "webmail_uids": (33, 1000)},
+    {
+        "max_age": 5,
+        "reinject_grace": 3,
+        "recipient_delimiter": "-",
+        "webmail_uids": (33, 1000),
+        "webmail_users": ("apache", "www-data"),
+    },
 ]
 
 
@@ -311,8 +317,16 @@ def test_big_ints_surrogates_and_long_lists() -> None:
         ok(17, MailLogin("u\ud800@x", "::ffff:10.0.0.1", "imap4")),
         ok(None, WebmailLogin("\udcff", "1.2.3.4")),
         ok(18, Pickup("Q3", 33, "web@x"), QmgrFrom("Q3", "web@x", 10, 2**64)),
+        # Exim's sendmail called by a (configured) user whose name is no UTF-8
+        ok(
+            19,
+            EximArrival(
+                "1tFZ7e-00000000Ijk-2BKh", "w\udcff@x", None, None, 5, "", ("a@x",), "w\udcff"
+            ),
+        ),
+        ok(19, EximArrival("1abcDE-0001Ab-C2", "n@x", None, None, 5, "", ("a@x",), "www-data")),
     ]
-    c, p = both(rs, resolve=resolver(), webmail_uids=(33, big))
+    c, p = both(rs, resolve=resolver(), webmail_uids=(33, big), webmail_users=("w\udcff",))
     assert c.events == p.events > 10
 
 

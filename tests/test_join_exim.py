@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import re
 from collections.abc import Iterable
 
 import pytest
@@ -297,6 +298,48 @@ def test_a_submission_without_its_recipients_counts_out_at_completed() -> None:
 def test_a_submission_is_no_relay_receipt() -> None:
     lines = [submission(0, ["carol@else.example"]), remote(1, "carol@else.example"), completed(1)]
     assert run(lines) == [MessageOut(T0, "alice@example.com", 1, 1234)]
+
+
+def by_sendmail(
+    user: str,
+    rcpts: Iterable[str] | None = None,
+    sender: str = "alice@example.com",
+    p: str = "local",
+) -> str:
+    """A message handed to Exim's sendmail (``-t``; ``-bs`` is ``P=local-esmtp``) by ``user``."""
+    f = " for " + " ".join(rcpts) if rcpts is not None else ""
+    return ex(0, f'<= {sender} U={user} P={p} S=1234 id=w1@example.com T="Hi"{f}')
+
+
+@pytest.mark.parametrize(
+    ("line", "config", "counted"),
+    [
+        (by_sendmail("www-data", ["carol@else.example", "dave@example.com"]), {}, True),
+        (by_sendmail("www-data", p="local-esmtp"), {}, True),
+        (by_sendmail("apache"), {"webmail_users": ("apache", "nginx")}, True),
+        # other local submissions (cron's, root's) count nothing
+        (by_sendmail("root"), {}, False),
+        (by_sendmail("Debian-exim", sender="root@example.com"), {}, False),
+        (by_sendmail("www-data"), {"webmail_users": ("apache",)}, False),
+        (by_sendmail("www-data"), {"webmail_users": ()}, False),
+        (by_sendmail("www-data", sender="<>"), {}, False),
+        # an SMTP client's U= is its ident answer, not a local user
+        (
+            ex(0, "<= alice@example.com H=(x) [198.51.100.7] U=www-data P=esmtp S=1234"),
+            {},
+            False,
+        ),
+    ],
+)
+def test_a_webmail_user_submitting_through_sendmail_counts_out_as_the_sender(
+    line: str, config: dict[str, object], counted: bool
+) -> None:
+    rest = [remote(1, "carol@else.example"), local(1, "dave@example.com"), completed(2)]
+    # the same message without the U= counts no submission
+    anon = run([re.sub(r" U=\S+", "", line), *rest], **config)
+    assert not any(isinstance(e, MessageOut) for e in anon)
+    out = [MessageOut(T0, "alice@example.com", 2, 1234)] if counted else []
+    assert run([line, *rest], **config) == out + anon
 
 
 # -- bounds and state ---------------------------------------------------------------------------

@@ -95,7 +95,7 @@ ARRIVAL_IN = EximArrival(
         # a bounce (sender <>, R= the message it refers to), locally generated: no H=
         (
             f"{FILE} {NEW} <= <> R={OLD} U=Debian-exim P=local S=3100",
-            (EximArrival(NEW, "", None, None, 3100),),
+            (EximArrival(NEW, "", None, None, 3100, local_user="Debian-exim"),),
         ),
         # +received_recipients cut off by the log buffer: the recipients are not known
         (
@@ -479,6 +479,23 @@ def test_the_mainlog_stamp_is_local_time_of_the_deployment_zone() -> None:
     assert berlin.parse(f"{FILE} +0000 {NEW} Completed").time == T
 
 
+@pytest.mark.parametrize(
+    ("text", "local_user"),
+    [
+        (f"{NEW} <= alice@example.com U=www-data P=local S=1234 id=w1@example.com", "www-data"),
+        (f"{NEW} <= alice@example.com U=apache P=local-esmtp S=1234", "apache"),
+        (f"{NEW} <= root@example.com U=root P=local S=99", "root"),
+        # an SMTP client's U= is its ident answer: no local user
+        (f"{NEW} <= a@b.example H=(x) [198.51.100.7] U=www-data P=esmtp S=1", None),
+        (f"{NEW} <= a@b.example P=local S=1", None),
+    ],
+)
+def test_the_user_of_a_local_submission(text: str, local_user: str | None) -> None:
+    for line in (f"{FILE} {text}", f"{SYS} {text}"):
+        (rec,) = P.parse(line).records
+        assert isinstance(rec, EximArrival) and rec.local_user == local_user, line
+
+
 def test_a_rejection_exim_writes_twice_to_syslog_counts_once() -> None:
     # Through syslog, a rejection reaches the stream from the main log and the reject
     # log alike (syslog_duplication, Exim's default): the second copy counts nothing.
@@ -492,3 +509,51 @@ def test_a_rejection_exim_writes_twice_to_syslog_counts_once() -> None:
     # Exim's own main log holds each rejection once: two alike are two rejections
     own = reject.replace(SYS, FILE)
     assert [p.parse(own).status for _ in range(2)] == ["ok", "ok"]
+
+
+_RCPT = "H=(x) [198.51.100.9] F=<s@spam.example> rejected RCPT <alice@example.com>: no"
+_RCPT2 = _RCPT.replace("alice@", "bob@")
+_RFC = "2026-11-28T01:02:03.{} mx1 exim[4321]: 2026-11-28 01:02:03 " + _RCPT
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # RFC 3339 syslog stamps (rsyslog on Debian 12+, journald): the copies differ
+        # in their microseconds
+        [(_RFC.format("123456+00:00"), "ok"), (_RFC.format("123571+00:00"), "ignored")],
+        # ... or straddle a second
+        [
+            ("2026-11-28T01:02:03.999990Z mx1 exim4[7]: " + _RCPT, "ok"),
+            ("2026-11-28T01:02:04.000012Z mx1 exim4[7]: " + _RCPT, "ignored"),
+        ],
+        # two rejections in a row that are not copies: other text, other process, other
+        # host, or 2 s apart
+        [(f"{SYS} {_RCPT}", "ok"), (f"{SYS} {_RCPT2}", "ok")],
+        [(f"{SYS} {_RCPT}", "ok"), (f"Nov 28 01:02:03 mx1 exim[4322]: {_RCPT}", "ok")],
+        [(f"{SYS} {_RCPT}", "ok"), (f"Nov 28 01:02:03 mx2 exim[4321]: {_RCPT}", "ok")],
+        [(f"{SYS} {_RCPT}", "ok"), (f"Nov 28 01:02:05 mx1 exim[4321]: {_RCPT}", "ok")],
+        # a copy after lines of other hosts and programs (merged hosts, a busy syslog)
+        [
+            (f"{SYS} {_RCPT}", "ok"),
+            (f"Nov 28 01:02:03 mx2 exim[4321]: {_RCPT}", "ok"),
+            (f"Nov 28 01:02:03 mx1 exim[4322]: {_RCPT2}", "ok"),
+            ("Nov 28 01:02:03 mx1 postfix/smtpd[9]: connect from x[198.51.100.9]", "ignored"),
+            (f"Nov 28 01:02:04 mx2 exim[4321]: {_RCPT}", "ignored"),
+            (f"Nov 28 01:02:04 mx1 exim[4322]: {_RCPT2}", "ignored"),
+            (f"{SYS} {_RCPT}", "ignored"),
+        ],
+        # Exim without the pid in its tag: processes' copies interleave
+        [
+            (f"Nov 28 01:02:03 mx1 exim: {_RCPT}", "ok"),
+            (f"Nov 28 01:02:03 mx1 exim: {_RCPT2}", "ok"),
+            (f"Nov 28 01:02:03 mx1 exim: {_RCPT}", "ignored"),
+            (f"Nov 28 01:02:03 mx1 exim: {_RCPT2}", "ignored"),
+        ],
+    ],
+)
+def test_the_syslog_copy_of_a_rejection_is_its_host_process_and_text(
+    lines: list[tuple[str, str]],
+) -> None:
+    p = LineParser(reference=REF)
+    assert [(x, p.parse(x).status) for x, _ in lines] == lines

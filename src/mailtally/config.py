@@ -20,6 +20,7 @@ The file is ``--config PATH``, else ``$MAILTALLY_CONFIG``, else
     [site]            # facts of the mail platform the logs come from
     webmail_hosts = ["127.0.0.1", "::1"]  # IMAP/POP3 logins from here are the webmail's
     webmail_uids = [33]                   # pickup uid= of the webmail's sendmail (www-data)
+    webmail_users = ["www-data"]          # Exim's U= of the webmail's sendmail (P=local)
     junk_mailboxes = ["Junk", "Spam", "Junk E-mail"]  # sieve fileinto here: in_spam
     local_services = ["lmtp", "local", "virtual", "pipe"]  # Postfix transports into mailboxes
     filter_relays = []                    # content filters by host, IP or IP:port
@@ -91,6 +92,10 @@ class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: None: the top-level ``webmail_hosts`` (the older spelling) is used
     webmail_hosts: list[str] | None = None
     webmail_uids: list[int] = msgspec.field(default_factory=lambda: [33])
+    #: the users whose local submissions through Exim's sendmail (``<= … U=user
+    #: P=local``) are the webmail's or the users' scripts': counted as the envelope
+    #: sender's, as Postfix's pickup ``webmail_uids``
+    webmail_users: list[str] = msgspec.field(default_factory=lambda: ["www-data"])
     junk_mailboxes: list[str] = msgspec.field(default_factory=lambda: list(JUNK_MAILBOXES))
     local_services: list[str] = msgspec.field(default_factory=lambda: list(LOCAL_SERVICES))
     filter_relays: list[str] = msgspec.field(default_factory=list)
@@ -108,6 +113,9 @@ class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         for uid in self.webmail_uids:
             if not 0 <= uid < 2**32:
                 raise ConfigError(f"site.webmail_uids: {uid} is not a uid (0 to 4294967295)")
+        for user in self.webmail_users:
+            if not user or any(c.isspace() for c in user):
+                raise ConfigError(f"site.webmail_users: {user!r} is not a user name")
         for key, names in (
             ("junk_mailboxes", self.junk_mailboxes),
             ("local_services", self.local_services),
@@ -145,6 +153,7 @@ class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         config: dict[str, Any] = {
             "webmail_hosts": tuple(hosts),
             "webmail_uids": tuple(self.webmail_uids),
+            "webmail_users": tuple(self.webmail_users),
             "junk_mailboxes": tuple(self.junk_mailboxes),
             "local_services": tuple(self.local_services),
             "filter_relays": tuple(self.filter_relays),

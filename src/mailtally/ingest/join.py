@@ -113,13 +113,16 @@ Exim
     An Exim message is keyed by its message id (through ``_exim_key``; a
     Message-ID through ``_msgid_key``) in the same table, with the same bounds
     and rules: its ``<=`` line sets client, size, Message-ID and, with ``A=``,
-    the submitting user; ``=>``/``->``/``>>`` deliveries are local receipts,
+    the submitting user (a local submission, ``P=local``, by a user listed in
+    ``webmail_users`` is the envelope sender's, as pickup's ``webmail_uids``:
+    webmail and scripts through Exim's sendmail; other local ones, cron's,
+    root's, count nothing); ``=>``/``->``/``>>`` deliveries are local receipts,
     forwards (a remote delivery whose top-level address in ``<…>`` differs) or
     relays as Postfix's are (remote: an ``H=… [ip]`` on a transport whose name
     has no ``lmtp``); ``**`` of a local delivery is a local failure; receipts
     are emitted at ``Completed`` (or expiry), like ``removed``.  A delivery by
     a router or transport named for the spam folder (``spam``, ``_sa_``) is a
-    junk receipt.  An ``A=`` submission counts ``MessageOut`` at its ``<=``
+    junk receipt.  An ``A=`` (or webmail) submission counts ``MessageOut`` at its ``<=``
     line when ``for …`` lists its recipients (the distinct ones), else at
     ``Completed``, dated at the ``<=`` line (``arrived``), with the distinct
     top-level addresses of its delivery lines (``erc``, held like recipients).
@@ -594,6 +597,7 @@ class Joiner:
         max_age: int = 86_400,
         webmail_hosts: Iterable[str] = ("127.0.0.1", "::1"),
         webmail_uids: Iterable[int] = (33,),
+        webmail_users: Iterable[str] = ("www-data",),
         junk_mailboxes: Iterable[str] = JUNK_MAILBOXES,
         local_services: Iterable[str] = LOCAL_SERVICES,
         filter_relays: Iterable[str] = (),
@@ -609,6 +613,7 @@ class Joiner:
             h[7:] if h.startswith("::ffff:") else h for h in webmail_hosts
         )
         self.webmail_uids = frozenset(webmail_uids)
+        self.webmail_users = frozenset(webmail_users)
         self.junk_mailboxes = frozenset(j.lower() for j in junk_mailboxes)
         self.local_services = frozenset(local_services)
         self.filter_relays = frozenset(r.lower() for r in filter_relays)
@@ -1640,14 +1645,17 @@ class Joiner:
             pv = self._tpop(self._pending_verdicts, "<" + mkey + ">")
             if pv is not None:
                 self._set_spam(m, pv[1])  # spamd ran in the DATA ACL, before this line
-        if not r.auth or m.sasl or m.out_done:
+        user = r.auth
+        if not user and r.local_user is not None and r.local_user in self.webmail_users:
+            user = r.sender  # webmail through Exim's sendmail: as pickup's webmail_uids
+        if not user or m.sasl or m.out_done:
             return
-        self._grow(m, _u8(r.auth))
-        m.sasl = r.auth
+        self._grow(m, _u8(user))
+        m.sasl = user
         if r.recipients is not None:
             m.out_done = True
             n = len({a.lower() for a in r.recipients})
-            self._emit(MessageOut(t, r.auth, n, max(0, r.size)))
+            self._emit(MessageOut(t, user, n, max(0, r.size)))
         else:
             m.arrived = t  # counted at "Completed", its recipients seen by then
 

@@ -17,7 +17,7 @@ static PyObject *Joiner_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     Joiner *j = (Joiner *)type->tp_alloc(type, 0);
     if (j == NULL)
         return NULL;
-    otable *sets[] = {&j->webmail_hosts, &j->webmail_uids, &j->junk_mailboxes,
+    otable *sets[] = {&j->webmail_hosts, &j->webmail_uids, &j->webmail_users, &j->junk_mailboxes,
                       &j->local_services, &j->filter_relays, &j->filter_ports,
                       &j->held, &j->pending_verdicts, &j->pending_junk, &j->done,
                       &j->sieve_fwd, &j->quota_done, &j->own_hosts};
@@ -81,7 +81,7 @@ enum { SET_STR, SET_STR_LOWER, SET_STR_ONLY, SET_HOSTS, SET_INTS, SET_HOSTS_LOWE
 
 /* A configuration set, as the reference builds it:
  *   SET_STR_LOWER  frozenset(x.lower() for x in it)   (junk_mailboxes, filter_relays)
- *   SET_STR_ONLY   frozenset(it), looked up with strs only (local_services)
+ *   SET_STR_ONLY   frozenset(it), looked up with strs only (local_services, webmail_users)
  *   SET_HOSTS      frozenset(h[7:] if h.startswith("::ffff:") else h for h in it)
  *   SET_HOSTS_LOWER  the same of h.lower() for h in it, in order (own_hosts)
  *   SET_INTS       frozenset(it), looked up with ints only (webmail_uids, filter_ports):
@@ -143,13 +143,13 @@ static int Joiner_init(Joiner *j, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"max_entries", "max_age", "webmail_hosts", "webmail_uids",
                              "junk_mailboxes", "local_services", "filter_relays",
                              "filter_ports", "reinject_grace", "recipient_delimiter",
-                             "resolve", "own_hosts", NULL};
+                             "resolve", "own_hosts", "webmail_users", NULL};
     PyObject *max_entries = NULL, *max_age = NULL, *hosts = NULL, *uids = NULL, *junk = NULL,
              *services = NULL, *relays = NULL, *ports = NULL, *grace = NULL, *delim = NULL,
-             *resolve = Py_None, *own = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OOOOOOOOOOOO:Joiner", kwlist, &max_entries,
+             *resolve = Py_None, *own = NULL, *users = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OOOOOOOOOOOOO:Joiner", kwlist, &max_entries,
                                      &max_age, &hosts, &uids, &junk, &services, &relays, &ports,
-                                     &grace, &delim, &resolve, &own))
+                                     &grace, &delim, &resolve, &own, &users))
         return -1;
     if (j->busy || j->lines || j->msgs.n || j->webmail_hosts.n) {
         PyErr_SetString(PyExc_RuntimeError, "Joiner.__init__ called twice");
@@ -168,15 +168,17 @@ static int Joiner_init(Joiner *j, PyObject *args, PyObject *kw) {
     /* the defaults, as tuples: built the way the reference's defaults are */
     PyObject *d_hosts = Py_BuildValue("(ss)", "127.0.0.1", "::1");
     PyObject *d_uids = Py_BuildValue("(i)", 33);
+    PyObject *d_users = Py_BuildValue("(s)", "www-data");
     PyObject *d_junk = Py_BuildValue("(sss)", "Junk", "Spam", "Junk E-mail");
     PyObject *d_services = Py_BuildValue("(ssss)", "lmtp", "local", "virtual", "pipe");
     PyObject *d_relays = PyTuple_New(0);
     PyObject *d_ports = Py_BuildValue("(iii)", 10023, 10024, 10026);
     int rc = -1;
-    if (!d_hosts || !d_uids || !d_junk || !d_services || !d_relays || !d_ports)
+    if (!d_hosts || !d_uids || !d_users || !d_junk || !d_services || !d_relays || !d_ports)
         goto out;
     if (config_set(&j->webmail_hosts, hosts ? hosts : d_hosts, SET_HOSTS) < 0 ||
         config_set(&j->webmail_uids, uids ? uids : d_uids, SET_INTS) < 0 ||
+        config_set(&j->webmail_users, users ? users : d_users, SET_STR_ONLY) < 0 ||
         config_set(&j->junk_mailboxes, junk ? junk : d_junk, SET_STR_LOWER) < 0 ||
         config_set(&j->local_services, services ? services : d_services, SET_STR_ONLY) < 0 ||
         config_set(&j->filter_relays, relays ? relays : d_relays, SET_STR_LOWER) < 0 ||
@@ -207,6 +209,7 @@ static int Joiner_init(Joiner *j, PyObject *args, PyObject *kw) {
 out:
     Py_XDECREF(d_hosts);
     Py_XDECREF(d_uids);
+    Py_XDECREF(d_users);
     Py_XDECREF(d_junk);
     Py_XDECREF(d_services);
     Py_XDECREF(d_relays);
@@ -229,7 +232,7 @@ static int Joiner_clear(Joiner *j) {
 static void Joiner_dealloc(Joiner *j) {
     PyObject_GC_UnTrack(j);
     Joiner_clear(j);
-    otable *all[] = {&j->webmail_hosts, &j->webmail_uids, &j->junk_mailboxes,
+    otable *all[] = {&j->webmail_hosts, &j->webmail_uids, &j->webmail_users, &j->junk_mailboxes,
                      &j->local_services, &j->filter_relays, &j->filter_ports, &j->msgs,
                      &j->held, &j->msgid_index, &j->children, &j->pending_verdicts,
                      &j->pending_junk, &j->done, &j->sieve_fwd, &j->quota, &j->quota_done,

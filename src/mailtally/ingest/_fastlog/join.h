@@ -118,6 +118,7 @@ typedef struct {
     int64_t max_age, reinject_grace;
     otable webmail_hosts;  /* set of str, "::ffff:" removed */
     otable webmail_uids;   /* set of int, as decimal strings */
+    otable webmail_users;  /* set of str (Exim's U= of a local submission) */
     otable junk_mailboxes; /* lower case */
     otable local_services;
     otable filter_relays;  /* lower case */

@@ -903,12 +903,16 @@ static int join_exim_arrival(Joiner *j, const fl_exim_arrival *r, const jside *s
             join_set_spam(m, spam);
         }
     }
-    if (!truthy_s(r->auth) || truthy(&m->sasl) || m->out_done)
+    fl_str user = r->auth;
+    if (!truthy_s(user) && r->local_user.p != NULL &&
+        set_has(&j->webmail_users, r->local_user.p, r->local_user.n))
+        user = r->sender; /* webmail through Exim's sendmail: as pickup's webmail_uids */
+    if (!truthy_s(user) || truthy(&m->sasl) || m->out_done)
         return 0;
     Py_ssize_t old = ostr_len(&m->sasl);
-    if (ostr_set(&m->sasl, r->auth.p, r->auth.n) < 0)
+    if (ostr_set(&m->sasl, user.p, user.n) < 0)
         return -1;
-    join_grow(j, m, r->auth.n - old);
+    join_grow(j, m, user.n - old);
     int nr = side != NULL && side->rcpts != NULL ? side->n_rcpts : r->n_recipients;
     if (nr < 0) {
         m->has_arrived = 1; /* counted at "Completed", its recipients seen by then */

@@ -45,7 +45,8 @@ static const char *const field_names[FL_LAST_KIND + 1][MAXF] = {
     [FL_FILTER_BLOCKED] = {"qid", "recipients", "category", "flags"},
     [FL_QUOTA_HEADER] = {NULL},
     [FL_QUOTA_ROW] = {"user", "root", "kind", "value"},
-    [FL_EXIM_ARRIVAL] = {"qid", "sender", "client_ip", "auth", "size", "message_id", "recipients"},
+    [FL_EXIM_ARRIVAL] = {"qid", "sender", "client_ip", "auth", "size", "message_id", "recipients",
+                         "local_user"},
     [FL_EXIM_DELIVERY] = {"qid", "kind", "to", "orig", "router", "transport", "ip"},
     [FL_EXIM_COMPLETED] = {"qid"},
     [FL_SPAMD_RESULT] = {"message_id", "verdict"},
@@ -369,7 +370,8 @@ static int convert(PyObject *rec, int kind, fl_record *r, jside *side, jconv *cv
             conv_str(F(2), &a->client_ip, 1, cv, "client_ip") ||
             conv_str(F(3), &a->auth, 1, cv, "auth") ||
             conv_int(F(4), &a->size, &side->big[0], "size") ||
-            conv_str(F(5), &a->message_id, 0, cv, "message_id"))
+            conv_str(F(5), &a->message_id, 0, cv, "message_id") ||
+            conv_str(F(7), &a->local_user, 1, cv, "local_user"))
             return -1;
         a->n_recipients = -1;
         if (F(6) != Py_None) {

@@ -428,27 +428,58 @@ static int route(fl_str program, int hostless, fl_str *arg, fl_str *name) {
 
 /* -- LineParser.parse ------------------------------------------------------------------- */
 
+/* parsers.SYSLOG_COPIES, SYSLOG_COPY_KEY */
+#define SYSLOG_COPIES 16
+#define SYSLOG_COPY_KEY 1024
+
+typedef struct {
+    Py_ssize_t n;
+    int64_t time;
+    char key[SYSLOG_COPY_KEY];
+} reject_seen;
+
 typedef struct {
     PyObject_HEAD
     fl_stamps st;
-    /* LineParser._last_reject: the last Exim rejection read through syslog */
-    int has_last_reject;
-    Py_ssize_t last_reject_n;
-    char last_reject[1024];
+    /* LineParser._rejects: the last Exim rejections read through syslog, oldest first */
+    int n_rejects;
+    reject_seen rejects[SYSLOG_COPIES];
 } ParserObject;
 
-/* LineParser._syslog_copy (the C parser sees ASCII lines only) */
-static int syslog_copy(ParserObject *self, fl_str line) {
-    if (self->has_last_reject && line.n == self->last_reject_n &&
-        memcmp(line.p, self->last_reject, (size_t)line.n) == 0) {
-        self->has_last_reject = 0;
-        return 1;
+/* LineParser._syslog_copy (the C parser sees ASCII lines only): msg and program are
+ * slices of line */
+static int syslog_copy(ParserObject *self, fl_str line, fl_str host, fl_str program, fl_str msg,
+                       int64_t t) {
+    /* the tag (program[pid]) and the text: the line from the last program name of its
+     * header on */
+    Py_ssize_t tag = rfind_n(fl_s(line.p, msg.p - line.p), program.p, program.n);
+    if (tag < 0)
+        tag = 0; /* (not reached: the program is a slice of the header) */
+    fl_str tail = from(line, tag);
+    Py_ssize_t n = host.n + 1 + tail.n;
+    if (n > SYSLOG_COPY_KEY)
+        return 0;
+    char key[SYSLOG_COPY_KEY];
+    memcpy(key, host.p, (size_t)host.n);
+    key[host.n] = ' ';
+    memcpy(key + host.n + 1, tail.p, (size_t)tail.n);
+    reject_seen *seen = self->rejects;
+    for (int i = self->n_rejects - 1; i >= 0; i--) {
+        if (seen[i].n == n && t - seen[i].time >= -1 && t - seen[i].time <= 1 &&
+            memcmp(seen[i].key, key, (size_t)n) == 0) {
+            memmove(&seen[i], &seen[i + 1], (size_t)(self->n_rejects - 1 - i) * sizeof seen[0]);
+            self->n_rejects--;
+            return 1;
+        }
     }
-    self->has_last_reject = line.n <= (Py_ssize_t)sizeof self->last_reject;
-    if (self->has_last_reject) {
-        memcpy(self->last_reject, line.p, (size_t)line.n);
-        self->last_reject_n = line.n;
+    if (self->n_rejects >= SYSLOG_COPIES) {
+        memmove(&seen[0], &seen[1], (size_t)(SYSLOG_COPIES - 1) * sizeof seen[0]);
+        self->n_rejects--;
     }
+    reject_seen *e = &seen[self->n_rejects++];
+    e->n = n;
+    e->time = t;
+    memcpy(e->key, key, (size_t)n);
     return 0;
 }
 
@@ -597,7 +628,8 @@ static int too_long(const fl_result *out) {
             break;
         case FL_EXIM_ARRIVAL: {
             const fl_exim_arrival *a = &r->u.exim_arrival;
-            if (LONG(a->qid) || LONG(a->sender) || LONG(a->client_ip) || LONG(a->auth))
+            if (LONG(a->qid) || LONG(a->sender) || LONG(a->client_ip) || LONG(a->auth) ||
+                LONG(a->local_user))
                 return 1;
             for (int k = 0; k < a->n_recipients; k++)
                 if (LONG(a->recipients[k]))
@@ -753,11 +785,6 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         status(out, FL_UNKNOWN, name);
         return 0;
     }
-    if (!hostless && rt == ROUTE_EXIM && out->records[0].kind == FL_REJECT &&
-        syslog_copy((ParserObject *)parser, line)) {
-        status(out, FL_IGNORED, name);
-        return 0;
-    }
     int64_t t = 0;
     int s;
     if (hd.kind == K_CLASSIC)
@@ -770,6 +797,11 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
     case R_RECS:
         if (!host_of(hd.host, out)) {
             status(out, FL_UNKNOWN, name);
+            return 0;
+        }
+        if (!hostless && rt == ROUTE_EXIM && out->records[0].kind == FL_REJECT &&
+            syslog_copy((ParserObject *)parser, line, hd.host, hd.program, hd.msg, t)) {
+            status(out, FL_IGNORED, name);
             return 0;
         }
         out->status = FL_OK;
@@ -970,8 +1002,9 @@ static PyObject *record_object(const fl_record *r) {
                          str_of(x->client_ip),  str_of(x->auth),
                          PyLong_FromLongLong(x->size), str_of(x->message_id),
                          x->n_recipients < 0 ? lit_ref(Py_None)
-                                             : tuple_of(x->recipients, x->n_recipients)};
-        return make(r->kind, a, 7);
+                                             : tuple_of(x->recipients, x->n_recipients),
+                         str_of(x->local_user)};
+        return make(r->kind, a, 8);
     }
     case FL_EXIM_DELIVERY: {
         const fl_exim_delivery *x = &r->u.exim_delivery;

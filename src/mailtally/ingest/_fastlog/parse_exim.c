@@ -194,7 +194,8 @@ static int arrival(fl_str qid, fl_str rest, fl_result *out) {
     fl_exim_arrival *a = &r->u.exim_arrival;
     a->qid = qid;
     a->sender = sender;
-    a->client_ip = a->auth = FL_NONE;
+    a->client_ip = a->auth = a->local_user = FL_NONE;
+    fl_str ident = sl(rest, 0, 0), protocol = sl(rest, 0, 0); /* (empty, not NULL) */
     a->message_id = sl(rest, 0, 0);
     a->n_recipients = -1;
     int has_size = 0, in_host = 0;
@@ -228,6 +229,10 @@ static int arrival(fl_str qid, fl_str rest, fl_result *out) {
                     Py_ssize_t c2 = findc(tok, ':', c + 1); /* "A=auth:id:sender" */
                     a->auth = c2 > 0 ? sl(tok, c + 1, c2) : from(tok, c + 1);
                 }
+            } else if (STARTS(tok, "U=") && ident.n == 0) {
+                ident = from(tok, 2);
+            } else if (STARTS(tok, "P=") && protocol.n == 0) {
+                protocol = from(tok, 2);
             } else if (STARTS(tok, "S=") && !has_size) {
                 fl_str v = from(tok, 2);
                 if (v.n == 0 || v.n > FL_MAX_DIGITS || !isdigits(v))
@@ -272,6 +277,9 @@ static int arrival(fl_str qid, fl_str rest, fl_result *out) {
         return R_NONE;
     if (a->auth.p != NULL && a->auth.n == 0)
         a->auth = FL_NONE; /* auth or None */
+    /* a local submission's U= (P=local, local-…): the calling user */
+    if ((EQ(protocol, "local") || STARTS(protocol, "local-")) && ident.n > 0)
+        a->local_user = ident;
     return R_RECS;
 }
 

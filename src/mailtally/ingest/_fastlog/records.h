@@ -142,7 +142,8 @@ typedef struct {
 } fl_quota_row;
 
 typedef struct {
-    fl_str qid, sender, client_ip, auth, message_id; /* client_ip, auth: may be None */
+    /* client_ip, auth, local_user: may be None */
+    fl_str qid, sender, client_ip, auth, message_id, local_user;
     int64_t size;
     int n_recipients; /* -1: None (not logged) */
     fl_str recipients[FL_MAX_LIST];

@@ -164,7 +164,7 @@ _BOUNDED: dict[type, tuple[str, ...]] = {
     Reinjected: ("qid", "new_qid"),
     FilterBlocked: ("qid",),
     QuotaRow: ("user", "root"),
-    EximArrival: ("qid", "sender", "client_ip", "auth"),
+    EximArrival: ("qid", "sender", "client_ip", "auth", "local_user"),
     EximDelivery: ("qid", "to", "orig", "ip"),
     EximCompleted: ("qid",),
 }
@@ -383,6 +383,12 @@ _ISO_HEAD = re.compile(
 )
 
 
+#: How many Exim rejections read through syslog are remembered to tell their copy
+#: (see LineParser._syslog_copy), and the longest key remembered.
+SYSLOG_COPIES = 16
+SYSLOG_COPY_KEY = 1024
+
+
 class LineParser:
     """Parses the lines of one log source; holds its stamp context and small caches.
 
@@ -395,7 +401,7 @@ class LineParser:
         "_hosted",
         "_hostless",
         "_ignored",
-        "_last_reject",
+        "_rejects",
         "_unknown",
         "errors",
         "stamps",
@@ -416,8 +422,8 @@ class LineParser:
         self._families: dict[tuple[str, str], ParseResult] = {}
         #: Lines on which a parser raised (a bug): reported ``unknown``, counted here.
         self.errors = 0
-        #: The last Exim rejection read through syslog (see _syslog_copy).
-        self._last_reject: str | None = None
+        #: The last Exim rejections read through syslog, oldest first (see _syslog_copy).
+        self._rejects: list[tuple[str, int]] = []
 
     def _status(self, cache: dict[str, ParseResult], status: Status, program: str) -> ParseResult:
         # Ignored and unknown results carry no time or records: one object per program.
@@ -488,8 +494,6 @@ class LineParser:
                 return self._family(name, recs)  # type: ignore[arg-type]
             if _too_long(recs):
                 return self._unknown.get(name) or self._status(self._unknown, UNKNOWN, name)
-            if host and name == "exim" and type(recs[0]) is Reject and self._syslog_copy(line):
-                return self._status(self._ignored, IGNORED, name)
             stamps = self.stamps
             if kind == CLASSIC and stamp == stamps._last_key:
                 t = stamps._last_val  # consecutive lines of one second: the common case
@@ -501,29 +505,53 @@ class LineParser:
                 h = _host_of(host)
                 if h is None:
                     return self._status(self._unknown, UNKNOWN, name)
+                if (
+                    name == "exim"
+                    and type(recs[0]) is Reject
+                    and self._syslog_copy(line, host, program, msg, t)
+                ):
+                    return self._status(self._ignored, IGNORED, name)
                 return ParseResult(OK, name, t, recs, h)
             return ParseResult(OK, name, t, recs)
         except Exception:  # a parser bug must not stop an ingest: report the line instead
             self.errors += 1
             return self._status(self._unknown, UNKNOWN, "")
 
-    def _syslog_copy(self, line: str) -> bool:
-        """Whether an Exim rejection read through syslog repeats the last one line for line.
+    def _syslog_copy(self, line: str, host: str, program: str, msg: str, t: int) -> bool:
+        """Whether an Exim rejection read through syslog is the copy of one just read.
 
         Exim writes a rejection to its main log and to its reject log; through syslog
-        (``log_file_path = syslog``) both reach the one stream, the same text twice in
-        a row from one process unless ``syslog_duplication = false``.  The second copy
-        is understood and not counted.  (Only ASCII lines, of at most 1,024
-        characters, are remembered: the compiled parser, which hands other lines to
-        this one, remembers the same ones: other lines neither count as a copy nor
-        change what is remembered.)
+        (``log_file_path = syslog``) both reach the one stream unless
+        ``syslog_duplication = false``: two ``syslog()`` calls of one ``log_write``,
+        the same text (Exim's own date and pid included) from the same process.  The
+        syslog stamps of the two may differ (RFC 3339 stamps carry microseconds, and
+        the two may straddle a second), so a copy is told by the host, the tag with
+        its pid and the text: the same within a second of a rejection remembered in
+        :data:`SYSLOG_COPIES` (other hosts' and processes' lines may come between).
+        A copy is understood and not counted, and forgotten, so that a third alike is
+        another rejection.  (The reject log's copy of a rejection after DATA also
+        carries the headers, as ``[1\\N]`` continuation lines; such rejections name
+        no recipient and count nothing.)  Only ASCII lines, with a key of at most
+        1,024 characters, are remembered (the compiled parser hands other lines to
+        this one: it remembers the same).
         """
         if not line.isascii():
             return False
-        if line == self._last_reject:
-            self._last_reject = None
-            return True
-        self._last_reject = line if len(line) <= 1024 else None
+        # the tag (program[pid]) and the text: the line from the last program name
+        # of its header on, the stamp left out
+        tag = line.rfind(program, 0, len(line) - len(msg))
+        key = f"{host} {line[tag:]}"
+        if len(key) > SYSLOG_COPY_KEY:
+            return False
+        seen = self._rejects
+        for i in range(len(seen) - 1, -1, -1):
+            k, t0 = seen[i]
+            if k == key and -1 <= t - t0 <= 1:
+                del seen[i]
+                return True
+        if len(seen) >= SYSLOG_COPIES:
+            del seen[0]
+        seen.append((key, t))
         return False
 
     def _unsplit(self, line: str) -> ParseResult:

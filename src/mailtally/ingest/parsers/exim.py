@@ -70,7 +70,9 @@ class EximArrival:
     none); ``auth`` the id of ``A=authenticator:id`` (None without it);
     ``message_id`` the ``id=`` (without ``<>``; ``""`` when not logged);
     ``recipients`` the ``for …`` list (``+received_recipients``), None when not
-    logged or cut off (``<trunc>``).
+    logged or cut off (``<trunc>``); ``local_user`` the ``U=`` of a local
+    submission (``P=local``, ``P=local-…``: Exim's sendmail, the calling user's
+    login name), None for others (an SMTP client's ``U=`` is its ident answer).
     """
 
     qid: str
@@ -80,6 +82,7 @@ class EximArrival:
     size: int
     message_id: str = ""
     recipients: tuple[str, ...] | None = None
+    local_user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +270,7 @@ def _arrival(qid: str, rest: str) -> EximArrival | None:
     size: int | None = None
     message_id = ""
     recipients: tuple[str, ...] | None = None
+    ident = protocol = ""
     in_host = False
     while i < n:
         e = _value_end(rest, i)
@@ -293,6 +297,10 @@ def _arrival(qid: str, rest: str) -> EximArrival | None:
                 if c > 2:
                     c2 = tok.find(":", c + 1)  # "A=auth:id:sender" with +smtp_mailauth
                     auth = tok[c + 1 : c2] if c2 > 0 else tok[c + 1 :]
+            elif tok.startswith("U=") and not ident:
+                ident = tok[2:]
+            elif tok.startswith("P=") and not protocol:
+                protocol = tok[2:]
             elif tok.startswith("S=") and size is None:
                 v = tok[2:]
                 if not v or len(v) > MAX_DIGITS or not (v.isdigit() and v.isascii()):
@@ -313,7 +321,17 @@ def _arrival(qid: str, rest: str) -> EximArrival | None:
         i = e + 1
     if size is None:
         return None
-    return EximArrival(qid, sender, client_ip, auth or None, size, message_id, recipients)
+    local = protocol == "local" or protocol.startswith("local-")
+    return EximArrival(
+        qid,
+        sender,
+        client_ip,
+        auth or None,
+        size,
+        message_id,
+        recipients,
+        ident if local and ident else None,
+    )
 
 
 def _rejected(qid: str | None, text: str) -> tuple[Reject, ...] | None:
