@@ -13,14 +13,14 @@ The log_selector is a cPanel host's: ``+smtp_connection``, ``+tls_cipher``,
 ``+incoming_port``, the default ``+smtp_confirmation`` (``C="…"``), and
 ``+received_recipients`` (``for a b`` on ``<=``) from ``recipients_from`` on.
 
-Each line is written once, as the main log has it.  Exim also writes a rejection
-to its reject log, and through syslog that copy reaches the same stream
-(``syslog_duplication``, on by default): for a rejection after DATA it adds
+Each line is written as the main log has it.  Exim also writes a rejection to its
+reject log, and through syslog that copy reaches the same stream
+(``syslog_duplication``, on by default): a RCPT rejection (permanent or temporary)
+is written twice here, as Exim does, the copy a few microseconds later (mailtally
+counts it once: parsers ``_syslog_copy``).  For a rejection after DATA the copy adds
 ``[2\\N] Envelope-from: <…>``, ``[3\\N] Envelope-to: <…>`` … and the headers
-(``rejected_header``, on by default).  Those copies are not written: mailtally
-reads the main log's lines only (a copy of a RCPT rejection is recognised only when
-it repeats the line to the letter, which an RFC 3339 stamp's microseconds prevent;
-and the recipients of a rejection after DATA are read nowhere).
+(``rejected_header``, on by default); those copies are not written (such a
+rejection counts nothing: the recipients of a rejection after DATA are read nowhere).
 
 Message ids are 4.96's (``1vwrO3-00023j-01``, 6-6-2 base 62) before ``long_from``
 and 4.97's (6-11-4) after, as on a host upgraded during the week.  The caller
@@ -146,8 +146,10 @@ class Exim(Program):
     def rejected_rcpt(
         self, t: int, p: int, h: str, sender: str, r: str, why: str, temporary: bool = False
     ) -> None:
+        """A RCPT rejection, and its reject-log copy (``syslog_duplication``)."""
         temp = "temporarily " if temporary else ""
-        self.line(t, p, f"{h} F=<{sender}> {temp}rejected RCPT <{r}>: {why}")
+        for _copy in range(2):
+            self.line(t, p, f"{h} F=<{sender}> {temp}rejected RCPT <{r}>: {why}")
 
     def warning(self, t: int, p: int, h: str, sender: str, ip: str) -> None:
         """A ``warn`` verb of the RCPT ACL: logged, nothing refused."""

@@ -299,10 +299,16 @@ class EximTraffic(Traffic):
         sender = (
             f"{rng.choice(SPAM_WORDS)}{rng.randint(1, 999)}@{rng.choice(SPAM_WORDS)}.example.biz"
         )
+        refused: set[str] = set()
         for _ in range(rng.choice((1, 1, 1, 2, 3))):
             x = rng.random()
             if x < 0.35:  # a real user (or alias, extension, odd case): denied for the user
                 r, u = self.refused_target(targets)
+                if r in refused:
+                    # (the same RCPT refused twice in one session, in the same second, is
+                    # what Exim's syslog copy of a rejection looks like: read as one)
+                    continue
+                refused.add(r)
                 why = rng.choice(
                     (
                         f"JunkMail rejected - {client.partition('[')[0]} [{ip}] is in an RBL: "
