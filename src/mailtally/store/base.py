@@ -423,19 +423,20 @@ class Queries:
         )
 
     # -- storage reports ----------------------------------------------------
+    _STORAGE_UPSERT = (
+        "INSERT INTO storage_reports (company_id, user_id, time, items, bytes) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, time) DO UPDATE "
+        "SET items = excluded.items, bytes = excluded.bytes"
+    )
+
     def put_storage_report(
         self, company_id: int, user_id: int, time: int, items: int, nbytes: int
     ) -> None:
-        self._run(
-            "INSERT INTO storage_reports (company_id, user_id, time, items, bytes) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, time) DO UPDATE "
-            "SET items = excluded.items, bytes = excluded.bytes",
-            company_id,
-            user_id,
-            time,
-            items,
-            nbytes,
-        )
+        self._run(self._STORAGE_UPSERT, company_id, user_id, time, items, nbytes)
+
+    def put_storage_reports(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """:meth:`put_storage_report` of each (company_id, user_id, time, items, bytes)."""
+        self.conn.executemany(self.dialect.sql(self._STORAGE_UPSERT), rows)
 
     def storage_ends(self, user_ids: Iterable[int]) -> list[Any]:
         """Where each account's history ends, for appending quota reports to it.
