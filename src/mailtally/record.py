@@ -34,7 +34,6 @@ from mailtally.store.base import (
     FLOW_COLUMNS,
     LAST_COLUMNS,
     USER,
-    FlowRow,
     Queries,
 )
 
@@ -141,18 +140,19 @@ class _Tally:
             cell = self.cells[key] = [0] * (_NF + _NL)
         return cell
 
-    def rows(self) -> list[FlowRow]:
-        """The cells expanded to their user, domain and company rows.
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The cells expanded to their user, domain and company rows, each as
+        :meth:`Queries.add_flow_rows` takes it (a :class:`FlowRow` flattened).
 
         A batch has thousands of cells, each feeding nine rows.  The sums are
         built level by level — cells into (user, week, month) and (domain, day)
         groups, those into domain and company groups — so each cell is added
         twice instead of nine times, and the additions are map() calls in C.
         """
-        out: list[FlowRow] = []
+        out: list[tuple[Any, ...]] = []
 
         def emit(cid: int, scope: str, sid: int, kind: str, period: str, acc: list[Any]) -> None:
-            out.append(FlowRow(cid, scope, sid, kind, period, acc[0], acc[1]))
+            out.append((cid, scope, sid, kind, period, *acc[0], *acc[1]))
 
         user_wm: dict[tuple[int, int, str, str], list[Any]] = {}
         domain_day: dict[tuple[int, int, str, str, str], list[Any]] = {}
@@ -160,7 +160,7 @@ class _Tally:
             values, lasts = cell[:_NF], cell[_NF:]
             if user_id is not None:
                 # one cell per user and day: the user's day row is the cell itself
-                emit(company_id, USER, user_id, "day", day, [values, lasts])
+                out.append((company_id, USER, user_id, "day", day, *cell))
                 _sum_into(user_wm, (company_id, user_id, week, month), values, lasts)
             _sum_into(domain_day, (company_id, domain_id, day, week, month), values, None)
 
@@ -324,7 +324,7 @@ def record_events(
         if last is not None and ts > cell[last]:
             cell[last] = ts
         res.counted += n
-    q.add_flows(tally.rows())
+    q.add_flow_rows(tally.rows())
 
     storage: list[tuple[int, int, int, int, int]] = []
     for rep in sorted(reports, key=lambda r: r.time):

@@ -669,13 +669,14 @@ class Queries:
 
     # -- statistics ---------------------------------------------------------
     def add_flows(self, rows: Iterable[FlowRow]) -> None:
-        self.conn.executemany(
-            self._flow_upsert,
-            (
-                (r.company_id, r.scope, r.scope_id, r.kind, r.period, *r.values, *r.lasts)
-                for r in rows
-            ),
+        self.add_flow_rows(
+            (r.company_id, r.scope, r.scope_id, r.kind, r.period, *r.values, *r.lasts) for r in rows
         )
+
+    def add_flow_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """:meth:`add_flows` of rows already flat: (company_id, scope, scope_id, kind,
+        period, *values, *lasts) — as ``record`` builds them, with no object between."""
+        self.conn.executemany(self._flow_upsert, rows)
 
     def add_gauges(self, rows: Iterable[GaugeRow]) -> None:
         self.conn.executemany(
