@@ -229,6 +229,8 @@ _AUTH = {"password": _F["logins_auth_password"], "token": _F["logins_auth_token"
 # (last times are kept after the flow values in a cell: their indices there)
 _LAST_LOGIN = {s: _NF + _L[f"last_{s}"] for s in ("imap4", "pop3", "webmail")}
 _LAST_IN, _LAST_RELAY = _NF + _L["last_smtpin"], _NF + _L["last_smtprelay"]
+_UNSEEN: Any = object()
+
 #: every kind of event, the most frequent first
 _KINDS = (
     MessageIn,
@@ -266,6 +268,9 @@ def record_events(
 
     cell_of = tally.cell
     user_of = resolve.user
+    # owners by the address as the event spells it: a batch's summed events name
+    # each address once per kind and day, and the resolver lower()s every time
+    owners: dict[str, Owner | None] = {}
     for ev in events:
         # type() is exact for every event the ingester makes; a subclass (an
         # ``ingest_events`` caller's own) is looked up by isinstance once
@@ -288,7 +293,10 @@ def record_events(
             cell_of(owner, ev.time)[_DENIED] += ev.count
             res.counted += ev.count
             continue
-        owner = user_of(ev.user)  # type: ignore[union-attr]
+        address = ev.user  # type: ignore[union-attr]
+        owner = owners.get(address, _UNSEEN)
+        if owner is _UNSEEN:
+            owner = owners[address] = user_of(address)
         if owner is None:
             ignore(ev.user, ev.count)  # type: ignore[union-attr]
             continue
