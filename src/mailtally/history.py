@@ -65,6 +65,12 @@ _COL = {c: i for i, c in enumerate(GAUGE_COLUMNS)}
 _SERVICE_COLS = [_COL[f"services_{s}"] for s in SERVICES]
 _WIDTH = len(GAUGE_COLUMNS)
 
+#: (items, size) gauge columns of an account's storage: [deleted?, live?]
+_STORAGE_COLS = (
+    (_COL["deleted_users_storage_items_stored"], _COL["deleted_users_storage_current_size"]),
+    (_COL["storage_items_stored"], _COL["storage_current_size"]),
+)
+
 Vector = list[int]
 Contribution = dict[int, Vector]  # domain_id -> gauge vector
 
@@ -220,9 +226,17 @@ def write_deltas(
     """Add (time, domain_id, change) to the domain and company rows of every kind."""
     if not deltas:
         return
-    acc: dict[tuple[str, int, str, str], Vector] = {}
+    # Summed per domain and day first: a batch of quota reports holds thousands of
+    # changes of a few domains and days, each to be added to six rows.  (The rows
+    # come out in the same order as when each change is added to its six.)
+    by_day: dict[tuple[int, tuple[str, str, str]], Vector] = {}
     for t, domain_id, change in deltas:
-        for kind, key in zip(KINDS, periods.keys(t), strict=True):
+        k_day = (domain_id, periods.keys(t))
+        row = by_day.get(k_day)
+        by_day[k_day] = change if row is None else list(map(add, row, change))
+    acc: dict[tuple[str, int, str, str], Vector] = {}
+    for (domain_id, keys), change in by_day.items():
+        for kind, key in zip(KINDS, keys, strict=True):
             for scope, sid in ((DOMAIN, domain_id), (COMPANY, company_id)):
                 k = (scope, sid, kind, key)
                 row = acc.get(k)
@@ -262,9 +276,9 @@ class _End:
             return None  # no version yet: the account contributes nothing
         old_items, old_bytes = (self.report[1], self.report[2]) if self.report else (0, 0)
         v = [0] * _WIDTH
-        prefix = "storage" if self.state.deletetime is None else "deleted_users_storage"
-        v[_COL[f"{prefix}_items_stored"]] = items - old_items
-        v[_COL[f"{prefix}_current_size"]] = nbytes - old_bytes
+        items_col, size_col = _STORAGE_COLS[self.state.deletetime is None]
+        v[items_col] = items - old_items
+        v[size_col] = nbytes - old_bytes
         return v if any(v) else None
 
 
@@ -286,17 +300,23 @@ def add_storage_reports(
         return
     ends = {int(row[0]): _End(row) for row in q.storage_ends(r[1] for r in reports)}
     deltas: dict[int, list[tuple[int, int, Vector]]] = defaultdict(list)
+    # Appended reports are written together (one executemany, not thousands of
+    # executes), before anything reads the reports back: a UserChange does.
+    appended: list[tuple[int, int, int, int, int]] = []
     for company_id, user_id, t, items, nbytes in reports:
         end = ends.get(user_id)
         if end is not None and end.appends(t):
-            q.put_storage_report(company_id, user_id, t, items, nbytes)
+            appended.append((company_id, user_id, t, items, nbytes))
             change = end.storage_change(items, nbytes)
             if change is not None:
                 deltas[end.company_id].append((t, end.domain_id, change))
             end.report = (t, items, nbytes)
             continue
         ends.pop(user_id, None)  # changed in its middle: its end is read again if needed
+        q.put_storage_reports(appended)
+        appended.clear()
         with UserChange(q, periods, user_id, since=t):
             q.put_storage_report(company_id, user_id, t, items, nbytes)
+    q.put_storage_reports(appended)
     for company_id, changes in deltas.items():
         write_deltas(q, periods, company_id, changes)

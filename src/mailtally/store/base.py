@@ -423,19 +423,20 @@ class Queries:
         )
 
     # -- storage reports ----------------------------------------------------
+    _STORAGE_UPSERT = (
+        "INSERT INTO storage_reports (company_id, user_id, time, items, bytes) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, time) DO UPDATE "
+        "SET items = excluded.items, bytes = excluded.bytes"
+    )
+
     def put_storage_report(
         self, company_id: int, user_id: int, time: int, items: int, nbytes: int
     ) -> None:
-        self._run(
-            "INSERT INTO storage_reports (company_id, user_id, time, items, bytes) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, time) DO UPDATE "
-            "SET items = excluded.items, bytes = excluded.bytes",
-            company_id,
-            user_id,
-            time,
-            items,
-            nbytes,
-        )
+        self._run(self._STORAGE_UPSERT, company_id, user_id, time, items, nbytes)
+
+    def put_storage_reports(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """:meth:`put_storage_report` of each (company_id, user_id, time, items, bytes)."""
+        self.conn.executemany(self.dialect.sql(self._STORAGE_UPSERT), rows)
 
     def storage_ends(self, user_ids: Iterable[int]) -> list[Any]:
         """Where each account's history ends, for appending quota reports to it.
@@ -668,13 +669,14 @@ class Queries:
 
     # -- statistics ---------------------------------------------------------
     def add_flows(self, rows: Iterable[FlowRow]) -> None:
-        self.conn.executemany(
-            self._flow_upsert,
-            (
-                (r.company_id, r.scope, r.scope_id, r.kind, r.period, *r.values, *r.lasts)
-                for r in rows
-            ),
+        self.add_flow_rows(
+            (r.company_id, r.scope, r.scope_id, r.kind, r.period, *r.values, *r.lasts) for r in rows
         )
+
+    def add_flow_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """:meth:`add_flows` of rows already flat: (company_id, scope, scope_id, kind,
+        period, *values, *lasts) — as ``record`` builds them, with no object between."""
+        self.conn.executemany(self._flow_upsert, rows)
 
     def add_gauges(self, rows: Iterable[GaugeRow]) -> None:
         self.conn.executemany(

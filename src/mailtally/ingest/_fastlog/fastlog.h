@@ -37,5 +37,8 @@ int fl_scan_init(PyObject *module);       /* adds scan() */
 
 /* sum.c */
 int fl_sum_init(PyObject *module);        /* adds sum_events() */
+/* cls(*args) for an event class of mailtally.events, built straight into its slots
+ * when the class allows it (see join_util.c); the args' references are stolen. */
+PyObject *fl_new_event(PyObject *cls, PyObject **args, size_t n);
 
 #endif

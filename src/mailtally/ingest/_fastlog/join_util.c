@@ -164,6 +164,8 @@ static PyObject *make(PyObject *cls, PyObject **args, size_t n) {
     return ev;
 }
 
+PyObject *fl_new_event(PyObject *cls, PyObject **args, size_t n) { return make(cls, args, n); }
+
 /* MessageIn(int(t), user, size, spam) */
 PyObject *ev_message_in(int64_t t, const char *u, Py_ssize_t un, const jint *size, int spam) {
     PyObject *a[4] = {PyLong_FromLongLong(t), jstr_py(u, un), jint_py(size),
