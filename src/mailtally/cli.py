@@ -6,7 +6,7 @@ import csv
 import os
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ import click
 import msgspec
 
 from mailtally.config import Config, ConfigError, load_config
-from mailtally.periods import Clock, Periods
+from mailtally.periods import Clock, Kind, Period, Periods
+from mailtally.prune import prune_store
 from mailtally.store import Store, StoreURLError, open_store
 
 __all__ = ["main"]
@@ -511,9 +512,17 @@ def synth(
 
 @main.command()
 @db_option
+@click.option(
+    "--batch-rows",
+    type=click.IntRange(1),
+    default=5000,
+    show_default=True,
+    help="Rows removed per write transaction at most (each also ends after 25 ms).",
+)
 @click.pass_context
-def prune(ctx: click.Context, db: str | None) -> None:
-    """Drop daily/weekly rows older than retention.days, monthly older than retention.months."""
+def prune(ctx: click.Context, db: str | None, batch_rows: int) -> None:
+    """Drop daily/weekly rows older than retention.days, monthly older than
+    retention.months, and quota reports no kept period reads."""
     config = _config(ctx, db=db)
     store = open_configured(config)
     periods = Periods(config.timezone)
@@ -524,17 +533,25 @@ def prune(ctx: click.Context, db: str | None) -> None:
     y, m = today.year, today.month - months_back
     while m < 1:
         y, m = y - 1, m + 12
-    cutoffs = {
-        "day": periods.period_of("day", day_cut).key,
-        "week": periods.period_of("week", day_cut).key,
-        "month": f"{y:04d}-{m:02d}",
+    oldest: dict[Kind, Period] = {
+        "day": periods.period_of("day", day_cut),
+        "week": periods.period_of("week", day_cut),
+        "month": periods.period_of("month", date(y, m, 1)),
     }
-    total = 0
-    with store.write() as q:
-        for kind, before in cutoffs.items():
-            removed, folded = q.prune(kind, before)
-            total += removed + folded
-            click.echo(f"{kind}: {removed} flow rows removed, {folded} gauge rows folded "
-                       f"(before {before})")  # fmt: skip
-    store.close()
+    cutoffs = {kind: p.key for kind, p in oldest.items()}
+    # the report in force at the start of the oldest kept period is kept
+    storage_before = min(p.start for p in oldest.values())
+    try:
+        result = prune_store(store, cutoffs, storage_before, batch_rows=batch_rows)
+    finally:
+        store.close()
+    total = result.reports
+    for kind, before in cutoffs.items():
+        removed, folded = result.removed[kind], result.folded[kind]
+        total += removed + folded
+        click.echo(f"{kind}: {removed} flow rows removed, {folded} gauge rows folded "
+                   f"(before {before})")  # fmt: skip
+    click.echo(f"storage: {result.reports} quota reports removed (before "
+               f"{datetime.fromtimestamp(storage_before, UTC):%Y-%m-%d %H:%M} UTC, the one "
+               f"in force then kept)")  # fmt: skip
     click.echo(f"pruned {total} rows at {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M} UTC")

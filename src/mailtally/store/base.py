@@ -73,6 +73,8 @@ class GaugeRow:
 
 
 class Cursor(Protocol):
+    rowcount: int
+
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
 
@@ -143,6 +145,10 @@ class Queries:
 
     def _run(self, sql: str, *params: Any) -> None:
         self.conn.execute(self.dialect.sql(sql), params)
+
+    def _changed(self, sql: str, *params: Any) -> int:
+        """Run a DELETE or UPDATE; the number of rows it changed."""
+        return max(self.conn.execute(self.dialect.sql(sql), params).rowcount, 0)
 
     def _insert(self, sql: str, *params: Any) -> int:
         row = self._one(sql + " RETURNING id", *params)
@@ -732,50 +738,81 @@ class Queries:
         )
         return [int(v or 0) for v in row]
 
-    def prune(self, kind: str, before: str) -> tuple[int, int]:
-        """Drop flow rows of ``kind`` older than ``before`` and fold gauge rows.
+    # -- retention (mailtally.prune drives these, a few scopes per transaction) --
+    def ids(self, table: str) -> list[int]:
+        """Every id of ``table`` ('users', 'domains' or 'companies'), in order."""
+        if table not in ("users", "domains", "companies"):
+            raise ValueError(table)
+        return [int(r[0]) for r in self._all(f"SELECT id FROM {table} ORDER BY id")]
+
+    def has_old(self, table: str, scope: str, scope_id: int, kind: str, before: str) -> bool:
+        """Whether ``table`` ('flows' or 'gauges') holds a row of this scope and
+        kind older than ``before`` (the '' base row aside): one primary-key seek."""
+        if table not in ("flows", "gauges"):
+            raise ValueError(table)
+        return (
+            self._one(
+                f"SELECT 1 FROM {table} WHERE scope = ? AND scope_id = ? AND kind = ? "
+                "AND period > '' AND period < ? LIMIT 1",
+                scope,
+                scope_id,
+                kind,
+                before,
+            )
+            is not None
+        )
+
+    def prune_scope(self, scope: str, scope_id: int, kind: str, before: str) -> tuple[int, int]:
+        """Drop one scope's flow rows of ``kind`` older than ``before`` and fold its
+        gauge rows; every statement is a range of the primary key
+        (scope, scope_id, kind, period).
 
         Gauge changes are folded into the base row (period '') so that later
-        values stay right; last_* times of users are folded the same way.
+        values stay right; a user's last_* times are folded the same way.  The
+        fold and the delete cover the same rows in the same transaction, so a
+        reader sees the same sums and maxima before, between and after.
         Returns (flow rows removed, gauge rows folded).
         """
-        sums = ", ".join(f"SUM({c})" for c in GAUGE_COLUMNS)
-        self._run(
-            f"INSERT INTO gauges (company_id, scope, scope_id, kind, period, "
-            f"{', '.join(GAUGE_COLUMNS)}) SELECT company_id, scope, scope_id, kind, '', {sums} "
-            "FROM gauges WHERE kind = ? AND period < ? AND period <> '' "
-            "GROUP BY company_id, scope, scope_id, kind "
-            "ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET "
-            + ", ".join(f"{c} = gauges.{c} + excluded.{c}" for c in GAUGE_COLUMNS),
-            kind,
+        key = "scope = ? AND scope_id = ? AND kind = ? AND period > '' AND period < ?"
+        params = (scope, scope_id, kind, before)
+        if scope == USER:
+            maxes = ", ".join(f"MAX({c})" for c in LAST_COLUMNS)
+            self._run(
+                f"INSERT INTO flows (company_id, scope, scope_id, kind, period, "
+                f"{', '.join(LAST_COLUMNS)}) SELECT company_id, scope, scope_id, kind, '', "
+                f"{maxes} FROM flows WHERE {key} GROUP BY company_id, scope, scope_id, kind "
+                "ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET "
+                + ", ".join(
+                    f"{c} = {self.dialect.greatest}(flows.{c}, excluded.{c})" for c in LAST_COLUMNS
+                ),
+                *params,
+            )
+        removed = self._changed(f"DELETE FROM flows WHERE {key}", *params)
+        folded = 0
+        if scope != USER:  # gauges are kept per domain and company only
+            sums = ", ".join(f"SUM({c})" for c in GAUGE_COLUMNS)
+            self._run(
+                f"INSERT INTO gauges (company_id, scope, scope_id, kind, period, "
+                f"{', '.join(GAUGE_COLUMNS)}) SELECT company_id, scope, scope_id, kind, '', "
+                f"{sums} FROM gauges WHERE {key} GROUP BY company_id, scope, scope_id, kind "
+                "ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET "
+                + ", ".join(f"{c} = gauges.{c} + excluded.{c}" for c in GAUGE_COLUMNS),
+                *params,
+            )
+            folded = self._changed(f"DELETE FROM gauges WHERE {key}", *params)
+        return removed, folded
+
+    def prune_storage_reports(self, user_id: int, before: int) -> int:
+        """Drop the account's quota reports older than the one in force at
+        ``before`` (the latest at or before it), which is kept: every answer
+        from ``before`` on reads the same report.  Returns the rows removed."""
+        return self._changed(
+            "DELETE FROM storage_reports WHERE user_id = ? AND time < "
+            "(SELECT MAX(time) FROM storage_reports WHERE user_id = ? AND time <= ?)",
+            user_id,
+            user_id,
             before,
         )
-        folded = self._one(
-            "SELECT COUNT(*) FROM gauges WHERE kind = ? AND period < ? AND period <> ''",
-            kind,
-            before,
-        )[0]
-        self._run("DELETE FROM gauges WHERE kind = ? AND period < ? AND period <> ''", kind, before)
-        maxes = ", ".join(f"MAX({c})" for c in LAST_COLUMNS)
-        self._run(
-            f"INSERT INTO flows (company_id, scope, scope_id, kind, period, "
-            f"{', '.join(LAST_COLUMNS)}) SELECT company_id, scope, scope_id, kind, '', {maxes} "
-            "FROM flows WHERE kind = ? AND period < ? AND period <> '' AND scope = 'u' "
-            "GROUP BY company_id, scope, scope_id, kind "
-            "ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET "
-            + ", ".join(
-                f"{c} = {self.dialect.greatest}(flows.{c}, excluded.{c})" for c in LAST_COLUMNS
-            ),
-            kind,
-            before,
-        )
-        removed = self._one(
-            "SELECT COUNT(*) FROM flows WHERE kind = ? AND period < ? AND period <> ''",
-            kind,
-            before,
-        )[0]
-        self._run("DELETE FROM flows WHERE kind = ? AND period < ? AND period <> ''", kind, before)
-        return int(removed), int(folded)
 
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
