@@ -140,7 +140,7 @@ def test_nothing_older_than_retention_removes_nothing(tmp_path) -> None:
         cutoffs, storage_before = bench.retention_cutoffs(today)
         rows = table_rows(store, *PRUNED_TABLES)
         first = prune_store(store, cutoffs, storage_before)
-        # the first prune walks the accounts' quota reports once, and only marks that
+        # the first prune finds no quota report to remove, and marks that it looked
         assert sum(first.removed.values()) + sum(first.folded.values()) + first.reports == 0
         assert table_rows(store, *PRUNED_TABLES) == rows
         again = prune_store(store, cutoffs, storage_before)
@@ -218,5 +218,14 @@ def test_prune_statements_seek_the_primary_key(tmp_path) -> None:
                 (1, 1, 0),
             ).fetchall()
             assert all("SCAN" not in r[-1] for r in plan), plan
+            # finding the accounts: one pass over users, seeks into storage_reports
+            plan = q.conn.execute(
+                "EXPLAIN QUERY PLAN SELECT u.id FROM users u WHERE "
+                "(SELECT MIN(time) FROM storage_reports WHERE user_id = u.id) < "
+                "(SELECT MAX(time) FROM storage_reports WHERE user_id = u.id AND time <= ?)",
+                (0,),
+            ).fetchall()
+            scans = [r[-1] for r in plan if "SCAN" in r[-1]]
+            assert scans and all("storage_reports" not in d for d in scans), plan
     finally:
         store.close()

@@ -24,9 +24,10 @@ write lock, so pruning must neither hold it long nor scan what it keeps:
   are dropped, except each account's report in force at that period's start
   (the latest at or before it): a summary or a gauge recomputation asks for
   the report in force at its window's start and every later one, so every
-  answer from that moment on is unchanged.  The moment pruned to is kept in
-  ``meta`` (``storage_pruned_before``): it moves once a month, and until it
-  does the accounts are not walked again.
+  answer from that moment on is unchanged.  The accounts with such reports are found by
+  one read (two primary-key seeks per account, no write lock); the moment
+  pruned to is kept in ``meta`` (``storage_pruned_before``): it moves once a
+  month, and until it does not even that read is made.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class PruneResult:
 
 @dataclass(frozen=True, slots=True)
 class _Task:
-    kind: Kind | None  # None: the account's quota reports
+    kind: Kind | None  # None: the account's quota reports (scope '': set the mark)
     scope: str
     scope_id: int
 
@@ -84,14 +85,16 @@ def _tasks(store: Store, cutoffs: dict[Kind, str], storage_before: int) -> Itera
             ]
             plan.append((kind, users_old, old_domains, old_companies))
         walk_reports = q.meta(STORAGE_MARK) != str(storage_before)
-        users = q.ids("users") if walk_reports or any(p[1] for p in plan) else []
+        report_users = q.storage_to_prune(storage_before) if walk_reports else []
+        users = q.ids("users") if any(p[1] for p in plan) else []
     for kind, users_old, old_domains, old_companies in plan:
         if users_old:
             yield from (_Task(kind, USER, u) for u in users)
         yield from (_Task(kind, DOMAIN, d) for d in old_domains)
         yield from (_Task(kind, COMPANY, c) for c in old_companies)
-    if walk_reports:
-        yield from (_Task(None, USER, u) for u in users)
+    yield from (_Task(None, USER, u) for u in report_users)
+    if walk_reports:  # the mark, set once the accounts found are done
+        yield _Task(None, "", 0)
 
 
 def prune_store(
@@ -110,7 +113,6 @@ def prune_store(
     result = PruneResult()
     tasks = _tasks(store, cutoffs, storage_before)
     task = next(tasks, None)
-    walked_reports = False
     while task is not None:
         if result.transactions:
             time.sleep(pause)
@@ -118,8 +120,9 @@ def prune_store(
             start = time.perf_counter()
             rows = 0
             while task is not None:
-                if task.kind is None:
-                    walked_reports = True
+                if task.kind is None and not task.scope:
+                    q.set_meta(STORAGE_MARK, str(storage_before))
+                elif task.kind is None:
                     n = q.prune_storage_reports(task.scope_id, storage_before)
                     result.reports += n
                     rows += n + 1
@@ -133,8 +136,6 @@ def prune_store(
                 task = next(tasks, None)
                 if rows >= batch_rows or time.perf_counter() - start >= max_hold:
                     break
-            if task is None and walked_reports:
-                q.set_meta(STORAGE_MARK, str(storage_before))
         hold = time.perf_counter() - start  # the commit included
         result.transactions += 1
         result.longest_hold = max(result.longest_hold, hold)

@@ -802,6 +802,21 @@ class Queries:
             folded = self._changed(f"DELETE FROM gauges WHERE {key}", *params)
         return removed, folded
 
+    def storage_to_prune(self, before: int) -> list[int]:
+        """The accounts with a quota report older than the one in force at
+        ``before``: two seeks of the primary key (user_id, time) per account,
+        in one statement."""
+        return [
+            int(r[0])
+            for r in self._all(
+                "SELECT u.id FROM users u WHERE "
+                "(SELECT MIN(time) FROM storage_reports WHERE user_id = u.id) < "
+                "(SELECT MAX(time) FROM storage_reports WHERE user_id = u.id AND time <= ?) "
+                "ORDER BY u.id",
+                before,
+            )
+        ]
+
     def prune_storage_reports(self, user_id: int, before: int) -> int:
         """Drop the account's quota reports older than the one in force at
         ``before`` (the latest at or before it), which is kept: every answer
