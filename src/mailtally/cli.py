@@ -515,7 +515,7 @@ def synth(
 @click.option(
     "--batch-rows",
     type=click.IntRange(1),
-    default=5000,
+    default=1000,
     show_default=True,
     help="Rows removed per write transaction at most (each also ends after 25 ms).",
 )

@@ -102,7 +102,7 @@ def prune_store(
     cutoffs: dict[Kind, str],
     storage_before: int,
     *,
-    batch_rows: int = 5000,
+    batch_rows: int = 1000,
     max_hold: float = 0.025,
     pause: float = 0.03,
 ) -> PruneResult:
