@@ -140,6 +140,7 @@ from pathlib import Path
 from mailtally.periods import Periods
 from mailtally.store import Store
 
+from .history import write_history
 from .log import Log
 from .platform import (
     DAY,
@@ -147,6 +148,7 @@ from .platform import (
     MAX_HOSTS,
     SynthError,
     build_model,
+    build_scale_model,
     create_in_store,
     make_hosts,
     platform_json,
@@ -184,12 +186,21 @@ class SynthResult:
     platform: Path
     lines: int
     bytes: int
+    #: summed events recorded as counts for the days before the log (``history_days``)
+    history_events: int
     users: int
     domains: int
     companies: int
     start: int
     end: int
     seconds: float
+
+
+#: The longest log and history synth writes, in days.
+MAX_DAYS = 1000
+#: The largest numbered platform (``accounts_per_domain``), its accounts and domains.
+MAX_ACCOUNTS = 1_000_000
+MAX_SCALE_DOMAINS = 100_000
 
 
 def _default_start(days: int) -> int:
@@ -209,6 +220,11 @@ def synthesize(
     hosts: int = 1,
     progress: Callable[[int, int], None] | None = None,
     mta: str = "postfix",
+    companies: int | None = None,
+    domains: int | None = None,
+    accounts_per_domain: int | None = None,
+    lines_per_account_day: float | None = None,
+    history_days: int = 0,
 ) -> SynthResult:
     """Create the platform in ``store`` and write the logs, platform.json and truth.json to ``out``.
 
@@ -218,15 +234,45 @@ def synthesize(
     share the platform's domains (one log of all of them when more than one).
     ``mta`` is the platform's MTA (:data:`MTAS`): Postfix with rspamd and amavis,
     or Exim with SpamAssassin's spamd.
+
+    Provider scale: ``companies``, ``domains`` and ``accounts_per_domain`` (all
+    three, instead of ``users``) build a numbered platform of that size
+    (:func:`~.platform.build_scale_model`); ``lines_per_account_day`` sets the
+    log's length to accounts × days × that rate instead of ``lines``;
+    ``history_days`` records that many days before the log straight as counts
+    (:mod:`.history`), in the store and in the truth.
     """
     began = _time.monotonic()
     if mta not in MTAS:
         raise SynthError(f"mta: one of {', '.join(MTAS)}")
     traffic, scenarios_of, tour_of = MTAS[mta]
+    scale = (companies, domains, accounts_per_domain)
+    if any(x is not None for x in scale):
+        if any(x is None for x in scale):
+            raise SynthError("companies, domains and accounts_per_domain go together")
+        assert companies is not None and domains is not None and accounts_per_domain is not None
+        if users is not None:
+            raise SynthError("users: not with companies, domains and accounts_per_domain")
+        if companies < 1 or accounts_per_domain < 1:
+            raise SynthError("companies and accounts_per_domain: at least 1")
+        if not companies <= domains <= MAX_SCALE_DOMAINS:
+            raise SynthError(f"domains: from companies to {MAX_SCALE_DOMAINS}")
+        n_scale = domains * accounts_per_domain
+        if not 8 <= n_scale <= MAX_ACCOUNTS:
+            raise SynthError(f"domains × accounts_per_domain: 8 to {MAX_ACCOUNTS:,}")
+    if not 1 <= days <= MAX_DAYS:
+        raise SynthError(f"days: 1 to {MAX_DAYS}")
+    if not 0 <= history_days <= MAX_DAYS:
+        raise SynthError(f"history_days: 0 to {MAX_DAYS}")
+    if lines_per_account_day is not None:
+        if not 0 < lines_per_account_day <= 10_000:
+            raise SynthError("lines_per_account_day: above 0, at most 10000")
+        accounts = n_scale if companies is not None else users
+        if accounts is None:
+            raise SynthError("lines_per_account_day: with users or accounts_per_domain")
+        lines = max(100, round(accounts * days * lines_per_account_day))
     if lines < 100:
         raise SynthError("lines: at least 100")
-    if not 1 <= days <= 366:
-        raise SynthError("days: 1 to 366")
     with store.read() as q:
         zone = q.meta("timezone") or "UTC"
     if zone != "UTC":
@@ -237,7 +283,13 @@ def synthesize(
         else int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp())
     )
     t_end = t0 + days * DAY
-    n_users = users if users is not None else max(20, min(1500, lines // 600))
+    n_users = (
+        n_scale
+        if companies is not None
+        else users
+        if users is not None
+        else max(20, min(1500, lines // 600))
+    )
     if n_users < 8:
         raise SynthError("users: at least 8")
     if not 1 <= hosts <= MAX_HOSTS:
@@ -247,12 +299,22 @@ def synthesize(
     servers = make_hosts(hosts)
     multi = hosts > 1
     rng = random.Random(seed)
-    companies, domains, model = build_model(rng, n_users, t0, hosts)
+    if companies is not None:
+        assert domains is not None and accounts_per_domain is not None
+        co, dom, model = build_scale_model(rng, companies, domains, accounts_per_domain, t0, hosts)
+    else:
+        co, dom, model = build_model(rng, n_users, t0, hosts)
+    companies_, domains_ = co, dom
     out.mkdir(parents=True, exist_ok=True)
-    create_in_store(store, Periods("UTC"), companies, domains, model, t0)
+    create_in_store(store, Periods("UTC"), companies_, domains_, model, t0)
 
     log = Log(out, t0, t_end, None if multi else MAIL_HOST.name)
-    g = traffic(rng, model, domains, log, t0, t_end, servers)
+    g = traffic(rng, model, domains_, log, t0, t_end, servers)
+    history_events = (
+        write_history(store, Periods("UTC"), g.truth, model, t0, history_days, seed)
+        if history_days
+        else 0
+    )
     reports: list[Path] = []
     quotas = [
         QuotaReports(
@@ -339,8 +401,8 @@ def synthesize(
         seed=seed,
         start=t0,
         end=t_end,
-        companies=companies,
-        domains=domains,
+        companies=companies_,
+        domains=domains_,
         users=model,
         files=[str(p.relative_to(out)) for p in files],
         lines=total_lines,
@@ -350,7 +412,7 @@ def synthesize(
     truth_path.write_text(json.dumps(truth, indent=1) + "\n")
     platform_path = out / "platform.json"
     platform_path.write_text(
-        json.dumps(platform_json(companies, domains, model, servers), indent=1) + "\n"
+        json.dumps(platform_json(companies_, domains_, model, servers), indent=1) + "\n"
     )
     size = sum(p.stat().st_size for p in files)
     return SynthResult(
@@ -360,9 +422,10 @@ def synthesize(
         platform=platform_path,
         lines=total_lines,
         bytes=size,
+        history_events=history_events,
         users=len(model),
-        domains=len(domains),
-        companies=len(companies),
+        domains=len(domains_),
+        companies=len(companies_),
         start=t0,
         end=t_end,
         seconds=_time.monotonic() - began,
