@@ -466,6 +466,18 @@ def _print_report(report: Any) -> None:
     show_default=True,
     help="Days before the log recorded straight as counts (store and truth).",
 )
+@click.option(
+    "--history-truth/--no-history-truth",
+    default=True,
+    show_default=True,
+    help="Whether truth.json has the history's days (a benchmark's year would not fit in memory).",
+)
+@click.option(
+    "--history-truth/--no-history-truth",
+    default=True,
+    show_default=True,
+    help="Whether truth.json has the history's days (a benchmark's year would not fit in memory).",
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
 @click.option(
     "--users",
@@ -510,6 +522,7 @@ def synth(
     accounts_per_domain: int | None,
     lines_per_account_day: float | None,
     history_days: int,
+    history_truth: bool,
     db: str | None,
 ) -> None:
     """Create a generated platform in the store and write a realistic mail log for it.
@@ -527,7 +540,7 @@ def synth(
                             mta=mta, companies=companies, domains=domains,
                             accounts_per_domain=accounts_per_domain,
                             lines_per_account_day=lines_per_account_day,
-                            history_days=history_days)  # fmt: skip
+                            history_days=history_days, history_truth=history_truth)  # fmt: skip
     except SynthError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -225,6 +225,7 @@ def synthesize(
     accounts_per_domain: int | None = None,
     lines_per_account_day: float | None = None,
     history_days: int = 0,
+    history_truth: bool = True,
 ) -> SynthResult:
     """Create the platform in ``store`` and write the logs, platform.json and truth.json to ``out``.
 
@@ -240,7 +241,7 @@ def synthesize(
     (:func:`~.platform.build_scale_model`); ``lines_per_account_day`` sets the
     log's length to accounts × days × that rate instead of ``lines``;
     ``history_days`` records that many days before the log straight as counts
-    (:mod:`.history`), in the store and in the truth.
+    (:mod:`.history`), in the store and (unless not ``history_truth``) in the truth.
     """
     began = _time.monotonic()
     if mta not in MTAS:
@@ -311,7 +312,9 @@ def synthesize(
     log = Log(out, t0, t_end, None if multi else MAIL_HOST.name)
     g = traffic(rng, model, domains_, log, t0, t_end, servers)
     history_events = (
-        write_history(store, Periods("UTC"), g.truth, model, t0, history_days, seed)
+        write_history(
+            store, Periods("UTC"), g.truth, model, t0, history_days, seed, with_truth=history_truth
+        )
         if history_days
         else 0
     )

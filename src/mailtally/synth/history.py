@@ -49,6 +49,12 @@ from .truth import (
 BATCH_DAYS = 7
 
 
+def _int(rng: random.Random, lo: int, hi: int) -> int:
+    """A number from ``lo`` to ``hi``: ``randint``'s range at a third of its cost
+    (billions of draws for a provider's year)."""
+    return lo + int(rng.random() * (hi - lo + 1))
+
+
 def _day_of(
     rng: random.Random, u: SUser, t: int
 ) -> tuple[list[Event], dict[int, int], dict[int, int]]:
@@ -58,36 +64,36 @@ def _day_of(
     lasts: dict[int, int] = {}
     if u.type == "filter":
         return ev, flows, lasts  # relayed to the customer's server: counted by their log
-    ham = rng.randint(0, 12)
+    ham = _int(rng, 0, 12)
     if ham:
-        size = ham * rng.randint(4_000, 80_000)
-        ts = t + rng.randint(28_800, 72_000)
+        size = ham * _int(rng, 4_000, 80_000)
+        ts = t + _int(rng, 28_800, 72_000)
         ev.append(MessageIn(ts, u.address, size, False, ham))
         flows[IN_HAM], flows[IN_SIZE], lasts[L_SMTPIN] = ham, size, ts
-    spam = rng.randint(0, 3)
+    spam = _int(rng, 0, 3)
     if spam:
-        ts = t + rng.randint(0, DAY - 1)
+        ts = t + _int(rng, 0, DAY - 1)
         ev.append(MessageIn(ts, u.address, 0, True, spam))
         flows[IN_SPAM] = spam
         lasts[L_SMTPIN] = max(lasts.get(L_SMTPIN, 0), ts)
     if u.type == "forward":
         if ham:
-            ev.append(Forward(t + rng.randint(0, DAY - 1), u.address, ham))
+            ev.append(Forward(t + _int(rng, 0, DAY - 1), u.address, ham))
             flows[FORWARD] = ham
         return ev, flows, lasts
-    sent = rng.randint(0, 4)
+    sent = _int(rng, 0, 4)
     if sent:
-        rcpt, size = sent + rng.randint(0, sent), sent * rng.randint(2_000, 40_000)
-        ts = t + rng.randint(28_800, 72_000)
+        rcpt, size = sent + _int(rng, 0, sent), sent * _int(rng, 2_000, 40_000)
+        ts = t + _int(rng, 28_800, 72_000)
         ev.append(MessageOut(ts, u.address, rcpt, size, sent))
         flows[OUT_MSG], flows[OUT_RCPT], flows[OUT_SIZE], lasts[L_SMTPRELAY] = sent, rcpt, size, ts
     for service, metric, last, n in (
         ("pop3" if u.pop3 else "imap4", POP3 if u.pop3 else IMAP4, L_POP3 if u.pop3 else L_IMAP4,
-         rng.randint(0, 6)),
-        ("webmail", WEBMAIL, L_WEBMAIL, rng.randint(0, 2) if u.webmail else 0),
+         _int(rng, 0, 6)),
+        ("webmail", WEBMAIL, L_WEBMAIL, _int(rng, 0, 2) if u.webmail else 0),
     ):  # fmt: skip
         if n:
-            ts = t + rng.randint(0, DAY - 1)
+            ts = t + _int(rng, 0, DAY - 1)
             ev.append(Login(ts, u.address, service, n))  # type: ignore[arg-type]
             flows[metric], lasts[last] = n, ts
     return ev, flows, lasts
@@ -102,11 +108,14 @@ def write_history(
     days: int,
     seed: int,
     progress: Callable[[int], None] | None = None,
+    with_truth: bool = True,
 ) -> int:
     """Record ``days`` days of counts before ``start`` for ``users``, into the store and
     into ``truth``; return how many events (summed) were recorded.
 
-    Accounts created later than a day are not counted that day.
+    Accounts created later than a day are not counted that day.  Without
+    ``with_truth`` the days go into the store only (a benchmark's year of 100,000
+    accounts: its truth would not fit in memory).
     """
     rng = random.Random(f"history-{seed}")
     counted = 0
@@ -120,6 +129,8 @@ def write_history(
                     continue
                 ev, flows, lasts = _day_of(rng, u, t)
                 events += ev
+                if not with_truth:
+                    continue
                 for m, v in flows.items():
                     truth.flow(u, t, m, v)
                 for k, ts in lasts.items():
