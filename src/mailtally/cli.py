@@ -472,12 +472,6 @@ def _print_report(report: Any) -> None:
     show_default=True,
     help="Whether truth.json has the history's days (a benchmark's year would not fit in memory).",
 )
-@click.option(
-    "--history-truth/--no-history-truth",
-    default=True,
-    show_default=True,
-    help="Whether truth.json has the history's days (a benchmark's year would not fit in memory).",
-)
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
 @click.option(
     "--users",
