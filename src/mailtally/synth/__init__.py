@@ -86,10 +86,27 @@ host's programs in (``on``), each MTA writes the lines of a hand-over
 (``received_from``, ``handed_over_line``).  One host (the default) writes what
 it always wrote, byte for byte.
 
+Provider scale (issue 9; ``companies``, ``domains``, ``accounts_per_domain``,
+``lines_per_account_day``, ``history_days``): a numbered platform of any size
+(:func:`~.platform.build_scale_model`: ``Company N``, ``dN.example``,
+``uK@dN.example``, types, features and aliases shared out as on the default
+platform), created through the same tree actions as the default one
+(``do_change_user``, what the API's ``change_user`` runs, in one write
+transaction; synth gives no passwords, so no argon2 hash is made: about 0.5 ms per
+account, under a minute for 100,000).  The log's length is accounts × days × the
+rate.  History before the log is recorded as counts (:mod:`.history`): a year of
+100,000 accounts is billions of lines, too many to write and read back, so each
+account's days are summed events handed to ``record_events`` — the rows are what
+ingesting those events makes — and the same days go into the truth (negative day
+indices), unless ``history_truth`` is off (a benchmark's year would not fit in
+memory).  It draws from a random source of its own, and today's options take the
+path they always took: their output is the same, byte for byte.
+
 The package, one module per concern:
 
 * :mod:`.platform` — the model (companies, domains, users, hosts, the world
   outside) and building it in the store; ``platform.json``.
+* :mod:`.history` — days before the log, recorded straight as counts.
 * :mod:`.truth` — the accounting of what happened (SPEC §3) and ``truth.json``.
 * :mod:`.log` — the streamed, time-ordered, rotated output files and their
   syslog stamps.
