@@ -542,10 +542,11 @@ def synth(
     first = datetime.fromtimestamp(result.start, UTC)
     last = datetime.fromtimestamp(result.end, UTC)
     click.echo(f"platform: {result.companies} companies, {result.domains} domains, "
-               f"{result.users} accounts, created in {config.db}")  # fmt: skip
+               f"{result.users} accounts, created in {config.db} "
+               f"in {result.create_seconds:.1f} s")  # fmt: skip
     if history_days:
         click.echo(f"history: {history_days} days before the log, {result.history_events:,} "
-                   "events recorded as counts")  # fmt: skip
+                   f"events recorded as counts in {result.history_seconds:.1f} s")  # fmt: skip
     click.echo(f"log: {result.lines:,} lines from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} "
                f"UTC, {result.bytes / 2**20:,.1f} MiB in {result.seconds:.1f} s")  # fmt: skip
     for path in result.files:

@@ -205,6 +205,9 @@ class SynthResult:
     bytes: int
     #: summed events recorded as counts for the days before the log (``history_days``)
     history_events: int
+    #: seconds spent creating the platform in the store, and recording the history
+    create_seconds: float
+    history_seconds: float
     users: int
     domains: int
     companies: int
@@ -324,10 +327,12 @@ def synthesize(
         co, dom, model = build_model(rng, n_users, t0, hosts)
     companies_, domains_ = co, dom
     out.mkdir(parents=True, exist_ok=True)
+    created = _time.monotonic()
     create_in_store(store, Periods("UTC"), companies_, domains_, model, t0)
 
     log = Log(out, t0, t_end, None if multi else MAIL_HOST.name)
     g = traffic(rng, model, domains_, log, t0, t_end, servers)
+    create_seconds = _time.monotonic() - created
     history_events = (
         write_history(
             store, Periods("UTC"), g.truth, model, t0, history_days, seed, with_truth=history_truth
@@ -335,6 +340,7 @@ def synthesize(
         if history_days
         else 0
     )
+    history_seconds = _time.monotonic() - created - create_seconds
     reports: list[Path] = []
     quotas = [
         QuotaReports(
@@ -443,6 +449,8 @@ def synthesize(
         lines=total_lines,
         bytes=size,
         history_events=history_events,
+        create_seconds=create_seconds,
+        history_seconds=history_seconds,
         users=len(model),
         domains=len(domains_),
         companies=len(companies_),
