@@ -16,8 +16,10 @@
 #      the second has nothing to remove (HISTORY_DAYS + 1 within retention);
 #   5. bytes per account-day: the store file (and the flows table, by dbstat) over
 #      accounts x (history + log) days.
-# and prints a markdown table.  Not yet: `serve` RSS after the 20,000-user sweep and
-# its uncached p99 (bench/api.sh has the wrk harness for it).
+#   6. (with wrk) `serve` on the store: SWEEP_USERS (20,000) different users' stats_summary
+#      by 16 clients (bench/sweep.lua), each user asked once: the server's RSS after it,
+#      and the p99 of those uncached requests;
+# and prints a markdown table.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -28,6 +30,10 @@ DOMAINS=${DOMAINS:-100}
 HISTORY_DAYS=${HISTORY_DAYS:-399}  # with the log's day: 400 days, all within retention
 LINES=${LINES:-1000000}
 SEED=${SEED:-1}
+SWEEP_USERS=${SWEEP_USERS:-20000}
+# wrk waits out its whole duration even when every thread has stopped: long enough for
+# the sweep (requests below SWEEP_USERS in the output: it was not)
+SWEEP_SECONDS=${SWEEP_SECONDS:-300}
 
 command -v pflogsumm >/dev/null || { echo "scale.sh: needs pflogsumm (apt-get install -y pflogsumm)" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "scale.sh: needs /usr/bin/time (apt-get install -y time)" >&2; exit 1; }
@@ -88,6 +94,41 @@ for i in 1 2; do
     row "\`mailtally prune\` #$i ($(tail -n 1 "$RUN/prune$i.out" | cut -d' ' -f1-3))" 0 "$secs" "$rss"
 done
 
+# `serve` after SWEEP_USERS different users' stats_summary (user by day), 16 clients:
+# its RSS then, and the p99 of those uncached requests
+if command -v wrk >/dev/null && command -v curl >/dev/null && ((SWEEP_USERS > 0)); then
+    "$BIN/python" - "$RUN/logs/platform.json" "$SWEEP_USERS" > "$RUN/sweep-users.txt" <<'PY'
+import json, sys
+users = [u["address"] for u in json.load(open(sys.argv[1]))["users"]]
+n = min(int(sys.argv[2]), len(users))
+print("\n".join(users[i * len(users) // n] for i in range(n)))
+PY
+    echo "sweep-password" | "$BIN/mailtally" operator add sweep --db "$DB" > /dev/null
+    PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    URL="http://127.0.0.1:$PORT/api"
+    "$BIN/mailtally" serve --db "$DB" --host 127.0.0.1 --port "$PORT" > "$RUN/server.log" 2>&1 &
+    SERVER_PID=$!
+    trap 'kill -TERM $SERVER_PID 2>/dev/null || true' EXIT
+    for _ in $(seq 300); do
+        curl -s -X POST "$URL/echo" -d '{}' 2>/dev/null | grep -q '"success":true' && break
+        sleep 0.1
+    done
+    CREDS='"credentials":{"user":"sweep","password":"sweep-password"}'
+    # one request first: it pays the one argon2 check of the password
+    curl -s -X POST "$URL/stats_summary" -H 'Content-Type: application/json' \
+        -d "{$CREDS,\"type\":\"company\",\"object\":\"Company 1\",\"by\":\"day\"}" \
+        | grep -q '"success":true' || { echo "scale.sh: serve does not answer" >&2; exit 1; }
+    USERS=$RUN/sweep-users.txt CREDS=$CREDS THREADS=2 wrk -t2 -c16 -d"$SWEEP_SECONDS"s --latency \
+        -s bench/sweep.lua "$URL/stats_summary" > "$RUN/wrk.out"
+    read -r _ rps p50 p99 requests non200 unexpected errors < <(grep '^RESULT ' "$RUN/wrk.out")
+    rss_now=$(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+    rss_peak=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" 2>/dev/null || true
+    printf 'sweep\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$SWEEP_USERS" "$rps" "$p50" "$p99" \
+        "$requests" "$((non200 + unexpected + errors))" "$rss_now" "$rss_peak" > "$RUN/sweep.tsv"
+fi
+
 size=$(stat -c %s "$RUN/store.sqlite3")
 flows=$("$BIN/python" - "$RUN/store.sqlite3" <<'PY'
 import sqlite3, sys
@@ -118,6 +159,18 @@ for what, lines, secs, rss in rows:
     speed = f"{n / s:,.0f}" if n else ""
     ratio = f"{n / s / ref:.2f}×" if n and "mail log" in what else ""
     print(f"| {what} | {n:,} | {s:.2f} | {speed} | {int(rss) / 1024:.0f} | {ratio} |")
+print()
+try:
+    sweep = open(sys.argv[1].replace("rows.tsv", "sweep.tsv")).read().split("\t")
+except FileNotFoundError:
+    sweep = None
+if sweep:
+    _, n, _rps, p50, p99, requests, bad, rss, peak = sweep
+    print()
+    print(f"`serve` after {int(n):,} users' stats_summary (user by day), 16 clients "
+          f"(wrk, bench/sweep.lua): uncached p50 {p50} ms, "
+          f"p99 {p99} ms ({requests} requests, {bad} failed); RSS then "
+          f"{int(rss) / 1024:,.0f} MB, peak {int(peak) / 1024:,.0f} MB")
 print()
 print(f"store: {size / 2**20:,.0f} MiB, {size / account_days:.0f} bytes per account-day"
       + (f" (flows and its indexes: {flows / account_days:.0f})" if flows else ""))
