@@ -12,6 +12,12 @@ exactly those ingestion would have made of a log of those events, and the same
 days go into the truth (:class:`~.truth.Truth`, negative day indices, before the
 log's first day), so truth.json covers history and log alike.
 
+Cost (bench/RESULTS.md, "Provider scale"): about 7.4 s per day of 100,000 accounts
+on the loaded 2-core machine, half of it drawing the days and making the events, half
+``record_events`` and its upserts — 400 days take about 50 minutes, not yet the
+"minutes" issue 9 asks for (a year of rows written per (scope, period) through the
+store's bulk upsert, without event objects, is the next step).
+
 Its own random source (from the seed), so that a platform without history writes
 the same log, byte for byte, as before.
 """
