@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DEMO_DB ?= demo/mailtally.sqlite3
 
-.PHONY: venv demo test test-asan asan-deps lint bench bench-ingest bench-exim bench-flood clean
+.PHONY: venv demo test test-asan asan-deps lint bench bench-ingest bench-exim bench-flood bench-scale clean
 
 $(BIN)/mailtally: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -87,6 +87,11 @@ bench: venv
 ## mailtally ingest beside pflogsumm and eximstats (apt-get install pflogsumm exim4-base).
 bench-ingest: venv
 	bash bench/ingest.sh
+
+## Provider scale (issue 9): 100,000 accounts, 400 days (399 as counts, then a 1M-line
+## day of log) beside pflogsumm; ACCOUNTS, DOMAINS, HISTORY_DAYS, LINES to scale it.
+bench-scale: venv
+	bash bench/scale.sh
 
 ## Only the Exim platform's log beside eximstats.
 bench-exim: venv

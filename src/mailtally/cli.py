@@ -431,10 +431,47 @@ def _print_report(report: Any) -> None:
 )
 @click.option(
     "--days",
-    type=click.IntRange(1, 366),
+    type=click.IntRange(1, 1000),
     default=7,
     show_default=True,
     help="How many days the log covers.",
+)
+@click.option(
+    "--companies",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Provider scale: how many companies (with --domains, --accounts-per-domain).",
+)
+@click.option(
+    "--domains",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Provider scale: how many domains, shared out among the companies.",
+)
+@click.option(
+    "--accounts-per-domain",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Provider scale: accounts in each domain (instead of --users).",
+)
+@click.option(
+    "--lines-per-account-day",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="The log's length as accounts x days x this rate (instead of --lines).",
+)
+@click.option(
+    "--history-days",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    help="Days before the log recorded straight as counts (store and truth).",
+)
+@click.option(
+    "--history-truth/--no-history-truth",
+    default=True,
+    show_default=True,
+    help="Whether truth.json has the history's days (a benchmark's year would not fit in memory).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
 @click.option(
@@ -475,6 +512,12 @@ def synth(
     start: datetime | None,
     hosts: int,
     mta: str,
+    companies: int | None,
+    domains: int | None,
+    accounts_per_domain: int | None,
+    lines_per_account_day: float | None,
+    history_days: int,
+    history_truth: bool,
     db: str | None,
 ) -> None:
     """Create a generated platform in the store and write a realistic mail log for it.
@@ -489,7 +532,10 @@ def synth(
     try:
         result = synthesize(store, Path(out_dir), lines=lines, days=days, seed=seed, users=users,
                             start=start.date() if start else None, hosts=hosts,
-                            mta=mta)  # fmt: skip
+                            mta=mta, companies=companies, domains=domains,
+                            accounts_per_domain=accounts_per_domain,
+                            lines_per_account_day=lines_per_account_day,
+                            history_days=history_days, history_truth=history_truth)  # fmt: skip
     except SynthError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -497,7 +543,11 @@ def synth(
     first = datetime.fromtimestamp(result.start, UTC)
     last = datetime.fromtimestamp(result.end, UTC)
     click.echo(f"platform: {result.companies} companies, {result.domains} domains, "
-               f"{result.users} accounts, created in {config.db}")  # fmt: skip
+               f"{result.users} accounts, created in {config.db} "
+               f"in {result.create_seconds:.1f} s")  # fmt: skip
+    if history_days:
+        click.echo(f"history: {history_days} days before the log, {result.history_events:,} "
+                   f"events recorded as counts in {result.history_seconds:.1f} s")  # fmt: skip
     click.echo(f"log: {result.lines:,} lines from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} "
                f"UTC, {result.bytes / 2**20:,.1f} MiB in {result.seconds:.1f} s")  # fmt: skip
     for path in result.files:

@@ -86,10 +86,27 @@ host's programs in (``on``), each MTA writes the lines of a hand-over
 (``received_from``, ``handed_over_line``).  One host (the default) writes what
 it always wrote, byte for byte.
 
+Provider scale (issue 9; ``companies``, ``domains``, ``accounts_per_domain``,
+``lines_per_account_day``, ``history_days``): a numbered platform of any size
+(:func:`~.platform.build_scale_model`: ``Company N``, ``dN.example``,
+``uK@dN.example``, types, features and aliases shared out as on the default
+platform), created through the same tree actions as the default one
+(``do_change_user``, what the API's ``change_user`` runs, in one write
+transaction; synth gives no passwords, so no argon2 hash is made: about 0.5 ms per
+account, under a minute for 100,000).  The log's length is accounts × days × the
+rate.  History before the log is recorded as counts (:mod:`.history`): a year of
+100,000 accounts is billions of lines, too many to write and read back, so each
+account's days are summed events handed to ``record_events`` — the rows are what
+ingesting those events makes — and the same days go into the truth (negative day
+indices), unless ``history_truth`` is off (a benchmark's year would not fit in
+memory).  It draws from a random source of its own, and today's options take the
+path they always took: their output is the same, byte for byte.
+
 The package, one module per concern:
 
 * :mod:`.platform` — the model (companies, domains, users, hosts, the world
   outside) and building it in the store; ``platform.json``.
+* :mod:`.history` — days before the log, recorded straight as counts.
 * :mod:`.truth` — the accounting of what happened (SPEC §3) and ``truth.json``.
 * :mod:`.log` — the streamed, time-ordered, rotated output files and their
   syslog stamps.
@@ -140,6 +157,7 @@ from pathlib import Path
 from mailtally.periods import Periods
 from mailtally.store import Store
 
+from .history import write_history
 from .log import Log
 from .platform import (
     DAY,
@@ -147,6 +165,7 @@ from .platform import (
     MAX_HOSTS,
     SynthError,
     build_model,
+    build_scale_model,
     create_in_store,
     make_hosts,
     platform_json,
@@ -184,12 +203,24 @@ class SynthResult:
     platform: Path
     lines: int
     bytes: int
+    #: summed events recorded as counts for the days before the log (``history_days``)
+    history_events: int
+    #: seconds spent creating the platform in the store, and recording the history
+    create_seconds: float
+    history_seconds: float
     users: int
     domains: int
     companies: int
     start: int
     end: int
     seconds: float
+
+
+#: The longest log and history synth writes, in days.
+MAX_DAYS = 1000
+#: The largest numbered platform (``accounts_per_domain``), its accounts and domains.
+MAX_ACCOUNTS = 1_000_000
+MAX_SCALE_DOMAINS = 100_000
 
 
 def _default_start(days: int) -> int:
@@ -209,6 +240,12 @@ def synthesize(
     hosts: int = 1,
     progress: Callable[[int, int], None] | None = None,
     mta: str = "postfix",
+    companies: int | None = None,
+    domains: int | None = None,
+    accounts_per_domain: int | None = None,
+    lines_per_account_day: float | None = None,
+    history_days: int = 0,
+    history_truth: bool = True,
 ) -> SynthResult:
     """Create the platform in ``store`` and write the logs, platform.json and truth.json to ``out``.
 
@@ -218,15 +255,45 @@ def synthesize(
     share the platform's domains (one log of all of them when more than one).
     ``mta`` is the platform's MTA (:data:`MTAS`): Postfix with rspamd and amavis,
     or Exim with SpamAssassin's spamd.
+
+    Provider scale: ``companies``, ``domains`` and ``accounts_per_domain`` (all
+    three, instead of ``users``) build a numbered platform of that size
+    (:func:`~.platform.build_scale_model`); ``lines_per_account_day`` sets the
+    log's length to accounts × days × that rate instead of ``lines``;
+    ``history_days`` records that many days before the log straight as counts
+    (:mod:`.history`), in the store and (unless not ``history_truth``) in the truth.
     """
     began = _time.monotonic()
     if mta not in MTAS:
         raise SynthError(f"mta: one of {', '.join(MTAS)}")
     traffic, scenarios_of, tour_of = MTAS[mta]
+    scale = (companies, domains, accounts_per_domain)
+    if any(x is not None for x in scale):
+        if any(x is None for x in scale):
+            raise SynthError("companies, domains and accounts_per_domain go together")
+        assert companies is not None and domains is not None and accounts_per_domain is not None
+        if users is not None:
+            raise SynthError("users: not with companies, domains and accounts_per_domain")
+        if companies < 1 or accounts_per_domain < 1:
+            raise SynthError("companies and accounts_per_domain: at least 1")
+        if not companies <= domains <= MAX_SCALE_DOMAINS:
+            raise SynthError(f"domains: from companies to {MAX_SCALE_DOMAINS}")
+        n_scale = domains * accounts_per_domain
+        if not 8 <= n_scale <= MAX_ACCOUNTS:
+            raise SynthError(f"domains × accounts_per_domain: 8 to {MAX_ACCOUNTS:,}")
+    if not 1 <= days <= MAX_DAYS:
+        raise SynthError(f"days: 1 to {MAX_DAYS}")
+    if not 0 <= history_days <= MAX_DAYS:
+        raise SynthError(f"history_days: 0 to {MAX_DAYS}")
+    if lines_per_account_day is not None:
+        if not 0 < lines_per_account_day <= 10_000:
+            raise SynthError("lines_per_account_day: above 0, at most 10000")
+        accounts = n_scale if companies is not None else users
+        if accounts is None:
+            raise SynthError("lines_per_account_day: with users or accounts_per_domain")
+        lines = max(100, round(accounts * days * lines_per_account_day))
     if lines < 100:
         raise SynthError("lines: at least 100")
-    if not 1 <= days <= 366:
-        raise SynthError("days: 1 to 366")
     with store.read() as q:
         zone = q.meta("timezone") or "UTC"
     if zone != "UTC":
@@ -237,7 +304,13 @@ def synthesize(
         else int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp())
     )
     t_end = t0 + days * DAY
-    n_users = users if users is not None else max(20, min(1500, lines // 600))
+    n_users = (
+        n_scale
+        if companies is not None
+        else users
+        if users is not None
+        else max(20, min(1500, lines // 600))
+    )
     if n_users < 8:
         raise SynthError("users: at least 8")
     if not 1 <= hosts <= MAX_HOSTS:
@@ -247,12 +320,27 @@ def synthesize(
     servers = make_hosts(hosts)
     multi = hosts > 1
     rng = random.Random(seed)
-    companies, domains, model = build_model(rng, n_users, t0, hosts)
+    if companies is not None:
+        assert domains is not None and accounts_per_domain is not None
+        co, dom, model = build_scale_model(rng, companies, domains, accounts_per_domain, t0, hosts)
+    else:
+        co, dom, model = build_model(rng, n_users, t0, hosts)
+    companies_, domains_ = co, dom
     out.mkdir(parents=True, exist_ok=True)
-    create_in_store(store, Periods("UTC"), companies, domains, model, t0)
+    created = _time.monotonic()
+    create_in_store(store, Periods("UTC"), companies_, domains_, model, t0)
 
     log = Log(out, t0, t_end, None if multi else MAIL_HOST.name)
-    g = traffic(rng, model, domains, log, t0, t_end, servers)
+    g = traffic(rng, model, domains_, log, t0, t_end, servers)
+    create_seconds = _time.monotonic() - created
+    history_events = (
+        write_history(
+            store, Periods("UTC"), g.truth, model, t0, history_days, seed, with_truth=history_truth
+        )
+        if history_days
+        else 0
+    )
+    history_seconds = _time.monotonic() - created - create_seconds
     reports: list[Path] = []
     quotas = [
         QuotaReports(
@@ -339,8 +427,8 @@ def synthesize(
         seed=seed,
         start=t0,
         end=t_end,
-        companies=companies,
-        domains=domains,
+        companies=companies_,
+        domains=domains_,
         users=model,
         files=[str(p.relative_to(out)) for p in files],
         lines=total_lines,
@@ -350,7 +438,7 @@ def synthesize(
     truth_path.write_text(json.dumps(truth, indent=1) + "\n")
     platform_path = out / "platform.json"
     platform_path.write_text(
-        json.dumps(platform_json(companies, domains, model, servers), indent=1) + "\n"
+        json.dumps(platform_json(companies_, domains_, model, servers), indent=1) + "\n"
     )
     size = sum(p.stat().st_size for p in files)
     return SynthResult(
@@ -360,9 +448,12 @@ def synthesize(
         platform=platform_path,
         lines=total_lines,
         bytes=size,
+        history_events=history_events,
+        create_seconds=create_seconds,
+        history_seconds=history_seconds,
         users=len(model),
-        domains=len(domains),
-        companies=len(companies),
+        domains=len(domains_),
+        companies=len(companies_),
         start=t0,
         end=t_end,
         seconds=_time.monotonic() - began,

@@ -233,6 +233,56 @@ def build_model(
         created = max(d.createtime, start - rng.randint(2, 400) * DAY)
         u = SUser(address, d, "mailbox", created)
         users.append(u)
+    _assign_features(rng, domains, users, taken)
+    return companies, domains, users
+
+
+def build_scale_model(
+    rng: random.Random,
+    n_companies: int,
+    n_domains: int,
+    per_domain: int,
+    start: int,
+    n_hosts: int = 1,
+) -> tuple[list[tuple[str, int]], list[SDomain], list[SUser]]:
+    """A provider-scale platform: ``n_companies`` companies, ``n_domains`` domains
+    shared out among them in turn, ``per_domain`` accounts in each.
+
+    Names are numbered (``Company 1``, ``d1.example``, ``u1@d1.example`` …), so
+    that any size is drawn in time linear in it; types, features and aliases are
+    shared out as on the default platform.  Every company and account exists
+    before ``start`` (by at least a year and a week), so that a history written as
+    counts (:func:`mailtally.synth.history.write_history`) of up to a year finds
+    them.
+    """
+    companies = [
+        (f"Company {c + 1}", start - rng.randint(800, 900) * DAY) for c in range(n_companies)
+    ]
+    domains: list[SDomain] = []
+    for i in range(n_domains):
+        name, created = companies[i % n_companies]
+        transport = "lmtp" if i % 2 == 0 else "pipe"
+        domains.append(
+            SDomain(f"d{i + 1}.example", name, transport, created + rng.randint(0, 30) * DAY)
+        )
+    for i, d in enumerate(domains):
+        d.host = i % n_hosts
+    users: list[SUser] = []
+    taken: set[str] = set()
+    for d in domains:
+        for k in range(per_domain):
+            address = f"u{k + 1}@{d.name}"
+            taken.add(address)
+            created = max(d.createtime, start - rng.randint(400, 700) * DAY)
+            users.append(SUser(address, d, "mailbox", created))
+    _assign_features(rng, domains, users, taken)
+    return companies, domains, users
+
+
+def _assign_features(
+    rng: random.Random, domains: list[SDomain], users: list[SUser], taken: set[str]
+) -> None:
+    """Types (forward, filter, mailbox), features and aliases, a fixed share of each."""
     # Types and features: a fixed share of each, at least a couple even on a small platform.
     order = list(users)
     rng.shuffle(order)
@@ -300,7 +350,6 @@ def build_model(
                 n_try += 1
             names_taken.add(a)
             u.aliases.append(a)
-    return companies, domains, users
 
 
 def create_in_store(
