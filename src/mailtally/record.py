@@ -142,7 +142,7 @@ class _Tally:
 
     def rows(self) -> list[tuple[Any, ...]]:
         """The cells expanded to their user, domain and company rows, each as
-        :meth:`Queries.add_flow_rows` takes it (a :class:`FlowRow` flattened).
+        :meth:`Queries.add_flow_rows` takes it.
 
         A batch has thousands of cells, each feeding nine rows.  The sums are
         built level by level — cells into (user, week, month) and (domain, day)

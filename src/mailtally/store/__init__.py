@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mailtally.store.base import FlowRow, GaugeRow, Queries, Store
+from mailtally.store.base import GaugeRow, Queries, Store
 
-__all__ = ["FlowRow", "GaugeRow", "Queries", "Store", "StoreURLError", "open_store"]
+__all__ = ["GaugeRow", "Queries", "Store", "StoreURLError", "open_store"]
 
 
 class StoreURLError(ValueError):

@@ -6,7 +6,7 @@ Callers ask the store for a *reading* or a *writing* session::
         user = q.user_by_address("alice@example.com")
 
     with store.write() as q:          # one transaction, committed on exit
-        q.add_flows(rows)
+        q.add_flow_rows(rows)
 
 Both yield a :class:`Queries` bound to a connection; every SQL statement of the
 project lives in that class, written once for SQLite and PostgreSQL (the
@@ -33,7 +33,6 @@ __all__ = [
     "GAUGE_COLUMNS",
     "LAST_COLUMNS",
     "Dialect",
-    "FlowRow",
     "GaugeRow",
     "Queries",
     "Store",
@@ -45,19 +44,6 @@ GAUGE_COLUMNS: tuple[str, ...] = tuple(column(m) for m in GAUGES)
 
 # scope codes in the flows and gauges tables
 USER, DOMAIN, COMPANY = "u", "d", "c"
-
-
-@dataclass(slots=True)
-class FlowRow:
-    """Counts to *add* to one (scope, period); ``lasts`` are maxima, 0 = none."""
-
-    company_id: int
-    scope: str
-    scope_id: int
-    kind: str
-    period: str
-    values: list[int]  # in FLOW_COLUMNS order
-    lasts: list[int]  # in LAST_COLUMNS order
 
 
 @dataclass(slots=True)
@@ -674,14 +660,11 @@ class Queries:
         )
 
     # -- statistics ---------------------------------------------------------
-    def add_flows(self, rows: Iterable[FlowRow]) -> None:
-        self.add_flow_rows(
-            (r.company_id, r.scope, r.scope_id, r.kind, r.period, *r.values, *r.lasts) for r in rows
-        )
-
     def add_flow_rows(self, rows: Iterable[Sequence[Any]]) -> None:
-        """:meth:`add_flows` of rows already flat: (company_id, scope, scope_id, kind,
-        period, *values, *lasts) — as ``record`` builds them, with no object between."""
+        """Counts to *add* to each (scope, period), one flat row each: (company_id,
+        scope, scope_id, kind, period, *values in FLOW_COLUMNS order, *lasts in
+        LAST_COLUMNS order); lasts are maxima, 0 = none.  Flat, as ``record`` builds
+        them, with no object between."""
         self.conn.executemany(self._flow_upsert, rows)
 
     def add_gauges(self, rows: Iterable[GaugeRow]) -> None:
