@@ -327,4 +327,18 @@ METHOD_ACTIONS: dict[str, tuple[tuple[Action, Kind, str], ...]] = {
         (A.READ, "user", "object"),
     ),
     "ingest_events": ((A.INGEST, "company", "events"),),
+    # searches (mailtally.searches): a named domain or company must be read;
+    # a workgroup admin reads its workgroup of a domain; without a domain, a
+    # company role searches its company (search_companies: every company)
+    "search_users": (
+        (A.READ, "domain", "criteria.domain"),
+        (A.READ, "workgroup", "criteria.workgroup"),
+        (A.READ, "company", "criteria"),
+    ),
+    "search_domains": ((A.READ, "company", "criteria.company"),),
+    "search_workgroups": ((A.READ, "domain", "criteria.domain"),),
+    "search_companies": ((A.READ, "company", ""),),
+    # whoever manages the domain's accounts manages its workgroups
+    "create_workgroup": ((A.CREATE_USER, "domain", "domain"),),
+    "delete_workgroup": ((A.CREATE_USER, "domain", "domain"),),
 }

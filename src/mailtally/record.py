@@ -230,6 +230,23 @@ _AUTH = {"password": _F["logins_auth_password"], "token": _F["logins_auth_token"
 _LAST_LOGIN = {s: _NF + _L[f"last_{s}"] for s in ("imap4", "pop3", "webmail")}
 _LAST_IN, _LAST_RELAY = _NF + _L["last_smtpin"], _NF + _L["last_smtprelay"]
 _UNSEEN: Any = object()
+#: a flow row's last IMAP, POP3 and webmail login (rows are (company_id, scope,
+#: scope_id, kind, period, *flows, *lasts))
+_ROW_LOGINS = tuple(5 + _NF + _L[f"last_{s}"] for s in ("imap4", "pop3", "webmail"))
+
+
+def _last_logins(rows: list[tuple[Any, ...]]) -> list[tuple[int, int]]:
+    """(user_id, latest login) of each account a batch's day rows name a login
+    of: what raises ``users.lastlogin``, which search_users sorts by (the
+    flows' last_* columns say it too, but only period by period)."""
+    out = []
+    for row in rows:
+        if row[1] == USER and row[3] == "day":
+            t = max(row[i] for i in _ROW_LOGINS)
+            if t:
+                out.append((row[2], t))
+    return out
+
 
 #: every kind of event, the most frequent first
 _KINDS = (
@@ -332,7 +349,9 @@ def record_events(
         if last is not None and ts > cell[last]:
             cell[last] = ts
         res.counted += n
-    q.add_flow_rows(tally.rows())
+    rows = tally.rows()
+    q.add_flow_rows(rows)
+    q.raise_lastlogins(_last_logins(rows))
 
     storage: list[tuple[int, int, int, int, int]] = []
     for rep in sorted(reports, key=lambda r: r.time):

@@ -67,6 +67,7 @@ __all__ = [
     "do_delete_user",
     "do_restore_user",
     "do_set_role",
+    "do_set_roles",
     "find_target",
     "load_principal",
     "normalize_address",
@@ -1029,12 +1030,19 @@ def _role_object(ctx: Ctx, t: Target, role: str, obj: str) -> tuple[Obj, str]:
 
 
 def do_set_role(ctx: Ctx, name: str, role: str, obj: str) -> Target:
-    """Grant ``role`` on ``obj`` (``role`` "": take every role away).
+    """Grant ``role`` on ``obj`` (``role`` "": take every role away)."""
+    return do_set_roles(ctx, name, role, [obj])
+
+
+def do_set_roles(ctx: Ctx, name: str, role: str, objects: list[str]) -> Target:
+    """Grant ``role`` on each of ``objects`` (``role`` "": take every role
+    away), all or none: one failing object fails the request, and the
+    transaction leaves every role as it was.
 
     Scope (2); the right to set the account's roles and every role it already
     holds inside the caller's rights (rule 1, error 4); alias (3); then the
-    role and its object, among the account's company's own objects (5); and
-    the role granted must lie inside the caller's rights too (4).
+    role and each object, among the account's company's own objects (5); and
+    each role granted must lie inside the caller's rights too (4).
     """
     t = find_target(ctx.q, "user", name)
     shown = name if t is None or t.by_alias else t.name
@@ -1043,24 +1051,32 @@ def do_set_role(ctx: Ctx, name: str, role: str, obj: str) -> Target:
     )
     if t.by_alias:
         raise OMAError(IS_ALIAS, f"'{name}' is an alias of '{t.name}'", {"user": "alias"})
+    single = len(objects) == 1
     if role == "":
         ctx.q.clear_roles(t.id, t.company_id)
-        ctx.audit(t.company_id, "set_role", t.name, {"role": "", "object": obj})
+        detail: dict[str, Any] = {"role": ""}
+        detail.update({"object": objects[0]} if single else {"objects": objects})
+        ctx.audit(t.company_id, "set_role", t.name, detail)
         return t
     if role not in ROLES:
         raise OMAError(
             BAD_REQUEST, f"role '{role}' is not one of {', '.join(ROLES)}", {"role": "unknown"}
         )
-    reach, canonical = _role_object(ctx, t, role, obj)
-    if not covers(ctx.actor, role, reach):
-        raise _forbid(f"grant role {role} on '{canonical}' (beyond your own rights)")
-    ctx.q.add_role(
-        t.company_id,
-        t.id,
-        role,
-        reach.kind,
-        reach.company_id if reach.kind == "company" else reach.domain_id or 0,
-        reach.workgroup or "",
-    )
-    ctx.audit(t.company_id, "set_role", t.name, {"role": role, "object": canonical})
+    granted = []
+    for obj in objects:
+        reach, canonical = _role_object(ctx, t, role, obj)
+        if not covers(ctx.actor, role, reach):
+            raise _forbid(f"grant role {role} on '{canonical}' (beyond your own rights)")
+        ctx.q.add_role(
+            t.company_id,
+            t.id,
+            role,
+            reach.kind,
+            reach.company_id if reach.kind == "company" else reach.domain_id or 0,
+            reach.workgroup or "",
+        )
+        granted.append(canonical)
+    detail = {"role": role}
+    detail.update({"object": granted[0]} if single else {"objects": granted})
+    ctx.audit(t.company_id, "set_role", t.name, detail)
     return t

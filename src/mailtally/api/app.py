@@ -1,7 +1,8 @@
 """The HTTP front: routing, body limits, credentials and the error envelope.
 
-``POST /api/<method>`` with a JSON object.  Status codes (SPEC §1): 200 for every
-request that reached a method, success or not; 400 for a body that is not a
+``POST /api/<method>`` with a JSON object (and ``POST /<method>``, where OMA
+clients that join a base URL without ``/api`` send it).  Status codes (SPEC §1):
+200 for every request that reached a method, success or not; 400 for a body that is not a
 JSON object; 404 unknown method; 405 not POST; 413 body over the limit; 500 a
 fault of ours.  Every answer is a JSON object with ``success``; a traceback
 never reaches a client.
@@ -24,8 +25,19 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mailtally.api import companies, domains, events, session, stats, users
+from mailtally.api import (
+    companies,
+    domains,
+    events,
+    search,
+    session,
+    stats,
+    users,
+    workgroups,
+)
 from mailtally.api.common import Credentials, Method, bad_request
+from mailtally.api.mailstore import MAIL_STORE_METHODS, mail_store_error
+from mailtally.api.openapi import build_document
 from mailtally.api.service import Service
 from mailtally.config import Config
 from mailtally.errors import BAD_REQUEST, SERVER_ERROR, OMAError
@@ -46,6 +58,8 @@ METHODS: dict[str, Method] = {
     **users.METHODS,
     **stats.METHODS,
     **events.METHODS,
+    **search.METHODS,
+    **workgroups.METHODS,
 }
 
 _encode = msgspec.json.Encoder().encode
@@ -209,6 +223,8 @@ async def dispatch(request: HTTPRequest) -> Response:
     name = request.path_params["method"]
     method = METHODS.get(name)
     if method is None:
+        if name in MAIL_STORE_METHODS:
+            return error_response(mail_store_error(name), 404)
         return error_response(OMAError(BAD_REQUEST, f"unknown method '{name}'"), 404)
     if request.method != "POST":
         return error_response(
@@ -280,8 +296,8 @@ async def _handle(
         answer = await method.handler(svc, req, principal)  # type: ignore[arg-type]
     except OMAError as err:
         return error_response(err)
-    if isinstance(answer, bytes):
-        return json_response(answer)
+    if isinstance(answer, bytes | msgspec.Struct):
+        return json_response(answer if isinstance(answer, bytes) else _encode(answer))
     return json_response({"success": True, **answer})
 
 
@@ -325,9 +341,27 @@ class _AnyObject(msgspec.Struct):
 _any_object = msgspec.json.Decoder(_AnyObject)
 
 
+async def dispatch_root(request: HTTPRequest) -> Response:
+    """``/<method>``: a method's name is answered as ``/api/<method>``; any
+    other path is the unknown path it always was."""
+    name = request.path_params["method"]
+    if name in METHODS or name in MAIL_STORE_METHODS:
+        return await dispatch(request)
+    return await not_found(request)
+
+
+async def openapi(request: HTTPRequest) -> Response:
+    """``GET /api/openapi.json``: the API document (api/openapi.py)."""
+    if request.method not in ("GET", "HEAD"):
+        return error_response(
+            OMAError(BAD_REQUEST, f"openapi.json takes GET, not {request.method}"), 405
+        )
+    return Response(request.app.state.openapi, media_type="application/json")
+
+
 async def not_found(request: HTTPRequest) -> Response:
     return error_response(
-        OMAError(BAD_REQUEST, "unknown path; methods are POST /api/<method>"), 404
+        OMAError(BAD_REQUEST, "unknown path; methods are POST /api/<method> (or /<method>)"), 404
     )
 
 
@@ -375,11 +409,14 @@ def create_app(store: Store, config: Config, clock: Clock | None = None) -> Star
 
     app = Starlette(
         routes=[
+            Route("/api/openapi.json", openapi, methods=_ALL_METHODS),
             Route("/api/{method}", dispatch, methods=_ALL_METHODS),
+            Route("/{method}", dispatch_root, methods=_ALL_METHODS),
             Route("/{path:path}", not_found, methods=_ALL_METHODS),
         ],
         lifespan=lifespan,
     )
     app.state.service = svc
+    app.state.openapi = _encode(build_document(METHODS, MAIL_STORE_METHODS))
     app.add_middleware(ErrorEnvelope)
     return app

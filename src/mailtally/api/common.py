@@ -9,10 +9,20 @@ from typing import Annotated, Any
 import msgspec
 
 from mailtally.errors import BAD_REQUEST, OMAError
-from mailtally.names import NAME_PATTERN
+from mailtally.names import BAD_CHARACTERS, NAME_PATTERN
 from mailtally.tree import Principal
 
-__all__ = ["MIB", "Credentials", "Method", "Name", "OptionalName", "Request", "bad_request"]
+__all__ = [
+    "MIB",
+    "Answer",
+    "Credentials",
+    "Method",
+    "Name",
+    "OptionalName",
+    "Request",
+    "WorkgroupName",
+    "bad_request",
+]
 
 MIB = 1024 * 1024
 
@@ -22,6 +32,11 @@ MIB = 1024 * 1024
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=320, pattern=NAME_PATTERN)]
 #: a name that may be empty (set_role's object)
 OptionalName = Annotated[str, msgspec.Meta(max_length=400, pattern=NAME_PATTERN)]
+#: a workgroup's name: 1-64 characters of text, without '/' (a workgroup role's
+#: object is ``domain/workgroup``)
+WorkgroupName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=f"^[^{BAD_CHARACTERS}/]*\\Z")
+]
 
 
 class Credentials(msgspec.Struct, forbid_unknown_fields=True):
@@ -38,7 +53,16 @@ class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     credentials: Credentials
 
 
-Handler = Callable[[Any, Any, Principal], Awaitable[dict[str, Any]]]
+class Answer(msgspec.Struct, kw_only=True):
+    """Base of a method's answer type: encoded as it is (a field left
+    ``msgspec.UNSET`` is left out), and its JSON Schema is the method's answer
+    in ``GET /api/openapi.json``."""
+
+    success: bool = True
+
+
+#: a view answers with a dict (``success`` added) or an :class:`Answer`
+Handler = Callable[[Any, Any, Principal], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +76,9 @@ class Method:
     #: are decoded (api/app.py): raises (error 4) for a caller the method will
     #: refuse whatever the request holds, so that it costs no decoding
     admit: Callable[[Principal], None] | None = None
+    #: the answer's type, for the API document (None: an object with ``success``
+    #: and the fields the method's docstring names)
+    answer: type[msgspec.Struct] | None = None
 
 
 def bad_request(field: str, reason: str) -> OMAError:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from mailtally.api.common import Method, Name, OptionalName, Request
+from mailtally.api.common import Method, Name, OptionalName, Request, bad_request
 from mailtally.api.service import Service
 from mailtally.errors import BAD_ATTRIBUTE, OMAError
 from mailtally.metrics import SERVICES
@@ -19,7 +19,7 @@ from mailtally.tree import (
     do_change_user,
     do_delete_user,
     do_restore_user,
-    do_set_role,
+    do_set_roles,
     find_target,
     format_rfc3339,
     require_stats_readable,
@@ -121,12 +121,20 @@ async def restore_user(svc: Service, req: UserRequest, p: Principal) -> dict[str
 class SetRoleRequest(Request, kw_only=True):
     user: Name
     role: Annotated[str, msgspec.Meta(max_length=64)]
-    object: OptionalName = ""
+    #: the object of the role; or ``objects``: the role over each (OMA clients
+    #: send a list so), all granted or none
+    object: OptionalName | None = None
+    objects: Annotated[list[OptionalName], msgspec.Meta(min_length=1, max_length=1000)] | None = (
+        None
+    )
 
 
 async def set_role(svc: Service, req: SetRoleRequest, p: Principal) -> dict[str, Any]:
+    if req.object is not None and req.objects is not None:
+        raise bad_request("objects", "cannot be given with 'object'")
+    objects = req.objects if req.objects is not None else [req.object or ""]
     await svc.act(
-        p, req.credentials.client, lambda ctx: do_set_role(ctx, req.user, req.role, req.object)
+        p, req.credentials.client, lambda ctx: do_set_roles(ctx, req.user, req.role, objects)
     )
     return {}
 

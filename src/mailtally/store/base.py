@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
+
 from mailtally.metrics import FLOWS, GAUGES, LAST_TIMES, column
 from mailtally.names import company_key
 
@@ -106,6 +108,42 @@ _GAUGE_UPSERT = _gauge_upsert()
 _FLOW_SELECT = f"SELECT period, {', '.join(FLOW_COLUMNS + LAST_COLUMNS)} FROM flows"
 _GAUGE_SUMS = ", ".join(f"SUM({c})" for c in GAUGE_COLUMNS)
 _LAST_MAXES = ", ".join(f"MAX({c})" for c in LAST_COLUMNS)
+
+
+#: search_users' sort keys -> the column (each has its index, migration 5)
+USER_SORTS = {
+    "user": "address",
+    "createtime": "createtime",
+    "lastlogin": "lastlogin",
+    "type": "type",
+    "workgroup": "workgroup",
+    "delete_time": "deletetime",
+}
+#: search_domains' sort keys -> the column of its query
+DOMAIN_SORTS = {
+    "domain": "domain",
+    "id": "id",
+    "users": "(mailbox + forward + filter)",
+    "users/mailbox": "mailbox",
+    "users/forward": "forward",
+    "users/filter": "filter",
+    "users/alias": "alias",
+    "users/deleted": "deleted",
+    "delete_time": "deletetime",
+}
+#: search_companies' sort keys -> the column of its query
+COMPANY_SORTS = {"company": "name_key", "id": "id", "domains": "domains", "users": "users"}
+
+
+class _SearchKeys(msgspec.Struct, forbid_unknown_fields=False):
+    """What searches read of an account's state (history.UserState's fields)."""
+
+    type: str = "mailbox"
+    workgroup: str = "staff"
+    deletetime: int | None = None
+
+
+_search_keys = msgspec.json.Decoder(_SearchKeys).decode
 
 
 class Queries:
@@ -255,13 +293,15 @@ class Queries:
         return [r[0] for r in self._all("SELECT name FROM domains WHERE deletetime IS NULL")]
 
     def insert_domain(self, company_id: int, name: str, createtime: int, attributes: str) -> int:
-        return self._insert(
+        domain_id = self._insert(
             "INSERT INTO domains (company_id, name, createtime, attributes) VALUES (?, ?, ?, ?)",
             company_id,
             name,
             createtime,
             attributes,
         )
+        self.add_workgroup(company_id, domain_id, "staff")  # every domain has it (SPEC §2)
+        return domain_id
 
     def update_domain(self, domain_id: int, attributes: str) -> None:
         self._run("UPDATE domains SET attributes = ? WHERE id = ?", attributes, domain_id)
@@ -366,13 +406,41 @@ class Queries:
         )
 
     def update_user_state(self, user_id: int, state: str) -> None:
-        self._run("UPDATE users SET state = ? WHERE id = ?", state, user_id)
+        """The account's state, and the columns searches filter and sort on
+        (migration 5), in one statement: they cannot disagree."""
+        keys = _search_keys(state)
+        status = "active" if keys.deletetime is None else "deleted"
+        self._run(
+            "UPDATE users SET state = ?, type = ?, workgroup = ?, deletetime = ?, "
+            "status = CASE WHEN purgetime IS NULL THEN ? ELSE 'purged' END WHERE id = ?",
+            state,
+            keys.type,
+            keys.workgroup,
+            keys.deletetime,
+            status,
+            user_id,
+        )
+        # a workgroup comes into being when a user names it (SPEC §4)
+        self._run(
+            "INSERT INTO workgroups (company_id, domain_id, name) "
+            "SELECT company_id, domain_id, ? FROM users WHERE id = ? "
+            "ON CONFLICT (domain_id, name) DO NOTHING",
+            keys.workgroup,
+            user_id,
+        )
+
+    def raise_lastlogins(self, logins: Iterable[tuple[int, int]]) -> None:
+        """(user_id, time): each account's ``lastlogin`` becomes the later of the two."""
+        self.conn.executemany(
+            self.dialect.sql("UPDATE users SET lastlogin = ? WHERE id = ? AND lastlogin < ?"),
+            ((t, uid, t) for uid, t in logins),
+        )
 
     def set_password_hash(self, user_id: int, password_hash: str | None) -> None:
         self._run("UPDATE users SET password_hash = ? WHERE id = ?", password_hash, user_id)
 
     def purge_user(self, user_id: int, now: int) -> None:
-        self._run("UPDATE users SET purgetime = ? WHERE id = ?", now, user_id)
+        self._run("UPDATE users SET purgetime = ?, status = 'purged' WHERE id = ?", now, user_id)
         self._run("DELETE FROM addresses WHERE user_id = ?", user_id)
         self._run("DELETE FROM roles WHERE user_id = ?", user_id)
 
@@ -659,6 +727,248 @@ class Queries:
             state,
         )
 
+    # -- searches (issue 10) ------------------------------------------------
+    def glob(self, column: str, pattern: str) -> tuple[str, str]:
+        """``column`` matching an OMA pattern (``*``, ``?``): the SQL and its
+        parameter.  Every other character matches itself — SQLite's GLOB
+        class ``[`` is escaped, and PostgreSQL's LIKE specials ``%``, ``_`` and
+        ``\\`` too — so a name holding them is found by its own spelling."""
+        if self.dialect.name == "sqlite":
+            # GLOB keeps the index usable for a pattern with a literal prefix
+            return f"{column} GLOB ?", pattern.replace("[", "[[]")
+        escaped = "".join("\\" + c if c in "\\%_" else c for c in pattern)
+        return f"{column} LIKE ? ESCAPE '\\'", escaped.replace("*", "%").replace("?", "_")
+
+    def search_users(
+        self,
+        *,
+        domain_id: int | None,
+        company_id: int | None,
+        deleted: bool,
+        match: str | None,
+        type_: str | None,
+        workgroup: str | None,
+        sort: str,
+        descending: bool,
+        first: int,
+        limit: int,
+    ) -> tuple[int, list[Any]]:
+        """(how many accounts match, the page): accounts of the domain (else
+        the company, else everywhere), active or soft-deleted, sorted by
+        ``sort`` (a column of :data:`USER_SORTS`) then address and id.  Each
+        sort has its index (migration 5): the page is an index walk of
+        ``first + limit`` entries, and only its rows are read.  Rows: (id,
+        address, createtime, type, workgroup, deletetime, lastlogin, state)."""
+        where = ["status = ?"]
+        params: list[Any] = ["deleted" if deleted else "active"]
+        if domain_id is not None:
+            where.insert(0, "domain_id = ?")
+            params.insert(0, domain_id)
+        elif company_id is not None:
+            where.insert(0, "company_id = ?")
+            params.insert(0, company_id)
+        if type_ is not None:
+            where.append("type = ?")
+            params.append(type_)
+        if workgroup is not None:
+            where.append("workgroup = ?")
+            params.append(workgroup)
+        if match is not None:
+            sql, pattern = self.glob("address", match)
+            where.append(sql)
+            params.append(pattern)
+        cond = " AND ".join(where)
+        total = int(self._one(f"SELECT COUNT(*) FROM users WHERE {cond}", *params)[0])
+        column = USER_SORTS[sort]
+        way = "DESC" if descending else "ASC"
+        ids = [
+            r[0]
+            for r in self._all(
+                f"SELECT id FROM users WHERE {cond} "
+                f"ORDER BY {column} {way}, address {way}, id {way} LIMIT ? OFFSET ?",
+                *params,
+                limit,
+                first,
+            )
+        ]
+        if not ids:
+            return total, []
+        rows = {
+            r[0]: r
+            for r in self._all(
+                "SELECT id, address, createtime, type, workgroup, deletetime, lastlogin, state "
+                f"FROM users WHERE id IN ({', '.join('?' * len(ids))})",
+                *ids,
+            )
+        }
+        return total, [rows[i] for i in ids]
+
+    def search_domains(
+        self,
+        *,
+        company_id: int | None,
+        domain_ids: Sequence[int] | None,
+        deleted: bool,
+        match: str | None,
+        sort: str,
+        descending: bool,
+        first: int,
+        limit: int,
+    ) -> tuple[int, list[Any]]:
+        """(how many domains match, the page) of the company's domains (or
+        those of ``domain_ids``, or every domain when both are None), live or
+        deleted.  Rows: (id, name, company name, deletetime, mailbox, forward,
+        filter, alias, deleted); each count is an index range of its domain."""
+        where = ["d.deletetime IS NOT NULL" if deleted else "d.deletetime IS NULL"]
+        params: list[Any] = []
+        if company_id is not None:
+            where.append("d.company_id = ?")
+            params.append(company_id)
+        if domain_ids is not None:
+            if not domain_ids:
+                return 0, []
+            where.append(f"d.id IN ({', '.join('?' * len(domain_ids))})")
+            params.extend(domain_ids)
+        if match is not None:
+            sql, pattern = self.glob("d.name", match)
+            where.append(sql)
+            params.append(pattern)
+        cond = " AND ".join(where)
+        total = int(self._one(f"SELECT COUNT(*) FROM domains d WHERE {cond}", *params)[0])
+
+        def users(what: str, alias: str) -> str:
+            return (
+                f"(SELECT COUNT(*) FROM users u WHERE u.domain_id = d.id AND {what}) AS {alias}, "
+            )
+
+        live = "u.status = 'active' AND u.type = "
+        inner = (
+            "SELECT d.id AS id, d.name AS domain, c.name AS company, "
+            "d.deletetime AS deletetime, "
+            + users(live + "'mailbox'", "mailbox")
+            + users(live + "'forward'", "forward")
+            + users(live + "'filter'", "filter")
+            + "(SELECT COUNT(*) FROM addresses a JOIN users u ON u.id = a.user_id "
+            " WHERE a.domain_id = d.id AND a.is_alias = 1 AND u.status = 'active') AS alias, "
+            + users("u.status = 'deleted'", "deleted").rstrip(", ")
+            + " "
+            f"FROM domains d JOIN companies c ON c.id = d.company_id WHERE {cond}"
+        )
+        key = DOMAIN_SORTS[sort]
+        way = "DESC" if descending else "ASC"
+        rows = self._all(
+            "SELECT id, domain, company, deletetime, mailbox, forward, filter, alias, deleted "
+            f"FROM ({inner}) t ORDER BY {key} {way}, domain {way}, id {way} LIMIT ? OFFSET ?",
+            *params,
+            limit,
+            first,
+        )
+        return total, rows
+
+    def search_workgroups(
+        self,
+        domain_id: int,
+        match: str | None,
+        by_users: bool,
+        descending: bool,
+        first: int,
+        limit: int,
+    ) -> tuple[int, list[tuple[str, int]]]:
+        """(how many match, the page of (workgroup, live users)) of a domain."""
+        where, params = "w.domain_id = ?", [domain_id]
+        if match is not None:
+            sql, pattern = self.glob("w.name", match)
+            where += f" AND {sql}"
+            params.append(pattern)
+        total = int(self._one(f"SELECT COUNT(*) FROM workgroups w WHERE {where}", *params)[0])
+        way = "DESC" if descending else "ASC"
+        key = f"users {way}, " if by_users else ""
+        rows = self._all(
+            "SELECT name, users FROM (SELECT w.name AS name, (SELECT COUNT(*) FROM users u "
+            "WHERE u.domain_id = w.domain_id AND u.status = 'active' AND u.workgroup = w.name) "
+            f"AS users FROM workgroups w WHERE {where}) t ORDER BY {key}name {way} "
+            "LIMIT ? OFFSET ?",
+            *params,
+            limit,
+            first,
+        )
+        return total, [(r[0], int(r[1])) for r in rows]
+
+    def search_companies(
+        self, match: str | None, sort: str, descending: bool, first: int, limit: int
+    ) -> tuple[int, list[Any]]:
+        """(how many match, the page of (id, name, live domains, live users)).
+        ``match`` is held against the canonical key (case-folded, as names are
+        unique regardless of case)."""
+        where, params = "", []
+        if match is not None:
+            sql, pattern = self.glob("c.name_key", company_key(match))
+            where, params = f" WHERE {sql}", [pattern]
+        total = int(self._one(f"SELECT COUNT(*) FROM companies c{where}", *params)[0])
+        way = "DESC" if descending else "ASC"
+        key = COMPANY_SORTS[sort]
+        rows = self._all(
+            "SELECT id, company, domains, users FROM (SELECT c.id AS id, c.name AS company, "
+            "c.name_key AS name_key, "
+            "(SELECT COUNT(*) FROM domains d WHERE d.company_id = c.id "
+            " AND d.deletetime IS NULL) AS domains, "
+            "(SELECT COUNT(*) FROM users u WHERE u.company_id = c.id "
+            " AND u.status = 'active') AS users "
+            f"FROM companies c{where}) t ORDER BY {key} {way}, name_key {way}, id {way} "
+            "LIMIT ? OFFSET ?",
+            *params,
+            limit,
+            first,
+        )
+        return total, rows
+
+    # -- workgroups ---------------------------------------------------------
+    def add_workgroup(self, company_id: int, domain_id: int, name: str) -> bool:
+        """Create the workgroup; False if the domain already has it."""
+        return bool(
+            self._changed(
+                "INSERT INTO workgroups (company_id, domain_id, name) VALUES (?, ?, ?) "
+                "ON CONFLICT (domain_id, name) DO NOTHING",
+                company_id,
+                domain_id,
+                name,
+            )
+        )
+
+    def has_workgroup(self, domain_id: int, name: str) -> bool:
+        return (
+            self._one("SELECT 1 FROM workgroups WHERE domain_id = ? AND name = ?", domain_id, name)
+            is not None
+        )
+
+    def workgroup_users(self, domain_id: int, name: str) -> int:
+        """The live accounts in the workgroup."""
+        row = self._one(
+            "SELECT COUNT(*) FROM users WHERE domain_id = ? AND status = 'active' "
+            "AND workgroup = ?",
+            domain_id,
+            name,
+        )
+        return int(row[0])
+
+    def drop_workgroup(self, domain_id: int, name: str) -> None:
+        """The workgroup and every role held on it."""
+        self._run("DELETE FROM workgroups WHERE domain_id = ? AND name = ?", domain_id, name)
+        self._run(
+            "DELETE FROM roles WHERE kind = 'workgroup' AND object_id = ? AND workgroup = ?",
+            domain_id,
+            name,
+        )
+
+    def workgroup_role_holders(self, domain_id: int, name: str) -> list[tuple[int, str]]:
+        """(user_id, role) of every role held on the workgroup."""
+        return self._all(
+            "SELECT user_id, role FROM roles WHERE kind = 'workgroup' AND object_id = ? "
+            "AND workgroup = ?",
+            domain_id,
+            name,
+        )
+
     # -- statistics ---------------------------------------------------------
     def add_flow_rows(self, rows: Iterable[Sequence[Any]]) -> None:
         """Counts to *add* to each (scope, period), one flat row each: (company_id,
@@ -831,8 +1141,42 @@ def fill_company_keys(q: Queries) -> None:
     q._run("CREATE UNIQUE INDEX companies_name_key ON companies (name_key)")
 
 
+def fill_search_columns(q: Queries) -> None:
+    """Migration 5's Python step: the search columns of every account (from its
+    state), every domain's workgroups (``staff`` and those its accounts name),
+    and each account's ``lastlogin`` — the latest IMAP, POP3 or webmail login
+    its flow rows hold, whatever periods are left of them."""
+    rows = []
+    for uid, state, purged in q._all("SELECT id, state, purgetime FROM users"):
+        keys = _search_keys(state)
+        status = (
+            "purged" if purged is not None else "active" if keys.deletetime is None else ("deleted")
+        )
+        rows.append((keys.type, keys.workgroup, keys.deletetime, status, uid))
+    q.conn.executemany(
+        q.dialect.sql(
+            "UPDATE users SET type = ?, workgroup = ?, deletetime = ?, status = ? WHERE id = ?"
+        ),
+        rows,
+    )
+    q._run(
+        "INSERT INTO workgroups (company_id, domain_id, name) SELECT company_id, id, 'staff' "
+        "FROM domains"
+    )
+    q._run(
+        "INSERT INTO workgroups (company_id, domain_id, name) "
+        "SELECT DISTINCT company_id, domain_id, workgroup FROM users WHERE true "
+        "ON CONFLICT (domain_id, name) DO NOTHING"
+    )
+    g = q.dialect.greatest
+    q._run(
+        f"UPDATE users SET lastlogin = COALESCE((SELECT MAX({g}(f.last_imap4, f.last_pop3, "
+        f"f.last_webmail)) FROM flows f WHERE f.scope = '{USER}' AND f.scope_id = users.id), 0)"
+    )
+
+
 #: Python steps run right after the SQL of the migration with that number.
-MIGRATION_STEPS = {3: fill_company_keys}
+MIGRATION_STEPS = {3: fill_company_keys, 5: fill_search_columns}
 
 
 def migrations() -> list[tuple[int, str]]:
