@@ -86,6 +86,7 @@ TABLES = (
     "flows",
     "gauges",
     "storage_reports",
+    "workgroups",
 )
 
 

@@ -52,6 +52,7 @@ from mailtally.access import (
     reaches_into,
 )
 from mailtally.api.app import METHODS
+from mailtally.searches import PLATFORM
 from mailtally.store import Store
 
 OK = 0  # success, in the expected-number column
@@ -207,6 +208,23 @@ def ingest_rule(c: Case) -> int:
     return OK if allowed(c.p, Action.INGEST, Obj("company", c.obj.company_id)) else 6
 
 
+def search_companies_rule(c: Case) -> int:
+    """Operators only: READ over every company at once (searches.PLATFORM)."""
+    return OK if allowed(c.p, Action.READ, PLATFORM) else 4
+
+
+def workgroup_rule(outcome: int) -> Callable[[Case], int]:
+    """create_workgroup, delete_workgroup: the domain seen (2), its accounts
+    managed (4), then ``outcome`` (the matrix deletes ``staff``: always 4)."""
+
+    def rule(c: Case) -> int:
+        if not c.seen():
+            return 2
+        return outcome if Action.CREATE_USER in c.acts() else 4
+
+    return rule
+
+
 @dataclass(frozen=True)
 class Shape:
     """How a method names its target, and what it must answer.
@@ -277,6 +295,28 @@ SHAPES: dict[str, Shape] = {
         audited=False,
     ),
     "ingest_events": Shape(("user",), _event, ingest_rule, audited=False),
+    "search_users": Shape(
+        ("domain",), lambda k, n, r: {"criteria": {"domain": n}}, read_rule, audited=False
+    ),
+    "search_domains": Shape(
+        ("company",), lambda k, n, r: {"criteria": {"company": n}}, read_rule, audited=False
+    ),
+    "search_workgroups": Shape(
+        ("domain",), lambda k, n, r: {"criteria": {"domain": n}}, read_rule, audited=False
+    ),
+    "search_companies": Shape((), lambda k, n, r: {}, search_companies_rule, audited=False),
+    "create_workgroup": Shape(
+        ("domain",),
+        lambda k, n, r: {"domain": n, "workgroup": "matrix"},
+        workgroup_rule(OK),
+        audited=True,
+    ),
+    "delete_workgroup": Shape(
+        ("domain",),
+        lambda k, n, r: {"domain": n, "workgroup": "staff"},
+        workgroup_rule(4),
+        audited=True,
+    ),
 }
 
 
