@@ -1,0 +1,100 @@
+"""GET /api/openapi.json: a valid OpenAPI 3.1 document of exactly the methods
+the app routes, whose schemas are the ones the code decodes and encodes with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+
+from conftest import OPERATOR_CREDS, as_user
+from mailtally.api.app import METHODS
+from mailtally.api.mailstore import MAIL_STORE_METHODS
+
+
+@pytest.fixture
+def document(client) -> dict[str, Any]:
+    r = client.get("/api/openapi.json")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    return r.json()
+
+
+def test_the_document_is_valid_openapi_31(document):
+    assert document["openapi"].startswith("3.1")
+    validate(document)  # raises on any error
+
+
+def test_every_routed_method_is_in_it_and_nothing_else(document):
+    documented = {p.removeprefix("/api/") for p in document["paths"]} - {"openapi.json"}
+    assert documented == set(METHODS) | MAIL_STORE_METHODS
+    for name in METHODS:
+        post = document["paths"][f"/api/{name}"]["post"]
+        assert post["operationId"] == name
+        assert set(post["responses"]) == {"200", "400", "404", "405", "413", "500"}
+    for name in MAIL_STORE_METHODS:
+        assert set(document["paths"][f"/api/{name}"]["post"]["responses"]) == {"404"}
+
+
+def _validator(document: dict[str, Any], schema: dict[str, Any]) -> OAS31Validator:
+    """``schema`` with the document's components, as a validator."""
+    return OAS31Validator({**schema, "components": document["components"]})
+
+
+def _answer_schema(document, method: str, status: str = "200") -> dict[str, Any]:
+    post = document["paths"][f"/api/{method}"]["post"]
+    return post["responses"][status]["content"]["application/json"]["schema"]
+
+
+def _request_schema(document, method: str) -> dict[str, Any]:
+    post = document["paths"][f"/api/{method}"]["post"]
+    return post["requestBody"]["content"]["application/json"]["schema"]
+
+
+def test_real_answers_match_the_document(document, platform, client):
+    """Answers the app gives — successes, failures, and each HTTP status —
+    validate against the schemas the document gives them."""
+    calls: list[tuple[str, dict[str, Any], str]] = [
+        ("search_users", {"criteria": {"domain": "acme.com"}, "fields": ["type"]}, "200"),
+        ("search_users", {"criteria": {"domain": "acme.com", "deleted": True}}, "200"),
+        ("search_domains", {}, "200"),
+        ("search_workgroups", {"criteria": {"domain": "acme.com"}}, "200"),
+        ("search_companies", {}, "200"),
+        ("search_users", {"criteria": {"domain": "ghost.example"}}, "200"),
+        ("search_users", {"range": {"limit": 0}}, "200"),
+        ("get_user", {"user": "bob@acme.com"}, "200"),
+        ("create_workgroup", {"domain": "acme.com", "workgroup": "w"}, "200"),
+    ]
+    for method, body, status in calls:
+        r = client.post(f"/api/{method}", json={"credentials": OPERATOR_CREDS, **body})
+        assert str(r.status_code) == status
+        errors = list(_validator(document, _answer_schema(document, method)).iter_errors(r.json()))
+        assert not errors, (method, r.json(), errors)
+    # the error statuses: 400, 404, 405, 413 (and 404 of a mail-store method)
+    error = _validator(document, _answer_schema(document, "get_user", "404"))
+    for r in (
+        client.post("/api/get_user", content=b"[1]"),
+        client.post("/api/no_such_method", json={}),
+        client.get("/api/get_user"),
+        client.post("/api/get_user", content=b"{" + b" " * (2 * 1024 * 1024) + b"}"),
+        client.post("/api/get_user_messages", json={}),
+    ):
+        assert r.status_code in (400, 404, 405, 413)
+        assert not list(error.iter_errors(r.json())), r.json()
+
+
+def test_requests_match_the_document(document):
+    """Requests the clients send validate; a bad one does not."""
+    for creds in (OPERATOR_CREDS, {"user": "bob@acme.com", "token": "t" * 32, "client": "php"}):
+        body = {"credentials": creds, "criteria": {"domain": "acme.com"}, "range": {"limit": 5}}
+        assert not list(
+            _validator(document, _request_schema(document, "search_users")).iter_errors(body)
+        )
+    bad = {"credentials": as_user("bob@acme.com"), "range": {"limit": 5000}}
+    assert list(_validator(document, _request_schema(document, "search_users")).iter_errors(bad))
+    no_secret = {"credentials": {"user": "bob@acme.com"}}
+    assert list(
+        _validator(document, _request_schema(document, "search_users")).iter_errors(no_secret)
+    )
