@@ -781,11 +781,14 @@ class Queries:
         total = int(self._one(f"SELECT COUNT(*) FROM users WHERE {cond}", *params)[0])
         column = USER_SORTS[sort]
         way = "DESC" if descending else "ASC"
+        order = f"address {way}, id {way}"
+        if column != "address":
+            order = f"{column} {way}, {order}"
         ids = [
             r[0]
             for r in self._all(
                 f"SELECT id FROM users WHERE {cond} "
-                f"ORDER BY {column} {way}, address {way}, id {way} LIMIT ? OFFSET ?",
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
                 *params,
                 limit,
                 first,
