@@ -52,6 +52,17 @@ FIELDS: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("authenticate", {"generate_session_token": True, "token": "{}"}),
+    ("search_users", {"criteria": {"domain": "{}"}}),
+    ("search_users", {"criteria": {"match": "{}"}}),
+    ("search_users", {"criteria": {"domain": "acme.net", "workgroup": "{}"}}),
+    ("search_domains", {"criteria": {"company": "{}"}}),
+    ("search_domains", {"criteria": {"match": "{}"}}),
+    ("search_workgroups", {"criteria": {"domain": "{}", "match": "{}"}}),
+    ("search_companies", {"criteria": {"match": "{}"}}),
+    ("create_workgroup", {"domain": "{}", "workgroup": "{}"}),
+    ("create_workgroup", {"domain": "acme.net", "workgroup": "{}"}),
+    ("delete_workgroup", {"domain": "acme.net", "workgroup": "{}"}),
+    ("set_role", {"user": "bob@acme.com", "role": "mail", "objects": ["acme.net", "{}"]}),
 ]
 NAMES_NOTHING = {"echo"}
 
@@ -87,6 +98,7 @@ TENANT_TABLES = {
     "gauges": "company_id",
     "storage_reports": "company_id",
     "event_batches": "company_id",
+    "workgroups": "company_id",
 }
 
 
@@ -97,6 +109,7 @@ OUTSIDE_ACME_NET = {
     "addresses": "domain_id <> {d} AND user_id NOT IN (SELECT id FROM users WHERE domain_id = {d})",
     "user_versions": "user_id NOT IN (SELECT id FROM users WHERE domain_id = {d})",
     "roles": "user_id NOT IN (SELECT id FROM users WHERE domain_id = {d})",
+    "workgroups": "domain_id <> {d}",
 }
 
 
