@@ -124,6 +124,28 @@ def test_criteria_narrow(shop, call):
     assert found(match="*E*@*") == [f"bea@{DOMAIN}", f"eve@{DOMAIN}"]  # lower-cased
 
 
+@pytest.mark.parametrize("by", sorted(SORTS))
+@pytest.mark.parametrize("direction", ["ascending", "descending"])
+def test_a_pattern_pages_in_order(shop, call, by, direction):
+    """A pattern matching a few accounts is sorted in SQL (not walked to along
+    the sort's index): the same order, page after page."""
+    key = SORTS[by]
+    matching = [a for a in shop if a.startswith("a")]
+    expected = sorted(
+        matching, key=lambda a: (key(a, shop[a]), a), reverse=direction == "descending"
+    )
+    pages = []
+    for first in range(0, len(expected), 2):
+        answer = search(
+            call,
+            criteria={"domain": DOMAIN, "match": "a*"},
+            range={"first": first, "limit": 2},
+            sort={"by": by, "direction": direction},
+        )
+        pages += users_of(answer)
+    assert pages == expected
+
+
 def test_pattern_specials_match_themselves(shop, call):
     """% and _ are SQL LIKE's wildcards: here they are characters."""
 

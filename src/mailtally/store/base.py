@@ -119,6 +119,11 @@ USER_SORTS = {
     "workgroup": "workgroup",
     "delete_time": "deletetime",
 }
+#: a search_users pattern matching at most this many accounts is sorted in SQL
+#: after the address index found them, not walked to along the sort's index
+SORT_IN_SQL = 5000
+#: what leaves a value as it is but keeps an index from ordering by it
+_NEUTRAL = {True: "''", False: "0"}
 #: search_domains' sort keys -> the column of its query
 DOMAIN_SORTS = {
     "domain": "domain",
@@ -779,21 +784,38 @@ class Queries:
             params.append(pattern)
         cond = " AND ".join(where)
         total = int(self._one(f"SELECT COUNT(*) FROM users WHERE {cond}", *params)[0])
+        if first >= total:
+            return total, []
         column = USER_SORTS[sort]
-        way = "DESC" if descending else "ASC"
-        order = f"address {way}, id {way}"
+        # A page past the middle is read from the other end (OFFSET walks the
+        # index entry by entry: at most half the matches, never all).
+        count = min(limit, total - first)
+        backwards = first > total - first - count
+        offset = total - first - count if backwards else first
+        way = "DESC" if descending != backwards else "ASC"
+        keys = [("address", True), ("id", False)]
         if column != "address":
-            order = f"{column} {way}, {order}"
+            keys.insert(0, (column, column in ("type", "workgroup")))
+        if match is not None and total <= SORT_IN_SQL and column != "address":
+            # A pattern that matches a few accounts: those are found by the
+            # address index and sorted (no index orders them, by design),
+            # rather than walked to along the sort's index.
+            order = ", ".join(
+                f"({c} {'|| ' if text else '+ '}{_NEUTRAL[text]}) {way}" for c, text in keys
+            )
+        else:
+            order = ", ".join(f"{c} {way}" for c, _ in keys)
         ids = [
             r[0]
             for r in self._all(
-                f"SELECT id FROM users WHERE {cond} "
-                f"ORDER BY {order} LIMIT ? OFFSET ?",
+                f"SELECT id FROM users WHERE {cond} ORDER BY {order} LIMIT ? OFFSET ?",
                 *params,
-                limit,
-                first,
+                count,
+                offset,
             )
         ]
+        if backwards:
+            ids.reverse()
         if not ids:
             return total, []
         rows = {

@@ -20,7 +20,8 @@ ALTER TABLE users ADD COLUMN lastlogin BIGINT NOT NULL DEFAULT 0;
 -- One index per sort of search_users: (domain, status, the sort key, address,
 -- id) orders a page; type and workgroup ride along so that the criteria are
 -- tested on the index entry, and a page's OFFSET skips entries without
--- reading rows.  The company index serves domain-less searches by user.
+-- reading rows (Queries.search_users walks from the nearer end, so at most
+-- half the matches).  The company index serves domain-less searches by user.
 CREATE INDEX users_by_user ON users (domain_id, status, address, id, type, workgroup);
 CREATE INDEX users_by_createtime
     ON users (domain_id, status, createtime, address, id, type, workgroup);
@@ -30,6 +31,24 @@ CREATE INDEX users_by_type ON users (domain_id, status, type, address, id, workg
 CREATE INDEX users_by_workgroup ON users (domain_id, status, workgroup, address, id, type);
 CREATE INDEX users_by_deletetime
     ON users (domain_id, status, deletetime, address, id, type, workgroup);
+-- total_count without criteria: the slimmest index to count along.
+CREATE INDEX users_status ON users (domain_id, status);
+-- With a type or workgroup criterion, the criterion's own index orders each
+-- other sort, so that a page walks matching entries only.
+CREATE INDEX users_type_by_createtime
+    ON users (domain_id, status, type, createtime, address, id, workgroup);
+CREATE INDEX users_type_by_lastlogin
+    ON users (domain_id, status, type, lastlogin, address, id, workgroup);
+CREATE INDEX users_type_by_workgroup ON users (domain_id, status, type, workgroup, address, id);
+CREATE INDEX users_type_by_deletetime
+    ON users (domain_id, status, type, deletetime, address, id, workgroup);
+CREATE INDEX users_workgroup_by_createtime
+    ON users (domain_id, status, workgroup, createtime, address, id, type);
+CREATE INDEX users_workgroup_by_lastlogin
+    ON users (domain_id, status, workgroup, lastlogin, address, id, type);
+CREATE INDEX users_workgroup_by_type ON users (domain_id, status, workgroup, type, address, id);
+CREATE INDEX users_workgroup_by_deletetime
+    ON users (domain_id, status, workgroup, deletetime, address, id, type);
 CREATE INDEX users_company_by_user
     ON users (company_id, status, address, id, type, workgroup, domain_id);
 
