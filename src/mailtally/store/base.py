@@ -744,6 +744,18 @@ class Queries:
         escaped = "".join("\\" + c if c in "\\%_" else c for c in pattern)
         return f"{column} LIKE ? ESCAPE '\\'", escaped.replace("*", "%").replace("?", "_")
 
+    def _matching(
+        self, table: str, where: list[str], params: list[Any], column: str, match: str | None
+    ) -> tuple[str, int]:
+        """The condition ``where`` (and ``column`` matching ``match``) spells, and
+        how many rows of ``table`` meet it (a search's ``total_count``)."""
+        if match is not None:
+            sql, pattern = self.glob(column, match)
+            where.append(sql)
+            params.append(pattern)
+        cond = " AND ".join(where) or "1 = 1"
+        return cond, int(self._one(f"SELECT COUNT(*) FROM {table} WHERE {cond}", *params)[0])
+
     def search_users(
         self,
         *,
@@ -778,12 +790,7 @@ class Queries:
         if workgroup is not None:
             where.append("workgroup = ?")
             params.append(workgroup)
-        if match is not None:
-            sql, pattern = self.glob("address", match)
-            where.append(sql)
-            params.append(pattern)
-        cond = " AND ".join(where)
-        total = int(self._one(f"SELECT COUNT(*) FROM users WHERE {cond}", *params)[0])
+        cond, total = self._matching("users", where, params, "address", match)
         if first >= total:
             return total, []
         column = USER_SORTS[sort]
@@ -854,12 +861,7 @@ class Queries:
                 return 0, []
             where.append(f"d.id IN ({', '.join('?' * len(domain_ids))})")
             params.extend(domain_ids)
-        if match is not None:
-            sql, pattern = self.glob("d.name", match)
-            where.append(sql)
-            params.append(pattern)
-        cond = " AND ".join(where)
-        total = int(self._one(f"SELECT COUNT(*) FROM domains d WHERE {cond}", *params)[0])
+        cond, total = self._matching("domains d", where, params, "d.name", match)
 
         def users(what: str, alias: str) -> str:
             return (
@@ -900,12 +902,8 @@ class Queries:
         limit: int,
     ) -> tuple[int, list[tuple[str, int]]]:
         """(how many match, the page of (workgroup, live users)) of a domain."""
-        where, params = "w.domain_id = ?", [domain_id]
-        if match is not None:
-            sql, pattern = self.glob("w.name", match)
-            where += f" AND {sql}"
-            params.append(pattern)
-        total = int(self._one(f"SELECT COUNT(*) FROM workgroups w WHERE {where}", *params)[0])
+        params: list[Any] = [domain_id]
+        where, total = self._matching("workgroups w", ["w.domain_id = ?"], params, "w.name", match)
         way = "DESC" if descending else "ASC"
         key = f"users {way}, " if by_users else ""
         rows = self._all(
@@ -925,11 +923,9 @@ class Queries:
         """(how many match, the page of (id, name, live domains, live users)).
         ``match`` is held against the canonical key (case-folded, as names are
         unique regardless of case)."""
-        where, params = "", []
-        if match is not None:
-            sql, pattern = self.glob("c.name_key", company_key(match))
-            where, params = f" WHERE {sql}", [pattern]
-        total = int(self._one(f"SELECT COUNT(*) FROM companies c{where}", *params)[0])
+        params: list[Any] = []
+        key_match = None if match is None else company_key(match)
+        where, total = self._matching("companies c", [], params, "c.name_key", key_match)
         way = "DESC" if descending else "ASC"
         key = COMPANY_SORTS[sort]
         rows = self._all(
@@ -939,7 +935,7 @@ class Queries:
             " AND d.deletetime IS NULL) AS domains, "
             "(SELECT COUNT(*) FROM users u WHERE u.company_id = c.id "
             " AND u.status = 'active') AS users "
-            f"FROM companies c{where}) t ORDER BY {key} {way}, name_key {way}, id {way} "
+            f"FROM companies c WHERE {where}) t ORDER BY {key} {way}, name_key {way}, id {way} "
             "LIMIT ? OFFSET ?",
             *params,
             limit,
