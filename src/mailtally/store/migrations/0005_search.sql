@@ -21,7 +21,8 @@ ALTER TABLE users ADD COLUMN lastlogin BIGINT NOT NULL DEFAULT 0;
 -- id) orders a page; type and workgroup ride along so that the criteria are
 -- tested on the index entry, and a page's OFFSET skips entries without
 -- reading rows (Queries.search_users walks from the nearer end, so at most
--- half the matches).  The company index serves domain-less searches by user.
+-- half the matches).  The company and platform indexes serve domain-less
+-- searches by user (other sorts of a whole company are sorted by SQL).
 CREATE INDEX users_by_user ON users (domain_id, status, address, id, type, workgroup);
 CREATE INDEX users_by_createtime
     ON users (domain_id, status, createtime, address, id, type, workgroup);
@@ -51,6 +52,7 @@ CREATE INDEX users_workgroup_by_deletetime
     ON users (domain_id, status, workgroup, deletetime, address, id, type);
 CREATE INDEX users_company_by_user
     ON users (company_id, status, address, id, type, workgroup, domain_id);
+CREATE INDEX users_platform_by_user ON users (status, address, id, type, workgroup);
 
 -- search_domains counts each domain's alias addresses.
 CREATE INDEX addresses_domain ON addresses (domain_id, is_alias, user_id);
