@@ -80,6 +80,19 @@ PROBES: list[tuple[str, dict[str, Any], str, str]] = [
         "ghost@other.com",
         "ghost@nothere.com",
     ),
+    ("search_users", {"criteria": {"domain": "{}"}}, "other.com", "nothere.com"),
+    ("search_users", {"criteria": {"domain": "{}", "workgroup": "staff"}}, "other.com", "no.com"),
+    ("search_domains", {"criteria": {"company": "{}"}}, "Other", "Nonesuch"),
+    ("search_workgroups", {"criteria": {"domain": "{}"}}, "other.com", "nothere.com"),
+    ("search_companies", {"criteria": {"match": "{}"}}, "Other", "Nonesuch"),
+    ("create_workgroup", {"domain": "{}", "workgroup": "probe"}, "other.com", "nothere.com"),
+    ("delete_workgroup", {"domain": "{}", "workgroup": "staff"}, "other.com", "nothere.com"),
+    (
+        "set_role",
+        {"user": "bob@acme.com", "role": "domain", "objects": ["acme.net", "{}"]},
+        "other.com",
+        "no.com",
+    ),
 ]
 
 #: methods that name nothing but the caller
