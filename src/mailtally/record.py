@@ -11,6 +11,8 @@ lines is a few thousand row writes.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import add
 from typing import Any
@@ -37,7 +39,7 @@ from mailtally.store.base import (
     Queries,
 )
 
-__all__ = ["RecordResult", "Resolver", "record_events"]
+__all__ = ["REMEMBER_MAX", "RecordResult", "Resolver", "record_events"]
 
 _F = {c: i for i, c in enumerate(FLOW_COLUMNS)}
 _L = {c: i for i, c in enumerate(LAST_COLUMNS)}
@@ -61,6 +63,11 @@ class RecordResult:
     ignored_addresses: dict[str, int] = field(default_factory=dict)
 
 
+#: addresses a resolver that has not read the whole tree remembers at most (those
+#: of the tree and those outside it alike); past it, it forgets the oldest half
+REMEMBER_MAX = 200_000
+
+
 class Resolver:
     """Addresses → owners, cached.
 
@@ -68,36 +75,98 @@ class Resolver:
     keeps a resolver across its batch transactions (setting ``q`` to each) as
     long as ``Queries.tree_version`` says nothing changed, and makes a new one
     when it did.
+
+    It knows an address in one of three ways: the whole tree read at once
+    (:meth:`preload`: then an address it does not hold is in no account, and is
+    not asked for), the addresses of a batch asked together (:meth:`learn`, one
+    statement per few hundred), or one address asked alone.  Addresses are held
+    once, with their owner (a tuple shared by an account's addresses); an alias
+    also keeps its account's own address (:meth:`canonical`).  Unless the whole
+    tree was read, at most ``limit`` addresses are remembered, answers of "in
+    no account" included.
     """
 
-    def __init__(self, q: Queries) -> None:
+    def __init__(self, q: Queries, limit: int = REMEMBER_MAX) -> None:
         self.q = q
+        self.limit = limit
         self._users: dict[str, Owner | None] = {}
+        #: the account's own address, for those of ``_users`` that are aliases
+        self._canonical: dict[str, str] = {}
         self._domains: dict[str, tuple[int, int] | None] = {}
         #: every address of the tree has been remembered: others are not asked for
         self.complete = False
 
     def __len__(self) -> int:
-        """Addresses and domains remembered."""
-        return len(self._users) + len(self._domains)
+        """Addresses remembered (those in no account included)."""
+        return len(self._users)
+
+    def preload(self, rows: Iterable[tuple[str, int, int, int, str]]) -> None:
+        """Remember every address of the tree (``Queries.accounts()``): none is asked
+        for again, and an address not among them is in no account."""
+        for row in rows:
+            self._keep(row)
+        self.complete = True
+
+    def _keep(self, row: tuple[str, int, int, int, str]) -> Owner:
+        address, user_id, domain_id, company_id, own = row
+        # an account's addresses share its owner tuple, and an address that is the
+        # account's own is not kept twice
+        owner = self._users.get(own)
+        if owner is None or owner[0] != user_id:
+            owner = (user_id, domain_id, company_id)
+        self._users[address] = owner
+        if own != address:
+            self._canonical[address] = own
+        return owner
+
+    def _forget_some(self, coming: int = 1) -> None:
+        """Make room for ``coming`` addresses: past ``limit``, forget the oldest ones
+        down to half of it (a log names ever new addresses)."""
+        if self.complete or len(self._users) + coming <= self.limit:
+            return
+        drop = len(self._users) - max(0, min(self.limit // 2, self.limit - coming))
+        for key in list(itertools.islice(self._users, drop)):
+            del self._users[key]
+            self._canonical.pop(key, None)
+
+    def learn(self, addresses: Iterable[str]) -> None:
+        """Ask for those of ``addresses`` not yet known, together (one statement per
+        ``Queries.ACCOUNTS_OF_CHUNK``), so that :meth:`user` asks for none of them."""
+        if self.complete:
+            return
+        users = self._users
+        unknown = list({a.lower() for a in addresses} - users.keys())
+        if not unknown:
+            return
+        self._forget_some(len(unknown))
+        for row in self.q.accounts_of(unknown):
+            self._keep(row)
+        for key in unknown:
+            users.setdefault(key, None)
 
     def user(self, address: str) -> Owner | None:
         """The account an address (own or alias) delivers to, or None."""
         key = address.lower()
-        if key in self._users:
-            return self._users[key]
+        users = self._users
+        if key in users:
+            return users[key]
         if self.complete:
             return None
+        self._forget_some()
         row = self.q.account_of(key)
+        if row is None:
+            users[key] = None
+            return None
         # an alias may live in another domain of the company: count for the
         # real user's own domain
-        owner = None if row is None else (int(row[0]), int(row[1]), int(row[2]))
-        self._users[key] = owner
-        return owner
+        return self._keep((key, int(row[0]), int(row[1]), int(row[2]), str(row[3])))
 
-    def remember(self, address: str, owner: Owner | None) -> None:
-        """What the tree said of ``address``, learnt elsewhere (the same tree)."""
-        self._users[address.lower()] = owner
+    def canonical(self, address: str) -> str | None:
+        """The own address (lower case) of the account ``address`` reaches, or None."""
+        key = address.lower()
+        if self.user(key) is None:
+            return None
+        return self._canonical.get(key, key)
 
     def domain(self, address: str) -> tuple[int, int] | None:
         """(domain_id, company_id) of the address's domain, if it is one of ours."""
@@ -266,6 +335,12 @@ def record_events(
         res.ignored += count
         res.ignored_addresses[address] = res.ignored_addresses.get(address, 0) + count
 
+    if not resolve.complete:
+        # the batch's addresses not yet known, asked together (not one query each)
+        resolve.learn(
+            ev.recipient if isinstance(ev, MessageDenied) else getattr(ev, "user", "")
+            for ev in events
+        )
     cell_of = tally.cell
     user_of = resolve.user
     # owners by the address as the event spells it: a batch's summed events name
