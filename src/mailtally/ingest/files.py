@@ -404,6 +404,7 @@ class Ingester:
         self._pending_bytes = 0  # of self._pending[:self._weighed] (PENDING_BYTES)
         self._weighed = 0
         self._touched: dict[int, Source] = {}  # files read since the last commit
+        self._tree_checked = True  # (just learnt) the tree is checked once a batch
 
     def _learn_tree(self, q: Queries) -> None:
         """Forget what was known of the tree, and learn what is cheap to know at once.
@@ -421,6 +422,19 @@ class Ingester:
         self._resolver = Resolver(q)  # its q is set to each commit's session
         if q.address_count() <= PRELOAD_ADDRESSES:
             self._resolver.preload(q.accounts())
+
+    def _check_tree(self) -> None:
+        """Before a batch's first lines: learn the tree again if it changed since.
+
+        The joiner resolves addresses as it reads, long before the commit: without
+        this, an account created while a log is followed would have its first
+        batch's mail resolved by the tree before it (and not counted).
+        """
+        with self.store.read() as q:
+            if q.tree_version() != self._tree_version:
+                self._learn_tree(q)
+                self.joiner.clear_resolve_cache()
+        self._tree_checked = True
 
     def _resolve(self, address: str) -> str | None:
         """The canonical address of the account ``address`` reaches, or None."""
@@ -522,6 +536,8 @@ class Ingester:
                         f"over the {MAX_LINE:,}-byte limit: skipped until it ends"
                     )
                 break
+            if not self._tree_checked:
+                self._check_tree()
             n += self._chunk(src, chunk)
             if not final and self._pending_heavy():
                 break  # the caller commits, then reads on (a final read goes to the end)
@@ -763,6 +779,7 @@ class Ingester:
         self._pending = []
         self._pending_bytes = self._weighed = 0
         self._touched = {}
+        self._tree_checked = False
         self._pending_lines = 0
         self.report.events += result.counted
         self.report.outside_tree += result.ignored
