@@ -133,15 +133,24 @@ def test_a_batch_is_asked_in_few_statements(store: Store) -> None:
 @pytest.mark.parametrize("limit", [4, 10, 30])
 def test_a_bounded_resolver_stays_bounded_and_answers_right(store: Store, limit: int) -> None:
     expected = truth(store)
+    distinct = len({a.lower() for a in ADDRESSES})
     with store.read() as q:
-        r = Resolver(q, limit=limit)
+        one_by_one = Resolver(q, limit=limit)
+        for _ in range(2):
+            for a in ADDRESSES:
+                one_by_one.user(a)
+                assert len(one_by_one) <= limit
+            assert answers(one_by_one) == expected
+        bulk = Resolver(q, limit=limit)
         for _ in range(3):
-            assert answers(r) == expected
-            assert len(r) <= limit
-            r.learn(ADDRESSES[::-1])
-            # a batch larger than the limit is kept whole until the next one
-            assert len(r) <= max(limit, len({a.lower() for a in ADDRESSES}))
-        assert len(r._canonical) <= len(r)
+            assert answers(bulk) == expected
+            bulk.learn(ADDRESSES[::-1])
+            # a batch is kept whole, even one larger than the limit, until the next
+            assert len(bulk) <= max(limit, distinct)
+            statements = _count_statements(q)
+            assert answers(bulk) == expected
+            assert statements() == 0
+        assert len(bulk._canonical) <= len(bulk)
 
 
 def counts(path: Path, limit: int) -> tuple[list[Any], list[Any]]:

@@ -139,10 +139,12 @@ class Resolver:
         if self.complete:
             return
         users = self._users
-        unknown = list({a.lower() for a in addresses} - users.keys())
+        wanted = {a.lower() for a in addresses}
+        unknown = wanted - users.keys()
         if not unknown:
             return
         self._forget_some(len(unknown))
+        unknown = list(wanted - users.keys())  # (what was forgotten is asked again)
         for row in self.q.accounts_of(unknown):
             self._keep(row)
         for key in unknown:
