@@ -82,10 +82,10 @@ BATCH_EVENTS = 250_000
 #: stay far below: no extra commit.
 PENDING_BYTES = 24 << 20
 PENDING_EVENT_COST = 100
-#: a tree of at most this many addresses is read whole at the start (~10 MB)
-PRELOAD_ADDRESSES = 50_000
-#: addresses resolved and remembered at most (a log names ever new outside ones)
-RESOLVED_MAX = 200_000
+#: a tree of at most this many addresses is read whole at the start (about 150
+#: bytes an address: 100,000 addresses of 20 characters take 15 MB); a larger one is
+#: asked address by address (at most record.REMEMBER_MAX remembered)
+PRELOAD_ADDRESSES = 250_000
 #: lines read between two progress reports of a whole-file ingest
 PROGRESS_LINES = 100_000
 #: a followed log is committed at most this often (s), unless a batch is full
@@ -404,6 +404,7 @@ class Ingester:
         self._pending_bytes = 0  # of self._pending[:self._weighed] (PENDING_BYTES)
         self._weighed = 0
         self._touched: dict[int, Source] = {}  # files read since the last commit
+        self._tree_checked = True  # (just learnt) the tree is checked once a batch
 
     def _learn_tree(self, q: Queries) -> None:
         """Forget what was known of the tree, and learn what is cheap to know at once.
@@ -416,29 +417,38 @@ class Ingester:
         self._domains = frozenset(q.live_domain_names())
         # The joiner credits a receipt to the address the tree knows (a catch-all
         # or a rewrite is credited to the account it reaches, not to the random
-        # address it was sent to): address -> that account's address.
-        self._resolved: dict[str, str | None] = {}
+        # address it was sent to): the resolver says which (Resolver.canonical),
+        # and the counting of each batch asks it the owners of the same addresses.
         self._resolver = Resolver(q)  # its q is set to each commit's session
         if q.address_count() <= PRELOAD_ADDRESSES:
-            for address, user_id, domain_id, company_id, canonical in q.accounts():
-                self._resolved[address] = canonical
-                self._resolver.remember(address, (user_id, domain_id, company_id))
-            self._resolver.complete = True
+            self._resolver.preload(q.accounts())
+
+    def _check_tree(self) -> None:
+        """Before a batch's first lines: learn the tree again if it changed since.
+
+        The joiner resolves addresses as it reads, long before the commit: without
+        this, an account created while a log is followed would have its first
+        batch's mail resolved by the tree before it (and not counted).
+        """
+        with self.store.read() as q:
+            if q.tree_version() != self._tree_version:
+                self._learn_tree(q)
+                self.joiner.clear_resolve_cache()
+        self._tree_checked = True
 
     def _resolve(self, address: str) -> str | None:
         """The canonical address of the account ``address`` reaches, or None."""
+        resolver = self._resolver
+        if resolver.complete:
+            return resolver.canonical(address)
         key = address.lower()
-        if key not in self._resolved:
-            if self._resolver.complete or key.rpartition("@")[2] not in self._domains:
-                # most addresses in a mail log are outside the platform: no query
-                # (and nothing to remember: the answer costs less than a query)
-                return None
-            with self.store.read() as q:
-                row = q.account_of(key)
-            self._resolved[key] = None if row is None else str(row[3])
-            # the counting of this batch will ask the same
-            self._resolver.remember(key, None if row is None else (row[0], row[1], row[2]))
-        return self._resolved[key]
+        if key.rpartition("@")[2] not in self._domains:
+            # most addresses in a mail log are outside the platform: no query
+            # (and nothing to remember: the answer costs less than a query)
+            return None
+        with self.store.read() as q:
+            resolver.q = q
+            return resolver.canonical(key)
 
     # -- identity --------------------------------------------------------------
     def open_source(self, path: str) -> Source | None:
@@ -526,6 +536,8 @@ class Ingester:
                         f"over the {MAX_LINE:,}-byte limit: skipped until it ends"
                     )
                 break
+            if not self._tree_checked:
+                self._check_tree()
             n += self._chunk(src, chunk)
             if not final and self._pending_heavy():
                 break  # the caller commits, then reads on (a final read goes to the end)
@@ -733,11 +745,9 @@ class Ingester:
         state = msgspec.json.encode(self.joiner.state()).decode()
         ids: list[int] = []
         with self.store.write() as q:
-            version = q.tree_version()
-            remembered = len(self._resolved) + len(self._resolver)
-            if version != self._tree_version or remembered > RESOLVED_MAX:
+            if q.tree_version() != self._tree_version:
                 # the tree changed since the last batch: what was resolved may be
-                # wrong (or so many addresses were seen that they are let go)
+                # wrong (the resolver bounds what it remembers itself)
                 self._learn_tree(q)
                 self.joiner.clear_resolve_cache()
             self._resolver.q = q
@@ -769,6 +779,7 @@ class Ingester:
         self._pending = []
         self._pending_bytes = self._weighed = 0
         self._touched = {}
+        self._tree_checked = False
         self._pending_lines = 0
         self.report.events += result.counted
         self.report.outside_tree += result.ignored

@@ -351,12 +351,40 @@ class Queries:
     def address_count(self) -> int:
         return int(self._one("SELECT COUNT(*) FROM addresses")[0])
 
-    def accounts(self) -> list[tuple[str, int, int, int, str]]:
-        """What :meth:`account_of` says of every address, as (address, *answer)."""
-        return self._all(
-            "SELECT a.address, u.id, u.domain_id, u.company_id, u.address FROM addresses a "
-            "JOIN users u ON u.id = a.user_id"
-        )
+    _ACCOUNTS = (
+        "SELECT a.address, u.id, u.domain_id, u.company_id, u.address FROM addresses a "
+        "JOIN users u ON u.id = a.user_id"
+    )
+    #: addresses asked at most in one :meth:`accounts_of` statement (SQLite's
+    #: default limit of bound parameters is 32,766; a few hundred is as fast)
+    ACCOUNTS_OF_CHUNK = 500
+
+    def accounts(self) -> Iterator[tuple[str, int, int, int, str]]:
+        """What :meth:`account_of` says of every address, as (address, *answer),
+        row by row (a provider's tree is not held whole as rows).
+
+        Read through a 2 MiB page cache: the scan reads every account's row once,
+        and would otherwise leave the connection's cache (64 MiB) full of them —
+        44 MB more peak RSS for an ingest at 100,000 accounts, for no speed.
+        """
+        conn = self.conn
+        size = int(conn.execute("PRAGMA cache_size").fetchone()[0])
+        conn.execute("PRAGMA cache_size = -2048")
+        try:
+            yield from conn.execute(self.dialect.sql(self._ACCOUNTS))
+        finally:
+            conn.execute(f"PRAGMA cache_size = {size}")
+
+    def accounts_of(self, addresses: Sequence[str]) -> list[tuple[str, int, int, int, str]]:
+        """:meth:`accounts` of those of ``addresses`` (lower case) that exist: one
+        statement per ACCOUNTS_OF_CHUNK addresses instead of one each."""
+        out: list[tuple[str, int, int, int, str]] = []
+        step = self.ACCOUNTS_OF_CHUNK
+        for i in range(0, len(addresses), step):
+            chunk = addresses[i : i + step]
+            marks = ", ".join("?" * len(chunk))
+            out += self._all(f"{self._ACCOUNTS} WHERE a.address IN ({marks})", *chunk)
+        return out
 
     def user_by_address(self, address: str) -> Any:
         """The account an address names (its own or an alias) as :meth:`user_by_id`
@@ -503,17 +531,17 @@ class Queries:
         """:meth:`put_storage_report` of each (company_id, user_id, time, items, bytes)."""
         self.conn.executemany(self.dialect.sql(self._STORAGE_UPSERT), rows)
 
-    def storage_ends(self, user_ids: Iterable[int]) -> list[Any]:
+    def storage_ends(self, user_ids: Iterable[int]) -> Iterator[Any]:
         """Where each account's history ends, for appending quota reports to it.
 
         (user_id, company_id, domain_id, purgetime, time and state of the latest
-        version, time, items and bytes of the latest report) per existing user.
+        version, time, items and bytes of the latest report) per existing user,
+        500 users' rows at a time (a report of every mailbox names them all).
         """
         ids = sorted(set(user_ids))
-        out: list[Any] = []
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            out += self._all(
+            yield from self._all(
                 "SELECT u.id, u.company_id, u.domain_id, u.purgetime, v.valid_from, v.state, "
                 "r.time, r.items, r.bytes FROM users u "
                 "LEFT JOIN user_versions v ON v.id = (SELECT id FROM user_versions "
@@ -523,7 +551,6 @@ class Queries:
                 f"WHERE u.id IN ({', '.join('?' * len(chunk))})",
                 *chunk,
             )
-        return out
 
     def storage_reports(self, user_id: int, since: int) -> list[tuple[int, int, int]]:
         """(time, items, bytes): the report in force at ``since`` and every later one."""
