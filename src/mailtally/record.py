@@ -312,17 +312,20 @@ _UNSEEN: Any = object()
 _ROW_LOGINS = tuple(5 + _NF + _L[f"last_{s}"] for s in ("imap4", "pop3", "webmail"))
 
 
-def _last_logins(rows: list[tuple[Any, ...]]) -> list[tuple[int, int]]:
-    """(user_id, latest login) of each account a batch's day rows name a login
-    of: what raises ``users.lastlogin``, which search_users sorts by (the
-    flows' last_* columns say it too, but only period by period)."""
-    out = []
+def _noting_last_logins(
+    rows: Iterator[tuple[Any, ...]], out: list[tuple[int, int]]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows as they come, noting in ``out`` the (user_id, latest login) of
+    each account whose day row names a login: what raises ``users.lastlogin``,
+    which search_users sorts by (the flows' last_* columns say it too, but only
+    period by period).  Noted on the way, because the rows are streamed to the
+    store, never held."""
     for row in rows:
         if row[1] == USER and row[3] == "day":
             t = max(row[i] for i in _ROW_LOGINS)
             if t:
                 out.append((row[2], t))
-    return out
+        yield row
 
 
 #: every kind of event, the most frequent first
@@ -432,9 +435,9 @@ def record_events(
         if last is not None and ts > cell[last]:
             cell[last] = ts
         res.counted += n
-    rows = tally.rows()
-    q.add_flow_rows(rows)
-    q.raise_lastlogins(_last_logins(rows))
+    last_logins: list[tuple[int, int]] = []
+    q.add_flow_rows(_noting_last_logins(tally.rows(), last_logins))
+    q.raise_lastlogins(last_logins)
 
     storage: list[tuple[int, int, int, int, int]] = []
     for rep in sorted(reports, key=lambda r: r.time):
