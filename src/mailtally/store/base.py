@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Protocol
 
 from mailtally.metrics import FLOWS, GAUGES, LAST_TIMES, column
@@ -114,6 +115,8 @@ def _gauge_upsert() -> str:
     )
 
 
+#: a flat counter row's key: (scope, scope_id, kind, period)
+_BY_KEY = itemgetter(1, 2, 3, 4)
 _FLOW_UPSERT = _flow_upsert()
 _GAUGE_UPSERT = _gauge_upsert()
 _FLOW_SELECT = f"SELECT period, {', '.join(FLOW_COLUMNS + LAST_COLUMNS)} FROM flows"
@@ -677,8 +680,14 @@ class Queries:
         """Counts to *add* to each (scope, period), one flat row each: (company_id,
         scope, scope_id, kind, period, *values in FLOW_COLUMNS order, *lasts in
         LAST_COLUMNS order); lasts are maxima, 0 = none.  Flat, as ``record`` builds
-        them, with no object between."""
-        self.conn.executemany(self._flow_upsert, rows)
+        them, with no object between.
+
+        Written in the table's key order (scope, scope_id, then kind and period
+        by name, which keeps a scope's rows together): a batch of a day's
+        accounts then changes each page of the table once, instead of once for
+        the day rows, again for the weeks and again for the months, each time
+        read back from disk once the batch outgrows the page cache."""
+        self.conn.executemany(self._flow_upsert, sorted(rows, key=_BY_KEY))
 
     def add_gauges(self, rows: Iterable[GaugeRow]) -> None:
         self.conn.executemany(
