@@ -20,7 +20,6 @@ else is today's code).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -48,6 +47,7 @@ from mailtally.record import record_events
 from mailtally.store import Store, open_store
 from mailtally.store import base as store_base
 from mailtally.store.sqlite import SQLiteStore
+from test_floods import post
 from test_ingest_e2e import synth_and_ingest
 
 #: the log: 20 days from Monday 26 January 2026 (weeks and months on both sides)
@@ -84,49 +84,12 @@ def answers(store: Store) -> dict[tuple[str, str, str], bytes]:
             for type_, name in objects:
                 for by in KINDS:
                     request = {"credentials": OPERATOR_CREDS, "type": type_, "object": name}
-                    status, body = await post(app, "/api/stats_summary", request | {"by": by})
+                    status, body = await post(app, "stats_summary", request | {"by": by})
                     assert status == 200, body
                     out[(type_, name, by)] = body
         return out
 
     return asyncio.run(ask_all())
-
-
-async def post(app: Any, path: str, request: dict[str, Any]) -> tuple[int, bytes]:
-    """One HTTP POST of ``request`` as JSON to the ASGI ``app``: (status, body)."""
-    body = json.dumps(request).encode()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    status, chunks = 0, []
-
-    async def receive() -> dict[str, Any]:
-        if messages:
-            return messages.pop()
-        await asyncio.Event().wait()  # the client never goes away
-        raise AssertionError
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return status, b"".join(chunks)
 
 
 @pytest.fixture(scope="module")
