@@ -23,6 +23,7 @@ and plain helpers: ``ok``/``failed`` (assert an answer), ``summary``,
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -217,8 +218,19 @@ def table_rows(store: Store, *tables: str) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     with store.read() as q:
         for t in tables:
-            out[t] = q.conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
+            out[t] = q.conn.execute(f"SELECT * FROM {t} ORDER BY {row_order(q.conn, t)}").fetchall()
     return out
+
+
+def row_order(conn: Any, table: str) -> str:
+    """An ORDER BY that lists ``table``'s rows in a stable order: by rowid, or by
+    the primary key of a WITHOUT ROWID table (the counter tables, migration 0004)."""
+    try:
+        conn.execute(f"SELECT rowid FROM {table} LIMIT 0")
+        return "rowid"
+    except sqlite3.OperationalError:
+        key = sorted((r[5], r[1]) for r in conn.execute(f"PRAGMA table_info({table})") if r[5])
+        return ", ".join(name for _, name in key)
 
 
 # -- a two-company platform, with a user for every role ------------------------------

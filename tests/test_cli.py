@@ -21,6 +21,7 @@ from mailtally.cli import main
 from mailtally.events import Login, MessageIn, MessageOut, StorageReport
 from mailtally.periods import Clock, FixedClock
 from mailtally.store import open_store
+from mailtally.store.base import KIND_CODES
 from mailtally.tree import ROLES
 
 CHEAP_TOML = """
@@ -330,13 +331,14 @@ def test_prune_folds_gauges_and_drops_old_flows(call, record, clock, fresh_store
             return q.conn.execute(sql).fetchone()[0]
 
     before = answers(call)
-    old_days = "SELECT COUNT(*) FROM flows WHERE kind = 'day' AND period <> '' AND period < '{}'"
+    day, month_kind = KIND_CODES["day"], KIND_CODES["month"]
+    old_days = f"SELECT COUNT(*) FROM flows WHERE kind = {day} AND period <> '' AND period < '{{}}'"
     cutoff = time.strftime("%Y%m%d", time.gmtime(now - 401 * DAY))
     assert count(old_days.format(cutoff)) > 0
     today = time.gmtime(now)
     month = today.tm_year * 12 + today.tm_mon - 1 - 49  # retention.months
     old_months = (
-        "SELECT COUNT(*) FROM gauges WHERE kind = 'month' AND period <> '' "
+        f"SELECT COUNT(*) FROM gauges WHERE kind = {month_kind} AND period <> '' "
         f"AND period < '{month // 12:04d}-{month % 12 + 1:02d}'"
     )
     assert count(old_months) > 0
@@ -347,7 +349,7 @@ def test_prune_folds_gauges_and_drops_old_flows(call, record, clock, fresh_store
 
     assert count(old_days.format(cutoff)) == 0
     recent = time.strftime("%Y%m%d", time.gmtime(now - 101 * DAY))
-    assert count(f"SELECT COUNT(*) FROM flows WHERE kind = 'day' AND period >= '{recent}'") > 0
+    assert count(f"SELECT COUNT(*) FROM flows WHERE kind = {day} AND period >= '{recent}'") > 0
     assert count(old_months) == 0
     assert count("SELECT COUNT(*) FROM gauges WHERE period = ''") > 0
 

@@ -20,6 +20,7 @@ from conftest import ts
 from mailtally.ingest.files import Ingester
 from mailtally.periods import Periods
 from mailtally.store import Store, open_store
+from mailtally.store.base import KIND_CODES
 from test_ingest_files import build_tree, write
 
 pytestmark = pytest.mark.usefixtures("ingest_mode")
@@ -153,7 +154,7 @@ def flows(store: Store) -> dict[str, int]:
     with store.read() as q:
         row = q.conn.execute(
             "SELECT " + ", ".join(f"COALESCE(SUM({c}), 0)" for c in cols) + " FROM flows "
-            "WHERE scope = 'c' AND kind = 'day'"
+            f"WHERE scope = 'c' AND kind = {KIND_CODES['day']}"
         ).fetchone()
     return dict(zip(cols, (int(v) for v in row), strict=True))
 

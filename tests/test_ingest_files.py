@@ -31,6 +31,7 @@ from mailtally.api import create_app
 from mailtally.ingest.files import Ingester
 from mailtally.periods import FixedClock, Periods
 from mailtally.store import Store, open_store
+from mailtally.store.base import KIND_CODES
 from mailtally.tree import Ctx, Principal, do_change_company, do_change_domain, do_change_user
 
 #: every test here runs with the compiled and with the pure-Python hot loop
@@ -117,7 +118,8 @@ def totals(store: Store) -> tuple[int, int, int]:
     with store.read() as q:
         row = q.conn.execute(
             "SELECT COALESCE(SUM(messages_in_ham), 0), COALESCE(SUM(messages_in_size), 0), "
-            "COALESCE(SUM(logins_imap4), 0) FROM flows WHERE scope = 'c' AND kind = 'day'"
+            "COALESCE(SUM(logins_imap4), 0) FROM flows WHERE scope = 'c' AND kind = ?",
+            (KIND_CODES["day"],),
         ).fetchone()
     return tuple(int(v) for v in row)  # type: ignore[return-value]
 

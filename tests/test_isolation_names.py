@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import as_user, rfc
+from conftest import as_user, rfc, row_order
 from isolation import fill, platform_file  # noqa: F401
 from mailtally.api.app import METHODS
 from mailtally.names import has_bad_characters
@@ -121,7 +121,8 @@ def outside_rows(store, caller: str) -> dict[str, list[Any]]:
         acme = q.company_by_name("Acme")[0]
         for table, column in TENANT_TABLES.items():
             out[table] = q.conn.execute(
-                f"SELECT * FROM {table} WHERE {column} IS NOT {acme} ORDER BY rowid"
+                f"SELECT * FROM {table} WHERE {column} IS NOT {acme} "
+                f"ORDER BY {row_order(q.conn, table)}"
             ).fetchall()
         if caller == "dadmin@acme.net":
             d = q.domain_by_name("acme.net")[0]

@@ -26,6 +26,7 @@ from mailtally.api import create_app
 from mailtally.periods import KINDS, FixedClock, Kind, Periods
 from mailtally.prune import prune_store
 from mailtally.store import Store, open_store
+from mailtally.store.base import KIND_CODES
 from test_ingest_e2e import synthesized_run
 
 _spec = importlib.util.spec_from_file_location(
@@ -73,7 +74,7 @@ def old_rows(store: Store) -> dict[str, int]:
         return {
             f"{table} {kind}": q.conn.execute(
                 f"SELECT COUNT(*) FROM {table} WHERE kind = ? AND period > '' AND period < ?",
-                (kind, CUTOFFS[kind]),
+                (KIND_CODES[kind], CUTOFFS[kind]),
             ).fetchone()[0]
             for table in ("flows", "gauges")
             for kind in KINDS
@@ -207,7 +208,7 @@ def test_prune_statements_seek_the_primary_key(tmp_path) -> None:
                 plan = q.conn.execute(
                     f"EXPLAIN QUERY PLAN DELETE FROM {table} WHERE scope = ? AND scope_id = ? "
                     "AND kind = ? AND period > '' AND period < ?",
-                    ("u", 1, "day", "20260101"),
+                    ("u", 1, KIND_CODES["day"], "20260101"),
                 ).fetchall()
                 detail = " ".join(r[-1] for r in plan)
                 assert "USING PRIMARY KEY" in detail or "sqlite_autoindex" in detail, detail

@@ -436,7 +436,7 @@ def record_events(
             cell[last] = ts
         res.counted += n
     last_logins: list[tuple[int, int]] = []
-    q.add_flow_rows(_noting_last_logins(tally.rows(), last_logins))
+    q.add_flow_rows(_noting_last_logins(tally.rows(), last_logins), in_key_order=True)
     q.raise_lastlogins(last_logins)
 
     storage: list[tuple[int, int, int, int, int]] = []
