@@ -24,7 +24,7 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mailtally.api import companies, domains, events, session, stats, users
+from mailtally.api import changes, companies, domains, events, session, stats, tokens, users
 from mailtally.api.common import Credentials, Method, bad_request
 from mailtally.api.service import Service
 from mailtally.config import Config
@@ -46,6 +46,8 @@ METHODS: dict[str, Method] = {
     **users.METHODS,
     **stats.METHODS,
     **events.METHODS,
+    **changes.METHODS,
+    **tokens.METHODS,
 }
 
 _encode = msgspec.json.Encoder().encode
