@@ -1200,8 +1200,6 @@ def do_restore_user(
     """
     t = _deleted_account(ctx, name, user_id)
     if t is None:
-        if user_id is not None or new_name is not None:
-            raise not_found("user", name)
         t = user_for_change(ctx, name, Action.RESTORE, "restore")
     else:
         t = require_account_action(
