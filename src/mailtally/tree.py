@@ -745,7 +745,7 @@ def do_restore_domain(
     if not allowed(p, Action.RESTORE, t.obj):
         raise _forbid(f"restore domain '{dom}'")
     target = dom
-    if new_name is not None:
+    if new_name is not None and normalize_domain(new_name) != dom:
         renamed = normalize_domain(new_name)
         if renamed is None:
             raise OMAError(
@@ -1207,6 +1207,8 @@ def do_restore_user(
         )
     assert t.state is not None
     detail: dict[str, Any] = {}
+    if new_name is not None and normalize_address(new_name) == t.name:
+        new_name = None  # (OMA clients send the account's own name when not renaming)
     if t.state.deletetime is not None:
         new = msgspec.structs.replace(t.state, deletetime=None)
         if new_name is not None:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from mailtally.api.common import Method, Name, Request
+from mailtally.api.common import Method, Name, OptionalName, Request
 from mailtally.api.service import Service
 from mailtally.history import decode_state
 from mailtally.metrics import SERVICES
@@ -82,15 +82,15 @@ class RestoreDomainRequest(Request, kw_only=True):
     domain: Name
     #: which deleted domain (search_domains with deleted gives the ids)
     id: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    #: restore under this free name instead
-    new_name: Name | None = None
+    #: restore under this free name instead ("": not renamed)
+    new_name: OptionalName | None = None
 
 
 async def restore_domain(svc: Service, req: RestoreDomainRequest, p: Principal) -> dict[str, Any]:
     await svc.act(
         p,
         req.credentials.client,
-        lambda ctx: do_restore_domain(ctx, req.domain, req.id, req.new_name),
+        lambda ctx: do_restore_domain(ctx, req.domain, req.id, req.new_name or None),
     )
     return {}
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from mailtally.api.common import Method, Name, Request
+from mailtally.api.common import Method, Name, Request, bad_request
 from mailtally.api.service import Service
 from mailtally.auth import (
     DEFAULT_GENERATED_HOURS,
@@ -31,11 +31,18 @@ class GenerateTokenRequest(Request, kw_only=True):
     token: Annotated[str, msgspec.Meta(min_length=16, max_length=128)] | None = None
     #: ``oma`` and ``session`` work until they expire, ``sso`` for one call
     type: Literal["oma", "session", "sso"] = "oma"
-    #: OMA's flag for a token good for this API: every mailtally token is
-    oma: bool = True
+    #: a ``session`` or ``sso`` token works with the OMA API only with this
+    #: (without it, OMA makes one for webmail, which mailtally does not serve)
+    oma: bool = False
 
 
 async def generate_token(svc: Service, req: GenerateTokenRequest, p: Principal) -> dict[str, Any]:
+    if req.type != "oma" and not req.oma:
+        raise bad_request(
+            "oma",
+            f"must be true for a {req.type} token: without it the token is for webmail, "
+            "and mailtally serves only the OMA API",
+        )
     _, token = await svc.act(
         p,
         req.credentials.client,

@@ -119,17 +119,17 @@ class RestoreUserRequest(Request, kw_only=True):
     user: Name
     #: which deleted account (search_users with deleted gives the ids)
     id: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    #: restore under this free address instead
-    new_name: Name | None = None
+    #: restore under this free address instead ("" or the account's own name: not renamed)
+    new_name: OptionalName | None = None
 
 
 async def restore_user(svc: Service, req: RestoreUserRequest, p: Principal) -> dict[str, Any]:
     t = await svc.act(
         p,
         req.credentials.client,
-        lambda ctx: do_restore_user(ctx, req.user, req.id, req.new_name),
+        lambda ctx: do_restore_user(ctx, req.user, req.id, req.new_name or None),
     )
-    if req.new_name is not None:
+    if req.new_name:
         svc.auth.forget(t.name)
     return {}
 
