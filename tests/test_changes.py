@@ -13,7 +13,7 @@ from importlib.resources import files
 
 import pytest
 
-from conftest import NOW, OPERATOR_CREDS, PW, as_user, creds, failed, ok, rfc
+from conftest import NOW, OPERATOR_CREDS, PW, as_user, creds, failed, failed_alike, ok, rfc
 
 ADMIN = as_user("admin@acme.com")
 TOOL = creds("admin@acme.com", PW, client="acme-tool/1.0")
@@ -109,9 +109,9 @@ def test_scopes(platform, call):
     ok(call("get_user_changes", credentials=ro, user="bob@acme.com"))
     failed(call("get_user_changes", credentials=bob, user="alice@acme.com"), 2)
     failed(call("get_user_changes", credentials=tokenonly, user="bob@acme.com"), 4)
-    a = failed(call("get_user_changes", credentials=oadmin, user="bob@acme.com"), 2)
-    b = failed(call("get_user_changes", credentials=oadmin, user="nobody@acme.com"), 2)
-    assert a["error"].replace("bob", "X") == b["error"].replace("nobody", "X")
+    a = call("get_user_changes", credentials=oadmin, user="bob@acme.com")
+    b = call("get_user_changes", credentials=oadmin, user="nobody@acme.com")
+    failed_alike(a, b, "bob", "nobody")
     failed(call("get_domain_changes", credentials=dadmin, domain="acme.com"), 2)
     ok(call("get_domain_changes", credentials=dadmin, domain="acme.net"))
     failed(call("get_company_changes", credentials=dadmin, company="Acme"), 2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import DAY, NOW, PW, as_user, failed, ok, summary, table_rows, ts
+from conftest import DAY, NOW, PW, as_user, failed, failed_alike, ok, summary, table_rows, ts
 from mailtally.events import Login, MessageIn, StorageReport
 from mailtally.ingest.files import Ingester
 from mailtally.periods import Periods
@@ -145,9 +145,9 @@ def test_errors(platform, call, fresh_store):
     failed(call("rename_user", credentials=ADMIN, user=carol, new_name="nope"), 5)
     failed(call("rename_user", credentials=ADMIN, user="al@acme.net", new_name="x@acme.net"), 3)
     # another company's domain answers as a missing one (rule 3)
-    a = failed(call("rename_user", credentials=ADMIN, user=carol, new_name="c@other.com"), 2)
-    b = failed(call("rename_user", credentials=ADMIN, user=carol, new_name="c@nothere.com"), 2)
-    assert a["error"].replace("other.com", "D") == b["error"].replace("nothere.com", "D")
+    a = call("rename_user", credentials=ADMIN, user=carol, new_name="c@other.com")
+    b = call("rename_user", credentials=ADMIN, user=carol, new_name="c@nothere.com")
+    failed_alike(a, b, "other.com", "nothere.com")
     # a domain admin: not into a domain of its company it does not manage, not
     # an account beyond its scope, not a role holder beyond its rights
     failed(call("rename_user", credentials=DADMIN, user=carol, new_name="c@acme.com"), 2)

@@ -7,7 +7,19 @@ Wed 2026-01-14 12:00 UTC.
 
 from __future__ import annotations
 
-from conftest import DAY, NOW, PW, as_user, failed, ok, rfc, summary, table_rows, ts
+from conftest import (
+    DAY,
+    NOW,
+    PW,
+    as_user,
+    failed,
+    failed_alike,
+    ok,
+    rfc,
+    summary,
+    table_rows,
+    ts,
+)
 from mailtally.events import Login, MessageDenied, MessageIn
 
 ADMIN = as_user("admin@acme.com")
@@ -92,9 +104,9 @@ def test_restore_user_errors(platform, call, fresh_store):
     bob = "bob@acme.com"
     # the new name is taken; is in another company's domain (as a missing one)
     failed(call("restore_user", credentials=ADMIN, user=bob, new_name="alice@acme.com"), 7)
-    a = failed(call("restore_user", credentials=ADMIN, user=bob, new_name="b@other.com"), 2)
-    b = failed(call("restore_user", credentials=ADMIN, user=bob, new_name="b@nothere.com"), 2)
-    assert a["error"].replace("other.com", "D") == b["error"].replace("nothere.com", "D")
+    a = call("restore_user", credentials=ADMIN, user=bob, new_name="b@other.com")
+    b = call("restore_user", credentials=ADMIN, user=bob, new_name="b@nothere.com")
+    failed_alike(a, b, "other.com", "nothere.com")
     # a live account has nothing to restore under another name
     failed(call("restore_user", credentials=ADMIN, user="carol@acme.net", new_name="c@acme.net"), 5)
     # a domain admin restoring another domain's deleted account, by its id, or
@@ -190,9 +202,9 @@ def test_restore_domain_scopes(platform, call, fresh_store):
     ro, oadmin = as_user("ro@acme.com"), as_user("oadmin@other.com")
     failed(call("restore_domain", credentials=ro, domain="spare.com"), 4)
     failed(call("restore_domain", credentials=DADMIN, domain="spare.com"), 2)
-    a = failed(call("restore_domain", credentials=oadmin, domain="spare.com"), 2)
-    b = failed(call("restore_domain", credentials=oadmin, domain="never.example"), 2)
-    assert a["error"].replace("spare.com", "D") == b["error"].replace("never.example", "D")
+    a = call("restore_domain", credentials=oadmin, domain="spare.com")
+    b = call("restore_domain", credentials=oadmin, domain="never.example")
+    failed_alike(a, b, "spare.com", "never.example")
     # another tenant's deleted domain, by name or by its id
     failed(call("restore_domain", credentials=ADMIN, domain="gone.example"), 2)
     failed(call("restore_domain", credentials=ADMIN, domain="gone.example", id=other), 2)

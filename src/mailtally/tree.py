@@ -133,6 +133,17 @@ def normalize_address(address: str) -> str | None:
     return f"{local}@{dom}"
 
 
+def dns_name(name: str, field: str = "domain") -> str:
+    """:func:`normalize_domain` of a request's ``field``; error 5 naming it if
+    ``name`` is no DNS name."""
+    dom = normalize_domain(name)
+    if dom is None:
+        raise OMAError(
+            BAD_REQUEST, f"{field} '{name}' is not a valid DNS name", {field: "not a DNS name"}
+        )
+    return dom
+
+
 def format_rfc3339(ts: int | None) -> str:
     if ts is None:
         return ""
@@ -600,13 +611,7 @@ def do_change_domain(
     tenant holds the name (error 2: domain names are public in DNS, and a
     caller that may create domains learns it by creating one anyway).
     """
-    dom = normalize_domain(name)
-    if dom is None:
-        raise OMAError(
-            BAD_REQUEST,
-            f"domain '{name}' is not a valid DNS name",
-            {"domain": "not a DNS name"},
-        )
+    dom = dns_name(name)
     existing = ctx.q.domain_by_name(dom)
     p = ctx.actor
     seen = existing is not None and visible(p, _domain_target(existing))
@@ -712,11 +717,7 @@ def do_restore_domain(
     (error 7 for a live domain the caller sees, 2 for any other).  A live
     domain of that name and no deleted one: error 4 without the right, else 7.
     """
-    dom = normalize_domain(name)
-    if dom is None:
-        raise OMAError(
-            BAD_REQUEST, f"domain '{name}' is not a valid DNS name", {"domain": "not a DNS name"}
-        )
+    dom = dns_name(name)
     p = ctx.actor
     seen = [
         _domain_target(d)
@@ -744,16 +745,7 @@ def do_restore_domain(
     t = seen[0]
     if not allowed(p, Action.RESTORE, t.obj):
         raise _forbid(f"restore domain '{dom}'")
-    target = dom
-    if new_name is not None and normalize_domain(new_name) != dom:
-        renamed = normalize_domain(new_name)
-        if renamed is None:
-            raise OMAError(
-                BAD_REQUEST,
-                f"field 'new_name' ('{new_name}') is not a valid DNS name",
-                {"new_name": "not a DNS name"},
-            )
-        target = renamed
+    target = dom if new_name is None else dns_name(new_name, "new_name")
     holder = ctx.q.domain_by_name(target)
     if holder is not None:
         if visible(p, _domain_target(holder)):
