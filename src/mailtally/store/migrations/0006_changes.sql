@@ -1,5 +1,9 @@
 -- Renames, restores, change history and tokens (issue 10, SPEC §4 "More of OMA").
 
+-- restore_user finds the soft-deleted accounts of a name by their own address
+-- (and the audit rows below are matched to their accounts by it).
+CREATE INDEX users_address ON users (address);
+
 -- An account's home domain per version: rename_user may move an account into
 -- another domain of its company, and the gauges of a past period must count it
 -- in the domain it was in then.  Every version written before renames existed
@@ -12,17 +16,18 @@ UPDATE user_versions SET domain_id = (SELECT u.domain_id FROM users u WHERE u.id
 -- follow it through a rename.  Old rows: the object named, of the company
 -- the row was written for, that existed at the row's time (a purged account or
 -- a deleted domain before its successor of the same name).
+-- ("+u.company_id": not that index, which every account of a company shares.)
 ALTER TABLE audit_log ADD COLUMN object_kind TEXT;
 ALTER TABLE audit_log ADD COLUMN object_id INTEGER;
 UPDATE audit_log SET object_kind = 'user', object_id = (
-    SELECT u.id FROM users u WHERE u.address = audit_log.object
-    AND u.company_id = audit_log.company_id
-    AND (u.purgetime IS NULL OR u.purgetime >= audit_log.time) ORDER BY u.id LIMIT 1)
+    SELECT MIN(u.id) FROM users u WHERE u.address = audit_log.object
+    AND +u.company_id = audit_log.company_id
+    AND (u.purgetime IS NULL OR u.purgetime >= audit_log.time))
 WHERE method IN ('change_user', 'delete_user', 'restore_user', 'set_role');
 UPDATE audit_log SET object_kind = 'domain', object_id = (
-    SELECT d.id FROM domains d WHERE d.name = audit_log.object
+    SELECT MIN(d.id) FROM domains d WHERE d.name = audit_log.object
     AND d.company_id = audit_log.company_id
-    AND (d.deletetime IS NULL OR d.deletetime >= audit_log.time) ORDER BY d.id LIMIT 1)
+    AND (d.deletetime IS NULL OR d.deletetime >= audit_log.time))
 WHERE method IN ('change_domain', 'delete_domain');
 UPDATE audit_log SET object_kind = 'company', object_id = company_id
 WHERE method = 'change_company';
@@ -37,6 +42,3 @@ ALTER TABLE tokens ADD COLUMN user_id INTEGER;
 UPDATE tokens SET user_id = (SELECT a.user_id FROM addresses a
     WHERE a.address = tokens.principal AND a.is_alias = 0);
 CREATE INDEX tokens_principal ON tokens (principal);
-
--- restore_user finds the soft-deleted accounts of a name by their own address.
-CREATE INDEX users_address ON users (address);
