@@ -186,3 +186,19 @@ def test_an_sso_token_raced_for_works_once(platform, call, app, fresh_store):
     assert {r.get("error_number") for r in results if not r["success"]} == {1}
     with fresh_store.read() as q:
         assert q.conn.execute("SELECT COUNT(*) FROM tokens WHERE kind = 'sso'").fetchone() == (0,)
+
+
+def test_token_methods_leave_the_tree_as_it_was(platform, call, fresh_store):
+    """Tokens are audited but change no account: a running ingester keeps what
+    it resolved (the tree's version stays) until the tree really changes."""
+
+    def version() -> int:
+        with fresh_store.read() as q:
+            return q.tree_version()
+
+    before = version()
+    ok(call("generate_token", credentials=ADMIN, user="bob@acme.com", reason="r"))
+    ok(call("logout_user", credentials=ADMIN, user="bob@acme.com"))
+    assert version() == before
+    ok(call("rename_user", credentials=ADMIN, user="bob@acme.com", new_name="rob@acme.com"))
+    assert version() > before

@@ -113,13 +113,19 @@ class Service:
 
         return await run_in_threadpool(run)
 
-    async def act(self, actor: Principal, client: str | None, fn: Callable[[Ctx], T]) -> T:
-        """Run a tree action in one write transaction, then drop stale caches."""
+    async def act(
+        self, actor: Principal, client: str | None, fn: Callable[[Ctx], T], tree: bool = True
+    ) -> T:
+        """Run a tree action in one write transaction, then drop stale caches
+        (``tree`` False: an audited action that changes no account, role or
+        count — tokens — and leaves every cached summary and caller valid)."""
 
         def run() -> T:
             with self.store.write() as q:
                 return fn(Ctx(q, self.periods, self.clock.now(), actor, client))
 
+        if not tree:
+            return await run_in_threadpool(run)
         try:
             return await run_in_threadpool(run)
         finally:

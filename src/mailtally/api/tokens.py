@@ -47,6 +47,7 @@ async def generate_token(svc: Service, req: GenerateTokenRequest, p: Principal) 
         p,
         req.credentials.client,
         lambda ctx: do_generate_token(ctx, req.user, req.reason, req.duration, req.token, req.type),
+        tree=False,  # (no account, role or count changes: every cache stays valid)
     )
     return {"token": token, "duration": req.duration}
 
@@ -56,7 +57,9 @@ class LogoutUserRequest(Request, kw_only=True):
 
 
 async def logout_user(svc: Service, req: LogoutUserRequest, p: Principal) -> dict[str, Any]:
-    t = await svc.act(p, req.credentials.client, lambda ctx: do_logout_user(ctx, req.user))
+    t = await svc.act(
+        p, req.credentials.client, lambda ctx: do_logout_user(ctx, req.user), tree=False
+    )
     svc.auth.forget(t.name)
     return {}
 

@@ -163,9 +163,14 @@ class Queries:
 
         Every change of the tree is an action of :mod:`mailtally.tree`, and every
         action writes the audit log: the newest audit row names the tree's version.
+        Rows of the token methods (audited, but no change of the tree) do not, so
+        that a logout does not make a running ingester resolve every address again.
         """
-        row = self._one("SELECT MAX(id) FROM audit_log")
-        return int(row[0] or 0)
+        row = self._one(
+            "SELECT id FROM audit_log WHERE method NOT IN ('generate_token', 'logout_user') "
+            "ORDER BY id DESC LIMIT 1"
+        )
+        return int(row[0]) if row else 0
 
     def bump_generation(self) -> None:
         self.set_meta("generation", str(self.generation() + 1))
