@@ -191,6 +191,16 @@ def failed(answer: dict[str, Any], number: int) -> dict[str, Any]:
     return answer
 
 
+def failed_alike(
+    a: dict[str, Any], b: dict[str, Any], name_a: str, name_b: str, number: int = 2
+) -> None:
+    """Two refusals that must not tell their names apart (isolation rule 3):
+    the same error, and the same sentence but for the name."""
+    failed(a, number)
+    failed(b, number)
+    assert a["error"].replace(name_a, "NAME") == b["error"].replace(name_b, "NAME"), (a, b)
+
+
 @pytest.fixture
 def record(fresh_store: Store, service) -> Callable[..., RecordResult]:
     """``record(*events)``: count events as ingestion does, in one transaction.

@@ -161,6 +161,30 @@ def change_user_rule(c: Case) -> int:
     return OK if ok else 4
 
 
+def rename_rule(c: Case) -> int:
+    """rename_user into the account's own domain: the account (2, 4 by rule
+    1), then the right to create addresses there."""
+    first = account_rule(Action.RENAME)(c)
+    if first != OK:
+        return first
+    assert c.obj is not None
+    d = Obj("domain", c.obj.company_id, domain_id=c.obj.domain_id)
+    return OK if allowed(c.p, Action.CREATE_USER, d) else 4
+
+
+def restore_domain_rule(c: Case) -> int:
+    """restore_domain of a live domain: scope, the right, then error 7 (it
+    is not deleted)."""
+    if not c.seen():
+        return 2
+    return 7 if Action.RESTORE in c.acts() else 4
+
+
+def generate_token_rule(c: Case) -> int:
+    """generate_token: an account action (rule 1); twohats, the holder, is live."""
+    return account_rule(Action.MAKE_TOKEN)(c)
+
+
 def _creatable(c: Case) -> bool:
     """May the caller create a domain without naming the company (or, for an
     operator, in Acme, which its request names)?"""
@@ -281,6 +305,34 @@ SHAPES: dict[str, Shape] = {
     ),
     "restore_user": Shape(
         ("user",), lambda k, n, r: {"user": n}, account_rule(Action.RESTORE), audited=True
+    ),
+    "rename_user": Shape(
+        ("user",),
+        lambda k, n, r: {"user": n, "new_name": f"renamed.{n}"},
+        rename_rule,
+        audited=True,
+    ),
+    "restore_domain": Shape(
+        ("domain",), lambda k, n, r: {"domain": n}, restore_domain_rule, audited=True
+    ),
+    "get_user_changes": Shape(("user",), lambda k, n, r: {"user": n}, read_rule, audited=False),
+    "get_domain_changes": Shape(
+        ("domain",), lambda k, n, r: {"domain": n}, read_rule, audited=False
+    ),
+    "get_company_changes": Shape(
+        ("company",), lambda k, n, r: {"company": n}, read_rule, audited=False
+    ),
+    "get_user_attribute_history": Shape(
+        ("user",), lambda k, n, r: {"user": n, "attribute": "quota"}, read_rule, audited=False
+    ),
+    "logout_user": Shape(
+        ("user",), lambda k, n, r: {"user": n}, account_rule(Action.LOGOUT), audited=True
+    ),
+    "generate_token": Shape(
+        ("user",),
+        lambda k, n, r: {"user": n, "reason": "matrix"},
+        generate_token_rule,
+        audited=True,
     ),
     "set_role": Shape(
         ("user",),

@@ -63,6 +63,20 @@ FIELDS: list[tuple[str, dict[str, Any]]] = [
     ("create_workgroup", {"domain": "acme.net", "workgroup": "{}"}),
     ("delete_workgroup", {"domain": "acme.net", "workgroup": "{}"}),
     ("set_role", {"user": "bob@acme.com", "role": "mail", "objects": ["acme.net", "{}"]}),
+    ("rename_user", {"user": "{}", "new_name": "fresh@acme.net"}),
+    ("rename_user", {"user": "carol@acme.net", "new_name": "{}"}),
+    ("restore_user", {"user": "carol@acme.net", "new_name": "{}"}),
+    ("restore_domain", {"domain": "{}"}),
+    ("restore_domain", {"domain": "spare.com", "new_name": "{}"}),
+    ("get_user_changes", {"user": "{}"}),
+    ("get_domain_changes", {"domain": "{}"}),
+    ("get_company_changes", {"company": "{}"}),
+    ("get_user_attribute_history", {"user": "{}", "attribute": "quota"}),
+    ("get_user_attribute_history", {"user": "carol@acme.net", "attribute": "{}"}),
+    ("logout_user", {"user": "{}"}),
+    ("generate_token", {"user": "{}", "reason": "test"}),
+    ("generate_token", {"user": "carol@acme.net", "reason": "{}"}),
+    ("generate_token", {"user": "carol@acme.net", "reason": "r", "token": "{}"}),
 ]
 NAMES_NOTHING = {"echo"}
 

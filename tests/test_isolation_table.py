@@ -105,5 +105,15 @@ def test_self_is_only_itself():
 
 
 def test_account_actions_are_the_ones_rule_one_names():
-    # change, delete, rename, restore, set roles (a password reset is a change)
-    assert {A.CHANGE, A.DELETE, A.RENAME, A.RESTORE, A.SET_ROLE} == ACCOUNT_ACTIONS
+    # change, delete, rename, restore, set roles (a password reset is a change),
+    # make tokens for; and logging out (ending another's sessions is no power
+    # over an account its caller does not hold)
+    assert {
+        A.CHANGE,
+        A.DELETE,
+        A.RENAME,
+        A.RESTORE,
+        A.SET_ROLE,
+        A.MAKE_TOKEN,
+        A.LOGOUT,
+    } == ACCOUNT_ACTIONS

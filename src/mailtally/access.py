@@ -71,6 +71,8 @@ class Action(StrEnum):
     RESTORE = "restore"
     RENAME = "rename"  #: give an account another address (issue 10's rename_user)
     SET_ROLE = "set_role"  #: grant or take away this account's roles
+    MAKE_TOKEN = "make_token"  #: issue an API token that acts as this account (generate_token)
+    LOGOUT = "logout"  #: end every session token of this account (logout_user)
     INGEST = "ingest"  #: send events for this company's accounts (ingest_events)
 
 
@@ -98,9 +100,21 @@ PERMISSIONS: dict[str, dict[Kind, frozenset[Action]]] = {
     "operator": dict.fromkeys(KINDS, _ALL),
     "company": {
         "company": frozenset({A.SEE, A.READ, A.CREATE_DOMAIN, A.INGEST}),
-        "domain": frozenset({A.SEE, A.READ, A.CHANGE, A.DELETE, A.CREATE_USER}),
+        "domain": frozenset({A.SEE, A.READ, A.CHANGE, A.DELETE, A.RESTORE, A.CREATE_USER}),
         "workgroup": _READER,
-        "user": frozenset({A.SEE, A.READ, A.CHANGE, A.DELETE, A.RESTORE, A.RENAME, A.SET_ROLE}),
+        "user": frozenset(
+            {
+                A.SEE,
+                A.READ,
+                A.CHANGE,
+                A.DELETE,
+                A.RESTORE,
+                A.RENAME,
+                A.SET_ROLE,
+                A.MAKE_TOKEN,
+                A.LOGOUT,
+            }
+        ),
     },
     "company_ro": dict.fromkeys(KINDS, _READER),
     "company_view": dict.fromkeys(KINDS, _READER),
@@ -110,11 +124,13 @@ PERMISSIONS: dict[str, dict[Kind, frozenset[Action]]] = {
     "domain": {
         "domain": frozenset({A.SEE, A.READ, A.CREATE_USER}),
         "workgroup": _READER,
-        "user": frozenset({A.SEE, A.READ, A.CHANGE, A.DELETE, A.RESTORE, A.RENAME}),
+        "user": frozenset(
+            {A.SEE, A.READ, A.CHANGE, A.DELETE, A.RESTORE, A.RENAME, A.MAKE_TOKEN, A.LOGOUT}
+        ),
     },
     "mail": {"domain": _READER, "workgroup": _READER, "user": _READER},
     "workgroup": {"workgroup": _READER, "user": _READER},
-    "self": {"user": frozenset({A.SEE, A.READ, A.CHANGE_SELF})},
+    "self": {"user": frozenset({A.SEE, A.READ, A.CHANGE_SELF, A.LOGOUT})},
 }
 
 #: role -> what holding it (anywhere) takes away from ``self``: a token-only
@@ -122,7 +138,9 @@ PERMISSIONS: dict[str, dict[Kind, frozenset[Action]]] = {
 RESTRICTS: dict[str, frozenset[Action]] = {"company_token_only": frozenset({A.READ})}
 
 #: what changes an account or acts as it: isolation rule 1 applies
-ACCOUNT_ACTIONS = frozenset({A.CHANGE, A.DELETE, A.RESTORE, A.RENAME, A.SET_ROLE})
+ACCOUNT_ACTIONS = frozenset(
+    {A.CHANGE, A.DELETE, A.RESTORE, A.RENAME, A.SET_ROLE, A.MAKE_TOKEN, A.LOGOUT}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +337,21 @@ METHOD_ACTIONS: dict[str, tuple[tuple[Action, Kind, str], ...]] = {
     ),
     "get_user": ((A.READ, "user", "user"),),
     "delete_user": ((A.DELETE, "user", "user"),),
-    "restore_user": ((A.RESTORE, "user", "user"),),
+    "restore_user": (
+        (A.RESTORE, "user", "user"),
+        (A.CREATE_USER, "domain", "new_name"),
+    ),
+    "rename_user": (
+        (A.RENAME, "user", "user"),
+        (A.CREATE_USER, "domain", "new_name"),
+    ),
+    "restore_domain": ((A.RESTORE, "domain", "domain"),),
+    "get_user_changes": ((A.READ, "user", "user"),),
+    "get_domain_changes": ((A.READ, "domain", "domain"),),
+    "get_company_changes": ((A.READ, "company", "company"),),
+    "get_user_attribute_history": ((A.READ, "user", "user"),),
+    "logout_user": ((A.LOGOUT, "user", "user"),),
+    "generate_token": ((A.MAKE_TOKEN, "user", "user"),),
     "set_role": ((A.SET_ROLE, "user", "user"),),
     "stats_summary": (
         (A.READ, "company", "object"),

@@ -49,12 +49,20 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from starlette.concurrency import run_in_threadpool
 
+from mailtally.access import Action
 from mailtally.bounded import ByteLRU, str_bytes
-from mailtally.errors import BAD_CREDENTIALS, OMAError
+from mailtally.errors import BAD_CREDENTIALS, FORBIDDEN, OMAError
 from mailtally.events import ApiAuth
 from mailtally.periods import Clock
 from mailtally.store import Store
-from mailtally.tree import Principal, load_principal, normalize_address
+from mailtally.tree import (
+    Ctx,
+    Principal,
+    Target,
+    load_principal,
+    normalize_address,
+    user_for_change,
+)
 
 __all__ = [
     "AddressLimiter",
@@ -62,6 +70,8 @@ __all__ = [
     "Authenticator",
     "PasswordChecks",
     "address_key",
+    "do_generate_token",
+    "do_logout_user",
     "make_hasher",
     "token_hash",
 ]
@@ -145,6 +155,11 @@ def address_key(host: str | None) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
+
+
+def new_token() -> str:
+    """A random token string (256 bits)."""
+    return secrets.token_urlsafe(32)
 
 
 def _bad() -> OMAError:
@@ -566,6 +581,18 @@ class Authenticator:
         epoch = self._epoch
         with self.store.read() as q:
             row = q.token(h)
+        if row is not None and row[2] == "sso":
+            # Good for one call: taken in the store, by one DELETE, so that of
+            # any number of calls racing for it (in any number of processes)
+            # exactly one gets it.  Never kept in memory.
+            with self.store.write() as q:
+                row = q.consume_token(h, now)
+            p = self.principal(name) if row is not None and row[0] == name else None
+            if p is None:
+                if addr is not None:
+                    self.addresses.fail(addr, now)
+                raise _bad()
+            return p
         p = None
         if row is not None and row[0] == name and row[1] >= now:
             p = self.principal(name)
@@ -582,15 +609,22 @@ class Authenticator:
 
     def issue_token(self, p: Principal, duration: int, token: str | None = None) -> tuple[str, int]:
         """Store a session token for ``p``; returns (token, duration)."""
-        token = token or secrets.token_urlsafe(32)
+        token = token or new_token()
         expires = self.clock.now() + duration
         h = token_hash(p.name, token)
         with self.store.write() as q:
             q.drop_expired_tokens(self.clock.now())
-            q.add_token(h, p.company_id, p.name, expires)
+            q.add_token(h, p.company_id, p.name, expires, "session", p.user_id)
         with self._lock:
             self._tokens.put(h, (p.name, expires))
         return token, duration
+
+    def forget_tokens(self) -> None:
+        """Drop every token held in memory (another process dropped tokens in
+        the store: each is read from the store again, once, at its next use)."""
+        with self._lock:
+            self._epoch += 1
+            self._tokens.clear()
 
 
 class AuthCounter:
@@ -622,3 +656,50 @@ class AuthCounter:
             ApiAuth(time=t, user=user, method=method, count=n)  # type: ignore[arg-type]
             for (user, method, _), (n, t) in counts.items()
         ]
+
+
+# -- tokens made by admins (generate_token) and logging out (logout_user) ----------
+#: kinds of token generate_token makes: ``oma`` and ``session`` act as the
+#: account until they expire, ``sso`` for one call
+TOKEN_KINDS = ("oma", "session", "sso")
+DEFAULT_GENERATED_HOURS = 24
+MAX_GENERATED_HOURS = 168
+
+
+def do_generate_token(
+    ctx: Ctx, name: str, reason: str, hours: int, token: str | None, kind: str
+) -> tuple[Target, str]:
+    """An API token that acts as the account ``name``, made by an admin whose
+    scope holds it; (the account, the token).
+
+    Scope (2), then the right to make tokens for the account and every role it
+    holds (isolation rule 1, error 4): a token is the account's power, so no
+    one makes one for an account that holds more than it does.  An alias is
+    error 3; a soft-deleted account logs in with nothing (error 4).
+    """
+    t = user_for_change(ctx, name, Action.MAKE_TOKEN, "make tokens for")
+    assert t.state is not None
+    if t.state.deletetime is not None:
+        raise OMAError(FORBIDDEN, f"user '{t.name}' is deleted; restore it first")
+    token = token or new_token()
+    expires = ctx.now + hours * 3600
+    ctx.q.drop_expired_tokens(ctx.now)
+    ctx.q.add_token(token_hash(t.name, token), t.company_id, t.name, expires, kind, t.id)
+    ctx.audit(
+        t.company_id,
+        "generate_token",
+        t.name,
+        {"type": kind, "reason": reason, "duration": hours},
+        "user",
+        t.id,
+    )
+    return t, token
+
+
+def do_logout_user(ctx: Ctx, name: str) -> Target:
+    """End every token of the account (a user may log itself out; an admin
+    any account whose roles lie inside its own rights, isolation rule 1)."""
+    t = user_for_change(ctx, name, Action.LOGOUT, "log out")
+    dropped = ctx.q.drop_tokens_of(t.name, t.id)
+    ctx.audit(t.company_id, "logout_user", t.name, {"tokens": dropped}, "user", t.id)
+    return t

@@ -110,7 +110,10 @@ class _Timeline:
     def __init__(
         self, q: Queries, user_id: int, home_domain: int, since: int, purgetime: int | None
     ) -> None:
-        versions = [(t, decode_state(s)) for t, s in q.user_versions(user_id, since)]
+        versions = [
+            (t, decode_state(s), home_domain if d is None else int(d))
+            for t, s, d in q.user_timeline(user_id, since)
+        ]
         reports = q.storage_reports(user_id, since)
         alias_domains: dict[str, int] = {}
 
@@ -126,11 +129,11 @@ class _Timeline:
 
         times = sorted(
             {since}
-            | {t for t, _ in versions if t > since}
+            | {t for t, _, _ in versions if t > since}
             | {t for t, _, _ in reports if t > since}
             | ({purgetime} if purgetime is not None and purgetime > since else set())
         )
-        v_times = [t for t, _ in versions]
+        v_times = [t for t, _, _ in versions]
         r_times = [t for t, _, _ in reports]
         self.steps: list[tuple[int, Contribution]] = []
         for t in times:
@@ -139,9 +142,9 @@ class _Timeline:
                 continue
             vi = bisect_right(v_times, t) - 1
             ri = bisect_right(r_times, t) - 1
-            state = versions[vi][1] if vi >= 0 else None
+            state, home = (versions[vi][1], versions[vi][2]) if vi >= 0 else (None, home_domain)
             items, nbytes = (reports[ri][1], reports[ri][2]) if ri >= 0 else (0, 0)
-            self.steps.append((t, contribution(state, items, nbytes, home_domain, domain_of)))
+            self.steps.append((t, contribution(state, items, nbytes, home, domain_of)))
 
     def at(self, t: int) -> Contribution:
         i = bisect_right([s[0] for s in self.steps], t) - 1

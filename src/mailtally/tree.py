@@ -65,6 +65,8 @@ __all__ = [
     "do_change_user",
     "do_delete_domain",
     "do_delete_user",
+    "do_rename_user",
+    "do_restore_domain",
     "do_restore_user",
     "do_set_role",
     "do_set_roles",
@@ -73,8 +75,10 @@ __all__ = [
     "normalize_address",
     "normalize_domain",
     "own_company",
+    "require_account_action",
     "require_readable",
     "require_stats_readable",
+    "user_for_change",
     "visible",
 ]
 
@@ -128,6 +132,17 @@ def normalize_address(address: str) -> str | None:
     if dom is None:
         return None
     return f"{local}@{dom}"
+
+
+def dns_name(name: str, field: str = "domain") -> str:
+    """:func:`normalize_domain` of a request's ``field``; error 5 naming it if
+    ``name`` is no DNS name."""
+    dom = normalize_domain(name)
+    if dom is None:
+        raise OMAError(
+            BAD_REQUEST, f"{field} '{name}' is not a valid DNS name", {field: "not a DNS name"}
+        )
+    return dom
 
 
 def format_rfc3339(ts: int | None) -> str:
@@ -409,7 +424,17 @@ class Ctx:
     actor: Principal
     client: str | None = None
 
-    def audit(self, company_id: int | None, method: str, obj: str, detail: Any) -> None:
+    def audit(
+        self,
+        company_id: int | None,
+        method: str,
+        obj: str,
+        detail: Any,
+        kind: ObjectType | None = None,
+        object_id: int | None = None,
+    ) -> None:
+        """One audit-log row; ``kind`` and ``object_id`` name the object so that
+        its changes are found by id (get_*_changes), through renames."""
         self.q.audit(
             self.now,
             company_id,
@@ -418,6 +443,8 @@ class Ctx:
             method,
             obj,
             msgspec.json.encode(detail).decode(),
+            kind,
+            object_id,
         )
 
 
@@ -481,11 +508,25 @@ def do_change_company(
         createtime = parse_rfc3339(attributes["createtime"], "createtime", ctx.now)
     if existing is None:
         cid = ctx.q.insert_company(name, ctx.now if createtime is None else createtime)
-        ctx.audit(cid, "change_company", name, {"created": True, "attributes": attributes})
+        ctx.audit(
+            cid,
+            "change_company",
+            name,
+            {"created": True, "attributes": attributes},
+            "company",
+            cid,
+        )
         return cid, True
     if createtime is not None:
         raise _bad_attr("createtime", "can only be given when the company is created")
-    ctx.audit(existing[0], "change_company", existing[1], {"attributes": attributes})
+    ctx.audit(
+        existing[0],
+        "change_company",
+        existing[1],
+        {"attributes": attributes},
+        "company",
+        existing[0],
+    )
     return existing[0], False
 
 
@@ -571,13 +612,7 @@ def do_change_domain(
     tenant holds the name (error 2: domain names are public in DNS, and a
     caller that may create domains learns it by creating one anyway).
     """
-    dom = normalize_domain(name)
-    if dom is None:
-        raise OMAError(
-            BAD_REQUEST,
-            f"domain '{name}' is not a valid DNS name",
-            {"domain": "not a DNS name"},
-        )
+    dom = dns_name(name)
     existing = ctx.q.domain_by_name(dom)
     p = ctx.actor
     seen = existing is not None and visible(p, _domain_target(existing))
@@ -592,7 +627,9 @@ def do_change_domain(
             raise _bad_attr("createtime", "can only be given when the domain is created")
         merged = domain_defaults(existing[5]) | values
         ctx.q.update_domain(existing[0], msgspec.json.encode(merged).decode())
-        ctx.audit(existing[1], "change_domain", dom, {"attributes": attributes})
+        ctx.audit(
+            existing[1], "change_domain", dom, {"attributes": attributes}, "domain", existing[0]
+        )
         return existing[0], False
     # creation
     company_id = _creation_company(ctx, company)
@@ -604,7 +641,14 @@ def do_change_domain(
     crow = ctx.q.company_by_id(company_id)
     if crow is not None and ctime < crow[2]:
         ctx.q.update_company_createtime(company_id, ctime)
-    ctx.audit(company_id, "change_domain", dom, {"created": True, "attributes": attributes})
+    ctx.audit(
+        company_id,
+        "change_domain",
+        dom,
+        {"created": True, "attributes": attributes},
+        "domain",
+        did,
+    )
     return did, True
 
 
@@ -658,7 +702,67 @@ def do_delete_domain(ctx: Ctx, name: str) -> None:
         detail["dropped_aliases"] = sorted(
             a for _, _, addresses in dropped.values() for a in addresses
         )
-    ctx.audit(t.company_id, "delete_domain", t.name, detail)
+    ctx.audit(t.company_id, "delete_domain", t.name, detail, "domain", t.id)
+
+
+def do_restore_domain(
+    ctx: Ctx, name: str, domain_id: int | None = None, new_name: str | None = None
+) -> Target:
+    """Bring a deleted domain back with its history (SPEC §4), optionally
+    under ``new_name``; the accounts purged with it stay purged, and the roles
+    and aliases dropped with it stay dropped.
+
+    Scope first (rule 3): only deleted domains the caller may see are
+    candidates (error 2 if none; with several, ``domain_id`` says which, else
+    error 5); then the right to restore (4); then whether the name is free
+    (error 7 for a live domain the caller sees, 2 for any other).  A live
+    domain of that name and no deleted one: error 4 without the right, else 7.
+    """
+    dom = dns_name(name)
+    p = ctx.actor
+    seen = [
+        _domain_target(d)
+        for d in ctx.q.deleted_domains_named(dom)
+        if visible(p, _domain_target(d)) and (domain_id is None or d[0] == domain_id)
+    ]
+    if not seen:
+        live = find_target(ctx.q, "domain", dom)
+        if domain_id is None and live is not None and visible(p, live):
+            if not allowed(p, Action.RESTORE, live.obj):
+                raise _forbid(f"restore domain '{dom}'")
+            raise OMAError(EXISTS, f"domain '{dom}' exists and is not deleted", {"domain": "live"})
+        if domain_id is not None:
+            raise OMAError(
+                NOT_FOUND, f"no deleted domain '{dom}' has id {domain_id}", {"id": "no such domain"}
+            )
+        raise not_found("domain", dom)
+    if len(seen) > 1:
+        raise OMAError(
+            BAD_REQUEST,
+            f"{len(seen)} deleted domains were called '{dom}'; field 'id' must say which "
+            "(search_domains with deleted gives the ids)",
+            {"id": "required"},
+        )
+    t = seen[0]
+    if not allowed(p, Action.RESTORE, t.obj):
+        raise _forbid(f"restore domain '{dom}'")
+    target = dom if new_name is None else dns_name(new_name, "new_name")
+    holder = ctx.q.domain_by_name(target)
+    if holder is not None:
+        if visible(p, _domain_target(holder)):
+            field = "new_name" if new_name is not None else "domain"
+            raise OMAError(
+                EXISTS,
+                f"domain '{target}' exists; restore under another name (new_name)",
+                {field: "in use"},
+            )
+        raise not_found("domain", target, "new_name" if new_name is not None else "domain")
+    ctx.q.restore_domain(t.id, target)
+    detail: dict[str, Any] = {"id": t.id}
+    if target != dom:
+        detail |= {"domain": target, "old_name": dom}
+    ctx.audit(t.company_id, "restore_domain", target, detail, "domain", t.id)
+    return t
 
 
 # -- users -----------------------------------------------------------------------
@@ -886,8 +990,10 @@ def do_change_user(
             _write_user(ctx, t.id, t.company_id, new, added, removed)
         if password_hash is not None:
             ctx.q.set_password_hash(t.id, password_hash)
-            ctx.q.drop_tokens_of(t.name)
-        ctx.audit(t.company_id, "change_user", address, {"attributes": _redact(attributes)})
+            ctx.q.drop_tokens_of(t.name, t.id)
+        ctx.audit(
+            t.company_id, "change_user", address, {"attributes": _redact(attributes)}, "user", t.id
+        )
         return t.id, False
     # creation
     dt = _domain_target(d)
@@ -926,6 +1032,8 @@ def do_change_user(
         "change_user",
         address,
         {"created": True, "attributes": _redact(attributes)},
+        "user",
+        uid,
     )
     return uid, True
 
@@ -954,7 +1062,7 @@ def _write_user(
     ctx.q.add_user_version(company_id, user_id, ctx.now if valid_from is None else valid_from, text)
 
 
-def _user_for_change(ctx: Ctx, name: str, action: Action, verb: str) -> Target:
+def user_for_change(ctx: Ctx, name: str, action: Action, verb: str) -> Target:
     """The account ``name`` names, for ``action``: scope (2), then the right to
     act on it and on every role it holds (rule 1, error 4), then alias (3)."""
     t = find_target(ctx.q, "user", name)
@@ -971,25 +1079,143 @@ def _user_for_change(ctx: Ctx, name: str, action: Action, verb: str) -> Target:
 
 def do_delete_user(ctx: Ctx, name: str) -> Target:
     """Soft delete: the account stays, counted in users.deleted (SPEC §2)."""
-    t = _user_for_change(ctx, name, Action.DELETE, "delete")
+    t = user_for_change(ctx, name, Action.DELETE, "delete")
     assert t.state is not None
     if t.state.deletetime is None:
         new = msgspec.structs.replace(t.state, deletetime=ctx.now)
         with UserChange(ctx.q, ctx.periods, t.id, since=ctx.now):
             _write_user(ctx, t.id, t.company_id, new, [], [])
-        ctx.q.drop_tokens_of(t.name)
-    ctx.audit(t.company_id, "delete_user", t.name, {})
+        ctx.q.drop_tokens_of(t.name, t.id)
+    ctx.audit(t.company_id, "delete_user", t.name, {}, "user", t.id)
     return t
 
 
-def do_restore_user(ctx: Ctx, name: str) -> Target:
-    t = _user_for_change(ctx, name, Action.RESTORE, "restore")
+def _new_address(ctx: Ctx, t: Target, new_name: str) -> tuple[str, int]:
+    """The free address ``new_name`` for the account ``t``: (address, domain id).
+
+    Scope first (rule 3): the address's domain must be a live domain of the
+    account's own company (only that company's domains are read) that the
+    caller may create accounts in — error 2 for one it cannot see, another
+    tenant's and a missing one alike, 4 for one it only sees; only then
+    whether the address is taken (error 7).
+    """
+    address = normalize_address(new_name)
+    if address is None:
+        raise OMAError(
+            BAD_REQUEST,
+            f"field 'new_name' ('{new_name}') is not a valid address",
+            {"new_name": "not an address"},
+        )
+    dname = address.rpartition("@")[2]
+    d = ctx.q.domain_in_company(dname, t.company_id)
+    obj = None if d is None else Obj("domain", d[1], domain_id=d[0])
+    if obj is None or Action.SEE not in actions(ctx.actor, obj):
+        raise OMAError(
+            NOT_FOUND, f"domain '{dname}' does not exist", {"new_name": "unknown domain"}
+        )
+    if not allowed(ctx.actor, Action.CREATE_USER, obj):
+        raise _forbid(f"create addresses in domain '{dname}'")
+    assert d is not None
+    if ctx.q.resolve_address(address) is not None:
+        raise OMAError(EXISTS, f"address '{address}' is already in use", {"new_name": "in use"})
+    return address, int(d[0])
+
+
+def _move_account(ctx: Ctx, t: Target, address: str, domain_id: int, state: UserState) -> None:
+    """Give ``t`` the address ``address`` (in ``domain_id``) and the state
+    ``state`` from now on, with the gauge changes that makes (the account
+    counts in its new domain from now on, in its old one before)."""
+    with UserChange(ctx.q, ctx.periods, t.id, since=ctx.now):
+        ctx.q.rename_user(t.id, address, domain_id)
+        _write_user(ctx, t.id, t.company_id, state, [], [])
+    # the old name's credentials stop working: its tokens were issued to it
+    ctx.q.drop_tokens_of(t.name, t.id)
+
+
+def do_rename_user(ctx: Ctx, name: str, new_name: str) -> tuple[Target, str]:
+    """Give an account another address; (the account as it was, the new address).
+
+    Scope (2), rule 1 (4), alias (3), then the new address (2, 4, 7: see
+    :func:`_new_address`).  The account keeps its id, so its history, roles,
+    aliases and quota reports follow it; the old name is free at once.
+    """
+    t = user_for_change(ctx, name, Action.RENAME, "rename")
     assert t.state is not None
+    address, domain_id = _new_address(ctx, t, new_name)
+    _move_account(ctx, t, address, domain_id, t.state)
+    ctx.audit(
+        t.company_id, "rename_user", address, {"user": address, "old_name": t.name}, "user", t.id
+    )
+    return t, address
+
+
+def _deleted_account(ctx: Ctx, name: str, user_id: int | None) -> Target | None:
+    """The soft-deleted account called ``name`` that restore_user means, among
+    those the caller may see (others' are never looked at further): the one
+    with ``user_id`` if given (error 2 if none), else the only one (error 5
+    naming ``id`` if several).  None: no deleted account of that name."""
+    address = normalize_address(name)
+    if address is None:
+        return None
+    seen = [
+        _user_target((*row, 0))
+        for row in ctx.q.deleted_users_named(address, None)
+        if decode_state(row[6]).deletetime is not None
+    ]
+    seen = [t for t in seen if visible(ctx.actor, t)]
+    if user_id is not None:
+        match = [t for t in seen if t.id == user_id]
+        if not match:
+            raise OMAError(
+                NOT_FOUND,
+                f"no deleted user '{name}' has id {user_id}",
+                {"id": "no such deleted account"},
+            )
+        return match[0]
+    if len(seen) > 1:
+        raise OMAError(
+            BAD_REQUEST,
+            f"{len(seen)} deleted accounts were called '{address}'; field 'id' must say which "
+            "(search_users with deleted gives the ids)",
+            {"id": "required"},
+        )
+    return seen[0] if seen else None
+
+
+def do_restore_user(
+    ctx: Ctx, name: str, user_id: int | None = None, new_name: str | None = None
+) -> Target:
+    """Bring a soft-deleted account back (SPEC §2), optionally under ``new_name``.
+
+    The account is the deleted one called ``name`` (``user_id`` picks among
+    several); without a deleted one, ``name`` is read as any account (an
+    account that is live is restored to what it is: nothing changes).
+    """
+    t = _deleted_account(ctx, name, user_id)
+    if t is None:
+        t = user_for_change(ctx, name, Action.RESTORE, "restore")
+    else:
+        t = require_account_action(
+            ctx.q, ctx.actor, t, Action.RESTORE, "user", name, f"restore user '{t.name}'"
+        )
+    assert t.state is not None
+    detail: dict[str, Any] = {}
+    if new_name is not None and normalize_address(new_name) == t.name:
+        new_name = None  # (OMA clients send the account's own name when not renaming)
     if t.state.deletetime is not None:
         new = msgspec.structs.replace(t.state, deletetime=None)
-        with UserChange(ctx.q, ctx.periods, t.id, since=ctx.now):
-            _write_user(ctx, t.id, t.company_id, new, [], [])
-    ctx.audit(t.company_id, "restore_user", t.name, {})
+        if new_name is not None:
+            address, domain_id = _new_address(ctx, t, new_name)
+            _move_account(ctx, t, address, domain_id, new)
+            detail = {"user": address, "old_name": t.name}
+        else:
+            with UserChange(ctx.q, ctx.periods, t.id, since=ctx.now):
+                _write_user(ctx, t.id, t.company_id, new, [], [])
+    elif new_name is not None:
+        raise OMAError(
+            BAD_REQUEST, f"user '{t.name}' is not deleted", {"new_name": "user not deleted"}
+        )
+    ctx.audit(t.company_id, "restore_user", detail.get("user", t.name), detail, "user", t.id)
     return t
 
 
@@ -1056,7 +1282,7 @@ def do_set_roles(ctx: Ctx, name: str, role: str, objects: list[str]) -> Target:
         ctx.q.clear_roles(t.id, t.company_id)
         detail: dict[str, Any] = {"role": ""}
         detail.update({"object": objects[0]} if single else {"objects": objects})
-        ctx.audit(t.company_id, "set_role", t.name, detail)
+        ctx.audit(t.company_id, "set_role", t.name, detail, "user", t.id)
         return t
     if role not in ROLES:
         raise OMAError(
@@ -1078,5 +1304,5 @@ def do_set_roles(ctx: Ctx, name: str, role: str, objects: list[str]) -> Target:
         granted.append(canonical)
     detail = {"role": role}
     detail.update({"object": granted[0]} if single else {"objects": granted})
-    ctx.audit(t.company_id, "set_role", t.name, detail)
+    ctx.audit(t.company_id, "set_role", t.name, detail, "user", t.id)
     return t

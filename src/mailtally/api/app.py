@@ -26,12 +26,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mailtally.api import (
+    changes,
     companies,
     domains,
     events,
     search,
     session,
     stats,
+    tokens,
     users,
     workgroups,
 )
@@ -60,6 +62,8 @@ METHODS: dict[str, Method] = {
     **events.METHODS,
     **search.METHODS,
     **workgroups.METHODS,
+    **changes.METHODS,
+    **tokens.METHODS,
 }
 
 _encode = msgspec.json.Encoder().encode

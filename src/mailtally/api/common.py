@@ -19,6 +19,7 @@ __all__ = [
     "Method",
     "Name",
     "OptionalName",
+    "Range",
     "Request",
     "WorkgroupName",
     "bad_request",
@@ -45,6 +46,13 @@ class Credentials(msgspec.Struct, forbid_unknown_fields=True):
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     #: recorded in the audit log: text, like a name (no control characters)
     client: Annotated[str, msgspec.Meta(max_length=128, pattern=NAME_PATTERN)] | None = None
+
+
+class Range(msgspec.Struct, forbid_unknown_fields=True):
+    """A page of a list (SPEC §4): ``limit`` items from the 0-based ``first``."""
+
+    first: Annotated[int, msgspec.Meta(ge=0, le=2**31)] = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -1,12 +1,12 @@
-"""``change_domain``, ``get_domain`` and ``delete_domain``."""
+"""``change_domain``, ``get_domain``, ``delete_domain`` and ``restore_domain``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
-from mailtally.api.common import Method, Name, Request
+from mailtally.api.common import Method, Name, OptionalName, Request
 from mailtally.api.service import Service
 from mailtally.history import decode_state
 from mailtally.metrics import SERVICES
@@ -15,6 +15,7 @@ from mailtally.tree import (
     Principal,
     do_change_domain,
     do_delete_domain,
+    do_restore_domain,
     domain_defaults,
     find_target,
     format_rfc3339,
@@ -77,8 +78,26 @@ async def delete_domain(svc: Service, req: DomainRequest, p: Principal) -> dict[
     return {}
 
 
+class RestoreDomainRequest(Request, kw_only=True):
+    domain: Name
+    #: which deleted domain (search_domains with deleted gives the ids)
+    id: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    #: restore under this free name instead ("": not renamed)
+    new_name: OptionalName | None = None
+
+
+async def restore_domain(svc: Service, req: RestoreDomainRequest, p: Principal) -> dict[str, Any]:
+    await svc.act(
+        p,
+        req.credentials.client,
+        lambda ctx: do_restore_domain(ctx, req.domain, req.id, req.new_name or None),
+    )
+    return {}
+
+
 METHODS = {
     "change_domain": Method(ChangeDomainRequest, change_domain),
     "get_domain": Method(DomainRequest, get_domain),
     "delete_domain": Method(DomainRequest, delete_domain),
+    "restore_domain": Method(RestoreDomainRequest, restore_domain),
 }

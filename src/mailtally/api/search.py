@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from mailtally.api.common import Answer, Method, Name, Request, WorkgroupName
+from mailtally.api.common import Answer, Method, Name, Range, Request, WorkgroupName
 from mailtally.api.service import Service
 from mailtally.names import NAME_PATTERN
 from mailtally.periods import format_time
@@ -28,13 +28,6 @@ __all__ = ["METHODS"]
 #: character (``%``, ``_`` and ``[`` too) stands for itself
 Pattern = Annotated[str, msgspec.Meta(min_length=1, max_length=320, pattern=NAME_PATTERN)]
 Direction = Literal["ascending", "descending"]
-
-
-class Range(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Which items of the result: from ``first`` (0-based), at most ``limit``."""
-
-    first: Annotated[int, msgspec.Meta(ge=0, le=2**31)] = 0
-    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
 def _lower(pattern: str | None) -> str | None:

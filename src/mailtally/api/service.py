@@ -78,6 +78,7 @@ class Service:
         self.auth_changed_at: dict[str, int] = {}
         self._store_generation = -1
         self._credentials_version = -1
+        self._tokens_version = -1
         #: (kind, object id, by) -> a cached answer (api/stats.py)
         self.summary_cache: ByteLRU[Any, Any] = ByteLRU(SUMMARY_BYTES, _answer_bytes)
         #: (caller, its roles, type, canonical object name, by) -> the object (api/stats.py)
@@ -112,13 +113,19 @@ class Service:
 
         return await run_in_threadpool(run)
 
-    async def act(self, actor: Principal, client: str | None, fn: Callable[[Ctx], T]) -> T:
-        """Run a tree action in one write transaction, then drop stale caches."""
+    async def act(
+        self, actor: Principal, client: str | None, fn: Callable[[Ctx], T], tree: bool = True
+    ) -> T:
+        """Run a tree action in one write transaction, then drop stale caches
+        (``tree`` False: an audited action that changes no account, role or
+        count — tokens — and leaves every cached summary and caller valid)."""
 
         def run() -> T:
             with self.store.write() as q:
                 return fn(Ctx(q, self.periods, self.clock.now(), actor, client))
 
+        if not tree:
+            return await run_in_threadpool(run)
         try:
             return await run_in_threadpool(run)
         finally:
@@ -159,6 +166,13 @@ class Service:
         with self.store.read() as q:
             g = q.generation()
             c = q.credentials_version()
+            tv = q.tokens_version()
+        if tv != self._tokens_version:
+            # tokens were dropped in the store (logout_user, a password change,
+            # here or in another process): those held in memory are read again
+            if self._tokens_version != -1:
+                self.auth.forget_tokens()
+            self._tokens_version = tv
         if c != self._credentials_version:
             # another process changed a password (an operator's, from the
             # command line): what was verified with the old one is forgotten

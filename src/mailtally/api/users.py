@@ -1,4 +1,5 @@
-"""``change_user``, ``get_user``, ``delete_user``, ``restore_user`` and ``set_role``."""
+"""``change_user``, ``get_user``, ``delete_user``, ``restore_user``, ``rename_user``
+and ``set_role``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from mailtally.tree import (
     authorize_change_user,
     do_change_user,
     do_delete_user,
+    do_rename_user,
     do_restore_user,
     do_set_roles,
     find_target,
@@ -113,8 +115,37 @@ async def delete_user(svc: Service, req: UserRequest, p: Principal) -> dict[str,
     return {}
 
 
-async def restore_user(svc: Service, req: UserRequest, p: Principal) -> dict[str, Any]:
-    await svc.act(p, req.credentials.client, lambda ctx: do_restore_user(ctx, req.user))
+class RestoreUserRequest(Request, kw_only=True):
+    user: Name
+    #: which deleted account (search_users with deleted gives the ids)
+    id: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    #: restore under this free address instead ("" or the account's own name: not renamed)
+    new_name: OptionalName | None = None
+
+
+async def restore_user(svc: Service, req: RestoreUserRequest, p: Principal) -> dict[str, Any]:
+    t = await svc.act(
+        p,
+        req.credentials.client,
+        lambda ctx: do_restore_user(ctx, req.user, req.id, req.new_name or None),
+    )
+    if req.new_name:
+        svc.auth.forget(t.name)
+    return {}
+
+
+class RenameUserRequest(Request, kw_only=True):
+    user: Name
+    new_name: Name
+
+
+async def rename_user(svc: Service, req: RenameUserRequest, p: Principal) -> dict[str, Any]:
+    t, new = await svc.act(
+        p, req.credentials.client, lambda ctx: do_rename_user(ctx, req.user, req.new_name)
+    )
+    # what was cached under either name (credentials, tokens, the caller) goes
+    svc.auth.forget(t.name)
+    svc.auth.forget(new)
     return {}
 
 
@@ -143,6 +174,7 @@ METHODS = {
     "change_user": Method(ChangeUserRequest, change_user),
     "get_user": Method(UserRequest, get_user),
     "delete_user": Method(UserRequest, delete_user),
-    "restore_user": Method(UserRequest, restore_user),
+    "restore_user": Method(RestoreUserRequest, restore_user),
+    "rename_user": Method(RenameUserRequest, rename_user),
     "set_role": Method(SetRoleRequest, set_role),
 }

@@ -222,9 +222,14 @@ class Queries:
 
         Every change of the tree is an action of :mod:`mailtally.tree`, and every
         action writes the audit log: the newest audit row names the tree's version.
+        Rows of the token methods (audited, but no change of the tree) do not, so
+        that a logout does not make a running ingester resolve every address again.
         """
-        row = self._one("SELECT MAX(id) FROM audit_log")
-        return int(row[0] or 0)
+        row = self._one(
+            "SELECT id FROM audit_log WHERE method NOT IN ('generate_token', 'logout_user') "
+            "ORDER BY id DESC LIMIT 1"
+        )
+        return int(row[0]) if row else 0
 
     def bump_generation(self) -> None:
         self.set_meta("generation", str(self.generation() + 1))
@@ -340,6 +345,15 @@ class Queries:
 
     def delete_domain(self, domain_id: int, now: int) -> None:
         self._run("UPDATE domains SET deletetime = ? WHERE id = ?", now, domain_id)
+
+    def deleted_domains_named(self, name: str) -> list[Any]:
+        """Deleted domains once called ``name`` (rows as :meth:`domain_by_id`), oldest first."""
+        return self._all(
+            self._DOMAIN + " WHERE name = ? AND deletetime IS NOT NULL ORDER BY id", name
+        )
+
+    def restore_domain(self, domain_id: int, name: str) -> None:
+        self._run("UPDATE domains SET deletetime = NULL, name = ? WHERE id = ?", name, domain_id)
 
     # -- users and addresses ------------------------------------------------
     _USER = (
@@ -511,12 +525,13 @@ class Queries:
 
     def add_user_version(self, company_id: int, user_id: int, valid_from: int, state: str) -> None:
         self._run(
-            "INSERT INTO user_versions (company_id, user_id, valid_from, state) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO user_versions (company_id, user_id, valid_from, state, domain_id) "
+            "VALUES (?, ?, ?, ?, (SELECT domain_id FROM users WHERE id = ?))",
             company_id,
             user_id,
             valid_from,
             state,
+            user_id,
         )
 
     def user_versions(self, user_id: int, since: int) -> list[tuple[int, str]]:
@@ -530,6 +545,51 @@ class Queries:
             user_id,
             since,
         )
+
+    def user_timeline(self, user_id: int, since: int) -> list[tuple[int, str, int | None]]:
+        """:meth:`user_versions` with each version's home domain (a rename may
+        move an account into another domain of its company)."""
+        return self._all(
+            "SELECT valid_from, state, domain_id FROM user_versions WHERE user_id = ? AND "
+            "(valid_from > ? OR id = (SELECT id FROM user_versions WHERE user_id = ? AND "
+            "valid_from <= ? ORDER BY valid_from DESC, id DESC LIMIT 1)) ORDER BY valid_from, id",
+            user_id,
+            since,
+            user_id,
+            since,
+        )
+
+    def all_user_versions(self, user_id: int) -> list[tuple[int, str]]:
+        """(valid_from, state) of every version of the account, oldest first."""
+        return self._all(
+            "SELECT valid_from, state FROM user_versions WHERE user_id = ? ORDER BY valid_from, id",
+            user_id,
+        )
+
+    def rename_user(self, user_id: int, new_address: str, domain_id: int) -> None:
+        """Give the account another address (of ``domain_id``, of its company):
+        its own address row moves, its id and everything keyed by it stay."""
+        self._run(
+            "UPDATE users SET address = ?, domain_id = ? WHERE id = ?",
+            new_address,
+            domain_id,
+            user_id,
+        )
+        self._run(
+            "UPDATE addresses SET address = ?, domain_id = ? WHERE user_id = ? AND is_alias = 0",
+            new_address,
+            domain_id,
+            user_id,
+        )
+
+    def deleted_users_named(self, address: str, company_ids: Sequence[int] | None) -> list[Any]:
+        """Soft-deleted, unpurged accounts whose own address is ``address`` (rows
+        as :meth:`user_by_id`), of ``company_ids`` only when given (scope first:
+        another tenant's rows are never read)."""
+        rows = self._all(
+            self._USER + " WHERE u.address = ? AND u.purgetime IS NULL ORDER BY u.id", address
+        )
+        return [r for r in rows if company_ids is None or r[1] in company_ids]
 
     # -- storage reports ----------------------------------------------------
     _STORAGE_UPSERT = (
@@ -636,24 +696,63 @@ class Queries:
             self._run("DELETE FROM roles WHERE user_id = ? AND company_id = ?", user_id, company_id)
 
     # -- tokens -------------------------------------------------------------
-    def token(self, token_hash: str) -> tuple[str, int] | None:
-        return self._one("SELECT principal, expires FROM tokens WHERE token_hash = ?", token_hash)
+    def token(self, token_hash: str) -> tuple[str, int, str] | None:
+        """(principal, expires, kind) of a stored token."""
+        return self._one(
+            "SELECT principal, expires, kind FROM tokens WHERE token_hash = ?", token_hash
+        )
 
     def add_token(
-        self, token_hash: str, company_id: int | None, principal: str, expires: int
+        self,
+        token_hash: str,
+        company_id: int | None,
+        principal: str,
+        expires: int,
+        kind: str = "session",
+        user_id: int | None = None,
     ) -> None:
         self._run(
-            "INSERT INTO tokens (token_hash, company_id, principal, expires) VALUES (?, ?, ?, ?) "
+            "INSERT INTO tokens (token_hash, company_id, principal, expires, kind, user_id) "
+            "VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (token_hash) DO UPDATE SET principal = excluded.principal, "
-            "expires = excluded.expires, company_id = excluded.company_id",
+            "expires = excluded.expires, company_id = excluded.company_id, "
+            "kind = excluded.kind, user_id = excluded.user_id",
             token_hash,
             company_id,
             principal,
             expires,
+            kind,
+            user_id,
         )
 
-    def drop_tokens_of(self, principal: str) -> None:
-        self._run("DELETE FROM tokens WHERE principal = ?", principal)
+    def consume_token(self, token_hash: str, now: int) -> tuple[str, int] | None:
+        """Take a single-use token: (principal, expires) to exactly one caller,
+        however many ask at once (one DELETE decides, in the store), else None."""
+        return self._one(
+            "DELETE FROM tokens WHERE token_hash = ? AND kind = 'sso' AND expires >= ? "
+            "RETURNING principal, expires",
+            token_hash,
+            now,
+        )
+
+    def drop_tokens_of(self, principal: str, user_id: int | None = None) -> int:
+        """Drop every token of ``principal`` (and of the account ``user_id``,
+        whatever name it was issued under); the number dropped."""
+        if user_id is None:
+            n = self._changed("DELETE FROM tokens WHERE principal = ?", principal)
+        else:
+            n = self._changed(
+                "DELETE FROM tokens WHERE principal = ? OR user_id = ?", principal, user_id
+            )
+        if n:  # other processes drop the tokens they hold in memory (api/service.py)
+            self.set_meta("tokens", str(self.tokens_version() + 1))
+        return n
+
+    def tokens_version(self) -> int:
+        """A number that grows whenever stored tokens are dropped before they
+        expire (logout, password change, delete, rename)."""
+        v = self.meta("tokens")
+        return int(v) if v else 0
 
     def drop_expired_tokens(self, now: int) -> None:
         self._run("DELETE FROM tokens WHERE expires < ?", now)
@@ -668,10 +767,12 @@ class Queries:
         method: str,
         obj: str,
         detail: str,
+        object_kind: str | None = None,
+        object_id: int | None = None,
     ) -> None:
         self._run(
-            "INSERT INTO audit_log (time, company_id, actor, client, method, object, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (time, company_id, actor, client, method, object, detail, "
+            "object_kind, object_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             time,
             company_id,
             actor,
@@ -679,7 +780,30 @@ class Queries:
             method,
             obj,
             detail,
+            object_kind,
+            object_id,
         )
+
+    def changes_of(
+        self, object_kind: str, object_id: int, first: int, limit: int
+    ) -> tuple[int, list[Any]]:
+        """(total, page): an object's audit entries newest first, ``limit`` of
+        them from index ``first`` — (time, actor, client, method, detail) —
+        paged by the index (object_kind, object_id, id)."""
+        total = self._one(
+            "SELECT COUNT(*) FROM audit_log WHERE object_kind = ? AND object_id = ?",
+            object_kind,
+            object_id,
+        )[0]
+        rows = self._all(
+            "SELECT time, actor, client, method, detail FROM audit_log "
+            "WHERE object_kind = ? AND object_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+            object_kind,
+            object_id,
+            limit,
+            first,
+        )
+        return int(total), rows
 
     def audit_entries(self, company_id: int | None = None) -> list[Any]:
         if company_id is None:

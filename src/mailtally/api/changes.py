@@ -1,0 +1,61 @@
+"""``get_user_changes``, ``get_domain_changes``, ``get_company_changes`` and
+``get_user_attribute_history``: what the audit log and the account's versions
+say (mailtally.changes)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from mailtally.api.common import Method, Name, Range, Request
+from mailtally.api.service import Service
+from mailtally.changes import attribute_history, object_changes
+from mailtally.tree import ObjectType, Principal
+
+__all__ = ["METHODS"]
+
+
+class UserChangesRequest(Request, kw_only=True):
+    user: Name
+    range: Range = msgspec.field(default_factory=Range)
+
+
+class DomainChangesRequest(Request, kw_only=True):
+    domain: Name
+    range: Range = msgspec.field(default_factory=Range)
+
+
+class CompanyChangesRequest(Request, kw_only=True):
+    #: default: the caller's own company
+    company: Name | None = None
+    range: Range = msgspec.field(default_factory=Range)
+
+
+def _changes(kind: ObjectType, field: str) -> Any:
+    async def view(svc: Service, req: Any, p: Principal) -> dict[str, Any]:
+        name = getattr(req, field)
+        r = req.range
+        return await svc.read(lambda q: object_changes(q, p, kind, name, r.first, r.limit))
+
+    view.__name__ = f"get_{kind}_changes"
+    return view
+
+
+class AttributeHistoryRequest(Request, kw_only=True):
+    user: Name
+    attribute: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+async def get_user_attribute_history(
+    svc: Service, req: AttributeHistoryRequest, p: Principal
+) -> dict[str, Any]:
+    return await svc.read(lambda q: attribute_history(q, p, req.user, req.attribute))
+
+
+METHODS = {
+    "get_user_changes": Method(UserChangesRequest, _changes("user", "user")),
+    "get_domain_changes": Method(DomainChangesRequest, _changes("domain", "domain")),
+    "get_company_changes": Method(CompanyChangesRequest, _changes("company", "company")),
+    "get_user_attribute_history": Method(AttributeHistoryRequest, get_user_attribute_history),
+}
