@@ -160,3 +160,27 @@ def test_errors(platform, call, fresh_store):
     # a plain user may not rename itself
     failed(call("rename_user", credentials=as_user(carol), user=carol, new_name="c@acme.net"), 4)
     assert table_rows(fresh_store, "users", "addresses", "audit_log", "gauges") == before
+
+
+def test_searches_see_the_new_name_in_its_new_domain(platform, call):
+    """The search columns and the workgroup list follow a move between domains."""
+
+    def users(domain: str) -> dict[str, str]:
+        a = ok(call("search_users", criteria={"domain": domain}, fields=["workgroup"]))
+        return {u["user"]: u["workgroup"] for u in a["users"]}
+
+    def groups(domain: str) -> dict[str, int]:
+        a = ok(call("search_workgroups", criteria={"domain": domain}))
+        return {g["workgroup"]: g["users"] for g in a["workgroups"]}
+
+    ok(call("change_user", credentials=ADMIN, user="carol@acme.net",
+            attributes={"workgroup": "night shift"}))  # fmt: skip
+    assert groups("acme.net")["night shift"] == 1
+    assert "night shift" not in groups("acme.com")
+    ok(call("rename_user", credentials=ADMIN, user="carol@acme.net", new_name="carol@acme.com"))
+    assert users("acme.com")["carol@acme.com"] == "night shift"
+    assert "carol@acme.net" not in users("acme.net")
+    assert groups("acme.com")["night shift"] == 1
+    assert groups("acme.net").get("night shift", 0) == 0
+    found = ok(call("search_users", criteria={"match": "carol@*"}))
+    assert [u["user"] for u in found["users"]] == ["carol@acme.com"]
