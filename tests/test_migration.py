@@ -1,17 +1,15 @@
-"""Migration 0004 (the counter tables as WITHOUT ROWID, kind as a small integer)
-on a store that the previous release built.
+"""Migrations 0004–0006 on a store that the release before them built.
 
-The store is built at schema 3 for real: the migration runner stops there
-(``SQLiteStore(schema=3)``), and the store is filled through the real paths
-— the demo platform (14 months of ``record_events``, quota reports, deleted
-accounts), then a synthesized log with its quota reports, ingested by the
-compiled or the pure-Python path — with the statements of schema 3: until
-migration 0004, ``Queries`` wrote and read ``kind`` as its name, and
-:func:`schema_3_statements` puts exactly those statements back (everything
-else is today's code).
+``tests/data/schema3/`` holds a store made by commit 760122a (schema 3: the
+counter tables as rowid tables, ``kind`` as its name) — the demo platform (14
+months of counts, quota reports, deleted accounts) and a 20-day synthesized
+log ingested by the compiled path — as an SQL dump, and the SHA-256 of every
+``stats_summary`` body that release's API answered for it (``make.py`` there
+says how both were made).  Built by the old code, not by today's code put back
+into the old shape, so the test compares two releases.
 
 * Every ``stats_summary`` (every user, domain and company, by day, week and
-  month) answers the same bytes through the API after the migration as before.
+  month) answers the same bytes through the API after the migrations.
 * A migrated store keeps counting: an event adds to the very row it added to
   before.
 * Re-opening a migrated store migrates nothing again.
@@ -20,55 +18,34 @@ else is today's code).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime
+import gzip
+import hashlib
+import json
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import (
-    INGEST_MODES,
-    OPERATOR,
-    OPERATOR_CREDS,
-    OPERATOR_PASSWORD,
-    add_operator,
-    cheap_config,
-    hasher_for,
-    table_rows,
-    use_ingest_mode,
-)
+from conftest import OPERATOR_CREDS, cheap_config, table_rows
 from mailtally.api import create_app
-from mailtally.demo import build_demo
 from mailtally.events import Login
 from mailtally.periods import KINDS, FixedClock, Periods
 from mailtally.record import record_events
 from mailtally.store import Store, open_store
 from mailtally.store import base as store_base
-from mailtally.store.sqlite import SQLiteStore
 from test_floods import post
-from test_ingest_e2e import synth_and_ingest
 
-#: the log: 20 days from Monday 26 January 2026 (weeks and months on both sides)
-LOG_START, LOG_DAYS = date(2026, 1, 26), 20
+DATA = Path(__file__).parent / "data" / "schema3"
+#: the time the answers were taken at (make.py's NOW)
 NOW = int(datetime(2026, 2, 15, 12, tzinfo=UTC).timestamp())
 COUNTER_TABLES = ("flows", "gauges", "storage_reports")
+LATEST = store_base.migrations()[-1][0]
 
 
-@contextmanager
-def schema_3_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """``Queries`` as it was before migration 0004: kinds written and read by name."""
-    with monkeypatch.context() as mp:
-        mp.setattr(store_base, "KIND_CODES", {k: k for k in KINDS})
-        mp.setattr(store_base, "_KIND_CODE", "?")
-        mp.setattr(store_base, "_FLOW_UPSERT", store_base._flow_upsert())
-        mp.setattr(store_base, "_GAUGE_UPSERT", store_base._gauge_upsert())
-        yield
-
-
-def answers(store: Store) -> dict[tuple[str, str, str], bytes]:
-    """The body of every stats_summary, as the API sends it.
+def answers(store: Store) -> dict[str, str]:
+    """The SHA-256 of the body of every stats_summary, as the API sends it.
 
     Straight into the ASGI app on one event loop (the TestClient's thread hops
     cost ten times the answers themselves on a loaded machine)."""
@@ -78,7 +55,7 @@ def answers(store: Store) -> dict[tuple[str, str, str], bytes]:
         objects += [("user", r[0]) for r in q.conn.execute("SELECT address FROM users")]
     app = create_app(store, cheap_config(), FixedClock(NOW))
 
-    async def ask_all() -> dict[tuple[str, str, str], bytes]:
+    async def ask_all() -> dict[str, str]:
         out = {}
         async with app.router.lifespan_context(app):
             for type_, name in objects:
@@ -86,44 +63,20 @@ def answers(store: Store) -> dict[tuple[str, str, str], bytes]:
                     request = {"credentials": OPERATOR_CREDS, "type": type_, "object": name}
                     status, body = await post(app, "stats_summary", request | {"by": by})
                     assert status == 200, body
-                    out[(type_, name, by)] = body
+                    out[f"{type_} {name} {by}"] = hashlib.sha256(body).hexdigest()
         return out
 
     return asyncio.run(ask_all())
 
 
 @pytest.fixture(scope="module")
-def demo_at_schema_3(tmp_path_factory) -> Path:
-    """The demo platform (14 months of counts, quota reports, deleted accounts) at schema 3."""
-    path = tmp_path_factory.mktemp("schema3-demo") / "store.sqlite3"
-    with pytest.MonkeyPatch.context() as mp, schema_3_statements(mp):
-        store = SQLiteStore(path, schema=3)
-        try:
-            assert store.schema_version() == 3
-            add_operator(store, hasher_for(cheap_config()), OPERATOR, OPERATOR_PASSWORD)
-            build_demo(store, Periods("UTC"), hasher_for(cheap_config()), NOW)
-        finally:
-            store.close()
-    return path
-
-
-@pytest.fixture(scope="module", params=INGEST_MODES, ids=lambda m: f"ingest-{m}")
-def schema_3_store(
-    request, demo_at_schema_3, tmp_path_factory
-) -> Iterator[tuple[Path, dict[Any, bytes]]]:
-    """A store file at schema 3: the demo, and a log ingested on one path; and
-    every stats_summary answer it gives."""
-    path = tmp_path_factory.mktemp(f"schema3-{request.param}") / "store.sqlite3"
-    path.write_bytes(demo_at_schema_3.read_bytes())
-    with pytest.MonkeyPatch.context() as mp, schema_3_statements(mp):
-        store = SQLiteStore(path, schema=3)
-        try:
-            use_ingest_mode(mp, request.param)
-            synth_and_ingest(store, path.parent / "logs", 5, 4000, LOG_DAYS, LOG_START)
-            before = answers(store)
-        finally:
-            store.close()
-    yield path, before
+def schema_3_store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The old release's store as a file, and the answers it gave."""
+    path = tmp_path_factory.mktemp("schema3") / "store.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(gzip.decompress((DATA / "store.sql.gz").read_bytes()).decode())
+    conn.close()
+    return path, json.loads((DATA / "answers.json").read_text())
 
 
 def migrated_copy(schema_3_store, tmp_path: Path) -> tuple[Path, dict[Any, bytes]]:
@@ -135,28 +88,29 @@ def migrated_copy(schema_3_store, tmp_path: Path) -> tuple[Path, dict[Any, bytes
 
 def test_the_store_was_built_at_schema_3_with_every_kind_of_row(schema_3_store) -> None:
     path, _before = schema_3_store
-    store = SQLiteStore(path, schema=3)
+    q = sqlite3.connect(path)
     try:
-        with store.read() as q:
-            kinds = {r[0] for r in q.conn.execute("SELECT DISTINCT kind FROM flows")}
-            deleted = q.conn.execute("SELECT SUM(users_deleted) FROM gauges").fetchone()[0]
-            reports = q.conn.execute("SELECT COUNT(*) FROM storage_reports").fetchone()[0]
-            months = q.conn.execute(
-                "SELECT COUNT(DISTINCT period) FROM flows WHERE kind = 'month'"
-            ).fetchone()[0]
-            sql = q.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'flows'").fetchone()
-        assert kinds == {"day", "week", "month"}
-        assert deleted > 0 and reports > 0 and months > 12
-        assert "WITHOUT ROWID" not in sql[0]
+        version = q.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        kinds = {r[0] for r in q.execute("SELECT DISTINCT kind FROM flows")}
+        deleted = q.execute("SELECT SUM(users_deleted) FROM gauges").fetchone()[0]
+        reports = q.execute("SELECT COUNT(*) FROM storage_reports").fetchone()[0]
+        months = q.execute(
+            "SELECT COUNT(DISTINCT period) FROM flows WHERE kind = 'month'"
+        ).fetchone()[0]
+        sql = q.execute("SELECT sql FROM sqlite_master WHERE name = 'flows'").fetchone()
     finally:
-        store.close()
+        q.close()
+    assert version == ("3",)
+    assert kinds == {"day", "week", "month"}
+    assert deleted > 0 and reports > 0 and months > 12
+    assert "WITHOUT ROWID" not in sql[0]
 
 
 def test_every_summary_answers_the_same_bytes_after_the_migration(schema_3_store, tmp_path) -> None:
     path, before = migrated_copy(schema_3_store, tmp_path)
     store = open_store(f"sqlite:///{path}")
     try:
-        assert store.schema_version() == 4
+        assert store.schema_version() == LATEST
         after = answers(store)
     finally:
         store.close()
@@ -215,7 +169,7 @@ def test_reopening_a_migrated_store_changes_nothing(schema_3_store, tmp_path) ->
     store = open_store(f"sqlite:///{path}")
     try:
         first = state(store)
-        assert first[0] == 4
+        assert first[0] == LATEST
         assert all("WITHOUT ROWID" in sql for name, sql in first[1] if name in COUNTER_TABLES)
     finally:
         store.close()

@@ -35,10 +35,7 @@ def _connect(path: str) -> sqlite3.Connection:
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str | Path, *, schema: int | None = None) -> None:
-        """Open (creating and migrating) the file at ``path``; with ``schema``,
-        migrate no further than that version (tests build a store as an older
-        release left it, to migrate it)."""
+    def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
         if self.path != ":memory:":
@@ -48,9 +45,9 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._migrate(schema)
+        self._migrate()
 
-    def _migrate(self, last: int | None) -> None:
+    def _migrate(self) -> None:
         with self._write_lock:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
@@ -65,7 +62,7 @@ class SQLiteStore(Store):
                     ).fetchone()
                     current = int(row[0]) if row else 0
                 for number, script in migrations():
-                    if number <= current or (last is not None and number > last):
+                    if number <= current:
                         continue
                     for statement in _statements(script):
                         conn.execute(statement)
