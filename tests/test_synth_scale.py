@@ -19,7 +19,7 @@ from mailtally.record import record_events
 from mailtally.store import Store, open_store
 from mailtally.store.base import FLOW_COLUMNS, LAST_COLUMNS
 from mailtally.synth import SynthError, synthesize
-from mailtally.synth.history import account_days, write_history
+from mailtally.synth.history import HistoryDays, account_days, write_history
 from mailtally.synth.platform import DAY, build_scale_model, create_in_store
 from mailtally.synth.truth import Truth
 from test_ingest_e2e import check_against_truth, ingester_for
@@ -188,11 +188,14 @@ def events_of(rows: list[tuple[Any, ...]], address: str) -> list[Event]:
     return out
 
 
+KEY = "scope, scope_id, kind, period"
+
+
 def counter_rows(store: Store) -> dict[str, list[Any]]:
     """Every row of the counter tables, in key order (not in the order written)."""
     with store.read() as q:
         return {
-            t: q.conn.execute(f"SELECT * FROM {t} ORDER BY scope, scope_id, kind, period").fetchall()
+            t: q.conn.execute(f"SELECT * FROM {t} ORDER BY {KEY}").fetchall()
             for t in ("flows", "gauges")
         }
 
@@ -218,16 +221,13 @@ def test_bulk_history_equals_recording_its_events(tmp_path) -> None:
             counted.append(write_history(store, periods, Truth(domains, start), users, start,
                                          days, seed))  # fmt: skip
         else:
-            first = start - days * DAY
-            keys = [periods.keys(first + i * DAY)[0] for i in range(days)]
+            h = HistoryDays(periods, start, days, seed)
             with store.read() as q:
                 owners = {a: (uid, did, cid) for a, uid, did, cid, own in q.accounts() if a == own}
-            events = [
-                ev
-                for u in users
-                for ev in events_of(account_days(seed, u, owners[u.address], first, keys),
-                                    u.address)  # fmt: skip
-            ]
+            events: list[Event] = []
+            for u in users:
+                rows = account_days(h, u, owners[u.address])
+                events += events_of(rows, u.address)
             with store.write() as q:
                 result = record_events(q, periods, events)
             assert result.ignored == 0

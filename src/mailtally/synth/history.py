@@ -8,28 +8,38 @@ writes the rows those days make straight into ``flows``: each account's day rows
 its week and month rows (their sums, and the latest of its last_* times), and its
 domain's and company's day, week and month rows (sums, no last_* times) — the rows
 :func:`mailtally.record.record_events` makes of the same days' events, without the
-events, the resolver or an upsert that finds a row to add to
-(``tests/test_synth_scale.py`` builds a platform both ways and compares every
-answer).
+events, the resolver or an upsert (``tests/test_synth_scale.py`` builds a platform
+both ways and compares every row and every answer).
 
-The order is the flows key's (scope, scope_id, kind, period): company by company,
-domain by domain, account by account (in id order), each account's days then months
-then weeks; then its domain's rows, then its company's.  So every insert lands at
-the end of a run of the key, memory holds one chunk of accounts
-(:data:`CHUNK_ACCOUNT_DAYS`) plus one domain's and one company's day sums, and one
-write transaction takes about :data:`TX_ROWS` rows.  The rows go through
-:meth:`~mailtally.store.base.Queries.add_flow_rows`, whose upsert costs what a plain
-INSERT does when no row is there (measured: 6.2 against 5.8 µs a row), and adds
-correctly if one is: synth writes the past of a platform it has just created, but a
-store with rows already there stays right.  History writes no gauges: the accounts'
-gauges over those days are those of their creation (the tree's, written by
-``create_in_store``), and there are no quota reports before the log's first day.
+40 million account-days are too many to draw one by one in Python (a dozen draws a
+day: about 8 µs).  So the days are drawn once per kind of account (forward-only;
+mailbox by IMAP or POP3, with or without webmail) and week of the history:
+:data:`PATTERNS` patterns of a week each, with their week's sums and their months'
+parts already added up (:class:`HistoryDays`).  An account picks one pattern a week
+with a byte of its own random source (from the seed and its address, so the days do
+not depend on the order they are written in); its day and week rows are the
+pattern's under its own key, its month rows the sums of its weeks' parts, and its
+domain's days the patterns' days times how many of the domain's accounts picked
+them.  Every day still has the distribution of the model above; an account's history
+is one of 32^weeks.  An account created during the history counts from its first
+whole day (its first week drawn apart).
 
-Each account draws from a random source of its own (from the seed and its address),
-so the days do not depend on the order they are written in; the platform's own
-random source is not touched, so a platform without history writes the same log,
-byte for byte, as before.  The same days go into the truth (:class:`~.truth.Truth`,
-negative day indices, before the log's first day) unless ``with_truth`` is off.
+The rows are written in the flows key's order (scope, scope_id, kind, period):
+company by company, domain by domain, account by account (in id order), each
+account's days then months then weeks; then its domain's rows, then its company's.
+So every insert lands at the end of a run of the key, memory holds the patterns,
+one chunk of rows (:data:`TX_ROWS`, one write transaction) and one domain's and one
+company's day sums, and the rows go through
+:meth:`~mailtally.store.base.Queries.insert_flow_rows`: plain INSERTs, since synth
+writes the past of a platform it has just created — a row already there fails the
+build, never adds twice.  History writes no gauges: the accounts' gauges over those
+days are those of their creation (the tree's, written by ``create_in_store``), and
+there are no quota reports before the log's first day.
+
+The platform's own random source is not touched, so a platform without history
+writes the same log, byte for byte, as before.  The same days go into the truth
+(:class:`~.truth.Truth`, negative day indices, before the log's first day) unless
+``with_truth`` is off.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from itertools import chain, groupby
-from operator import add, itemgetter
+from operator import add, mul
 
 from mailtally.periods import Periods
 from mailtally.store import Store
@@ -63,14 +73,16 @@ from .truth import (
     Truth,
 )
 
-#: account-days drawn and held at once (one chunk of a domain's accounts)
-CHUNK_ACCOUNT_DAYS = 100_000
-#: rows written per write transaction, about (whole chunks)
+#: week patterns drawn for each kind of account and week; an account picks one a week
+#: with a byte of its own random source (so a power of two, at most 256)
+PATTERNS = 32
+#: rows written per write transaction, about (whole accounts)
 TX_ROWS = 200_000
 
 # A flow row is (company_id, scope, scope_id, kind, period, *FLOW_COLUMNS,
-# *LAST_COLUMNS).  _account_days() writes its day rows as literal tuples in this
-# column order, for speed (tens of millions of them): it must be the store's.
+# *LAST_COLUMNS); a day of a pattern is its tail, (period, *values, *lasts), which
+# _draw_day() writes as literal tuples in this column order, for speed: it must be
+# the store's.
 _ROW_COLUMNS = (
     "messages_autorespond_count",
     "messages_in_size",
@@ -93,18 +105,19 @@ _ROW_COLUMNS = (
     "last_smtpin",
 )
 assert FLOW_COLUMNS + LAST_COLUMNS == _ROW_COLUMNS, "synth.history writes flow rows by position"
-_KEY = 5  # values start here
-_LASTS = _KEY + len(FLOW_COLUMNS)  # last_* times start here
+_NF = len(FLOW_COLUMNS)  # in a tail: values at 1.._NF, last times after them
 _NO_LASTS = (0,) * len(LAST_COLUMNS)
+_HEAD = 4  # a row is (company_id, scope, scope_id, kind) + a tail
 
 
 def _at(column: str) -> int:
-    return _KEY + _ROW_COLUMNS.index(column)
+    """The index of ``column`` in a tail."""
+    return 1 + _ROW_COLUMNS.index(column)
 
 
-#: (row index, truth metric) of every flow a history day has
+#: (index in a row, truth metric) of every flow a history day has
 TRUTH_FLOWS = tuple(
-    (_at(c), m)
+    (_HEAD + _at(c), m)
     for c, m in (
         ("messages_in_ham", IN_HAM),
         ("messages_in_size", IN_SIZE),
@@ -118,9 +131,9 @@ TRUTH_FLOWS = tuple(
         ("logins_webmail", WEBMAIL),
     )
 )
-#: (row index, truth last) of every last_* time
+#: (index in a row, truth last) of every last_* time
 TRUTH_LASTS = tuple(
-    (_at(c), k)
+    (_HEAD + _at(c), k)
     for c, k in (
         ("last_imap4", L_IMAP4),
         ("last_pop3", L_POP3),
@@ -129,190 +142,286 @@ TRUTH_LASTS = tuple(
         ("last_smtpin", L_SMTPIN),
     )
 )
-#: the row indices whose sum is the events of a day (each event's count)
-_EVENT_COUNTS = itemgetter(
-    *(
-        _at(c)
-        for c in (
-            "messages_in_ham",
-            "messages_in_spam",
-            "messages_forward_count",
-            "messages_out_msg_count",
-            "logins_imap4",
-            "logins_pop3",
-            "logins_webmail",
-        )
+#: the tail indices whose sum is a day's events (each event's count)
+_EVENT_COUNTS = tuple(
+    _at(c)
+    for c in (
+        "messages_in_ham",
+        "messages_in_spam",
+        "messages_forward_count",
+        "messages_out_msg_count",
+        "logins_imap4",
+        "logins_pop3",
+        "logins_webmail",
     )
 )
 
 Owner = tuple[int, int, int]  # (user_id, domain_id, company_id)
+Row = tuple[int | str, ...]
+Kind = tuple[str, bool, bool]  # (type, pop3, webmail)
+#: a week of an account: its day tails, its week's tail, its months' parts (tails
+#: keyed by month, one or two), and the events it counts
+Week = tuple[tuple[Row, ...], Row, tuple[Row, ...], int]
 
 
-def account_days(
-    seed: int, u: SUser, owner: Owner, first: int, keys: list[str]
-) -> list[tuple[int | str, ...]]:
-    """The day rows of account ``u`` for the days ``first`` + i days (``keys[i]`` each
-    day's period key), days without mail or logins left out, in day order.
+def _draw_day(rnd: Callable[[], float], kind: Kind, t: int, key: str) -> Row | None:
+    """One day of mail and logins of an account of ``kind`` for the day starting at
+    ``t``: its tail (``key``, *values, *last times), or None for a day without any.
+    ``lo + int(rnd() * (hi - lo + 1))`` draws lo..hi."""
+    account_type, pop3, webmail = kind
+    ham = int(rnd() * 13)
+    if ham:
+        size = ham * (4_000 + int(rnd() * 76_001))
+        t_in = t + 28_800 + int(rnd() * 43_201)
+    else:
+        size = t_in = 0
+    spam = int(rnd() * 4)
+    if spam:
+        ts = t + int(rnd() * DAY)
+        if ts > t_in:
+            t_in = ts
+    if account_type == "forward":
+        if not (ham or spam):
+            return None
+        return (key, 0, size, 0, spam, 0, ham, ham, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, t_in)
+    sent = int(rnd() * 5)
+    if sent:
+        rcpt = sent + int(rnd() * (sent + 1))
+        out_size = sent * (2_000 + int(rnd() * 38_001))
+        t_out = t + 28_800 + int(rnd() * 43_201)
+    else:
+        rcpt = out_size = t_out = 0
+    logins = int(rnd() * 7)
+    t_login = t + int(rnd() * DAY) if logins else 0
+    web = int(rnd() * 3) if webmail else 0
+    t_web = t + int(rnd() * DAY) if web else 0
+    if not (ham or spam or sent or logins or web):
+        return None
+    if pop3:
+        return (key, 0, size, sent, spam, out_size, 0, ham, rcpt, 0, 0, logins, web, 0, 0,
+                0, t_login, t_web, t_out, t_in)  # fmt: skip
+    return (key, 0, size, sent, spam, out_size, 0, ham, rcpt, 0, logins, 0, web, 0, 0,
+            t_login, 0, t_web, t_out, t_in)  # fmt: skip
 
-    Accounts created later than a day are not counted that day; a filter-only
-    account's mail is relayed to the customer's server and counted by their log.
-    """
+
+def _total(tails: list[Row] | tuple[Row, ...], lasts: bool = True) -> list[int]:
+    """The sums of the tails' values and (``lasts``) the latest of their last times."""
+    if len(tails) == 1:
+        return list(tails[0][1:]) if lasts else list(tails[0][1 : 1 + _NF])
+    cols = list(zip(*tails, strict=True))
+    sums = list(map(sum, cols[1 : 1 + _NF]))  # type: ignore[arg-type]
+    return sums + list(map(max, cols[1 + _NF :])) if lasts else sums  # type: ignore[arg-type]
+
+
+def _week(tails: list[Row], week: str, month_of: dict[str, str]) -> Week | None:
+    """A week of ``tails`` (its days with mail or logins, in order), or None without any."""
+    if not tails:
+        return None
+    months = tuple(
+        (month, *_total(list(group)))
+        for month, group in groupby(tails, lambda d: month_of[d[0]])  # type: ignore[index]
+    )
+    events = sum(d[i] for d in tails for i in _EVENT_COUNTS)  # type: ignore[misc]
+    return tuple(tails), (week, *_total(tails)), months, events
+
+
+class HistoryDays:
+    """The days of a history: ``days`` days before ``start``, their period keys, its
+    weeks (cut at its ends), and the week patterns each kind of account picks from."""
+
+    def __init__(self, periods: Periods, start: int, days: int, seed: int) -> None:
+        self.seed = seed
+        self.first = start - days * DAY
+        self.keys: list[str] = []
+        self.week_of: dict[str, str] = {}
+        self.month_of: dict[str, str] = {}
+        self.start_of: dict[str, int] = {}
+        for i in range(days):
+            t = self.first + i * DAY
+            day, week, month = periods.keys(t)
+            self.keys.append(day)
+            self.week_of[day], self.month_of[day], self.start_of[day] = week, month, t
+        #: (week key, index of its first day, of the day after its last)
+        self.weeks: list[tuple[str, int, int]] = []
+        for week, group in groupby(range(days), lambda i: self.week_of[self.keys[i]]):
+            span = list(group)
+            self.weeks.append((week, span[0], span[-1] + 1))
+        self._patterns: dict[Kind, list[list[Week | None]]] = {}
+        self._columns: dict[Kind, list[tuple[str, list[tuple[int, ...]]] | None]] = {}
+
+    def patterns(self, kind: Kind) -> list[list[Week | None]]:
+        """For each week, the :data:`PATTERNS` weeks an account of ``kind`` may have."""
+        found = self._patterns.get(kind)
+        if found is None:
+            rnd = random.Random(f"history-{self.seed}-{'-'.join(map(str, kind))}").random
+            found = self._patterns[kind] = [
+                [self.week(kind, rnd, week, lo, hi) for _ in range(PATTERNS)]
+                for week, lo, hi in self.weeks
+            ]
+        return found
+
+    def columns(self, kind: Kind) -> list[tuple[str, list[tuple[int, ...]]] | None]:
+        """For each day, its key and each value's column over the patterns of its week
+        (0 where a pattern has no such day), so that the day's sums over a domain's
+        accounts are each column times how many picked each pattern; None for a day
+        no pattern has."""
+        found = self._columns.get(kind)
+        if found is None:
+            found = self._columns[kind] = []
+            zeros = (0,) * _NF
+            for (_week, lo, hi), patterns in zip(self.weeks, self.patterns(kind), strict=True):
+                by_key = [{d[0]: d[1 : 1 + _NF] for d in p[0]} if p else {} for p in patterns]
+                for key in self.keys[lo:hi]:
+                    days = [b.get(key, zeros) for b in by_key]
+                    has = any(d is not zeros for d in days)
+                    found.append((key, list(zip(*days, strict=True))) if has else None)
+        return found
+
+    def week(
+        self, kind: Kind, rnd: Callable[[], float], week: str, lo: int, hi: int
+    ) -> Week | None:
+        days = (_draw_day(rnd, kind, self.first + i * DAY, self.keys[i]) for i in range(lo, hi))
+        return _week([d for d in days if d is not None], week, self.month_of)
+
+
+def kind_of(u: SUser) -> Kind | None:
+    """Which patterns an account picks from; None for a filter-only account (its mail
+    is relayed to the customer's server and counted by their log)."""
     if u.type == "filter":
-        return []
-    rnd = random.Random(f"history-{seed}-{u.address}").random
-    uid, _did, cid = owner
-    forward = u.type == "forward"
-    pop3, webmail = u.pop3, u.webmail
-    out: list[tuple[int | str, ...]] = []
-    append = out.append
-    i0 = max(0, -(-(u.createtime - first) // DAY))  # the first day that starts after creation
-    # `lo + int(rnd() * (hi - lo + 1))` draws lo..hi: randint's range at a third of its cost
-    for i in range(i0, len(keys)):
-        t = first + i * DAY
-        ham = int(rnd() * 13)
-        if ham:
-            size = ham * (4_000 + int(rnd() * 76_001))
-            t_in = t + 28_800 + int(rnd() * 43_201)
-        else:
-            size = t_in = 0
-        spam = int(rnd() * 4)
-        if spam:
-            ts = t + int(rnd() * DAY)
-            if ts > t_in:
-                t_in = ts
-        if forward:
-            if ham or spam:
-                append((cid, USER, uid, "day", keys[i],
-                        0, size, 0, spam, 0, ham, ham, 0, 0, 0, 0, 0, 0, 0,
-                        0, 0, 0, 0, t_in))  # fmt: skip
+        return None
+    return (u.type, False, False) if u.type == "forward" else (u.type, u.pop3, u.webmail)
+
+
+def account_weeks(h: HistoryDays, u: SUser) -> Iterator[tuple[int, int, Week]]:
+    """(week index, pattern picked or -1, week) of every week account ``u`` has mail or
+    logins in.  A week with its creation in it counts from its first whole day on
+    (drawn apart: -1)."""
+    kind = kind_of(u)
+    if kind is None:
+        return
+    table = h.patterns(kind)
+    picks = random.Random(f"history-{h.seed}-{u.address}").randbytes(len(table))
+    i0 = max(0, -(-(u.createtime - h.first) // DAY))  # the first day that starts after creation
+    mask = PATTERNS - 1
+    for s, ((week, lo, hi), patterns, b) in enumerate(zip(h.weeks, table, picks, strict=True)):
+        if hi <= i0:
             continue
-        sent = int(rnd() * 5)
-        if sent:
-            rcpt = sent + int(rnd() * (sent + 1))
-            out_size = sent * (2_000 + int(rnd() * 38_001))
-            t_out = t + 28_800 + int(rnd() * 43_201)
-        else:
-            rcpt = out_size = t_out = 0
-        logins = int(rnd() * 7)
-        t_login = t + int(rnd() * DAY) if logins else 0
-        web = int(rnd() * 3) if webmail else 0
-        t_web = t + int(rnd() * DAY) if web else 0
-        if not (ham or spam or sent or logins or web):
+        j = b & mask
+        found = patterns[j]
+        if found is None:
             continue
-        if pop3:
-            append((cid, USER, uid, "day", keys[i],
-                    0, size, sent, spam, out_size, 0, ham, rcpt, 0, 0, logins, web, 0, 0,
-                    0, t_login, t_web, t_out, t_in))  # fmt: skip
-        else:
-            append((cid, USER, uid, "day", keys[i],
-                    0, size, sent, spam, out_size, 0, ham, rcpt, 0, logins, 0, web, 0, 0,
-                    t_login, 0, t_web, t_out, t_in))  # fmt: skip
-    return out
+        if lo < i0:  # the week it was created in: its days from then on
+            first = h.keys[i0]
+            found = _week([d for d in found[0] if d[0] >= first], week, h.month_of)  # type: ignore[operator]
+            if found is None:
+                continue
+            j = -1
+        yield s, j, found
 
 
-def _rollup(
-    rows: list[tuple[int | str, ...]], of: dict[str, str], kind: str, lasts: bool
-) -> Iterator[tuple[int | str, ...]]:
-    """The ``kind`` rows (week or month: ``of`` maps a day key to its key) of one
-    scope's day rows, in order: sums of the values, maxima of the last_* times."""
-    for key, group in groupby(rows, lambda r: of[r[4]]):  # type: ignore[index]
-        g = list(group)
-        if len(g) == 1:
-            yield (*g[0][:3], kind, key, *g[0][_KEY:])
-            continue
-        cols = list(zip(*g, strict=True))
-        yield (
-            *g[0][:3],
-            kind,
-            key,
-            *map(sum, cols[_KEY:_LASTS]),
-            *(map(max, cols[_LASTS:]) if lasts else _NO_LASTS),
-        )
+def account_days(h: HistoryDays, u: SUser, owner: Owner) -> list[Row]:
+    """The day rows of account ``u`` over the days of ``h`` (those with mail or logins)."""
+    head = (owner[2], USER, owner[0], "day")
+    return [head + d for _s, _j, w in account_weeks(h, u) for d in w[0]]
 
 
-def _sums_into(acc: dict[str, list[int]], key: str, values: list[int] | tuple[int, ...]) -> None:
-    old = acc.get(key)
-    acc[key] = list(values) if old is None else list(map(add, old, values))
+class _Sums:
+    """A domain's or company's day sums: added up from the patterns its accounts picked
+    (``picks``: kind -> week -> pattern -> accounts) and days added one by one."""
+
+    def __init__(self) -> None:
+        self.days: dict[str, list[int]] = {}
+        self.picks: dict[Kind, list[list[int]]] = {}
+
+    def add(self, key: str, values: list[int] | tuple[int, ...]) -> None:
+        old = self.days.get(key)
+        self.days[key] = list(values) if old is None else list(map(add, old, values))
+
+    def settle(self, h: HistoryDays) -> dict[str, list[int]]:
+        """The day sums, the picks added in."""
+        for kind, weeks in self.picks.items():
+            columns = h.columns(kind)
+            for (_week, lo, hi), counts in zip(h.weeks, weeks, strict=True):
+                if not any(counts):
+                    continue
+                for day in columns[lo:hi]:
+                    if day is not None:
+                        self.add(day[0], [sum(map(mul, counts, c)) for c in day[1]])
+        self.picks.clear()
+        return self.days
 
 
 def _scope_rows(
-    cid: int, scope: str, sid: int, days: dict[str, list[int]], week_of: dict[str, str],
-    month_of: dict[str, str],
-) -> list[tuple[int | str, ...]]:  # fmt: skip
+    cid: int, scope: str, sid: int, days: dict[str, list[int]], h: HistoryDays
+) -> list[Row]:
     """A domain's or company's day, month and week rows (in key order) from its day sums."""
-    day_rows = [(cid, scope, sid, "day", k, *days[k], *_NO_LASTS) for k in sorted(days)]
-    return [
-        *day_rows,
-        *_rollup(day_rows, month_of, "month", False),
-        *_rollup(day_rows, week_of, "week", False),
-    ]
+    tails = [(k, *days[k], *_NO_LASTS) for k in sorted(days)]
+    out: list[Row] = [(cid, scope, sid, "day", *d) for d in tails]
+    for kind, of in (("month", h.month_of), ("week", h.week_of)):
+        for key, group in groupby(tails, lambda d, of=of: of[d[0]]):  # type: ignore[misc]
+            out.append((cid, scope, sid, kind, key, *_total(list(group), False), *_NO_LASTS))
+    return out
 
 
 def history_rows(
-    periods: Periods,
+    h: HistoryDays,
     truth: Truth | None,
     users: list[SUser],
     owners: dict[str, Owner],
-    start: int,
-    days: int,
-    seed: int,
     counted: list[int],
-) -> Iterator[list[tuple[int | str, ...]]]:
-    """The flow rows of :func:`write_history`, a chunk of accounts at a time, in key
-    order; ``counted[0]`` grows by the events they sum (each event's count), and
-    ``truth`` (if any) gets every account's days."""
-    first = start - days * DAY
-    day_keys: list[str] = []
-    week_of: dict[str, str] = {}
-    month_of: dict[str, str] = {}
-    start_of: dict[str, int] = {}
-    for i in range(days):
-        day, week, month = periods.keys(first + i * DAY)
-        day_keys.append(day)
-        start_of[day] = first + i * DAY
-        week_of[day], month_of[day] = week, month
-    chunk = max(1, CHUNK_ACCOUNT_DAYS // max(1, days))
+) -> Iterator[list[Row]]:
+    """The flow rows of :func:`write_history`, an account (then a domain, a company)
+    at a time, in key order; ``counted[0]`` grows by the events they sum (each
+    event's count), and ``truth`` (if any) gets every account's days."""
     # company -> its domains -> their accounts, each in id order
     tree: dict[int, dict[int, list[SUser]]] = {}
     for u in users:
         _uid, did, cid = owners[u.address]
         tree.setdefault(cid, {}).setdefault(did, []).append(u)
+    n_weeks = len(h.weeks)
     for cid in sorted(tree):
-        company_days: dict[str, list[int]] = {}
+        company = _Sums()
         for did in sorted(tree[cid]):
-            accounts = sorted(tree[cid][did], key=lambda u: owners[u.address][0])
-            domain_days: dict[str, list[int]] = {}
-            for lo in range(0, len(accounts), chunk):
-                out: list[tuple[int | str, ...]] = []
-                by_day: dict[str, list[tuple[int | str, ...]]] = {}
-                for u in accounts[lo : lo + chunk]:
-                    rows = account_days(seed, u, owners[u.address], first, day_keys)
-                    if not rows:
-                        continue
-                    months = list(_rollup(rows, month_of, "month", True))
-                    out += rows
-                    out += months
-                    out += _rollup(rows, week_of, "week", True)
-                    counted[0] += sum(sum(_EVENT_COUNTS(r)) for r in months)  # type: ignore[arg-type]
-                    for r in rows:
-                        by_day.setdefault(r[4], []).append(r)  # type: ignore[arg-type]
-                    if truth is not None:
-                        for r in rows:
-                            t = start_of[r[4]]  # type: ignore[index]
-                            for at, m in TRUTH_FLOWS:
-                                if r[at]:
-                                    truth.flow(u, t, m, r[at])  # type: ignore[arg-type]
-                            for at, k in TRUTH_LASTS:
-                                if r[at]:
-                                    truth.last(u, r[at], k)  # type: ignore[arg-type]
-                for key, group in by_day.items():
-                    cols = list(zip(*group, strict=True))
-                    _sums_into(domain_days, key, list(map(sum, cols[_KEY:_LASTS])))
-                yield out
-            for key, values in domain_days.items():
-                _sums_into(company_days, key, values)
-            yield _scope_rows(cid, DOMAIN, did, domain_days, week_of, month_of)
-        yield _scope_rows(cid, COMPANY, cid, company_days, week_of, month_of)
+            domain = _Sums()
+            for u in sorted(tree[cid][did], key=lambda u: owners[u.address][0]):
+                uid = owners[u.address][0]
+                kind = kind_of(u)
+                if kind is None:
+                    continue
+                picks = domain.picks.get(kind)
+                if picks is None:
+                    picks = domain.picks[kind] = [[0] * PATTERNS for _ in range(n_weeks)]
+                head = (cid, USER, uid, "day")
+                days: list[Row] = []
+                weeks: list[Row] = []
+                months: dict[str, list[Row]] = {}
+                for s, j, (tails, week, parts, events) in account_weeks(h, u):
+                    days += [head + d for d in tails]
+                    weeks.append(week)
+                    for part in parts:
+                        months.setdefault(part[0], []).append(part)  # type: ignore[arg-type]
+                    counted[0] += events
+                    if j >= 0:
+                        picks[s][j] += 1
+                    else:
+                        for d in tails:
+                            domain.add(d[0], d[1 : 1 + _NF])  # type: ignore[arg-type]
+                if truth is not None:
+                    for r in days:
+                        t = h.start_of[r[4]]  # type: ignore[index]
+                        for at, m in TRUTH_FLOWS:
+                            if r[at]:
+                                truth.flow(u, t, m, r[at])  # type: ignore[arg-type]
+                        for at, k in TRUTH_LASTS:
+                            if r[at]:
+                                truth.last(u, r[at], k)  # type: ignore[arg-type]
+                days += [(cid, USER, uid, "month", m, *_total(p)) for m, p in months.items()]
+                days += [(cid, USER, uid, "week", *w) for w in weeks]
+                yield days
+            for key, values in domain.settle(h).items():
+                company.add(key, values)
+            yield _scope_rows(cid, DOMAIN, did, domain.days, h)
+        yield _scope_rows(cid, COMPANY, cid, company.days, h)
 
 
 def write_history(
@@ -329,10 +438,11 @@ def write_history(
     """Write ``days`` days of counts before ``start`` for ``users`` into the store and
     (with ``with_truth``) into ``truth``; return how many events (summed) they count.
 
-    ``users`` must already be in the store (their ids are read once).  Without
-    ``with_truth`` the days go into the store only (a benchmark's year of 100,000
-    accounts: its truth would not fit in memory).  ``progress`` is told the rows
-    written so far after each transaction.
+    ``users`` must be in the store (their ids are read once), without flow rows in
+    those days (a platform synth has just created).  Without ``with_truth`` the days
+    go into the store only (a benchmark's year of 100,000 accounts: its truth would
+    not fit in memory).  ``progress`` is told the rows written so far after each
+    transaction.
     """
     with store.read() as q:
         owners = {
@@ -345,22 +455,21 @@ def write_history(
         raise RuntimeError(f"history: addresses not in the tree: {missing[:5]}")
     counted = [0]
     written = 0
-    pending: list[list[tuple[int | str, ...]]] = []
+    pending: list[list[Row]] = []
     n_pending = 0
 
     def flush() -> None:
         nonlocal written, n_pending
         with store.write() as q:
-            q.add_flow_rows(chain.from_iterable(pending))
+            q.insert_flow_rows(chain.from_iterable(pending))
         written += n_pending
         pending.clear()
         n_pending = 0
         if progress is not None:
             progress(written)
 
-    for rows in history_rows(
-        periods, truth if with_truth else None, users, owners, start, days, seed, counted
-    ):
+    h = HistoryDays(periods, start, days, seed)
+    for rows in history_rows(h, truth if with_truth else None, users, owners, counted):
         pending.append(rows)
         n_pending += len(rows)
         if n_pending >= TX_ROWS:
