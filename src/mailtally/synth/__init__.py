@@ -203,8 +203,10 @@ class SynthResult:
     platform: Path
     lines: int
     bytes: int
-    #: summed events recorded as counts for the days before the log (``history_days``)
+    #: summed events recorded as counts for the days before the log (``history_days``),
+    #: and the flow rows they are
     history_events: int
+    history_rows: int
     #: seconds spent creating the platform in the store, and recording the history
     create_seconds: float
     history_seconds: float
@@ -333,13 +335,17 @@ def synthesize(
     log = Log(out, t0, t_end, None if multi else MAIL_HOST.name)
     g = traffic(rng, model, domains_, log, t0, t_end, servers)
     create_seconds = _time.monotonic() - created
-    history_events = (
-        write_history(
-            store, Periods("UTC"), g.truth, model, t0, history_days, seed, with_truth=history_truth
-        )
-        if history_days
-        else 0
-    )
+    history_rows = [0]
+
+    def rows_written(n: int) -> None:
+        history_rows[0] = n
+
+    history_events = 0
+    if history_days:
+        history_events = write_history(
+            store, Periods("UTC"), g.truth, model, t0, history_days, seed,
+            progress=rows_written, with_truth=history_truth,
+        )  # fmt: skip
     history_seconds = _time.monotonic() - created - create_seconds
     reports: list[Path] = []
     quotas = [
@@ -449,6 +455,7 @@ def synthesize(
         lines=total_lines,
         bytes=size,
         history_events=history_events,
+        history_rows=history_rows[0],
         create_seconds=create_seconds,
         history_seconds=history_seconds,
         users=len(model),
