@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -253,3 +254,21 @@ def test_bulk_history_equals_recording_its_events(tmp_path) -> None:
         assert any(a for k, a in got.items() if k[0] == "user" and k[2] == "day")
     for s in stores:
         s.close()
+
+
+def test_insert_flow_rows_adds_new_rows_and_refuses_a_row_already_there(store) -> None:
+    """insert_flow_rows (synth's history) writes rows in statements of 25 and the rest one
+    by one; a row whose (scope, period) is already there fails the whole write (the
+    primary key), and nothing of it is added."""
+    rows = [(1, "u", uid, "day", "20260301", *range(uid, uid + 19)) for uid in range(1, 31)]
+    with store.write() as q:
+        q.insert_flow_rows(iter(rows))
+    with store.read() as q:
+        got = [(uid, *q.flows("u", uid, "day", "20260301", "20260301")) for uid in range(1, 32)]
+    assert got[:30] == [(r[2], (r[4], *r[5:])) for r in rows]
+    assert got[30] == (31,)  # no row
+    before = counter_rows(store)
+    again = [(1, "u", 31, "day", "20260301", *range(19)), rows[7]]
+    with pytest.raises(sqlite3.IntegrityError), store.write() as q:
+        q.insert_flow_rows(again)
+    assert counter_rows(store) == before

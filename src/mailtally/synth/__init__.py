@@ -94,19 +94,20 @@ platform), created through the same tree actions as the default one
 (``do_change_user``, what the API's ``change_user`` runs, in one write
 transaction; synth gives no passwords, so no argon2 hash is made: about 0.5 ms per
 account, under a minute for 100,000).  The log's length is accounts × days × the
-rate.  History before the log is recorded as counts (:mod:`.history`): a year of
+rate.  History before the log is written as counts (:mod:`.history`): a year of
 100,000 accounts is billions of lines, too many to write and read back, so each
-account's days are summed events handed to ``record_events`` — the rows are what
-ingesting those events makes — and the same days go into the truth (negative day
-indices), unless ``history_truth`` is off (a benchmark's year would not fit in
-memory).  It draws from a random source of its own, and today's options take the
+account's days (picked from drawn week patterns) are written straight as the flow
+rows ingesting their events would make — the account's, its domain's and its
+company's, by day, week and month, in key order — and the same days go into the
+truth (negative day indices), unless ``history_truth`` is off (a benchmark's year
+would not fit in memory).  It draws from a random source of its own, and today's options take the
 path they always took: their output is the same, byte for byte.
 
 The package, one module per concern:
 
 * :mod:`.platform` — the model (companies, domains, users, hosts, the world
   outside) and building it in the store; ``platform.json``.
-* :mod:`.history` — days before the log, recorded straight as counts.
+* :mod:`.history` — days before the log, written straight as flow rows.
 * :mod:`.truth` — the accounting of what happened (SPEC §3) and ``truth.json``.
 * :mod:`.log` — the streamed, time-ordered, rotated output files and their
   syslog stamps.
