@@ -27,7 +27,9 @@ whole day (its first week drawn apart).
 The rows are written in the flows key's order (scope, scope_id, kind, period):
 company by company, domain by domain, account by account (in id order), each
 account's days then months then weeks; then its domain's rows, then its company's.
-So every insert lands at the end of a run of the key, memory holds the patterns,
+So every insert lands at the end of a run of the key (which leaves the pages full:
+the first day ingested afterwards splits more of them than in a store grown a day at
+a time — bench/RESULTS.md, "the 400-day store"), memory holds the patterns,
 one chunk of rows (:data:`TX_ROWS`, one write transaction) and one domain's and one
 company's day sums, and the rows go through
 :meth:`~mailtally.store.base.Queries.insert_flow_rows`: plain INSERTs, since synth
