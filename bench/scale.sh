@@ -6,8 +6,11 @@
 # Builds a provider's platform with `mailtally synth`: one company, DOMAINS domains,
 # ACCOUNTS accounts in all (created through the tree actions, the code behind the
 # API's change_* methods, in one write transaction — see README "Provider scale"),
-# HISTORY_DAYS days of history recorded as counts through record_events, and a
-# one-day Postfix + Dovecot log of about LINES lines spread over every account.
+# HISTORY_DAYS days of history written straight as flow rows (synth/history.py: about
+# 45M rows at the full size), and a one-day Postfix + Dovecot log of about LINES lines
+# spread over every account.  At the full size the store is about 4.5 GB: the run's
+# directory is kept (delete it when done); KEEP_SYNTH_STORE=1 also keeps a copy of the
+# store as synth left it, before ingest (as much again).
 # Then, in the same run, each under /usr/bin/time -v (wall time, peak RSS):
 #   1. pflogsumm over that log (the mail.log files, decompressed, as one stream);
 #   2. `mailtally ingest` of the same mail log files into the store;
@@ -31,6 +34,7 @@ HISTORY_DAYS=${HISTORY_DAYS:-399}  # with the log's day: 400 days, all within re
 LINES=${LINES:-1000000}
 SEED=${SEED:-1}
 SWEEP_USERS=${SWEEP_USERS:-20000}
+KEEP_SYNTH_STORE=${KEEP_SYNTH_STORE:-0}
 # wrk waits out its whole duration even when every thread has stopped: long enough for
 # the sweep (requests below SWEEP_USERS in the output: it was not)
 SWEEP_SECONDS=${SWEEP_SECONDS:-300}
@@ -68,7 +72,7 @@ echo "scale.sh: synth $ACCOUNTS accounts, $HISTORY_DAYS days of history, ~$LINES
 read -r secs rss <<< "$(measure synth "$BIN/mailtally" synth --db "$DB" --out "$RUN/logs" \
     --companies 1 --domains "$DOMAINS" --accounts-per-domain "$per_domain" --days 1 \
     --lines-per-account-day "$rate" --history-days "$HISTORY_DAYS" --no-history-truth --seed "$SEED")"
-row "build: \`mailtally synth\` ($ACCOUNTS accounts, $HISTORY_DAYS days as counts, the log)" 0 "$secs" "$rss"
+row "build: \`mailtally synth\` ($ACCOUNTS accounts, $HISTORY_DAYS days as flow rows, the log)" 0 "$secs" "$rss"
 grep -E '^(platform|history|log):' "$RUN/synth.out" | sed 's/^/    /' >> "$RUN/build.txt"
 cat "$RUN/synth.out" >&2
 
@@ -79,7 +83,7 @@ mail_lines=$(zcat -f "${MAIL[@]}" | wc -l)
 quota_lines=$(cat "${QUOTA[@]}" | wc -l)
 active=$(zcat -f "${MAIL[@]}" | grep -oE '[a-z0-9.]+@d[0-9]+\.example' | sort -u | wc -l)
 echo "scale.sh: $mail_lines mail log lines naming $active platform addresses; $quota_lines quota lines" >&2
-cp "$RUN/store.sqlite3" "$RUN/store-synth.sqlite3"
+if [[ $KEEP_SYNTH_STORE == 1 ]]; then cp "$RUN/store.sqlite3" "$RUN/store-synth.sqlite3"; fi
 
 read -r secs rss <<< "$(measure pflogsumm bash -c "zcat -f ${MAIL[*]} | pflogsumm")"
 row "pflogsumm, the mail log" "$mail_lines" "$secs" "$rss"

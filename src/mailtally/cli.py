@@ -546,10 +546,14 @@ def synth(
                f"{result.users} accounts, created in {config.db} "
                f"in {result.create_seconds:.1f} s")  # fmt: skip
     if history_days:
+        rate = result.history_rows / max(result.history_seconds, 1e-9)
         click.echo(f"history: {history_days} days before the log, {result.history_events:,} "
-                   f"events recorded as counts in {result.history_seconds:.1f} s")  # fmt: skip
+                   f"events written as counts, {result.history_rows:,} flow rows in "
+                   f"{result.history_seconds:.1f} s ({rate:,.0f} rows/s)")  # fmt: skip
     click.echo(f"log: {result.lines:,} lines from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} "
-               f"UTC, {result.bytes / 2**20:,.1f} MiB in {result.seconds:.1f} s")  # fmt: skip
+               f"UTC, {result.bytes / 2**20:,.1f} MiB in "
+               f"{result.seconds - result.create_seconds - result.history_seconds:.1f} s "
+               f"(synth in all: {result.seconds:.1f} s)")  # fmt: skip
     for path in result.files:
         click.echo(f"  {path}")
     click.echo(f"  {result.platform}")

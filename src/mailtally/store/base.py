@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
+from itertools import chain, islice
 from typing import Any, Protocol
 
 import msgspec
@@ -119,7 +120,15 @@ def _gauge_upsert() -> str:
 
 #: a flat counter row's key: (scope, scope_id, kind, period)
 _BY_KEY = itemgetter(1, 2, 3, 4)
+def _flow_insert(n: int) -> str:
+    cols = ("company_id", "scope", "scope_id", "kind", "period", *FLOW_COLUMNS, *LAST_COLUMNS)
+    one = f"({', '.join('?' * len(cols))})"
+    return f"INSERT INTO flows ({', '.join(cols)}) VALUES {', '.join([one] * n)}"
+
+
 _FLOW_UPSERT = _flow_upsert()
+#: rows per statement of Queries.insert_flow_rows (measured: 25 is the fastest)
+INSERT_ROWS = 25
 _GAUGE_UPSERT = _gauge_upsert()
 _FLOW_SELECT = f"SELECT period, {', '.join(FLOW_COLUMNS + LAST_COLUMNS)} FROM flows"
 _GAUGE_SUMS = ", ".join(f"SUM({c})" for c in GAUGE_COLUMNS)
@@ -180,6 +189,8 @@ class Queries:
         self.dialect = dialect
         self._flow_upsert = dialect.sql(_FLOW_UPSERT.replace("{greatest}", dialect.greatest))
         self._gauge_upsert = dialect.sql(_GAUGE_UPSERT)
+        self._flow_insert = dialect.sql(_flow_insert(1))
+        self._flow_insert_many = dialect.sql(_flow_insert(INSERT_ROWS))
 
     # -- plumbing -----------------------------------------------------------
     def _one(self, sql: str, *params: Any) -> Any:
@@ -1236,6 +1247,28 @@ class Queries:
         tally does, one row at a time), so they are streamed, never held."""
         ordered = rows if in_key_order else sorted(rows, key=_BY_KEY)
         self.conn.executemany(self._flow_upsert, ordered)
+
+    def insert_flow_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """New flow rows, flat as :meth:`add_flow_rows` takes them, for (scope, period)s
+        that have none yet: a plain INSERT of :data:`INSERT_ROWS` rows a statement,
+        a third less a row than the upsert (synth's history: tens of millions of
+        rows).  A row that is already there fails the statement (the primary key):
+        never a count lost or added twice."""
+        rest: list[Sequence[Any]] = []
+
+        def groups() -> Iterator[tuple[Any, ...]]:
+            # kind stored as its code (migration 4), as the upserts do in SQL
+            it = ((r[0], r[1], r[2], KIND_CODES[r[3]], *r[4:]) for r in rows)
+            while True:
+                group = tuple(islice(it, INSERT_ROWS))
+                if len(group) < INSERT_ROWS:
+                    rest.extend(group)
+                    return
+                yield tuple(chain.from_iterable(group))
+
+        self.conn.executemany(self._flow_insert_many, groups())
+        if rest:
+            self.conn.executemany(self._flow_insert, rest)
 
     def add_gauges(self, rows: Iterable[GaugeRow]) -> None:
         self.conn.executemany(

@@ -94,19 +94,20 @@ platform), created through the same tree actions as the default one
 (``do_change_user``, what the API's ``change_user`` runs, in one write
 transaction; synth gives no passwords, so no argon2 hash is made: about 0.5 ms per
 account, under a minute for 100,000).  The log's length is accounts × days × the
-rate.  History before the log is recorded as counts (:mod:`.history`): a year of
+rate.  History before the log is written as counts (:mod:`.history`): a year of
 100,000 accounts is billions of lines, too many to write and read back, so each
-account's days are summed events handed to ``record_events`` — the rows are what
-ingesting those events makes — and the same days go into the truth (negative day
-indices), unless ``history_truth`` is off (a benchmark's year would not fit in
-memory).  It draws from a random source of its own, and today's options take the
+account's days (picked from drawn week patterns) are written straight as the flow
+rows ingesting their events would make — the account's, its domain's and its
+company's, by day, week and month, in key order — and the same days go into the
+truth (negative day indices), unless ``history_truth`` is off (a benchmark's year
+would not fit in memory).  It draws from a random source of its own, and today's options take the
 path they always took: their output is the same, byte for byte.
 
 The package, one module per concern:
 
 * :mod:`.platform` — the model (companies, domains, users, hosts, the world
   outside) and building it in the store; ``platform.json``.
-* :mod:`.history` — days before the log, recorded straight as counts.
+* :mod:`.history` — days before the log, written straight as flow rows.
 * :mod:`.truth` — the accounting of what happened (SPEC §3) and ``truth.json``.
 * :mod:`.log` — the streamed, time-ordered, rotated output files and their
   syslog stamps.
@@ -203,8 +204,10 @@ class SynthResult:
     platform: Path
     lines: int
     bytes: int
-    #: summed events recorded as counts for the days before the log (``history_days``)
+    #: summed events recorded as counts for the days before the log (``history_days``),
+    #: and the flow rows they are
     history_events: int
+    history_rows: int
     #: seconds spent creating the platform in the store, and recording the history
     create_seconds: float
     history_seconds: float
@@ -333,13 +336,17 @@ def synthesize(
     log = Log(out, t0, t_end, None if multi else MAIL_HOST.name)
     g = traffic(rng, model, domains_, log, t0, t_end, servers)
     create_seconds = _time.monotonic() - created
-    history_events = (
-        write_history(
-            store, Periods("UTC"), g.truth, model, t0, history_days, seed, with_truth=history_truth
-        )
-        if history_days
-        else 0
-    )
+    history_rows = [0]
+
+    def rows_written(n: int) -> None:
+        history_rows[0] = n
+
+    history_events = 0
+    if history_days:
+        history_events = write_history(
+            store, Periods("UTC"), g.truth, model, t0, history_days, seed,
+            progress=rows_written, with_truth=history_truth,
+        )  # fmt: skip
     history_seconds = _time.monotonic() - created - create_seconds
     reports: list[Path] = []
     quotas = [
@@ -449,6 +456,7 @@ def synthesize(
         lines=total_lines,
         bytes=size,
         history_events=history_events,
+        history_rows=history_rows[0],
         create_seconds=create_seconds,
         history_seconds=history_seconds,
         users=len(model),
