@@ -18,7 +18,7 @@ from mailtally.events import Event, Forward, Login, MessageIn, MessageOut
 from mailtally.periods import Periods
 from mailtally.record import record_events
 from mailtally.store import Store, open_store
-from mailtally.store.base import FLOW_COLUMNS, LAST_COLUMNS
+from mailtally.store.base import FLOW_COLUMNS, KIND_CODES, LAST_COLUMNS
 from mailtally.synth import SynthError, synthesize
 from mailtally.synth.history import HistoryDays, account_days, write_history
 from mailtally.synth.platform import DAY, build_scale_model, create_in_store
@@ -239,9 +239,9 @@ def test_bulk_history_equals_recording_its_events(tmp_path) -> None:
     rows = counter_rows(bulk)
     assert rows == counter_rows(recorded)
     kinds = {(r[1], r[3]) for r in rows["flows"]}
-    assert kinds == {(s, k) for s in "udc" for k in ("day", "week", "month")}
+    assert kinds == {(s, KIND_CODES[k]) for s in "udc" for k in ("day", "week", "month")}
     late_id = owners[late.address][0]
-    late_days = [r[4] for r in rows["flows"] if r[1:4] == ("u", late_id, "day")]
+    late_days = [r[4] for r in rows["flows"] if r[1:4] == ("u", late_id, KIND_CODES["day"])]
     assert late_days and min(late_days) == "20260214"  # created 13 February, 01:00
     truth = {
         "companies": [c for c, _ in companies],

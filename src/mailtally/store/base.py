@@ -23,8 +23,8 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from operator import itemgetter
 from itertools import chain, islice
+from operator import itemgetter
 from typing import Any, Protocol
 
 import msgspec
