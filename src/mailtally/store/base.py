@@ -120,6 +120,8 @@ def _gauge_upsert() -> str:
 
 #: a flat counter row's key: (scope, scope_id, kind, period)
 _BY_KEY = itemgetter(1, 2, 3, 4)
+
+
 def _flow_insert(n: int) -> str:
     cols = ("company_id", "scope", "scope_id", "kind", "period", *FLOW_COLUMNS, *LAST_COLUMNS)
     one = f"({', '.join('?' * len(cols))})"
