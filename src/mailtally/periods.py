@@ -34,6 +34,7 @@ KINDS: tuple[Kind, ...] = ("day", "week", "month")
 WINDOW: dict[Kind, int] = {"day": 30, "week": 52, "month": 48}
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_EPOCH = date(1970, 1, 1)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -72,11 +73,18 @@ def format_time(ts: int | None) -> str:
     """``Thu Jul 21 17:46:22 2011 UTC`` (day not padded), or ``""`` for none."""
     if not ts:
         return ""
-    d = datetime.fromtimestamp(ts, UTC)
-    return (
-        f"{_WEEKDAYS[d.weekday()]} {_MONTHS[d.month - 1]} {d.day} "
-        f"{d.hour:02d}:{d.minute:02d}:{d.second:02d} {d.year} UTC"
-    )
+    # a user summary formats some 150 times: the date part once per UTC day
+    day, second = divmod(ts, 86400)
+    minutes, s = divmod(second, 60)
+    date_part, year = _utc_day(day)
+    return f"{date_part} {minutes // 60:02d}:{minutes % 60:02d}:{s:02d} {year} UTC"
+
+
+@lru_cache(maxsize=4096)
+def _utc_day(day: int) -> tuple[str, int]:
+    """("Thu Jul 21", 2011) of UTC day ``day`` (days since the epoch)."""
+    d = _EPOCH + timedelta(days=day)
+    return f"{_WEEKDAYS[d.weekday()]} {_MONTHS[d.month - 1]} {d.day}", d.year
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +137,7 @@ class Periods:
         # multiple of 15 minutes, so a bucket almost never straddles local
         # midnight (and when one does, keys() computes the exact answer).
         self._keys_of_bucket = lru_cache(maxsize=65536)(self._compute_keys)
+        self._windows = lru_cache(maxsize=64)(self._compute_window)
 
     # -- events → keys ------------------------------------------------------
     def local_date(self, ts: int) -> date:
@@ -183,11 +192,14 @@ class Periods:
     def window(self, kind: Kind, now: int, count: int | None = None) -> list[Period]:
         """The current period and the ``count - 1`` before it, oldest first."""
         n = WINDOW[kind] if count is None else count
-        d = self.local_date(now)
+        # every summary asks for it: worked out once per local day
+        return list(self._windows(kind, self.local_date(now), n))
+
+    def _compute_window(self, kind: Kind, d: date, n: int) -> tuple[Period, ...]:
         out: list[Period] = []
         for _ in range(n):
             p = self.period_of(kind, d)
             out.append(p)
             d = self.local_date(p.start) - timedelta(days=1)
         out.reverse()
-        return out
+        return tuple(out)

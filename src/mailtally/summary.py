@@ -81,61 +81,105 @@ def _count(n: int) -> str:
     return str(n) if n else ""
 
 
+#: (answer key, index in a flow row's values) of the user shape's ``logins`` counts
+_LOGIN_IDX = tuple(
+    (k, FLOW_COLUMNS.index(f"logins_{k}"))
+    for k in (*LOGIN_SERVICES, "auth_token", "auth_password")
+)
+#: (answer key, index in LAST_COLUMNS) of the ``logins.last_*`` times
+_LAST_IDX = tuple(
+    (f"last_{k}", LAST_COLUMNS.index(f"last_{k}"))
+    for k in ("imap4", "pop3", "webmail", "smtprelay", "smtpin")
+)
+_ZERO_FLOWS = (0,) * _NF
+
+
+def _state_fields(state: UserState) -> dict[str, Any]:
+    """The members of a user-shape period that come from its version alone."""
+    return {
+        "services": {s: state.services.get(s, "enabled") for s in SERVICES},
+        "delivery": {
+            "autoresponder": "1" if state.delivery_autorespond else "0",
+            "fonly": "1" if state.delivery_forward and not state.delivery_local else "0",
+        },
+        "forward": ",".join(state.forward_recipients),
+        "workgroup": state.workgroup,
+        "account_type": state.type,
+        "allowed_size": str(state.quota),
+        "deletetime": format_time(state.deletetime),
+    }
+
+
 def user_summary(q: Queries, periods: Periods, t: Target, by: Kind, now: int) -> dict[str, Any]:
-    """The user shape: every leaf a string (reference Example 2)."""
+    """The user shape: every leaf a string (reference Example 2).
+
+    Built once per cache miss, so it is the cold path of every user's first
+    request: what depends only on the account's version (or on the last_*
+    times, which rarely change from one period to the next) is worked out once
+    per version (or per change), not once per period.
+    """
     window = window_of(periods, by, now, t.createtime)
     if not window:
         return {}
     first, last = window[0].key, window[-1].key
     flows = {r[0]: r for r in q.flows(USER, t.id, by, first, last)}
-    lasts = list(q.lasts_before(USER, t.id, by, first))
+    lasts = tuple(q.lasts_before(USER, t.id, by, first))
     since = window[0].start
     versions = q.user_versions(t.id, since)
     v_times = [v[0] for v in versions]
-    states: dict[int, UserState] = {}
+    states: dict[int, dict[str, Any]] = {}
     reports = q.storage_reports(t.id, since)
     r_times = [r[0] for r in reports]
+    createtime = format_time(t.createtime)
+    shown: tuple[int, ...] | None = None  # the last_* times last formatted
+    last_times: dict[str, str] = {}
+    formatted: dict[int, str] = {}  # time -> format_time(time)
     out: dict[str, Any] = {}
     for p in window:
         moment = min(p.end - 1, now)
         row = flows.get(p.key)
-        values = row[1 : 1 + _NF] if row is not None else (0,) * _NF
         if row is not None:
-            lasts = [max(a, b) for a, b in zip(lasts, row[1 + _NF :], strict=True)]
+            values = row[1 : 1 + _NF]
+            lasts = tuple(max(a, b) for a, b in zip(lasts, row[1 + _NF :], strict=True))
+        else:
+            values = _ZERO_FLOWS
         vi = bisect_right(v_times, moment) - 1
         if vi < 0:
             vi = 0
-        if vi not in states:
-            states[vi] = decode_state(versions[vi][1]) if versions else UserState()
-        state = states[vi]
+        fields = states.get(vi)
+        if fields is None:
+            state = decode_state(versions[vi][1]) if versions else UserState()
+            fields = states[vi] = _state_fields(state)
         ri = bisect_right(r_times, moment) - 1
         items, nbytes = (reports[ri][1], reports[ri][2]) if ri >= 0 else (0, 0)
-        last = dict(zip(LAST_COLUMNS, lasts, strict=True))
-        logins = {s: _count(values[FLOW_COLUMNS.index(f"logins_{s}")]) for s in LOGIN_SERVICES}
-        logins["auth_token"] = _count(values[FLOW_COLUMNS.index("logins_auth_token")])
-        logins["auth_password"] = _count(values[FLOW_COLUMNS.index("logins_auth_password")])
-        for k in ("imap4", "pop3", "webmail", "smtprelay", "smtpin"):
-            logins[f"last_{k}"] = format_time(last[f"last_{k}"])
+        if lasts != shown:  # (usually one or two of them moved)
+            shown = lasts
+            last_times = {}
+            for k, i in _LAST_IDX:
+                text = formatted.get(lasts[i])
+                if text is None:
+                    text = formatted[lasts[i]] = format_time(lasts[i])
+                last_times[k] = text
+        logins = {k: str(values[i]) if values[i] else "" for k, i in _LOGIN_IDX}
+        logins.update(last_times)
         out[p.key] = {
             "messages": {
-                k: _count(values[i]) for k, i in zip(MESSAGE_FLOWS, _MSG_IDX, strict=True)
+                k: str(values[i]) if values[i] else ""
+                for k, i in zip(MESSAGE_FLOWS, _MSG_IDX, strict=True)
             },
-            "services": {s: state.services.get(s, "enabled") for s in SERVICES},
-            "delivery": {
-                "autoresponder": "1" if state.delivery_autorespond else "0",
-                "fonly": "1" if state.delivery_forward and not state.delivery_local else "0",
-            },
-            "forward": ",".join(state.forward_recipients),
-            "createtime": format_time(t.createtime),
-            "workgroup": state.workgroup,
-            "account_type": state.type,
+            "services": dict(fields["services"]),
+            "delivery": dict(fields["delivery"]),
+            "forward": fields["forward"],
+            "createtime": createtime,
+            "workgroup": fields["workgroup"],
+            "account_type": fields["account_type"],
             "logins": logins,
             "storage": {
                 "items_stored": str(items),
-                "allowed_size": str(state.quota),
+                "allowed_size": fields["allowed_size"],
                 "current_size": str(nbytes),
             },
-            "deletetime": format_time(state.deletetime),
+            "deletetime": fields["deletetime"],
         }
     return out
 
