@@ -83,8 +83,7 @@ def _count(n: int) -> str:
 
 #: (answer key, index in a flow row's values) of the user shape's ``logins`` counts
 _LOGIN_IDX = tuple(
-    (k, FLOW_COLUMNS.index(f"logins_{k}"))
-    for k in (*LOGIN_SERVICES, "auth_token", "auth_password")
+    (k, FLOW_COLUMNS.index(f"logins_{k}")) for k in (*LOGIN_SERVICES, "auth_token", "auth_password")
 )
 #: (answer key, index in LAST_COLUMNS) of the ``logins.last_*`` times
 _LAST_IDX = tuple(

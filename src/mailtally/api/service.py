@@ -97,11 +97,8 @@ class Service:
 
     # -- store access ------------------------------------------------------------
     async def read(self, fn: Callable[[Queries], T]) -> T:
-        def run() -> T:
-            with self.store.read() as q:
-                return fn(q)
-
-        return await run_in_threadpool(run)
+        """Run ``fn`` in one reading session, on the store's threads."""
+        return await self.store.reading(fn)
 
     async def write(self, fn: Callable[[Queries], T]) -> T:
         """Run ``fn`` in one write transaction (counts, not the tree)."""
