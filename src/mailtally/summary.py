@@ -9,7 +9,8 @@ period's end".
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from mailtally.history import UserState, decode_state
 from mailtally.metrics import COMPANY_FLOWS, GAUGES, LOGIN_SERVICES, MESSAGE_FLOWS, SERVICES
@@ -81,41 +82,51 @@ def _count(n: int) -> str:
     return str(n) if n else ""
 
 
-#: (answer key, index in a flow row's values) of the user shape's ``logins`` counts
-_LOGIN_IDX = tuple(
-    (k, FLOW_COLUMNS.index(f"logins_{k}")) for k in (*LOGIN_SERVICES, "auth_token", "auth_password")
-)
-#: (answer key, index in LAST_COLUMNS) of the ``logins.last_*`` times
-_LAST_IDX = tuple(
-    (f"last_{k}", LAST_COLUMNS.index(f"last_{k}"))
-    for k in ("imap4", "pop3", "webmail", "smtprelay", "smtpin")
-)
-_ZERO_FLOWS = (0,) * _NF
+#: the user shape's ``messages`` and ``logins`` counts: their keys, and a getter
+#: of their texts from a period's count texts (FLOW_COLUMNS order)
+_LOGIN_KEYS = (*LOGIN_SERVICES, "auth_token", "auth_password")
+_LOGIN_TEXTS = itemgetter(*(FLOW_COLUMNS.index(f"logins_{k}") for k in _LOGIN_KEYS))
+_MSG_TEXTS = itemgetter(*_MSG_IDX)
+#: the ``logins.last_*`` times: their keys, and a getter of them from LAST_COLUMNS
+_LAST_KEYS = tuple(f"last_{k}" for k in ("imap4", "pop3", "webmail", "smtprelay", "smtpin"))
+_LAST_TIMES = itemgetter(*(LAST_COLUMNS.index(k) for k in _LAST_KEYS))
+_NO_COUNTS = ("",) * _NF
 
 
-def _state_fields(state: UserState) -> dict[str, Any]:
-    """The members of a user-shape period that come from its version alone."""
-    return {
-        "services": {s: state.services.get(s, "enabled") for s in SERVICES},
-        "delivery": {
+class _VersionFields(NamedTuple):
+    """The members of a user-shape period that come from the account's version."""
+
+    services: dict[str, str]
+    delivery: dict[str, str]
+    forward: str
+    workgroup: str
+    account_type: str
+    allowed_size: str
+    deletetime: str
+
+
+def _version_fields(state: UserState) -> _VersionFields:
+    return _VersionFields(
+        services={s: state.services.get(s, "enabled") for s in SERVICES},
+        delivery={
             "autoresponder": "1" if state.delivery_autorespond else "0",
             "fonly": "1" if state.delivery_forward and not state.delivery_local else "0",
         },
-        "forward": ",".join(state.forward_recipients),
-        "workgroup": state.workgroup,
-        "account_type": state.type,
-        "allowed_size": str(state.quota),
-        "deletetime": format_time(state.deletetime),
-    }
+        forward=",".join(state.forward_recipients),
+        workgroup=state.workgroup,
+        account_type=state.type,
+        allowed_size=str(state.quota),
+        deletetime=format_time(state.deletetime),
+    )
 
 
 def user_summary(q: Queries, periods: Periods, t: Target, by: Kind, now: int) -> dict[str, Any]:
     """The user shape: every leaf a string (reference Example 2).
 
     Built once per cache miss, so it is the cold path of every user's first
-    request: what depends only on the account's version (or on the last_*
-    times, which rarely change from one period to the next) is worked out once
-    per version (or per change), not once per period.
+    request (the Python here costs more than the queries): what depends only on
+    the account's version is worked out once per version, and a last_* time is
+    formatted once however many periods show it.
     """
     window = window_of(periods, by, now, t.createtime)
     if not window:
@@ -126,59 +137,56 @@ def user_summary(q: Queries, periods: Periods, t: Target, by: Kind, now: int) ->
     since = window[0].start
     versions = q.user_versions(t.id, since)
     v_times = [v[0] for v in versions]
-    states: dict[int, dict[str, Any]] = {}
+    states: dict[int, _VersionFields] = {}
     reports = q.storage_reports(t.id, since)
     r_times = [r[0] for r in reports]
     createtime = format_time(t.createtime)
-    shown: tuple[int, ...] | None = None  # the last_* times last formatted
-    last_times: dict[str, str] = {}
-    formatted: dict[int, str] = {}  # time -> format_time(time)
+    shown: tuple[int, ...] | None = None  # the last_* times of ``last_texts``
+    last_texts: list[str] = []
+    formatted: dict[int, str] = {0: ""}  # time -> format_time(time)
     out: dict[str, Any] = {}
     for p in window:
         moment = min(p.end - 1, now)
         row = flows.get(p.key)
         if row is not None:
-            values = row[1 : 1 + _NF]
-            lasts = tuple(max(a, b) for a, b in zip(lasts, row[1 + _NF :], strict=True))
+            texts: Any = [str(v) if v else "" for v in row[1 : 1 + _NF]]
+            lasts = tuple(map(max, lasts, row[1 + _NF :]))
         else:
-            values = _ZERO_FLOWS
+            texts = _NO_COUNTS
         vi = bisect_right(v_times, moment) - 1
         if vi < 0:
             vi = 0
         fields = states.get(vi)
         if fields is None:
             state = decode_state(versions[vi][1]) if versions else UserState()
-            fields = states[vi] = _state_fields(state)
+            fields = states[vi] = _version_fields(state)
         ri = bisect_right(r_times, moment) - 1
         items, nbytes = (reports[ri][1], reports[ri][2]) if ri >= 0 else (0, 0)
         if lasts != shown:  # (usually one or two of them moved)
             shown = lasts
-            last_times = {}
-            for k, i in _LAST_IDX:
-                text = formatted.get(lasts[i])
+            last_texts = []
+            for ts in _LAST_TIMES(lasts):
+                text = formatted.get(ts)
                 if text is None:
-                    text = formatted[lasts[i]] = format_time(lasts[i])
-                last_times[k] = text
-        logins = {k: str(values[i]) if values[i] else "" for k, i in _LOGIN_IDX}
-        logins.update(last_times)
+                    text = formatted[ts] = format_time(ts)
+                last_texts.append(text)
+        logins = dict(zip(_LOGIN_KEYS, _LOGIN_TEXTS(texts), strict=True))
+        logins.update(zip(_LAST_KEYS, last_texts, strict=True))
         out[p.key] = {
-            "messages": {
-                k: str(values[i]) if values[i] else ""
-                for k, i in zip(MESSAGE_FLOWS, _MSG_IDX, strict=True)
-            },
-            "services": dict(fields["services"]),
-            "delivery": dict(fields["delivery"]),
-            "forward": fields["forward"],
+            "messages": dict(zip(MESSAGE_FLOWS, _MSG_TEXTS(texts), strict=True)),
+            "services": dict(fields.services),
+            "delivery": dict(fields.delivery),
+            "forward": fields.forward,
             "createtime": createtime,
-            "workgroup": fields["workgroup"],
-            "account_type": fields["account_type"],
+            "workgroup": fields.workgroup,
+            "account_type": fields.account_type,
             "logins": logins,
             "storage": {
                 "items_stored": str(items),
-                "allowed_size": fields["allowed_size"],
+                "allowed_size": fields.allowed_size,
                 "current_size": str(nbytes),
             },
-            "deletetime": fields["deletetime"],
+            "deletetime": fields.deletetime,
         }
     return out
 
