@@ -29,7 +29,7 @@ log = logging.getLogger("mailtally")
 
 #: Bytes of encoded stats_summary answers kept (README "Decisions"): the least
 #: recently asked is forgotten first; a miss costs a millisecond or so.
-SUMMARY_BYTES = 64 * 1024 * 1024
+SUMMARY_BYTES = 48 * 1024 * 1024
 #: Bytes of the index from how requests spell their object to the object.
 SUMMARY_NAME_BYTES = 8 * 1024 * 1024
 #: Bytes of request bodies over 64 KiB held at once, across requests (api/app.py).

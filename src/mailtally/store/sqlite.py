@@ -46,7 +46,7 @@ READERS = 4
 READER_THREADS = 2
 #: Page cache per reader connection, KiB (the writer keeps SQLite's larger
 #: setting of :func:`_connect`: ingest's upserts revisit its pages).
-READER_CACHE_KIB = 8 * 1024
+READER_CACHE_KIB = 4 * 1024
 
 
 def _connect(path: str) -> sqlite3.Connection:
