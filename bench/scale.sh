@@ -99,38 +99,10 @@ for i in 1 2; do
 done
 
 # `serve` after SWEEP_USERS different users' stats_summary (user by day), 16 clients:
-# its RSS then, and the p99 of those uncached requests
+# its RSS then, and the p99 of those uncached requests (bench/sweep.sh)
 if command -v wrk >/dev/null && command -v curl >/dev/null && ((SWEEP_USERS > 0)); then
-    "$BIN/python" - "$RUN/logs/platform.json" "$SWEEP_USERS" > "$RUN/sweep-users.txt" <<'PY'
-import json, sys
-users = [u["address"] for u in json.load(open(sys.argv[1]))["users"]]
-n = min(int(sys.argv[2]), len(users))
-print("\n".join(users[i * len(users) // n] for i in range(n)))
-PY
-    echo "sweep-password" | "$BIN/mailtally" operator add sweep --db "$DB" > /dev/null
-    PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    URL="http://127.0.0.1:$PORT/api"
-    "$BIN/mailtally" serve --db "$DB" --host 127.0.0.1 --port "$PORT" > "$RUN/server.log" 2>&1 &
-    SERVER_PID=$!
-    trap 'kill -TERM $SERVER_PID 2>/dev/null || true' EXIT
-    for _ in $(seq 300); do
-        curl -s -X POST "$URL/echo" -d '{}' 2>/dev/null | grep -q '"success":true' && break
-        sleep 0.1
-    done
-    CREDS='"credentials":{"user":"sweep","password":"sweep-password"}'
-    # one request first: it pays the one argon2 check of the password
-    curl -s -X POST "$URL/stats_summary" -H 'Content-Type: application/json' \
-        -d "{$CREDS,\"type\":\"company\",\"object\":\"Company 1\",\"by\":\"day\"}" \
-        | grep -q '"success":true' || { echo "scale.sh: serve does not answer" >&2; exit 1; }
-    USERS=$RUN/sweep-users.txt CREDS=$CREDS THREADS=2 wrk -t2 -c16 -d"$SWEEP_SECONDS"s --latency \
-        -s bench/sweep.lua "$URL/stats_summary" > "$RUN/wrk.out"
-    read -r _ rps p50 p99 requests non200 unexpected errors < <(grep '^RESULT ' "$RUN/wrk.out")
-    rss_now=$(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
-    rss_peak=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
-    kill -TERM "$SERVER_PID"
-    wait "$SERVER_PID" 2>/dev/null || true
-    printf 'sweep\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$SWEEP_USERS" "$rps" "$p50" "$p99" \
-        "$requests" "$((non200 + unexpected + errors))" "$rss_now" "$rss_peak" > "$RUN/sweep.tsv"
+    SWEEP_USERS=$SWEEP_USERS SWEEP_SECONDS=$SWEEP_SECONDS SWEEP_TSV=$RUN/sweep.tsv BIN=$BIN \
+        KEEP=$RUN/sweep bash bench/sweep.sh "$RUN/store.sqlite3" "$RUN/logs/platform.json" >&2
 fi
 
 size=$(stat -c %s "$RUN/store.sqlite3")

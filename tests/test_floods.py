@@ -112,12 +112,14 @@ def answer(result: tuple[int, bytes]) -> dict[str, Any]:
 
 
 class SlowHasher:
-    """The service's hasher, counting ``verify`` calls and how many run at once;
-    each waits for ``gate`` (if set) or ``delay`` seconds first."""
+    """The service's hasher, counting ``verify`` calls and how many run at once,
+    and noting each one's (password, thread, the cost its stored hash carries:
+    ``m=...,t=...,p=...``); each waits for ``gate`` (if set) or ``delay`` seconds first."""
 
     def __init__(self, real: Any, delay: float = 0.0, gate: threading.Event | None = None):
         self.real, self.delay, self.gate = real, delay, gate
         self.calls = 0
+        self.seen: list[tuple[str, str, str]] = []
         self.running = 0
         self.most = 0
         self._lock = threading.Lock()
@@ -125,6 +127,8 @@ class SlowHasher:
     def verify(self, stored: str, password: str) -> bool:
         with self._lock:
             self.calls += 1
+            cost = stored.split("$")[3] if stored.count("$") >= 3 else ""
+            self.seen.append((password, threading.current_thread().name, cost))
             self.running += 1
             self.most = max(self.most, self.running)
         try:
@@ -362,26 +366,57 @@ def test_new_passwords_are_hashed_on_the_argon2_threads(platform, call, service)
     [{"auth": AuthSettings(argon2_time_cost=1, argon2_memory_kib=4096, argon2_parallelism=1)}],
     indirect=True,
 )
-def test_unknown_user_and_wrong_password_same_bytes_and_time(client, call, clock):
-    """The user's hash has the configured cost, as has the dummy one: an unknown
-    name costs the same argon2 check (a few milliseconds at 4 MiB)."""
+def test_unknown_user_and_wrong_password_same_bytes_and_time(client, call, clock, service, app):
+    """The bounded argon2 pool refuses a wrong password in the same time as an
+    unknown user, while other checks keep both of its threads busy: both are one
+    argon2 check on the pool's threads against a hash of the configured cost
+    (the user's, or the dummy one), never more than two at once, and the answers
+    are the same bytes."""
     ok(call("change_company", company="T", attributes={}))
     ok(call("change_domain", domain="t.example", company="T"))
     ok(call("change_user", user="u@t.example", attributes={"password": PW}))
+    hasher = SlowHasher(service.auth.hasher)
+    service.auth.hasher = hasher
     times: dict[str, list[float]] = {"unknown": [], "wrong": []}
     bodies: dict[str, set[bytes]] = {"unknown": set(), "wrong": set()}
-    for i in range(27):
-        if i % 9 == 0:
-            clock.value += 901  # earlier failures out of the lockout window
-        for kind, name in (("unknown", "nobody@t.example"), ("wrong", "u@t.example")):
-            body = {"credentials": creds(name, f"wrong-{i}"), "type": "user"}
-            t0 = time.perf_counter()
-            r = client.post("/api/stats_summary", json=body)
-            times[kind].append(time.perf_counter() - t0)
-            bodies[kind].add(r.content)
+
+    async def scenario() -> None:
+        stop = False
+
+        async def busy(worker: int) -> None:  # other callers' wrong passwords
+            for i in itertools.count():
+                if stop:
+                    return
+                name = f"other{worker}-{i}@t.example"  # (never locked out)
+                await post(app, "stats_summary", {"credentials": creds(name, "x")})
+
+        others = [asyncio.create_task(busy(w)) for w in range(3)]
+        await until(lambda: hasher.running >= 2)
+        for i in range(24):
+            if i % 8 == 0:
+                clock.value += 901  # earlier failures out of the lockout window
+            for kind, name in (("unknown", "nobody@t.example"), ("wrong", "u@t.example")):
+                body = {"credentials": creds(name, f"wrong-{i}"), "type": "user"}
+                t0 = time.perf_counter()
+                status, got = await post(app, "stats_summary", body)
+                times[kind].append(time.perf_counter() - t0)
+                assert status == 200
+                bodies[kind].add(got)
+        stop = True
+        await asyncio.gather(*others)
+
+    asyncio.run(scenario())
+    service.auth.checks.close()
     assert bodies["unknown"] == bodies["wrong"]
     assert len(bodies["wrong"]) == 1
     assert json.loads(bodies["wrong"].pop())["error"] == BAD_PASSWORD
+    # every check ran on the pool's two threads, at the configured cost: the
+    # measured ones (one each) as well as the others
+    measured = [c for c in hasher.seen if c[0].startswith("wrong-")]
+    assert len(measured) == 48
+    assert {thread.rpartition("_")[0] for _, thread, _ in hasher.seen} == {"mailtally-argon2"}
+    assert {cost for _, _, cost in hasher.seen} == {"m=4096,t=1,p=1"}
+    assert hasher.most == 2
     a, b = statistics.median(times["unknown"]), statistics.median(times["wrong"])
     assert abs(a - b) < 0.5 * max(a, b), (a, b)
 

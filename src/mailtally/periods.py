@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,6 +34,7 @@ KINDS: tuple[Kind, ...] = ("day", "week", "month")
 WINDOW: dict[Kind, int] = {"day": 30, "week": 52, "month": 48}
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_EPOCH = date(1970, 1, 1)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -72,11 +73,23 @@ def format_time(ts: int | None) -> str:
     """``Thu Jul 21 17:46:22 2011 UTC`` (day not padded), or ``""`` for none."""
     if not ts:
         return ""
-    d = datetime.fromtimestamp(ts, UTC)
-    return (
-        f"{_WEEKDAYS[d.weekday()]} {_MONTHS[d.month - 1]} {d.day} "
-        f"{d.hour:02d}:{d.minute:02d}:{d.second:02d} {d.year} UTC"
-    )
+    # a user summary formats up to 150 of these: the date once per UTC day, and
+    # no format specs (parsing ``:02d`` cost more than the rest)
+    day, second = divmod(ts, 86400)
+    date_part, year_part = _utc_day(day)
+    minutes = second // 60
+    return f"{date_part}{_TWO[minutes // 60]}:{_TWO[minutes % 60]}:{_TWO[second % 60]}{year_part}"
+
+
+_TWO = [f"{i:02d}" for i in range(60)]
+
+
+@lru_cache(maxsize=4096)
+def _utc_day(day: int) -> tuple[str, str]:
+    """("Thu Jul 21 ", " 2011 UTC"): the text around the time of UTC day ``day``
+    (days since the epoch)."""
+    d = _EPOCH + timedelta(days=day)
+    return f"{_WEEKDAYS[d.weekday()]} {_MONTHS[d.month - 1]} {d.day} ", f" {d.year} UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +142,7 @@ class Periods:
         # multiple of 15 minutes, so a bucket almost never straddles local
         # midnight (and when one does, keys() computes the exact answer).
         self._keys_of_bucket = lru_cache(maxsize=65536)(self._compute_keys)
+        self._windows = lru_cache(maxsize=64)(self._compute_window)
 
     # -- events → keys ------------------------------------------------------
     def local_date(self, ts: int) -> date:
@@ -183,11 +197,14 @@ class Periods:
     def window(self, kind: Kind, now: int, count: int | None = None) -> list[Period]:
         """The current period and the ``count - 1`` before it, oldest first."""
         n = WINDOW[kind] if count is None else count
-        d = self.local_date(now)
+        # every summary asks for it: worked out once per local day
+        return list(self._windows(kind, self.local_date(now), n))
+
+    def _compute_window(self, kind: Kind, d: date, n: int) -> tuple[Period, ...]:
         out: list[Period] = []
         for _ in range(n):
             p = self.period_of(kind, d)
             out.append(p)
             d = self.local_date(p.start) - timedelta(days=1)
         out.reverse()
-        return out
+        return tuple(out)

@@ -123,7 +123,11 @@ def canonical_object(svc: Service, type_: str | None, obj: str | None) -> object
 
 def summary_body(svc: Service, q: Queries, t: Target, by: Kind, now: int) -> bytes:
     """The encoded answer for ``t``: it depends on the object, not on who asks."""
-    return _encode({"success": True, "summary": build_summary(q, svc.periods, t, by, now)})
+    body = _encode({"success": True, "summary": build_summary(q, svc.periods, t, by, now)})
+    # msgspec hands back its whole output buffer, grown by half as it went: up
+    # to a third of it past the answer's end, which len() does not show.  The
+    # answer cache is bounded by len(), so it keeps an exact copy.
+    return bytes(memoryview(body))
 
 
 #: An answer's key: the canonical object (its kind and id: every spelling, case

@@ -20,12 +20,12 @@ from __future__ import annotations
 import abc
 import importlib.resources
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -46,6 +46,8 @@ __all__ = [
 FLOW_COLUMNS: tuple[str, ...] = tuple(column(m) for m in FLOWS)
 LAST_COLUMNS: tuple[str, ...] = tuple(f"last_{k}" for k in LAST_TIMES)
 GAUGE_COLUMNS: tuple[str, ...] = tuple(column(m) for m in GAUGES)
+
+T = TypeVar("T")
 
 # scope codes in the flows and gauges tables
 USER, DOMAIN, COMPANY = "u", "d", "c"
@@ -1493,6 +1495,13 @@ class Store(abc.ABC):
     @contextmanager
     def read(self) -> Iterator[Queries]:
         """A reading session; never blocks the writer (nor is blocked by it)."""
+
+    @abc.abstractmethod
+    async def reading(self, fn: Callable[[Queries], T]) -> T:
+        """``fn(q)`` in a reading session, from the event loop: run on the store's
+        own threads (a few; callers past them wait their turn without holding a
+        thread), so that the API never holds more connections, threads or page
+        caches than the store allows."""
 
     @abc.abstractmethod
     @contextmanager

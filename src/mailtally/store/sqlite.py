@@ -3,23 +3,50 @@
 * One writer connection, guarded by a lock, so that writers queue instead of
   failing with ``database is locked``; other processes (``mailtally ingest``)
   wait for it through ``busy_timeout``.
-* One reader connection per thread: in WAL mode readers see the last committed
-  state and neither block the writer nor are blocked by it.
+* A few reader connections (:data:`READERS`), shared by every thread that
+  reads: a reading session takes an idle one (or opens one, up to the bound)
+  and gives it back when it ends; past the bound it waits for one.  In WAL mode
+  readers see the last committed state and neither block the writer nor are
+  blocked by it.  Each holds a modest page cache (:data:`READER_CACHE_KIB`):
+  SQLite drops a reader's cache whenever another connection commits (the API
+  writes its auth counts every second), so a large one buys little and costs
+  its size per connection — with one connection per thread (Starlette's pool
+  has up to 40 threads) it was most of ``serve``'s memory.
+* Async callers (the API) read through :meth:`Store.reading`: on the store's
+  own threads, at most :data:`READER_THREADS` at once, so that store work never
+  takes more threads (and malloc arenas) than that.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from mailtally.store.base import MIGRATION_STEPS, Dialect, Queries, Store, migrations
 
-__all__ = ["SQLiteStore"]
+__all__ = ["READERS", "READER_THREADS", "SQLiteStore"]
+
+T = TypeVar("T")
 
 DIALECT = Dialect(name="sqlite", placeholder="?", greatest="max")
+
+#: Reader connections open at most, across every thread.  The store's own
+#: threads (:data:`READER_THREADS`) take at most that many; the rest serve
+#: readers on other threads (argon2 checks, the API's background tasks, the CLI)
+#: without waiting behind them.
+READERS = 4
+#: Threads running :meth:`SQLiteStore.reading` (the API's reads).  A summary is
+#: mostly Python holding the GIL: more threads than cores only queue for it.
+READER_THREADS = 2
+#: Page cache per reader connection, KiB (the writer keeps SQLite's larger
+#: setting of :func:`_connect`: ingest's upserts revisit its pages).
+READER_CACHE_KIB = 4 * 1024
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -35,16 +62,25 @@ def _connect(path: str) -> sqlite3.Connection:
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, readers: int = READERS) -> None:
+        if readers < READER_THREADS:
+            raise ValueError(f"readers: at least {READER_THREADS}")
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._writer = _connect(self.path)
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
+        self.max_readers = readers
+        #: guards the pool below; notified when a connection is given back
+        self._pool = threading.Condition()
+        self._idle: list[sqlite3.Connection] = []  # most recently used last
+        self._readers: list[sqlite3.Connection] = []  # every open reader
+        self._opening = 0  # readers being opened (counted against the bound)
+        self._closed = False
+        #: the threads of :meth:`reading`, started with the first call
+        self._threads: ThreadPoolExecutor | None = None
+        self._threads_lock = threading.Lock()
         self._migrate()
 
     def _migrate(self) -> None:
@@ -78,26 +114,79 @@ class SQLiteStore(Store):
                 conn.execute("ROLLBACK")
                 raise
 
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+    @property
+    def open_readers(self) -> int:
+        """Reader connections open now (idle or in use): never above :attr:`max_readers`."""
+        with self._pool:
+            return len(self._readers) + self._opening
+
+    def _take(self) -> sqlite3.Connection:
+        """An idle reader connection, a new one within the bound, or the next one
+        given back."""
+        with self._pool:
+            while not self._idle and len(self._readers) + self._opening >= self.max_readers:
+                if self._closed:
+                    break
+                self._pool.wait()
+            if self._closed:
+                raise sqlite3.ProgrammingError("the store is closed")
+            if self._idle:
+                return self._idle.pop()  # the most recently used: its cache is warm
+            self._opening += 1
+        conn = None
+        try:
             conn = _connect(self.path)
+            conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
             conn.execute("PRAGMA query_only = ON")
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            with self._pool:
+                self._opening -= 1
+                self._pool.notify()
+            raise
+        with self._pool:
+            self._opening -= 1
+            self._readers.append(conn)
         return conn
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._pool:
+            if self._closed:  # closed while it was in use
+                conn.close()
+                self._readers.remove(conn)
+            else:
+                self._idle.append(conn)
+            self._pool.notify()
 
     @contextmanager
     def read(self) -> Iterator[Queries]:
-        conn = self._reader()
-        # One snapshot for the whole session, so that a summary never mixes two
-        # states of the database.
-        conn.execute("BEGIN")
+        conn = self._take()
         try:
-            yield Queries(conn, DIALECT)
+            # One snapshot for the whole session, so that a summary never mixes
+            # two states of the database.
+            conn.execute("BEGIN")
+            try:
+                yield Queries(conn, DIALECT)
+            finally:
+                conn.execute("COMMIT")
         finally:
-            conn.execute("COMMIT")
+            self._give_back(conn)
+
+    async def reading(self, fn: Callable[[Queries], T]) -> T:
+        def run() -> T:
+            with self.read() as q:
+                return fn(q)
+
+        with self._threads_lock:
+            if self._closed:
+                raise sqlite3.ProgrammingError("the store is closed")
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(
+                    max_workers=READER_THREADS, thread_name_prefix="mailtally-store"
+                )
+            threads = self._threads
+        return await asyncio.get_running_loop().run_in_executor(threads, run)
 
     @contextmanager
     def write(self) -> Iterator[Queries]:
@@ -112,10 +201,19 @@ class SQLiteStore(Store):
             conn.execute("COMMIT")
 
     def close(self) -> None:
-        with self._readers_lock:
-            for conn in self._readers:
+        """Close every connection: the idle readers now, the ones in use as their
+        sessions end (waiting readers are refused)."""
+        with self._threads_lock:
+            threads, self._threads = self._threads, None
+        with self._pool:
+            self._closed = True
+            for conn in self._idle:
                 conn.close()
-            self._readers.clear()
+                self._readers.remove(conn)
+            self._idle.clear()
+            self._pool.notify_all()
+        if threads is not None:
+            threads.shutdown(wait=False, cancel_futures=True)
         with self._write_lock:
             self._writer.close()
 

@@ -1,0 +1,209 @@
+"""The store's reader connections (issue 9): a few, shared by every thread.
+
+* a reading session takes one of at most ``max_readers`` connections; past that
+  it waits for one to be given back (it never opens another);
+* every session is one snapshot, and a session begun after a commit sees it;
+* the API reads on the store's own threads, at most ``READER_THREADS`` at once,
+  however many requests miss the cache together;
+* closing the store closes every connection, those in use as their sessions end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from typing import Any
+
+import pytest
+
+from conftest import ok
+from mailtally.api import stats
+from mailtally.store import open_store
+from mailtally.store.sqlite import READER_THREADS, SQLiteStore
+from test_floods import answer, post
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    assert isinstance(s, SQLiteStore)
+    yield s
+    s.close()
+
+
+def _set(store: SQLiteStore, key: str, value: str) -> None:
+    with store.write() as q:
+        q.set_meta(key, value)
+
+
+def test_readers_are_bounded_and_wait_for_a_connection(store):
+    _set(store, "k", "v")
+    bound = store.max_readers
+    inside = threading.Semaphore(0)
+    release = threading.Event()
+    conns: set[int] = set()
+    most = 0
+    lock = threading.Lock()
+    now_in = 0
+
+    def reader() -> None:
+        nonlocal most, now_in
+        with store.read() as q:
+            with lock:
+                now_in += 1
+                most = max(most, now_in)
+                conns.add(id(q.conn))
+            assert q.meta("k") == "v"
+            inside.release()
+            assert release.wait(30)
+            with lock:
+                now_in -= 1
+
+    threads = [threading.Thread(target=reader) for _ in range(bound + 3)]
+    for t in threads:
+        t.start()
+    for _ in range(bound):
+        assert inside.acquire(timeout=30)
+    # every connection is in use: the other three wait, and open none
+    assert not inside.acquire(timeout=0.3)
+    assert store.open_readers == bound
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads)
+    assert most == bound
+    assert len(conns) == bound  # the waiting sessions got the connections given back
+    assert store.open_readers == bound
+
+
+def test_each_session_is_one_snapshot_and_later_sessions_see_commits(store):
+    _set(store, "k", "1")
+    with store.read() as q:
+        assert q.meta("k") == "1"
+        _set(store, "k", "2")  # committed while the session is open
+        assert q.meta("k") == "1"  # the session keeps its snapshot
+    # every later session sees the commit, on whichever connection it gets
+    for _ in range(2 * store.max_readers):
+        with store.read() as q:
+            assert q.meta("k") == "2"
+    seen: list[str | None] = []
+
+    def other_thread() -> None:
+        with store.read() as q:
+            seen.append(q.meta("k"))
+
+    _set(store, "k", "3")
+    t = threading.Thread(target=other_thread)
+    t.start()
+    t.join(30)
+    assert seen == ["3"]
+
+
+def test_reading_runs_on_the_store_threads(store):
+    _set(store, "k", "v")
+    names: list[str] = []
+
+    def fn(q: Any) -> str | None:
+        names.append(threading.current_thread().name)
+        return q.meta("k")
+
+    async def many() -> list[str | None]:
+        return await asyncio.gather(*(store.reading(fn) for _ in range(20)))
+
+    assert asyncio.run(many()) == ["v"] * 20
+    assert all(n.startswith("mailtally-store") for n in names), names
+    assert len(set(names)) <= READER_THREADS
+
+
+def test_closing_the_store_closes_every_connection(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    _set(store, "k", "v")
+    conns: list[Any] = []
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:  # a session still open when the store is closed
+        with store.read() as q:
+            conns.append(q.conn)
+            held.set()
+            assert release.wait(30)
+            assert q.meta("k") == "v"  # it ends normally
+
+    async def reads() -> None:
+        await asyncio.gather(*(store.reading(lambda q: conns.append(q.conn)) for _ in range(8)))
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert held.wait(30)
+    asyncio.run(reads())
+    with store.read() as q:
+        conns.append(q.conn)
+    store.close()
+    release.set()
+    t.join(30)
+    assert store.open_readers == 0
+    for conn in {id(c): c for c in conns}.values():
+        with pytest.raises(sqlite3.ProgrammingError):
+            conn.execute("SELECT 1")
+    with pytest.raises(sqlite3.ProgrammingError), store.read():
+        pass
+    assert not (tmp_path / "c.sqlite3-wal").exists()  # the last connection is gone
+
+
+def test_concurrent_misses_through_the_app_stay_within_the_bound(
+    platform, service, app, call, monkeypatch
+):
+    """Thirty requests for different objects miss the cache together: their store
+    work runs on the store's threads, never more at once than the bound."""
+    store = service.store
+    lock = threading.Lock()
+    running = 0
+    most = 0
+    threads: set[str] = set()
+    gate = threading.Event()
+    real = stats.summary_body
+
+    def slow(svc, q, t, by, now):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            threads.add(threading.current_thread().name)
+        try:
+            assert gate.wait(30)
+            return real(svc, q, t, by, now)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(stats, "summary_body", slow)
+    users = ["alice@acme.com", "bob@acme.com", "carol@acme.net", "zed@other.com"]
+    requests = [
+        {"type": "user", "object": u, "by": by} for u in users for by in ("day", "week", "month")
+    ]
+    requests += [{"type": "domain", "object": d, "by": "day"} for d in ("acme.com", "acme.net")]
+    requests += [{"type": "company", "object": c, "by": "month"} for c in ("Acme", "Other")]
+    creds = {"user": "root", "password": "operator-secret"}
+    ok(call("echo"))  # the operator's password is verified once, before
+
+    async def together() -> list[tuple[int, bytes]]:
+        tasks = [
+            asyncio.create_task(post(app, "stats_summary", {"credentials": creds, **r}))
+            for r in requests
+        ]
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if running >= READER_THREADS:
+                break
+        await asyncio.sleep(0.2)  # (more would start now if they could)
+        assert running == READER_THREADS
+        assert store.open_readers <= store.max_readers
+        gate.set()
+        return await asyncio.gather(*tasks)
+
+    results = asyncio.run(together())
+    assert all(answer(r)["success"] for r in results), results
+    assert most == READER_THREADS
+    assert all(n.startswith("mailtally-store") for n in threads), threads
+    assert store.open_readers <= store.max_readers
