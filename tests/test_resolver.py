@@ -21,6 +21,7 @@ from mailtally.ingest.files import Ingester
 from mailtally.periods import Periods
 from mailtally.record import Resolver, record_events
 from mailtally.store import Store, open_store
+from mailtally.store.base import KIND_CODES
 from mailtally.tree import (
     Ctx,
     Principal,
@@ -199,8 +200,8 @@ def test_an_address_added_between_two_batches_counts_from_then(
         with store.read() as q:
             row = q.conn.execute(
                 "SELECT COALESCE(SUM(f.messages_in_size), 0) FROM flows f JOIN users u "
-                "ON f.scope = 'u' AND f.scope_id = u.id AND f.kind = 'day' WHERE u.address = ?",
-                (address,),
+                "ON f.scope = 'u' AND f.scope_id = u.id AND f.kind = ? WHERE u.address = ?",
+                (KIND_CODES["day"], address),
             ).fetchone()
         return int(row[0])
 
