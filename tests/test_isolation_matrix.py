@@ -52,8 +52,8 @@ from mailtally.access import (
     reaches_into,
 )
 from mailtally.api.app import METHODS
-from mailtally.searches import PLATFORM
 from mailtally.store import Store
+from mailtally.tree.searches import PLATFORM
 
 OK = 0  # success, in the expected-number column
 TARGETS = ("own", "outside", "foreign", "missing", "holder")

@@ -359,7 +359,7 @@ METHOD_ACTIONS: dict[str, tuple[tuple[Action, Kind, str], ...]] = {
         (A.READ, "user", "object"),
     ),
     "ingest_events": ((A.INGEST, "company", "events"),),
-    # searches (mailtally.searches): a named domain or company must be read;
+    # searches (mailtally.tree.searches): a named domain or company must be read;
     # a workgroup admin reads its workgroup of a domain; without a domain, a
     # company role searches its company (search_companies: every company)
     "search_users": (

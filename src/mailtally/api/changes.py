@@ -1,6 +1,6 @@
 """``get_user_changes``, ``get_domain_changes``, ``get_company_changes`` and
 ``get_user_attribute_history``: what the audit log and the account's versions
-say (mailtally.changes)."""
+say (mailtally.tree.changes)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import msgspec
 
 from mailtally.api.common import Method, Name, Range, Request
 from mailtally.api.service import Service
-from mailtally.changes import attribute_history, object_changes
 from mailtally.tree import ObjectType, Principal
+from mailtally.tree.changes import attribute_history, object_changes
 
 __all__ = ["METHODS"]
 

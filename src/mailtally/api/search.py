@@ -2,7 +2,7 @@
 
 OMA's request shapes (SPEC §4): ``criteria``, ``range`` {first, limit}, ``sort``
 {by, direction}; a ``match`` pattern takes ``*`` and ``?``.  Each view decodes,
-asks :mod:`mailtally.searches` for the caller's scope (the permission table),
+asks :mod:`mailtally.tree.searches` for the caller's scope (the permission table),
 and has the store page through it (indexes, LIMIT/OFFSET) — never a list of a
 whole domain in Python.
 """
@@ -18,9 +18,9 @@ from mailtally.api.common import Answer, Method, Name, Range, Request, Workgroup
 from mailtally.api.service import Service
 from mailtally.names import NAME_PATTERN
 from mailtally.periods import format_time
-from mailtally.searches import domain_scope, require_platform, user_scope, workgroup_domain
 from mailtally.store import Queries
 from mailtally.tree import Principal, format_rfc3339
+from mailtally.tree.searches import domain_scope, require_platform, user_scope, workgroup_domain
 
 __all__ = ["METHODS"]
 

@@ -7,7 +7,7 @@ from typing import Any
 from mailtally.api.common import Method, Name, Request, WorkgroupName
 from mailtally.api.service import Service
 from mailtally.tree import Principal
-from mailtally.workgroups import do_create_workgroup, do_delete_workgroup
+from mailtally.tree.workgroups import do_create_workgroup, do_delete_workgroup
 
 __all__ = ["METHODS"]
 

@@ -17,15 +17,15 @@ from mailtally.errors import BAD_ATTRIBUTE, OMAError
 from mailtally.history import UserState, decode_state
 from mailtally.metrics import SERVICES
 from mailtally.store.base import Queries
-from mailtally.tree import (
+from mailtally.tree.scopes import (
     ObjectType,
     Principal,
     Target,
     find_target,
-    format_rfc3339,
     own_company,
     require_stats_readable,
 )
+from mailtally.tree.values import format_rfc3339
 
 __all__ = ["HISTORY_ATTRIBUTES", "attribute_history", "object_changes", "render_changes"]
 

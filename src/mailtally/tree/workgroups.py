@@ -13,7 +13,8 @@ from __future__ import annotations
 from mailtally import access
 from mailtally.access import Action, Obj, covers, forbidden
 from mailtally.errors import EXISTS, FORBIDDEN, OMAError
-from mailtally.tree import Ctx, Target, find_target
+from mailtally.tree.actions import Ctx
+from mailtally.tree.scopes import Target, find_target
 
 __all__ = ["do_create_workgroup", "do_delete_workgroup"]
 

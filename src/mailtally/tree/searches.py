@@ -18,7 +18,7 @@ from mailtally import access
 from mailtally.access import Action, Obj, actions, forbidden, not_found
 from mailtally.errors import BAD_REQUEST, OMAError
 from mailtally.store.base import Queries
-from mailtally.tree import Principal, Target, find_target, own_company
+from mailtally.tree.scopes import Principal, Target, find_target, own_company
 
 __all__ = [
     "PLATFORM",
