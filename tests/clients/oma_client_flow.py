@@ -117,21 +117,19 @@ class OmaClient:
             params["sort"] = sort
         return self.must("search_users", **params)
 
-    def search_domains(self, criteria=None, sort=None, first=None, limit=None):
+    def _search(self, method: str, criteria, sort, first, limit) -> dict[str, Any]:
         params: dict[str, Any] = self._range(first, limit)
         if criteria is not None:
             params["criteria"] = criteria
         if sort is not None:
             params["sort"] = sort
-        return self.must("search_domains", **params)
+        return self.must(method, **params)
+
+    def search_domains(self, criteria=None, sort=None, first=None, limit=None):
+        return self._search("search_domains", criteria, sort, first, limit)
 
     def search_workgroups(self, criteria=None, sort=None, first=None, limit=None):
-        params: dict[str, Any] = self._range(first, limit)
-        if criteria is not None:
-            params["criteria"] = criteria
-        if sort is not None:
-            params["sort"] = sort
-        return self.must("search_workgroups", **params)
+        return self._search("search_workgroups", criteria, sort, first, limit)
 
     def restore_user(self, user: str, new_name: str, id: int | str) -> dict[str, Any]:
         return self.request("restore_user", user=user, new_name=new_name, id=id)
