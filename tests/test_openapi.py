@@ -98,3 +98,25 @@ def test_requests_match_the_document(document):
     assert list(
         _validator(document, _request_schema(document, "search_users")).iter_errors(no_secret)
     )
+
+
+def test_a_failure_at_200_matches_exactly_one_branch(document, platform, client):
+    """Found by tests/test_openapi_fuzz.py: a failure answered 200 matched both
+    the method's answer (``success``: any boolean) and the error, and ``oneOf``
+    wants exactly one."""
+    for method, body, number in (
+        ("get_user", {"user": "nobody@acme.com"}, 2),
+        ("get_user", {"user": "bob@acme.com", "bye": "week"}, 5),
+        ("stats_summary", {"credentials": {"user": "root", "password": "wrong"}}, 1),
+    ):
+        r = client.post(f"/api/{method}", json={"credentials": OPERATOR_CREDS, **body})
+        assert (r.status_code, r.json()["error_number"]) == (200, number)
+        schema = _answer_schema(document, method)
+        assert not list(_validator(document, schema).iter_errors(r.json())), r.json()
+        success_branch = _validator(document, schema["oneOf"][0])
+        assert list(success_branch.iter_errors(r.json())), r.json()
+    answer = client.post(
+        "/api/get_user", json={"credentials": OPERATOR_CREDS, "user": "bob@acme.com"}
+    )
+    error_branch = _validator(document, _answer_schema(document, "get_user")["oneOf"][1])
+    assert list(error_branch.iter_errors(answer.json()))

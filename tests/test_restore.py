@@ -252,3 +252,73 @@ def test_counts_add_up_before_and_after(platform, call, record, clock):
     # counted in acme.net until the 11th, in acme.com after)
     assert [acme[d]["users"]["mailbox"] for d in sorted(me)[-5:]] == [11, 11, 10, 11, 11]
     assert [net[d]["users"]["mailbox"] for d in sorted(me)[-5:]] == [3, 2, 2, 2, 2]
+
+
+def test_rename_delete_restore_then_search_by_day_week_and_month(platform, call, record, clock):
+    """carol: mail in December in acme.net, renamed into acme.com on Mon 5
+    January, mail on the 7th, deleted on the 8th, found by search_users and
+    restored on the 9th as an OMA client does it (``id`` and ``new_name``:
+    kc@acme.com), mail on the 13th.  By day, week and month: the account's
+    periods hold what it did under each name, and in every period the company
+    counts what its two domains count, the account included once."""
+    mail = {"2025-12-10": 1, "2025-12-29": 2, "2026-01-07": 4, "2026-01-13": 8}
+
+    def send(day: str, user: str) -> None:
+        record(*(MessageIn(ts(f"{day}T10:00:00Z"), user, 100) for _ in range(mail[day])))
+
+    send("2025-12-10", "carol@acme.net")
+    send("2025-12-29", "carol@acme.net")
+    clock.value = ts("2026-01-05T09:00:00Z")
+    ok(call("rename_user", credentials=ADMIN, user="carol@acme.net", new_name="carol@acme.com"))
+    send("2026-01-07", "carol@acme.com")
+    clock.value = ts("2026-01-08T11:00:00Z")
+    ok(call("delete_user", credentials=ADMIN, user="carol@acme.com"))
+    clock.value = ts("2026-01-09T09:00:00Z")
+    gone = ok(call("search_users", criteria={"domain": "acme.com", "deleted": True}))["users"]
+    assert [u["user"] for u in gone] == ["carol@acme.com"]
+    ok(
+        call(
+            "restore_user",
+            credentials=ADMIN,
+            user="carol@acme.com",
+            id=gone[0]["id"],
+            new_name="kc@acme.com",
+        )
+    )
+    clock.value = NOW
+    send("2026-01-13", "kc@acme.com")
+    # search: one live account, under its last name, none deleted
+    found = ok(call("search_users", criteria={"match": "*c*"}))["users"]
+    names = [u["user"] for u in found]
+    assert "kc@acme.com" in names and not [n for n in names if n.startswith("carol@")], names
+    assert ok(call("search_users", criteria={"deleted": True}))["total_count"] == 0
+    for old in ("carol@acme.net", "carol@acme.com"):
+        failed(call("stats_summary", object=old), 2)
+
+    expected = {
+        "day": {"20251229": 2, "20260107": 4, "20260113": 8},  # (30 days: from 16 Dec)
+        "week": {"20251208-20251214": 1, "20251229-20260104": 2, "20260105-20260111": 4}
+        | {"20260112-20260118": 8},
+        "month": {"2025-12": 3, "2026-01": 12},
+    }
+    for by, counts in expected.items():
+        me = summary(call, object="kc@acme.com", by=by)
+        com, net, acme = (summary(call, object=o, by=by) for o in ("acme.com", "acme.net", "Acme"))
+        assert sorted(me) == sorted(acme), by  # every period, before and after the rename
+        for period in acme:
+            n = counts.get(period, 0)
+            assert me[period]["messages"]["in_ham"] == (str(n) if n else ""), (by, period)
+            ham = com[period]["messages"]["in_ham"] + net[period]["messages"]["in_ham"]
+            assert acme[period]["messages"]["in_ham"] == ham == n, (by, period)
+            for kind in ("mailbox", "deleted"):
+                both = com[period]["users"][kind] + net[period]["users"][kind]
+                assert acme[period]["users"][kind] == both, (by, period, kind)
+            # counted in acme.net until the rename, in acme.com after; out of
+            # the mailboxes only at the end of the day it was deleted
+            deleted = by == "day" and period == "20260108"
+            renamed = min(
+                p for p in acme if p >= {"day": "20260105", "week": "20260105"}.get(by, "2026-01")
+            )
+            assert net[period]["users"]["mailbox"] == (3 if period < renamed else 2), (by, period)
+            assert acme[period]["users"]["mailbox"] == (10 if deleted else 11), (by, period)
+            assert acme[period]["users"]["deleted"] == int(deleted), (by, period)

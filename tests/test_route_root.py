@@ -54,3 +54,17 @@ def test_other_paths_stay_unknown(platform, client):
     # and the root does not shadow /api/openapi.json
     assert client.get("/api/openapi.json").json()["openapi"].startswith("3.1")
     assert client.post("/api/openapi.json").status_code == 405
+
+
+def test_every_wrong_http_method_gets_the_json_answer(platform, client):
+    """Found by tests/test_openapi_fuzz.py: TRACE (a method the routes did not
+    list) got Starlette's plain-text "Method Not Allowed"; it is answered as PUT is."""
+    paths = ("/api/echo", "/get_user", "/api/user_notify", "/api/openapi.json", "/nothing/here")
+    for path in paths:
+        put = client.put(path)
+        assert put.status_code in (404, 405), (path, put.status_code)
+        for verb in ("TRACE", "PROPFIND"):
+            r = client.request(verb, path)
+            assert r.status_code == put.status_code, (verb, path, r.status_code, r.text)
+            assert r.json()["error"] == put.json()["error"].replace("PUT", verb), (verb, path)
+            assert (r.json()["success"], r.json()["error_number"]) == (False, 5), (verb, path)

@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response
 from starlette.routing import Route
@@ -369,6 +370,24 @@ async def not_found(request: HTTPRequest) -> Response:
     )
 
 
+async def other_http_method(request: HTTPRequest, exc: Exception) -> Response:
+    """An HTTP method the routes do not list (TRACE, PROPFIND, ...): Starlette
+    refuses it before any view, with a plain-text 405.  The view of the path
+    answers it instead, as it answers PUT or GET: the JSON envelope of SPEC §1
+    (405, or the 404 of a mail-store method or of an unknown path)."""
+    status = getattr(exc, "status_code", 500)
+    if status != 405:  # (the routes end in a catch-all: not expected)
+        number = BAD_REQUEST if status < 500 else SERVER_ERROR
+        return error_response(OMAError(number, str(getattr(exc, "detail", ""))), status)
+    if request.url.path == "/api/openapi.json":
+        return await openapi(request)
+    if "method" not in request.path_params:
+        return await not_found(request)
+    if request.url.path.startswith("/api/"):
+        return await dispatch(request)
+    return await dispatch_root(request)
+
+
 class ErrorEnvelope:
     """Last line of defence: any fault becomes a JSON 500, never a traceback."""
 
@@ -419,6 +438,7 @@ def create_app(store: Store, config: Config, clock: Clock | None = None) -> Star
             Route("/{path:path}", not_found, methods=_ALL_METHODS),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: other_http_method},
     )
     app.state.service = svc
     app.state.openapi = _encode(build_document(METHODS, MAIL_STORE_METHODS))

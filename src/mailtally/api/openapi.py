@@ -87,6 +87,11 @@ ERROR_STATUSES = {
 
 _REF = "#/components/schemas/{name}"
 
+#: what tells a method's answer from its failure at status 200: the answer
+#: types declare ``success: bool`` (default true), which an :class:`ErrorAnswer`
+#: matches too, and ``oneOf`` needs exactly one of the two to match
+_SUCCEEDED = {"properties": {"success": {"const": True}}, "required": ["success"]}
+
 
 def _ref(tp: type) -> dict[str, str]:
     return {"$ref": _REF.format(name=tp.__name__)}
@@ -137,7 +142,7 @@ def build_document(methods: Mapping[str, Method], mail_store: Iterable[str]) -> 
         answer = _ref(m.answer or Answer)
         responses: dict[str, Any] = {
             "200": _json(
-                {"oneOf": [answer, error]},
+                {"oneOf": [{"allOf": [answer, _SUCCEEDED]}, error]},
                 "the method's answer, or its failure (success false, error_number 1-7)",
             )
         }
