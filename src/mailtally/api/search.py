@@ -14,13 +14,15 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from mailtally.access import Action
 from mailtally.api.common import Answer, Method, Name, Range, Request, WorkgroupName
 from mailtally.api.service import Service
 from mailtally.names import NAME_PATTERN
 from mailtally.periods import format_time
 from mailtally.store import Queries
 from mailtally.tree import Principal, format_rfc3339
-from mailtally.tree.searches import domain_scope, require_platform, user_scope, workgroup_domain
+from mailtally.tree.scopes import require_found
+from mailtally.tree.searches import domain_scope, require_platform, user_scope
 
 __all__ = ["METHODS"]
 
@@ -255,7 +257,7 @@ def find_workgroups(
     q: Queries, p: Principal, req: SearchWorkgroupsRequest
 ) -> SearchWorkgroupsAnswer:
     c = req.criteria
-    d = workgroup_domain(q, p, c.domain, f"list the workgroups of domain '{c.domain}'")
+    d = require_found(q, p, Action.READ, "domain", c.domain, "list the workgroups of")
     total, rows = q.search_workgroups(
         d.id,
         c.match,  # workgroup names keep their case: the pattern too

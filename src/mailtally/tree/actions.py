@@ -19,7 +19,6 @@ from typing import Any
 
 import msgspec
 
-from mailtally import access
 from mailtally.access import Action, Obj, allowed, forbidden, not_found
 from mailtally.errors import BAD_REQUEST, EXISTS, FORBIDDEN, NOT_FOUND, OMAError
 from mailtally.history import UserChange, UserState, decode_state, encode_state
@@ -34,6 +33,7 @@ from mailtally.tree.scopes import (
     _company_target,
     _domain_target,
     find_target,
+    require_found,
     visible,
 )
 from mailtally.tree.values import MAX_NAME, _bad_attr, dns_name, parse_rfc3339
@@ -290,16 +290,7 @@ def do_change_domain(
 
 
 def do_delete_domain(ctx: Ctx, name: str) -> None:
-    t = find_target(ctx.q, "domain", name)
-    access.require(
-        ctx.actor,
-        Action.DELETE,
-        None if t is None else t.obj,
-        "domain",
-        name,
-        f"delete domain '{t.name if t else name}'",
-    )
-    assert t is not None
+    t = require_found(ctx.q, ctx.actor, Action.DELETE, "domain", name, "delete")
     users = ctx.q.users_of_domain(t.id)
     live = [u for u in users if decode_state(u[6]).deletetime is None]
     if live:

@@ -39,6 +39,7 @@ __all__ = [
     "may_manage_users",
     "own_company",
     "require_account_action",
+    "require_found",
     "require_readable",
     "require_stats_readable",
     "visible",
@@ -218,6 +219,19 @@ def visible(p: Principal, t: Target) -> bool:
 def require_readable(p: Principal, t: Target | None, label: str, name: str) -> Target:
     """``t`` if ``p`` may see it; error 2 (the same as missing) otherwise."""
     access.require_seen(p, None if t is None else t.obj, label, name)
+    assert t is not None
+    return t
+
+
+def require_found(
+    q: Queries, p: Principal, action: Action, kind: ObjectType, name: str, doing: str
+) -> Target:
+    """The ``kind`` called ``name``, if ``p`` may ``action`` it: error 2 unless
+    ``p`` sees it (the same as missing), error 4 unless it may act (the sentence
+    says ``doing`` the object, e.g. "delete" domain 'x')."""
+    t = find_target(q, kind, name)
+    shown = t.name if t is not None else name
+    access.require(p, action, None if t is None else t.obj, kind, name, f"{doing} {kind} '{shown}'")
     assert t is not None
     return t
 

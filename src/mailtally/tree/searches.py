@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailtally import access
 from mailtally.access import Action, Obj, actions, forbidden, not_found
 from mailtally.errors import BAD_REQUEST, OMAError
 from mailtally.store.base import Queries
-from mailtally.tree.scopes import Principal, Target, find_target, own_company
+from mailtally.tree.scopes import Principal, Target, find_target, own_company, require_found
 
 __all__ = [
     "PLATFORM",
@@ -26,7 +25,6 @@ __all__ = [
     "domain_scope",
     "require_platform",
     "user_scope",
-    "workgroup_domain",
 ]
 
 #: Every company at once: no company has id 0, so only rights that reach every
@@ -86,16 +84,7 @@ def domain_scope(
     and anyone else the domains its roles read (none: an empty list).
     """
     if company is not None:
-        t = find_target(q, "company", company)
-        access.require(
-            p,
-            Action.READ,
-            None if t is None else t.obj,
-            "company",
-            company,
-            f"list the domains of company '{t.name if t else company}'",
-        )
-        assert t is not None
+        t = require_found(q, p, Action.READ, "company", company, "list the domains of")
         return t.id, None
     if p.operator:
         return None, None
@@ -111,14 +100,6 @@ def domain_scope(
         }
     )
     return None, ids
-
-
-def workgroup_domain(q: Queries, p: Principal, name: str, what: str) -> Target:
-    """The domain of a workgroup request, if ``p`` may read it (error 2 / 4)."""
-    t = find_target(q, "domain", name)
-    access.require(p, Action.READ, None if t is None else t.obj, "domain", name, what)
-    assert t is not None
-    return t
 
 
 def require_platform(p: Principal, what: str) -> None:

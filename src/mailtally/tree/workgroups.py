@@ -14,7 +14,7 @@ from mailtally import access
 from mailtally.access import Action, Obj, covers, forbidden
 from mailtally.errors import EXISTS, FORBIDDEN, OMAError
 from mailtally.tree.actions import Ctx
-from mailtally.tree.scopes import Target, find_target
+from mailtally.tree.scopes import Target, require_found
 
 __all__ = ["do_create_workgroup", "do_delete_workgroup"]
 
@@ -24,17 +24,9 @@ STAFF = "staff"
 
 def _domain(ctx: Ctx, name: str, verb: str, workgroup: str) -> Target:
     """The domain, if the actor may manage its accounts: error 2, then 4."""
-    t = find_target(ctx.q, "domain", name)
-    access.require(
-        ctx.actor,
-        Action.CREATE_USER,
-        None if t is None else t.obj,
-        "domain",
-        name,
-        f"{verb} workgroups of domain '{t.name if t else name}'",
+    return require_found(
+        ctx.q, ctx.actor, Action.CREATE_USER, "domain", name, f"{verb} workgroups of"
     )
-    assert t is not None
-    return t
 
 
 def do_create_workgroup(ctx: Ctx, domain: str, workgroup: str) -> None:
