@@ -35,15 +35,8 @@ command -v curl >/dev/null || { echo "api.sh: needs curl" >&2; exit 1; }
 mkdir -p bench/out
 OUT=$(mktemp -d "$ROOT/bench/out/api.XXXXXX")
 DB="sqlite:///$OUT/demo.sqlite3"
-SERVER_PID=""
-
-stop_server() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID"
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
-}
+# shellcheck source=bench/serve.sh
+. bench/serve.sh
 trap stop_server EXIT
 
 echo "api.sh: building the demo platform in $OUT" >&2
@@ -58,17 +51,7 @@ if [[ ${UVICORN_PLAIN:-0} == 1 ]]; then
     export PYTHONPATH="$OUT/plain${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
-PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT/api"
-"$BIN/mailtally" serve --db "$DB" --host 127.0.0.1 --port "$PORT" >"$OUT/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 150); do
-    if curl -s -X POST "$URL/echo" -d '{}' 2>/dev/null | grep -q '"success":true'; then
-        break
-    fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
-    sleep 0.1
-done
+start_server "$DB" "$OUT/server.log"
 echo "api.sh: serving on $URL (pid $SERVER_PID)" >&2
 
 CREDS='"credentials":{"user":"admin@example.com","password":"demo-password"}'

@@ -41,16 +41,9 @@ command -v curl >/dev/null || { echo "sweep.sh: needs curl" >&2; exit 1; }
 mkdir -p bench/out
 WORK=${KEEP:-$(mktemp -d "$ROOT/bench/out/sweep.XXXXXX")}
 mkdir -p "$WORK"
-SERVER_PID=""
-stop_server() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID"
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
-    [[ -n ${KEEP:-} ]] || rm -rf "$WORK"
-}
-trap stop_server EXIT
+# shellcheck source=bench/serve.sh
+. bench/serve.sh
+trap 'stop_server; [[ -n ${KEEP:-} ]] || rm -rf "$WORK"' EXIT
 
 # SWEEP_USERS accounts spread evenly over the platform's; its first company
 COMPANY=$("$BIN/python" - "$PLATFORM" "$SWEEP_USERS" "$WORK/users.txt" <<'PY'
@@ -64,14 +57,7 @@ print(platform["companies"][0]["name"])
 PY
 )
 echo "sweep-password" | "$BIN/mailtally" operator add sweep --db "$DB" > /dev/null
-PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT/api"
-"$BIN/mailtally" serve --db "$DB" --host 127.0.0.1 --port "$PORT" > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 300); do
-    curl -s -X POST "$URL/echo" -d '{}' 2>/dev/null | grep -q '"success":true' && break
-    sleep 0.1
-done
+start_server "$DB" "$WORK/server.log" 300
 CREDS='"credentials":{"user":"sweep","password":"sweep-password"}'
 curl -s -X POST "$URL/stats_summary" -H 'Content-Type: application/json' \
     -d "{$CREDS,\"type\":\"company\",\"object\":\"$COMPANY\",\"by\":\"day\"}" \

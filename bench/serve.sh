@@ -1,0 +1,31 @@
+# Sourced by the benchmarks that run `mailtally serve` (api.sh, sweep.sh): start it
+# on a free port and wait until it answers, stop it at the end.  Needs BIN.
+
+SERVER_PID=""
+
+# start_server DB LOG [TRIES]: serve DB on 127.0.0.1 (its output in LOG); sets PORT,
+# URL (…/api) and SERVER_PID once `echo` answers (TRIES × 0.1 s at most, default 150);
+# exits with the server's log if it dies first.
+start_server() {
+    local db=$1 log=$2 tries=${3:-150}
+    PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    URL="http://127.0.0.1:$PORT/api"
+    "$BIN/mailtally" serve --db "$db" --host 127.0.0.1 --port "$PORT" >"$log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq "$tries"); do
+        if curl -s -X POST "$URL/echo" -d '{}' 2>/dev/null | grep -q '"success":true'; then
+            return 0
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; exit 1; }
+        sleep 0.1
+    done
+}
+
+# stop_server: SIGTERM (the server flushes its counts) and wait; safe to call twice.
+stop_server() {
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID"
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=""
+}
