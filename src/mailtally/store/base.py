@@ -96,8 +96,12 @@ class Dialect:
         return text if self.placeholder == "?" else text.replace("?", self.placeholder)
 
 
+#: a flat flow row's columns, as add_flow_rows and insert_flow_rows take them
+_FLOW_ROW = ("company_id", "scope", "scope_id", "kind", "period", *FLOW_COLUMNS, *LAST_COLUMNS)
+
+
 def _flow_upsert() -> str:
-    cols = ("company_id", "scope", "scope_id", "kind", "period", *FLOW_COLUMNS, *LAST_COLUMNS)
+    cols = _FLOW_ROW
     adds = [f"{c} = flows.{c} + excluded.{c}" for c in FLOW_COLUMNS]
     maxes = [f"{c} = {{greatest}}(flows.{c}, excluded.{c})" for c in LAST_COLUMNS]
     return (
@@ -125,9 +129,8 @@ _BY_KEY = itemgetter(1, 2, 3, 4)
 
 
 def _flow_insert(n: int) -> str:
-    cols = ("company_id", "scope", "scope_id", "kind", "period", *FLOW_COLUMNS, *LAST_COLUMNS)
-    one = f"({', '.join('?' * len(cols))})"
-    return f"INSERT INTO flows ({', '.join(cols)}) VALUES {', '.join([one] * n)}"
+    one = f"({_values(len(_FLOW_ROW))})"
+    return f"INSERT INTO flows ({', '.join(_FLOW_ROW)}) VALUES {', '.join([one] * n)}"
 
 
 _FLOW_UPSERT = _flow_upsert()
@@ -1261,8 +1264,7 @@ class Queries:
         rest: list[Sequence[Any]] = []
 
         def groups() -> Iterator[tuple[Any, ...]]:
-            # kind stored as its code (migration 4), as the upserts do in SQL
-            it = ((r[0], r[1], r[2], KIND_CODES[r[3]], *r[4:]) for r in rows)
+            it = iter(rows)
             while True:
                 group = tuple(islice(it, INSERT_ROWS))
                 if len(group) < INSERT_ROWS:
