@@ -358,6 +358,9 @@ METHOD_ACTIONS: dict[str, tuple[tuple[Action, Kind, str], ...]] = {
         (A.READ, "domain", "object"),
         (A.READ, "user", "object"),
     ),
+    # stats_list: the caller's own company or domain (read, as stats_summary)
+    "stats_list": ((A.READ, "company", ""), (A.READ, "domain", "")),
+    "stats_snapshot": ((A.READ, "company", "object"), (A.READ, "domain", "object")),
     "ingest_events": ((A.INGEST, "company", "events"),),
     # searches (mailtally.tree.searches): a named domain or company must be read;
     # a workgroup admin reads its workgroup of a domain; without a domain, a

@@ -33,12 +33,19 @@ from mailtally.api import (
     events,
     search,
     session,
+    snapshots,
     stats,
     tokens,
     users,
     workgroups,
 )
-from mailtally.api.common import Credentials, Method, bad_request
+from mailtally.api.common import (
+    Credentials,
+    Method,
+    bad_request,
+    error_response,
+    json_response,
+)
 from mailtally.api.mailstore import MAIL_STORE_METHODS, mail_store_error
 from mailtally.api.openapi import build_document
 from mailtally.api.service import Service
@@ -60,6 +67,7 @@ METHODS: dict[str, Method] = {
     **domains.METHODS,
     **users.METHODS,
     **stats.METHODS,
+    **snapshots.METHODS,
     **events.METHODS,
     **search.METHODS,
     **workgroups.METHODS,
@@ -136,15 +144,6 @@ _unread_decoders = {
     for name, m in METHODS.items()
     if (light := _light(m.request)) is not None
 }
-
-
-def json_response(body: dict[str, Any] | bytes, status: int = 200) -> Response:
-    content = body if isinstance(body, bytes) else _encode(body)
-    return Response(content, status_code=status, media_type="application/json")
-
-
-def error_response(err: OMAError, status: int = 200) -> Response:
-    return json_response(err.body(), status)
 
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
@@ -298,7 +297,10 @@ async def _handle(
             except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
                 return _refused(body, exc)
             del body
-        answer = await method.handler(svc, req, principal)  # type: ignore[arg-type]
+        if method.links:
+            answer = await method.handler(svc, req, principal, str(request.base_url))
+        else:
+            answer = await method.handler(svc, req, principal)
     except OMAError as err:
         return error_response(err)
     if isinstance(answer, bytes | msgspec.Struct):
@@ -433,6 +435,7 @@ def create_app(store: Store, config: Config, clock: Clock | None = None) -> Star
     app = Starlette(
         routes=[
             Route("/api/openapi.json", openapi, methods=_ALL_METHODS),
+            Route(f"/{snapshots.LINK_PATH}{{token}}", snapshots.download, methods=_ALL_METHODS),
             Route("/api/{method}", dispatch, methods=_ALL_METHODS),
             Route("/{method}", dispatch_root, methods=_ALL_METHODS),
             Route("/{path:path}", not_found, methods=_ALL_METHODS),

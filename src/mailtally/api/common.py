@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
+from starlette.responses import Response
 
 from mailtally.errors import BAD_REQUEST, OMAError
 from mailtally.names import BAD_CHARACTERS, NAME_PATTERN
@@ -23,6 +24,8 @@ __all__ = [
     "Request",
     "WorkgroupName",
     "bad_request",
+    "error_response",
+    "json_response",
 ]
 
 MIB = 1024 * 1024
@@ -69,8 +72,9 @@ class Answer(msgspec.Struct, kw_only=True):
     success: bool = True
 
 
-#: a view answers with a dict (``success`` added) or an :class:`Answer`
-Handler = Callable[[Any, Any, Principal], Awaitable[Any]]
+#: a view answers with a dict (``success`` added) or an :class:`Answer`; it
+#: takes (service, request, caller), and the base URL when ``Method.links``
+Handler = Callable[..., Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,23 @@ class Method:
     #: the answer's type, for the API document (None: an object with ``success``
     #: and the fields the method's docstring names)
     answer: type[msgspec.Struct] | None = None
+    #: the handler also takes the server's base URL (``http://host:port/``, as
+    #: the request reached it): for answers that hold a link on this server
+    links: bool = False
 
 
 def bad_request(field: str, reason: str) -> OMAError:
     return OMAError(BAD_REQUEST, f"field '{field}' {reason}", {field: reason})
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def json_response(body: dict[str, Any] | bytes, status: int = 200) -> Response:
+    content = body if isinstance(body, bytes) else _encode(body)
+    return Response(content, status_code=status, media_type="application/json")
+
+
+def error_response(err: OMAError, status: int = 200) -> Response:
+    """The error envelope of SPEC §1 at ``status``."""
+    return json_response(err.body(), status)

@@ -775,6 +775,95 @@ class Queries:
     def drop_expired_tokens(self, now: int) -> None:
         self._run("DELETE FROM tokens WHERE expires < ?", now)
 
+    # -- snapshot links (stats_snapshot, issue 11) ---------------------------
+    def add_snapshot_link(
+        self,
+        token_hash: str,
+        company_id: int,
+        object_kind: str,
+        object_id: int,
+        kind: str,
+        period: str,
+        creator: str,
+        expires: int,
+    ) -> None:
+        self._run(
+            "INSERT INTO snapshot_links (token_hash, company_id, object_kind, object_id, kind, "
+            "period, creator, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            token_hash,
+            company_id,
+            object_kind,
+            object_id,
+            KIND_CODES[kind],
+            period,
+            creator,
+            expires,
+        )
+
+    def snapshot_link(self, token_hash: str) -> tuple[str, str, int, str, str, int] | None:
+        """(token_hash, object_kind, object_id, kind, period, expires) of a link."""
+        row = self._one(
+            "SELECT token_hash, object_kind, object_id, kind, period, expires "
+            "FROM snapshot_links WHERE token_hash = ?",
+            token_hash,
+        )
+        if row is None:
+            return None
+        kind = next(k for k, v in KIND_CODES.items() if v == row[3])
+        return row[0], row[1], int(row[2]), kind, row[4], int(row[5])
+
+    def drop_snapshot_links(self, before: int) -> None:
+        """Forget links that expired before ``before``."""
+        self._run("DELETE FROM snapshot_links WHERE expires < ?", before)
+
+    def snapshot_accounts(
+        self,
+        scope: str,
+        scope_id: int,
+        after: int,
+        limit: int,
+        kind: str,
+        period: str,
+        start: int,
+        moment: int,
+    ) -> list[Any]:
+        """One page of a snapshot: the accounts of a company or domain (``scope``)
+        with ids above ``after`` that existed in the period (created at or before
+        ``moment``, not purged before ``start``), in id order, at most ``limit``.
+
+        Each row: (id, address, domain name, createtime, purgetime, current
+        state, state of the version in force at ``moment``, items and bytes of
+        the quota report in force at ``moment``, *FLOW_COLUMNS of the period).
+        A keyset page (``u.id > after``) over the users index of the scope, and
+        for each account seeks of its version, its report and its flow row
+        (``kind, period, scope 'u', scope_id``: a key seek whether the flows
+        table is keyed scope-first or period-first): the cost of a page does
+        not grow with the company, and no page holds more than ``limit`` rows.
+        """
+        column = "u.company_id" if scope == COMPANY else "u.domain_id"
+        flows = ", ".join(f"f.{c}" for c in FLOW_COLUMNS)
+        return self._all(
+            "SELECT u.id, u.address, d.name, u.createtime, u.purgetime, u.state, v.state, "
+            f"r.items, r.bytes, {flows} FROM users u JOIN domains d ON d.id = u.domain_id "
+            "LEFT JOIN user_versions v ON v.id = (SELECT id FROM user_versions "
+            "WHERE user_id = u.id AND valid_from <= ? ORDER BY valid_from DESC, id DESC LIMIT 1) "
+            "LEFT JOIN storage_reports r ON r.user_id = u.id AND r.time = "
+            "(SELECT MAX(time) FROM storage_reports WHERE user_id = u.id AND time <= ?) "
+            "LEFT JOIN flows f ON f.kind = ? AND f.period = ? AND f.scope = 'u' "
+            "AND f.scope_id = u.id "
+            f"WHERE {column} = ? AND u.id > ? AND u.createtime <= ? "
+            "AND (u.purgetime IS NULL OR u.purgetime >= ?) ORDER BY u.id LIMIT ?",
+            moment,
+            moment,
+            KIND_CODES[kind],
+            period,
+            scope_id,
+            after,
+            moment,
+            start,
+            limit,
+        )
+
     # -- audit --------------------------------------------------------------
     def audit(
         self,

@@ -58,6 +58,7 @@ from mailtally.tree.scopes import (
     require_account_action,
     require_readable,
     require_stats_readable,
+    target_by_id,
     visible,
 )
 from mailtally.tree.values import format_rfc3339, normalize_address, normalize_domain
@@ -90,6 +91,7 @@ __all__ = [
     "require_account_action",
     "require_readable",
     "require_stats_readable",
+    "target_by_id",
     "user_for_change",
     "visible",
 ]

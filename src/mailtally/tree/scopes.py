@@ -42,6 +42,7 @@ __all__ = [
     "require_found",
     "require_readable",
     "require_stats_readable",
+    "target_by_id",
     "visible",
 ]
 
@@ -209,6 +210,16 @@ def find_target(q: Queries, type_: ObjectType, name: str) -> Target | None:
         _user_target(row or _NO_USER)  # the same work as for an account that exists (rule 3)
         return None
     return _user_target(row)
+
+
+def target_by_id(q: Queries, type_: ObjectType, object_id: int) -> Target | None:
+    """The company or domain with id ``object_id`` (a deleted domain too), or None.
+    For what a caller was already allowed to name (a stats_snapshot link)."""
+    if type_ == "company":
+        c = q.company_by_id(object_id)
+        return None if c is None else _company_target(c)
+    d = q.domain_by_id(object_id)
+    return None if d is None else _domain_target(d)
 
 
 def visible(p: Principal, t: Target) -> bool:
