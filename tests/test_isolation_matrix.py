@@ -265,6 +265,22 @@ class Shape:
     audited: bool
 
 
+def stats_list_rule(c: Case) -> int:
+    """stats_list: READ on the caller's own company (company roles) or domain
+    (domain roles); a caller with neither may snapshot nothing (4)."""
+    if c.role == "operator":
+        return OK
+    if c.role.startswith("company"):
+        scope = obj_of(c.store, "company", "Acme")
+    elif c.role in ("domain", "mail"):
+        scope = obj_of(c.store, "domain", "acme.net")
+    else:
+        return 4
+    assert scope is not None
+    acts = actions(c.p, scope)
+    return OK if Action.READ in acts else 4 if Action.SEE in acts else 2
+
+
 def _event(kind: str, name: str, role: str) -> dict[str, Any]:
     login = {"kind": "login", "time": rfc(1768392000 - 60), "user": name, "service": "imap4"}
     return {"batch_id": f"b-{name}", "events": [login]}
@@ -343,6 +359,14 @@ SHAPES: dict[str, Shape] = {
     "stats_summary": Shape(
         ("company", "domain", "user"),
         lambda k, n, r: {"type": k, "object": n},
+        read_rule,
+        audited=False,
+    ),
+    "stats_list": Shape((), lambda k, n, r: {}, stats_list_rule, audited=False),
+    "stats_snapshot": Shape(
+        ("company", "domain"),
+        # the current month: every object of the platform existed in it
+        lambda k, n, r: {"type": k, "object": n, "date": "2026-01"},
         read_rule,
         audited=False,
     ),

@@ -42,6 +42,9 @@ FIELDS: list[tuple[str, dict[str, Any]]] = [
     ("stats_summary", {"type": "company", "object": "{}"}),
     ("stats_summary", {"type": "domain", "object": "{}"}),
     ("stats_summary", {"type": "user", "object": "{}"}),
+    ("stats_snapshot", {"type": "company", "object": "{}", "date": "2026-01"}),
+    ("stats_snapshot", {"type": "domain", "object": "{}", "date": "2026-01"}),
+    ("stats_snapshot", {"type": "domain", "object": "acme.net", "date": "{}"}),
     (
         "ingest_events",
         {
@@ -78,7 +81,7 @@ FIELDS: list[tuple[str, dict[str, Any]]] = [
     ("generate_token", {"user": "carol@acme.net", "reason": "{}"}),
     ("generate_token", {"user": "carol@acme.net", "reason": "r", "token": "{}"}),
 ]
-NAMES_NOTHING = {"echo"}
+NAMES_NOTHING = {"echo", "stats_list"}
 
 #: names that look like the other tenants' own, with hostile additions
 OTHERS = ["Other", "other.com", "zed@other.com", "acme.io", "io.example", "boss@io.example"]

@@ -79,6 +79,21 @@ PROBES: list[tuple[str, dict[str, Any], str, str]] = [
     ("stats_summary", {"object": "{}"}, "other.com", "nothere.com"),
     ("stats_summary", {"object": "{}"}, "Other", "nothere.com"),
     ("stats_summary", {"object": "{}"}, "zed@other.com", "ghost@other.com"),
+    ("stats_snapshot", {"type": "company", "object": "{}", "date": "2026-01"}, "Other", "Nope"),
+    (
+        "stats_snapshot",
+        {"type": "domain", "object": "{}", "date": "2026-01"},
+        "other.com",
+        "no.com",
+    ),
+    # the period is looked at after the scope: a foreign domain's creation time
+    # must not show through a period outside its list
+    (
+        "stats_snapshot",
+        {"type": "domain", "object": "{}", "date": "2020-01"},
+        "other.com",
+        "no.com",
+    ),
     (
         "ingest_events",
         {
@@ -113,7 +128,7 @@ PROBES: list[tuple[str, dict[str, Any], str, str]] = [
 ]
 
 #: methods that name nothing but the caller
-NAMES_NOTHING = {"echo", "authenticate"}
+NAMES_NOTHING = {"echo", "authenticate", "stats_list"}
 
 CALLERS = ("admin@acme.com", "ro@acme.com", "tokenonly@acme.com", "dadmin@acme.net",
            "lead@acme.com", "bob@acme.com")  # fmt: skip

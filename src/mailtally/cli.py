@@ -236,6 +236,78 @@ def summary(
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
+@main.command()
+@db_option
+@click.option(
+    "--type",
+    "type_",
+    type=click.Choice(["company", "domain"]),
+    default=None,
+    help="What --object is (default: a domain if one has that name, else a company).",
+)
+@click.option("--object", "object_", required=True, help="Company or domain.")
+@click.option(
+    "--date",
+    "date_",
+    required=True,
+    help="A period as stats_list names it (20261128, 20261123-20261129, 2026-11) "
+    "or a day as 2026-11-28.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the CSV here (default: standard output).",
+)
+@click.pass_context
+def snapshot(
+    ctx: click.Context,
+    db: str | None,
+    type_: str | None,
+    object_: str,
+    date_: str,
+    output: str | None,
+) -> None:
+    """Write the CSV of stats_snapshot: one row per account of a company or domain
+    for one period (SPEC §6), the same bytes the API's link gives."""
+    from mailtally.api.stats import resolve_object
+    from mailtally.errors import OMAError
+    from mailtally.snapshot import SnapshotCSV, find_period
+    from mailtally.tree import Principal, find_target, require_stats_readable
+
+    config = _config(ctx, db=db)
+    store = open_configured(config)
+    periods = Periods(config.timezone)
+    p = Principal(name="cli", operator=True)
+    now = Clock().now()
+    part = None if output is None else Path(f"{output}.part")
+    try:
+        # one reading session: the whole file is of one state of the store
+        with store.read() as q:
+            kind, name = resolve_object(q, p, type_, object_)  # type: ignore[arg-type]
+            if kind == "user":
+                raise click.ClickException("--object: a snapshot is of a company or a domain")
+            t = require_stats_readable(p, find_target(q, kind, name), kind, name)
+            period = find_period(periods, date_.strip(), now, t.createtime)
+            lines = SnapshotCSV(t, period, now).lines(q)
+            if part is None:
+                for text in lines:
+                    sys.stdout.buffer.write(text.encode())
+                sys.stdout.buffer.flush()
+            else:
+                with part.open("wb") as f:
+                    for text in lines:
+                        f.write(text.encode())
+                part.replace(output)  # type: ignore[arg-type]
+    except OMAError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        if part is not None:
+            part.unlink(missing_ok=True)
+        store.close()
+
+
 #: what the terminal table shows (--json/--csv have everything), with headings
 _TABLE_COLUMNS = {
     "messages.in_ham": "in ham",
