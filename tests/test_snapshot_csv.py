@@ -125,3 +125,28 @@ def test_the_command_line_writes_the_same_csv(platform, call, client, fresh_stor
     user = runner.invoke(main, [*args[:3], "--object", "carol@acme.net", "--date", month])
     assert user.exit_code != 0 and "company or a domain" in user.output
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_an_alias_counts_in_the_domain_it_is_in(platform, call, client):
+    """alice@acme.com's alias al@acme.net counts in acme.net's users.alias
+    (SPEC §2): in acme.com's CSV alice's row has none, acme.net's CSV holds it
+    in its last, unattributed row (no account of acme.net holds it), and the
+    company's CSV in alice's row."""
+
+    def csv_of(type_: str, name: str) -> dict[str, dict[str, str]]:
+        got = rows(download(client, link(call, ADMIN, type=type_, object=name, date="2026-01")))
+        return {r["address"] or r["account_type"]: r for r in got}
+
+    com, net, acme = (
+        csv_of("domain", "acme.com"),
+        csv_of("domain", "acme.net"),
+        csv_of("company", "Acme"),
+    )
+    assert com["alice@acme.com"]["users.alias"] == "0"
+    assert net["unattributed"]["users.alias"] == "1"
+    assert acme["alice@acme.com"]["users.alias"] == "1"
+    assert "unattributed" not in acme and "unattributed" not in com
+    net_summary = ok(
+        call("stats_summary", credentials=ADMIN, type="domain", object="acme.net", by="month")
+    )
+    assert net_summary["summary"]["2026-01"]["users"]["alias"] == 1
