@@ -44,9 +44,8 @@ def main() -> int:
         for m in metrics
         if sums[m] != expected[m.partition(".")[0]][m.partition(".")[2]]
     ]
-    print(
-        f"sums check: {n} rows, {len(metrics)} columns, {'all equal stats_summary' if not bad else bad}"
-    )
+    verdict = bad if bad else "all equal stats_summary"
+    print(f"sums check: {n} rows, {len(metrics)} columns, {verdict}")
     return 1 if bad else 0
 
 
