@@ -165,6 +165,23 @@ def build_document(methods: Mapping[str, Method], mail_store: Iterable[str]) -> 
                 "responses": {"404": _json(error, "always: error 5, saying so")},
             }
         }
+    paths["/api/snapshot/{token}"] = {
+        "get": {
+            "operationId": "snapshot_download",
+            "summary": "the CSV behind a stats_snapshot link (good for 15 minutes; "
+            "no credentials: the token is the secret)",
+            "parameters": [
+                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": "one row per account of the object (README)",
+                    "content": {"text/csv": {"schema": {"type": "string"}}},
+                },
+                "404": _json(error, "an altered, unknown or expired link: error 2"),
+            },
+        }
+    }
     paths["/api/openapi.json"] = {
         "get": {
             "operationId": "openapi",
