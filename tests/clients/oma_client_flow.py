@@ -273,6 +273,21 @@ def replay(http: TestClient, clock: FixedClock) -> OmaClient:
     assert company["2026-01"]["users"]["mailbox"] == 1 + len(STAFF)
     assert dom["shop.net"]["2026-01"]["users"]["mailbox"] == 1
 
+    # 7b. billing: stats_list, then stats_snapshot by month (YYYY-MM, as the
+    # client documents it) and by today's date (Y-m-d, as its tests send it);
+    # the link is fetched as it is, without credentials
+    snaps = c.must("stats_list")["snapshots"]
+    assert snaps["month"][:2] == ["2026-01", "2025-12"] and snaps["day"][0] == "20260114"
+    for date in ("2026-01", "2026-01-14"):
+        url = c.must("stats_snapshot", type="company", object="Shop", date=date)["snapshot"]
+        got = c.http.get(url)
+        assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+        lines = got.content.decode("utf-8-sig").splitlines()
+        header = lines[0].split(",")
+        ham = sum(int(line.split(",")[header.index("messages.in_ham")]) for line in lines[1:])
+        want = company["2026-01"]["messages"]["in_ham"] if date == "2026-01" else None
+        assert want is None or ham == want, (date, ham, want)
+
     # one authentication for the whole session; no password after it
     assert sum("password" in b["credentials"] for _, b in c.sent) == 1
     assert all(b["credentials"].get("token") == c.token for _, b in c.sent[1:])
