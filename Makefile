@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DEMO_DB ?= demo/mailtally.sqlite3
 
-.PHONY: venv demo test test-asan asan-deps lint bench bench-ingest bench-exim bench-flood bench-scale clean
+.PHONY: venv demo test test-asan asan-deps lint bench bench-ingest bench-exim bench-flood bench-scale bench-snapshot clean
 
 $(BIN)/mailtally: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -101,6 +101,11 @@ bench-exim: venv
 ## mailtally serve (peak RSS, a token client's latency with and without them).
 bench-flood: venv
 	$(BIN)/python bench/flood.py
+
+# stats_snapshot's CSV of a 100,000-account company: time and server RSS
+# (a copy of /work/fixture-100k/store-synth.sqlite3, or FIXTURE=...)
+bench-snapshot: venv
+	bash bench/snapshot.sh
 
 clean:
 	rm -rf $(VENV) demo build $(ASAN_DIR) *.egg-info
