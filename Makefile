@@ -102,8 +102,8 @@ bench-exim: venv
 bench-flood: venv
 	$(BIN)/python bench/flood.py
 
-# stats_snapshot's CSV of a 100,000-account company: time and server RSS
-# (a copy of /work/fixture-100k/store-synth.sqlite3, or FIXTURE=...)
+## stats_snapshot's CSV of a 100,000-account company: time and server RSS
+## (a copy of /work/fixture-100k/store-synth.sqlite3, or FIXTURE=...)
 bench-snapshot: venv
 	bash bench/snapshot.sh
 
