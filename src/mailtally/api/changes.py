@@ -33,6 +33,8 @@ class CompanyChangesRequest(Request, kw_only=True):
 
 
 class ChangesAnswer(Answer, kw_only=True):
+    """A page of an object's changes (the audit log)."""
+
     #: changes on this page
     count: int
     #: changes of the object in all
@@ -60,6 +62,8 @@ class AttributeHistoryRequest(Request, kw_only=True):
 
 
 class AttributeHistoryAnswer(Answer, kw_only=True):
+    """The values an account's attribute took."""
+
     #: oldest first
     history: list[Version]
 

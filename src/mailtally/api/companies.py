@@ -52,6 +52,8 @@ class CompanyMetadata(Part, kw_only=True):
 
 
 class CompanyAnswer(Answer, kw_only=True):
+    """A company: its creation time, and its live domains."""
+
     attributes: CompanyAttributes
     metadata: CompanyMetadata
 

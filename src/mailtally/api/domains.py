@@ -77,6 +77,8 @@ class DomainMetadata(Part, kw_only=True):
 
 
 class DomainAnswer(Answer, kw_only=True):
+    """A domain: its defaults, and what it holds now."""
+
     attributes: DomainAttributes
     metadata: DomainMetadata
 

@@ -145,6 +145,8 @@ def admit(p: Principal) -> None:
 
 
 class IngestEventsAnswer(Answer, kw_only=True):
+    """What the batch counted."""
+
     #: events counted (0 for a batch counted before)
     accepted: int
     #: the batch was counted before, and is not again

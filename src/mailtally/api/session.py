@@ -48,6 +48,8 @@ class ExtraInfo(Part, kw_only=True):
 
 
 class AuthenticateAnswer(Answer, kw_only=True):
+    """The credentials were good; a token and who the caller is, if asked for."""
+
     #: with ``generate_session_token``: the token and the seconds it works for
     session_token: str | UnsetType = UNSET
     session_token_duration: int | UnsetType = UNSET

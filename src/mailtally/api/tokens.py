@@ -37,6 +37,8 @@ class GenerateTokenRequest(Request, kw_only=True):
 
 
 class GenerateTokenAnswer(Answer, kw_only=True):
+    """The token made."""
+
     token: str
     #: hours it works for
     duration: int

@@ -131,6 +131,8 @@ class UserMetadata(Part, kw_only=True):
 
 
 class UserAnswer(Answer, kw_only=True):
+    """An account: its attributes, roles, storage and latest logins."""
+
     type: UserType
     attributes: UserAttributes
     metadata: UserMetadata
