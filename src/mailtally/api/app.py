@@ -305,7 +305,7 @@ async def _handle(
         return error_response(err)
     if isinstance(answer, bytes | msgspec.Struct):
         return json_response(answer if isinstance(answer, bytes) else _encode(answer))
-    return json_response({"success": True, **answer})
+    return json_response({"success": True, **answer})  # (echo: what it was sent)
 
 
 def _refused(body: bytes, exc: Exception) -> Response:

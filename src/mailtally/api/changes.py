@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import msgspec
 
-from mailtally.api.common import Method, Name, Range, Request
+from mailtally.api.common import Answer, Method, Name, Range, Request
 from mailtally.api.service import Service
 from mailtally.tree import ObjectType, Principal
-from mailtally.tree.changes import attribute_history, object_changes
+from mailtally.tree.changes import Change, Version, attribute_history, object_changes
 
 __all__ = ["METHODS"]
 
@@ -32,11 +32,25 @@ class CompanyChangesRequest(Request, kw_only=True):
     range: Range = msgspec.field(default_factory=Range)
 
 
+class ChangesAnswer(Answer, kw_only=True):
+    """A page of an object's changes (the audit log)."""
+
+    #: changes on this page
+    count: int
+    #: changes of the object in all
+    total_count: int
+    #: newest first
+    changes: list[Change]
+
+
 def _changes(kind: ObjectType, field: str) -> Any:
-    async def view(svc: Service, req: Any, p: Principal) -> dict[str, Any]:
+    async def view(svc: Service, req: Any, p: Principal) -> ChangesAnswer:
         name = getattr(req, field)
         r = req.range
-        return await svc.read(lambda q: object_changes(q, p, kind, name, r.first, r.limit))
+        total, changes = await svc.read(
+            lambda q: object_changes(q, p, kind, name, r.first, r.limit)
+        )
+        return ChangesAnswer(count=len(changes), total_count=total, changes=changes)
 
     view.__name__ = f"get_{kind}_changes"
     return view
@@ -47,10 +61,18 @@ class AttributeHistoryRequest(Request, kw_only=True):
     attribute: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
+class AttributeHistoryAnswer(Answer, kw_only=True):
+    """The values an account's attribute took."""
+
+    #: oldest first
+    history: list[Version]
+
+
 async def get_user_attribute_history(
     svc: Service, req: AttributeHistoryRequest, p: Principal
-) -> dict[str, Any]:
-    return await svc.read(lambda q: attribute_history(q, p, req.user, req.attribute))
+) -> AttributeHistoryAnswer:
+    history = await svc.read(lambda q: attribute_history(q, p, req.user, req.attribute))
+    return AttributeHistoryAnswer(history=history)
 
 
 METHODS = {

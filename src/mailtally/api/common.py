@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.responses import Response
 
 from mailtally.errors import BAD_REQUEST, OMAError
+from mailtally.metrics import SERVICE_STATES, USER_TYPES
 from mailtally.names import BAD_CHARACTERS, NAME_PATTERN
 from mailtally.tree import Principal
 
@@ -17,11 +19,16 @@ __all__ = [
     "MIB",
     "Answer",
     "Credentials",
+    "Done",
     "Method",
     "Name",
     "OptionalName",
+    "Part",
     "Range",
     "Request",
+    "RoleItem",
+    "ServiceState",
+    "UserType",
     "WorkgroupName",
     "bad_request",
     "error_response",
@@ -64,16 +71,41 @@ class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     credentials: Credentials
 
 
-class Answer(msgspec.Struct, kw_only=True):
-    """Base of a method's answer type: encoded as it is (a field left
-    ``msgspec.UNSET`` is left out), and its JSON Schema is the method's answer
-    in ``GET /api/openapi.json``."""
+class Answer(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of every method's answer type: the view returns it, it is encoded as
+    it is (``success`` first, then the fields in the order they are declared; a
+    field left ``msgspec.UNSET`` is left out), and its JSON Schema is the
+    method's answer in ``GET /api/openapi.json``.  Answers are closed: the
+    schema lists every member (``additionalProperties: false``), so a member
+    added to a view without its type cannot reach a client undocumented."""
 
     success: bool = True
 
 
-#: a view answers with a dict (``success`` added) or an :class:`Answer`; it
-#: takes (service, request, caller), and the base URL when ``Method.links``
+class Done(Answer, kw_only=True):
+    """The answer of an action that has nothing to tell but that it was done."""
+
+
+class Part(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of a member of an answer that is itself an object (closed, as
+    :class:`Answer` is)."""
+
+
+class RoleItem(Part, kw_only=True):
+    """A role an account holds, over its object (SPEC §2)."""
+
+    role: str
+    object: str
+
+
+#: a service's state (``service_<service>`` attributes)
+ServiceState = Literal[SERVICE_STATES]  # (a tuple: the states, as if listed)
+#: an account's type
+UserType = Literal[USER_TYPES]
+
+#: a view answers with an :class:`Answer` (or, for the two views named in
+#: :attr:`Method.answer`, the encoded bytes or a dict of one); it takes
+#: (service, request, caller), and the base URL when :attr:`Method.links`
 Handler = Callable[..., Awaitable[Any]]
 
 
@@ -88,12 +120,20 @@ class Method:
     #: are decoded (api/app.py): raises (error 4) for a caller the method will
     #: refuse whatever the request holds, so that it costs no decoding
     admit: Callable[[Principal], None] | None = None
-    #: the answer's type, for the API document (None: an object with ``success``
-    #: and the fields the method's docstring names)
-    answer: type[msgspec.Struct] | None = None
+    #: the answer's type, for the API document: the :class:`Answer` the view is
+    #: declared to return, which it does.  Given by hand only for a view that
+    #: returns something else (``echo``'s dict of what it was sent); None: a
+    #: view that returns encoded bytes, documented as ``success`` and more.
+    answer: type[Answer] | None = None
     #: the handler also takes the server's base URL (``http://host:port/``, as
     #: the request reached it): for answers that hold a link on this server
     links: bool = False
+
+    def __post_init__(self) -> None:
+        if self.answer is None:
+            returns = typing.get_type_hints(self.handler).get("return")
+            if isinstance(returns, type) and issubclass(returns, Answer):
+                object.__setattr__(self, "answer", returns)
 
 
 def bad_request(field: str, reason: str) -> OMAError:

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from mailtally.api.common import Method, Name, Request, bad_request
+from mailtally.api.common import Answer, Done, Method, Name, Part, Request, bad_request
 from mailtally.api.service import Service
 from mailtally.store import Queries
 from mailtally.tree import (
@@ -27,20 +27,38 @@ class ChangeCompanyRequest(Request, kw_only=True):
     create_only: bool = False
 
 
-async def change_company(svc: Service, req: ChangeCompanyRequest, p: Principal) -> dict[str, Any]:
+async def change_company(svc: Service, req: ChangeCompanyRequest, p: Principal) -> Done:
     await svc.act(
         p,
         req.credentials.client,
         lambda ctx: do_change_company(ctx, req.company, req.attributes, req.create_only),
     )
-    return {}
+    return Done()
 
 
 class GetCompanyRequest(Request, kw_only=True):
     company: Name | None = None
 
 
-def company_info(q: Queries, p: Principal, name: str | None) -> dict[str, Any]:
+class CompanyAttributes(Part, kw_only=True):
+    createtime: str
+
+
+class CompanyMetadata(Part, kw_only=True):
+    name: str
+    #: its live domains
+    domains: list[str]
+    domain_count: int
+
+
+class CompanyAnswer(Answer, kw_only=True):
+    """A company: its creation time, and its live domains."""
+
+    attributes: CompanyAttributes
+    metadata: CompanyMetadata
+
+
+def company_info(q: Queries, p: Principal, name: str | None) -> CompanyAnswer:
     if name is None:
         if p.company_id is None:
             raise bad_request("company", "is required for an operator")
@@ -48,17 +66,15 @@ def company_info(q: Queries, p: Principal, name: str | None) -> dict[str, Any]:
     else:
         t = require_stats_readable(p, find_target(q, "company", name), "company", name, what="")
     domains = q.domains_of_company(t.id)
-    return {
-        "attributes": {"createtime": format_rfc3339(t.createtime)},
-        "metadata": {
-            "name": t.name,
-            "domains": [d[2] for d in domains],
-            "domain_count": len(domains),
-        },
-    }
+    return CompanyAnswer(
+        attributes=CompanyAttributes(createtime=format_rfc3339(t.createtime)),
+        metadata=CompanyMetadata(
+            name=t.name, domains=[d[2] for d in domains], domain_count=len(domains)
+        ),
+    )
 
 
-async def get_company(svc: Service, req: GetCompanyRequest, p: Principal) -> dict[str, Any]:
+async def get_company(svc: Service, req: GetCompanyRequest, p: Principal) -> CompanyAnswer:
     return await svc.read(lambda q: company_info(q, p, req.company))
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import msgspec
 
 from mailtally.access import Action, allowed
-from mailtally.api.common import MIB, Method, Request
+from mailtally.api.common import MIB, Answer, Method, Request
 from mailtally.api.service import Service
 from mailtally.errors import BAD_ATTRIBUTE, FORBIDDEN, OMAError
 from mailtally.events import (
@@ -144,15 +144,24 @@ def admit(p: Principal) -> None:
         raise OMAError(FORBIDDEN, "only operators and company admins may ingest events")
 
 
+class IngestEventsAnswer(Answer, kw_only=True):
+    """What the batch counted."""
+
+    #: events counted (0 for a batch counted before)
+    accepted: int
+    #: the batch was counted before, and is not again
+    duplicate: bool
+
+
 def ingest(
     q: Queries, svc: Service, p: Principal, req: IngestEventsRequest, now: int
-) -> dict[str, Any]:
+) -> IngestEventsAnswer:
     allowed = _allowed_companies(p)
     if allowed is not None and not allowed:
         raise OMAError(FORBIDDEN, "only operators and company admins may ingest events")
     scope = "operator" if allowed is None else f"company:{min(allowed)}"
     if q.batch(scope, req.batch_id) is not None:
-        return {"accepted": 0, "duplicate": True}
+        return IngestEventsAnswer(accepted=0, duplicate=True)
     resolver = Resolver(q)
     events: list[Event] = []
     hints: dict[str, str] = {}
@@ -187,13 +196,13 @@ def ingest(
     record_events(q, svc.periods, events, resolver)
     company = None if allowed is None else min(allowed)
     q.add_batch(scope, req.batch_id, company, now, len(events))
-    return {"accepted": len(events), "duplicate": False}
+    return IngestEventsAnswer(accepted=len(events), duplicate=False)
 
 
-async def ingest_events(svc: Service, req: IngestEventsRequest, p: Principal) -> dict[str, Any]:
+async def ingest_events(svc: Service, req: IngestEventsRequest, p: Principal) -> IngestEventsAnswer:
     now = svc.clock.now()
     out = await svc.write(lambda q: ingest(q, svc, p, req, now))
-    if out["accepted"]:
+    if out.accepted:
         svc.changed()
     return out
 

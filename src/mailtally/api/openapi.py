@@ -3,12 +3,13 @@ the method registry (:data:`mailtally.api.app.METHODS`) and the code's own
 request and answer types, never written by hand.
 
 Each method's request schema is its msgspec request struct's JSON Schema
-(``msgspec.json.schema_components``), its answer the struct its
-:class:`~mailtally.api.common.Method` names (or :class:`Answer`: ``success``
-and the method's fields).  A method added to the registry is in the document
-at once.  Every error answer is the envelope :class:`ErrorAnswer`, at each
-status SPEC §1 gives it; the mail-store methods (api/mailstore.py) are listed
-with their one answer, 404.
+(``msgspec.json.schema_components``), its answer that of the
+:class:`~mailtally.api.common.Answer` its view returns
+(:attr:`~mailtally.api.common.Method.answer`: the view's declared return
+type).  Answers are closed objects: every member is listed.  A method added to
+the registry is in the document at once.  Every error answer is the envelope
+:class:`ErrorAnswer`, at each status SPEC §1 gives it; the mail-store methods
+(api/mailstore.py) are listed with their one answer, 404.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from mailtally import __version__
-from mailtally.api.common import MIB, Answer, Credentials, Method
+from mailtally.api.common import MIB, Credentials, Method
 from mailtally.errors import (
     BAD_ATTRIBUTE,
     BAD_CREDENTIALS,
@@ -33,7 +34,7 @@ from mailtally.errors import (
     SERVER_ERROR,
 )
 
-__all__ = ["ErrorAnswer", "build_document"]
+__all__ = ["ErrorAnswer", "UntypedAnswer", "build_document"]
 
 ErrorNumber = Literal[
     SERVER_ERROR,
@@ -58,6 +59,13 @@ class ErrorAnswer(msgspec.Struct, kw_only=True):
     error: str
     error_number: ErrorNumber
     hints: dict[str, str] | UnsetType = UNSET
+
+
+class UntypedAnswer(msgspec.Struct, kw_only=True):
+    """The answer of a view that returns encoded bytes, not an answer type
+    (``stats_summary``): ``success`` and the method's members."""
+
+    success: bool = True
 
 
 class PasswordCredentials(msgspec.Struct, kw_only=True):
@@ -123,7 +131,9 @@ def _summary(method: Method) -> str:
 
 def build_document(methods: Mapping[str, Method], mail_store: Iterable[str]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``methods`` (and of ``mail_store``'s names)."""
-    types: list[Any] = [ErrorAnswer, Answer, Credentials, PasswordCredentials, TokenCredentials]
+    types: list[Any] = [ErrorAnswer, Credentials, PasswordCredentials, TokenCredentials]
+    if any(m.answer is None for m in methods.values()):
+        types.append(UntypedAnswer)
     for m in methods.values():
         if m.request is not dict:
             types.append(m.request)
@@ -139,7 +149,7 @@ def build_document(methods: Mapping[str, Method], mail_store: Iterable[str]) -> 
     for name in sorted(methods):
         m = methods[name]
         request = {"type": "object"} if m.request is dict else _ref(m.request)  # type: ignore[arg-type]
-        answer = _ref(m.answer or Answer)
+        answer = _ref(m.answer or UntypedAnswer)
         responses: dict[str, Any] = {
             "200": _json(
                 {"oneOf": [{"allOf": [answer, _SUCCEEDED]}, error]},

@@ -15,7 +15,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from mailtally.access import Action
-from mailtally.api.common import Answer, Method, Name, Range, Request, WorkgroupName
+from mailtally.api.common import Answer, Method, Name, Part, Range, Request, WorkgroupName
 from mailtally.api.service import Service
 from mailtally.names import NAME_PATTERN
 from mailtally.periods import format_time
@@ -63,7 +63,7 @@ class SearchUsersRequest(Request, kw_only=True):
     sort: UserSort = msgspec.field(default_factory=UserSort)
 
 
-class UserItem(msgspec.Struct, kw_only=True):
+class UserItem(Part, kw_only=True):
     """An account found; the fields asked for, and for a soft-deleted one its
     ``id`` (for ``restore_user``) and ``delete_time``."""
 
@@ -165,7 +165,7 @@ class SearchDomainsRequest(Request, kw_only=True):
     sort: DomainSort = msgspec.field(default_factory=DomainSort)
 
 
-class DomainCounts(msgspec.Struct, kw_only=True):
+class DomainCounts(Part, kw_only=True):
     """The domain's accounts now: live ones by type, alias addresses of live
     accounts, soft-deleted accounts (SPEC §3's ``users.*``)."""
 
@@ -176,7 +176,7 @@ class DomainCounts(msgspec.Struct, kw_only=True):
     deleted: int
 
 
-class DomainItem(msgspec.Struct, kw_only=True):
+class DomainItem(Part, kw_only=True):
     domain: str
     id: int
     company: str
@@ -240,7 +240,7 @@ class SearchWorkgroupsRequest(Request, kw_only=True):
     sort: WorkgroupSort = msgspec.field(default_factory=WorkgroupSort)
 
 
-class WorkgroupItem(msgspec.Struct, kw_only=True):
+class WorkgroupItem(Part, kw_only=True):
     workgroup: str
     domain: str
     #: its live accounts
@@ -292,7 +292,7 @@ class SearchCompaniesRequest(Request, kw_only=True):
     sort: CompanySort = msgspec.field(default_factory=CompanySort)
 
 
-class CompanyItem(msgspec.Struct, kw_only=True):
+class CompanyItem(Part, kw_only=True):
     company: str
     id: int
     #: its live domains
@@ -327,15 +327,12 @@ async def search_companies(
 
 
 METHODS = {
-    "search_users": Method(SearchUsersRequest, search_users, answer=SearchUsersAnswer),
-    "search_domains": Method(SearchDomainsRequest, search_domains, answer=SearchDomainsAnswer),
-    "search_workgroups": Method(
-        SearchWorkgroupsRequest, search_workgroups, answer=SearchWorkgroupsAnswer
-    ),
+    "search_users": Method(SearchUsersRequest, search_users),
+    "search_domains": Method(SearchDomainsRequest, search_domains),
+    "search_workgroups": Method(SearchWorkgroupsRequest, search_workgroups),
     "search_companies": Method(
         SearchCompaniesRequest,
         search_companies,
-        answer=SearchCompaniesAnswer,
         admit=lambda p: require_platform(p, "search companies (operators only)"),
     ),
 }

@@ -32,7 +32,7 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response, StreamingResponse
 
 from mailtally.access import forbidden
-from mailtally.api.common import Answer, Method, Name, Request, error_response
+from mailtally.api.common import Answer, Method, Name, Part, Request, error_response
 from mailtally.api.service import Service
 from mailtally.api.stats import resolve_object
 from mailtally.errors import BAD_REQUEST, NOT_FOUND, OMAError
@@ -64,7 +64,7 @@ class StatsListRequest(Request, kw_only=True):
     pass
 
 
-class SnapshotPeriods(msgspec.Struct, kw_only=True):
+class SnapshotPeriods(Part, kw_only=True):
     """Period keys, newest first (SPEC §5's names)."""
 
     month: list[str]

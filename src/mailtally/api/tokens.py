@@ -3,11 +3,11 @@ account, and ending every token of one (mailtally.auth)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
-from mailtally.api.common import Method, Name, Request, bad_request
+from mailtally.api.common import Answer, Done, Method, Name, Request, bad_request
 from mailtally.api.service import Service
 from mailtally.auth import (
     DEFAULT_GENERATED_HOURS,
@@ -36,7 +36,17 @@ class GenerateTokenRequest(Request, kw_only=True):
     oma: bool = False
 
 
-async def generate_token(svc: Service, req: GenerateTokenRequest, p: Principal) -> dict[str, Any]:
+class GenerateTokenAnswer(Answer, kw_only=True):
+    """The token made."""
+
+    token: str
+    #: hours it works for
+    duration: int
+
+
+async def generate_token(
+    svc: Service, req: GenerateTokenRequest, p: Principal
+) -> GenerateTokenAnswer:
     if req.type != "oma" and not req.oma:
         raise bad_request(
             "oma",
@@ -49,19 +59,19 @@ async def generate_token(svc: Service, req: GenerateTokenRequest, p: Principal) 
         lambda ctx: do_generate_token(ctx, req.user, req.reason, req.duration, req.token, req.type),
         tree=False,  # (no account, role or count changes: every cache stays valid)
     )
-    return {"token": token, "duration": req.duration}
+    return GenerateTokenAnswer(token=token, duration=req.duration)
 
 
 class LogoutUserRequest(Request, kw_only=True):
     user: Name
 
 
-async def logout_user(svc: Service, req: LogoutUserRequest, p: Principal) -> dict[str, Any]:
+async def logout_user(svc: Service, req: LogoutUserRequest, p: Principal) -> Done:
     t = await svc.act(
         p, req.credentials.client, lambda ctx: do_logout_user(ctx, req.user), tree=False
     )
     svc.auth.forget(t.name)
-    return {}
+    return Done()
 
 
 METHODS = {

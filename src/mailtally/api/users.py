@@ -3,11 +3,23 @@ and ``set_role``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from mailtally.api.common import Method, Name, OptionalName, Request, bad_request
+from mailtally.api.common import (
+    Answer,
+    Done,
+    Method,
+    Name,
+    OptionalName,
+    Part,
+    Request,
+    RoleItem,
+    ServiceState,
+    UserType,
+    bad_request,
+)
 from mailtally.api.service import Service
 from mailtally.errors import BAD_ATTRIBUTE, OMAError
 from mailtally.metrics import SERVICES
@@ -38,7 +50,7 @@ class ChangeUserRequest(Request, kw_only=True):
     create_only: bool = False
 
 
-async def change_user(svc: Service, req: ChangeUserRequest, p: Principal) -> dict[str, Any]:
+async def change_user(svc: Service, req: ChangeUserRequest, p: Principal) -> Done:
     attributes = dict(req.attributes)
     password_hash = None
     if "password" in attributes:
@@ -62,57 +74,116 @@ async def change_user(svc: Service, req: ChangeUserRequest, p: Principal) -> dic
     finally:
         if password_hash is not None:
             svc.auth.forget(req.user)
-    return {}
+    return Done()
 
 
 class UserRequest(Request, kw_only=True):
     user: Name
 
 
-def user_info(q: Queries, p: Principal, name: str) -> dict[str, Any]:
+class UserAttributes(Part, kw_only=True):
+    """The account's attributes now (``change_user`` sets them)."""
+
+    type: UserType
+    aliases: list[str]
+    service_smtprelay: ServiceState
+    service_smtpin: ServiceState
+    service_imap4: ServiceState
+    service_pop3: ServiceState
+    service_webmail: ServiceState
+    delivery_local: bool
+    delivery_forward: bool
+    delivery_autorespond: bool
+    delivery_filter: bool
+    forward_recipients: list[str]
+    quota: int
+    workgroup: str
+    name: str
+    createtime: str
+    #: "" for a live account
+    deletetime: str
+
+
+class Quota(Part, kw_only=True):
+    """Bytes allowed, and stored and items stored by the latest storage report."""
+
+    allowed_size: int
+    current_size: int
+    items_stored: int
+
+
+class LastLogins(Part, kw_only=True):
+    """The latest time of each ("" for never)."""
+
+    last_imap4: str
+    last_pop3: str
+    last_webmail: str
+    last_smtprelay: str
+    last_smtpin: str
+
+
+class UserMetadata(Part, kw_only=True):
+    address: str
+    roles: list[RoleItem]
+    status: Literal["active", "deleted"]
+    quota: Quota
+    last_logins: LastLogins
+
+
+class UserAnswer(Answer, kw_only=True):
+    """An account: its attributes, roles, storage and latest logins."""
+
+    type: UserType
+    attributes: UserAttributes
+    metadata: UserMetadata
+
+
+def user_info(q: Queries, p: Principal, name: str) -> UserAnswer:
     t = require_stats_readable(p, find_target(q, "user", name), "user", name, what="")
     s = t.state
     assert s is not None
-    attributes: dict[str, Any] = {
-        "type": s.type,
-        "aliases": list(s.aliases),
+    attributes = UserAttributes(
+        type=s.type,
+        aliases=list(s.aliases),
         **{f"service_{k}": s.services.get(k, "enabled") for k in SERVICES},
-        "delivery_local": s.delivery_local,
-        "delivery_forward": s.delivery_forward,
-        "delivery_autorespond": s.delivery_autorespond,
-        "delivery_filter": s.delivery_filter,
-        "forward_recipients": list(s.forward_recipients),
-        "quota": s.quota,
-        "workgroup": s.workgroup,
-        "name": s.name,
-        "createtime": format_rfc3339(t.createtime),
-        "deletetime": format_rfc3339(s.deletetime),
-    }
+        delivery_local=s.delivery_local,
+        delivery_forward=s.delivery_forward,
+        delivery_autorespond=s.delivery_autorespond,
+        delivery_filter=s.delivery_filter,
+        forward_recipients=list(s.forward_recipients),
+        quota=s.quota,
+        workgroup=s.workgroup,
+        name=s.name,
+        createtime=format_rfc3339(t.createtime),
+        deletetime=format_rfc3339(s.deletetime),
+    )
     reports = q.storage_reports(t.id, 2**62)
     items, nbytes = (reports[-1][1], reports[-1][2]) if reports else (0, 0)
     lasts = q.lasts_before(USER, t.id, "month", "9999")
     keys = ("imap4", "pop3", "webmail", "smtprelay", "smtpin")
-    return {
-        "type": s.type,
-        "attributes": attributes,
-        "metadata": {
-            "address": t.name,
-            "roles": [{"role": r, "object": o} for r, o in q.roles_of(t.id)],
-            "status": "deleted" if s.deletetime is not None else "active",
-            "quota": {"allowed_size": s.quota, "current_size": nbytes, "items_stored": items},
-            "last_logins": {f"last_{k}": format_time(v) for k, v in zip(keys, lasts, strict=True)},
-        },
-    }
+    return UserAnswer(
+        type=s.type,
+        attributes=attributes,
+        metadata=UserMetadata(
+            address=t.name,
+            roles=[RoleItem(role=r, object=o) for r, o in q.roles_of(t.id)],
+            status="deleted" if s.deletetime is not None else "active",
+            quota=Quota(allowed_size=s.quota, current_size=nbytes, items_stored=items),
+            last_logins=LastLogins(
+                **{f"last_{k}": format_time(v) for k, v in zip(keys, lasts, strict=True)}
+            ),
+        ),
+    )
 
 
-async def get_user(svc: Service, req: UserRequest, p: Principal) -> dict[str, Any]:
+async def get_user(svc: Service, req: UserRequest, p: Principal) -> UserAnswer:
     return await svc.read(lambda q: user_info(q, p, req.user))
 
 
-async def delete_user(svc: Service, req: UserRequest, p: Principal) -> dict[str, Any]:
+async def delete_user(svc: Service, req: UserRequest, p: Principal) -> Done:
     t = await svc.act(p, req.credentials.client, lambda ctx: do_delete_user(ctx, req.user))
     svc.auth.forget(t.name)
-    return {}
+    return Done()
 
 
 class RestoreUserRequest(Request, kw_only=True):
@@ -123,7 +194,7 @@ class RestoreUserRequest(Request, kw_only=True):
     new_name: OptionalName | None = None
 
 
-async def restore_user(svc: Service, req: RestoreUserRequest, p: Principal) -> dict[str, Any]:
+async def restore_user(svc: Service, req: RestoreUserRequest, p: Principal) -> Done:
     t = await svc.act(
         p,
         req.credentials.client,
@@ -131,7 +202,7 @@ async def restore_user(svc: Service, req: RestoreUserRequest, p: Principal) -> d
     )
     if req.new_name:
         svc.auth.forget(t.name)
-    return {}
+    return Done()
 
 
 class RenameUserRequest(Request, kw_only=True):
@@ -139,14 +210,14 @@ class RenameUserRequest(Request, kw_only=True):
     new_name: Name
 
 
-async def rename_user(svc: Service, req: RenameUserRequest, p: Principal) -> dict[str, Any]:
+async def rename_user(svc: Service, req: RenameUserRequest, p: Principal) -> Done:
     t, new = await svc.act(
         p, req.credentials.client, lambda ctx: do_rename_user(ctx, req.user, req.new_name)
     )
     # what was cached under either name (credentials, tokens, the caller) goes
     svc.auth.forget(t.name)
     svc.auth.forget(new)
-    return {}
+    return Done()
 
 
 class SetRoleRequest(Request, kw_only=True):
@@ -160,14 +231,14 @@ class SetRoleRequest(Request, kw_only=True):
     )
 
 
-async def set_role(svc: Service, req: SetRoleRequest, p: Principal) -> dict[str, Any]:
+async def set_role(svc: Service, req: SetRoleRequest, p: Principal) -> Done:
     if req.object is not None and req.objects is not None:
         raise bad_request("objects", "cannot be given with 'object'")
     objects = req.objects if req.objects is not None else [req.object or ""]
     await svc.act(
         p, req.credentials.client, lambda ctx: do_set_roles(ctx, req.user, req.role, objects)
     )
-    return {}
+    return Done()
 
 
 METHODS = {

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from mailtally.api.common import Method, Name, Request, WorkgroupName
+from mailtally.api.common import Done, Method, Name, Request, WorkgroupName
 from mailtally.api.service import Service
 from mailtally.tree import Principal
 from mailtally.tree.workgroups import do_create_workgroup, do_delete_workgroup
@@ -17,18 +15,18 @@ class WorkgroupRequest(Request, kw_only=True):
     workgroup: WorkgroupName
 
 
-async def create_workgroup(svc: Service, req: WorkgroupRequest, p: Principal) -> dict[str, Any]:
+async def create_workgroup(svc: Service, req: WorkgroupRequest, p: Principal) -> Done:
     await svc.act(
         p, req.credentials.client, lambda ctx: do_create_workgroup(ctx, req.domain, req.workgroup)
     )
-    return {}
+    return Done()
 
 
-async def delete_workgroup(svc: Service, req: WorkgroupRequest, p: Principal) -> dict[str, Any]:
+async def delete_workgroup(svc: Service, req: WorkgroupRequest, p: Principal) -> Done:
     await svc.act(
         p, req.credentials.client, lambda ctx: do_delete_workgroup(ctx, req.domain, req.workgroup)
     )
-    return {}
+    return Done()
 
 
 METHODS = {

@@ -27,7 +27,14 @@ from mailtally.tree.scopes import (
 )
 from mailtally.tree.values import format_rfc3339
 
-__all__ = ["HISTORY_ATTRIBUTES", "attribute_history", "object_changes", "render_changes"]
+__all__ = [
+    "HISTORY_ATTRIBUTES",
+    "Change",
+    "Version",
+    "attribute_history",
+    "object_changes",
+    "render_changes",
+]
 
 #: what a password (or any secret) shows as in a change
 CHANGED = "(changed)"
@@ -69,25 +76,38 @@ def _target(q: Queries, p: Principal, kind: ObjectType, name: str | None) -> Tar
     return require_stats_readable(p, find_target(q, kind, name), kind, name, what="the changes of")
 
 
+class Change(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One audit entry of an object, as ``get_*_changes`` answer it."""
+
+    time: str
+    #: who made it
+    by: str
+    #: the client it named ("" for none)
+    client: str
+    method: str
+    #: what it changed: {attribute: new value}
+    changes: dict[str, Any]
+
+
 def object_changes(
     q: Queries, p: Principal, kind: ObjectType, name: str | None, first: int, limit: int
-) -> dict[str, Any]:
-    """``count``, ``total_count`` and ``changes`` (newest first) of one object."""
+) -> tuple[int, list[Change]]:
+    """How many changes one object has, and those of the page (newest first)."""
     t = _target(q, p, kind, name)
     total, rows = q.changes_of(kind, t.id, first, limit)
     changes = []
     for time, actor, client, method, detail in rows:
         decoded = msgspec.json.decode(detail)
         changes.append(
-            {
-                "time": format_rfc3339(time),
-                "by": actor,
-                "client": client or "",
-                "method": method,
-                "changes": render_changes(method, decoded if isinstance(decoded, dict) else {}),
-            }
+            Change(
+                time=format_rfc3339(time),
+                by=actor,
+                client=client or "",
+                method=method,
+                changes=render_changes(method, decoded if isinstance(decoded, dict) else {}),
+            )
         )
-    return {"count": len(changes), "total_count": total, "changes": changes}
+    return total, changes
 
 
 def _value(state: UserState, attribute: str) -> Any:
@@ -116,16 +136,23 @@ HISTORY_ATTRIBUTES = (
 )
 
 
-def attribute_history(q: Queries, p: Principal, name: str, attribute: str) -> dict[str, Any]:
-    """``history``: each value ``attribute`` took, with the time it took it,
-    oldest first (a version that left it as it was adds nothing)."""
+class Version(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A value an account's attribute took, and when."""
+
+    time: str
+    value: Any
+
+
+def attribute_history(q: Queries, p: Principal, name: str, attribute: str) -> list[Version]:
+    """Each value ``attribute`` took, with the time it took it, oldest first (a
+    version that left it as it was adds nothing)."""
     t = _target(q, p, "user", name)
     if attribute not in HISTORY_ATTRIBUTES:
         reason = f"is not an attribute with a history (one of: {', '.join(HISTORY_ATTRIBUTES)})"
         raise OMAError(BAD_ATTRIBUTE, f"attribute '{attribute}' {reason}", {"attribute": reason})
-    history: list[dict[str, Any]] = []
+    history: list[Version] = []
     for valid_from, state in q.all_user_versions(t.id):
         value = _value(decode_state(state), attribute)
-        if not history or history[-1]["value"] != value:
-            history.append({"time": format_rfc3339(valid_from), "value": value})
-    return {"history": history}
+        if not history or history[-1].value != value:
+            history.append(Version(time=format_rfc3339(valid_from), value=value))
+    return history
