@@ -1075,9 +1075,12 @@ class Queries:
         if (match is not None or walk) and total <= SORT_IN_SQL and column != "address":
             # Criteria that match a few accounts: those are found by an index
             # of a criterion (the address's; without a domain the type's or
-            # workgroup's too) and sorted (no index orders them, by design),
-            # rather than walked to along the sort's index.
-            cond = where(False)
+            # workgroup's too), their rows read by id and sorted (no index
+            # orders them, by design), rather than walked to along the sort's
+            # index.  (Written as a subquery: else SQLite would rather scan a
+            # sort's index, which covers the sort key, than take the narrow
+            # range of the criterion's, which does not.)
+            cond = f"id IN (SELECT id FROM users WHERE {where(False)})"
             order = ", ".join(
                 f"({c} {'|| ' if text else '+ '}{_NEUTRAL[text]}) {way}" for c, text in keys
             )
