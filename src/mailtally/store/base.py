@@ -1072,7 +1072,7 @@ class Queries:
         # only the sort's own index orders a page: a criterion is tested on
         # its entries.
         walk = domain_id is None and bool(criteria)
-        if (match is not None or walk) and total <= SORT_IN_SQL and column != "address":
+        if total <= SORT_IN_SQL and (walk or (match is not None and column != "address")):
             # Criteria that match a few accounts: those are found by an index
             # of a criterion (the address's; without a domain the type's or
             # workgroup's too), their rows read by id and sorted (no index
