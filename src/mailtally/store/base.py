@@ -22,7 +22,7 @@ import importlib.resources
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import chain, islice
 from operator import itemgetter
@@ -538,7 +538,8 @@ class Queries:
     def add_address(
         self, address: str, company_id: int, domain_id: int, user_id: int, is_alias: bool
     ) -> None:
-        with self._recount(user_id):
+        # (an account's own address counts for nothing in domain_counts)
+        with self._recount(user_id) if is_alias else nullcontext():
             self._run(
                 "INSERT INTO addresses (address, company_id, domain_id, user_id, is_alias) "
                 "VALUES (?, ?, ?, ?, ?)",
