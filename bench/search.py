@@ -24,7 +24,7 @@ import argparse
 import os
 import statistics
 import time
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
@@ -34,6 +34,7 @@ from mailtally.api.search import (
     CompanySort,
     DomainCriteria,
     DomainSort,
+    DomainSortKey,
     Range,
     SearchCompaniesRequest,
     SearchDomainsRequest,
@@ -126,16 +127,7 @@ def others(store: Any, domain: str, company: str, repeat: int) -> None:
         (
             "search_domains (company)",
             find_domains,
-            (
-                "domain",
-                "id",
-                "users",
-                "users/mailbox",
-                "users/forward",
-                "users/filter",
-                "users/alias",
-                "users/deleted",
-            ),
+            tuple(k for k in get_args(DomainSortKey) if k != "delete_time"),
             lambda by, way, first: SearchDomainsRequest(
                 credentials=creds,
                 criteria=DomainCriteria(company=company),
