@@ -20,8 +20,9 @@ from __future__ import annotations
 import abc
 import importlib.resources
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import chain, islice
 from operator import itemgetter
@@ -345,6 +346,9 @@ class Queries:
             attributes,
         )
         self.add_workgroup(company_id, domain_id, "staff")  # every domain has it (SPEC §2)
+        self._run(
+            "INSERT INTO domain_counts (domain_id, company_id) VALUES (?, ?)", domain_id, company_id
+        )
         return domain_id
 
     def update_domain(self, domain_id: int, attributes: str) -> None:
@@ -475,7 +479,7 @@ class Queries:
         createtime: int,
         state: str,
     ) -> int:
-        return self._insert(
+        user_id = self._insert(
             "INSERT INTO users (company_id, domain_id, address, password_hash, createtime, state)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             company_id,
@@ -485,22 +489,25 @@ class Queries:
             createtime,
             state,
         )
+        self._add_counts(Counter(), self._counted(user_id))
+        return user_id
 
     def update_user_state(self, user_id: int, state: str) -> None:
         """The account's state, and the columns searches filter and sort on
         (migration 5), in one statement: they cannot disagree."""
         keys = _search_keys(state)
         status = "active" if keys.deletetime is None else "deleted"
-        self._run(
-            "UPDATE users SET state = ?, type = ?, workgroup = ?, deletetime = ?, "
-            "status = CASE WHEN purgetime IS NULL THEN ? ELSE 'purged' END WHERE id = ?",
-            state,
-            keys.type,
-            keys.workgroup,
-            keys.deletetime,
-            status,
-            user_id,
-        )
+        with self._recount(user_id):
+            self._run(
+                "UPDATE users SET state = ?, type = ?, workgroup = ?, deletetime = ?, "
+                "status = CASE WHEN purgetime IS NULL THEN ? ELSE 'purged' END WHERE id = ?",
+                state,
+                keys.type,
+                keys.workgroup,
+                keys.deletetime,
+                status,
+                user_id,
+            )
         # a workgroup comes into being when a user names it (SPEC §4)
         self._run(
             "INSERT INTO workgroups (company_id, domain_id, name) "
@@ -521,25 +528,77 @@ class Queries:
         self._run("UPDATE users SET password_hash = ? WHERE id = ?", password_hash, user_id)
 
     def purge_user(self, user_id: int, now: int) -> None:
-        self._run("UPDATE users SET purgetime = ?, status = 'purged' WHERE id = ?", now, user_id)
-        self._run("DELETE FROM addresses WHERE user_id = ?", user_id)
+        with self._recount(user_id):
+            self._run(
+                "UPDATE users SET purgetime = ?, status = 'purged' WHERE id = ?", now, user_id
+            )
+            self._run("DELETE FROM addresses WHERE user_id = ?", user_id)
         self._run("DELETE FROM roles WHERE user_id = ?", user_id)
 
     def add_address(
         self, address: str, company_id: int, domain_id: int, user_id: int, is_alias: bool
     ) -> None:
-        self._run(
-            "INSERT INTO addresses (address, company_id, domain_id, user_id, is_alias) "
-            "VALUES (?, ?, ?, ?, ?)",
-            address,
-            company_id,
-            domain_id,
-            user_id,
-            int(is_alias),
-        )
+        # (an account's own address counts for nothing in domain_counts)
+        with self._recount(user_id) if is_alias else nullcontext():
+            self._run(
+                "INSERT INTO addresses (address, company_id, domain_id, user_id, is_alias) "
+                "VALUES (?, ?, ?, ?, ?)",
+                address,
+                company_id,
+                domain_id,
+                user_id,
+                int(is_alias),
+            )
 
     def remove_alias(self, address: str) -> None:
-        self._run("DELETE FROM addresses WHERE address = ? AND is_alias = 1", address)
+        row = self._one("SELECT user_id FROM addresses WHERE address = ? AND is_alias = 1", address)
+        if row is None:
+            return
+        with self._recount(row[0]):
+            self._run("DELETE FROM addresses WHERE address = ? AND is_alias = 1", address)
+
+    # What search_domains shows of each domain is kept in domain_counts
+    # (migration 8) by every method above that changes an account or an alias:
+    # what the account added before the change is taken back, what it adds
+    # after is added, in the same transaction — so the counts cannot drift
+    # from the rows, whichever tree action made the change.
+    def _counted(self, user_id: int) -> Counter[tuple[int, str]]:
+        """What the account adds to domain_counts: (domain id, column) -> n."""
+        out: Counter[tuple[int, str]] = Counter()
+        row = self._one("SELECT domain_id, status, type FROM users WHERE id = ?", user_id)
+        if row is None:
+            return out
+        domain_id, status, type_ = row
+        if status == "active":
+            out[domain_id, type_ if type_ in ("forward", "filter") else "mailbox"] += 1
+        elif status == "deleted":
+            out[domain_id, "deleted"] += 1
+        if status != "deleted":
+            for alias_domain, n in self._all(
+                "SELECT domain_id, COUNT(*) FROM addresses WHERE user_id = ? AND is_alias = 1 "
+                "GROUP BY domain_id",
+                user_id,
+            ):
+                out[alias_domain, "alias"] += n
+        return out
+
+    def _add_counts(
+        self, before: Counter[tuple[int, str]], after: Counter[tuple[int, str]]
+    ) -> None:
+        for domain_id, col in before.keys() | after.keys():
+            if delta := after[domain_id, col] - before[domain_id, col]:
+                self._run(
+                    f"UPDATE domain_counts SET {col} = {col} + ? WHERE domain_id = ?",
+                    delta,
+                    domain_id,
+                )
+
+    @contextmanager
+    def _recount(self, user_id: int) -> Iterator[None]:
+        """Around a change to the account: domain_counts follow it."""
+        before = self._counted(user_id)
+        yield
+        self._add_counts(before, self._counted(user_id))
 
     def add_user_version(self, company_id: int, user_id: int, valid_from: int, state: str) -> None:
         self._run(
@@ -587,12 +646,13 @@ class Queries:
     def rename_user(self, user_id: int, new_address: str, domain_id: int) -> None:
         """Give the account another address (of ``domain_id``, of its company):
         its own address row moves, its id and everything keyed by it stay."""
-        self._run(
-            "UPDATE users SET address = ?, domain_id = ? WHERE id = ?",
-            new_address,
-            domain_id,
-            user_id,
-        )
+        with self._recount(user_id):
+            self._run(
+                "UPDATE users SET address = ?, domain_id = ? WHERE id = ?",
+                new_address,
+                domain_id,
+                user_id,
+            )
         self._run(
             "UPDATE addresses SET address = ?, domain_id = ? WHERE user_id = ? AND is_alias = 0",
             new_address,
@@ -1047,27 +1107,48 @@ class Queries:
         """(how many accounts match, the page): accounts of the domain (else
         the company, else everywhere), active or soft-deleted, sorted by
         ``sort`` (a column of :data:`USER_SORTS`) then address and id.  Each
-        sort has its index (migration 5): the page is an index walk of
-        ``first + limit`` entries, and only its rows are read.  Rows: (id,
+        sort has its index in each scope (migrations 5 and 8): the page is an
+        index walk of ``first + limit`` entries, and only its rows are read.  Rows: (id,
         address, createtime, type, workgroup, deletetime, lastlogin, state)."""
-        where = ["status = ?"]
-        params: list[Any] = ["deleted" if deleted else "active"]
+        status = "deleted" if deleted else "active"
         if domain_id is not None:
-            where.insert(0, "domain_id = ?")
-            params.insert(0, domain_id)
+            scope, scope_params = ["domain_id = ?"], [domain_id]
         elif company_id is not None:
-            where.insert(0, "company_id = ?")
-            params.insert(0, company_id)
-        if type_ is not None:
-            where.append("type = ?")
-            params.append(type_)
-        if workgroup is not None:
-            where.append("workgroup = ?")
-            params.append(workgroup)
-        cond, total = self._matching("users", where, params, "address", match)
+            scope, scope_params = ["company_id = ?"], [company_id]
+        else:
+            scope, scope_params = [], []
+        criteria = [(c, v) for c, v in (("type", type_), ("workgroup", workgroup)) if v is not None]
+        pattern = None if match is None else self.glob("address", match)
+        params: list[Any] = [*scope_params, status, *(v for _, v in criteria)]
+        if pattern is not None:
+            params.append(pattern[1])
+
+        def where(neutral: bool) -> str:
+            """The condition; with ``neutral``, type and workgroup are written
+            so that no index is taken for them (they are tested on the
+            entries of the index that orders the page)."""
+            terms = [*scope, "status = ?"]
+            terms += [f"({c} || '') = ?" if neutral else f"{c} = ?" for c, _ in criteria]
+            return " AND ".join(terms + ([pattern[0]] if pattern is not None else []))
+
+        if pattern is None and not criteria:
+            # every account of the scope in that status: a sum of domain_counts
+            total = int(
+                self._one(
+                    f"SELECT COALESCE(SUM({'deleted' if deleted else 'mailbox + forward + filter'}"
+                    f"), 0) FROM domain_counts WHERE {' AND '.join(scope) or '1 = 1'}",
+                    *scope_params,
+                )[0]
+            )
+        else:
+            total = int(self._one(f"SELECT COUNT(*) FROM users WHERE {where(False)}", *params)[0])
         if first >= total:
             return total, []
         column = USER_SORTS[sort]
+        if (column == "type" and type_ is not None) or (
+            column == "workgroup" and workgroup is not None
+        ):
+            column = "address"  # every match has the one value: the order is by address
         # A page past the middle is read from the other end (OFFSET walks the
         # index entry by entry: at most half the matches, never all).
         count = min(limit, total - first)
@@ -1077,14 +1158,24 @@ class Queries:
         keys = [("address", True), ("id", False)]
         if column != "address":
             keys.insert(0, (column, column in ("type", "workgroup")))
-        if match is not None and total <= SORT_IN_SQL and column != "address":
-            # A pattern that matches a few accounts: those are found by the
-            # address index and sorted (no index orders them, by design),
-            # rather than walked to along the sort's index.
+        # Without a domain no index is led by the scope and a criterion, so
+        # only the sort's own index orders a page: a criterion is tested on
+        # its entries.
+        walk = domain_id is None and bool(criteria)
+        if total <= SORT_IN_SQL and (walk or (match is not None and column != "address")):
+            # Criteria that match a few accounts: those are found by an index
+            # of a criterion (the address's; without a domain the type's or
+            # workgroup's too), their rows read by id and sorted (no index
+            # orders them, by design), rather than walked to along the sort's
+            # index.  (Written as a subquery: else SQLite would rather scan a
+            # sort's index, which covers the sort key, than take the narrow
+            # range of the criterion's, which does not.)
+            cond = f"id IN (SELECT id FROM users WHERE {where(False)})"
             order = ", ".join(
                 f"({c} {'|| ' if text else '+ '}{_NEUTRAL[text]}) {way}" for c, text in keys
             )
         else:
+            cond = where(walk)
             order = ", ".join(f"{c} {way}" for c, _ in keys)
         ids = [
             r[0]
@@ -1139,94 +1230,35 @@ class Queries:
 
         key = DOMAIN_SORTS[sort]
         way = "DESC" if descending else "ASC"
-        if key in ("domain", "id", "deletetime"):
-            # the page first, by the domains' own columns; counts for it only
-            page = self._all(
-                f"SELECT id FROM (SELECT d.id AS id, d.name AS domain, d.deletetime AS "
-                f"deletetime FROM domains d WHERE {cond}) t "
-                f"ORDER BY {key} {way}, domain {way}, id {way} LIMIT ? OFFSET ?",
-                *params,
-                limit,
-                first,
-            )
-        else:
-            # by a count: every domain in scope is counted (an index range each)
-            def users(what: str, alias: str) -> str:
-                return (
-                    f"(SELECT COUNT(*) FROM users u WHERE u.domain_id = d.id AND {what}) AS {alias}"
-                )
-
-            live = "u.status = 'active' AND u.type = "
-            counts = ", ".join(
-                [
-                    users(live + "'mailbox'", "mailbox"),
-                    users(live + "'forward'", "forward"),
-                    users(live + "'filter'", "filter"),
-                    "((SELECT COUNT(*) FROM addresses a WHERE a.domain_id = d.id "
-                    "AND a.is_alias = 1) - (SELECT COUNT(*) FROM users u CROSS JOIN addresses a "
-                    "WHERE a.user_id = u.id AND u.status = 'deleted' AND a.is_alias = 1 "
-                    "AND a.domain_id = d.id)) AS alias",
-                    users("u.status = 'deleted'", "deleted"),
-                ]
-            )
-            page = self._all(
-                f"SELECT id FROM (SELECT d.id AS id, d.name AS domain, {counts} FROM domains d "
-                f"WHERE {cond}) t ORDER BY {key} {way}, domain {way}, id {way} LIMIT ? OFFSET ?",
-                *params,
-                limit,
-                first,
-            )
+        # the counts are domain_counts' (one row per domain): a sort by a count
+        # reads the domains in scope, never their accounts
+        page = self._all(
+            f"SELECT id FROM (SELECT d.id AS id, d.name AS domain, d.deletetime AS deletetime, "
+            "n.mailbox AS mailbox, n.forward AS forward, n.filter AS filter, n.alias AS alias, "
+            f"n.deleted AS deleted FROM domains d JOIN domain_counts n ON n.domain_id = d.id "
+            f"WHERE {cond}) t ORDER BY {key} {way}, domain {way}, id {way} LIMIT ? OFFSET ?",
+            *params,
+            limit,
+            first,
+        )
         return total, self._domain_counts([r[0] for r in page])
 
     def _domain_counts(self, ids: list[int]) -> list[Any]:
         """(id, name, company name, deletetime, mailbox, forward, filter, alias,
-        deleted) of each domain of ``ids``, in that order: one walk of each
-        domain's accounts, one of its aliases."""
+        deleted) of each domain of ``ids``, in that order."""
         if not ids:
             return []
-        marks = ", ".join("?" * len(ids))
-        users: dict[int, list[int]] = {i: [0, 0, 0, 0] for i in ids}
-        column = {"mailbox": 0, "forward": 1, "filter": 2}
-        # grouped as users_by_type orders its entries: an index walk, no row read
-        for did, status, type_, n in self._all(
-            f"SELECT domain_id, status, type, COUNT(*) FROM users WHERE domain_id IN ({marks}) "
-            "GROUP BY domain_id, status, type",
-            *ids,
-        ):
-            if status == "active":
-                users[did][column.get(type_, 0)] += n
-            elif status == "deleted":
-                users[did][3] += n
-        # alias addresses of live accounts: all of the domain's (an index range)
-        # less those of its soft-deleted accounts (found from the few of them)
-        aliases = dict(
-            self._all(
-                f"SELECT domain_id, COUNT(*) FROM addresses WHERE domain_id IN ({marks}) "
-                "AND is_alias = 1 GROUP BY domain_id",
-                *ids,
-            )
-        )
-        for did, n in self._all(
-            # (CROSS JOIN: SQLite keeps this order, from the few deleted accounts)
-            "SELECT a.domain_id, COUNT(*) FROM users u CROSS JOIN addresses a "
-            "WHERE a.user_id = u.id AND u.status = 'deleted' AND a.is_alias = 1 "
-            f"AND a.domain_id IN ({marks}) GROUP BY a.domain_id",
-            *ids,
-        ):
-            aliases[did] -= n
-        names = {
-            r[0]: r[1:]
+        rows = {
+            r[0]: r
             for r in self._all(
-                "SELECT d.id, d.name, c.name, d.deletetime FROM domains d "
-                f"JOIN companies c ON c.id = d.company_id WHERE d.id IN ({marks})",
+                "SELECT d.id, d.name, c.name, d.deletetime, n.mailbox, n.forward, n.filter, "
+                "n.alias, n.deleted FROM domains d JOIN companies c ON c.id = d.company_id "
+                "JOIN domain_counts n ON n.domain_id = d.id "
+                f"WHERE d.id IN ({', '.join('?' * len(ids))})",
                 *ids,
             )
         }
-        out = []
-        for i in ids:
-            mailbox, forward, filter_, deleted = users[i]
-            out.append((i, *names[i], mailbox, forward, filter_, aliases.get(i, 0), deleted))
-        return out
+        return [rows[i] for i in ids]
 
     def search_workgroups(
         self,
@@ -1269,8 +1301,8 @@ class Queries:
             "c.name_key AS name_key, "
             "(SELECT COUNT(*) FROM domains d WHERE d.company_id = c.id "
             " AND d.deletetime IS NULL) AS domains, "
-            "(SELECT COUNT(*) FROM users u WHERE u.company_id = c.id "
-            " AND u.status = 'active') AS users "
+            "(SELECT COALESCE(SUM(n.mailbox + n.forward + n.filter), 0) FROM domain_counts n "
+            " WHERE n.company_id = c.id) AS users "
             f"FROM companies c WHERE {where}) t ORDER BY {key} {way}, name_key {way}, id {way} "
             "LIMIT ? OFFSET ?",
             *params,
