@@ -959,7 +959,9 @@ class Queries:
         the company, else everywhere), active or soft-deleted, sorted by
         ``sort`` (a column of :data:`USER_SORTS`) then address and id.  Each
         sort has its index (migration 5): the page is an index walk of
-        ``first + limit`` entries, and only its rows are read.  Rows: (id,
+        ``first + limit`` entries, and only its rows are read.  (A lastlogin
+        sort under a type or workgroup criterion walks users_by_lastlogin,
+        testing the criterion on each entry: migration 10.)  Rows: (id,
         address, createtime, type, workgroup, deletetime, lastlogin, state)."""
         where = ["status = ?"]
         params: list[Any] = ["deleted" if deleted else "active"]
