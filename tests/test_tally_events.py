@@ -42,18 +42,10 @@ from mailtally.record import (
     record_events,
 )
 from mailtally.store import open_store
-from test_ingest_files import T0, build_tree
+from test_ingest_files import T0, build_tree, store_path
+from test_sum_events import BERLIN, addresses, times
 
-#: accounts, an alias, case variants, an unknown address of the domain, an outsider
-ADDRESSES = (
-    "bob@example.com",
-    "BOB@example.com",
-    "alice@example.com",
-    "al@example.com",
-    "nobody@example.com",
-    "x@elsewhere.org",
-)
-BERLIN = Periods("Europe/Berlin")
+__all__ = ["store_path"]  # (a fixture of the tree, the tests' own)
 
 
 class OddPeriods(Periods):
@@ -70,8 +62,6 @@ class MyLogin(Login):
     __slots__ = ()
 
 
-times = st.integers(T0 - 3 * 86400, T0 + 3 * 86400)
-addresses = st.sampled_from(ADDRESSES)
 counts = st.integers(1, 3)
 events = st.one_of(
     st.builds(MessageIn, times, addresses, st.integers(0, 10**6), st.booleans(), counts),
@@ -110,14 +100,6 @@ def test_the_compiled_tally_counts_what_python_counts(
     assert record(base / "c.sqlite3", batch, True, periods, preload) == record(
         base / "py.sqlite3", batch, False, periods, preload
     )
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    path = tmp_path / "tally.sqlite3"
-    with open_store(f"sqlite:///{path}") as store:
-        build_tree(store)
-    return path
 
 
 def tallies(store_path: Path, batch: list[Event]) -> tuple[Any, Any, list[Any]]:
