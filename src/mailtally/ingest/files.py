@@ -755,7 +755,7 @@ class Ingester:
             if self.compiled and _fastlog is not None:
                 # one event per account, kind and day: the same counts, far less Python
                 events = _fastlog.sum_events(events, self.periods.bucket_keys)
-            result = record_events(q, self.periods, events, self._resolver)
+            result = record_events(q, self.periods, events, self._resolver, self.compiled)
             for src in touched:
                 self._refresh_head(src)
                 ids.append(

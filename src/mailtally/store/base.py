@@ -1107,8 +1107,11 @@ class Queries:
         """(how many accounts match, the page): accounts of the domain (else
         the company, else everywhere), active or soft-deleted, sorted by
         ``sort`` (a column of :data:`USER_SORTS`) then address and id.  Each
-        sort has its index in each scope (migrations 5 and 8): the page is an
-        index walk of ``first + limit`` entries, and only its rows are read.  Rows: (id,
+        sort has its index in each scope (migrations 5 and 8; a lastlogin sort
+        has one, by domain: every other index holding ``lastlogin`` would cost
+        ingest an entry moved per account and day, migration 10).  The page is
+        an index walk of ``first + limit`` entries, and only its rows are read;
+        a criterion is tested on the walked entries.  Rows: (id,
         address, createtime, type, workgroup, deletetime, lastlogin, state)."""
         status = "deleted" if deleted else "active"
         if domain_id is not None:

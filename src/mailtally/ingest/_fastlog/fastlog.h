@@ -7,7 +7,8 @@
  *   scan.c    a chunk of bytes -> lines -> parser -> joiner, without a Python
  *             object per line: the hot loop of `mailtally ingest`
  *   sum.c     events of one account, kind and day summed into one, for
- *             record_events (the ingester's batches)
+ *             record_events (the ingester's batches), and tally_events(): the
+ *             usual events added to record's cells (record._tally_events)
  *   module.c  the module itself
  */
 #ifndef MAILTALLY_FASTLOG_H
@@ -36,7 +37,7 @@ int fl_join_feed_py(PyObject *joiner, PyObject *parse_result);
 int fl_scan_init(PyObject *module);       /* adds scan() */
 
 /* sum.c */
-int fl_sum_init(PyObject *module);        /* adds sum_events() */
+int fl_sum_init(PyObject *module);        /* adds sum_events() and tally_events() */
 /* cls(*args) for an event class of mailtally.events, built straight into its slots
  * when the class allows it (see join_util.c); the args' references are stolen. */
 PyObject *fl_new_event(PyObject *cls, PyObject **args, size_t n);

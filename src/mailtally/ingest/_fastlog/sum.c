@@ -388,8 +388,238 @@ done:
     return out;
 }
 
+/* -- tally_events(): the C twin of record._tally_events ----------------------------- */
+
+/* The cell columns tally_events adds to, in the order record._TALLY_COLUMNS names them. */
+enum {
+    C_IN_HAM = 0, C_IN_SIZE, C_IN_SPAM, C_DENIED, C_OUT_MSG, C_OUT_RCPT, C_OUT_SIZE,
+    C_FORWARD, C_AUTORESPOND, C_LOGIN_IMAP4, C_LOGIN_POP3, C_LOGIN_WEBMAIL,
+    C_LAST_IN, C_LAST_RELAY, C_LAST_IMAP4, C_LAST_POP3, C_LAST_WEBMAIL, C_COLUMNS
+};
+static const char *const services[3] = {"imap4", "pop3", "webmail"};
+
+/* cell[i] += v (a new reference in the slot); 0, or -1 with an exception */
+static int cell_add(PyObject *cell, Py_ssize_t i, PyObject *v) {
+    PyObject *old = PyList_GET_ITEM(cell, i);
+    PyObject *sum = PyNumber_Add(old, v);
+    if (sum == NULL)
+        return -1;
+    PyList_SET_ITEM(cell, i, sum);
+    Py_DECREF(old);
+    return 0;
+}
+
+/* cell[i] = max(cell[i], t) */
+static int cell_latest(PyObject *cell, Py_ssize_t i, PyObject *t) {
+    PyObject *old = PyList_GET_ITEM(cell, i);
+    int later = PyObject_RichCompareBool(t, old, Py_GT);
+    if (later <= 0)
+        return later;
+    PyList_SET_ITEM(cell, i, Py_NewRef(t));
+    Py_DECREF(old);
+    return 0;
+}
+
+PyDoc_STRVAR(tally_events_doc,
+"tally_events(events, known, cells, keys_by_bucket, bucket_keys, columns, width)\n"
+"    -> (counted, rest)\n\n"
+"record._tally_events for the events it can count without Python: messages in,\n"
+"out and denied, logins, forwards and auto-responses (exactly those classes) whose\n"
+"address ``known`` maps to an owner and whose quarter hour ``bucket_keys`` names.\n"
+"Each is added to ``cells[(owner, keys)]`` (a new cell: ``width`` zeros) at the\n"
+"indices ``columns`` names; ``keys_by_bucket`` remembers bucket_keys' answers.\n"
+"``counted``: the counts added; ``rest``: the other events, in their order.");
+
+static PyObject *tally_events(PyObject *self, PyObject *args) {
+    PyObject *events, *known, *cells, *by_bucket, *bucket_keys, *columns;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OO!n:tally_events", &PyList_Type, &events,
+                          &PyDict_Type, &known, &PyDict_Type, &cells, &PyDict_Type, &by_bucket,
+                          &bucket_keys, &PyTuple_Type, &columns, &width))
+        return NULL;
+    if (load_layout() < 0)
+        return NULL;
+    Py_ssize_t col[C_COLUMNS];
+    if (PyTuple_GET_SIZE(columns) != C_COLUMNS) {
+        PyErr_SetString(PyExc_ValueError, "tally_events: wrong number of columns");
+        return NULL;
+    }
+    for (int c = 0; c < C_COLUMNS; c++) {
+        col[c] = PyLong_AsSsize_t(PyTuple_GET_ITEM(columns, c));
+        if (col[c] == -1 && PyErr_Occurred())
+            return NULL;
+        if (col[c] < 0 || col[c] >= width) {
+            PyErr_SetString(PyExc_ValueError, "tally_events: a column outside the cell");
+            return NULL;
+        }
+    }
+    PyObject *held = PyList_AsTuple(events); /* any Python below may change the list */
+    PyObject *rest = PyList_New(0), *counted = PyLong_FromLong(0), *zero = PyLong_FromLong(0);
+    PyObject *last_keys = NULL, *out = NULL; /* last_keys: those of last_bucket */
+    PyObject *held_owner = NULL;
+    int64_t last_bucket = 0;
+    if (held == NULL || rest == NULL || counted == NULL || zero == NULL)
+        goto done;
+    Py_ssize_t n = PyTuple_GET_SIZE(held);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *ev = PyTuple_GET_ITEM(held, i);
+        int kind = -1;
+        if (layout > 0)
+            for (int k = 0; k < K_KINDS; k++)
+                if (Py_TYPE(ev) == classes[k])
+                    kind = k;
+        /* everything that decides whether the event is counted here comes first:
+         * an event sent to `rest` must leave the cells as they were */
+        PyObject *t = kind < 0 ? NULL : field(ev, kind, F_TIME);
+        PyObject *count = kind < 0 ? NULL : field(ev, kind, F_COUNT);
+        PyObject *address = kind < 0 ? NULL : field(ev, kind, F_ADDRESS);
+        PyObject *size = kind < 0 || offsets[kind][F_SIZE] < 0 ? NULL : field(ev, kind, F_SIZE);
+        PyObject *rcpts =
+            kind < 0 || offsets[kind][F_RECIPIENTS] < 0 ? NULL : field(ev, kind, F_RECIPIENTS);
+        PyObject *extra = kind < 0 || offsets[kind][F_EXTRA] < 0 ? NULL : field(ev, kind, F_EXTRA);
+        int ok = kind >= 0 && t != NULL && PyLong_CheckExact(t) && count != NULL &&
+                 PyLong_CheckExact(count) && address != NULL && PyUnicode_CheckExact(address) &&
+                 (offsets[kind][F_SIZE] < 0 || (size != NULL && PyLong_CheckExact(size))) &&
+                 (offsets[kind][F_RECIPIENTS] < 0 || (rcpts != NULL && PyLong_CheckExact(rcpts))) &&
+                 (offsets[kind][F_EXTRA] < 0 || extra != NULL);
+        int service = -1;
+        if (ok && kind == K_LOGIN) {
+            for (int s = 0; s < 3; s++)
+                if (PyUnicode_CheckExact(extra) && PyUnicode_CompareWithASCIIString(extra, services[s]) == 0)
+                    service = s;
+            ok = service >= 0;
+        }
+        int spam = 0;
+        if (ok && kind == K_IN && (spam = PyObject_IsTrue(extra)) < 0)
+            goto done;
+        int64_t ts = 0;
+        if (ok) {
+            int overflow = 0;
+            ts = PyLong_AsLongLongAndOverflow(t, &overflow);
+            ok = !overflow && !(ts == -1 && PyErr_Occurred());
+            PyErr_Clear();
+        }
+        PyObject *owner = NULL, *keys = NULL;
+        if (ok) {
+            owner = PyDict_GetItemWithError(known, address);
+            if (owner == NULL && PyErr_Occurred())
+                goto done;
+            ok = owner != NULL && owner != Py_None;
+            /* held: bucket_keys below may run any Python */
+            Py_XSETREF(held_owner, ok ? Py_NewRef(owner) : NULL);
+        }
+        if (ok) {
+            /* floor division, as Python's // */
+            int64_t bucket = ts / 900 - (ts % 900 < 0);
+            if (last_keys != NULL && bucket == last_bucket) {
+                keys = last_keys;
+            } else {
+                PyObject *b = PyLong_FromLongLong(bucket);
+                if (b == NULL)
+                    goto done;
+                keys = PyDict_GetItemWithError(by_bucket, b);
+                if (keys == NULL && !PyErr_Occurred()) {
+                    PyObject *k = PyObject_CallOneArg(bucket_keys, b);
+                    if (k != NULL && k != Py_None && PyDict_SetItem(by_bucket, b, k) < 0)
+                        Py_CLEAR(k);
+                    if (k == NULL) {
+                        Py_DECREF(b);
+                        goto done;
+                    }
+                    /* (the dict holds it; None: a quarter hour with a midnight, for Python) */
+                    keys = k == Py_None ? NULL : k;
+                    Py_DECREF(k);
+                    if (keys == NULL)
+                        ok = 0;
+                }
+                Py_DECREF(b);
+                if (PyErr_Occurred())
+                    goto done;
+                Py_XSETREF(last_keys, Py_XNewRef(keys));
+                last_bucket = bucket;
+            }
+        }
+        if (!ok) {
+            if (PyList_Append(rest, ev) < 0)
+                goto done;
+            continue;
+        }
+        PyObject *key = PyTuple_Pack(2, owner, keys);
+        if (key == NULL)
+            goto done;
+        PyObject *cell = PyDict_GetItemWithError(cells, key);
+        if (cell == NULL) {
+            if (PyErr_Occurred() || (cell = PyList_New(width)) == NULL) {
+                Py_DECREF(key);
+                goto done;
+            }
+            for (Py_ssize_t c = 0; c < width; c++)
+                PyList_SET_ITEM(cell, c, Py_NewRef(zero));
+            int rc = PyDict_SetItem(cells, key, cell);
+            Py_DECREF(cell); /* held by cells */
+            if (rc < 0) {
+                Py_DECREF(key);
+                goto done;
+            }
+        }
+        Py_DECREF(key);
+        if (!PyList_CheckExact(cell) || PyList_GET_SIZE(cell) != width) {
+            PyErr_SetString(PyExc_TypeError, "tally_events: a cell that is not a list of width");
+            goto done;
+        }
+        int rc = 0;
+        switch (kind) {
+        case K_IN:
+            if (spam) {
+                rc = cell_add(cell, col[C_IN_SPAM], count);
+            } else {
+                rc = cell_add(cell, col[C_IN_HAM], count) < 0 ? -1 : cell_add(cell, col[C_IN_SIZE], size);
+            }
+            if (rc == 0)
+                rc = cell_latest(cell, col[C_LAST_IN], t);
+            break;
+        case K_OUT:
+            rc = cell_add(cell, col[C_OUT_MSG], count) < 0 || cell_add(cell, col[C_OUT_RCPT], rcpts) < 0 ||
+                         cell_add(cell, col[C_OUT_SIZE], size) < 0
+                     ? -1
+                     : cell_latest(cell, col[C_LAST_RELAY], t);
+            break;
+        case K_DENIED:
+            rc = cell_add(cell, col[C_DENIED], count);
+            break;
+        case K_LOGIN:
+            rc = cell_add(cell, col[C_LOGIN_IMAP4 + service], count) < 0
+                     ? -1
+                     : cell_latest(cell, col[C_LAST_IMAP4 + service], t);
+            break;
+        case K_FORWARD:
+            rc = cell_add(cell, col[C_FORWARD], count);
+            break;
+        default: /* K_AUTORESPOND */
+            rc = cell_add(cell, col[C_AUTORESPOND], count);
+            break;
+        }
+        if (rc < 0)
+            goto done;
+        PyObject *sum = PyNumber_Add(counted, count);
+        if (sum == NULL)
+            goto done;
+        Py_SETREF(counted, sum);
+    }
+    out = PyTuple_Pack(2, counted, rest);
+done:
+    Py_XDECREF(held);
+    Py_XDECREF(rest);
+    Py_XDECREF(counted);
+    Py_XDECREF(zero);
+    Py_XDECREF(last_keys);
+    Py_XDECREF(held_owner);
+    return out;
+}
+
 static PyMethodDef sum_methods[] = {
     {"sum_events", sum_events, METH_VARARGS, sum_events_doc},
+    {"tally_events", tally_events, METH_VARARGS, tally_events_doc},
     {NULL, NULL, 0, NULL},
 };
 
