@@ -1347,10 +1347,10 @@ class Queries:
     def _month_keys(self, before: str) -> list[str]:
         """Every month key from the oldest month row to the last before ``before``
         (two seeks: the oldest and the newest month of any scope)."""
-        first, last = self._one(
-            "SELECT MIN(period), MAX(period) FROM flows WHERE kind = ? AND period > ''",
-            KIND_CODES["month"],
-        )
+        # (two statements: SQLite answers MIN or MAX alone by one seek, both by a scan)
+        code = KIND_CODES["month"]
+        first = self._one("SELECT MIN(period) FROM flows WHERE kind = ? AND period > ''", code)[0]
+        last = self._one("SELECT MAX(period) FROM flows WHERE kind = ?", code)[0]
         out: list[str] = []
         if first is None:
             return out
