@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
 from itertools import chain, islice
 from typing import Any, Protocol, TypeVar
 
@@ -1309,40 +1310,33 @@ class Queries:
         """The latest last_* times of all periods of ``kind`` before ``first`` (a
         period key of that kind, or any text after every key: '9999' for all).
 
-        Read from the months before ``first``'s month and the days of its month
-        before it, which hold the same times: ``record`` and synth write an
-        account's lasts into its day, week and month rows alike, and ``prune``
-        folds the lasts of the rows it drops into its kind's base row (period
-        '').  Months are kept 49 months and days 400 (README "[retention]"), so
-        the days of a window's first month are always there (or folded, before
-        every kept day); at most ~50 month and 31 day seeks (see :meth:`flows`)
-        where a range of the kind's periods would read every account's rows.
-        """
+        ``record`` and synth write an account's lasts into its day, week and
+        month rows alike, and ``prune`` folds the lasts of the rows it drops into
+        its kind's base row (period ''), so the times before a day T are those of
+        the months before T's month, the weeks from the one holding that month's
+        first day to T's week (excluded), and the days of T's week before T (a
+        maximum: weeks reaching into the month before count nothing twice), with
+        the three base rows: retention (days and weeks 400 days, months 49: README
+        "[retention]") keeps every such row of a window or folds it into those.
+        About 10 + one seek a month kept (see :meth:`flows`), where a range of the
+        kind's periods would read every account's rows of them."""
         month = first if kind == "month" else f"{first[:4]}-{first[4:6]}"
-        months = self._month_keys(month)
-        days = [] if kind == "month" else _day_keys(first[:8])
-        row = self._one(
-            f"SELECT {_LAST_MAXES} FROM flows WHERE kind = ? AND period IN "
-            f"({_marks(len(months) + 1)}) AND scope = ? AND scope_id = ?",
-            KIND_CODES["month"],
-            "",
-            *months,
-            scope,
-            scope_id,
-        )
-        lasts = tuple(int(v or 0) for v in row)
-        if kind == "month":
-            return lasts
-        row = self._one(
-            f"SELECT {_LAST_MAXES} FROM flows WHERE kind = ? AND period IN "
-            f"({_marks(len(days) + 1)}) AND scope = ? AND scope_id = ?",
-            KIND_CODES["day"],
-            "",
-            *days,
-            scope,
-            scope_id,
-        )
-        return tuple(max(a, int(b or 0)) for a, b in zip(lasts, row, strict=True))
+        parts = [("month", self._month_keys(month))]
+        if kind != "month":
+            parts += zip(("week", "day"), _weeks_and_days_before(first[:8]), strict=True)
+        lasts = (0,) * len(LAST_COLUMNS)
+        for part, keys in parts:
+            row = self._one(
+                f"SELECT {_LAST_MAXES} FROM flows WHERE kind = ? AND period IN "
+                f"({_marks(len(keys) + 1)}) AND scope = ? AND scope_id = ?",
+                KIND_CODES[part],
+                "",
+                *keys,
+                scope,
+                scope_id,
+            )
+            lasts = tuple(max(a, int(b or 0)) for a, b in zip(lasts, row, strict=True))
+        return lasts
 
     def _month_keys(self, before: str) -> list[str]:
         """Every month key from the oldest month row to the last before ``before``
@@ -1506,9 +1500,18 @@ class Queries:
         )
 
 
-def _day_keys(day: str) -> list[str]:
-    """The day keys of ``day``'s month before ``day`` ('YYYYMMDD')."""
-    return [f"{day[:6]}{d:02d}" for d in range(1, int(day[6:8]))]
+def _weeks_and_days_before(day: str) -> tuple[list[str], list[str]]:
+    """For a day key ('YYYYMMDD'): the keys of the weeks from the one holding its
+    month's first day to its own week (excluded), and of its week's days before it."""
+    t = date(int(day[:4]), int(day[4:6]), int(day[6:8]))
+    week = t - timedelta(days=t.weekday())
+    monday = t.replace(day=1)
+    monday -= timedelta(days=monday.weekday())
+    weeks = []
+    while monday < week:
+        weeks.append(f"{monday:%Y%m%d}-{monday + timedelta(days=6):%Y%m%d}")
+        monday += timedelta(days=7)
+    return weeks, [f"{week + timedelta(days=i):%Y%m%d}" for i in range(t.weekday())]
 
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
