@@ -4,6 +4,7 @@
 #
 #   bash bench/ingest_scale.sh DIR                 # DIR/store-synth.sqlite3, DIR/logs/
 #   BEFORE=/path/to/old/src bash bench/ingest_scale.sh DIR
+#   BEFORE=/path/to/old/src BEFORE_STORE=FILE bash bench/ingest_scale.sh DIR
 #
 # Each round, on fresh copies of DIR/store-synth.sqlite3 (never written to) and each
 # under /usr/bin/time -v (wall time, peak RSS), one after the other in the same minute:
@@ -11,7 +12,11 @@
 #   2. `mailtally ingest --quiet` of the same mail log files, then of the quota report
 #      (into the same copy, as bench/scale.sh does);
 #   3. with BEFORE (a `src` directory of another commit, e.g. from `git archive`, with
-#      the compiled extension copied in): the same with that code first on PYTHONPATH.
+#      the compiled extension copied in): the same with that code first on PYTHONPATH,
+#      on a copy of BEFORE_STORE if given (a store that code migrated already, so
+#      neither run pays for a migration).
+# Every mailtally runs under bench/io_of.py: CPU seconds, and MB written by write()
+# (the WAL's frames and the checkpoints' pages: what an ingest's dirtied pages cost).
 # REPEAT rounds (default 1); prints one markdown row per run.
 set -euo pipefail
 
@@ -30,29 +35,34 @@ mapfile -t QUOTA < <(printf '%s\n' "${ALL[@]}" | grep -E '/quota/')
 mail_lines=$(zcat -f "${MAIL[@]}" | wc -l)
 quota_lines=$(cat "${QUOTA[@]}" | wc -l)
 
-measure() {  # measure NAME CMD... -> "seconds rss_mb"
+measure() {  # measure NAME CMD... -> "seconds rss_mb cpu_s written_mb"
     local name=$1; shift
     /usr/bin/time -v -o "$RUN/$name.time" "$@" > "$RUN/$name.out" 2> "$RUN/$name.err" \
         || { echo "ingest_scale.sh: $name failed (see $RUN/$name.err)" >&2; exit 1; }
     awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = p[n] + 60 * p[n-1] + (n == 3 ? 3600 * p[1] : 0) }
                 /Maximum resident set size/ { r = $2 / 1024 }
-                END { printf "%.2f %.0f\n", s, r }' "$RUN/$name.time"
+                /User time/ { c += $2 } /System time/ { c += $2 }
+                END { printf "%.2f %.0f %.1f ", s, r, c }' "$RUN/$name.time"
+    awk '/^io_of:/ { printf "%.0f", $3 / 1e6; found = 1 } END { if (!found) printf "-" }' "$RUN/$name.err"
+    echo
 }
 
-echo "| round | run | lines | wall s | lines/s | peak RSS MB | vs pflogsumm |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| round | run | lines | wall s | CPU s | lines/s | peak RSS MB | written MB | vs pflogsumm |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 for round in $(seq 1 "$REPEAT"); do
-    read -r ref rss <<< "$(measure "pflogsumm.$round" bash -c "zcat -f ${MAIL[*]} | pflogsumm")"
-    echo "| $round | pflogsumm | $mail_lines | $ref | $(awk -v n="$mail_lines" -v s="$ref" 'BEGIN { printf "%.0f", n / s }') | $rss | 1.00× |"
+    read -r ref rss cpu wrote <<< "$(measure "pflogsumm.$round" bash -c "zcat -f ${MAIL[*]} | pflogsumm")"
+    echo "| $round | pflogsumm | $mail_lines | $ref | $cpu | $(awk -v n="$mail_lines" -v s="$ref" 'BEGIN { printf "%.0f", n / s }') | $rss | | 1.00× |"
     for which in ${BEFORE:+before} after; do
         path=$ROOT/src
         [[ $which == before ]] && path=$BEFORE
-        cp "$DIR/store-synth.sqlite3" "$RUN/store.sqlite3"
+        store=$DIR/store-synth.sqlite3
+        [[ $which == before && -n ${BEFORE_STORE:-} ]] && store=$BEFORE_STORE
+        cp "$store" "$RUN/store.sqlite3"
         rm -f "$RUN/store.sqlite3-wal" "$RUN/store.sqlite3-shm"
-        read -r secs rss <<< "$(PYTHONPATH=$path measure "ingest.$which.$round" "$BIN/mailtally" ingest --quiet --db "sqlite:///$RUN/store.sqlite3" "${MAIL[@]}")"
-        echo "| $round | $which: mail log | $mail_lines | $secs | $(awk -v n="$mail_lines" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') | $rss | $(awk -v a="$ref" -v b="$secs" 'BEGIN { printf "%.2f×", a / b }') |"
-        read -r secs rss <<< "$(PYTHONPATH=$path measure "quota.$which.$round" "$BIN/mailtally" ingest --quiet --db "sqlite:///$RUN/store.sqlite3" "${QUOTA[@]}")"
-        echo "| $round | $which: quota report | $quota_lines | $secs | $(awk -v n="$quota_lines" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') | $rss | |"
+        read -r secs rss cpu wrote <<< "$(PYTHONPATH=$path measure "ingest.$which.$round" "$BIN/python" bench/io_of.py ingest --quiet --db "sqlite:///$RUN/store.sqlite3" "${MAIL[@]}")"
+        echo "| $round | $which: mail log | $mail_lines | $secs | $cpu | $(awk -v n="$mail_lines" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') | $rss | $wrote | $(awk -v a="$ref" -v b="$secs" 'BEGIN { printf "%.2f×", a / b }') |"
+        read -r secs rss cpu wrote <<< "$(PYTHONPATH=$path measure "quota.$which.$round" "$BIN/python" bench/io_of.py ingest --quiet --db "sqlite:///$RUN/store.sqlite3" "${QUOTA[@]}")"
+        echo "| $round | $which: quota report | $quota_lines | $secs | $cpu | $(awk -v n="$quota_lines" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') | $rss | $wrote | |"
     done
 done
 echo "load: $(uptime | sed 's/.*load average: //')" >&2

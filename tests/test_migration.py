@@ -1,4 +1,4 @@
-"""Migrations 0004–0006 on a store that the release before them built.
+"""Migrations 0004–0007 on a store that the release before them built.
 
 ``tests/data/schema3/`` holds a store made by commit 760122a (schema 3: the
 counter tables as rowid tables, ``kind`` as its name) — the demo platform (14
@@ -138,7 +138,7 @@ def test_a_migrated_store_keeps_counting_into_the_same_rows(schema_3_store, tmp_
 
             def imap4() -> list[int]:
                 return [
-                    q.flows("u", user_id, kind, keys[kind], keys[kind])[0][
+                    q.flows("u", user_id, kind, [keys[kind]])[0][
                         1 + store_base.FLOW_COLUMNS.index("logins_imap4")
                     ]
                     for kind in KINDS
@@ -171,6 +171,12 @@ def test_reopening_a_migrated_store_changes_nothing(schema_3_store, tmp_path) ->
         first = state(store)
         assert first[0] == LATEST
         assert all("WITHOUT ROWID" in sql for name, sql in first[1] if name in COUNTER_TABLES)
+        keys = {
+            name: sql.split("PRIMARY KEY")[1] for name, sql in first[1] if name in COUNTER_TABLES
+        }
+        # 0007: flows period first (an ingest's rows side by side), the others as 0004 made them
+        assert keys["flows"].startswith(" (kind, period, scope, scope_id)"), keys
+        assert keys["gauges"].startswith(" (scope, scope_id, kind, period)"), keys
     finally:
         store.close()
     store = open_store(f"sqlite:///{path}")

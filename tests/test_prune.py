@@ -150,6 +150,15 @@ def test_nothing_older_than_retention_removes_nothing(tmp_path) -> None:
         store.close()
 
 
+def kept_rows(q: Any, user_id: int, kind: Kind, first: str) -> list[Any]:
+    """An account's flow rows of ``kind`` from period ``first`` on (a test's scan)."""
+    return q.conn.execute(
+        "SELECT * FROM flows WHERE kind = ? AND period >= ? AND scope = 'u' AND scope_id = ? "
+        "ORDER BY period",
+        (KIND_CODES[kind], first, user_id),
+    ).fetchall()
+
+
 def test_a_writer_gets_the_lock_between_batches(tmp_path) -> None:
     path = str(tmp_path / "store.sqlite3")
     store = open_store(f"sqlite:///{path}")
@@ -167,7 +176,7 @@ def test_a_writer_gets_the_lock_between_batches(tmp_path) -> None:
             values at the start of the first kept period (where folds go)."""
             with store.read() as q:
                 users = [
-                    (q.lasts_before("u", u, k, first_kept[k]), q.flows("u", u, k, cutoffs[k], "9"))
+                    (q.lasts_before("u", u, k, first_kept[k]), kept_rows(q, u, k, cutoffs[k]))
                     for u in uids[::37]
                     for k in KINDS
                 ]
@@ -193,26 +202,44 @@ def test_a_writer_gets_the_lock_between_batches(tmp_path) -> None:
         assert state() == seen
         with store.read() as q:
             for k in KINDS:
-                assert not q.has_old("flows", "c", 1, k, cutoffs[k])
-                assert not q.has_old("flows", "u", uids[-1], k, cutoffs[k])
+                assert q.old_periods(k, cutoffs[k]) == []
     finally:
         store.close()
 
 
 def test_prune_statements_seek_the_primary_key(tmp_path) -> None:
-    """What prune runs per scope is a range of (scope, scope_id, kind, period)."""
+    """What prune runs is a range of the primary key: flows (kind, period, scope,
+    scope_id) a run of one old period's scope kind, gauges (scope, scope_id, kind,
+    period) one scope's old periods; and finding the old periods is a seek."""
     store = open_store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     try:
         with store.read() as q:
-            for table in ("flows", "gauges"):
-                plan = q.conn.execute(
-                    f"EXPLAIN QUERY PLAN DELETE FROM {table} WHERE scope = ? AND scope_id = ? "
-                    "AND kind = ? AND period > '' AND period < ?",
-                    ("u", 1, KIND_CODES["day"], "20260101"),
-                ).fetchall()
-                detail = " ".join(r[-1] for r in plan)
-                assert "USING PRIMARY KEY" in detail or "sqlite_autoindex" in detail, detail
-                assert "period>? AND period<?" in detail, detail
+            statements = [
+                (
+                    "DELETE FROM flows WHERE kind = ? AND period = ? AND scope = ? "
+                    "AND scope_id > ? AND scope_id <= ?",
+                    (KIND_CODES["day"], "20260101", "u", 0, 1000),
+                    "kind=? AND period=? AND scope=? AND scope_id>? AND scope_id<?",
+                ),
+                (
+                    "SELECT period FROM flows WHERE kind = ? AND period > ? AND period < ? "
+                    "ORDER BY period LIMIT 1",
+                    (KIND_CODES["day"], "", "20260101"),
+                    "kind=? AND period>? AND period<?",
+                ),
+                (
+                    "DELETE FROM gauges WHERE scope = ? AND scope_id = ? AND kind = ? "
+                    "AND period > '' AND period < ?",
+                    ("d", 1, KIND_CODES["day"], "20260101"),
+                    "scope=? AND scope_id=? AND kind=? AND period>? AND period<?",
+                ),
+            ]
+            for sql, params, search in statements:
+                detail = " ".join(
+                    r[-1] for r in q.conn.execute("EXPLAIN QUERY PLAN " + sql, params)
+                )
+                assert "USING PRIMARY KEY" in detail, detail
+                assert search in detail, detail
             plan = q.conn.execute(
                 "EXPLAIN QUERY PLAN DELETE FROM storage_reports WHERE user_id = ? AND time < "
                 "(SELECT MAX(time) FROM storage_reports WHERE user_id = ? AND time <= ?)",

@@ -28,6 +28,7 @@ from mailtally.ingest import _fastlog
 from mailtally.periods import Periods
 from mailtally.record import Resolver, record_events
 from mailtally.store import open_store
+from mailtally.store.base import flow_row_key
 from test_ingest_files import T0, build_tree
 
 #: accounts, an alias, case variants, an unknown address of the domain, an outsider
@@ -105,3 +106,29 @@ def test_sums_past_64_bits_leave_the_events_as_they_came() -> None:
         MessageOut(T0 + 1, "bob@example.com", 1, big),
     ]
     assert _fastlog.sum_events(batch, BERLIN.bucket_keys) == batch
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(events, max_size=60))
+def test_record_streams_its_rows_in_the_flows_key_order(tmp_path_factory, batch) -> None:
+    """record hands add_flow_rows its rows with ``in_key_order`` (written as they come,
+    never sorted): they must come in the table's key order (kind, period, scope,
+    scope_id; migration 0007), each (scope, period) once, and the store hold them."""
+    path = tmp_path_factory.mktemp("order") / "store.sqlite3"
+    seen: list[tuple[Any, ...]] = []
+    with open_store(f"sqlite:///{path}") as store:
+        build_tree(store)
+        with store.write() as q:
+            add = q.add_flow_rows
+
+            def spy(rows: Any, *, in_key_order: bool = False) -> None:
+                assert in_key_order
+                seen.extend(rows)
+                add(seen, in_key_order=True)
+
+            q.add_flow_rows = spy  # type: ignore[method-assign]
+            record_events(q, BERLIN, batch, Resolver(q))
+        stored = table_rows(store, "flows")["flows"]
+    keys = [flow_row_key(r) for r in seen]
+    assert keys == sorted(set(keys))
+    assert len(stored) == len(seen)

@@ -264,7 +264,7 @@ def test_insert_flow_rows_adds_new_rows_and_refuses_a_row_already_there(store) -
     with store.write() as q:
         q.insert_flow_rows(iter(rows))
     with store.read() as q:
-        got = [(uid, *q.flows("u", uid, "day", "20260301", "20260301")) for uid in range(1, 32)]
+        got = [(uid, *q.flows("u", uid, "day", ["20260301"])) for uid in range(1, 32)]
     assert got[:30] == [(r[2], (r[4], *r[5:])) for r in rows]
     assert got[30] == (31,)  # no row
     before = counter_rows(store)

@@ -3,23 +3,21 @@
 ``mailtally prune`` runs beside ingest and the API, which need the store's one
 write lock, so pruning must neither hold it long nor scan what it keeps:
 
-* **What to remove is found by primary-key seeks**, never by a scan.  The
-  tables are keyed (scope, scope_id, kind, period), so a scope's rows of one
-  kind older than a cutoff are one range.  Every user's or domain's flow row
-  is summed into its company's row of the same kind and period (``record``
-  writes all three), so a company without old rows proves its users and
-  domains have none: with nothing to prune, the cost is a few seeks per
-  company and domain, whatever the number of accounts or days kept.
-  Gauges are checked per domain as well (a domain's change can sum to nothing
-  at its company).  No index is added: the tables stay as large as they are.
+* **What to remove is found by primary-key seeks**, never by a scan.
+  ``flows`` is keyed (kind, period, scope, scope_id) (migration 0007), so the
+  old periods of a kind are found by one seek each (and one more), and each
+  one's rows are a range per scope kind, dropped a bounded run at a time: with
+  nothing to prune the cost is three seeks, whatever the number of accounts or
+  days kept.  ``gauges`` (domains and companies only) are keyed (scope,
+  scope_id, kind, period): one seek per domain and company and kind.
 * **Bounded transactions.**  Scopes are pruned a few at a time: a write
   transaction ends after ``batch_rows`` rows or ``max_hold`` seconds, and the
   lock is then left free for ``pause`` seconds, longer than the longest sleep
   of SQLite's busy handler between its retries (25 ms for the first 100 ms),
   so a writer waiting on it (ingest, the API's auth-count flush) gets in.
   Each transaction folds exactly the rows it deletes, so a reader sees the
-  same sums and maxima before, between and after them; a company's own rows
-  go last, so an interrupted prune still finds what is left next time.
+  same sums and maxima before, between and after them, and an interrupted
+  prune finds what is left next time.
 * **Quota reports** (``storage_reports``) older than the oldest kept period
   are dropped, except each account's report in force at that period's start
   (the latest at or before it): a summary or a gauge recomputation asks for
@@ -55,11 +53,17 @@ class PruneResult:
     longest_hold: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Task:
-    kind: Kind | None  # None: the account's quota reports (scope '': set the mark)
+    #: None: the account's quota reports (scope '': set the mark)
+    kind: Kind | None
     scope: str
-    scope_id: int
+    #: the gauges' scope, or the account of the quota reports
+    scope_id: int = 0
+    #: flows: the old period whose rows of this scope kind go, and the last
+    #: scope_id dropped so far (a period's rows go a bounded run at a time)
+    period: str | None = None
+    after: int = 0
 
 
 def _tasks(store: Store, cutoffs: dict[Kind, str], storage_before: int) -> Iterator[_Task]:
@@ -67,34 +71,21 @@ def _tasks(store: Store, cutoffs: dict[Kind, str], storage_before: int) -> Itera
     with store.read() as q:
         domains = q.ids("domains")
         companies = q.ids("companies")
-        plan: list[tuple[Kind, bool, list[int], list[int]]] = []
+        plan: list[tuple[Kind, list[str], list[tuple[str, int]]]] = []
         for kind in KINDS:
             before = cutoffs[kind]
-            users_old = any(q.has_old("flows", COMPANY, c, kind, before) for c in companies)
-            old_domains = [
-                d
-                for d in domains
-                if q.has_old("flows", DOMAIN, d, kind, before)
-                or q.has_old("gauges", DOMAIN, d, kind, before)
-            ]
-            old_companies = [
-                c
-                for c in companies
-                if q.has_old("flows", COMPANY, c, kind, before)
-                or q.has_old("gauges", COMPANY, c, kind, before)
-            ]
-            plan.append((kind, users_old, old_domains, old_companies))
+            gauges = [(DOMAIN, d) for d in domains] + [(COMPANY, c) for c in companies]
+            old = [g for g in gauges if q.has_old_gauges(*g, kind, before)]
+            plan.append((kind, q.old_periods(kind, before), old))
         walk_reports = q.meta(STORAGE_MARK) != str(storage_before)
         report_users = q.storage_to_prune(storage_before) if walk_reports else []
-        users = q.ids("users") if any(p[1] for p in plan) else []
-    for kind, users_old, old_domains, old_companies in plan:
-        if users_old:
-            yield from (_Task(kind, USER, u) for u in users)
-        yield from (_Task(kind, DOMAIN, d) for d in old_domains)
-        yield from (_Task(kind, COMPANY, c) for c in old_companies)
+    for kind, periods, old_gauges in plan:
+        for period in periods:
+            yield from (_Task(kind, scope, period=period) for scope in (USER, DOMAIN, COMPANY))
+        yield from (_Task(kind, scope, sid) for scope, sid in old_gauges)
     yield from (_Task(None, USER, u) for u in report_users)
     if walk_reports:  # the mark, set once the accounts found are done
-        yield _Task(None, "", 0)
+        yield _Task(None, "")
 
 
 def prune_store(
@@ -126,13 +117,23 @@ def prune_store(
                     n = q.prune_storage_reports(task.scope_id, storage_before)
                     result.reports += n
                     rows += n + 1
-                else:
-                    removed, folded = q.prune_scope(
-                        task.scope, task.scope_id, task.kind, cutoffs[task.kind]
+                elif task.period is not None:
+                    removed, last = q.prune_flows(
+                        task.kind, task.period, task.scope, task.after, batch_rows - rows
                     )
                     result.removed[task.kind] += removed
+                    rows += removed + 1  # +1: a seek costs too
+                    if last is not None:  # more of the period left: the next run
+                        task.after = last
+                        if rows >= batch_rows or time.perf_counter() - start >= max_hold:
+                            break
+                        continue
+                else:
+                    folded = q.prune_gauges(
+                        task.scope, task.scope_id, task.kind, cutoffs[task.kind]
+                    )
                     result.folded[task.kind] += folded
-                    rows += removed + folded + 1  # +1: a seek costs too
+                    rows += folded + 1
                 task = next(tasks, None)
                 if rows >= batch_rows or time.perf_counter() - start >= max_hold:
                     break

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from operator import add, itemgetter
+from operator import add
 from typing import Any
 
 from mailtally.events import (
@@ -29,7 +29,7 @@ from mailtally.events import (
     StorageReport,
 )
 from mailtally.history import add_storage_reports
-from mailtally.periods import Periods
+from mailtally.periods import KINDS, Periods
 from mailtally.store.base import (
     COMPANY,
     DOMAIN,
@@ -232,15 +232,15 @@ class _Tally:
         accounts makes 300,000 rows: they go to the store as they are made, never
         held together).
 
-        They come in the flows table's key order — (scope, scope_id, kind,
-        period): companies, domains, then users, each's days, months, weeks — so
-        the store walks its key b-tree once from start to end instead of jumping
-        about it for each row (a third less time per row at 100,000 accounts).
-        A cell is its user's day row as it is; a user's week and month rows are
-        sums of its cells only when the batch holds several of its days, and the
-        domain and company sums are column sums (``zip``) of their cells.
+        They come in the flows table's key order (kind, period, scope, scope_id:
+        migration 0007) — the days, then the weeks, then the months, and in each
+        period its company, domain and user rows by id — so the store writes
+        each period's rows of every account into pages side by side, each page
+        once.  A cell is its user's day row as it is; a user's week and month
+        rows are sums of its cells only when the batch holds several of its days,
+        and the domain and company sums are column sums (``zip``) of their cells.
         """
-        # domains and companies first: (company, domain, day keys) -> its cells
+        # (company, domain, day keys) -> its cells
         domain_days: dict[tuple[int, int, tuple[str, str, str]], list[list[int]]] = {}
         users: list[tuple[int, tuple[str, str, str], int, list[int]]] = []
         for ((user_id, domain_id, company_id), keys), cell in self.cells.items():
@@ -252,47 +252,41 @@ class _Tally:
             if user_id is not None:
                 users.append((user_id, keys, company_id, cell))
         no_lasts = (0,) * _NL
-        domain_rows: dict[tuple[int, int], dict[tuple[str, str], list[int]]] = {}
-        company_rows: dict[int, dict[tuple[str, str], list[int]]] = {}
-        for (cid, did, (day, week, month)), cells in domain_days.items():
+        # (kind's index in the day keys, period) -> (scope, id) -> (company, sums)
+        scopes: dict[tuple[int, str], dict[tuple[str, int], tuple[int, list[int]]]] = {}
+        for (cid, did, keys), cells in domain_days.items():
             values = _combine(cells)[:_NF]
-            for periods in (
-                domain_rows.setdefault((cid, did), {}),
-                company_rows.setdefault(cid, {}),
-            ):
-                for period in (("day", day), ("month", month), ("week", week)):
-                    acc = periods.get(period)
-                    periods[period] = values if acc is None else list(map(add, acc, values))
-        for cid in sorted(company_rows):
-            for (kind, period), values in sorted(company_rows[cid].items()):
-                yield (cid, COMPANY, cid, kind, period, *values, *no_lasts)
-        for cid, did in sorted(domain_rows, key=itemgetter(1)):
-            for (kind, period), values in sorted(domain_rows[cid, did].items()):
-                yield (cid, DOMAIN, did, kind, period, *values, *no_lasts)
-        del domain_days, domain_rows, company_rows
-
-        users.sort(key=itemgetter(0, 1))
-        i, n = 0, len(users)
-        while i < n:
-            user_id, keys, cid, cell = users[i]
-            j = i + 1
-            while j < n and users[j][0] == user_id:
-                j += 1
-            if j == i + 1:  # the usual case: one day of the user in the batch
-                yield (cid, USER, user_id, "day", keys[0], *cell)
-                yield (cid, USER, user_id, "month", keys[2], *cell)
-                yield (cid, USER, user_id, "week", keys[1], *cell)
-            else:
-                mine = users[i:j]
-                for _, (day, _, _), _, c in mine:
-                    yield (cid, USER, user_id, "day", day, *c)
-                for kind, k in (("month", 2), ("week", 1)):
-                    groups: dict[str, list[list[int]]] = {}
-                    for _, pkeys, _, c in mine:
-                        groups.setdefault(pkeys[k], []).append(c)
-                    for period in sorted(groups):
-                        yield (cid, USER, user_id, kind, period, *_combine(groups[period]))
-            i = j
+            for k, period in enumerate(keys):
+                rows = scopes.setdefault((k, period), {})
+                for key in ((COMPANY, cid), (DOMAIN, did)):
+                    acc = rows.get(key)
+                    rows[key] = (cid, values if acc is None else list(map(add, acc[1], values)))
+        del domain_days
+        for k, kind in enumerate(KINDS):  # as in the day keys and KIND_CODES: day, week, month
+            users.sort(key=lambda u, k=k: (u[1][k], u[0]))
+            i, n = 0, len(users)
+            for (_k, period), rows in sorted(scopes.items()):
+                if _k != k:
+                    continue
+                for (scope, sid), (cid, values) in sorted(rows.items()):
+                    yield (cid, scope, sid, kind, period, *values, *no_lasts)
+                while i < n and users[i][1][k] == period:
+                    user_id, _keys, cid, cell = users[i]
+                    j = i + 1
+                    while j < n and users[j][0] == user_id and users[j][1][k] == period:
+                        j += 1
+                    if j == i + 1:  # the usual case: one day of the user in the period
+                        yield (cid, USER, user_id, kind, period, *cell)
+                    else:
+                        yield (
+                            cid,
+                            USER,
+                            user_id,
+                            kind,
+                            period,
+                            *_combine([u[3] for u in users[i:j]]),
+                        )
+                    i = j
 
 
 def _combine(cells: list[list[int]]) -> list[int]:

@@ -54,7 +54,7 @@ def company_summary(
     if not window:
         return {}
     first, last = window[0].key, window[-1].key
-    flows = {r[0]: r for r in q.flows(scope, scope_id, by, first, last)}
+    flows = {r[0]: r for r in q.flows(scope, scope_id, by, [p.key for p in window])}
     changes = {r[0]: r for r in q.gauges(scope, scope_id, by, first, last)}
     level = q.gauges_before(scope, scope_id, by, first)
     zero_flows = [0] * len(COMPANY_FLOWS)
@@ -131,9 +131,8 @@ def user_summary(q: Queries, periods: Periods, t: Target, by: Kind, now: int) ->
     window = window_of(periods, by, now, t.createtime)
     if not window:
         return {}
-    first, last = window[0].key, window[-1].key
-    flows = {r[0]: r for r in q.flows(USER, t.id, by, first, last)}
-    lasts = tuple(q.lasts_before(USER, t.id, by, first))
+    flows = {r[0]: r for r in q.flows(USER, t.id, by, [p.key for p in window])}
+    lasts = tuple(q.lasts_before(USER, t.id, by, window[0].key))
     since = window[0].start
     versions = q.user_versions(t.id, since)
     v_times = [v[0] for v in versions]

@@ -24,8 +24,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import date, timedelta
 from itertools import chain, islice
-from operator import itemgetter
 from typing import Any, Protocol, TypeVar
 
 import msgspec
@@ -42,6 +42,7 @@ __all__ = [
     "GaugeRow",
     "Queries",
     "Store",
+    "flow_row_key",
 ]
 
 FLOW_COLUMNS: tuple[str, ...] = tuple(column(m) for m in FLOWS)
@@ -107,13 +108,18 @@ def _flow_upsert() -> str:
     maxes = [f"{c} = {{greatest}}(flows.{c}, excluded.{c})" for c in LAST_COLUMNS]
     return (
         f"INSERT INTO flows ({', '.join(cols)}) VALUES ({_values(len(cols))}) "
-        f"ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET {', '.join(adds + maxes)}"
+        f"ON CONFLICT (kind, period, scope, scope_id) DO UPDATE SET {', '.join(adds + maxes)}"
     )
 
 
 def _values(n: int) -> str:
     """The VALUES of a counter row's n columns, the 4th (kind) given by name."""
     return ", ".join(["?", "?", "?", _KIND_CODE] + ["?"] * (n - 4))
+
+
+def _marks(n: int) -> str:
+    """n placeholders, for an IN list."""
+    return ", ".join(["?"] * n)
 
 
 def _gauge_upsert() -> str:
@@ -125,8 +131,10 @@ def _gauge_upsert() -> str:
     )
 
 
-#: a flat counter row's key: (scope, scope_id, kind, period)
-_BY_KEY = itemgetter(1, 2, 3, 4)
+#: a flat flow row's key, in the flows table's order (migration 0007): (kind,
+#: period, scope, scope_id), the kind by its code (KIND_CODES orders day, week, month)
+def flow_row_key(row: Sequence[Any]) -> tuple[int, str, str, int]:
+    return (KIND_CODES[row[3]], row[4], row[1], row[2])
 
 
 def _flow_insert(n: int) -> str:
@@ -1368,15 +1376,15 @@ class Queries:
         LAST_COLUMNS order); lasts are maxima, 0 = none.  Flat, as ``record`` builds
         them, with no object between.
 
-        Written in the table's key order (scope, scope_id, then kind and period
-        by name, which keeps a scope's rows together): a batch of a day's
-        accounts then changes each page of the table once, instead of once for
-        the day rows, again for the weeks and again for the months, each time
-        read back from disk once the batch outgrows the page cache.
+        Written in the table's key order (kind, period, scope, scope_id: migration
+        0007): a day's rows of every account are side by side in the table, so a
+        batch of a day's accounts changes a few pages per thousand rows, each
+        once, instead of one page per account for the day rows, again for the
+        weeks and again for the months.
 
         ``in_key_order``: the caller yields them in that order already (record's
         tally does, one row at a time), so they are streamed, never held."""
-        ordered = rows if in_key_order else sorted(rows, key=_BY_KEY)
+        ordered = rows if in_key_order else sorted(rows, key=flow_row_key)
         self.conn.executemany(self._flow_upsert, ordered)
 
     def insert_flow_rows(self, rows: Iterable[Sequence[Any]]) -> None:
@@ -1406,29 +1414,69 @@ class Queries:
             ((r.company_id, r.scope, r.scope_id, r.kind, r.period, *r.values) for r in rows),
         )
 
-    def flows(self, scope: str, scope_id: int, kind: str, first: str, last: str) -> list[Any]:
-        """(period, *FLOW_COLUMNS, *LAST_COLUMNS) of the periods first..last."""
+    def flows(self, scope: str, scope_id: int, kind: str, keys: Sequence[str]) -> list[Any]:
+        """(period, *FLOW_COLUMNS, *LAST_COLUMNS) of the periods ``keys`` that have a
+        row, by period.  One primary-key seek per key: the table is keyed period
+        first (migration 0007), so a range of periods would read every scope's
+        rows of them; a window names its periods anyway (SPEC §5: at most 48)."""
+        if not keys:
+            return []
         return self._all(
-            _FLOW_SELECT + " WHERE scope = ? AND scope_id = ? AND kind = ? AND period >= ? "
-            "AND period <= ? ORDER BY period",
+            _FLOW_SELECT + f" WHERE kind = ? AND period IN ({_marks(len(keys))}) "
+            "AND scope = ? AND scope_id = ? ORDER BY period",
+            KIND_CODES[kind],
+            *keys,
             scope,
             scope_id,
-            KIND_CODES[kind],
-            first,
-            last,
         )
 
     def lasts_before(self, scope: str, scope_id: int, kind: str, first: str) -> tuple[int, ...]:
-        """The latest last_* times of all periods before ``first``."""
-        row = self._one(
-            f"SELECT {_LAST_MAXES} FROM flows WHERE scope = ? AND scope_id = ? AND kind = ? "
-            "AND period < ?",
-            scope,
-            scope_id,
-            KIND_CODES[kind],
-            first,
-        )
-        return tuple(int(v or 0) for v in row)
+        """The latest last_* times of all periods of ``kind`` before ``first`` (a
+        period key of that kind, or any text after every key: '9999' for all).
+
+        ``record`` and synth write an account's lasts into its day, week and
+        month rows alike, and ``prune`` folds the lasts of the rows it drops into
+        its kind's base row (period ''), so the times before a day T are those of
+        the months before T's month, the weeks from the one holding that month's
+        first day to T's week (excluded), and the days of T's week before T (a
+        maximum: weeks reaching into the month before count nothing twice), with
+        the three base rows: retention (days and weeks 400 days, months 49: README
+        "[retention]") keeps every such row of a window or folds it into those.
+        About 10 + one seek a month kept (see :meth:`flows`), where a range of the
+        kind's periods would read every account's rows of them."""
+        month = first if kind == "month" else f"{first[:4]}-{first[4:6]}"
+        parts = [("month", self._month_keys(month))]
+        if kind != "month":
+            parts += zip(("week", "day"), _weeks_and_days_before(first[:8]), strict=True)
+        lasts = (0,) * len(LAST_COLUMNS)
+        for part, keys in parts:
+            row = self._one(
+                f"SELECT {_LAST_MAXES} FROM flows WHERE kind = ? AND period IN "
+                f"({_marks(len(keys) + 1)}) AND scope = ? AND scope_id = ?",
+                KIND_CODES[part],
+                "",
+                *keys,
+                scope,
+                scope_id,
+            )
+            lasts = tuple(max(a, int(b or 0)) for a, b in zip(lasts, row, strict=True))
+        return lasts
+
+    def _month_keys(self, before: str) -> list[str]:
+        """Every month key from the oldest month row to the last before ``before``
+        (two seeks: the oldest and the newest month of any scope)."""
+        # (two statements: SQLite answers MIN or MAX alone by one seek, both by a scan)
+        code = KIND_CODES["month"]
+        first = self._one("SELECT MIN(period) FROM flows WHERE kind = ? AND period > ''", code)[0]
+        last = self._one("SELECT MAX(period) FROM flows WHERE kind = ?", code)[0]
+        out: list[str] = []
+        if first is None:
+            return out
+        y, m = int(first[:4]), int(first[5:7])
+        while (key := f"{y:04d}-{m:02d}") <= last and key < before:
+            out.append(key)
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        return out
 
     def gauges(self, scope: str, scope_id: int, kind: str, first: str, last: str) -> list[Any]:
         """(period, *GAUGE_COLUMNS) changes of the periods first..last."""
@@ -1461,14 +1509,67 @@ class Queries:
             raise ValueError(table)
         return [int(r[0]) for r in self._all(f"SELECT id FROM {table} ORDER BY id")]
 
-    def has_old(self, table: str, scope: str, scope_id: int, kind: str, before: str) -> bool:
-        """Whether ``table`` ('flows' or 'gauges') holds a row of this scope and
-        kind older than ``before`` (the '' base row aside): one primary-key seek."""
-        if table not in ("flows", "gauges"):
-            raise ValueError(table)
+    def old_periods(self, kind: str, before: str) -> list[str]:
+        """The periods of ``kind`` older than ``before`` that flows holds rows of
+        (the '' base rows aside), oldest first: one primary-key seek each and one
+        more (the table is keyed period first), whatever the number of scopes."""
+        out: list[str] = []
+        while True:
+            row = self._one(
+                "SELECT period FROM flows WHERE kind = ? AND period > ? AND period < ? "
+                "ORDER BY period LIMIT 1",
+                KIND_CODES[kind],
+                out[-1] if out else "",
+                before,
+            )
+            if row is None:
+                return out
+            out.append(row[0])
+
+    def prune_flows(
+        self, kind: str, period: str, scope: str, after: int, limit: int
+    ) -> tuple[int, int | None]:
+        """Drop the flow rows of one old period and scope kind ('u', 'd', 'c')
+        whose scope_id follows ``after``, at most ``limit`` of them (one range of
+        the primary key, walked once to find its end), folding each account's
+        last_* times into its base row (period '') first, in the same
+        transaction: a reader sees the same maxima before, between and after.
+        Returns (rows removed, the last scope_id removed, or None when none of
+        the period and scope is left after ``after``)."""
+        code = KIND_CODES[kind]
+        end = self._one(
+            "SELECT scope_id FROM flows WHERE kind = ? AND period = ? AND scope = ? "
+            "AND scope_id > ? ORDER BY scope_id LIMIT 1 OFFSET ?",
+            code,
+            period,
+            scope,
+            after,
+            max(limit, 1) - 1,
+        )
+        hi = int(end[0]) if end is not None else 2**63 - 1
+        key = "kind = ? AND period = ? AND scope = ? AND scope_id > ? AND scope_id <= ?"
+        params = (code, period, scope, after, hi)
+        if scope == USER:
+            maxes = ", ".join(f"MAX({c})" for c in LAST_COLUMNS)
+            self._run(
+                f"INSERT INTO flows (company_id, scope, scope_id, kind, period, "
+                f"{', '.join(LAST_COLUMNS)}) SELECT company_id, scope, scope_id, kind, '', "
+                f"{maxes} FROM flows WHERE {key} GROUP BY company_id, scope, scope_id, kind "
+                "ON CONFLICT (kind, period, scope, scope_id) DO UPDATE SET "
+                + ", ".join(
+                    f"{c} = {self.dialect.greatest}(flows.{c}, excluded.{c})" for c in LAST_COLUMNS
+                ),
+                *params,
+            )
+        removed = self._changed(f"DELETE FROM flows WHERE {key}", *params)
+        return removed, (hi if end is not None else None)
+
+    def has_old_gauges(self, scope: str, scope_id: int, kind: str, before: str) -> bool:
+        """Whether gauges hold a row of this scope and kind older than ``before``
+        (the '' base row aside): one primary-key seek."""
         return (
             self._one(
-                f"SELECT 1 FROM {table} WHERE scope = ? AND scope_id = ? AND kind = ? "
+                "SELECT 1 FROM gauges WHERE scope = ? AND scope_id = ? AND kind = ? "
                 "AND period > '' AND period < ? LIMIT 1",
                 scope,
                 scope_id,
@@ -1478,45 +1579,22 @@ class Queries:
             is not None
         )
 
-    def prune_scope(self, scope: str, scope_id: int, kind: str, before: str) -> tuple[int, int]:
-        """Drop one scope's flow rows of ``kind`` older than ``before`` and fold its
-        gauge rows; every statement is a range of the primary key
-        (scope, scope_id, kind, period).
-
-        Gauge changes are folded into the base row (period '') so that later
-        values stay right; a user's last_* times are folded the same way.  The
-        fold and the delete cover the same rows in the same transaction, so a
-        reader sees the same sums and maxima before, between and after.
-        Returns (flow rows removed, gauge rows folded).
-        """
+    def prune_gauges(self, scope: str, scope_id: int, kind: str, before: str) -> int:
+        """Fold one scope's gauge changes of ``kind`` older than ``before`` into its
+        base row (period ''), so that later values stay right: one range of the
+        primary key (scope, scope_id, kind, period).  Returns the rows folded."""
         key = "scope = ? AND scope_id = ? AND kind = ? AND period > '' AND period < ?"
         params = (scope, scope_id, KIND_CODES[kind], before)
-        if scope == USER:
-            maxes = ", ".join(f"MAX({c})" for c in LAST_COLUMNS)
-            self._run(
-                f"INSERT INTO flows (company_id, scope, scope_id, kind, period, "
-                f"{', '.join(LAST_COLUMNS)}) SELECT company_id, scope, scope_id, kind, '', "
-                f"{maxes} FROM flows WHERE {key} GROUP BY company_id, scope, scope_id, kind "
-                "ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET "
-                + ", ".join(
-                    f"{c} = {self.dialect.greatest}(flows.{c}, excluded.{c})" for c in LAST_COLUMNS
-                ),
-                *params,
-            )
-        removed = self._changed(f"DELETE FROM flows WHERE {key}", *params)
-        folded = 0
-        if scope != USER:  # gauges are kept per domain and company only
-            sums = ", ".join(f"SUM({c})" for c in GAUGE_COLUMNS)
-            self._run(
-                f"INSERT INTO gauges (company_id, scope, scope_id, kind, period, "
-                f"{', '.join(GAUGE_COLUMNS)}) SELECT company_id, scope, scope_id, kind, '', "
-                f"{sums} FROM gauges WHERE {key} GROUP BY company_id, scope, scope_id, kind "
-                "ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET "
-                + ", ".join(f"{c} = gauges.{c} + excluded.{c}" for c in GAUGE_COLUMNS),
-                *params,
-            )
-            folded = self._changed(f"DELETE FROM gauges WHERE {key}", *params)
-        return removed, folded
+        sums = ", ".join(f"SUM({c})" for c in GAUGE_COLUMNS)
+        self._run(
+            f"INSERT INTO gauges (company_id, scope, scope_id, kind, period, "
+            f"{', '.join(GAUGE_COLUMNS)}) SELECT company_id, scope, scope_id, kind, '', "
+            f"{sums} FROM gauges WHERE {key} GROUP BY company_id, scope, scope_id, kind "
+            "ON CONFLICT (scope, scope_id, kind, period) DO UPDATE SET "
+            + ", ".join(f"{c} = gauges.{c} + excluded.{c}" for c in GAUGE_COLUMNS),
+            *params,
+        )
+        return self._changed(f"DELETE FROM gauges WHERE {key}", *params)
 
     def storage_to_prune(self, before: int) -> list[int]:
         """The accounts with a quota report older than the one in force at
@@ -1544,6 +1622,20 @@ class Queries:
             user_id,
             before,
         )
+
+
+def _weeks_and_days_before(day: str) -> tuple[list[str], list[str]]:
+    """For a day key ('YYYYMMDD'): the keys of the weeks from the one holding its
+    month's first day to its own week (excluded), and of its week's days before it."""
+    t = date(int(day[:4]), int(day[4:6]), int(day[6:8]))
+    week = t - timedelta(days=t.weekday())
+    monday = t.replace(day=1)
+    monday -= timedelta(days=monday.weekday())
+    weeks = []
+    while monday < week:
+        weeks.append(f"{monday:%Y%m%d}-{monday + timedelta(days=6):%Y%m%d}")
+        monday += timedelta(days=7)
+    return weeks, [f"{week + timedelta(days=i):%Y%m%d}" for i in range(t.weekday())]
 
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")

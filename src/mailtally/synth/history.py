@@ -24,14 +24,14 @@ them.  Every day still has the distribution of the model above; an account's his
 is one of 32^weeks.  An account created during the history counts from its first
 whole day (its first week drawn apart).
 
-The rows are written in the flows key's order (scope, scope_id, kind, period):
-company by company, domain by domain, account by account (in id order), each
-account's days then months then weeks; then its domain's rows, then its company's.
-So every insert lands at the end of a run of the key (which leaves the pages full:
-the first day ingested afterwards splits more of them than in a store grown a day at
-a time — bench/RESULTS.md, "the 400-day store"), memory holds the patterns,
-one chunk of rows (:data:`TX_ROWS`, one write transaction) and one domain's and one
-company's day sums, and the rows go through
+The rows are made company by company, domain by domain, account by account (in id
+order), each account's days then months then weeks, then its domain's rows, then its
+company's; each transaction's chunk of them (:data:`TX_ROWS`) is sorted into the
+flows key's order (kind, period, scope, scope_id: migration 0007) before it is
+written, so it lands as one run of a few hundred accounts in each period, not as
+rows scattered over the whole table (bench/RESULTS.md, "flows keyed period first").
+Memory holds the patterns, one chunk of rows (:data:`TX_ROWS`, one write
+transaction) and one domain's and one company's day sums, and the rows go through
 :meth:`~mailtally.store.base.Queries.insert_flow_rows`: plain INSERTs, since synth
 writes the past of a platform it has just created — a row already there fails the
 build, never adds twice.  History writes no gauges: the accounts' gauges over those
@@ -53,7 +53,14 @@ from operator import add, mul
 
 from mailtally.periods import Periods
 from mailtally.store import Store
-from mailtally.store.base import COMPANY, DOMAIN, FLOW_COLUMNS, LAST_COLUMNS, USER
+from mailtally.store.base import (
+    COMPANY,
+    DOMAIN,
+    FLOW_COLUMNS,
+    LAST_COLUMNS,
+    USER,
+    flow_row_key,
+)
 
 from .platform import DAY, SUser
 from .truth import (
@@ -463,7 +470,7 @@ def write_history(
     def flush() -> None:
         nonlocal written, n_pending
         with store.write() as q:
-            q.insert_flow_rows(chain.from_iterable(pending))
+            q.insert_flow_rows(sorted(chain.from_iterable(pending), key=flow_row_key))
         written += n_pending
         pending.clear()
         n_pending = 0
