@@ -208,7 +208,7 @@ class SnapshotCSV:
     def totals(self, q: Queries) -> tuple[list[int], list[int]]:
         """The object's flows and gauges for the period, as stats_summary reads them."""
         t, p = self.target, self.period
-        row = q.flows(self.scope, t.id, p.kind, p.key, p.key)
+        row = q.flows(self.scope, t.id, p.kind, [p.key])
         flows = [int(v) for v in row[0][1 : 1 + _NF]] if row else [0] * _NF
         gauges = q.gauges_before(self.scope, t.id, p.kind, p.key)
         for change in q.gauges(self.scope, t.id, p.kind, p.key, p.key):
