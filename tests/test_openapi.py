@@ -66,6 +66,11 @@ def test_real_answers_match_the_document(document, platform, client):
         ("search_users", {"range": {"limit": 0}}, "200"),
         ("get_user", {"user": "bob@acme.com"}, "200"),
         ("create_workgroup", {"domain": "acme.com", "workgroup": "w"}, "200"),
+        *(
+            ("stats_summary", {"type": t, "object": o, "by": by}, "200")
+            for t, o in (("user", "alice@acme.com"), ("domain", "acme.com"), ("company", "Acme"))
+            for by in ("day", "week", "month")
+        ),
     ]
     for method, body, status in calls:
         r = client.post(f"/api/{method}", json={"credentials": OPERATOR_CREDS, **body})
@@ -83,6 +88,27 @@ def test_real_answers_match_the_document(document, platform, client):
     ):
         assert r.status_code in (400, 404, 405, 413)
         assert not list(error.iter_errors(r.json())), r.json()
+
+
+def test_the_summary_shapes_are_told_apart(document, platform, client):
+    """stats_summary answers a user's shape (every leaf a string) or a company's
+    and a domain's (every value an integer): a period of one shape with the
+    other's values is not an answer of the document."""
+    schema = _validator(document, _answer_schema(document, "stats_summary"))
+    shapes = []
+    for type_, name in (("user", "alice@acme.com"), ("domain", "acme.com")):
+        body = {"credentials": OPERATOR_CREDS, "type": type_, "object": name, "by": "month"}
+        answer = client.post("/api/stats_summary", json=body).json()
+        assert answer["success"] and answer["summary"], answer
+        assert not list(schema.iter_errors(answer))
+        shapes.append(answer)
+    user, domain = shapes
+    period = next(iter(user["summary"]))
+    user["summary"][period]["messages"]["in_size"] = 5
+    domain["summary"][period]["messages"]["in_size"] = "5"
+    user_missing = {**shapes[0], "summary": {period: {"messages": {}}}}
+    for wrong in (user, domain, user_missing):
+        assert list(schema.iter_errors(wrong)), wrong
 
 
 def test_requests_match_the_document(document):

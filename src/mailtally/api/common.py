@@ -85,8 +85,9 @@ class Method:
     #: refuse whatever the request holds, so that it costs no decoding
     admit: Callable[[Principal], None] | None = None
     #: the answer's type, for the API document (None: an object with ``success``
-    #: and the fields the method's docstring names)
-    answer: type[msgspec.Struct] | None = None
+    #: and the fields the method's docstring names); several: the answer is one
+    #: of them (``stats_summary``: a user's shape, or a company's or domain's)
+    answer: type[msgspec.Struct] | tuple[type[msgspec.Struct], ...] | None = None
 
 
 def bad_request(field: str, reason: str) -> OMAError:
