@@ -7,6 +7,7 @@
 --          may have sent a few more by then: those start the share again, cached)
 -- CREDS    the "credentials" member of every request
 -- THREADS  the number of wrk threads (-t), to split USERS among them
+-- BY       the period kind asked for: day (the default), week or month
 --
 -- wrk waits out its duration (-d) even when every thread has stopped: the requests/s
 -- it reports is over that duration, so only the latencies and the count mean something.
@@ -29,6 +30,7 @@ function init(args)
     users[#users + 1] = line
   end
   creds = os.getenv("CREDS")
+  by = os.getenv("BY") or "day"
   share = math.floor(#users / tonumber(os.getenv("THREADS") or "1"))
   sent, got, non200, unexpected = 0, 0, 0, 0
 end
@@ -36,7 +38,7 @@ end
 function request()
   local user = users[id * share + (sent % share) + 1]
   sent = sent + 1
-  local body = string.format('{%s,"type":"user","object":"%s","by":"day"}', creds, user)
+  local body = string.format('{%s,"type":"user","object":"%s","by":"%s"}', creds, user, by)
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
 end
 

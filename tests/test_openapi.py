@@ -16,12 +16,14 @@ from mailtally.api.app import METHODS
 from mailtally.api.mailstore import MAIL_STORE_METHODS
 from mailtally.api.openapi import UntypedAnswer
 
-#: views that may answer with encoded bytes, so untyped in the document: only
-#: ``stats_summary`` (its answer is built, cached and encoded by summary.py)
-UNTYPED = {"stats_summary"}
+#: views that may answer untyped in the document: none (a view that returns
+#: encoded bytes names its answer types by hand, as stats_summary does)
+UNTYPED: frozenset[str] = frozenset()
 #: views whose answer type is given by hand, as they return no struct: ``echo``
-#: (what it was sent comes back: a dict, the one open answer)
-BY_HAND = {"echo"}
+#: (what it was sent comes back: a dict, the one open answer) and
+#: ``stats_summary`` (its answer is built, cached and encoded by summary.py:
+#: bytes of either of its two shapes)
+BY_HAND = {"echo", "stats_summary"}
 
 
 @pytest.fixture
@@ -93,7 +95,9 @@ def test_every_method_answers_a_type_of_its_own(document):
             assert name in UNTYPED, f"{name}'s view returns no answer type"
             assert success == {"$ref": f"#/components/schemas/{UntypedAnswer.__name__}"}
             continue
-        assert success == {"$ref": f"#/components/schemas/{method.answer.__name__}"}, name
+        answers = method.answer if isinstance(method.answer, tuple) else (method.answer,)
+        refs = [{"$ref": f"#/components/schemas/{a.__name__}"} for a in answers]
+        assert success == (refs[0] if len(refs) == 1 else {"anyOf": refs}), name
         if name not in BY_HAND:
             assert typing.get_type_hints(method.handler)["return"] is method.answer, name
         for part in _components(document, success):
@@ -137,6 +141,11 @@ def test_real_answers_match_the_document(document, platform, client):
         ("search_users", {"range": {"limit": 0}}, "200"),
         ("get_user", {"user": "bob@acme.com"}, "200"),
         ("create_workgroup", {"domain": "acme.com", "workgroup": "w"}, "200"),
+        *(
+            ("stats_summary", {"type": t, "object": o, "by": by}, "200")
+            for t, o in (("user", "alice@acme.com"), ("domain", "acme.com"), ("company", "Acme"))
+            for by in ("day", "week", "month")
+        ),
     ]
     for method, body, status in calls:
         r = client.post(f"/api/{method}", json={"credentials": OPERATOR_CREDS, **body})
@@ -154,6 +163,27 @@ def test_real_answers_match_the_document(document, platform, client):
     ):
         assert r.status_code in (400, 404, 405, 413)
         assert not list(error.iter_errors(r.json())), r.json()
+
+
+def test_the_summary_shapes_are_told_apart(document, platform, client):
+    """stats_summary answers a user's shape (every leaf a string) or a company's
+    and a domain's (every value an integer): a period of one shape with the
+    other's values is not an answer of the document."""
+    schema = _validator(document, _answer_schema(document, "stats_summary"))
+    shapes = []
+    for type_, name in (("user", "alice@acme.com"), ("domain", "acme.com")):
+        body = {"credentials": OPERATOR_CREDS, "type": type_, "object": name, "by": "month"}
+        answer = client.post("/api/stats_summary", json=body).json()
+        assert answer["success"] and answer["summary"], answer
+        assert not list(schema.iter_errors(answer))
+        shapes.append(answer)
+    user, domain = shapes
+    period = next(iter(user["summary"]))
+    user["summary"][period]["messages"]["in_size"] = 5
+    domain["summary"][period]["messages"]["in_size"] = "5"
+    user_missing = {**shapes[0], "summary": {period: {"messages": {}}}}
+    for wrong in (user, domain, user_missing):
+        assert list(schema.iter_errors(wrong)), wrong
 
 
 def test_requests_match_the_document(document):

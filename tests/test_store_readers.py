@@ -5,6 +5,9 @@
 * every session is one snapshot, and a session begun after a commit sees it;
 * the API reads on the store's own threads, at most ``READER_THREADS`` at once,
   however many requests miss the cache together;
+* but a stats_summary that missed its cache reads in the event loop's thread, on
+  one connection of its own, unless that would wait (its connection in use, a
+  lock held elsewhere): then on the store's threads, with the same answer;
 * closing the store closes every connection, those in use as their sessions end.
 """
 
@@ -19,7 +22,7 @@ import pytest
 
 from conftest import ok
 from mailtally.api import stats
-from mailtally.store import open_store
+from mailtally.store import StoreBusy, open_store
 from mailtally.store.sqlite import READER_THREADS, SQLiteStore
 from test_floods import answer, post
 
@@ -151,12 +154,124 @@ def test_closing_the_store_closes_every_connection(tmp_path):
     assert not (tmp_path / "c.sqlite3-wal").exists()  # the last connection is gone
 
 
+def test_read_now_reads_in_this_thread_on_a_connection_of_its_own(store):
+    _set(store, "k", "1")
+    seen: list[tuple[Any, str]] = []
+
+    def fn(q: Any) -> str | None:
+        seen.append((q.conn, threading.current_thread().name))
+        return q.meta("k")
+
+    assert store.read_now(fn) == "1"
+    _set(store, "k", "2")  # each call is a new snapshot
+    assert store.read_now(fn) == "2"
+    with store.read() as q:
+        pool_conn = q.conn
+    assert seen[0][0] is seen[1][0] is not pool_conn
+    assert {name for _, name in seen} == {threading.current_thread().name}
+    assert store.open_readers == 1  # the pool's one; read_now's is its own
+
+
+def test_read_now_says_busy_instead_of_waiting(store):
+    _set(store, "k", "v")
+    inside, release = threading.Event(), threading.Event()
+
+    def holding(q: Any) -> str | None:
+        inside.set()
+        assert release.wait(30)
+        return q.meta("k")
+
+    held: list[str | None] = []
+    t = threading.Thread(target=lambda: held.append(store.read_now(holding)))
+    t.start()
+    assert inside.wait(30)
+    with pytest.raises(StoreBusy):  # its connection is in use: at once, not after it
+        store.read_now(lambda q: q.meta("k"))
+    release.set()
+    t.join(30)
+    assert held == ["v"]
+
+    def locked(q: Any) -> None:  # what SQLite says of a lock held elsewhere
+        q.meta("k")
+        exc = sqlite3.OperationalError("database is locked")
+        exc.sqlite_errorcode = sqlite3.SQLITE_BUSY
+        raise exc
+
+    with pytest.raises(StoreBusy):
+        store.read_now(locked)
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):  # other errors are not
+        store.read_now(lambda q: q.conn.execute("SELECT * FROM no_such_table"))
+    _set(store, "k", "w")  # the sessions cut short ended: the next one sees the commit
+    assert store.read_now(lambda q: q.meta("k")) == "w"
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.read_now(lambda q: q.meta("k"))
+
+
+SUMMARIES = [
+    {"type": t, "object": o, "by": by}
+    for t, o in (
+        ("user", "alice@acme.com"),
+        ("user", "al@acme.net"),
+        ("user", "carol@acme.net"),
+        ("domain", "acme.com"),
+        ("company", "Acme"),
+    )
+    for by in ("day", "week", "month")
+]
+
+
+def test_summary_misses_read_in_the_event_loop_and_fall_back_to_the_threads(
+    platform, service, app, call, monkeypatch
+):
+    """A miss reads in the event loop's thread (no store thread, no pool
+    connection); when that would wait, on the store's threads: the same bytes."""
+    where: list[str] = []
+    real = stats.summary_body
+
+    def noting(svc, q, t, by, now):
+        where.append(threading.current_thread().name)
+        return real(svc, q, t, by, now)
+
+    monkeypatch.setattr(stats, "summary_body", noting)
+    ok(call("echo"))  # the operator's password is verified once, before
+    creds = {"user": "root", "password": "operator-secret"}
+
+    async def ask() -> list[bytes]:
+        out = []
+        for r in SUMMARIES:
+            status, body = await post(app, "stats_summary", {"credentials": creds, **r})
+            assert status == 200 and b'"success":true' in body, body
+            out.append(body)
+        return out
+
+    inline = asyncio.run(ask())
+    assert set(where) == {threading.current_thread().name}  # (asyncio.run's loop)
+    assert len(where) == len(SUMMARIES) - 3  # al@acme.net is alice: her answers, cached
+
+    def busy(fn: Any) -> Any:
+        raise StoreBusy
+
+    service.summary_cache.clear()
+    service.summary_names.clear()
+    where.clear()
+    monkeypatch.setattr(service.store, "read_now", busy)
+    assert asyncio.run(ask()) == inline
+    assert where and all(n.startswith("mailtally-store") for n in where), where
+
+
 def test_concurrent_misses_through_the_app_stay_within_the_bound(
     platform, service, app, call, monkeypatch
 ):
-    """Thirty requests for different objects miss the cache together: their store
-    work runs on the store's threads, never more at once than the bound."""
+    """Thirty requests for different objects miss the cache together while the
+    event loop's own reader would wait: their store work runs on the store's
+    threads, never more at once than the bound."""
     store = service.store
+
+    def busy(fn: Any) -> Any:
+        raise StoreBusy
+
+    monkeypatch.setattr(store, "read_now", busy)
     lock = threading.Lock()
     running = 0
     most = 0

@@ -217,7 +217,7 @@ def summary(
     if as_json:
         click.echo(msgspec.json.format(msgspec.json.encode({"success": True, "summary": result})))
         return
-    rows = [_flatten(period, body) for period, body in result.items()]
+    rows = [_flatten(period, body) for period, body in msgspec.to_builtins(result).items()]
     columns = list(rows[0]) if rows else ["period"]
     if as_csv:
         w = csv.DictWriter(sys.stdout, fieldnames=columns)

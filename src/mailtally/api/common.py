@@ -124,7 +124,9 @@ class Method:
     #: declared to return, which it does.  Given by hand only for a view that
     #: returns something else (``echo``'s dict of what it was sent); None: a
     #: view that returns encoded bytes, documented as ``success`` and more.
-    answer: type[Answer] | None = None
+    #: Several: the answer is one of them (``stats_summary``: a user's shape,
+    #: or a company's or domain's).
+    answer: type[Answer] | tuple[type[Answer], ...] | None = None
     #: the handler also takes the server's base URL (``http://host:port/``, as
     #: the request reached it): for answers that hold a link on this server
     links: bool = False

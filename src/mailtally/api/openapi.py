@@ -129,6 +129,13 @@ def _summary(method: Method) -> str:
     return (doc or "").split("\n\n")[0].replace("\n", " ")
 
 
+def _answers(method: Method) -> list[type[msgspec.Struct]]:
+    """The types ``method`` answers with (none named: [])."""
+    if method.answer is None:
+        return []
+    return list(method.answer) if isinstance(method.answer, tuple) else [method.answer]
+
+
 def build_document(methods: Mapping[str, Method], mail_store: Iterable[str]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``methods`` (and of ``mail_store``'s names)."""
     types: list[Any] = [ErrorAnswer, Credentials, PasswordCredentials, TokenCredentials]
@@ -137,8 +144,7 @@ def build_document(methods: Mapping[str, Method], mail_store: Iterable[str]) -> 
     for m in methods.values():
         if m.request is not dict:
             types.append(m.request)
-        if m.answer is not None:
-            types.append(m.answer)
+        types.extend(_answers(m))
     _, components = msgspec.json.schema_components(types, ref_template=_REF)
     components = _ecma(components)
     # Both forms of credentials (SPEC §1): the decoder takes one struct with
@@ -149,7 +155,9 @@ def build_document(methods: Mapping[str, Method], mail_store: Iterable[str]) -> 
     for name in sorted(methods):
         m = methods[name]
         request = {"type": "object"} if m.request is dict else _ref(m.request)  # type: ignore[arg-type]
-        answer = _ref(m.answer or UntypedAnswer)
+        refs = [_ref(a) for a in _answers(m) or [UntypedAnswer]]
+        # (anyOf: a summary with no periods is either shape)
+        answer = refs[0] if len(refs) == 1 else {"anyOf": refs}
         responses: dict[str, Any] = {
             "200": _json(
                 {"oneOf": [{"allOf": [answer, _SUCCEEDED]}, error]},

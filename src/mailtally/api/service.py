@@ -95,11 +95,10 @@ class Service:
         self.summary_cache: ByteLRU[Any, Any] = ByteLRU(SUMMARY_BYTES, _answer_bytes)
         #: (caller, its roles, type, canonical object name, by) -> the object (api/stats.py)
         self.summary_names: ByteLRU[Any, Any] = ByteLRU(SUMMARY_NAME_BYTES, _named_bytes)
-        #: the summaries being built and the names being resolved right now, so
-        #: that concurrent misses of one key share the work (see api/stats.py);
-        #: at most one entry per request in progress
+        #: the summaries being built on the store's threads right now, so that
+        #: concurrent misses of one key share the work (see api/stats.py); at
+        #: most one entry per request in progress
         self.summary_flights: dict[Any, Any] = {}
-        self.summary_resolving: dict[Any, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
         with store.read() as q:
             #: company names found only by their exact spelling (store/base.py);

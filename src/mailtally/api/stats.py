@@ -5,6 +5,11 @@ shows may have changed (the service's generations) or the current period moves
 on; OMA dashboards poll the same few summaries over and over.  A repeat costs
 dict lookups: no thread hop, no store access, no encoding.
 
+A miss is one reading session, which finds the object (unless the name index
+below knows it) and builds its answer (unless another spelling of it just did),
+in the event loop's thread (:meth:`mailtally.store.Store.read_now`), or on the
+store's threads when that would have to wait.
+
 Two caches, both bounded in bytes (:mod:`mailtally.api.service`):
 
 * the answers, keyed by the canonical object — its kind and id — and the period
@@ -24,12 +29,19 @@ from typing import Literal, NamedTuple, TypeVar
 
 import msgspec
 
-from mailtally.api.common import Method, Name, Request, bad_request
+from mailtally.api.common import Answer, Method, Name, Request, bad_request
 from mailtally.api.service import Service
 from mailtally.names import company_key
 from mailtally.periods import Kind
-from mailtally.store import Queries
-from mailtally.summary import stats_summary as build_summary
+from mailtally.store import Queries, StoreBusy
+from mailtally.summary import (
+    COMPANY,
+    DOMAIN,
+    CompanyPeriod,
+    UserPeriod,
+    company_summary,
+    user_summary,
+)
 from mailtally.tree import (
     COMPANY_ROLES,
     ObjectType,
@@ -43,7 +55,13 @@ from mailtally.tree import (
     visible,
 )
 
-__all__ = ["METHODS", "readable_target", "resolve_object"]
+__all__ = [
+    "METHODS",
+    "CompanySummaryAnswer",
+    "UserSummaryAnswer",
+    "readable_target",
+    "resolve_object",
+]
 
 _encode = msgspec.json.Encoder().encode
 T = TypeVar("T")
@@ -53,6 +71,20 @@ class StatsSummaryRequest(Request, kw_only=True):
     type: Literal["company", "domain", "user"] | None = None
     object: Name | None = None
     by: Literal["day", "week", "month"] | None = None
+
+
+class UserSummaryAnswer(Answer, kw_only=True):
+    """A user's statistics: its periods by key (``20261128``,
+    ``20261123-20261129``, ``2026-11``), oldest first, every leaf a string."""
+
+    summary: dict[str, UserPeriod]
+
+
+class CompanySummaryAnswer(Answer, kw_only=True):
+    """A company's or a domain's statistics: its periods by key, oldest first,
+    every value an integer."""
+
+    summary: dict[str, CompanyPeriod]
 
 
 def resolve_object(
@@ -123,7 +155,14 @@ def canonical_object(svc: Service, type_: str | None, obj: str | None) -> object
 
 def summary_body(svc: Service, q: Queries, t: Target, by: Kind, now: int) -> bytes:
     """The encoded answer for ``t``: it depends on the object, not on who asks."""
-    body = _encode({"success": True, "summary": build_summary(q, svc.periods, t, by, now)})
+    answer: UserSummaryAnswer | CompanySummaryAnswer
+    if t.type == "user":
+        answer = UserSummaryAnswer(summary=user_summary(q, svc.periods, t, by, now))
+    else:
+        scope = COMPANY if t.type == "company" else DOMAIN
+        periods = company_summary(q, svc.periods, scope, t.id, t.createtime, by, now)
+        answer = CompanySummaryAnswer(summary=periods)
+    body = _encode(answer)
     # msgspec hands back its whole output buffer, grown by half as it went: up
     # to a third of it past the answer's end, which len() does not show.  The
     # answer cache is bounded by len(), so it keeps an exact copy.
@@ -204,41 +243,51 @@ async def stats_summary(svc: Service, req: StatsSummaryRequest, p: Principal) ->
     key: RequestKey = (p.name, p.roles, req.type, canonical_object(svc, req.type, req.object), by)
     names, answers = svc.summary_names, svc.summary_cache
     # The hot path: a dashboard polling the same summary gets the encoded bytes
-    # from memory, with no thread hop and no store access.
+    # from memory, with no store access.
     named: Named | None = names.get(key)
-    if named is None or named.generation != svc.generation:
-        # Which object, and may the caller read it: a store read in the pool.
-        # Errors (2, 4, 5) are not cached; every waiter gets the error.
-        generation = svc.generation
-        t: Target = await asyncio.shield(
-            _shared(
-                svc.summary_resolving,
-                key,
-                generation,
-                lambda: svc.read(lambda q: readable_target(q, p, req)),
-            )
-        )
-        named = Named(generation, t, (t.type, t.id, by))
-        if generation == svc.generation:
-            names.put(key, named)
-    hit = answers.get(named.key)
-    if hit is not None and hit.fresh(svc, current):
-        return hit.body
-    target, akey = named.target, named.key
+    if named is not None and named.generation != svc.generation:
+        named = None
+    if named is not None:
+        hit = answers.get(named.key)
+        if hit is not None and hit.fresh(svc, current):
+            return hit.body
+    # A miss: which object, and may the caller read it (unless the name index
+    # knows), and its answer (unless cached meanwhile), in one reading session.
+    # Errors (2, 4, 5) are not cached; every waiter gets the error.
     stamp = (svc.generation, svc.auth_generation, current)
+    known = None if named is None else named.target
 
-    async def build() -> bytes:
-        body = await svc.read(lambda q: summary_body(svc, q, target, by, now))
-        generation, auth_generation, cur = stamp
-        if generation == svc.generation:  # else built from a state changed since
-            user = target.name if target.type == "user" else None
+    def work(q: Queries) -> tuple[Target, bytes, bool]:
+        """The object, its encoded answer, and whether this built it."""
+        t = known or readable_target(q, p, req)
+        if known is None:  # another spelling of the object may have built it
+            hit = answers.get((t.type, t.id, by))
+            if hit is not None and hit.fresh(svc, current):
+                return t, hit.body, False
+        return t, summary_body(svc, q, t, by, now), True
+
+    try:
+        t, body, built = svc.store.read_now(work)
+    except StoreBusy:
+        # On the store's threads; concurrent misses of one key share the work.
+        # shield: a caller that goes away must not cancel what the others await
+        flight = key if known is None else named.key  # type: ignore[union-attr]
+        t, body, built = await asyncio.shield(
+            _shared(svc.summary_flights, flight, stamp, lambda: svc.read(work))
+        )
+    generation, auth_generation, cur = stamp
+    if generation == svc.generation:  # else found or built from a state changed since
+        akey: AnswerKey = (t.type, t.id, by)
+        if known is None:
+            names.put(key, Named(generation, t, akey))
+        if built:
+            user = t.name if t.type == "user" else None
             answers.put(akey, Cached(generation, auth_generation, user, cur, body))
-        return body
-
-    # shield: a caller that goes away must not cancel the build the others await
-    return await asyncio.shield(_shared(svc.summary_flights, akey, stamp, build))
+    return body
 
 
 METHODS: dict[str, Method] = {
-    "stats_summary": Method(StatsSummaryRequest, stats_summary),
+    "stats_summary": Method(
+        StatsSummaryRequest, stats_summary, answer=(UserSummaryAnswer, CompanySummaryAnswer)
+    ),
 }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mailtally.store.base import GaugeRow, Queries, Store
+from mailtally.store.base import GaugeRow, Queries, Store, StoreBusy
 
-__all__ = ["GaugeRow", "Queries", "Store", "StoreURLError", "open_store"]
+__all__ = ["GaugeRow", "Queries", "Store", "StoreBusy", "StoreURLError", "open_store"]
 
 
 class StoreURLError(ValueError):

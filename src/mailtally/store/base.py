@@ -1704,6 +1704,11 @@ def migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+class StoreBusy(Exception):
+    """:meth:`Store.read_now` could not read without waiting: read on the store's
+    threads instead (:meth:`Store.reading`)."""
+
+
 class Store(abc.ABC):
     """A mailtally database.  Open one with :func:`mailtally.store.open_store`."""
 
@@ -1720,6 +1725,17 @@ class Store(abc.ABC):
         own threads (a few; callers past them wait their turn without holding a
         thread), so that the API never holds more connections, threads or page
         caches than the store allows."""
+
+    def read_now(self, fn: Callable[[Queries], T]) -> T:
+        """``fn(q)`` in a reading session in this thread, if that needs no waiting
+        (no connection to wait for, no lock held by another process); else
+        :class:`StoreBusy` before ``fn`` has had any effect, which must be none
+        but its answer (it may be cut short and asked again elsewhere).
+
+        For the event loop's hottest reads (api/stats.py): a read that takes
+        about as long as the thread hops around it, whose Python holds the GIL
+        whatever thread it runs on.  A store without it always says busy."""
+        raise StoreBusy
 
     @abc.abstractmethod
     @contextmanager

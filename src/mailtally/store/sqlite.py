@@ -15,6 +15,14 @@
 * Async callers (the API) read through :meth:`Store.reading`: on the store's
   own threads, at most :data:`READER_THREADS` at once, so that store work never
   takes more threads (and malloc arenas) than that.
+* The API's hottest read, a ``stats_summary`` that missed its cache, is done in
+  the event loop's own thread (:meth:`SQLiteStore.read_now`) on one more
+  connection of its own, which never waits for a lock: a read that would wait
+  is done on the store's threads instead.  Such a read is mostly Python holding
+  the GIL, so a thread bought it no parallelism; and Python's sqlite3 module
+  lets the GIL go for every column of every row it reads (600 times for a
+  user's 30 days), so a reader thread and the event loop woke each other some
+  600 times a request: a third of the server's CPU (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -28,7 +36,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from mailtally.store.base import MIGRATION_STEPS, Dialect, Queries, Store, migrations
+from mailtally.store.base import (
+    MIGRATION_STEPS,
+    Dialect,
+    Queries,
+    Store,
+    StoreBusy,
+    migrations,
+)
 
 __all__ = ["READERS", "READER_THREADS", "SQLiteStore"]
 
@@ -81,6 +96,9 @@ class SQLiteStore(Store):
         #: the threads of :meth:`reading`, started with the first call
         self._threads: ThreadPoolExecutor | None = None
         self._threads_lock = threading.Lock()
+        #: read_now's connection (opened with the first call) and who holds it
+        self._now: sqlite3.Connection | None = None
+        self._now_lock = threading.Lock()
         self._migrate()
 
     def _migrate(self) -> None:
@@ -116,9 +134,20 @@ class SQLiteStore(Store):
 
     @property
     def open_readers(self) -> int:
-        """Reader connections open now (idle or in use): never above :attr:`max_readers`."""
+        """Reader connections open now (idle or in use): never above :attr:`max_readers`
+        (:meth:`read_now`'s own is not one of them)."""
         with self._pool:
             return len(self._readers) + self._opening
+
+    def _open_reader(self) -> sqlite3.Connection:
+        conn = _connect(self.path)
+        try:
+            conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
+            conn.execute("PRAGMA query_only = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _take(self) -> sqlite3.Connection:
         """An idle reader connection, a new one within the bound, or the next one
@@ -133,14 +162,9 @@ class SQLiteStore(Store):
             if self._idle:
                 return self._idle.pop()  # the most recently used: its cache is warm
             self._opening += 1
-        conn = None
         try:
-            conn = _connect(self.path)
-            conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
-            conn.execute("PRAGMA query_only = ON")
+            conn = self._open_reader()
         except BaseException:
-            if conn is not None:
-                conn.close()
             with self._pool:
                 self._opening -= 1
                 self._pool.notify()
@@ -188,6 +212,34 @@ class SQLiteStore(Store):
             threads = self._threads
         return await asyncio.get_running_loop().run_in_executor(threads, run)
 
+    def read_now(self, fn: Callable[[Queries], T]) -> T:
+        # One connection, used by one caller at a time: another thread (or event
+        # loop) reading with it meanwhile is told busy, not made to wait.
+        if not self._now_lock.acquire(blocking=False):
+            raise StoreBusy
+        try:
+            if self._closed:
+                raise sqlite3.ProgrammingError("the store is closed")
+            conn = self._now
+            if conn is None:
+                conn = self._now = self._open_reader()
+                # no busy handler: told at once of a lock another connection
+                # holds, so that the event loop never sleeps waiting for one
+                conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("BEGIN")
+            try:
+                return fn(Queries(conn, DIALECT))
+            except sqlite3.OperationalError as exc:
+                # a lock another connection holds (WAL recovery, a checkpoint's
+                # reset): the store's threads wait for it, the event loop does not
+                if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+                    raise StoreBusy from exc
+                raise
+            finally:
+                conn.execute("COMMIT")
+        finally:
+            self._now_lock.release()
+
     @contextmanager
     def write(self) -> Iterator[Queries]:
         with self._write_lock:
@@ -214,6 +266,10 @@ class SQLiteStore(Store):
             self._pool.notify_all()
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=True)
+        with self._now_lock:
+            if self._now is not None:
+                self._now.close()
+                self._now = None
         with self._write_lock:
             self._writer.close()
 
