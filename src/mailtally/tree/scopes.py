@@ -192,6 +192,7 @@ def _user_target(row: Any) -> Target:
 
 #: decoded in place of a missing account (see find_target)
 _NO_USER = (0, 0, 0, "", None, 0, encode_state(UserState()), 0)
+_NO_COMPANY = (0, "", 0)
 
 
 def find_target(q: Queries, type_: ObjectType, name: str) -> Target | None:
@@ -199,7 +200,11 @@ def find_target(q: Queries, type_: ObjectType, name: str) -> Target | None:
     object that exists and one that does not cost the same)."""
     if type_ == "company":
         c = q.company_by_name(name)
-        return None if c is None else _company_target(c)
+        # a missing company builds the same target and permission object as
+        # one that exists (rule 3: the time of the answer must not tell them apart)
+        t = _company_target(c or _NO_COMPANY)
+        t.obj  # noqa: B018
+        return None if c is None else t
     if type_ == "domain":
         dom = normalize_domain(name)
         d = q.domain_by_name(dom or "")
