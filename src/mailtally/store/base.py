@@ -18,6 +18,7 @@ transaction discipline.
 from __future__ import annotations
 
 import abc
+import functools
 import importlib.resources
 import re
 from collections import Counter
@@ -192,6 +193,18 @@ class _SearchKeys(msgspec.Struct, forbid_unknown_fields=False):
 _search_keys = msgspec.json.Decoder(_SearchKeys).decode
 
 
+@functools.cache
+def _counter_writes(dialect: Dialect) -> tuple[str, str, str, str]:
+    """The counter tables' write statements in ``dialect``: the flow upsert, the
+    gauge upsert, and the flow insert of one row and of :data:`INSERT_ROWS`."""
+    return (
+        dialect.sql(_FLOW_UPSERT.replace("{greatest}", dialect.greatest)),
+        dialect.sql(_GAUGE_UPSERT),
+        dialect.sql(_flow_insert(1)),
+        dialect.sql(_flow_insert(INSERT_ROWS)),
+    )
+
+
 class Queries:
     """Every query of mailtally, bound to one connection.
 
@@ -203,10 +216,10 @@ class Queries:
     def __init__(self, conn: Connection, dialect: Dialect) -> None:
         self.conn = conn
         self.dialect = dialect
-        self._flow_upsert = dialect.sql(_FLOW_UPSERT.replace("{greatest}", dialect.greatest))
-        self._gauge_upsert = dialect.sql(_GAUGE_UPSERT)
-        self._flow_insert = dialect.sql(_flow_insert(1))
-        self._flow_insert_many = dialect.sql(_flow_insert(INSERT_ROWS))
+        # (made once per dialect: a Queries is made for every request's read)
+        self._flow_upsert, self._gauge_upsert, self._flow_insert, self._flow_insert_many = (
+            _counter_writes(dialect)
+        )
 
     # -- plumbing -----------------------------------------------------------
     def _one(self, sql: str, *params: Any) -> Any:
