@@ -302,13 +302,20 @@ class Queries:
         """The company named ``name`` in any case (SPEC §2 rule 5).  One indexed
         query whether it exists or not.  Two companies that differed only in case
         before names were unique regardless of it are each found by their exact
-        spelling (see :func:`fill_company_keys`)."""
-        return self._one(
-            self._COMPANY + " WHERE name = ? OR name_key = ? ORDER BY name = ? DESC, id LIMIT 1",
+        spelling (see :func:`fill_company_keys`).
+
+        A company that exists and one that does not cost the same (SPEC §2
+        rule 3), as in :meth:`user_by_address`: for a missing one a company row
+        is read all the same (the first company's) and dropped here."""
+        row = self._one(
+            "SELECT c.id, c.name, c.createtime, m.id FROM (SELECT (SELECT id FROM companies "
+            "WHERE name = ? OR name_key = ? ORDER BY name = ? DESC, id LIMIT 1) AS id) m "
+            "JOIN companies c ON c.id = COALESCE(m.id, (SELECT MIN(id) FROM companies))",
             name,
             company_key(name),
             name,
         )
+        return None if row is None or row[3] is None else (row[0], row[1], row[2])
 
     def company_by_id(self, company_id: int) -> tuple[int, str, int] | None:
         return self._one(self._COMPANY + " WHERE id = ?", company_id)

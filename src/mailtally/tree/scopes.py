@@ -200,11 +200,14 @@ def find_target(q: Queries, type_: ObjectType, name: str) -> Target | None:
     object that exists and one that does not cost the same)."""
     if type_ == "company":
         c = q.company_by_name(name)
-        # a missing company builds the same target and permission object as
-        # one that exists (rule 3: the time of the answer must not tell them apart)
+        # a missing company builds the target and permission object that one
+        # that exists gets (its obj, in the permission check): rule 3, the time
+        # of the answer must not tell them apart
         t = _company_target(c or _NO_COMPANY)
-        t.obj  # noqa: B018
-        return None if c is None else t
+        if c is None:
+            t.obj  # noqa: B018
+            return None
+        return t
     if type_ == "domain":
         dom = normalize_domain(name)
         d = q.domain_by_name(dom or "")
