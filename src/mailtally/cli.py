@@ -6,6 +6,7 @@ import csv
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -351,6 +352,19 @@ def _flatten(period: str, body: dict[str, Any]) -> dict[str, Any]:
     help="IMAP/POP3 logins from this address are the webmail's own (repeatable; "
     "wins over [site] webmail_hosts and the top-level webmail_hosts).",
 )
+@click.option(
+    "--source",
+    help="This ingester's name (a mail host's): its file positions and joiner state "
+    "are kept under it, so that several ingesters share one store "
+    "(default: [ingest] source, else 'default').",
+)
+@click.option(
+    "--to",
+    "to_url",
+    metavar="URL",
+    help="Agent mode: post the events to this mailtally server (ingest_events) instead "
+    "of writing a store; credentials from [agent] of the config file.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--batch-lines", type=click.IntRange(1, 10_000_000), default=500_000,
               show_default=True, help="Lines counted per transaction.")  # fmt: skip
@@ -362,38 +376,87 @@ def ingest(
     timezone: str | None,
     follow: bool,
     webmail_hosts: tuple[str, ...],
+    source: str | None,
+    to_url: str | None,
     quiet: bool,
     batch_lines: int,
 ) -> None:
     """Count mail-server logs and quota reports (plain or .gz), each line exactly once."""
-    from mailtally.ingest.files import Ingester
+    from mailtally.ingest.files import Ingester, valid_source
 
     config = _config(ctx, db=db, timezone=timezone)
     try:
         site = config.site_in_force(webmail_hosts)  # (the flag wins over both keys)
-    except ConfigError as exc:
+        source = valid_source(source or config.ingest.source)
+    except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     files = list(paths) or (config.ingest.follow if follow else [])
     if not files:
         raise click.ClickException("name the files to read (or ingest.follow in the config)")
-    store = open_configured(config)
-    ingester = Ingester(store, Periods(config.timezone), site, batch_lines)
+    import signal
+
+    stop = {"now": False}
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop["now"] = True
+
     if follow:
-        import signal
-
-        stop = {"now": False}
-
-        def request_stop(signum: int, frame: object) -> None:
-            stop["now"] = True
-
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        click.echo(f"following {', '.join(files)} (Ctrl-C to stop)", err=True)
-        report = ingester.follow(files, lambda: stop["now"])
+    to_url = to_url or config.agent.url or None
+    store = None
+    if to_url:
+        ingester: Any = _agent(config, to_url, source, site, batch_lines, lambda: stop["now"])
     else:
-        report = _ingest_with_progress(ingester, files, quiet)
-    store.close()
+        store = open_configured(config)
+        ingester = Ingester(store, Periods(config.timezone), site, batch_lines, source=source)
+    from mailtally.ingest.agent import AgentStopped, AuthFailed, RefusedError
+
+    try:
+        if follow:
+            click.echo(f"following {', '.join(files)} as {source} (Ctrl-C to stop)", err=True)
+            report = ingester.follow(files, lambda: stop["now"])
+        else:
+            report = _ingest_with_progress(ingester, files, quiet)
+    except AgentStopped as exc:
+        raise click.ClickException(f"{exc}; the batch is sent at the next start") from None
+    except (AuthFailed, RefusedError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if store is not None:
+        store.close()
     _print_report(report)
+
+
+def _agent(
+    config: Config,
+    url: str,
+    source: str,
+    site: Any,
+    batch_lines: int,
+    should_stop: Callable[[], bool],
+) -> Any:
+    """The agent of ``ingest --to`` (ingest/agent.py), its credentials from ``[agent]``."""
+    from mailtally.ingest.agent import Agent, ApiClient, AuthFailed, RefusedError, agent_state_path
+
+    settings = config.agent
+    if not settings.user:
+        raise click.ClickException("--to: set [agent] user (and its password) in the config")
+    try:
+        api = ApiClient(
+            url, settings.user, settings.secret(), f"agent {source}", settings.ca_file or None
+        )
+        return Agent(
+            api,
+            agent_state_path(settings.state_directory(), source),
+            Periods(config.timezone),
+            site,
+            batch_lines,
+            source=source,
+            should_stop=should_stop,
+            log=lambda msg: click.echo(f"agent {source}: {msg}", err=True),
+        )
+    except (ConfigError, ValueError, AuthFailed, RefusedError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _ingest_with_progress(ingester: Any, files: list[str], quiet: bool) -> Any:

@@ -16,6 +16,15 @@ The file is ``--config PATH``, else ``$MAILTALLY_CONFIG``, else
 
     [ingest]
     follow = ["/var/log/mail.log"]
+    source = "default"   # this ingester's name (--source): its positions and joiner state
+
+    [agent]           # mailtally ingest --to URL: post events to a server, no store here
+    url = ""          # the server (--to wins over it), e.g. "https://api.example/"
+    user = ""         # an operator, or a company's admin (that company's events only)
+    password = ""     # or password_file = "/etc/mailtally/agent.password" (first line)
+    password_file = ""
+    state_dir = ""    # where agent-SOURCE.json is kept ("": $STATE_DIRECTORY, else ".")
+    ca_file = ""      # CA bundle for an https url ("": the system's)
 
     [site]            # facts of the mail platform the logs come from
     webmail_hosts = ["127.0.0.1", "::1"]  # IMAP/POP3 logins from here are the webmail's
@@ -84,6 +93,41 @@ class Retention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class Ingest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     follow: list[str] = msgspec.field(default_factory=list)
+    source: str = "default"
+
+
+class AgentSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[agent]``: how ``mailtally ingest --to`` reaches its server (ingest/agent.py)."""
+
+    url: str = ""
+    user: str = ""
+    password: str = ""
+    password_file: str = ""
+    state_dir: str = ""
+    ca_file: str = ""
+
+    def secret(self) -> str:
+        """The password: ``password``, else the first line of ``password_file``."""
+        if self.password:
+            return self.password
+        if not self.password_file:
+            raise ConfigError("agent: set password or password_file for the agent's user")
+        try:
+            text = Path(self.password_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"agent.password_file: cannot read {self.password_file}: {exc.strerror}"
+            ) from None
+        line = text.splitlines()[0] if text.strip() else ""
+        if not line:
+            raise ConfigError(f"agent.password_file: {self.password_file} is empty")
+        return line
+
+    def state_directory(self) -> Path:
+        if self.state_dir:
+            return Path(self.state_dir)
+        # systemd's StateDirectory= (the first, if several)
+        return Path(os.environ.get("STATE_DIRECTORY", ".").split(":")[0])
 
 
 class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -192,6 +236,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
     retention: Retention = msgspec.field(default_factory=Retention)
     ingest: Ingest = msgspec.field(default_factory=Ingest)
+    agent: AgentSettings = msgspec.field(default_factory=AgentSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     site: Site = msgspec.field(default_factory=Site)
 

@@ -199,6 +199,44 @@ def ingest(
     return IngestEventsAnswer(accepted=len(events), duplicate=False)
 
 
+class IngestTreeRequest(Request, kw_only=True):
+    #: the tree's version the caller holds: an unchanged tree is answered without it
+    version: int | None = None
+
+
+class IngestTreeAnswer(Answer, kw_only=True):
+    """What an ingest agent needs of the tree to join a log as ``mailtally ingest``
+    does (ingest/agent.py): the caller's live domains, and each address of its
+    accounts with the account's own address (an alias's or catch-all's owner)."""
+
+    version: int
+    #: False: the tree is still ``version``; ``domains`` and ``addresses`` are empty
+    changed: bool
+    domains: list[str]
+    #: [address, the account's own address]
+    addresses: list[tuple[str, str]]
+
+
+def tree(q: Queries, p: Principal, known: int | None) -> IngestTreeAnswer:
+    allowed = _allowed_companies(p)
+    if allowed is not None and not allowed:
+        raise OMAError(FORBIDDEN, "only operators and company admins may ingest events")
+    version = q.tree_version()
+    if version == known:
+        return IngestTreeAnswer(version=version, changed=False, domains=[], addresses=[])
+    domains = [n for n, c in q.live_domains() if allowed is None or c in allowed]
+    addresses = [
+        (address, own)
+        for address, _user, _domain, company, own in q.accounts()
+        if allowed is None or company in allowed
+    ]
+    return IngestTreeAnswer(version=version, changed=True, domains=domains, addresses=addresses)
+
+
+async def ingest_tree(svc: Service, req: IngestTreeRequest, p: Principal) -> IngestTreeAnswer:
+    return await svc.read(lambda q: tree(q, p, req.version))
+
+
 async def ingest_events(svc: Service, req: IngestEventsRequest, p: Principal) -> IngestEventsAnswer:
     now = svc.clock.now()
     out = await svc.write(lambda q: ingest(q, svc, p, req, now))
@@ -209,4 +247,5 @@ async def ingest_events(svc: Service, req: IngestEventsRequest, p: Principal) ->
 
 METHODS = {
     "ingest_events": Method(IngestEventsRequest, ingest_events, body_limit=32 * MIB, admit=admit),
+    "ingest_tree": Method(IngestTreeRequest, ingest_tree, admit=admit),
 }

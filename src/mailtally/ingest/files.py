@@ -28,6 +28,8 @@ import gzip
 import hashlib
 import os
 import queue
+import re
+import sqlite3
 import sys
 import threading
 import time
@@ -47,8 +49,18 @@ from mailtally.ingest.stamps import StampParser, month_table
 from mailtally.periods import Periods
 from mailtally.record import Resolver, record_events
 from mailtally.store import Queries, Store
+from mailtally.store.base import DEFAULT_SOURCE
 
-__all__ = ["HEAD", "MAX_LINE", "IngestReport", "Ingester", "compiled_available"]
+__all__ = [
+    "DEFAULT_SOURCE",
+    "HEAD",
+    "MAX_LINE",
+    "IngestReport",
+    "Ingester",
+    "compiled_available",
+    "state_name",
+    "valid_source",
+]
 
 _fastlog: ModuleType | None
 try:
@@ -65,7 +77,34 @@ def compiled_available() -> bool:
 HEAD = 4096
 #: bytes read at a time
 CHUNK = 1 << 20
-STATE_NAME = "joiner"
+#: an ingest source's name (``--source``): a mail host's name, say
+_SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def valid_source(name: str) -> str:
+    """``name`` if it may name an ingest source, else ValueError saying what may."""
+    if not _SOURCE.fullmatch(name):
+        raise ValueError(
+            f"source {name!r}: 1 to 64 letters, digits, '.', '_' or '-', beginning "
+            "with a letter or digit"
+        )
+    return name
+
+
+def state_name(source: str) -> str:
+    """The name the joiner state of ``source`` is saved under (``ingest_state``)."""
+    return f"joiner/{source}"
+
+
+def store_busy(exc: BaseException) -> bool:
+    """Did a commit fail only because another process held the store's write lock
+    longer than the busy timeout (another ingester's big batch, say)?  Then what
+    was read stays pending (nothing moved on) and the commit is tried again."""
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        w in str(exc) for w in ("database is locked", "database is busy")
+    )
+
+
 #: at most this many lines between two commits (a commit's cost grows with
 #: the users and days a batch touches, not with its lines: big batches are cheap)
 BATCH_LINES = 500_000
@@ -371,10 +410,14 @@ class Ingester:
         site: Site | None = None,
         batch_lines: int = BATCH_LINES,
         compiled: bool | None = None,
+        source: str = DEFAULT_SOURCE,
     ) -> None:
         """``site``: the platform's facts (``[site]`` of the configuration; default: its
         defaults).  ``compiled``: use the compiled parser and joiner (default: when
-        available)."""
+        available).  ``source``: whose positions and joiner state these are — one
+        name per ingester (``--source``, a mail host's name), so that several write
+        to one store at once, each resuming where it stopped; a file is known only
+        to the source that read it."""
         self.compiled = compiled_available() if compiled is None else compiled
         if self.compiled and _fastlog is None:
             raise RuntimeError("the compiled parser (mailtally.ingest._fastlog) is not built")
@@ -386,11 +429,9 @@ class Ingester:
         self.months = month_table(self.site.month_names)
         self.batch_lines = batch_lines
         self.report = IngestReport()
-        with store.read() as q:
-            state = q.ingest_state(STATE_NAME)
-            self._known = list(q.ingest_files())
-            # What is known of the tree is kept while the tree stays the same.
-            self._learn_tree(q)
+        self.source = valid_source(source)
+        self.state_name = state_name(source)
+        state = self._load()
         joiner_config = self.site.joiner_config()
         joiner_config["resolve"] = self._resolve
         joiner_class: Any = _fastlog.Joiner if self.compiled and _fastlog else Joiner
@@ -405,6 +446,16 @@ class Ingester:
         self._weighed = 0
         self._touched: dict[int, Source] = {}  # files read since the last commit
         self._tree_checked = True  # (just learnt) the tree is checked once a batch
+
+    def _load(self) -> str | None:
+        """The saved joiner state (None: none yet); sets ``_known`` (the files read)
+        and learns the tree."""
+        with self.store.read() as q:
+            state = q.ingest_state(self.state_name)
+            self._known = list(q.ingest_files(self.source))
+            # What is known of the tree is kept while the tree stays the same.
+            self._learn_tree(q)
+        return state
 
     def _learn_tree(self, q: Queries) -> None:
         """Forget what was known of the tree, and learn what is cheap to know at once.
@@ -769,20 +820,25 @@ class Ingester:
                         src.position,
                         src.lines,
                         now,
+                        self.source,
                     )
                 )
-            q.save_ingest_state(STATE_NAME, state)
-            known = list(q.ingest_files())
+            q.save_ingest_state(self.state_name, state)
+            known = list(q.ingest_files(self.source))
         for src, file_id in zip(touched, ids, strict=True):
             src.file_id = file_id
         self._known = known
+        self._committed(result.counted, result.ignored)
+
+    def _committed(self, counted: int, outside_tree: int) -> None:
+        """What was pending is committed: start the next batch (and report)."""
         self._pending = []
         self._pending_bytes = self._weighed = 0
         self._touched = {}
         self._tree_checked = False
         self._pending_lines = 0
-        self.report.events += result.counted
-        self.report.outside_tree += result.ignored
+        self.report.events += counted
+        self.report.outside_tree += outside_tree
         self.report.skipped_messages = self.joiner.skipped
         self.report.dropped_recipients = self.joiner.dropped
 
@@ -876,7 +932,15 @@ class Ingester:
                     or len(self._pending) >= BATCH_EVENTS
                     or self._pending_heavy()
                 ):
-                    self.commit()
+                    try:
+                        self.commit()
+                    except Exception as exc:
+                        if not store_busy(exc):
+                            raise
+                        # held past the busy timeout by another writer: nothing moved
+                        # on, the same lines are committed at the next round
+                        last_commit = now
+                        continue
                     last_commit = now
                     if on_commit is not None:
                         on_commit(self.report)

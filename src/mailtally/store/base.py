@@ -35,6 +35,7 @@ from mailtally.metrics import FLOWS, GAUGES, LAST_TIMES, column
 from mailtally.names import company_key
 
 __all__ = [
+    "DEFAULT_SOURCE",
     "FLOW_COLUMNS",
     "GAUGE_COLUMNS",
     "KIND_CODES",
@@ -51,6 +52,10 @@ LAST_COLUMNS: tuple[str, ...] = tuple(f"last_{k}" for k in LAST_TIMES)
 GAUGE_COLUMNS: tuple[str, ...] = tuple(column(m) for m in GAUGES)
 
 T = TypeVar("T")
+
+#: The ingest source of ``mailtally ingest`` without ``--source`` (and of every file
+#: read before sources existed: migration 0012).
+DEFAULT_SOURCE = "default"
 
 # scope codes in the flows and gauges tables
 USER, DOMAIN, COMPANY = "u", "d", "c"
@@ -364,6 +369,10 @@ class Queries:
 
     def live_domain_names(self) -> list[str]:
         return [r[0] for r in self._all("SELECT name FROM domains WHERE deletetime IS NULL")]
+
+    def live_domains(self) -> list[tuple[str, int]]:
+        """(name, company_id) of every live domain (``ingest_tree``)."""
+        return self._all("SELECT name, company_id FROM domains WHERE deletetime IS NULL")
 
     def insert_domain(self, company_id: int, name: str, createtime: int, attributes: str) -> int:
         domain_id = self._insert(
@@ -1034,11 +1043,13 @@ class Queries:
             accepted,
         )
 
-    def ingest_files(self) -> list[Any]:
-        """(id, path, device, inode, head_hash, head_len, position, lines) of every file."""
+    def ingest_files(self, source: str = DEFAULT_SOURCE) -> list[Any]:
+        """(id, path, device, inode, head_hash, head_len, position, lines) of every file
+        ``source`` (an ingester's ``--source``) has read."""
         return self._all(
             "SELECT id, path, device, inode, head_hash, head_len, position, lines "
-            "FROM ingest_files ORDER BY id"
+            "FROM ingest_files WHERE source = ? ORDER BY id",
+            source,
         )
 
     def save_ingest_file(
@@ -1052,12 +1063,14 @@ class Queries:
         position: int,
         lines: int,
         now: int,
+        source: str = DEFAULT_SOURCE,
     ) -> int:
-        """Insert (file_id None) or update a file's identity and position; its id."""
+        """Insert (file_id None) or update a file's identity and position; its id.
+        ``source``: the ingester that read it (a new file's; a file keeps its source)."""
         if file_id is None:
             return self._insert(
                 "INSERT INTO ingest_files (path, device, inode, head_hash, head_len, position, "
-                "lines, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "lines, updated, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 path,
                 device,
                 inode,
@@ -1066,6 +1079,7 @@ class Queries:
                 position,
                 lines,
                 now,
+                source,
             )
         self._run(
             "UPDATE ingest_files SET path = ?, device = ?, inode = ?, head_hash = ?, "
