@@ -63,7 +63,7 @@ import msgspec
 
 from mailtally.config import Site
 from mailtally.events import Event, MessageDenied
-from mailtally.ingest.files import Ingester, IngestReport
+from mailtally.ingest.files import Ingester
 from mailtally.periods import Periods
 
 __all__ = ["AgentStopped", "ApiClient", "AuthFailed", "RefusedError", "agent_state_path"]
@@ -479,16 +479,3 @@ class Agent(Ingester):
                 self.log(f"{exc}; again in {wait:.1f} s")
                 time.sleep(wait)
                 wait = min(wait * 2, BACKOFF_LAST)
-
-    def follow(
-        self,
-        paths: list[str],
-        should_stop: Callable[[], bool],
-        interval: float = 0.25,
-        on_commit: Callable[[IngestReport], None] | None = None,
-    ) -> IngestReport:
-        self.should_stop = should_stop
-        try:
-            return super().follow(paths, should_stop, interval, on_commit)
-        finally:
-            self.api.close()
