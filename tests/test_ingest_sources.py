@@ -402,6 +402,34 @@ def test_an_agent_killed_around_a_post_resends_its_journalled_batch_once(
     assert rows(store) == rows(alone)
 
 
+def test_an_address_gone_before_the_post_is_left_out_as_a_direct_ingest_would(
+    platform: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log, _extra = platform["logs"]["mx3"]
+    text = log.read_text(errors="replace")
+    truth = json.loads((platform["base"].parent / "logs" / "truth.json").read_text())
+    victim = max(truth["users"], key=lambda u: text.count(f"<{u}>"))
+    assert text.count(f"<{victim}>") > 3
+    config = agent_config(platform, tmp_path)
+    ref = store_with_operator(platform, tmp_path / "ref.sqlite3")
+    with serving(ref, config) as url:
+        assert call(url, "rename_user", user=victim, new_name="renamed." + victim)["success"]
+    assert cli("ingest", "--quiet", "--db", f"sqlite:///{ref}", "--source", "mx3",
+               str(log), config=platform["config"]).wait() == 0  # fmt: skip
+    store = store_with_operator(platform, tmp_path / "s.sqlite3")
+    site = Site(webmail_hosts=truth["webmail_hosts"], own_hosts=truth["own_hosts"])
+    said: list[str] = []
+    with serving(store, config) as url:
+        api = ApiClient(url, "agentop", PASSWORD)
+        agent = Agent(api, tmp_path / "a.json", Periods("UTC"), site, source="mx3", log=said.append)
+        # renamed after the agent learnt the tree, and not learnt again before the post
+        assert call(url, "rename_user", user=victim, new_name="renamed." + victim)["success"]
+        monkeypatch.setattr(Agent, "_check_tree", lambda self: None)
+        agent.ingest([str(log)])
+    assert any("left out" in m for m in said), said
+    assert rows(store) == rows(ref)
+
+
 def test_the_agent_refuses_bad_credentials_clearly(
     platform: dict[str, Any], tmp_path: Path
 ) -> None:

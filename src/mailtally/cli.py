@@ -436,7 +436,14 @@ def _agent(
     should_stop: Callable[[], bool],
 ) -> Any:
     """The agent of ``ingest --to`` (ingest/agent.py), its credentials from ``[agent]``."""
-    from mailtally.ingest.agent import Agent, ApiClient, AuthFailed, RefusedError, agent_state_path
+    from mailtally.ingest.agent import (
+        Agent,
+        AgentStopped,
+        ApiClient,
+        AuthFailed,
+        RefusedError,
+        agent_state_path,
+    )
 
     settings = config.agent
     if not settings.user:
@@ -455,7 +462,7 @@ def _agent(
             should_stop=should_stop,
             log=lambda msg: click.echo(f"agent {source}: {msg}", err=True),
         )
-    except (ConfigError, ValueError, AuthFailed, RefusedError) as exc:
+    except (ConfigError, ValueError, AuthFailed, RefusedError, AgentStopped) as exc:
         raise click.ClickException(str(exc)) from None
 
 
