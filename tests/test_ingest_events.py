@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NOW, as_user, failed, ok, rfc, summary, table_rows
+from conftest import NOW, PW, as_user, failed, ok, rfc, summary, table_rows
 
 TODAY = "20260114"
 AT = rfc(NOW - 3600)
@@ -210,3 +210,30 @@ def test_the_body_limit_is_32_mib(platform, client, call) -> None:
     huge = b'{"batch_id": "huge", "events": [' + b" " * (33 * 1024 * 1024) + b"]}"
     r = client.post("/api/ingest_events", content=huge)
     assert r.status_code == 413 and r.json()["success"] is False
+
+
+def test_ingest_tree_shows_only_the_callers_companies(platform, call) -> None:
+    """An agent's tree (ingest_tree) is its own companies' domains and addresses,
+    and its version does not move when another company's tree changes: a
+    company admin must not learn when another tenant changed (SPEC §2)."""
+    acme = as_user("admin@acme.com")
+    first = ok(call("ingest_tree", credentials=acme))
+    assert first["changed"] is True
+    assert sorted(first["domains"]) == ["acme.com", "acme.net"]
+    addresses = {a for a, _own in first["addresses"]}
+    assert "bob@acme.com" in addresses and ["al@acme.net", "alice@acme.com"] in first["addresses"]
+    assert not any(a.endswith("@other.com") for a in addresses)
+    ok(call("change_user", user="new@other.com", attributes={"password": PW}))
+    again = ok(call("ingest_tree", credentials=acme, version=first["version"]))
+    assert again == {
+        "success": True,
+        "version": first["version"],
+        "changed": False,
+        "domains": [],
+        "addresses": [],
+    }
+    ok(call("change_user", user="new@acme.com", attributes={"password": PW}))
+    moved = ok(call("ingest_tree", credentials=acme, version=first["version"]))
+    assert moved["changed"] is True and moved["version"] != first["version"]
+    assert ["new@acme.com", "new@acme.com"] in moved["addresses"]
+    failed(call("ingest_tree", credentials=as_user("bob@acme.com")), 4)

@@ -232,6 +232,15 @@ def ingest_rule(c: Case) -> int:
     return OK if allowed(c.p, Action.INGEST, Obj("company", c.obj.company_id)) else 6
 
 
+def ingest_tree_rule(c: Case) -> int:
+    """ingest_tree names nothing: the tree of the companies the caller may ingest
+    for (operators: all), or 4 for a caller that may ingest for none."""
+    companies = {g.obj.company_id for g in c.p.grants if g.obj.kind == "company"}
+    if c.p.operator or any(allowed(c.p, Action.INGEST, Obj("company", cid)) for cid in companies):
+        return OK
+    return 4
+
+
 def search_companies_rule(c: Case) -> int:
     """Operators only: READ over every company at once (searches.PLATFORM)."""
     return OK if allowed(c.p, Action.READ, PLATFORM) else 4
@@ -371,6 +380,7 @@ SHAPES: dict[str, Shape] = {
         audited=False,
     ),
     "ingest_events": Shape(("user",), _event, ingest_rule, audited=False),
+    "ingest_tree": Shape((), lambda k, n, r: {}, ingest_tree_rule, audited=False),
     "search_users": Shape(
         ("domain",), lambda k, n, r: {"criteria": {"domain": n}}, read_rule, audited=False
     ),

@@ -362,6 +362,8 @@ METHOD_ACTIONS: dict[str, tuple[tuple[Action, Kind, str], ...]] = {
     "stats_list": ((A.READ, "company", ""), (A.READ, "domain", "")),
     "stats_snapshot": ((A.READ, "company", "object"), (A.READ, "domain", "object")),
     "ingest_events": ((A.INGEST, "company", "events"),),
+    # ingest_tree: the domains and addresses of the companies the caller ingests for
+    "ingest_tree": ((A.INGEST, "company", ""),),
     # searches (mailtally.tree.searches): a named domain or company must be read;
     # a workgroup admin reads its workgroup of a domain; without a domain, a
     # company role searches its company (search_companies: every company)

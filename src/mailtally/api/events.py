@@ -9,7 +9,9 @@ counting share one transaction, so two concurrent retries count once.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
+from weakref import WeakKeyDictionary
 
 import msgspec
 
@@ -217,24 +219,48 @@ class IngestTreeAnswer(Answer, kw_only=True):
     addresses: list[tuple[str, str]]
 
 
-def tree(q: Queries, p: Principal, known: int | None) -> IngestTreeAnswer:
+_TreeKey = tuple[int, frozenset[int] | None]
+_Tree = tuple[int, list[str], list[tuple[str, str]]]
+#: per server: (tree version, companies) -> (digest, domains, addresses), the
+#: last trees answered, so that agents polling an unchanged tree cost one point read
+_TREES: WeakKeyDictionary[Service, dict[_TreeKey, _Tree]] = WeakKeyDictionary()
+_TREES_KEPT = 32
+
+
+def tree(
+    q: Queries, p: Principal, known: int | None, trees: dict[_TreeKey, _Tree]
+) -> IngestTreeAnswer:
+    """The caller's part of the tree, and its ``version``.
+
+    The version is a digest of that part alone, not the store's tree version:
+    a company admin's agent must not learn when another company's tree changed
+    (SPEC §2: nothing of another tenant shows)."""
     allowed = _allowed_companies(p)
     if allowed is not None and not allowed:
         raise OMAError(FORBIDDEN, "only operators and company admins may ingest events")
-    version = q.tree_version()
+    key = (q.tree_version(), None if allowed is None else frozenset(allowed))
+    kept = trees.get(key)
+    if kept is None:
+        domains = [n for n, c in q.live_domains() if allowed is None or c in allowed]
+        addresses = [
+            (address, own)
+            for address, _user, _domain, company, own in q.accounts()
+            if allowed is None or company in allowed
+        ]
+        digest = hashlib.sha256(msgspec.json.encode((domains, addresses))).digest()
+        kept = (int.from_bytes(digest[:8]) >> 1, domains, addresses)
+        if len(trees) >= _TREES_KEPT:
+            del trees[next(iter(trees))]
+        trees[key] = kept
+    version, domains, addresses = kept
     if version == known:
         return IngestTreeAnswer(version=version, changed=False, domains=[], addresses=[])
-    domains = [n for n, c in q.live_domains() if allowed is None or c in allowed]
-    addresses = [
-        (address, own)
-        for address, _user, _domain, company, own in q.accounts()
-        if allowed is None or company in allowed
-    ]
     return IngestTreeAnswer(version=version, changed=True, domains=domains, addresses=addresses)
 
 
 async def ingest_tree(svc: Service, req: IngestTreeRequest, p: Principal) -> IngestTreeAnswer:
-    return await svc.read(lambda q: tree(q, p, req.version))
+    trees = _TREES.setdefault(svc, {})
+    return await svc.read(lambda q: tree(q, p, req.version, trees))
 
 
 async def ingest_events(svc: Service, req: IngestEventsRequest, p: Principal) -> IngestEventsAnswer:
