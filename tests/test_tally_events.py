@@ -39,6 +39,7 @@ from mailtally.record import (
     Resolver,
     _Tally,
     _tally_events,
+    _user_rows,
     record_events,
 )
 from mailtally.store import open_store
@@ -181,3 +182,72 @@ def test_a_bucket_keys_that_changes_the_list_changes_nothing_counted(store_path:
         )
     assert (counted, rest) == (20, [])
     assert sum(c[_TALLY_COLUMNS[1]] for c in tally.cells.values()) == 200
+
+
+# -- user_rows: a period's user flow rows, C and Python --------------------------
+
+PERIOD_KEYS = [
+    ("20261127", "20261123-20261129", "2026-11"),
+    ("20261130", "20261130-20261206", "2026-11"),
+    ("20261201", "20261130-20261206", "2026-12"),
+    ("20261202", "20261130-20261206", "2026-12"),
+]
+WIDTH = _NF + _NL
+# (user, day keys, cell): cells of a few users over days of two weeks and months,
+# values past 64 bits among them (the cells hold Python ints)
+user_cells = st.lists(
+    st.tuples(
+        st.integers(1, 6),
+        st.sampled_from(PERIOD_KEYS),
+        st.lists(st.integers(0, 2**70), min_size=WIDTH, max_size=WIDTH),
+    ),
+    max_size=40,
+    unique_by=lambda c: (c[0], c[1]),
+)
+
+
+def sorted_users(cells: list[Any], col: int) -> list[tuple[Any, ...]]:
+    """As _Tally.rows hands them over: (user_id, day, week, month, company, cell),
+    by the period at ``col``, then the id."""
+    users = [(uid, *keys, 7, cell) for uid, keys, cell in cells]
+    return sorted(users, key=lambda u: (u[col], u[0]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=user_cells, col=st.integers(1, 3))
+def test_user_rows_in_c_are_the_python_ones(cells: list[Any], col: int) -> None:
+    users = sorted_users(cells, col)
+    i = 0
+    while i < len(users):  # period by period, as _Tally.rows asks
+        period = users[i][col]
+        rows, j = _user_rows(users, i, col, "week", period, "user", _NF)
+        assert _fastlog.user_rows(users, i, col, "week", period, "user", _NF) == (rows, j)
+        assert j > i
+        # one row per user of the period, its flows summed and its lasts the latest
+        mine = [u for u in users if u[col] == period]
+        assert [r[2] for r in rows] == sorted({u[0] for u in mine})
+        for row in rows:
+            theirs = [u[5] for u in mine if u[0] == row[2]]
+            assert row[:5] == (7, "user", row[2], "week", period)
+            assert list(row[5 : 5 + _NF]) == [sum(c) for c in zip(*theirs, strict=True)][:_NF]
+            assert list(row[5 + _NF :]) == [max(c) for c in zip(*theirs, strict=True)][_NF:]
+        i = j
+    # past the end, or at another period: nothing
+    assert _fastlog.user_rows(users, len(users), col, "week", "x", "user", _NF) == ([], len(users))
+
+
+def test_user_rows_refuses_what_is_not_a_sorted_users_list() -> None:
+    cell = [1] * WIDTH
+    with pytest.raises(TypeError):
+        _fastlog.user_rows([(1, "d", "w", "m", 7)], 0, 1, "day", "d", "user", _NF)
+    with pytest.raises(TypeError):
+        _fastlog.user_rows([(1, "d", "w", "m", 7, tuple(cell))], 0, 1, "day", "d", "user", _NF)
+    with pytest.raises(ValueError):
+        _fastlog.user_rows([(1, "d", "w", "m", 7, cell)], 0, 4, "day", "d", "user", _NF)
+    with pytest.raises(ValueError):
+        _fastlog.user_rows([(1, "d", "w", "m", 7, cell)], -1, 1, "day", "d", "user", _NF)
+    uneven = [(1, "d", "w", "m", 7, cell), (1, "d", "w", "m", 7, cell[:-1])]
+    with pytest.raises(ValueError):
+        _fastlog.user_rows(uneven, 0, 1, "day", "d", "user", _NF)
+    with pytest.raises(ValueError):
+        _user_rows(uneven, 0, 1, "day", "d", "user", _NF)

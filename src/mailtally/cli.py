@@ -366,7 +366,7 @@ def _flatten(period: str, body: dict[str, Any]) -> dict[str, Any]:
     "of writing a store; credentials from [agent] of the config file.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--batch-lines", type=click.IntRange(1, 10_000_000), default=500_000,
+@click.option("--batch-lines", type=click.IntRange(1, 10_000_000), default=2_000_000,
               show_default=True, help="Lines counted per transaction.")  # fmt: skip
 @click.pass_context
 def ingest(

@@ -14,7 +14,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from operator import add
+from itertools import chain
+from operator import add, itemgetter
 from typing import Any
 
 from mailtally.events import (
@@ -44,6 +45,7 @@ __all__ = ["REMEMBER_MAX", "RecordResult", "Resolver", "record_events"]
 _F = {c: i for i, c in enumerate(FLOW_COLUMNS)}
 _L = {c: i for i, c in enumerate(LAST_COLUMNS)}
 _NF, _NL = len(FLOW_COLUMNS), len(LAST_COLUMNS)
+_FIRST = itemgetter(0)
 
 #: (user_id or None, domain_id, company_id)
 Owner = tuple[int | None, int, int]
@@ -226,10 +228,10 @@ class _Tally:
             self.keys_by_bucket[bucket] = keys
         return keys
 
-    def rows(self) -> Iterator[tuple[Any, ...]]:
+    def rows(self, compiled: bool = False) -> Iterator[tuple[Any, ...]]:
         """The cells expanded to their user, domain and company rows, each as
-        :meth:`Queries.add_flow_rows` takes it, one at a time (a batch of 100,000
-        accounts makes 300,000 rows: they go to the store as they are made, never
+        :meth:`Queries.add_flow_rows` takes it (a batch of 100,000 accounts makes
+        300,000 rows: they go to the store a period's rows at a time, never all
         held together).
 
         They come in the flows table's key order (kind, period, scope, scope_id:
@@ -239,10 +241,23 @@ class _Tally:
         once.  A cell is its user's day row as it is; a user's week and month
         rows are sums of its cells only when the batch holds several of its days,
         and the domain and company sums are column sums (``zip``) of their cells.
+
+        ``compiled``: the user rows of each period are made by
+        ``_fastlog.user_rows``, the twin of :func:`_user_rows`.
         """
+        return chain.from_iterable(self._row_lists(compiled))
+
+    def _row_lists(self, compiled: bool) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of :meth:`rows`, a list per (kind, period) and scope."""
+        user_rows = _user_rows
+        if compiled:
+            from mailtally.ingest import _fastlog
+
+            user_rows = _fastlog.user_rows
         # (company, domain, day keys) -> its cells
         domain_days: dict[tuple[int, int, tuple[str, str, str]], list[list[int]]] = {}
-        users: list[tuple[int, tuple[str, str, str], int, list[int]]] = []
+        # (user_id, day, week, month, company_id, cell): sorted by a period, then the id
+        users: list[tuple[Any, ...]] = []
         for ((user_id, domain_id, company_id), keys), cell in self.cells.items():
             group = domain_days.get((company_id, domain_id, keys))
             if group is None:
@@ -250,7 +265,7 @@ class _Tally:
             else:
                 group.append(cell)
             if user_id is not None:
-                users.append((user_id, keys, company_id, cell))
+                users.append((user_id, *keys, company_id, cell))
         no_lasts = (0,) * _NL
         # (kind's index in the day keys, period) -> (scope, id) -> (company, sums)
         scopes: dict[tuple[int, str], dict[tuple[str, int], tuple[int, list[int]]]] = {}
@@ -262,39 +277,61 @@ class _Tally:
                     acc = rows.get(key)
                     rows[key] = (cid, values if acc is None else list(map(add, acc[1], values)))
         del domain_days
+        users.sort(key=_FIRST)
         for k, kind in enumerate(KINDS):  # as in the day keys and KIND_CODES: day, week, month
-            users.sort(key=lambda u, k=k: (u[1][k], u[0]))
-            i, n = 0, len(users)
+            col = k + 1
+            # stable: by the period, then the id.  (Keys of one type each: sorting on
+            # an int, then on a str, compares without a Python call; a batch of one
+            # day is one run of equal periods, so each kind's sort is linear.)
+            by_period = sorted(users, key=itemgetter(col))
+            i = 0
             for (_k, period), rows in sorted(scopes.items()):
                 if _k != k:
                     continue
-                for (scope, sid), (cid, values) in sorted(rows.items()):
-                    yield (cid, scope, sid, kind, period, *values, *no_lasts)
-                while i < n and users[i][1][k] == period:
-                    user_id, _keys, cid, cell = users[i]
-                    j = i + 1
-                    while j < n and users[j][0] == user_id and users[j][1][k] == period:
-                        j += 1
-                    if j == i + 1:  # the usual case: one day of the user in the period
-                        yield (cid, USER, user_id, kind, period, *cell)
-                    else:
-                        yield (
-                            cid,
-                            USER,
-                            user_id,
-                            kind,
-                            period,
-                            *_combine([u[3] for u in users[i:j]]),
-                        )
-                    i = j
+                yield [
+                    (cid, scope, sid, kind, period, *values, *no_lasts)
+                    for (scope, sid), (cid, values) in sorted(rows.items())
+                ]
+                # every user's period has its domain's row: the users of this
+                # period are the next ones in the sorted list
+                period_rows, i = user_rows(by_period, i, col, kind, period, USER, _NF)
+                yield period_rows
 
 
-def _combine(cells: list[list[int]]) -> list[int]:
-    """Cells summed: flow values added, last times the latest."""
+def _user_rows(
+    users: list[tuple[Any, ...]], i: int, col: int, kind: str, period: str, scope: str, nf: int
+) -> tuple[list[tuple[Any, ...]], int]:
+    """The user rows of ``period`` (of ``kind``), from ``users[i]`` on, and the index
+    after them.
+
+    ``users`` holds (user_id, day, week, month, company_id, cell) sorted by the
+    period at ``col``, then the user id: a user's consecutive cells of one period
+    (several days of one week) make one row, their flows (the first ``nf``
+    columns) added and their last times the latest.  The reference of
+    ``_fastlog.user_rows``, which builds the same tuples (a batch of 100,000
+    accounts makes 300,000 of them)."""
+    rows: list[tuple[Any, ...]] = []
+    n = len(users)
+    while i < n:
+        u = users[i]
+        if u[col] != period:
+            break
+        user_id = u[0]
+        j = i + 1
+        while j < n and users[j][0] == user_id and users[j][col] == period:
+            j += 1
+        cell = u[5] if j == i + 1 else _combine([v[5] for v in users[i:j]], nf)
+        rows.append((u[4], scope, user_id, kind, period, *cell))
+        i = j
+    return rows, i
+
+
+def _combine(cells: list[list[int]], nf: int = _NF) -> list[int]:
+    """Cells summed: flow values (the first ``nf``) added, last times the latest."""
     if len(cells) == 1:
         return cells[0]
     cols = list(zip(*cells, strict=True))
-    return [sum(c) for c in cols[:_NF]] + [max(c) for c in cols[_NF:]]
+    return [sum(c) for c in cols[:nf]] + [max(c) for c in cols[nf:]]
 
 
 _IN_HAM, _IN_SIZE, _IN_SPAM = _F["messages_in_ham"], _F["messages_in_size"], _F["messages_in_spam"]
@@ -498,7 +535,7 @@ def record_events(
         )
         res.counted += counted
     _tally_events(rest, tally, resolve, res, reports)
-    q.add_flow_rows(tally.rows(), in_key_order=True)
+    q.add_flow_rows(tally.rows(compiled), in_key_order=True)
     q.raise_lastlogins(_last_logins(tally))
 
     storage: list[tuple[int, int, int, int, int]] = []

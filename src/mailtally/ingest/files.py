@@ -106,8 +106,12 @@ def store_busy(exc: BaseException) -> bool:
 
 
 #: at most this many lines between two commits (a commit's cost grows with
-#: the users and days a batch touches, not with its lines: big batches are cheap)
-BATCH_LINES = 500_000
+#: the users and days a batch touches, not with its lines: big batches are cheap).
+#: Memory is bounded by the events waiting (BATCH_EVENTS, PENDING_BYTES), not by
+#: the lines read: a day's log of 100,000 accounts (1M lines, 150,000 events) is
+#: one commit, 208,000 flow rows, where two commits of 500,000 lines wrote
+#: 273,000 (an account of both halves of the day gets its rows written twice)
+BATCH_LINES = 2_000_000
 #: and at most about this many events waiting for a commit (checked every
 #: PROGRESS_LINES): a batch of real lines makes fewer (500,000 lines of the synth log,
 #: 80,000; a lower bound added a commit to its 1M-line ingest, 13% slower), but lines

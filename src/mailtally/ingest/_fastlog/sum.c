@@ -617,9 +617,148 @@ done:
     return out;
 }
 
+/* -- user_rows(): the C twin of record._user_rows ------------------------------------- */
+
+PyDoc_STRVAR(user_rows_doc,
+"user_rows(users, i, col, kind, period, scope, nf) -> (rows, next i)\n"
+"\n"
+"The user flow rows of `period` from users[i] on, as record._user_rows makes them:\n"
+"users holds (user_id, day, week, month, company_id, cell) sorted by the period at\n"
+"`col`, then the id; consecutive cells of one user and period make one row, their\n"
+"first `nf` columns added and the others the latest.");
+
+/* A user's entry of the sorted list: a tuple of at least 6 whose cell is a list. */
+static PyObject *user_entry(PyObject *users, Py_ssize_t i) {
+    PyObject *u = PyList_GET_ITEM(users, i);
+    if (!PyTuple_Check(u) || PyTuple_GET_SIZE(u) < 6 || !PyList_Check(PyTuple_GET_ITEM(u, 5))) {
+        PyErr_SetString(PyExc_TypeError, "user_rows: an entry that is not (id, day, week, month, company, cell)");
+        return NULL;
+    }
+    return u;
+}
+
+/* Is users[j] (a checked entry) of `user_id` and `period`?  1, 0, or -1 (error). */
+static int same_user_period(PyObject *u, PyObject *user_id, Py_ssize_t col, PyObject *period) {
+    int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(u, 0), user_id, Py_EQ);
+    if (same <= 0)
+        return same;
+    return PyObject_RichCompareBool(PyTuple_GET_ITEM(u, col), period, Py_EQ);
+}
+
+/* The row (company, scope, user_id, kind, period, *cells summed) of users[i:j]. */
+static PyObject *user_row(PyObject *users, Py_ssize_t i, Py_ssize_t j, PyObject *kind, PyObject *period,
+                          PyObject *scope, Py_ssize_t nf) {
+    PyObject *u = PyList_GET_ITEM(users, i);
+    PyObject *cell = PyTuple_GET_ITEM(u, 5);
+    Py_ssize_t width = PyList_GET_SIZE(cell);
+    PyObject *row = PyTuple_New(5 + width);
+    if (row == NULL)
+        return NULL;
+    PyTuple_SET_ITEM(row, 0, Py_NewRef(PyTuple_GET_ITEM(u, 4)));
+    PyTuple_SET_ITEM(row, 1, Py_NewRef(scope));
+    PyTuple_SET_ITEM(row, 2, Py_NewRef(PyTuple_GET_ITEM(u, 0)));
+    PyTuple_SET_ITEM(row, 3, Py_NewRef(kind));
+    PyTuple_SET_ITEM(row, 4, Py_NewRef(period));
+    for (Py_ssize_t c = 0; c < width; c++)
+        PyTuple_SET_ITEM(row, 5 + c, Py_NewRef(PyList_GET_ITEM(cell, c)));
+    for (Py_ssize_t k = i + 1; k < j; k++) {
+        PyObject *other = PyTuple_GET_ITEM(PyList_GET_ITEM(users, k), 5);
+        if (PyList_GET_SIZE(other) != width) {
+            PyErr_SetString(PyExc_ValueError, "user_rows: cells of different widths");
+            goto fail;
+        }
+        for (Py_ssize_t c = 0; c < width; c++) {
+            PyObject *have = PyTuple_GET_ITEM(row, 5 + c);
+            PyObject *v = PyList_GET_ITEM(other, c);
+            if (c < nf) {
+                PyObject *sum = PyNumber_Add(have, v);
+                if (sum == NULL)
+                    goto fail;
+                PyTuple_SET_ITEM(row, 5 + c, sum);
+                Py_DECREF(have);
+            } else {
+                int later = PyObject_RichCompareBool(v, have, Py_GT);
+                if (later < 0)
+                    goto fail;
+                if (later) {
+                    PyTuple_SET_ITEM(row, 5 + c, Py_NewRef(v));
+                    Py_DECREF(have);
+                }
+            }
+        }
+    }
+    return row;
+fail:
+    Py_DECREF(row);
+    return NULL;
+}
+
+static PyObject *user_rows(PyObject *self, PyObject *args) {
+    PyObject *users, *kind, *period, *scope;
+    Py_ssize_t i, col, nf;
+    if (!PyArg_ParseTuple(args, "O!nnOOOn:user_rows", &PyList_Type, &users, &i, &col, &kind, &period,
+                          &scope, &nf))
+        return NULL;
+    if (i < 0 || col < 1 || col > 3 || nf < 0) {
+        PyErr_SetString(PyExc_ValueError, "user_rows: i, col or nf out of range");
+        return NULL;
+    }
+    PyObject *rows = PyList_New(0);
+    if (rows == NULL)
+        return NULL;
+    /* The list is only read: comparing ints and strs runs no Python code that could
+     * change it, but its size is read again at each step all the same. */
+    Py_INCREF(users);
+    while (i < PyList_GET_SIZE(users)) {
+        PyObject *u = user_entry(users, i);
+        if (u == NULL)
+            goto fail;
+        int here = PyObject_RichCompareBool(PyTuple_GET_ITEM(u, col), period, Py_EQ);
+        if (here < 0)
+            goto fail;
+        if (!here)
+            break;
+        Py_INCREF(u);
+        PyObject *user_id = PyTuple_GET_ITEM(u, 0);
+        Py_ssize_t j = i + 1;
+        int same = 0;
+        while (j < PyList_GET_SIZE(users)) {
+            PyObject *v = user_entry(users, j);
+            if (v == NULL || (same = same_user_period(v, user_id, col, period)) < 0) {
+                Py_DECREF(u);
+                goto fail;
+            }
+            if (!same)
+                break;
+            j++;
+        }
+        Py_DECREF(u);
+        if (j > PyList_GET_SIZE(users)) { /* (shrunk meanwhile) */
+            PyErr_SetString(PyExc_RuntimeError, "user_rows: the list changed");
+            goto fail;
+        }
+        PyObject *row = user_row(users, i, j, kind, period, scope, nf);
+        if (row == NULL)
+            goto fail;
+        int rc = PyList_Append(rows, row);
+        Py_DECREF(row);
+        if (rc < 0)
+            goto fail;
+        i = j;
+    }
+    Py_DECREF(users);
+    PyObject *out = Py_BuildValue("(Nn)", rows, i);
+    return out;
+fail:
+    Py_DECREF(users);
+    Py_DECREF(rows);
+    return NULL;
+}
+
 static PyMethodDef sum_methods[] = {
     {"sum_events", sum_events, METH_VARARGS, sum_events_doc},
     {"tally_events", tally_events, METH_VARARGS, tally_events_doc},
+    {"user_rows", user_rows, METH_VARARGS, user_rows_doc},
     {NULL, NULL, 0, NULL},
 };
 
