@@ -424,7 +424,7 @@ class Authenticator:
             return AuthState(*q.auth_state(name, address))
 
         try:
-            return self.store.read_now(read)
+            return self.store.read_now(read, single=True)  # (one statement)
         except StoreBusy:
             return await self.store.reading(read)
 

@@ -1899,7 +1899,7 @@ class Store(abc.ABC):
         thread), so that the API never holds more connections, threads or page
         caches than the store allows."""
 
-    def read_now(self, fn: Callable[[Queries], T]) -> T:
+    def read_now(self, fn: Callable[[Queries], T], single: bool = False) -> T:
         """``fn(q)`` in a reading session in this thread, if that needs no waiting
         (no connection to wait for, no lock held by another process); else
         :class:`StoreBusy` before ``fn`` has had any effect, which must be none
@@ -1907,7 +1907,11 @@ class Store(abc.ABC):
 
         For the event loop's hottest reads (api/stats.py): a read that takes
         about as long as the thread hops around it, whose Python holds the GIL
-        whatever thread it runs on.  A store without it always says busy."""
+        whatever thread it runs on.  A store without it always says busy.
+
+        ``single``: ``fn`` runs one statement, which is its own snapshot, so no
+        transaction is opened around it (on SQLite that is two statements, and
+        their locking, less: the credential check of every request, auth.py)."""
         raise StoreBusy
 
     @abc.abstractmethod
