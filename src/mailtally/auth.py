@@ -334,6 +334,10 @@ class Authenticator:
             TOKEN_BYTES, lambda k, v: str_bytes(k, v[0]) + 120
         )
         self.checks = PasswordChecks(max_waiting=max_waiting)
+        #: (name, address) -> their state read in this turn of the event loop
+        #: (:meth:`_state_now`); emptied at the next turn
+        self._this_turn: dict[tuple[str, str | None], AuthState] = {}
+        self._turn_loop: asyncio.AbstractEventLoop | None = None
         #: grows whenever cached principals may have gone stale (:meth:`forget`,
         #: :meth:`tree_changed`).  A read begun before such a change caches nothing.
         self._epoch = 0
@@ -420,13 +424,32 @@ class Authenticator:
         read without waiting (SQLite: a point read of some microseconds, less
         than two thread hops), else on the store's threads."""
 
+        key = (name, address)
+        loop = asyncio.get_running_loop()
+        if self._turn_loop is loop:
+            hit = self._this_turn.get(key)
+            if hit is not None:
+                return hit
+
         def read(q: Queries) -> AuthState:
             return AuthState(*q.auth_state(name, address))
 
         try:
-            return self.store.read_now(read, single=True)  # (one statement)
+            state = self.store.read_now(read, single=True)  # (one statement)
         except StoreBusy:
             return await self.store.reading(read)
+        # Kept for the rest of this turn of the event loop only: every request
+        # handled in it arrived before the turn began (the loop polls its
+        # sockets between turns), so before this read, which therefore says
+        # what the store said after each of them arrived (a change committed
+        # before a request was sent is seen).  Under load one turn handles
+        # many requests: one read serves every one of the same name.
+        if self._turn_loop is not loop or not self._this_turn:
+            # (a new dict: one a stopped loop never emptied is not looked at)
+            self._this_turn, self._turn_loop = {}, loop
+            loop.call_soon(self._this_turn.clear)
+        self._this_turn[key] = state
+        return state
 
     def _fail(self, kind: str, key: str, now: int) -> None:
         """Count a failure in the store (kind 'n': a name's password, 'a': an
