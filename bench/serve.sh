@@ -31,3 +31,14 @@ stop_server() {
     fi
     SERVER_PID=""
 }
+
+# demo_out NAME: a fresh directory bench/out/NAME.XXXXXX (sets OUT) holding the
+# demo platform (sets DB); the server is stopped when the script exits.  Needs ROOT.
+demo_out() {
+    mkdir -p "$ROOT/bench/out"
+    OUT=$(mktemp -d "$ROOT/bench/out/$1.XXXXXX")
+    DB="sqlite:///$OUT/demo.sqlite3"
+    trap stop_server EXIT
+    echo "$1.sh: building the demo platform in $OUT" >&2
+    "$BIN/mailtally" demo --db "$DB" --force >"$OUT/demo.txt"
+}

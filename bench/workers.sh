@@ -25,15 +25,9 @@ THREADS=${THREADS:-2}
 WORKER_COUNTS=${WORKER_COUNTS:-"1 2 4"}
 
 command -v wrk >/dev/null || { echo "workers.sh: needs wrk (apt-get install -y wrk)" >&2; exit 1; }
-mkdir -p bench/out
-OUT=$(mktemp -d "$ROOT/bench/out/workers.XXXXXX")
-DB="sqlite:///$OUT/demo.sqlite3"
 # shellcheck source=bench/serve.sh
 . bench/serve.sh
-trap stop_server EXIT
-
-echo "workers.sh: building the demo platform in $OUT" >&2
-"$BIN/mailtally" demo --db "$DB" --force >"$OUT/demo.txt"
+demo_out workers
 
 CREDS='"credentials":{"user":"admin@example.com","password":"demo-password"}'
 RUNS=(
