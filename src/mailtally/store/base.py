@@ -306,16 +306,8 @@ class Queries:
     def operator(self, name: str) -> tuple[str, str] | None:
         return self._one("SELECT name, password_hash FROM operators WHERE name = ?", name)
 
-    def credentials_version(self) -> int:
-        """A number that grows whenever credentials are changed outside the
-        server (``mailtally operator add``): a running server that sees it grow
-        forgets every credential it verified (api/service.py)."""
-        v = self.meta("credentials")
-        return int(v) if v else 0
-
     def add_operator(self, name: str, password_hash: str, now: int) -> None:
-        self.bump_meta("credentials")
-        self.bump_credentials(name)
+        self.bump_credentials(name)  # (every process checks the old password again)
         self._run(
             "INSERT INTO operators (name, password_hash, createtime) VALUES (?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
@@ -897,15 +889,7 @@ class Queries:
             )
         for name in sorted({principal, *(str(r[0]) for r in rows)}):
             self.bump_credentials(name)
-        if rows:
-            self.bump_meta("tokens")
         return len(rows)
-
-    def tokens_version(self) -> int:
-        """A number that grows whenever stored tokens are dropped before they
-        expire (logout, password change, delete, rename)."""
-        v = self.meta("tokens")
-        return int(v) if v else 0
 
     def drop_expired_tokens(self, now: int) -> None:
         self._run("DELETE FROM tokens WHERE expires < ?", now)
