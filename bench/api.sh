@@ -32,15 +32,9 @@ command -v wrk >/dev/null || { echo "api.sh: needs wrk (apt-get install -y wrk)"
 command -v curl >/dev/null || { echo "api.sh: needs curl" >&2; exit 1; }
 [[ -x $BIN/mailtally ]] || { echo "api.sh: no $BIN/mailtally; run make venv" >&2; exit 1; }
 
-mkdir -p bench/out
-OUT=$(mktemp -d "$ROOT/bench/out/api.XXXXXX")
-DB="sqlite:///$OUT/demo.sqlite3"
 # shellcheck source=bench/serve.sh
 . bench/serve.sh
-trap stop_server EXIT
-
-echo "api.sh: building the demo platform in $OUT" >&2
-"$BIN/mailtally" demo --db "$DB" --force >"$OUT/demo.txt"
+demo_out api
 
 if [[ ${UVICORN_PLAIN:-0} == 1 ]]; then
     # uvicorn's "auto" picks httptools and uvloop when they import; make them not

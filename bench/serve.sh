@@ -5,12 +5,14 @@ SERVER_PID=""
 
 # start_server DB LOG [TRIES]: serve DB on 127.0.0.1 (its output in LOG); sets PORT,
 # URL (…/api) and SERVER_PID once `echo` answers (TRIES × 0.1 s at most, default 150);
-# exits with the server's log if it dies first.
+# exits with the server's log if it dies first.  WORKERS (default 1): server
+# processes (`mailtally serve --workers`; SERVER_PID is their supervisor).
 start_server() {
     local db=$1 log=$2 tries=${3:-150}
     PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     URL="http://127.0.0.1:$PORT/api"
-    "$BIN/mailtally" serve --db "$db" --host 127.0.0.1 --port "$PORT" >"$log" 2>&1 &
+    "$BIN/mailtally" serve --db "$db" --host 127.0.0.1 --port "$PORT" \
+        --workers "${WORKERS:-1}" >"$log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq "$tries"); do
         if curl -s -X POST "$URL/echo" -d '{}' 2>/dev/null | grep -q '"success":true'; then
@@ -28,4 +30,15 @@ stop_server() {
         wait "$SERVER_PID" 2>/dev/null || true
     fi
     SERVER_PID=""
+}
+
+# demo_out NAME: a fresh directory bench/out/NAME.XXXXXX (sets OUT) holding the
+# demo platform (sets DB); the server is stopped when the script exits.  Needs ROOT.
+demo_out() {
+    mkdir -p "$ROOT/bench/out"
+    OUT=$(mktemp -d "$ROOT/bench/out/$1.XXXXXX")
+    DB="sqlite:///$OUT/demo.sqlite3"
+    trap stop_server EXIT
+    echo "$1.sh: building the demo platform in $OUT" >&2
+    "$BIN/mailtally" demo --db "$DB" --force >"$OUT/demo.txt"
 }

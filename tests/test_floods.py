@@ -32,7 +32,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from conftest import CHEAP_AUTH, OPERATOR_CREDS, PW, as_user, creds, failed, ok
-from mailtally.auth import TOKEN_FAILURES, address_key, token_hash
+from mailtally.auth import TOKEN_FAILURES, TOKEN_WINDOW, address_key, token_hash
 from mailtally.config import AuthSettings, Config
 
 ALICE = as_user("alice@acme.com")
@@ -239,9 +239,14 @@ def test_addresses_are_counted_by_ipv4_address_and_ipv6_slash_64():
     assert address_key(None) == address_key("") == "-"
 
 
-def test_the_address_table_is_bounded(platform, closing, app, monkeypatch):
-    table = closing.auth.addresses.table
-    monkeypatch.setattr(table, "max_bytes", 20_000)
+def _rows(store, sql):
+    with store.read() as q:
+        return q._all(sql)
+
+
+def test_failed_tokens_are_counted_in_the_store_and_swept(platform, closing, app, clock):
+    """Failed tokens count in the store (every process serving it sees them),
+    one row a failure, dropped by the minute's sweep once a minute old."""
     bogus = {"credentials": creds("alice@acme.com", token="not-a-token-at-all-xxxx")}
 
     async def spray() -> None:
@@ -252,9 +257,16 @@ def test_the_address_table_is_bounded(platform, closing, app, monkeypatch):
             )
 
     asyncio.run(spray())
-    assert 0 < len(table) < 300
-    assert table.nbytes <= 20_000
-    assert "10.0.1.43" in table  # the most recent are kept
+    store = closing.store
+    assert _rows(store, "SELECT COUNT(DISTINCT key) FROM auth_failures WHERE kind = 'a'") == [
+        (300,)
+    ]
+    closing.auth.sweep()
+    assert _rows(store, "SELECT COUNT(*) FROM auth_failures") == [(300,)]  # within the minute
+    clock.value += TOKEN_WINDOW
+    closing.auth.sweep()
+    assert _rows(store, "SELECT COUNT(*) FROM auth_failures") == [(0,)]
+    assert _rows(store, "SELECT COUNT(*) FROM auth_state WHERE kind = 'a'") == [(0,)]
 
 
 # -- password checks -------------------------------------------------------------------
@@ -600,13 +612,17 @@ def test_expired_tokens_are_dropped_from_memory_and_store(platform, call, servic
     assert works(call, long)
 
 
-def test_the_lockout_table_is_bounded(platform, call, service, monkeypatch):
-    table = service.auth._failures.table
-    monkeypatch.setattr(table, "max_bytes", 20_000)
+def test_lockout_counts_are_swept_once_run_out(platform, call, service, clock):
     for i in range(120):
         failed(call("stats_summary", credentials=creds(f"spray{i}@acme.com", "x")), 1)
-    assert 0 < len(table) < 120
-    assert table.nbytes <= 20_000
+    store = service.store
+    assert _rows(store, "SELECT COUNT(*) FROM auth_failures WHERE kind = 'n'") == [(120,)]
+    service.auth.sweep()
+    assert _rows(store, "SELECT COUNT(*) FROM auth_failures WHERE kind = 'n'") == [(120,)]
+    clock.value += 900
+    service.auth.sweep()
+    assert _rows(store, "SELECT COUNT(*) FROM auth_failures") == [(0,)]
+    assert _rows(store, "SELECT COUNT(*) FROM auth_state WHERE version = 0") == [(0,)]
     for _ in range(10):  # a name failed just now is still counted
         failed(call("stats_summary", credentials=as_user("alice@acme.com", "wrong")), 1)
     assert not works(call, ALICE)

@@ -249,7 +249,7 @@ def test_summary_misses_read_in_the_event_loop_and_fall_back_to_the_threads(
     assert set(where) == {threading.current_thread().name}  # (asyncio.run's loop)
     assert len(where) == len(SUMMARIES) - 3  # al@acme.net is alice: her answers, cached
 
-    def busy(fn: Any) -> Any:
+    def busy(fn: Any, single: bool = False) -> Any:
         raise StoreBusy
 
     service.summary_cache.clear()
@@ -268,7 +268,7 @@ def test_concurrent_misses_through_the_app_stay_within_the_bound(
     threads, never more at once than the bound."""
     store = service.store
 
-    def busy(fn: Any) -> Any:
+    def busy(fn: Any, single: bool = False) -> Any:
         raise StoreBusy
 
     monkeypatch.setattr(store, "read_now", busy)

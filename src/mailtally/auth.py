@@ -4,8 +4,14 @@ OMA clients send the password with *every* request, and an argon2id check costs
 tens of milliseconds and 64 MiB by design.  So a (name, password) pair that
 verified once is remembered in memory — under an HMAC with a per-process key, so
 the cache never holds a password or anything that would verify one elsewhere —
-and a repeat costs microseconds.  The cache forgets every pair of a name the
-moment its password changes or the account is deleted (:meth:`Authenticator.forget`).
+and a repeat costs microseconds.  Several processes may serve one store
+(``mailtally serve --workers N``, API nodes on one database), so every cached
+credential and token carries the name's *credential version* (migration 0011),
+which every change that ends a name's credentials moves in its own transaction
+(a password change, delete, rename, logout; ``mailtally operator add``), and
+each request reads the name's version and lockout by one indexed point read:
+a password changed through one process is refused by every other at its next
+request.
 
 Password checks that are not in the cache (SPEC §2, isolation rule 4) run on
 their own two threads (:class:`PasswordChecks`), never in the thread pool the
@@ -21,13 +27,15 @@ against a dummy hash when there is no real one — and get the same answer.
 After ``max_failures`` failed *passwords* for one name within ``window`` seconds
 the name is refused for ``window`` seconds, whatever it sends.  A failed *token*
 never counts towards that (a client holding a stale token must not lock its
-owner out); failed tokens are counted per client address instead
-(:class:`AddressLimiter`): after 100 within a minute, that address's token
-attempts are refused for a minute.
+owner out); failed tokens are counted per client address instead: after 100
+within a minute, that address's token attempts are refused for a minute.  Both
+counts are kept in the store (a failure costs a write; a success none), so
+failures spread over any number of processes count together.
 
 Everything kept in memory is a :class:`~mailtally.bounded.ByteLRU` bounded in
-bytes and keyed by the canonical name, and expired tokens are dropped
-(:meth:`Authenticator.sweep`, run every minute by the service, and at lookup).
+bytes and keyed by the canonical name; expired tokens, and failures and
+refusals that ran out, are dropped (:meth:`Authenticator.sweep`, run every
+minute by the service, and at lookup).
 """
 
 from __future__ import annotations
@@ -37,13 +45,14 @@ import contextlib
 import hashlib
 import hmac
 import ipaddress
+import logging
 import os
 import secrets
 import threading
-from array import array
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -54,7 +63,7 @@ from mailtally.bounded import ByteLRU, str_bytes
 from mailtally.errors import BAD_CREDENTIALS, FORBIDDEN, OMAError
 from mailtally.events import ApiAuth
 from mailtally.periods import Clock
-from mailtally.store import Store
+from mailtally.store import Queries, Store, StoreBusy
 from mailtally.tree import (
     Ctx,
     Principal,
@@ -65,8 +74,8 @@ from mailtally.tree import (
 )
 
 __all__ = [
-    "AddressLimiter",
     "AuthCounter",
+    "AuthState",
     "Authenticator",
     "PasswordChecks",
     "address_key",
@@ -75,6 +84,8 @@ __all__ = [
     "make_hasher",
     "token_hash",
 ]
+
+log = logging.getLogger("mailtally.auth")
 
 DEFAULT_TOKEN_DURATION = 10800
 MAX_TOKEN_DURATION = 86400
@@ -96,13 +107,14 @@ DEFAULT_MAX_WAITING = 64
 #: TOKEN_WINDOW seconds.
 TOKEN_FAILURES = 100
 TOKEN_WINDOW = 60
+#: how long the notes of which users' auth counts a process wrote are kept
+#: (api/service.py): the other processes read them within half a second
+AUTH_NOTES_SECONDS = 300
 
 # Byte bounds of the caches (estimates of what CPython spends; README "Decisions").
 VERIFIED_BYTES = 8 * 1024 * 1024  #: verified (name, password) HMACs, ~300 B each
 PRINCIPAL_BYTES = 8 * 1024 * 1024  #: loaded callers with their roles
 TOKEN_BYTES = 8 * 1024 * 1024  #: live tokens seen, ~420 B each
-LOCKOUT_BYTES = 8 * 1024 * 1024  #: failure counts per name, ~500 B each
-ADDRESS_BYTES = 4 * 1024 * 1024  #: failed-token counts per address, ~1.2 KiB each
 
 
 def make_hasher(
@@ -185,70 +197,6 @@ def _address_refused() -> OMAError:
         BAD_CREDENTIALS,
         "invalid credentials: too many failed tokens from this address; try again later",
     )
-
-
-class _Window:
-    """Failure times within a sliding window, and how long the key is refused."""
-
-    __slots__ = ("locked_until", "times")
-
-    def __init__(self) -> None:
-        self.times = array("q")
-        self.locked_until = 0
-
-    def fail(self, now: int, limit: int, window: int) -> None:
-        cut = 0
-        while cut < len(self.times) and self.times[cut] <= now - window:
-            cut += 1
-        if cut:
-            del self.times[:cut]
-        self.times.append(now)
-        if len(self.times) >= limit:  # so at most ``limit`` times are ever held
-            self.locked_until = now + window
-            del self.times[:]
-
-    def stale(self, now: int, window: int) -> bool:
-        """Nothing left to remember: not refused, no failure within the window."""
-        return self.locked_until <= now and (not self.times or self.times[-1] <= now - window)
-
-
-class _FailureTable:
-    """``_Window`` per key, bounded in bytes: the least recently failed is forgotten."""
-
-    def __init__(self, limit: int, window: int, max_bytes: int) -> None:
-        self.limit = limit
-        self.window = window
-        # sized for a full window (the array over-allocates as it grows), so an
-        # entry's size never grows past what was counted when it was put
-        per_entry = 200 + 8 * limit
-        self.table: ByteLRU[str, _Window] = ByteLRU(
-            max_bytes, lambda k, _: str_bytes(k) + per_entry
-        )
-
-    def refused(self, key: str, now: int) -> bool:
-        w = self.table.peek(key)
-        return w is not None and w.locked_until > now
-
-    def fail(self, key: str, now: int) -> None:
-        with self.table.lock:
-            w = self.table.get(key) or _Window()
-            w.fail(now, self.limit, self.window)
-            self.table.put(key, w)  # (again: the most recently failed is kept longest)
-
-    def sweep(self, now: int) -> int:
-        return self.table.drop_if(lambda _, w: w.stale(now, self.window))
-
-
-class AddressLimiter(_FailureTable):
-    """Failed tokens per client address (SPEC §1): 100 a minute, then a minute's refusal."""
-
-    def __init__(
-        self,
-        limit: int = TOKEN_FAILURES,
-        window: int = TOKEN_WINDOW,
-        max_bytes: int = ADDRESS_BYTES,
-    ) -> None:
-        super().__init__(limit, window, max_bytes)
 
 
 def _lower_priority() -> None:
@@ -335,8 +283,26 @@ def _principal_bytes(name: str, p: Principal) -> int:
     return str_bytes(name, p.name) + 600 + sum(250 + len(o) for _, o in p.roles)
 
 
+class AuthState(NamedTuple):
+    """What the store says of a name (and a client address) right now
+    (:meth:`~mailtally.store.Queries.auth_state`)."""
+
+    version: int  #: the name's credential version
+    locked_until: int  #: the name's passwords are refused until then
+    address_refused_until: int  #: the address's tokens are refused until then
+
+
 class Authenticator:
-    """Checks credentials and keeps the caches; thread-safe."""
+    """Checks credentials and keeps the caches; thread-safe.
+
+    Several processes may serve one store (``mailtally serve --workers N``, or
+    API nodes on one database): what one of them learns that others must know
+    is in the store (migration 0011), and what each keeps in memory is checked
+    against it on every request by one point read (:meth:`state`): the name's
+    credential version (a cached password or token verified at another
+    version is checked again) and its lockout.  Failures are written to the
+    store, so a name's failures count together wherever they were sent.
+    """
 
     def __init__(
         self,
@@ -352,25 +318,28 @@ class Authenticator:
         self.hasher = hasher
         self.max_failures = max_failures
         self.window = window
+        self.token_failures = TOKEN_FAILURES
+        self.token_window = TOKEN_WINDOW
         self._key = os.urandom(32)
         self._lock = threading.Lock()
-        #: hmac(name, password) -> canonical name
-        self._verified: ByteLRU[bytes, str] = ByteLRU(
-            VERIFIED_BYTES, lambda k, v: str_bytes(k, v), self._evicted
+        #: hmac(name, password) -> (canonical name, credential version it was verified at)
+        self._verified: ByteLRU[bytes, tuple[str, int]] = ByteLRU(
+            VERIFIED_BYTES, lambda k, v: str_bytes(k, v[0]) + 40, self._evicted
         )
         #: canonical name -> its HMACs in ``_verified`` (to forget them at once)
         self._by_name: dict[str, set[bytes]] = {}
         self._principals: ByteLRU[str, Principal] = ByteLRU(PRINCIPAL_BYTES, _principal_bytes)
-        #: token hash -> (canonical name, expires)
-        self._tokens: ByteLRU[str, tuple[str, int]] = ByteLRU(
-            TOKEN_BYTES, lambda k, v: str_bytes(k, v[0]) + 80
+        #: token hash -> (canonical name, expires, credential version)
+        self._tokens: ByteLRU[str, tuple[str, int, int]] = ByteLRU(
+            TOKEN_BYTES, lambda k, v: str_bytes(k, v[0]) + 120
         )
-        self._failures = _FailureTable(max_failures, window, LOCKOUT_BYTES)
-        self.addresses = AddressLimiter()
         self.checks = PasswordChecks(max_waiting=max_waiting)
-        #: grows whenever cached credentials or principals may have gone stale
-        #: (:meth:`forget`, :meth:`tree_changed`).  A check that read the store
-        #: before such a change caches nothing: it may have read the old state.
+        #: (name, address) -> their state read in this turn of the event loop
+        #: (:meth:`_state_now`); emptied at the next turn
+        self._this_turn: dict[tuple[str, str | None], AuthState] = {}
+        self._turn_loop: asyncio.AbstractEventLoop | None = None
+        #: grows whenever cached principals may have gone stale (:meth:`forget`,
+        #: :meth:`tree_changed`).  A read begun before such a change caches nothing.
         self._epoch = 0
         self._dummy = hasher.hash(secrets.token_hex(16))
 
@@ -379,16 +348,18 @@ class Authenticator:
         # the name's length first: ("a\0b", "c") and ("a", "b\0c") are two pairs
         return hmac.digest(self._key, f"{len(name)}:{name}\0{secret}".encode(), "sha256")
 
-    def _evicted(self, mac: bytes, name: str) -> None:
+    def _evicted(self, mac: bytes, value: tuple[str, int]) -> None:
         # (called under the cache's lock, itself taken under self._lock)
-        macs = self._by_name.get(name)
+        macs = self._by_name.get(value[0])
         if macs is not None:
             macs.discard(mac)
             if not macs:
-                del self._by_name[name]
+                del self._by_name[value[0]]
 
     def forget(self, name: str) -> None:
-        """Drop every cached credential, token and principal of ``name``."""
+        """Drop every cached credential, token and principal of ``name`` (memory
+        only: the store's credential version, which the change that calls this
+        moved, makes every process check them again)."""
         name = _canonical(name)
         with self._lock:
             self._epoch += 1
@@ -396,16 +367,6 @@ class Authenticator:
                 self._verified.pop(mac)
             self._principals.pop(name)
             self._tokens.drop_if(lambda _, v: v[0] == name)
-
-    def forget_all(self) -> None:
-        """Drop every cached credential, token and principal: credentials were
-        changed by another process (``mailtally operator add``)."""
-        with self._lock:
-            self._epoch += 1
-            self._verified.clear()
-            self._by_name.clear()
-            self._tokens.clear()
-            self._principals.clear()
 
     def tree_changed(self) -> None:
         """Roles or accounts changed: principals are loaded afresh."""
@@ -426,16 +387,17 @@ class Authenticator:
         return p
 
     def sweep(self) -> int:
-        """Drop expired tokens (memory and store) and lockout counts that ran out.
+        """Drop expired tokens (memory and store), and the store's failures and
+        refusals that ran out.
 
         Run every minute by the service; returns how many entries were dropped
         from memory.
         """
         now = self.clock.now()
         dropped = self._tokens.drop_if(lambda _, v: v[1] < now)
-        dropped += self._failures.sweep(now) + self.addresses.sweep(now)
         with self.store.write() as q:
             q.drop_expired_tokens(now)
+            q.sweep_auth(now, self.window, self.token_window, AUTH_NOTES_SECONDS)
         return dropped
 
     def memory(self) -> dict[str, int]:
@@ -445,76 +407,125 @@ class Authenticator:
             ("verified", self._verified),
             ("principals", self._principals),
             ("tokens", self._tokens),
-            ("lockout", self._failures.table),
-            ("addresses", self.addresses.table),
         ):
             out[f"{label}_entries"] = len(lru)
             out[f"{label}_bytes"] = lru.nbytes
         return out
 
-    # -- lockout -----------------------------------------------------------------
-    def _locked(self, name: str, now: int) -> bool:
-        return self._failures.refused(name, now)
+    # -- what the store says of a name -------------------------------------------
+    def state(self, name: str, address: str | None = None) -> AuthState:
+        """The canonical ``name``'s credential version and lockout, and the
+        refusal of the :func:`address_key` ``address`` (blocking: one read)."""
+        with self.store.read() as q:
+            return AuthState(*q.auth_state(name, address))
 
-    def _fail(self, name: str, now: int) -> None:
-        self._failures.fail(name, now)
+    async def _state_now(self, name: str, address: str | None) -> AuthState:
+        """:meth:`state` from the event loop: in its own thread when the store can
+        read without waiting (SQLite: a point read of some microseconds, less
+        than two thread hops), else on the store's threads."""
+
+        key = (name, address)
+        loop = asyncio.get_running_loop()
+        if self._turn_loop is loop:
+            hit = self._this_turn.get(key)
+            if hit is not None:
+                return hit
+
+        def read(q: Queries) -> AuthState:
+            return AuthState(*q.auth_state(name, address))
+
+        try:
+            state = self.store.read_now(read, single=True)  # (one statement)
+        except StoreBusy:
+            return await self.store.reading(read)
+        # Kept for the rest of this turn of the event loop only: every request
+        # handled in it arrived before the turn began (the loop polls its
+        # sockets between turns), so before this read, which therefore says
+        # what the store said after each of them arrived (a change committed
+        # before a request was sent is seen).  Under load one turn handles
+        # many requests: one read serves every one of the same name.
+        if self._turn_loop is not loop or not self._this_turn:
+            # (a new dict: one a stopped loop never emptied is not looked at)
+            self._this_turn, self._turn_loop = {}, loop
+            loop.call_soon(self._this_turn.clear)
+        self._this_turn[key] = state
+        return state
+
+    def _fail(self, kind: str, key: str, now: int) -> None:
+        """Count a failure in the store (kind 'n': a name's password, 'a': an
+        address's token); a store that cannot take it is logged, not fatal."""
+        limit, window = (
+            (self.max_failures, self.window)
+            if kind == "n"
+            else (self.token_failures, self.token_window)
+        )
+        try:
+            with self.store.write() as q:
+                q.auth_fail(kind, key, now, limit, window)
+        except Exception:
+            log.exception("could not count a failed %s", "password" if kind == "n" else "token")
 
     # -- checks ------------------------------------------------------------------
-    def verified(
-        self, name: str, password: str | None, token: str | None, address: str | None = None
-    ) -> str | None:
-        """The caller's canonical name if these credentials verified before and still
-        stand (no I/O), else None: then :meth:`verify` must check them."""
-        name = _canonical(name)
-        now = self.clock.now()
-        if password is not None:
-            # a locked name's passwords are refused, even one verified before
-            # (SPEC §1); its valid tokens are not (below)
-            if self._locked(name, now) or self._verified.get(self._mac(name, password)) != name:
-                return None
-        elif token is not None:
-            if address is not None and self.addresses.refused(address_key(address), now):
-                return None
-            hit = self._tokens.get(token_hash(name, token))
-            if hit is None or hit[0] != name or hit[1] < now:
-                return None
-        else:
-            return None
-        return name
-
     def loaded(self, name: str) -> Principal | None:
         """The principal of ``name`` if it is in memory (no I/O)."""
         return self._principals.get(name)
 
     def reload(self, name: str) -> Principal:
-        """The principal of a caller whose credentials :meth:`verified` — after a tree
-        change emptied the principals, a store read, not another argon2 check."""
+        """The principal of a caller whose credentials were found in the caches —
+        after a tree change emptied the principals, a store read, not another
+        argon2 check."""
         p = self.principal(name)
         if p is None:  # deleted meanwhile
             raise _bad()
         return p
+
+    def _cached(
+        self, name: str, password: str | None, token: str | None, state: AuthState, now: int
+    ) -> bool:
+        """Were these credentials verified before, at the name's current version
+        (no I/O)?"""
+        if password is not None:
+            return self._verified.get(self._mac(name, password)) == (name, state.version)
+        if token is None:
+            return False
+        hit = self._tokens.get(token_hash(name, token))
+        return hit is not None and hit[0] == name and hit[1] >= now and hit[2] == state.version
 
     async def check(
         self, name: str, password: str | None, token: str | None, address: str | None = None
     ) -> Principal:
         """The caller, checked the cheapest way that is sound (from the event loop).
 
-        Cached credentials and tokens cost no I/O (or a store read in the shared
+        One point read of the name's state (:meth:`state`) always; then cached
+        credentials and tokens cost no more (or a store read in the shared
         thread pool after a tree change); an unknown token a store read in the
         shared pool; an unknown password a place in :attr:`checks`.
         """
-        cached = self.verified(name, password, token, address)
-        if cached is not None:
-            return self.loaded(cached) or await run_in_threadpool(self.reload, cached)
-        if token is not None and password is None:
-            return await run_in_threadpool(self.verify_token, name, token, address)
         canonical = _canonical(name)
-        if self._locked(canonical, self.clock.now()):
+        by_token = password is None and token is not None
+        addr = address_key(address) if by_token and address is not None else None
+        state = await self._state_now(canonical, addr)
+        now = self.clock.now()
+        if by_token:
+            # No lockout check: the lockout is for password guessing, and anyone
+            # may send ten wrong passwords for a name; a valid token (which
+            # proves its holder logged in) keeps working through it (SPEC §2
+            # rule 4).  Failed tokens count against the client address.
+            if addr is not None and state.address_refused_until > now:
+                raise _address_refused()
+            if self._cached(canonical, None, token, state, now):
+                return self.loaded(canonical) or await run_in_threadpool(self.reload, canonical)
+            assert token is not None
+            return await run_in_threadpool(self.verify_token, canonical, token, address)
+        # a locked name's passwords are refused, even one verified before (SPEC §1)
+        if state.locked_until > now:
             raise _locked_out()  # at once: a locked name costs no argon2 check
+        if self._cached(canonical, password, None, state, now):
+            return self.loaded(canonical) or await run_in_threadpool(self.reload, canonical)
         # Identical concurrent requests share one check; one begun before a
-        # password change or a tree change is not joined (it may have read the
-        # old state).
-        key = (self._mac(canonical, password or ""), self._epoch)
+        # password change (here or anywhere: the version) or a tree change is
+        # not joined (it may have read the old state).
+        key = (self._mac(canonical, password or ""), self._epoch, state.version)
         return await self.checks.run(key, lambda: self.verify_password(canonical, password))
 
     async def hash_password(self, password: str) -> str:
@@ -533,18 +544,22 @@ class Authenticator:
         """A password against the stored hash (blocking: argon2); raises error 1."""
         name = _canonical(name)
         now = self.clock.now()
-        if self._locked(name, now):
-            raise _locked_out()
         epoch = self._epoch
         stored: str | None = None
         with self.store.read() as q:
-            if "@" in name:
-                found = q.resolve_address(name)
-                if found is not None and not found[3]:
-                    stored = q.user_by_id(found[0])[4]
-            else:
-                op = q.operator(name)
-                stored = op[1] if op else None
+            # the version in the same snapshot as the hash: what is cached
+            # below stands exactly as long as that hash does
+            version, locked, _ = q.auth_state(name)
+            if locked <= now:
+                if "@" in name:
+                    found = q.resolve_address(name)
+                    if found is not None and not found[3]:
+                        stored = q.user_by_id(found[0])[4]
+                else:
+                    op = q.operator(name)
+                    stored = op[1] if op else None
+        if locked > now:
+            raise _locked_out()
         ok = False
         try:
             ok = self.hasher.verify(stored or self._dummy, password or "")
@@ -553,12 +568,12 @@ class Authenticator:
         ok = ok and stored is not None
         p = self.principal(name) if ok else None
         if p is None:
-            self._fail(name, now)
+            self._fail("n", name, now)
             raise _bad()
         mac = self._mac(name, password or "")
         with self._lock:
             if self._epoch == epoch:
-                self._verified.put(mac, name)
+                self._verified.put(mac, (name, version))
                 if mac in self._verified:
                     self._by_name.setdefault(name, set()).add(mac)
         return p
@@ -570,17 +585,14 @@ class Authenticator:
         """
         name = _canonical(name)
         now = self.clock.now()
-        # No lockout check: the lockout is for password guessing, and anyone may
-        # send ten wrong passwords for a name; a valid token (which proves its
-        # holder logged in) keeps working through it (SPEC §2 rule 4: a flood
-        # of wrong passwords must not reach the callers that hold a token).
         addr = address_key(address) if address is not None else None
-        if addr is not None and self.addresses.refused(addr, now):
-            raise _address_refused()
         h = token_hash(name, token)
         epoch = self._epoch
         with self.store.read() as q:
+            version, _, refused = q.auth_state(name, addr)
             row = q.token(h)
+        if addr is not None and refused > now:
+            raise _address_refused()
         if row is not None and row[2] == "sso":
             # Good for one call: taken in the store, by one DELETE, so that of
             # any number of calls racing for it (in any number of processes)
@@ -590,7 +602,7 @@ class Authenticator:
             p = self.principal(name) if row is not None and row[0] == name else None
             if p is None:
                 if addr is not None:
-                    self.addresses.fail(addr, now)
+                    self._fail("a", addr, now)
                 raise _bad()
             return p
         p = None
@@ -600,11 +612,11 @@ class Authenticator:
             if row is not None and row[1] < now:
                 self._tokens.pop(h)
             if addr is not None:
-                self.addresses.fail(addr, now)
+                self._fail("a", addr, now)
             raise _bad()
         with self._lock:
             if self._epoch == epoch:
-                self._tokens.put(h, (row[0], int(row[1])))
+                self._tokens.put(h, (row[0], int(row[1]), version))
         return p
 
     def issue_token(self, p: Principal, duration: int, token: str | None = None) -> tuple[str, int]:
@@ -615,16 +627,10 @@ class Authenticator:
         with self.store.write() as q:
             q.drop_expired_tokens(self.clock.now())
             q.add_token(h, p.company_id, p.name, expires, "session", p.user_id)
+            version = q.auth_state(p.name)[0]
         with self._lock:
-            self._tokens.put(h, (p.name, expires))
+            self._tokens.put(h, (p.name, expires, version))
         return token, duration
-
-    def forget_tokens(self) -> None:
-        """Drop every token held in memory (another process dropped tokens in
-        the store: each is read from the store again, once, at its next use)."""
-        with self._lock:
-            self._epoch += 1
-            self._tokens.clear()
 
 
 class AuthCounter:

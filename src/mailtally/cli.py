@@ -80,22 +80,47 @@ tz_option = click.option("--timezone", default=None, help="IANA zone for period 
 @tz_option
 @click.option("--host", default=None, help="Listen address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Listen port (default 8080).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    envvar="MAILTALLY_WORKERS",
+    show_default=True,
+    help="Server processes sharing the listening socket (or MAILTALLY_WORKERS).",
+)
 @click.pass_context
 def serve(
-    ctx: click.Context, db: str | None, timezone: str | None, host: str | None, port: int | None
+    ctx: click.Context,
+    db: str | None,
+    timezone: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int,
 ) -> None:
-    """Serve the OMA API (one process; it owns the store's caches)."""
+    """Serve the OMA API (WORKERS processes, each with its own caches and store
+    connections; what they must agree on is in the store)."""
     import uvicorn
 
     from mailtally.api import create_app
 
     config = _config(ctx, db=db, timezone=timezone, host=host, port=port)
-    store = open_configured(config)
-    app = create_app(store, config)
-    click.echo(f"mailtally serving {config.db} on http://{config.host}:{config.port}/api/")
+    store = open_configured(config)  # (migrated, and its zone checked, once, here)
+    if workers > 1:
+        store.close()
+        # each worker (a new interpreter: uvicorn spawns them) opens its own store
+        os.environ[_WORKER_CONFIG] = msgspec.json.encode(config).decode()
+        app: Any = f"{__name__}:worker_app"
+    else:
+        app = create_app(store, config)
+    click.echo(
+        f"mailtally serving {config.db} on http://{config.host}:{config.port}/api/"
+        + (f" ({workers} workers)" if workers > 1 else "")
+    )
     # The client address failed tokens are counted by: the peer, or the client
     # named in X-Forwarded-For when the peer is a trusted proxy (explicit here,
     # so uvicorn's own FORWARDED_ALLOW_IPS default does not apply silently).
+    # With workers, uvicorn's parent binds the socket, starts them, starts a
+    # new one for any that dies, and passes SIGTERM on (each flushes its counts).
     uvicorn.run(
         app,
         host=config.host,
@@ -104,7 +129,22 @@ def serve(
         access_log=False,
         proxy_headers=bool(config.trusted_proxies),
         forwarded_allow_ips=config.trusted_proxies or None,
+        workers=workers if workers > 1 else None,
+        factory=workers > 1,
     )
+
+
+#: the environment variable that hands ``serve --workers``'s configuration to
+#: its workers (the configuration as loaded: file, environment and flags)
+_WORKER_CONFIG = "MAILTALLY_WORKER_CONFIG"
+
+
+def worker_app() -> Any:
+    """The app of one ``serve --workers`` process (uvicorn calls it in the worker)."""
+    from mailtally.api import create_app
+
+    config = msgspec.json.decode(os.environ[_WORKER_CONFIG], type=Config)
+    return create_app(open_store(config.db), config)
 
 
 @main.group()

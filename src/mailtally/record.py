@@ -493,6 +493,7 @@ def record_events(
     events: list[Event] | tuple[Event, ...],
     resolver: Resolver | None = None,
     compiled: bool | None = None,
+    bump: bool = True,
 ) -> RecordResult:
     """Count ``events`` inside the open write session ``q``.
 
@@ -503,6 +504,9 @@ def record_events(
 
     ``compiled``: count the usual events with the compiled twin of
     :func:`_tally_events` (default: when it is built and not switched off).
+    ``bump``: mark every cached summary stale (meta ``generation``) when
+    anything was counted; the API's own auth counts say instead whose
+    summaries they change (api/service.py).
     """
     res = RecordResult()
     resolve = resolver or Resolver(q)
@@ -547,6 +551,6 @@ def record_events(
         storage.append((owner[2], owner[0], rep.time, rep.items, rep.bytes))
         res.counted += 1
     add_storage_reports(q, periods, storage)
-    if res.counted:
+    if res.counted and bump:
         q.bump_generation()
     return res

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,6 +38,10 @@ SUMMARY_NAME_BYTES = 8 * 1024 * 1024
 BODY_BUDGET = 48 * 1024 * 1024
 #: How often expired tokens and run-out failure counts are dropped (seconds).
 SWEEP_SECONDS = 60.0
+#: How often the store's counters are read for other processes' writes (seconds).
+POLL_SECONDS = 0.5
+#: the counters of ``meta`` the service polls (:meth:`Service.poll_store_generation`)
+STORE_COUNTERS = ("generation", "tree", "auth_generation")
 
 
 def _answer_bytes(key: tuple[Any, ...], value: Any) -> int:
@@ -88,9 +94,13 @@ class Service:
         self.auth_generation = 0
         #: user name -> the auth generation that last wrote its auth counts
         self.auth_changed_at: dict[str, int] = {}
-        self._store_generation = -1
-        self._credentials_version = -1
-        self._tokens_version = -1
+        #: this process, among the processes serving the store (auth_counted rows)
+        self.node = secrets.token_hex(8)
+        #: the store's counters (meta) as this process last saw them: -1 before
+        #: the first poll.  ``generation``: counts; ``tree``: the tenant tree;
+        #: ``auth_generation``: the API processes' flushes of auth counts.
+        self._seen = dict.fromkeys(STORE_COUNTERS, -1)
+        self._seen_lock = threading.Lock()
         #: (kind, object id, by) -> a cached answer (api/stats.py)
         self.summary_cache: ByteLRU[Any, Any] = ByteLRU(SUMMARY_BYTES, _answer_bytes)
         #: (caller, its roles, type, canonical object name, by) -> the object (api/stats.py)
@@ -130,7 +140,12 @@ class Service:
 
         def run() -> T:
             with self.store.write() as q:
-                return fn(Ctx(q, self.periods, self.clock.now(), actor, client))
+                out = fn(Ctx(q, self.periods, self.clock.now(), actor, client))
+                if tree:  # every other process drops its caches at its next poll
+                    bumped = q.bump_meta("tree")
+            if tree:  # (this one below, after the commit: it needs no poll to)
+                self._saw("tree", bumped)
+            return out
 
         if not tree:
             return await run_in_threadpool(run)
@@ -146,50 +161,67 @@ class Service:
 
     # -- background work -----------------------------------------------------------
     def flush_auth_counts(self) -> int:
-        """Write the buffered auth_* counts and mark what they change (blocking; in a thread)."""
+        """Write the buffered auth_* counts and mark what they change (blocking; in a thread).
+
+        They change the summaries of the users counted and nothing else: the
+        write notes those users under a new ``auth_generation`` (rather than
+        bumping the store's ``generation``, which would drop every process's
+        cached summaries every second), and every other process drops those
+        users' summaries at its next poll.
+        """
         events = self.auth_counter.drain()
         if not events:
             return 0
+        now = self.clock.now()
         with self.store.write() as q:
-            before = q.generation()
-            record_events(q, self.periods, events)
-            after = q.generation()
-        # Our own write bumps the store's generation too: note the new value so
-        # that the poll does not take it for another process's write and drop
-        # every cached summary.  If another process wrote since the last poll
-        # (``before`` is news to us), that is a change of everything.
-        foreign = before != self._store_generation
-        self._store_generation = after
+            record_events(q, self.periods, events, bump=False)
+            q.note_auth_counted(self.node, [ev.user for ev in events], now)
         # bumped only now, after the commit: a summary built from an older
         # snapshot carries an older auth generation and so counts as stale
-        self.auth_generation += 1
-        for ev in events:
-            self.auth_changed_at[ev.user] = self.auth_generation
-        if foreign:
-            self.changed()
+        # (the poll reads every process's notes but this one's)
+        self._users_counted([ev.user for ev in events])
         return len(events)
 
+    def _users_counted(self, users: list[str]) -> None:
+        self.auth_generation += 1
+        for user in users:
+            self.auth_changed_at[user] = self.auth_generation
+
+    def _saw(self, counter: str, value: int) -> bool:
+        """Note the store's ``counter`` at ``value``; True if that is news.
+
+        The counters only grow (:meth:`~mailtally.store.Queries.bump_meta`), so
+        a value above the one seen is a change since (the first poll's is not:
+        there was nothing cached to drop).  :meth:`act` notes its own bump of
+        ``tree``, so that the poll does not take it for another process's.
+        """
+        with self._seen_lock:
+            seen = self._seen[counter]
+            if value <= seen:
+                return False
+            self._seen[counter] = value
+            return seen != -1
+
     def poll_store_generation(self) -> None:
-        """Notice counts written by other processes (``mailtally ingest``)."""
+        """Notice what other processes wrote: counts (``mailtally ingest``, other
+        API processes), tree changes, auth counts; run every half second."""
         with self.store.read() as q:
-            g = q.generation()
-            c = q.credentials_version()
-            tv = q.tokens_version()
-        if tv != self._tokens_version:
-            # tokens were dropped in the store (logout_user, a password change,
-            # here or in another process): those held in memory are read again
-            if self._tokens_version != -1:
-                self.auth.forget_tokens()
-            self._tokens_version = tv
-        if c != self._credentials_version:
-            # another process changed a password (an operator's, from the
-            # command line): what was verified with the old one is forgotten
-            if self._credentials_version != -1:
-                self.auth.forget_all()
-            self._credentials_version = c
-        if g != self._store_generation:
-            self._store_generation = g
-            self.changed()
+            now = q.meta_counters(STORE_COUNTERS)
+            seen_auth = self._seen["auth_generation"]
+            news: tuple[list[str], int] | None = None
+            if seen_auth != -1 and now["auth_generation"] > seen_auth:
+                news = q.auth_counted_since(seen_auth, self.node)
+        tree = self._saw("tree", now["tree"])
+        if self._saw("generation", now["generation"]) or tree:
+            self.changed(tree=tree)
+        if news is not None and self._saw("auth_generation", now["auth_generation"]):
+            users, noted = news
+            if noted < now["auth_generation"] - seen_auth:
+                self.changed()  # notes were swept before this process read them: anyone's
+            elif users:
+                self._users_counted(users)
+        else:
+            self._saw("auth_generation", now["auth_generation"])
 
     async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
         while True:
@@ -203,7 +235,7 @@ class Service:
         self.poll_store_generation()
         self._tasks = [
             asyncio.create_task(self._every(1.0, self.flush_auth_counts)),
-            asyncio.create_task(self._every(0.5, self.poll_store_generation)),
+            asyncio.create_task(self._every(POLL_SECONDS, self.poll_store_generation)),
             asyncio.create_task(self._every(SWEEP_SECONDS, self.auth.sweep)),
         ]
 

@@ -148,6 +148,12 @@ def _flow_insert(n: int) -> str:
     return f"INSERT INTO flows ({', '.join(_FLOW_ROW)}) VALUES {', '.join([one] * n)}"
 
 
+#: a credential version bump (Queries.bump_credentials): VALUES or a SELECT of
+#: (kind, key, version), then the conflict clause
+_BUMP_VALUES = "INSERT INTO auth_state (kind, key, version) VALUES ('n', ?, 1)"
+_BUMP_SELECT = "INSERT INTO auth_state (kind, key, version) SELECT"
+_BUMP_CONFLICT = "ON CONFLICT (kind, key) DO UPDATE SET version = auth_state.version + 1"
+
 _FLOW_UPSERT = _flow_upsert()
 #: rows per statement of Queries.insert_flow_rows (measured: 25 is the fastest)
 INSERT_ROWS = 25
@@ -277,21 +283,36 @@ class Queries:
         return int(row[0]) if row else 0
 
     def bump_generation(self) -> None:
-        self.set_meta("generation", str(self.generation() + 1))
+        self.bump_meta("generation")
+
+    def bump_meta(self, key: str) -> int:
+        """Add one to the counter ``key`` of ``meta``; its new value.
+
+        One statement, so that two processes bumping at once never write the
+        same value (a read, then a write, could: and a process that had seen
+        the first would miss the second).  On PostgreSQL the row's lock also
+        orders the bumps as their transactions commit.
+        """
+        row = self._one(
+            "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE "
+            "SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT) RETURNING value",
+            key,
+        )
+        return int(row[0])
+
+    def meta_counters(self, keys: Sequence[str]) -> dict[str, int]:
+        """The counters ``keys`` of ``meta`` (0 for one never bumped), in one read."""
+        rows = self._all(f"SELECT key, value FROM meta WHERE key IN ({_marks(len(keys))})", *keys)
+        out = dict.fromkeys(keys, 0)
+        out.update((str(k), int(v)) for k, v in rows)
+        return out
 
     # -- operators ----------------------------------------------------------
     def operator(self, name: str) -> tuple[str, str] | None:
         return self._one("SELECT name, password_hash FROM operators WHERE name = ?", name)
 
-    def credentials_version(self) -> int:
-        """A number that grows whenever credentials are changed outside the
-        server (``mailtally operator add``): a running server that sees it grow
-        forgets every credential it verified (api/service.py)."""
-        v = self.meta("credentials")
-        return int(v) if v else 0
-
     def add_operator(self, name: str, password_hash: str, now: int) -> None:
-        self.set_meta("credentials", str(self.credentials_version() + 1))
+        self.bump_credentials(name)  # (every process checks the old password again)
         self._run(
             "INSERT INTO operators (name, password_hash, createtime) VALUES (?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
@@ -563,6 +584,10 @@ class Queries:
 
     def set_password_hash(self, user_id: int, password_hash: str | None) -> None:
         self._run("UPDATE users SET password_hash = ? WHERE id = ?", password_hash, user_id)
+        # every process's cached credentials of the account stop at their next use
+        self._run(
+            f"{_BUMP_SELECT} 'n', address, 1 FROM users WHERE id = ? {_BUMP_CONFLICT}", user_id
+        )
 
     def purge_user(self, user_id: int, now: int) -> None:
         with self._recount(user_id):
@@ -852,25 +877,137 @@ class Queries:
 
     def drop_tokens_of(self, principal: str, user_id: int | None = None) -> int:
         """Drop every token of ``principal`` (and of the account ``user_id``,
-        whatever name it was issued under); the number dropped."""
-        if user_id is None:
-            n = self._changed("DELETE FROM tokens WHERE principal = ?", principal)
-        else:
-            n = self._changed(
-                "DELETE FROM tokens WHERE principal = ? OR user_id = ?", principal, user_id
-            )
-        if n:  # other processes drop the tokens they hold in memory (api/service.py)
-            self.set_meta("tokens", str(self.tokens_version() + 1))
-        return n
+        whatever name it was issued under); the number dropped.
 
-    def tokens_version(self) -> int:
-        """A number that grows whenever stored tokens are dropped before they
-        expire (logout, password change, delete, rename)."""
-        v = self.meta("tokens")
-        return int(v) if v else 0
+        Every name they were issued to, and ``principal``, gets a new
+        credential version (:meth:`bump_credentials`): every process stops
+        accepting what it cached of them at its next request.  The callers are
+        the changes that end a name's credentials (a password change, delete,
+        rename, logout), so that is where the version moves, in their
+        transaction.
+        """
+        if user_id is None:
+            rows = self._all(
+                "DELETE FROM tokens WHERE principal = ? RETURNING principal", principal
+            )
+        else:
+            rows = self._all(
+                "DELETE FROM tokens WHERE principal = ? OR user_id = ? RETURNING principal",
+                principal,
+                user_id,
+            )
+        for name in sorted({principal, *(str(r[0]) for r in rows)}):
+            self.bump_credentials(name)
+        return len(rows)
 
     def drop_expired_tokens(self, now: int) -> None:
         self._run("DELETE FROM tokens WHERE expires < ?", now)
+
+    # -- credential state shared by the API processes (migration 0011) --------
+    def bump_credentials(self, name: str) -> None:
+        """A new credential version for the canonical ``name``: what any process
+        verified of it before (a password, a token) is checked again."""
+        self._run(f"{_BUMP_VALUES} {_BUMP_CONFLICT}", name)
+
+    def auth_state(self, name: str, address: str | None = None) -> tuple[int, int, int]:
+        """(credential version, locked until) of the canonical ``name``, and until
+        when the client ``address`` (an :func:`~mailtally.auth.address_key`) is
+        refused tokens; 0 for what has no row.  One point read (two keys)."""
+        if address is None:
+            rows = self._all(
+                "SELECT kind, version, locked_until FROM auth_state WHERE kind = 'n' AND key = ?",
+                name,
+            )
+        else:
+            rows = self._all(
+                "SELECT kind, version, locked_until FROM auth_state "
+                "WHERE (kind = 'n' AND key = ?) OR (kind = 'a' AND key = ?)",
+                name,
+                address,
+            )
+        version = locked = refused = 0
+        for kind, v, until in rows:
+            if kind == "n":
+                version, locked = int(v), int(until)
+            else:
+                refused = int(until)
+        return version, locked, refused
+
+    def auth_fail(self, kind: str, key: str, now: int, limit: int, window: int) -> bool:
+        """Count a failure of ``key`` (kind 'n': a name's password, 'a': an
+        address's token); True when it is the ``limit``-th within ``window``
+        seconds, which refuses the key until ``now + window`` and starts the
+        count afresh."""
+        # the key's row first: on PostgreSQL its lock orders concurrent failures
+        # of one key, so that the limit-th is counted as such by exactly one
+        self._run(
+            "INSERT INTO auth_state (kind, key) VALUES (?, ?) ON CONFLICT (kind, key) "
+            "DO UPDATE SET locked_until = auth_state.locked_until",
+            kind,
+            key,
+        )
+        self._run(
+            "DELETE FROM auth_failures WHERE kind = ? AND key = ? AND time <= ?",
+            kind,
+            key,
+            now - window,
+        )
+        self._run("INSERT INTO auth_failures (kind, key, time) VALUES (?, ?, ?)", kind, key, now)
+        n = self._one("SELECT COUNT(*) FROM auth_failures WHERE kind = ? AND key = ?", kind, key)[0]
+        if n < limit:
+            return False
+        self._run("DELETE FROM auth_failures WHERE kind = ? AND key = ?", kind, key)
+        self._run(
+            "UPDATE auth_state SET locked_until = ? WHERE kind = ? AND key = ?",
+            now + window,
+            kind,
+            key,
+        )
+        return True
+
+    def sweep_auth(self, now: int, name_window: int, address_window: int, notes: int) -> int:
+        """Drop failures that ran out (a name's after ``name_window`` seconds, an
+        address's after ``address_window``), refusals that ran out (of rows
+        without a credential version only: a version never goes back), and the
+        auth counts' notes (:meth:`note_auth_counted`) older than ``notes``
+        seconds; the number of rows dropped."""
+        n = self._changed(
+            "DELETE FROM auth_failures WHERE (kind = 'n' AND time <= ?) "
+            "OR (kind = 'a' AND time <= ?)",
+            now - name_window,
+            now - address_window,
+        )
+        n += self._changed(
+            "DELETE FROM auth_state WHERE version = 0 AND locked_until <= ? AND NOT EXISTS "
+            "(SELECT 1 FROM auth_failures f WHERE f.kind = auth_state.kind "
+            "AND f.key = auth_state.key)",
+            now,
+        )
+        n += self._changed("DELETE FROM auth_counted WHERE time <= ?", now - notes)
+        return n
+
+    def note_auth_counted(self, node: str, users: Iterable[str], now: int) -> int:
+        """Inside the write of a process's buffered ``logins.auth_*`` counts:
+        bump meta ``auth_generation`` and note which users they were of (the
+        summaries they change); the new generation."""
+        g = self.bump_meta("auth_generation")
+        self.conn.executemany(
+            self.dialect.sql(
+                "INSERT INTO auth_counted (generation, node, user_name, time) VALUES (?, ?, ?, ?)"
+            ),
+            [(g, node, u, now) for u in sorted(set(users))],
+        )
+        return g
+
+    def auth_counted_since(self, generation: int, node: str) -> tuple[list[str], int]:
+        """The users other processes than ``node`` counted after ``generation``,
+        and how many of those generations are still noted (fewer than the
+        counter moved: some were swept, and the caller must assume any user)."""
+        rows = self._all(
+            "SELECT generation, node, user_name FROM auth_counted WHERE generation > ?",
+            generation,
+        )
+        return sorted({str(u) for _, n, u in rows if n != node}), len({g for g, _, _ in rows})
 
     # -- snapshot links (stats_snapshot, issue 11) ---------------------------
     def add_snapshot_link(
@@ -1760,7 +1897,7 @@ class Store(abc.ABC):
         thread), so that the API never holds more connections, threads or page
         caches than the store allows."""
 
-    def read_now(self, fn: Callable[[Queries], T]) -> T:
+    def read_now(self, fn: Callable[[Queries], T], single: bool = False) -> T:
         """``fn(q)`` in a reading session in this thread, if that needs no waiting
         (no connection to wait for, no lock held by another process); else
         :class:`StoreBusy` before ``fn`` has had any effect, which must be none
@@ -1768,7 +1905,11 @@ class Store(abc.ABC):
 
         For the event loop's hottest reads (api/stats.py): a read that takes
         about as long as the thread hops around it, whose Python holds the GIL
-        whatever thread it runs on.  A store without it always says busy."""
+        whatever thread it runs on.  A store without it always says busy.
+
+        ``single``: ``fn`` runs one statement, which is its own snapshot, so no
+        transaction is opened around it (on SQLite that is two statements, and
+        their locking, less: the credential check of every request, auth.py)."""
         raise StoreBusy
 
     @abc.abstractmethod

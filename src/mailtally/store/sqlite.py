@@ -212,7 +212,7 @@ class SQLiteStore(Store):
             threads = self._threads
         return await asyncio.get_running_loop().run_in_executor(threads, run)
 
-    def read_now(self, fn: Callable[[Queries], T]) -> T:
+    def read_now(self, fn: Callable[[Queries], T], single: bool = False) -> T:
         # One connection, used by one caller at a time: another thread (or event
         # loop) reading with it meanwhile is told busy, not made to wait.
         if not self._now_lock.acquire(blocking=False):
@@ -226,7 +226,8 @@ class SQLiteStore(Store):
                 # no busy handler: told at once of a lock another connection
                 # holds, so that the event loop never sleeps waiting for one
                 conn.execute("PRAGMA busy_timeout = 0")
-            conn.execute("BEGIN")
+            if not single:
+                conn.execute("BEGIN")
             try:
                 return fn(Queries(conn, DIALECT))
             except sqlite3.OperationalError as exc:
@@ -236,7 +237,8 @@ class SQLiteStore(Store):
                     raise StoreBusy from exc
                 raise
             finally:
-                conn.execute("COMMIT")
+                if not single:
+                    conn.execute("COMMIT")
         finally:
             self._now_lock.release()
 
