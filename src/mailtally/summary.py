@@ -16,7 +16,6 @@ its members are given by position, and it is not tracked by the cycle collector
 from __future__ import annotations
 
 from bisect import bisect_right
-from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -41,6 +40,7 @@ __all__ = [
     "company_summary",
     "stats_summary",
     "user_summary",
+    "user_summary_text",
     "window_of",
 ]
 
@@ -264,23 +264,17 @@ def company_summary(
     return out
 
 
-#: the flow row's columns (after its period): the counts, then the last_* times
-_LAST_AT = 1 + _NF
 #: the ``logins.last_*`` members from LAST_COLUMNS (the order UserLogins shows them)
 _LAST_IDX = tuple(
     LAST_COLUMNS.index(k) for k in _names(UserLogins)[len(_names(UserLogins)) - len(LAST_COLUMNS) :]
 )
-#: the count texts' positions (FLOW_COLUMNS order) of UserLogins' counts
-_LOGIN_IDX = tuple(FLOW_COLUMNS.index(f"logins_{k}") for k in _names(UserLogins)[:5])
-assert _LOGIN_IDX[:_NL] == tuple(range(_NM, _NM + _NL))
-assert FLOW_COLUMNS[:_NM] == tuple(f"messages_{k}" for k in MESSAGE_FLOWS)
-#: a period's counts as texts: formatted together (one C call, not one str() a
-#: count), then split; a count of zero is shown as "" (a dict lookup, in C)
-_COUNTS_FORMAT = "|".join(["%d"] * _NF)
-_ZERO_TEXT = {"0": ""}.get
-_LOGIN_TEXTS = itemgetter(*_LOGIN_IDX)
-_NO_MESSAGES = UserMessages(*("",) * _NM)
-_NO_LOGIN_COUNTS = ("",) * 5
+#: the count columns of a user period, in the order the answer shows them: the
+#: message counts, then UserLogins' counts
+_USER_COUNTS = (
+    *(f"messages_{k}" for k in _names(UserMessages)),
+    *(f"logins_{k}" for k in _names(UserLogins)[: len(_names(UserLogins)) - len(LAST_COLUMNS)]),
+)
+assert set(_USER_COUNTS) == set(FLOW_COLUMNS) and len(_USER_COUNTS) == _NF
 
 
 class _Version(msgspec.Struct, gc=False):
@@ -311,38 +305,82 @@ def _version(state: UserState) -> _Version:
     )
 
 
-def user_summary(
-    q: Queries, periods: Periods, t: Target, by: Kind, now: int
-) -> dict[str, UserPeriod]:
-    """The user shape: every leaf a string (reference Example 2).
+# -- a user period as JSON text -------------------------------------------------------
+# A user answer is built as text, not as structs that are then encoded: a period is
+# one ``%`` of the template below, where a count or a time (digits, letters, ':'
+# and spaces: nothing JSON escapes) is put as it is and every other member is
+# encoded by msgspec, once per version or quota report.  The bytes are those of
+# ``UserPeriod`` encoded by msgspec (test_summary_text compares the two paths).
+class _Middle(_Part):
+    """The members of UserPeriod between ``messages`` and ``logins``."""
+
+    services: UserServices
+    delivery: UserDelivery
+    forward: str
+    createtime: str
+    workgroup: str
+    account_type: str
+
+
+class _Tail(_Part):
+    """The members of UserPeriod after ``logins``."""
+
+    storage: UserStorage
+    deletetime: str
+
+
+assert _names(UserPeriod) == ("messages", *_names(_Middle), "logins", *_names(_Tail))
+_encode = msgspec.json.Encoder().encode
+
+
+def _members(part: msgspec.Struct) -> str:
+    """The JSON members of ``part``, as msgspec writes them, without the braces."""
+    return _encode(part)[1:-1].decode()
+
+
+def _quoted(names: tuple[str, ...]) -> str:
+    return ",".join(f'"{n}":"%s"' for n in names)
+
+
+#: one period (without its key): the 9 message counts, the version's members,
+#: UserLogins' 5 counts and 5 last_* times, the members after logins
+_PERIOD_TEXT = (
+    f'{{"messages":{{{_quoted(_names(UserMessages))}}},%s,'
+    f'"logins":{{{_quoted(_names(UserLogins))}}},%s}}'
+)
+_NO_COUNTS = ("",) * _NF
+
+
+def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: int) -> str:
+    """The user shape (reference Example 2), as the JSON text of the answer's
+    ``summary`` object: ``{"20261128":{...},...}``, periods oldest first.
 
     Built once per cache miss, so it is the cold path of every user's first
-    request (the Python here costs more than the queries): what depends only on
-    the account's version is worked out once per version, a last_* time is
-    formatted once however many periods show it, and a period that shows
-    nothing new (no counts, and the same version, report and last_* times as the
-    one before) is that same period again.
+    request: what depends only on the account's version is worked out once per
+    version, a last_* time is formatted once however many periods show it, and a
+    period that shows nothing new (no counts, and the same version, report and
+    last_* times as the one before) is that same text again.
     """
     window = window_of(periods, by, now, t.createtime)
     if not window:
-        return {}
-    flows = {r[0]: r for r in q.flows(USER, t.id, by, [p.key for p in window])}
+        return "{}"
+    flows = {r[0]: r for r in q.flow_texts(USER, t.id, by, [p.key for p in window], _USER_COUNTS)}
     lasts = tuple(q.lasts_before(USER, t.id, by, window[0].key))
     since = window[0].start
     versions = q.user_versions(t.id, since)
     v_times = [v[0] for v in versions]
-    fields_of: dict[int, _Version] = {}
+    middles: dict[int, tuple[str, _Version]] = {}  # version -> (its text, its members)
     reports = q.storage_reports(t.id, since)
     r_times = [r[0] for r in reports]
     createtime = format_time(t.createtime)
     shown: tuple[int, ...] | None = None  # the last_* times of ``last_texts``
     last_texts: tuple[str, ...] = ()
     formatted: dict[int, str] = {0: ""}  # time -> format_time(time)
-    storage: UserStorage | None = None
-    storage_of = (-2, -2)  # (report, version) of ``storage``
-    empty: UserPeriod | None = None  # the last period made without counts
+    tail = ""
+    tail_of = (-2, -2)  # (report, version) of ``tail``
+    empty: str | None = None  # the last period made without counts
     empty_of: tuple[Any, ...] = ()  # and what it showed
-    out: dict[str, UserPeriod] = {}
+    out: list[str] = []
     for p in window:
         moment = p.end - 1
         if moment > now:
@@ -353,10 +391,10 @@ def user_summary(
         ri = bisect_right(r_times, moment) - 1
         row = flows.get(p.key)
         if row is None and empty is not None and empty_of == (vi, ri, lasts):
-            out[p.key] = empty
+            out.append(f'"{p.key}":{empty}')
             continue
         if row is not None:
-            lasts = tuple(map(max, lasts, row[_LAST_AT:]))
+            lasts = tuple(map(max, lasts, row[2:]))
         if lasts != shown:  # (usually one or two of them moved)
             shown = lasts
             texts = []
@@ -367,37 +405,37 @@ def user_summary(
                     text = formatted[ts] = format_time(ts)
                 texts.append(text)
             last_texts = tuple(texts)
-        fields = fields_of.get(vi)
-        if fields is None:
+        middle = middles.get(vi)
+        if middle is None:
             state = decode_state(versions[vi][1]) if versions else UserState()
-            fields = fields_of[vi] = _version(state)
-        if storage_of != (ri, vi):
-            storage_of = (ri, vi)
+            f = _version(state)
+            text = _members(
+                _Middle(f.services, f.delivery, f.forward, createtime, f.workgroup, f.account_type)
+            )
+            middle = middles[vi] = (text, f)
+        if tail_of != (ri, vi):
+            tail_of = (ri, vi)
             items, nbytes = (reports[ri][1], reports[ri][2]) if ri >= 0 else (0, 0)
-            storage = UserStorage(str(items), fields.allowed_size, str(nbytes))
-        if row is not None:
-            c = (_COUNTS_FORMAT % row[1:_LAST_AT]).split("|")
-            c = list(map(_ZERO_TEXT, c, c))
-            messages = UserMessages(*c[:_NM])
-            logins = UserLogins(*_LOGIN_TEXTS(c), *last_texts)
-        else:
-            messages = _NO_MESSAGES
-            logins = UserLogins(*_NO_LOGIN_COUNTS, *last_texts)
-        period = out[p.key] = UserPeriod(
-            messages,
-            fields.services,
-            fields.delivery,
-            fields.forward,
-            createtime,
-            fields.workgroup,
-            fields.account_type,
-            logins,
-            storage,  # type: ignore[arg-type]
-            fields.deletetime,
-        )
+            f = middle[1]
+            storage = UserStorage(str(items), f.allowed_size, str(nbytes))
+            tail = _members(_Tail(storage, f.deletetime))
+        counts = row[1].split("|") if row is not None else _NO_COUNTS
+        text = _PERIOD_TEXT % (*counts[:_NM], middle[0], *counts[_NM:], *last_texts, tail)
+        out.append(f'"{p.key}":{text}')
         if row is None:
-            empty, empty_of = period, (vi, ri, lasts)
-    return out
+            empty, empty_of = text, (vi, ri, lasts)
+    return "{" + ",".join(out) + "}"
+
+
+_user_periods = msgspec.json.Decoder(dict[str, UserPeriod]).decode
+
+
+def user_summary(
+    q: Queries, periods: Periods, t: Target, by: Kind, now: int
+) -> dict[str, UserPeriod]:
+    """The user shape (reference Example 2) as structs: :func:`user_summary_text` read
+    back (for the command line; the API sends the text)."""
+    return _user_periods(user_summary_text(q, periods, t, by, now))  # type: ignore[no-any-return]
 
 
 def stats_summary(
