@@ -16,6 +16,7 @@ its members are given by position, and it is not tracked by the cycle collector
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -268,15 +269,6 @@ def company_summary(
 _LAST_IDX = tuple(
     LAST_COLUMNS.index(k) for k in _names(UserLogins)[len(_names(UserLogins)) - len(LAST_COLUMNS) :]
 )
-#: the count columns of a user period, in the order the answer shows them: the
-#: message counts, then UserLogins' counts
-_USER_COUNTS = (
-    *(f"messages_{k}" for k in _names(UserMessages)),
-    *(f"logins_{k}" for k in _names(UserLogins)[: len(_names(UserLogins)) - len(LAST_COLUMNS)]),
-)
-assert set(_USER_COUNTS) == set(FLOW_COLUMNS) and len(_USER_COUNTS) == _NF
-
-
 class _Version(msgspec.Struct, gc=False):
     """The members of a user-shape period that come from the account's version."""
 
@@ -306,11 +298,12 @@ def _version(state: UserState) -> _Version:
 
 
 # -- a user period as JSON text -------------------------------------------------------
-# A user answer is built as text, not as structs that are then encoded: a period is
-# one ``%`` of the template below, where a count or a time (digits, letters, ':'
-# and spaces: nothing JSON escapes) is put as it is and every other member is
-# encoded by msgspec, once per version or quota report.  The bytes are those of
-# ``UserPeriod`` encoded by msgspec (test_summary_text compares the two paths).
+# A user answer is built as text, not as structs that are then encoded: a count or
+# a time (digits, letters, ':' and spaces: nothing JSON escapes) is put as it is,
+# SQLite writes a row's counts as the members they are (Queries.flow_texts), and
+# every other member is encoded by msgspec, once per version or quota report.  The
+# bytes are those of the ``UserPeriod`` structs encoded by msgspec
+# (tests/test_summary_text.py compares the two).
 class _Middle(_Part):
     """The members of UserPeriod between ``messages`` and ``logins``."""
 
@@ -338,17 +331,28 @@ def _members(part: msgspec.Struct) -> str:
     return _encode(part)[1:-1].decode()
 
 
-def _quoted(names: tuple[str, ...]) -> str:
+def _quoted(names: Sequence[str]) -> str:
+    """A format of JSON members ``names``, each a string put with ``%s``."""
     return ",".join(f'"{n}":"%s"' for n in names)
 
 
-#: one period (without its key): the 9 message counts, the version's members,
-#: UserLogins' 5 counts and 5 last_* times, the members after logins
-_PERIOD_TEXT = (
-    f'{{"messages":{{{_quoted(_names(UserMessages))}}},%s,'
-    f'"logins":{{{_quoted(_names(UserLogins))}}},%s}}'
+_N_LOGIN_COUNTS = len(_names(UserLogins)) - len(LAST_COLUMNS)
+#: a period's message counts and UserLogins' counts, as its flow row gives them
+#: (SQLite's printf and Python's % both read ``%s``; SQLite's NULL is "")
+_MESSAGES_TEXT = (
+    _quoted(_names(UserMessages)),
+    tuple(f"messages_{k}" for k in _names(UserMessages)),
 )
-_NO_COUNTS = ("",) * _NF
+_LOGINS_TEXT = (
+    _quoted(_names(UserLogins)[:_N_LOGIN_COUNTS]),
+    tuple(f"logins_{k}" for k in _names(UserLogins)[:_N_LOGIN_COUNTS]),
+)
+_TEXTS = (_MESSAGES_TEXT, _LOGINS_TEXT)
+assert {c for _, cols in _TEXTS for c in cols} == set(FLOW_COLUMNS)
+#: the counts of a period without a flow row: every one ""
+_NO_TEXTS = tuple(fmt % (("",) * len(cols)) for fmt, cols in _TEXTS)
+#: UserLogins' last_* members
+_LASTS_FORMAT = _quoted(_names(UserLogins)[_N_LOGIN_COUNTS:])
 
 
 def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: int) -> str:
@@ -364,7 +368,7 @@ def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: in
     window = window_of(periods, by, now, t.createtime)
     if not window:
         return "{}"
-    flows = {r[0]: r for r in q.flow_texts(USER, t.id, by, [p.key for p in window], _USER_COUNTS)}
+    flows = {r[0]: r for r in q.flow_texts(USER, t.id, by, [p.key for p in window], _TEXTS)}
     lasts = tuple(q.lasts_before(USER, t.id, by, window[0].key))
     since = window[0].start
     versions = q.user_versions(t.id, since)
@@ -373,8 +377,8 @@ def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: in
     reports = q.storage_reports(t.id, since)
     r_times = [r[0] for r in reports]
     createtime = format_time(t.createtime)
-    shown: tuple[int, ...] | None = None  # the last_* times of ``last_texts``
-    last_texts: tuple[str, ...] = ()
+    shown: tuple[int, ...] | None = None  # the last_* times of ``last_text``
+    last_text = ""
     formatted: dict[int, str] = {0: ""}  # time -> format_time(time)
     tail = ""
     tail_of = (-2, -2)  # (report, version) of ``tail``
@@ -394,7 +398,7 @@ def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: in
             out.append(f'"{p.key}":{empty}')
             continue
         if row is not None:
-            lasts = tuple(map(max, lasts, row[2:]))
+            lasts = tuple(map(max, lasts, row[3:]))
         if lasts != shown:  # (usually one or two of them moved)
             shown = lasts
             texts = []
@@ -404,7 +408,7 @@ def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: in
                 if text is None:
                     text = formatted[ts] = format_time(ts)
                 texts.append(text)
-            last_texts = tuple(texts)
+            last_text = _LASTS_FORMAT % tuple(texts)
         middle = middles.get(vi)
         if middle is None:
             state = decode_state(versions[vi][1]) if versions else UserState()
@@ -419,8 +423,8 @@ def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: in
             f = middle[1]
             storage = UserStorage(str(items), f.allowed_size, str(nbytes))
             tail = _members(_Tail(storage, f.deletetime))
-        counts = row[1].split("|") if row is not None else _NO_COUNTS
-        text = _PERIOD_TEXT % (*counts[:_NM], middle[0], *counts[_NM:], *last_texts, tail)
+        messages, logins = row[1:3] if row is not None else _NO_TEXTS
+        text = f'{{"messages":{{{messages}}},{middle[0]},"logins":{{{logins},{last_text}}},{tail}}}'
         out.append(f'"{p.key}":{text}')
         if row is None:
             empty, empty_of = text, (vi, ri, lasts)

@@ -152,13 +152,20 @@ _GAUGE_SUMS = ", ".join(f"SUM({c})" for c in GAUGE_COLUMNS)
 _LAST_MAXES = ", ".join(f"MAX({c})" for c in LAST_COLUMNS)
 
 
+#: a text of Queries.flow_texts: a printf format (bound as a parameter) and the
+#: count columns it formats, in order
+Text = tuple[str, tuple[str, ...]]
+
+
 @functools.lru_cache(maxsize=8)
-def _flow_texts_select(counts: tuple[str, ...]) -> str:
-    """Queries.flow_texts' SELECT ... FROM flows for these count columns."""
-    if not set(counts) <= set(FLOW_COLUMNS):
-        raise ValueError(counts)
-    text = " || '|' || ".join(f"COALESCE(CAST(NULLIF({c}, 0) AS TEXT), '')" for c in counts)
-    return f"SELECT period, {text}, {', '.join(LAST_COLUMNS)} FROM flows"
+def _flow_texts_select(texts: tuple[tuple[str, ...], ...]) -> str:
+    """Queries.flow_texts' SELECT ... FROM flows for these columns of its texts."""
+    if not {c for cols in texts for c in cols} <= set(FLOW_COLUMNS):
+        raise ValueError(texts)
+    printfs = (
+        "printf(?, " + ", ".join(f"NULLIF({c}, 0)" for c in cols) + ")" for cols in texts
+    )
+    return f"SELECT period, {', '.join(printfs)}, {', '.join(LAST_COLUMNS)} FROM flows"
 
 
 #: search_users' sort keys -> the column (each has its index, migration 5)
@@ -1460,19 +1467,20 @@ class Queries:
         )
 
     def flow_texts(
-        self, scope: str, scope_id: int, kind: str, keys: Sequence[str], counts: Sequence[str]
+        self, scope: str, scope_id: int, kind: str, keys: Sequence[str], texts: Sequence[Text]
     ) -> list[tuple[Any, ...]]:
-        """:meth:`flows` for an answer that shows counts as text: (period, the
-        ``counts`` columns as one text, each in decimal and zero as ``""``, joined
-        by ``|``, *LAST_COLUMNS).  SQLite writes the text: Python's sqlite3 turned
-        each count into an int (and the answer each int into a text again), the
-        largest part of a user answer's reading."""
+        """:meth:`flows` for an answer that shows counts as text: (period, one
+        text for each of ``texts``, *LAST_COLUMNS).  A text is SQLite's
+        ``printf(format, ...)`` of its count columns, each in decimal and zero as
+        ``""``: Python's sqlite3 turned each count into an int (and the answer each
+        int into a text again), the largest part of a user answer's reading."""
         if not keys:
             return []
         return self._all(
-            _flow_texts_select(tuple(counts))
+            _flow_texts_select(tuple(cols for _, cols in texts))
             + f" WHERE kind = ? AND period IN ({_marks(len(keys))}) "
             "AND scope = ? AND scope_id = ? ORDER BY period",
+            *(fmt for fmt, _ in texts),
             KIND_CODES[kind],
             *keys,
             scope,
