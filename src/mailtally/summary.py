@@ -355,6 +355,24 @@ _NO_TEXTS = tuple(fmt % (("",) * len(cols)) for fmt, cols in _TEXTS)
 _LASTS_FORMAT = _quoted(_names(UserLogins)[_N_LOGIN_COUNTS:])
 
 
+def _latest(lasts: tuple[int, ...], row: tuple[Any, ...]) -> tuple[int, ...]:
+    """The later of each last_* time of ``lasts`` and of a flow_texts row:
+    ``tuple(map(max, lasts, row[3:]))`` unrolled (the builtin parses its arguments
+    at each call: most of the time of a row, when written so)."""
+    a0, a1, a2, a3, a4 = lasts
+    _, _, _, b0, b1, b2, b3, b4 = row
+    return (
+        b0 if b0 > a0 else a0,
+        b1 if b1 > a1 else a1,
+        b2 if b2 > a2 else a2,
+        b3 if b3 > a3 else a3,
+        b4 if b4 > a4 else a4,
+    )
+
+
+assert len(LAST_COLUMNS) == 5 and len(_TEXTS) == 2  # (_latest's shapes)
+
+
 def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: int) -> str:
     """The user shape (reference Example 2), as the JSON text of the answer's
     ``summary`` object: ``{"20261128":{...},...}``, periods oldest first.
@@ -398,7 +416,7 @@ def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: in
             out.append(f'"{p.key}":{empty}')
             continue
         if row is not None:
-            lasts = tuple(map(max, lasts, row[3:]))
+            lasts = _latest(lasts, row)
         if lasts != shown:  # (usually one or two of them moved)
             shown = lasts
             texts = []
