@@ -44,6 +44,7 @@ def account(call, record):
         Login(NOW - 19 * DAY + 7, "bob@acme.com", "imap4"),
         Login(NOW - 3 * DAY, "bob@acme.com", "webmail", count=3),
         StorageReport(NOW - 10 * DAY, "bob@acme.com", 12, 345_678),
+        MessageIn(NOW - 15 * DAY, "bob@acme.com", 5_000_000_000),  # past 32 bits
     )
     # a second version inside the window: forwarding to addresses, another type
     forward = {"delivery_forward": True, "forward_recipients": ["a@example.net", "B@example.org"]}
@@ -63,9 +64,11 @@ def test_a_user_answer_is_what_msgspec_makes_of_its_periods(
     assert periods[-1].forward == "a@example.net,b@example.org"  # (domains lowercased)
     # counts are shown in their periods, and zero as ""
     shown = [p.messages.in_ham for p in periods]
-    assert "1" in shown and "" in shown
+    assert "" in shown and any(s.isdigit() and s != "0" for s in shown)
     assert any(p.logins.webmail == "3" for p in periods)
     assert periods[-1].storage.current_size == "345678"
+    if by == "day":
+        assert any(p.messages.in_size == "5000000000" for p in periods)
 
 
 def test_the_structs_are_the_text_read_back(fresh_store, service, account) -> None:
