@@ -53,9 +53,7 @@ def account(call, record):
 
 
 @pytest.mark.parametrize("by", ["day", "week", "month"])
-def test_a_user_answer_is_what_msgspec_makes_of_its_periods(
-    client, operator, account, by
-) -> None:
+def test_a_user_answer_is_what_msgspec_makes_of_its_periods(client, operator, account, by) -> None:
     body = raw_summary(client, operator, type="user", object=account, by=by)
     answer = msgspec.json.decode(body, type=UserSummaryAnswer)
     assert msgspec.json.encode(answer) == body

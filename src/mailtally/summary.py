@@ -269,6 +269,8 @@ def company_summary(
 _LAST_IDX = tuple(
     LAST_COLUMNS.index(k) for k in _names(UserLogins)[len(_names(UserLogins)) - len(LAST_COLUMNS) :]
 )
+
+
 class _Version(msgspec.Struct, gc=False):
     """The members of a user-shape period that come from the account's version."""
 
@@ -304,24 +306,16 @@ def _version(state: UserState) -> _Version:
 # every other member is encoded by msgspec, once per version or quota report.  The
 # bytes are those of the ``UserPeriod`` structs encoded by msgspec
 # (tests/test_summary_text.py compares the two).
-class _Middle(_Part):
-    """The members of UserPeriod between ``messages`` and ``logins``."""
-
-    services: UserServices
-    delivery: UserDelivery
-    forward: str
-    createtime: str
-    workgroup: str
-    account_type: str
+def _part_of(name: str, members: slice) -> type[msgspec.Struct]:
+    """A struct of the ``members`` of UserPeriod (their names, types and order)."""
+    fields = msgspec.structs.fields(UserPeriod)[members]
+    return msgspec.defstruct(name, [(f.name, f.type) for f in fields], bases=(_Part,))
 
 
-class _Tail(_Part):
-    """The members of UserPeriod after ``logins``."""
-
-    storage: UserStorage
-    deletetime: str
-
-
+_LOGINS_AT = _names(UserPeriod).index("logins")
+#: the members of UserPeriod between ``messages`` and ``logins``, and after ``logins``
+_Middle = _part_of("_Middle", slice(1, _LOGINS_AT))
+_Tail = _part_of("_Tail", slice(_LOGINS_AT + 1, None))
 assert _names(UserPeriod) == ("messages", *_names(_Middle), "logins", *_names(_Tail))
 _encode = msgspec.json.Encoder().encode
 

@@ -162,9 +162,7 @@ def _flow_texts_select(texts: tuple[tuple[str, ...], ...]) -> str:
     """Queries.flow_texts' SELECT ... FROM flows for these columns of its texts."""
     if not {c for cols in texts for c in cols} <= set(FLOW_COLUMNS):
         raise ValueError(texts)
-    printfs = (
-        "printf(?, " + ", ".join(f"NULLIF({c}, 0)" for c in cols) + ")" for cols in texts
-    )
+    printfs = ("printf(?, " + ", ".join(f"NULLIF({c}, 0)" for c in cols) + ")" for cols in texts)
     return f"SELECT period, {', '.join(printfs)}, {', '.join(LAST_COLUMNS)} FROM flows"
 
 
