@@ -8,11 +8,12 @@ CPU time a request (``time.thread_time``) and the SHA-256 of every answer in ord
 so that two versions of the code can be compared byte for byte at a fixed "now"::
 
     .venv/bin/python bench/summary_cpu.py STORE [--users 300] [--by day,week,month] \
-        [--now 1795000000] [--cprofile FILE] [--companies]
+        [--now 1795000000] [--companies] [--hashes FILE] [--cprofile FILE]
 
-Under ``valgrind --tool=callgrind --instr-atstart=no`` it switches counting on for
-the requests only (``CALLGRIND_START``: ``--callgrind``), so that the instruction
-count per request excludes start-up.
+The old code of a commit runs with ``PYTHONPATH`` set to its ``git archive`` (and the
+compiled extension copied in).  Under ``valgrind --tool=callgrind --instr-atstart=no``,
+``--callgrind`` switches counting on for the requests only (``callgrind_control``),
+so that the instructions per request leave start-up out.
 """
 
 from __future__ import annotations
@@ -20,23 +21,18 @@ from __future__ import annotations
 import argparse
 import cProfile
 import hashlib
+import os
 import pstats
 import subprocess
 import sys
 import time
 
+from mailtally.api.service import Service
 from mailtally.api.stats import summary_body
 from mailtally.config import load_config
 from mailtally.periods import FixedClock
 from mailtally.store import open_store
 from mailtally.tree import find_target
-
-
-class _Svc:
-    """What summary_body reads of the service: the periods."""
-
-    def __init__(self, periods: object) -> None:
-        self.periods = periods
 
 
 def main() -> int:
@@ -53,8 +49,6 @@ def main() -> int:
 
     config = load_config(None, db=f"sqlite:///{args.store}")
     store = open_store(config.db)
-    from mailtally.api.service import Service
-
     svc = Service(store, config, FixedClock(args.now) if args.now else None)
     now = svc.clock.now()
     with store.read() as q:
@@ -78,7 +72,7 @@ def main() -> int:
     one(*work[0])  # warm: the statements, the period windows
     prof = cProfile.Profile(time.thread_time) if args.cprofile else None
     if args.callgrind:
-        subprocess.run(["callgrind_control", "-i", "on", str(__import__("os").getpid())])
+        subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())])
     if prof:
         prof.enable()
     t0 = time.thread_time()
@@ -87,7 +81,7 @@ def main() -> int:
     if prof:
         prof.disable()
     if args.callgrind:
-        subprocess.run(["callgrind_control", "-i", "off", str(__import__("os").getpid())])
+        subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())])
     digest = hashlib.sha256()
     lines = []
     for w, b in zip(work, bodies, strict=True):
