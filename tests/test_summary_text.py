@@ -13,6 +13,7 @@ from conftest import DAY, NOW, ok, rfc
 from mailtally.api.stats import UserSummaryAnswer
 from mailtally.events import Login, MessageIn, StorageReport
 from mailtally.summary import user_summary
+from test_windows import make_company
 
 #: text JSON escapes (a quote, a backslash, a control character) and text it does not
 WORKGROUP = 'ops "night" \\ ünï ✓'
@@ -26,15 +27,7 @@ def raw_summary(client, operator, **request) -> bytes:
 
 @pytest.fixture
 def account(call, record):
-    ok(call("change_company", company="Acme", attributes={"createtime": rfc(NOW - 80 * DAY)}))
-    ok(
-        call(
-            "change_domain",
-            domain="acme.com",
-            company="Acme",
-            attributes={"createtime": rfc(NOW - 80 * DAY)},
-        )
-    )
+    make_company(call, NOW - 80 * DAY)
     ok(call("create_workgroup", domain="acme.com", workgroup=WORKGROUP))
     attributes = {"createtime": rfc(NOW - 60 * DAY), "workgroup": WORKGROUP}
     ok(call("change_user", user="bob@acme.com", attributes=attributes))
