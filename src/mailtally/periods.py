@@ -77,11 +77,12 @@ def format_time(ts: int | None) -> str:
     # no format specs (parsing ``:02d`` cost more than the rest)
     day, second = divmod(ts, 86400)
     date_part, year_part = _utc_day(day)
-    minutes = second // 60
-    return f"{date_part}{_TWO[minutes // 60]}:{_TWO[minutes % 60]}:{_TWO[second % 60]}{year_part}"
+    return f"{date_part}{_HOUR_MINUTE[second // 60]}{_TWO[second % 60]}{year_part}"
 
 
 _TWO = [f"{i:02d}" for i in range(60)]
+#: "HH:MM:" of each minute of a day
+_HOUR_MINUTE = [f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440)]
 
 
 @lru_cache(maxsize=4096)

@@ -16,7 +16,7 @@ its members are given by position, and it is not tracked by the cycle collector
 from __future__ import annotations
 
 from bisect import bisect_right
-from operator import itemgetter
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -41,6 +41,7 @@ __all__ = [
     "company_summary",
     "stats_summary",
     "user_summary",
+    "user_summary_text",
     "window_of",
 ]
 
@@ -264,23 +265,10 @@ def company_summary(
     return out
 
 
-#: the flow row's columns (after its period): the counts, then the last_* times
-_LAST_AT = 1 + _NF
 #: the ``logins.last_*`` members from LAST_COLUMNS (the order UserLogins shows them)
 _LAST_IDX = tuple(
     LAST_COLUMNS.index(k) for k in _names(UserLogins)[len(_names(UserLogins)) - len(LAST_COLUMNS) :]
 )
-#: the count texts' positions (FLOW_COLUMNS order) of UserLogins' counts
-_LOGIN_IDX = tuple(FLOW_COLUMNS.index(f"logins_{k}") for k in _names(UserLogins)[:5])
-assert _LOGIN_IDX[:_NL] == tuple(range(_NM, _NM + _NL))
-assert FLOW_COLUMNS[:_NM] == tuple(f"messages_{k}" for k in MESSAGE_FLOWS)
-#: a period's counts as texts: formatted together (one C call, not one str() a
-#: count), then split; a count of zero is shown as "" (a dict lookup, in C)
-_COUNTS_FORMAT = "|".join(["%d"] * _NF)
-_ZERO_TEXT = {"0": ""}.get
-_LOGIN_TEXTS = itemgetter(*_LOGIN_IDX)
-_NO_MESSAGES = UserMessages(*("",) * _NM)
-_NO_LOGIN_COUNTS = ("",) * 5
 
 
 class _Version(msgspec.Struct, gc=False):
@@ -311,38 +299,104 @@ def _version(state: UserState) -> _Version:
     )
 
 
-def user_summary(
-    q: Queries, periods: Periods, t: Target, by: Kind, now: int
-) -> dict[str, UserPeriod]:
-    """The user shape: every leaf a string (reference Example 2).
+# -- a user period as JSON text -------------------------------------------------------
+# A user answer is built as text, not as structs that are then encoded: a count or
+# a time (digits, letters, ':' and spaces: nothing JSON escapes) is put as it is,
+# SQLite writes a row's counts as the members they are (Queries.flow_texts), and
+# every other member is encoded by msgspec, once per version or quota report.  The
+# bytes are those of the ``UserPeriod`` structs encoded by msgspec
+# (tests/test_summary_text.py compares the two).
+def _part_of(name: str, members: slice) -> type[msgspec.Struct]:
+    """A struct of the ``members`` of UserPeriod (their names, types and order)."""
+    fields = msgspec.structs.fields(UserPeriod)[members]
+    return msgspec.defstruct(name, [(f.name, f.type) for f in fields], bases=(_Part,))
+
+
+_LOGINS_AT = _names(UserPeriod).index("logins")
+#: the members of UserPeriod between ``messages`` and ``logins``, and after ``logins``
+_Middle = _part_of("_Middle", slice(1, _LOGINS_AT))
+_Tail = _part_of("_Tail", slice(_LOGINS_AT + 1, None))
+assert _names(UserPeriod) == ("messages", *_names(_Middle), "logins", *_names(_Tail))
+_encode = msgspec.json.Encoder().encode
+
+
+def _members(part: msgspec.Struct) -> str:
+    """The JSON members of ``part``, as msgspec writes them, without the braces."""
+    return _encode(part)[1:-1].decode()
+
+
+def _quoted(names: Sequence[str]) -> str:
+    """A format of JSON members ``names``, each a string put with ``%s``."""
+    return ",".join(f'"{n}":"%s"' for n in names)
+
+
+_N_LOGIN_COUNTS = len(_names(UserLogins)) - len(LAST_COLUMNS)
+#: a period's message counts and UserLogins' counts, as its flow row gives them
+#: (SQLite's printf and Python's % both read ``%s``; SQLite's NULL is "")
+_MESSAGES_TEXT = (
+    _quoted(_names(UserMessages)),
+    tuple(f"messages_{k}" for k in _names(UserMessages)),
+)
+_LOGINS_TEXT = (
+    _quoted(_names(UserLogins)[:_N_LOGIN_COUNTS]),
+    tuple(f"logins_{k}" for k in _names(UserLogins)[:_N_LOGIN_COUNTS]),
+)
+_TEXTS = (_MESSAGES_TEXT, _LOGINS_TEXT)
+assert {c for _, cols in _TEXTS for c in cols} == set(FLOW_COLUMNS)
+#: the counts of a period without a flow row: every one ""
+_NO_TEXTS = tuple(fmt % (("",) * len(cols)) for fmt, cols in _TEXTS)
+#: UserLogins' last_* members
+_LASTS_FORMAT = _quoted(_names(UserLogins)[_N_LOGIN_COUNTS:])
+
+
+def _latest(lasts: tuple[int, ...], row: tuple[Any, ...]) -> tuple[int, ...]:
+    """The later of each last_* time of ``lasts`` and of a flow_texts row:
+    ``tuple(map(max, lasts, row[3:]))`` unrolled (the builtin parses its arguments
+    at each call: most of the time of a row, when written so)."""
+    a0, a1, a2, a3, a4 = lasts
+    _, _, _, b0, b1, b2, b3, b4 = row
+    return (
+        b0 if b0 > a0 else a0,
+        b1 if b1 > a1 else a1,
+        b2 if b2 > a2 else a2,
+        b3 if b3 > a3 else a3,
+        b4 if b4 > a4 else a4,
+    )
+
+
+assert len(LAST_COLUMNS) == 5 and len(_TEXTS) == 2  # (_latest's shapes)
+
+
+def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: int) -> str:
+    """The user shape (reference Example 2), as the JSON text of the answer's
+    ``summary`` object: ``{"20261128":{...},...}``, periods oldest first.
 
     Built once per cache miss, so it is the cold path of every user's first
-    request (the Python here costs more than the queries): what depends only on
-    the account's version is worked out once per version, a last_* time is
-    formatted once however many periods show it, and a period that shows
-    nothing new (no counts, and the same version, report and last_* times as the
-    one before) is that same period again.
+    request: what depends only on the account's version is worked out once per
+    version, a last_* time is formatted once however many periods show it, and a
+    period that shows nothing new (no counts, and the same version, report and
+    last_* times as the one before) is that same text again.
     """
     window = window_of(periods, by, now, t.createtime)
     if not window:
-        return {}
-    flows = {r[0]: r for r in q.flows(USER, t.id, by, [p.key for p in window])}
+        return "{}"
+    flows = {r[0]: r for r in q.flow_texts(USER, t.id, by, [p.key for p in window], _TEXTS)}
     lasts = tuple(q.lasts_before(USER, t.id, by, window[0].key))
     since = window[0].start
     versions = q.user_versions(t.id, since)
     v_times = [v[0] for v in versions]
-    fields_of: dict[int, _Version] = {}
+    middles: dict[int, tuple[str, _Version]] = {}  # version -> (its text, its members)
     reports = q.storage_reports(t.id, since)
     r_times = [r[0] for r in reports]
     createtime = format_time(t.createtime)
-    shown: tuple[int, ...] | None = None  # the last_* times of ``last_texts``
-    last_texts: tuple[str, ...] = ()
+    shown: tuple[int, ...] | None = None  # the last_* times of ``last_text``
+    last_text = ""
     formatted: dict[int, str] = {0: ""}  # time -> format_time(time)
-    storage: UserStorage | None = None
-    storage_of = (-2, -2)  # (report, version) of ``storage``
-    empty: UserPeriod | None = None  # the last period made without counts
+    tail = ""
+    tail_of = (-2, -2)  # (report, version) of ``tail``
+    empty: str | None = None  # the last period made without counts
     empty_of: tuple[Any, ...] = ()  # and what it showed
-    out: dict[str, UserPeriod] = {}
+    out: list[str] = []
     for p in window:
         moment = p.end - 1
         if moment > now:
@@ -353,10 +407,10 @@ def user_summary(
         ri = bisect_right(r_times, moment) - 1
         row = flows.get(p.key)
         if row is None and empty is not None and empty_of == (vi, ri, lasts):
-            out[p.key] = empty
+            out.append(f'"{p.key}":{empty}')
             continue
         if row is not None:
-            lasts = tuple(map(max, lasts, row[_LAST_AT:]))
+            lasts = _latest(lasts, row)
         if lasts != shown:  # (usually one or two of them moved)
             shown = lasts
             texts = []
@@ -366,38 +420,38 @@ def user_summary(
                 if text is None:
                     text = formatted[ts] = format_time(ts)
                 texts.append(text)
-            last_texts = tuple(texts)
-        fields = fields_of.get(vi)
-        if fields is None:
+            last_text = _LASTS_FORMAT % tuple(texts)
+        middle = middles.get(vi)
+        if middle is None:
             state = decode_state(versions[vi][1]) if versions else UserState()
-            fields = fields_of[vi] = _version(state)
-        if storage_of != (ri, vi):
-            storage_of = (ri, vi)
+            f = _version(state)
+            text = _members(
+                _Middle(f.services, f.delivery, f.forward, createtime, f.workgroup, f.account_type)
+            )
+            middle = middles[vi] = (text, f)
+        if tail_of != (ri, vi):
+            tail_of = (ri, vi)
             items, nbytes = (reports[ri][1], reports[ri][2]) if ri >= 0 else (0, 0)
-            storage = UserStorage(str(items), fields.allowed_size, str(nbytes))
-        if row is not None:
-            c = (_COUNTS_FORMAT % row[1:_LAST_AT]).split("|")
-            c = list(map(_ZERO_TEXT, c, c))
-            messages = UserMessages(*c[:_NM])
-            logins = UserLogins(*_LOGIN_TEXTS(c), *last_texts)
-        else:
-            messages = _NO_MESSAGES
-            logins = UserLogins(*_NO_LOGIN_COUNTS, *last_texts)
-        period = out[p.key] = UserPeriod(
-            messages,
-            fields.services,
-            fields.delivery,
-            fields.forward,
-            createtime,
-            fields.workgroup,
-            fields.account_type,
-            logins,
-            storage,  # type: ignore[arg-type]
-            fields.deletetime,
-        )
+            f = middle[1]
+            storage = UserStorage(str(items), f.allowed_size, str(nbytes))
+            tail = _members(_Tail(storage, f.deletetime))
+        messages, logins = row[1:3] if row is not None else _NO_TEXTS
+        text = f'{{"messages":{{{messages}}},{middle[0]},"logins":{{{logins},{last_text}}},{tail}}}'
+        out.append(f'"{p.key}":{text}')
         if row is None:
-            empty, empty_of = period, (vi, ri, lasts)
-    return out
+            empty, empty_of = text, (vi, ri, lasts)
+    return "{" + ",".join(out) + "}"
+
+
+_user_periods = msgspec.json.Decoder(dict[str, UserPeriod]).decode
+
+
+def user_summary(
+    q: Queries, periods: Periods, t: Target, by: Kind, now: int
+) -> dict[str, UserPeriod]:
+    """The user shape (reference Example 2) as structs: :func:`user_summary_text` read
+    back (for the command line; the API sends the text)."""
+    return _user_periods(user_summary_text(q, periods, t, by, now))  # type: ignore[no-any-return]
 
 
 def stats_summary(

@@ -40,7 +40,7 @@ from mailtally.summary import (
     CompanyPeriod,
     UserPeriod,
     company_summary,
-    user_summary,
+    user_summary_text,
 )
 from mailtally.tree import (
     COMPANY_ROLES,
@@ -155,18 +155,23 @@ def canonical_object(svc: Service, type_: str | None, obj: str | None) -> object
 
 def summary_body(svc: Service, q: Queries, t: Target, by: Kind, now: int) -> bytes:
     """The encoded answer for ``t``: it depends on the object, not on who asks."""
-    answer: UserSummaryAnswer | CompanySummaryAnswer
     if t.type == "user":
-        answer = UserSummaryAnswer(summary=user_summary(q, svc.periods, t, by, now))
-    else:
-        scope = COMPANY if t.type == "company" else DOMAIN
-        periods = company_summary(q, svc.periods, scope, t.id, t.createtime, by, now)
-        answer = CompanySummaryAnswer(summary=periods)
-    body = _encode(answer)
+        # built as text (summary.user_summary_text): the bytes msgspec would make
+        # of UserSummaryAnswer, exactly as long as they are
+        text = user_summary_text(q, svc.periods, t, by, now)
+        return b"".join((_USER_HEAD, text.encode(), b"}"))
+    scope = COMPANY if t.type == "company" else DOMAIN
+    periods = company_summary(q, svc.periods, scope, t.id, t.createtime, by, now)
+    body = _encode(CompanySummaryAnswer(summary=periods))
     # msgspec hands back its whole output buffer, grown by half as it went: up
     # to a third of it past the answer's end, which len() does not show.  The
     # answer cache is bounded by len(), so it keeps an exact copy.
     return bytes(memoryview(body))
+
+
+#: a user answer up to its ``summary`` object: ``success`` first, as every Answer
+_USER_HEAD = _encode(UserSummaryAnswer(summary={})).removesuffix(b"{}}")
+assert _USER_HEAD.endswith(b'"summary":')
 
 
 #: An answer's key: the canonical object (its kind and id: every spelling, case

@@ -163,6 +163,20 @@ _GAUGE_SUMS = ", ".join(f"SUM({c})" for c in GAUGE_COLUMNS)
 _LAST_MAXES = ", ".join(f"MAX({c})" for c in LAST_COLUMNS)
 
 
+#: a text of Queries.flow_texts: a printf format (bound as a parameter) and the
+#: count columns it formats, in order
+Text = tuple[str, tuple[str, ...]]
+
+
+@functools.lru_cache(maxsize=8)
+def _flow_texts_select(texts: tuple[tuple[str, ...], ...]) -> str:
+    """Queries.flow_texts' SELECT ... FROM flows for these columns of its texts."""
+    if not {c for cols in texts for c in cols} <= set(FLOW_COLUMNS):
+        raise ValueError(texts)
+    printfs = ("printf(?, " + ", ".join(f"NULLIF({c}, 0)" for c in cols) + ")" for cols in texts)
+    return f"SELECT period, {', '.join(printfs)}, {', '.join(LAST_COLUMNS)} FROM flows"
+
+
 #: search_users' sort keys -> the column (each has its index, migration 5)
 USER_SORTS = {
     "user": "address",
@@ -1601,6 +1615,27 @@ class Queries:
             scope_id,
         )
 
+    def flow_texts(
+        self, scope: str, scope_id: int, kind: str, keys: Sequence[str], texts: Sequence[Text]
+    ) -> list[tuple[Any, ...]]:
+        """:meth:`flows` for an answer that shows counts as text: (period, one
+        text for each of ``texts``, *LAST_COLUMNS).  A text is SQLite's
+        ``printf(format, ...)`` of its count columns, each in decimal and zero as
+        ``""``: Python's sqlite3 turned each count into an int (and the answer each
+        int into a text again), the largest part of a user answer's reading."""
+        if not keys:
+            return []
+        return self._all(
+            _flow_texts_select(tuple(cols for _, cols in texts))
+            + f" WHERE kind = ? AND period IN ({_marks(len(keys))}) "
+            "AND scope = ? AND scope_id = ? ORDER BY period",
+            *(fmt for fmt, _ in texts),
+            KIND_CODES[kind],
+            *keys,
+            scope,
+            scope_id,
+        )
+
     def lasts_before(self, scope: str, scope_id: int, kind: str, first: str) -> tuple[int, ...]:
         """The latest last_* times of all periods of ``kind`` before ``first`` (a
         period key of that kind, or any text after every key: '9999' for all).
@@ -1619,27 +1654,29 @@ class Queries:
         parts = [("month", self._month_keys(month))]
         if kind != "month":
             parts += zip(("week", "day"), _weeks_and_days_before(first[:8]), strict=True)
-        lasts = (0,) * len(LAST_COLUMNS)
+        # one statement (a request's statements cost more in Python than the seeks)
+        rows = " UNION ALL ".join(
+            f"SELECT {', '.join(LAST_COLUMNS)} FROM flows WHERE kind = ? AND period IN "
+            f"({_marks(len(keys) + 1)}) AND scope = ? AND scope_id = ?"
+            for _, keys in parts
+        )
+        params: list[Any] = []
         for part, keys in parts:
-            row = self._one(
-                f"SELECT {_LAST_MAXES} FROM flows WHERE kind = ? AND period IN "
-                f"({_marks(len(keys) + 1)}) AND scope = ? AND scope_id = ?",
-                KIND_CODES[part],
-                "",
-                *keys,
-                scope,
-                scope_id,
-            )
-            lasts = tuple(max(a, int(b or 0)) for a, b in zip(lasts, row, strict=True))
-        return lasts
+            params += (KIND_CODES[part], "", *keys, scope, scope_id)
+        row = self._one(f"SELECT {_LAST_MAXES} FROM ({rows})", *params)
+        return tuple(int(v or 0) for v in row)
 
     def _month_keys(self, before: str) -> list[str]:
         """Every month key from the oldest month row to the last before ``before``
         (two seeks: the oldest and the newest month of any scope)."""
-        # (two statements: SQLite answers MIN or MAX alone by one seek, both by a scan)
+        # (two subqueries: SQLite answers MIN or MAX alone by one seek, both by a scan)
         code = KIND_CODES["month"]
-        first = self._one("SELECT MIN(period) FROM flows WHERE kind = ? AND period > ''", code)[0]
-        last = self._one("SELECT MAX(period) FROM flows WHERE kind = ?", code)[0]
+        first, last = self._one(
+            "SELECT (SELECT MIN(period) FROM flows WHERE kind = ? AND period > ''), "
+            "(SELECT MAX(period) FROM flows WHERE kind = ?)",
+            code,
+            code,
+        )
         out: list[str] = []
         if first is None:
             return out
@@ -1795,7 +1832,8 @@ class Queries:
         )
 
 
-def _weeks_and_days_before(day: str) -> tuple[list[str], list[str]]:
+@functools.lru_cache(maxsize=1024)
+def _weeks_and_days_before(day: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """For a day key ('YYYYMMDD'): the keys of the weeks from the one holding its
     month's first day to its own week (excluded), and of its week's days before it."""
     t = date(int(day[:4]), int(day[4:6]), int(day[6:8]))
@@ -1806,7 +1844,7 @@ def _weeks_and_days_before(day: str) -> tuple[list[str], list[str]]:
     while monday < week:
         weeks.append(f"{monday:%Y%m%d}-{monday + timedelta(days=6):%Y%m%d}")
         monday += timedelta(days=7)
-    return weeks, [f"{week + timedelta(days=i):%Y%m%d}" for i in range(t.weekday())]
+    return tuple(weeks), tuple(f"{week + timedelta(days=i):%Y%m%d}" for i in range(t.weekday()))
 
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
