@@ -231,7 +231,7 @@ def test_a_store_ingested_before_sources_resumes_as_the_default_source(
     db.executescript(
         "DROP INDEX ingest_files_source; ALTER TABLE ingest_files DROP COLUMN source;"
         "UPDATE ingest_state SET name = 'joiner' WHERE name = 'joiner/default';"
-        "UPDATE meta SET value = '10' WHERE key = 'schema_version';"
+        "UPDATE meta SET value = '11' WHERE key = 'schema_version';"
     )
     db.close()
     mine.write_bytes(data)
