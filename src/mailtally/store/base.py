@@ -94,9 +94,27 @@ class Dialect:
     name: str
     placeholder: str  # "?" or "%s"
     greatest: str  # "max" or "GREATEST"
+    #: (what, by what) replaced in every statement: PostgreSQL's unique keys
+    #: lead with company_id (its migrations: Citus distributes by it), so an
+    #: upsert names that key
+    rewrites: tuple[tuple[str, str], ...] = ()
 
     def sql(self, text: str) -> str:
-        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+        if self.placeholder == "?":
+            return text
+        return _translate(self, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _translate(dialect: Dialect, text: str) -> str:
+    """``text`` in a ``%s`` dialect (psycopg): a literal ``%`` doubled, each
+    ``?`` a placeholder (our statements hold no ``?`` in a literal), the
+    dialect's rewrites made.  Cached: the same few hundred statements are
+    translated once per process, not once per request."""
+    out = text.replace("%", "%%").replace("?", dialect.placeholder)
+    for what, by in dialect.rewrites:
+        out = out.replace(what, by)
+    return out
 
 
 #: a flat flow row's columns, as add_flow_rows and insert_flow_rows take them
@@ -448,6 +466,9 @@ class Queries:
         44 MB more peak RSS for an ingest at 100,000 accounts, for no speed.
         """
         conn = self.conn
+        if self.dialect.name != "sqlite":
+            yield from conn.execute(self.dialect.sql(self._ACCOUNTS))
+            return
         size = int(conn.execute("PRAGMA cache_size").fetchone()[0])
         conn.execute("PRAGMA cache_size = -2048")
         try:
@@ -1714,10 +1735,14 @@ def fill_search_columns(q: Queries) -> None:
 MIGRATION_STEPS = {3: fill_company_keys, 5: fill_search_columns}
 
 
-def migrations() -> list[tuple[int, str]]:
-    """The numbered schema migrations shipped with the package, in order."""
+def migrations(backend: str = "") -> list[tuple[int, str]]:
+    """The numbered schema migrations shipped with the package, in order: SQLite's,
+    or those of the folder ``backend`` (``postgres``) beside them."""
     found = []
-    for entry in importlib.resources.files("mailtally.store.migrations").iterdir():
+    folder = importlib.resources.files("mailtally.store.migrations")
+    if backend:
+        folder = folder.joinpath(backend)
+    for entry in folder.iterdir():
         m = _MIGRATION.match(entry.name)
         if m:
             found.append((int(m.group(1)), entry.read_text(encoding="utf-8")))
@@ -1774,7 +1799,17 @@ class Store(abc.ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    #: the number of the newest migration this version of mailtally ships for the backend
+    latest_migration: int = 0
+    #: the migrations applied when this process opened the store (none: it was current)
+    applied_migrations: tuple[int, ...] = ()
+
     def schema_version(self) -> int:
         with self.read() as q:
             v = q.meta("schema_version")
         return int(v) if v else 0
+
+    def migrations_current(self) -> bool:
+        """Whether the store's schema is the one this version of mailtally writes
+        (false when another process migrated it further, or never finished)."""
+        return self.schema_version() == self.latest_migration

@@ -115,9 +115,12 @@ class SQLiteStore(Store):
                         "SELECT value FROM meta WHERE key = 'schema_version'"
                     ).fetchone()
                     current = int(row[0]) if row else 0
+                applied = []
                 for number, script in migrations():
+                    self.latest_migration = number
                     if number <= current:
                         continue
+                    applied.append(number)
                     for statement in _statements(script):
                         conn.execute(statement)
                     if number in MIGRATION_STEPS:
@@ -131,6 +134,7 @@ class SQLiteStore(Store):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self.applied_migrations = tuple(applied)
 
     @property
     def open_readers(self) -> int:
