@@ -139,7 +139,7 @@ def outside_rows(store, caller: str) -> dict[str, list[Any]]:
         for table, column in TENANT_TABLES.items():
             out[table] = q.conn.execute(
                 f"SELECT * FROM {table} WHERE {column} IS NOT {acme} "
-                f"ORDER BY {row_order(q.conn, table)}"
+                f"ORDER BY {row_order(q, table)}"
             ).fetchall()
         if caller == "dadmin@acme.net":
             d = q.domain_by_name("acme.net")[0]
