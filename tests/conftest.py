@@ -209,9 +209,7 @@ class PGSchemas:
 def pg_schemas() -> Iterator[PGSchemas]:
     url = os.environ.get(PG_VARIABLE)
     if not url:
-        pytest.skip(
-            f"PostgreSQL cases: set {PG_VARIABLE}=postgresql://USER:PASSWORD@HOST/DATABASE"
-        )
+        pytest.skip(f"PostgreSQL cases: set {PG_VARIABLE}=postgresql://USER:PASSWORD@HOST/DATABASE")
     schemas = PGSchemas(url)
     yield schemas
     schemas.close()

@@ -138,8 +138,7 @@ def outside_rows(store, caller: str) -> dict[str, list[Any]]:
         acme = q.company_by_name("Acme")[0]
         for table, column in TENANT_TABLES.items():
             out[table] = q.conn.execute(
-                f"SELECT * FROM {table} WHERE {column} IS NOT {acme} "
-                f"ORDER BY {row_order(q, table)}"
+                f"SELECT * FROM {table} WHERE {column} IS NOT {acme} ORDER BY {row_order(q, table)}"
             ).fetchall()
         if caller == "dadmin@acme.net":
             d = q.domain_by_name("acme.net")[0]

@@ -206,12 +206,21 @@ class PostgresStore(Store):
         self._migrate()
         self._write_lock = threading.Lock()
         self._writers = ConnectionPool(
-            url, min_size=1, max_size=1, configure=_configure, timeout=WRITE_TIMEOUT,
-            name="mailtally-write", open=True,
+            url,
+            min_size=1,
+            max_size=1,
+            configure=_configure,
+            timeout=WRITE_TIMEOUT,
+            name="mailtally-write",
+            open=True,
         )
         self._readers = ConnectionPool(
-            url, min_size=1, max_size=readers, configure=_configure_reader,
-            name="mailtally-read", open=True,
+            url,
+            min_size=1,
+            max_size=readers,
+            configure=_configure_reader,
+            name="mailtally-read",
+            open=True,
         )
         self._closed = False
         self._threads: ThreadPoolExecutor | None = None
