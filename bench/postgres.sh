@@ -110,8 +110,6 @@ if a != b:
 print(users, days)
 EOF
 read -r users days <"$OUT/sizes.txt"
-vacuum_db() { psql -X -q "$1" -c "VACUUM (ANALYZE)" ; }
-vacuum_db "$(pgdb run)"
 sq_bytes=$(stat -c %s "$OUT/store.sqlite3")
 pg_bytes=$(psql -X -At "$(pgdb run)" -c "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public'")
@@ -137,11 +135,14 @@ for backend in sqlite postgresql; do
         IFS='|' read -r label body <<<"$run"
         curl -s -X POST "$URL/stats_summary" -d "$body" | grep -q '"success":true' \
             || { echo "postgres.sh: $backend $label failed" >&2; exit 1; }
+        # (--timeout: on a loaded machine a request may wait seconds; it counts, slowly)
         BODY=$body EXPECT='"summary":{"' wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
-            -s bench/post.lua "$URL/stats_summary" >"$OUT/wrk.out"
+            --timeout 10s -s bench/post.lua "$URL/stats_summary" >"$OUT/wrk.out"
+        cat "$OUT/wrk.out" >>"$OUT/wrk.txt"
         read -r _ rps p50 p99 requests non200 unexpected errors < <(grep '^RESULT ' "$OUT/wrk.out")
         ((non200 + unexpected + errors == 0)) \
-            || { echo "postgres.sh: $backend $label: failed requests" >&2; exit 1; }
+            || { echo "postgres.sh: $backend $label: $non200 non-200, $unexpected unexpected," \
+                "$errors socket errors of $requests" >&2; exit 1; }
         echo "$backend|$label|$rps|$p50|$p99|$(cut -d' ' -f1-3 /proc/loadavg)" >>"$API"
     done
     stop_server
