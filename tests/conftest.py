@@ -124,6 +124,33 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: the test checks SQLite itself")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without :data:`PG_VARIABLE`, the PostgreSQL cases are left out (and one
+    line of the summary says so), not reported skipped one by one."""
+    if os.environ.get(PG_VARIABLE):
+        return
+    pg = [i for i in items if getattr(i, "callspec", None) and _on_pg(i)]
+    if pg:
+        items[:] = [i for i in items if not (getattr(i, "callspec", None) and _on_pg(i))]
+        config.hook.pytest_deselected(items=pg)
+        config.stash[_PG_LEFT_OUT] = len(pg)
+
+
+def _on_pg(item: pytest.Item) -> bool:
+    return item.callspec.params.get("backend") == "postgresql"  # type: ignore[attr-defined]
+
+
+_PG_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if n := config.stash.get(_PG_LEFT_OUT, 0):
+        terminalreporter.write_line(
+            f"{n} PostgreSQL cases not run: set {PG_VARIABLE}=postgresql://USER:PASSWORD@HOST/"
+            "DATABASE (a database the tests may fill) to run them"
+        )
+
+
 class PGSchemas:
     """One schema per test session on the database of :data:`PG_VARIABLE`, emptied
     (not recreated) for each test: a TRUNCATE, not a CREATE DATABASE."""

@@ -18,11 +18,14 @@ transaction discipline.
 from __future__ import annotations
 
 import abc
+import asyncio
 import functools
 import importlib.resources
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -1749,6 +1752,39 @@ def migrations(backend: str = "") -> list[tuple[int, str]]:
     return sorted(found)
 
 
+class ReadingThreads:
+    """The threads of :meth:`Store.reading`: at most ``n``, started with the first
+    call; after :meth:`close` a call is refused with ``closed_error``."""
+
+    def __init__(self, n: int, closed_error: type[Exception]) -> None:
+        self.n = n
+        self.closed_error = closed_error
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    async def run(
+        self, session: Callable[[Callable[[Queries], T]], T], fn: Callable[[Queries], T]
+    ) -> T:
+        """``session(fn)`` on one of the threads."""
+        with self._lock:
+            if self._closed:
+                raise self.closed_error("the store is closed")
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.n, thread_name_prefix="mailtally-store"
+                )
+            pool = self._pool
+        return await asyncio.get_running_loop().run_in_executor(pool, session, fn)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._closed = True
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
 class StoreBusy(Exception):
     """:meth:`Store.read_now` could not read without waiting: read on the store's
     threads instead (:meth:`Store.reading`)."""
@@ -1781,6 +1817,11 @@ class Store(abc.ABC):
         about as long as the thread hops around it, whose Python holds the GIL
         whatever thread it runs on.  A store without it always says busy."""
         raise StoreBusy
+
+    def _session(self, fn: Callable[[Queries], T]) -> T:
+        """``fn(q)`` in a reading session of this thread."""
+        with self.read() as q:
+            return fn(q)
 
     @abc.abstractmethod
     @contextmanager

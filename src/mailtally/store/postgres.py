@@ -23,10 +23,8 @@ ingesters on one database.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -43,6 +41,7 @@ from mailtally.store.base import (
     Dialect,
     GaugeRow,
     Queries,
+    ReadingThreads,
     Store,
     StoreBusy,
     migrations,
@@ -223,8 +222,7 @@ class PostgresStore(Store):
             open=True,
         )
         self._closed = False
-        self._threads: ThreadPoolExecutor | None = None
-        self._threads_lock = threading.Lock()
+        self._reads = ReadingThreads(READER_THREADS, psycopg.InterfaceError)
         self._now: psycopg.Connection[Any] | None = None
         self._now_lock = threading.Lock()
 
@@ -262,19 +260,7 @@ class PostgresStore(Store):
             yield PGQueries(_Conn(conn), DIALECT)
 
     async def reading(self, fn: Callable[[Queries], T]) -> T:
-        def run() -> T:
-            with self.read() as q:
-                return fn(q)
-
-        with self._threads_lock:
-            if self._closed:
-                raise psycopg.InterfaceError("the store is closed")
-            if self._threads is None:
-                self._threads = ThreadPoolExecutor(
-                    max_workers=READER_THREADS, thread_name_prefix="mailtally-store"
-                )
-            threads = self._threads
-        return await asyncio.get_running_loop().run_in_executor(threads, run)
+        return await self._reads.run(self._session, fn)
 
     def read_now(self, fn: Callable[[Queries], T]) -> T:
         # One connection of its own, used by one caller at a time (as SQLite's):
@@ -312,11 +298,8 @@ class PostgresStore(Store):
             yield PGQueries(_Conn(conn), DIALECT)
 
     def close(self) -> None:
-        with self._threads_lock:
-            threads, self._threads = self._threads, None
-            self._closed = True
-        if threads is not None:
-            threads.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
+        self._reads.close()
         with self._now_lock:
             if self._now is not None:
                 self._now.close()
