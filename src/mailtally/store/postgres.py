@@ -254,6 +254,12 @@ class PostgresStore(Store):
                     applied.append(number)
         self.applied_migrations = tuple(applied)
 
+    @property
+    def open_readers(self) -> int:
+        """Reader connections open now (idle or in use): never above :attr:`max_readers`
+        (:meth:`read_now`'s own is not one of them)."""
+        return int(self._readers.get_stats().get("pool_size", 0))
+
     @contextmanager
     def read(self) -> Iterator[Queries]:
         with self._readers.connection() as conn:
