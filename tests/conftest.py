@@ -383,6 +383,12 @@ def summary(call, credentials: Any = _KEEP, **request: Any) -> dict[str, Any]:
     return ok(call("stats_summary", credentials=credentials, **request))["summary"]
 
 
+def run_sql(q: Any, sql: str, params: Any = ()) -> Any:
+    """``sql`` (written with ``?``, as Queries' statements) on the session's
+    connection, whatever the backend: its cursor."""
+    return q.conn.execute(q.dialect.sql(sql), params)
+
+
 def table_rows(store: Store, *tables: str) -> dict[str, list[Any]]:
     """Every row of ``tables``, to prove that a refused request changed nothing."""
     out: dict[str, list[Any]] = {}
