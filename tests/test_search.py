@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import DAY, NOW, as_user, failed, ok, rfc
+from conftest import DAY, NOW, as_user, failed, ok, rfc, run_sql
 from mailtally.events import Login
 
 ACCOUNTS = (
