@@ -4,7 +4,12 @@ Everything a test does goes through what a deployment runs: the tree is built
 with API requests, activity is recorded with :func:`mailtally.record_events`
 (the one recording path), and answers are read back from the API.
 
-* ``fresh_store`` — an empty store in a file under ``tmp_path``
+* ``fresh_store`` — an empty store: a file under ``tmp_path``, then a PostgreSQL
+  schema (every test that uses it runs on both backends, see ``backend``)
+* ``backend`` / ``store_url`` — the backend of the test (``sqlite``, ``postgresql``)
+  and the URL of an empty store on it, for tests that open stores themselves;
+  ``@pytest.mark.sqlite_only`` keeps a test off PostgreSQL.  PostgreSQL cases
+  need :data:`PG_VARIABLE` (else they are skipped, with one line saying so)
 * ``clock`` — a :class:`~mailtally.periods.FixedClock` at :data:`NOW`; set
   ``clock.value`` to move time
 * ``config`` — a cheap argon2 profile; parametrize it indirectly for other
@@ -22,6 +27,7 @@ and plain helpers: ``ok``/``failed`` (assert an answer), ``summary``,
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -106,14 +112,168 @@ def clock() -> FixedClock:
     return FixedClock(NOW)
 
 
+#: The backends of every test that asks for a store (``fresh_store``, ``store_url``).
+BACKENDS = ("sqlite", "postgresql")
+#: A PostgreSQL database the tests may fill (each session works in a schema of its
+#: own and drops it): ``postgresql://USER:PASSWORD@HOST/DATABASE``.  Unset: the
+#: PostgreSQL cases are skipped.  .ci/run sets it.
+PG_VARIABLE = "MAILTALLY_TEST_PG"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: the test checks SQLite itself")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without :data:`PG_VARIABLE`, the PostgreSQL cases are left out (and one
+    line of the summary says so), not reported skipped one by one."""
+    if os.environ.get(PG_VARIABLE):
+        return
+    pg = [i for i in items if getattr(i, "callspec", None) and _on_pg(i)]
+    if pg:
+        items[:] = [i for i in items if not (getattr(i, "callspec", None) and _on_pg(i))]
+        config.hook.pytest_deselected(items=pg)
+        config.stash[_PG_LEFT_OUT] = len(pg)
+
+
+def _on_pg(item: pytest.Item) -> bool:
+    return item.callspec.params.get("backend") == "postgresql"  # type: ignore[attr-defined]
+
+
+_PG_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if n := config.stash.get(_PG_LEFT_OUT, 0):
+        terminalreporter.write_line(
+            f"{n} PostgreSQL cases not run: set {PG_VARIABLE}=postgresql://USER:PASSWORD@HOST/"
+            "DATABASE (a database the tests may fill) to run them"
+        )
+
+
+class PGSchemas:
+    """One schema per test session on the database of :data:`PG_VARIABLE`, emptied
+    (not recreated) for each test: a TRUNCATE, not a CREATE DATABASE."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.schema = f"mailtally_test_{os.getpid()}"
+        self.admin = psycopg.connect(url, autocommit=True)
+        self.admin.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+        self.admin.execute(f"CREATE SCHEMA {self.schema}")
+        sep = "&" if "?" in url else "?"
+        #: the URL of the schema (libpq's options: its search_path)
+        self.url = f"{url}{sep}options=-csearch_path%3D{self.schema}"
+        open_store(self.url).close()  # migrated once per session
+        parents = ("companies", "domains")  # (what foreign keys point at: filled first)
+        self.tables = sorted(
+            (
+                r[0]
+                for r in self.admin.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                    (self.schema,),
+                )
+            ),
+            key=lambda t: (t not in parents, parents.index(t) if t in parents else 0, t),
+        )
+        #: (table, column) of every identity column, to move on past copied ids
+        self.identities = self.admin.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND is_identity = 'YES'",
+            (self.schema,),
+        ).fetchall()
+
+    def empty(self) -> str:
+        """Empty every table (but the schema version), restart the ids, and
+        return the URL.  (DELETE: a test leaves a few rows, and TRUNCATE's new
+        files for every table and index cost ~0.8 s a test.)"""
+        sql = [f"DELETE FROM {self.schema}.meta WHERE key <> 'schema_version'"]
+        sql += [f"DELETE FROM {self.schema}.{t}" for t in reversed(self.tables) if t != "meta"]
+        sql += [
+            f"SELECT setval(pg_get_serial_sequence('{self.schema}.{t}', '{c}'), 1, false)"
+            for t, c in self.identities
+        ]
+        self.admin.execute("; ".join(sql))
+        return self.url
+
+    def load(self, sqlite_file: Path) -> str:
+        """Empty the schema and copy a SQLite store's rows into it (the platform
+        is built once, on SQLite, through the API): the same ids, the same rows."""
+        self.empty()
+        src = sqlite3.connect(sqlite_file)
+        try:
+            with self.admin.transaction():
+                for table in self.tables:
+                    cur = src.execute(f"SELECT * FROM {table}")
+                    cols = [d[0] for d in cur.description]
+                    rows = cur.fetchall()
+                    if table == "meta":
+                        rows = [r for r in rows if r[cols.index("key")] != "schema_version"]
+                    if rows:
+                        with self.admin.cursor() as c:
+                            c.executemany(
+                                f"INSERT INTO {self.schema}.{table} ({', '.join(cols)}) "
+                                f"VALUES ({', '.join(['%s'] * len(cols))})",
+                                rows,
+                            )
+                for table, column in self.identities:
+                    t = f"{self.schema}.{table}"
+                    self.admin.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{t}', '{column}'), "
+                        f"COALESCE(MAX({column}), 0) + 1, false) FROM {t}"
+                    )
+        finally:
+            src.close()
+        return self.url
+
+    def close(self) -> None:
+        self.admin.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+        self.admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_schemas() -> Iterator[PGSchemas]:
+    url = os.environ.get(PG_VARIABLE)
+    if not url:
+        pytest.skip(f"PostgreSQL cases: set {PG_VARIABLE}=postgresql://USER:PASSWORD@HOST/DATABASE")
+    schemas = PGSchemas(url)
+    yield schemas
+    schemas.close()
+
+
+@pytest.fixture(params=BACKENDS, ids=("sqlite", "pg"))
+def backend(request) -> str:
+    """The store backend of the test: every test asking for a store runs on both."""
+    if request.param == "postgresql" and request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("checks SQLite itself")
+    return str(request.param)
+
+
 @pytest.fixture
-def fresh_store(request, tmp_path) -> Iterator[Store]:
-    """A store in ``tmp_path``: empty, or a copy of the :func:`platform` when the
-    test asks for that fixture (the platform is built once per session)."""
-    path = tmp_path / "t.sqlite3"
+def store_url(request, backend: str, tmp_path) -> str:
+    """The URL of an empty store on the test's backend (a file under ``tmp_path``;
+    the session's PostgreSQL schema, emptied)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 't.sqlite3'}"
+    return request.getfixturevalue("pg_schemas").empty()
+
+
+@pytest.fixture
+def fresh_store(request, backend: str, tmp_path) -> Iterator[Store]:
+    """An empty store on the test's backend, or a copy of the :func:`platform`
+    when the test asks for that fixture (the platform is built once per session)."""
     if "platform" in request.fixturenames:
-        shutil.copyfile(request.getfixturevalue("platform_file"), path)
-    store = open_store(f"sqlite:///{path}")
+        platform = request.getfixturevalue("platform_file")
+        if backend == "sqlite":
+            path = tmp_path / "t.sqlite3"
+            shutil.copyfile(platform, path)
+            url = f"sqlite:///{path}"
+        else:
+            url = request.getfixturevalue("pg_schemas").load(platform)
+    else:
+        url = request.getfixturevalue("store_url")
+    store = open_store(url)
     yield store
     store.close()
 
@@ -223,18 +383,29 @@ def summary(call, credentials: Any = _KEEP, **request: Any) -> dict[str, Any]:
     return ok(call("stats_summary", credentials=credentials, **request))["summary"]
 
 
+def run_sql(q: Any, sql: str, params: Any = ()) -> Any:
+    """``sql`` (written with ``?``, as Queries' statements) on the session's
+    connection, whatever the backend: its cursor."""
+    return q.conn.execute(q.dialect.sql(sql), params)
+
+
 def table_rows(store: Store, *tables: str) -> dict[str, list[Any]]:
     """Every row of ``tables``, to prove that a refused request changed nothing."""
     out: dict[str, list[Any]] = {}
     with store.read() as q:
         for t in tables:
-            out[t] = q.conn.execute(f"SELECT * FROM {t} ORDER BY {row_order(q.conn, t)}").fetchall()
+            out[t] = q.conn.execute(f"SELECT * FROM {t} ORDER BY {row_order(q, t)}").fetchall()
     return out
 
 
-def row_order(conn: Any, table: str) -> str:
+def row_order(q: Any, table: str) -> str:
     """An ORDER BY that lists ``table``'s rows in a stable order: by rowid, or by
-    the primary key of a WITHOUT ROWID table (the counter tables, migration 0004)."""
+    the primary key of a WITHOUT ROWID table (the counter tables, migration 0004);
+    on PostgreSQL by every column."""
+    conn = q.conn
+    if q.dialect.name != "sqlite":
+        n = len(conn.execute(f"SELECT * FROM {table} LIMIT 0").description)
+        return ", ".join(str(i) for i in range(1, n + 1))
     try:
         conn.execute(f"SELECT rowid FROM {table} LIMIT 0")
         return "rowid"

@@ -433,3 +433,20 @@ def test_demo_platform_is_consistent(run, tmp_path):
                 assert answer["success"] is expected, (user, answer)
     finally:
         store.close()
+
+
+# -- migrate -------------------------------------------------------------------------
+
+
+def test_migrate_brings_a_new_store_to_the_latest_schema_once(run, store_url):
+    from mailtally.store import open_store
+
+    first = run("migrate", "--db", store_url)
+    assert first.exit_code == 0, first.output
+    with open_store(store_url) as store:
+        latest = store.latest_migration
+        assert store.schema_version() == latest and store.migrations_current()
+        assert store.applied_migrations == ()  # (the command applied them)
+    assert first.output.strip().endswith(f"schema version {latest:04d}")
+    again = run("migrate", "--db", store_url)
+    assert again.exit_code == 0 and again.output.strip() == f"schema version {latest:04d}"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PW, as_user, failed, ok
+from conftest import PW, as_user, failed, ok, row_order
 from isolation import platform_file, snapshot  # noqa: F401
 from mailtally.store import open_store
 from mailtally.store.base import migrations
@@ -64,9 +64,9 @@ def _roles_of_company(store, name: str) -> list[Any]:
     with store.read() as q:
         c = q.company_by_name(name)
         assert c is not None
-        return q.conn.execute(
-            "SELECT * FROM roles WHERE company_id = ? ORDER BY rowid", (c[0],)
-        ).fetchall()
+        return q._all(
+            f"SELECT * FROM roles WHERE company_id = ? ORDER BY {row_order(q, 'roles')}", c[0]
+        )
 
 
 def test_the_same_local_part_in_two_tenants(platform, call, fresh_store):

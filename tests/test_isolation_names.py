@@ -138,15 +138,15 @@ def outside_rows(store, caller: str) -> dict[str, list[Any]]:
         acme = q.company_by_name("Acme")[0]
         for table, column in TENANT_TABLES.items():
             out[table] = q.conn.execute(
-                f"SELECT * FROM {table} WHERE {column} IS NOT {acme} "
-                f"ORDER BY {row_order(q.conn, table)}"
+                f"SELECT * FROM {table} WHERE {column} IS DISTINCT FROM {acme} "
+                f"ORDER BY {row_order(q, table)}"
             ).fetchall()
         if caller == "dadmin@acme.net":
             d = q.domain_by_name("acme.net")[0]
             for table, where in OUTSIDE_ACME_NET.items():
                 out[f"acme:{table}"] = q.conn.execute(
                     f"SELECT * FROM {table} WHERE company_id = {acme} AND "
-                    f"{where.format(d=d)} ORDER BY rowid"
+                    f"{where.format(d=d)} ORDER BY {row_order(q, table)}"
                     if table != "domains"
                     else f"SELECT * FROM domains WHERE company_id = {acme} AND id <> {d}"
                 ).fetchall()

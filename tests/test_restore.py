@@ -16,6 +16,7 @@ from conftest import (
     failed_alike,
     ok,
     rfc,
+    run_sql,
     summary,
     table_rows,
     ts,
@@ -29,15 +30,15 @@ TREE = ("domains", "users", "addresses", "roles", "audit_log", "gauges", "user_v
 
 def account_id(store, address: str) -> int:
     with store.read() as q:
-        row = q.conn.execute(
-            "SELECT id FROM users WHERE address = ? ORDER BY id DESC", (address,)
+        row = run_sql(
+            q, "SELECT id FROM users WHERE address = ? ORDER BY id DESC", (address,)
         ).fetchone()
     return int(row[0])
 
 
 def domain_ids(store, name: str) -> list[int]:
     with store.read() as q:
-        rows = q.conn.execute("SELECT id FROM domains WHERE name = ? ORDER BY id", (name,))
+        rows = run_sql(q, "SELECT id FROM domains WHERE name = ? ORDER BY id", (name,))
         return [int(r[0]) for r in rows.fetchall()]
 
 
@@ -91,8 +92,8 @@ def test_restore_under_a_new_name(platform, call, record, fresh_store):
         "alias": 0,
     }
     with fresh_store.read() as q:
-        last = q.conn.execute(
-            "SELECT method, object, object_id FROM audit_log ORDER BY id DESC LIMIT 2"
+        last = run_sql(
+            q, "SELECT method, object, object_id FROM audit_log ORDER BY id DESC LIMIT 2"
         ).fetchall()
     assert last[1] == ("restore_user", "robert@acme.net", bid)
 
@@ -147,7 +148,7 @@ def test_a_deleted_domain_comes_back_with_its_history(platform, call, record, fr
     clock.value = NOW
     failed(call("get_domain", credentials=ADMIN, domain="spare.com"), 2)
     with fresh_store.read() as q:  # the row stays, deleted
-        row = q.conn.execute("SELECT deletetime FROM domains WHERE id = ?", did).fetchone()
+        row = run_sql(q, "SELECT deletetime FROM domains WHERE id = ?", did).fetchone()
     assert row == (NOW - 3600,)
     ok(call("restore_domain", credentials=ADMIN, domain="spare.com"))
     assert domain_ids(fresh_store, "spare.com") == did
@@ -162,8 +163,8 @@ def test_a_deleted_domain_comes_back_with_its_history(platform, call, record, fr
         ("filter", "forward", "deleted", "mailbox", "alias"), 0
     )
     with fresh_store.read() as q:
-        methods = q.conn.execute(
-            "SELECT method, object_kind, object_id FROM audit_log ORDER BY id DESC LIMIT 2"
+        methods = run_sql(
+            q, "SELECT method, object_kind, object_id FROM audit_log ORDER BY id DESC LIMIT 2"
         ).fetchall()
     assert methods == [("restore_domain", "domain", did[0]), ("delete_domain", "domain", did[0])]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import DAY, NOW, as_user, failed, ok, rfc, table_rows
+from conftest import DAY, NOW, as_user, failed, ok, rfc, run_sql
 from mailtally.events import Login
 
 ACCOUNTS = (
@@ -163,8 +163,9 @@ def test_deleted_accounts_carry_id_and_delete_time(shop, call, clock, fresh_stor
     live = users_of(search(call, criteria={"domain": DOMAIN}))
     assert f"dan@{DOMAIN}" not in live and len(live) == len(shop) - 1
     answer = search(call, criteria={"domain": DOMAIN, "deleted": True}, sort={"by": "delete_time"})
-    rows = table_rows(fresh_store, "users")["users"]
-    dan_id = next(r[0] for r in rows if r[3] == f"dan@{DOMAIN}")
+    with fresh_store.read() as q:
+        dan_id = run_sql(q, "SELECT id FROM users WHERE address = ?", (f"dan@{DOMAIN}",))
+        dan_id = dan_id.fetchone()[0]
     assert answer["users"] == [
         {"user": f"dan@{DOMAIN}", "id": dan_id, "delete_time": rfc(NOW + 60)}
     ]

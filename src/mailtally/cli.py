@@ -72,7 +72,11 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj["config"] = config_path
 
 
-db_option = click.option("--db", default=None, help="Store URL: sqlite:///PATH (or MAILTALLY_DB).")
+db_option = click.option(
+    "--db",
+    default=None,
+    help="Store URL: sqlite:///PATH or postgresql://HOST/DATABASE (or MAILTALLY_DB).",
+)
 tz_option = click.option("--timezone", default=None, help="IANA zone for period boundaries.")
 
 
@@ -183,6 +187,31 @@ def operator_add(ctx: click.Context, name: str, db: str | None) -> None:
         q.drop_tokens_of(name)
     store.close()
     click.echo(f"operator {name} ready")
+
+
+@main.command()
+@db_option
+@click.pass_context
+def migrate(ctx: click.Context, db: str | None) -> None:
+    """Bring the store's schema up to this version (SQLite or PostgreSQL).
+
+    Every command does it when it opens the store; this one does only that, so
+    that a deployment can migrate once before it starts its nodes."""
+    config = _config(ctx, db=db)
+    try:
+        store = open_store(config.db)
+    except StoreURLError as exc:
+        raise click.ClickException(f"db: {exc}") from None
+    try:
+        applied = store.applied_migrations
+        version = store.schema_version()
+        current = store.migrations_current()
+    finally:
+        store.close()
+    done = f"applied {', '.join(f'{n:04d}' for n in applied)}; " if applied else ""
+    click.echo(f"{done}schema version {version:04d}" + ("" if current else " (not current)"))
+    if not current:
+        raise SystemExit(1)
 
 
 @main.command()

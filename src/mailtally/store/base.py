@@ -18,11 +18,14 @@ transaction discipline.
 from __future__ import annotations
 
 import abc
+import asyncio
 import functools
 import importlib.resources
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -99,9 +102,27 @@ class Dialect:
     name: str
     placeholder: str  # "?" or "%s"
     greatest: str  # "max" or "GREATEST"
+    #: (what, by what) replaced in every statement: PostgreSQL's unique keys
+    #: lead with company_id (its migrations: Citus distributes by it), so an
+    #: upsert names that key
+    rewrites: tuple[tuple[str, str], ...] = ()
 
     def sql(self, text: str) -> str:
-        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+        if self.placeholder == "?":
+            return text
+        return _translate(self, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _translate(dialect: Dialect, text: str) -> str:
+    """``text`` in a ``%s`` dialect (psycopg): a literal ``%`` doubled, each
+    ``?`` a placeholder (our statements hold no ``?`` in a literal), the
+    dialect's rewrites made.  Cached: the same few hundred statements are
+    translated once per process, not once per request."""
+    out = text.replace("%", "%%").replace("?", dialect.placeholder)
+    for what, by in dialect.rewrites:
+        out = out.replace(what, by)
+    return out
 
 
 #: a flat flow row's columns, as add_flow_rows and insert_flow_rows take them
@@ -492,6 +513,9 @@ class Queries:
         44 MB more peak RSS for an ingest at 100,000 accounts, for no speed.
         """
         conn = self.conn
+        if self.dialect.name != "sqlite":
+            yield from conn.execute(self.dialect.sql(self._ACCOUNTS))
+            return
         size = int(conn.execute("PRAGMA cache_size").fetchone()[0])
         conn.execute("PRAGMA cache_size = -2048")
         try:
@@ -1663,7 +1687,7 @@ class Queries:
         params: list[Any] = []
         for part, keys in parts:
             params += (KIND_CODES[part], "", *keys, scope, scope_id)
-        row = self._one(f"SELECT {_LAST_MAXES} FROM ({rows})", *params)
+        row = self._one(f"SELECT {_LAST_MAXES} FROM ({rows}) AS l", *params)
         return tuple(int(v or 0) for v in row)
 
     def _month_keys(self, before: str) -> list[str]:
@@ -1903,14 +1927,51 @@ def fill_search_columns(q: Queries) -> None:
 MIGRATION_STEPS = {3: fill_company_keys, 5: fill_search_columns}
 
 
-def migrations() -> list[tuple[int, str]]:
-    """The numbered schema migrations shipped with the package, in order."""
+def migrations(backend: str = "") -> list[tuple[int, str]]:
+    """The numbered schema migrations shipped with the package, in order: SQLite's,
+    or those of the folder ``backend`` (``postgres``) beside them."""
     found = []
-    for entry in importlib.resources.files("mailtally.store.migrations").iterdir():
+    folder = importlib.resources.files("mailtally.store.migrations")
+    if backend:
+        folder = folder.joinpath(backend)
+    for entry in folder.iterdir():
         m = _MIGRATION.match(entry.name)
         if m:
             found.append((int(m.group(1)), entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+class ReadingThreads:
+    """The threads of :meth:`Store.reading`: at most ``n``, started with the first
+    call; after :meth:`close` a call is refused with ``closed_error``."""
+
+    def __init__(self, n: int, closed_error: type[Exception]) -> None:
+        self.n = n
+        self.closed_error = closed_error
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    async def run(
+        self, session: Callable[[Callable[[Queries], T]], T], fn: Callable[[Queries], T]
+    ) -> T:
+        """``session(fn)`` on one of the threads."""
+        with self._lock:
+            if self._closed:
+                raise self.closed_error("the store is closed")
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.n, thread_name_prefix="mailtally-store"
+                )
+            pool = self._pool
+        return await asyncio.get_running_loop().run_in_executor(pool, session, fn)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._closed = True
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 class StoreBusy(Exception):
@@ -1950,6 +2011,11 @@ class Store(abc.ABC):
         their locking, less: the credential check of every request, auth.py)."""
         raise StoreBusy
 
+    def _session(self, fn: Callable[[Queries], T]) -> T:
+        """``fn(q)`` in a reading session of this thread."""
+        with self.read() as q:
+            return fn(q)
+
     @abc.abstractmethod
     @contextmanager
     def write(self) -> Iterator[Queries]:
@@ -1967,7 +2033,17 @@ class Store(abc.ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    #: the number of the newest migration this version of mailtally ships for the backend
+    latest_migration: int = 0
+    #: the migrations applied when this process opened the store (none: it was current)
+    applied_migrations: tuple[int, ...] = ()
+
     def schema_version(self) -> int:
         with self.read() as q:
             v = q.meta("schema_version")
         return int(v) if v else 0
+
+    def migrations_current(self) -> bool:
+        """Whether the store's schema is the one this version of mailtally writes
+        (false when another process migrated it further, or never finished)."""
+        return self.schema_version() == self.latest_migration

@@ -27,11 +27,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -40,6 +38,7 @@ from mailtally.store.base import (
     MIGRATION_STEPS,
     Dialect,
     Queries,
+    ReadingThreads,
     Store,
     StoreBusy,
     migrations,
@@ -94,8 +93,7 @@ class SQLiteStore(Store):
         self._opening = 0  # readers being opened (counted against the bound)
         self._closed = False
         #: the threads of :meth:`reading`, started with the first call
-        self._threads: ThreadPoolExecutor | None = None
-        self._threads_lock = threading.Lock()
+        self._reads = ReadingThreads(READER_THREADS, sqlite3.ProgrammingError)
         #: read_now's connection (opened with the first call) and who holds it
         self._now: sqlite3.Connection | None = None
         self._now_lock = threading.Lock()
@@ -115,9 +113,12 @@ class SQLiteStore(Store):
                         "SELECT value FROM meta WHERE key = 'schema_version'"
                     ).fetchone()
                     current = int(row[0]) if row else 0
+                applied = []
                 for number, script in migrations():
+                    self.latest_migration = number
                     if number <= current:
                         continue
+                    applied.append(number)
                     for statement in _statements(script):
                         conn.execute(statement)
                     if number in MIGRATION_STEPS:
@@ -131,6 +132,7 @@ class SQLiteStore(Store):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self.applied_migrations = tuple(applied)
 
     @property
     def open_readers(self) -> int:
@@ -198,19 +200,7 @@ class SQLiteStore(Store):
             self._give_back(conn)
 
     async def reading(self, fn: Callable[[Queries], T]) -> T:
-        def run() -> T:
-            with self.read() as q:
-                return fn(q)
-
-        with self._threads_lock:
-            if self._closed:
-                raise sqlite3.ProgrammingError("the store is closed")
-            if self._threads is None:
-                self._threads = ThreadPoolExecutor(
-                    max_workers=READER_THREADS, thread_name_prefix="mailtally-store"
-                )
-            threads = self._threads
-        return await asyncio.get_running_loop().run_in_executor(threads, run)
+        return await self._reads.run(self._session, fn)
 
     def read_now(self, fn: Callable[[Queries], T], single: bool = False) -> T:
         # One connection, used by one caller at a time: another thread (or event
@@ -257,8 +247,7 @@ class SQLiteStore(Store):
     def close(self) -> None:
         """Close every connection: the idle readers now, the ones in use as their
         sessions end (waiting readers are refused)."""
-        with self._threads_lock:
-            threads, self._threads = self._threads, None
+        self._reads.close()
         with self._pool:
             self._closed = True
             for conn in self._idle:
@@ -266,8 +255,6 @@ class SQLiteStore(Store):
                 self._readers.remove(conn)
             self._idle.clear()
             self._pool.notify_all()
-        if threads is not None:
-            threads.shutdown(wait=False, cancel_futures=True)
         with self._now_lock:
             if self._now is not None:
                 self._now.close()

@@ -1,0 +1,318 @@
+"""The PostgreSQL store (psycopg 3 and psycopg_pool), for several API nodes and
+ingesters on one database.
+
+* The SQL is :class:`~mailtally.store.base.Queries`' own, in the ``%s`` dialect
+  (:data:`DIALECT`); :class:`PGQueries` replaces only the counter writes, which
+  PostgreSQL takes far faster as one statement per table than as one per row.
+* Reading sessions are ``REPEATABLE READ READ ONLY`` transactions on a pool of
+  connections (:data:`READERS`): one snapshot for a whole summary, as SQLite's
+  read transaction gives.
+* Writing sessions are serialised across every process and node, as SQLite's
+  are by its file lock: each takes the transaction-scoped advisory lock
+  :data:`WRITE_LOCK` first.  Tree actions read and then write (a name free,
+  then taken; a version number, then the next one), which a lock makes as safe
+  as on SQLite.  A batch's counter deltas are one ``INSERT … SELECT … FROM
+  unnest(…) GROUP BY … ORDER BY key ON CONFLICT DO UPDATE SET x = x + excluded.x``
+  per table: rows are aggregated by key and written in key order, so that two
+  writers that ever write without the lock (or a future one that shards it)
+  take row locks in the same order and cannot deadlock.
+* Migrations: ``store/migrations/postgres/NNNN_*.sql``, numbered as the SQLite
+  migration each stands for; applied at start (under an advisory lock: two
+  nodes starting together migrate once) and by ``mailtally migrate``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.adapt import Loader
+from psycopg_pool import ConnectionPool
+
+from mailtally.store.base import (
+    FLOW_COLUMNS,
+    GAUGE_COLUMNS,
+    KIND_CODES,
+    LAST_COLUMNS,
+    Dialect,
+    GaugeRow,
+    Queries,
+    ReadingThreads,
+    Store,
+    StoreBusy,
+    migrations,
+)
+
+__all__ = ["DIALECT", "READERS", "PGQueries", "PostgresStore"]
+
+T = TypeVar("T")
+
+#: Unique keys that lead with company_id in PostgreSQL's schema (Citus needs the
+#: distribution column in every unique key): the upserts of Queries name them so.
+DIALECT = Dialect(
+    name="postgresql",
+    placeholder="%s",
+    greatest="GREATEST",
+    rewrites=(
+        (
+            "ON CONFLICT (kind, period, scope, scope_id)",
+            "ON CONFLICT (company_id, kind, period, scope, scope_id)",
+        ),
+        (
+            "ON CONFLICT (scope, scope_id, kind, period)",
+            "ON CONFLICT (company_id, scope, scope_id, kind, period)",
+        ),
+        ("ON CONFLICT (user_id, time)", "ON CONFLICT (company_id, user_id, time)"),
+        ("ON CONFLICT (domain_id, name)", "ON CONFLICT (company_id, domain_id, name)"),
+        # Queries.flow_texts: SQLite's printf is PostgreSQL's format (both read
+        # %s, and both write NULL as "")
+        ("printf(", "format("),
+    ),
+)
+
+#: Reader connections per process (the pool's bound).
+READERS = 4
+#: Threads running :meth:`PostgresStore.reading` (the API's reads).
+READER_THREADS = 2
+#: advisory lock keys (any two numbers no other program on the database uses)
+WRITE_LOCK = 0x6D61696C_74000001
+MIGRATE_LOCK = 0x6D61696C_74000002
+#: a write waits this long for a connection (another thread's batch) before failing
+WRITE_TIMEOUT = 600.0
+#: counter rows per upsert statement (bounds the arrays built in memory)
+UPSERT_ROWS = 20_000
+
+
+class _NumericLoader(Loader):
+    """``numeric`` as an int when it is whole: SUM of a bigint column is numeric
+    in PostgreSQL, an integer in SQLite, and callers take it as an int."""
+
+    def load(self, data: Any) -> int | Decimal:
+        text = bytes(data)
+        try:
+            return int(text)
+        except ValueError:
+            return Decimal(text.decode())
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.adapters.register_loader("numeric", _NumericLoader)
+
+
+def _configure_reader(conn: psycopg.Connection[Any]) -> None:
+    _configure(conn)
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+
+
+class _Conn:
+    """A psycopg connection as :class:`Queries` uses one (sqlite3's
+    ``execute``/``executemany``): parameters always passed, so that a ``%%`` of
+    the dialect is read as ``%`` even in a statement without any."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self.raw.execute(sql, params)
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        with self.raw.cursor() as cur:
+            cur.executemany(sql, params)
+
+
+def _flow_key(row: Sequence[Any]) -> tuple[int, int, str, str, int]:
+    """A flat flow row's primary key in PostgreSQL: (company_id, kind code,
+    period, scope, scope_id)."""
+    return (row[0], KIND_CODES[row[3]], row[4], row[1], row[2])
+
+
+def _unnest_upsert(
+    table: str, key: tuple[str, ...], adds: tuple[str, ...], maxes: tuple[str, ...]
+) -> str:
+    """One statement adding many rows of deltas to ``table``: the rows come as
+    one array per column, are summed (``adds``) and maxed (``maxes``) by key, and
+    written in key order."""
+    types = {"scope": "text", "period": "text", "kind": "smallint"}
+    cols = (*key, *adds, *maxes)
+    arrays = ", ".join(f"%s::{types.get(c, 'bigint')}[]" for c in cols)
+    keys = ", ".join(key)
+    sets = [f"{c} = {table}.{c} + excluded.{c}" for c in adds]
+    sets += [f"{c} = GREATEST({table}.{c}, excluded.{c})" for c in maxes]
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {keys}, "
+        + ", ".join([f"SUM({c})" for c in adds] + [f"MAX({c})" for c in maxes])
+        + f" FROM unnest({arrays}) AS t({', '.join(cols)}) GROUP BY {keys} ORDER BY {keys} "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(sets)}"
+    )
+
+
+_FLOW_KEY = ("company_id", "kind", "period", "scope", "scope_id")
+_GAUGE_KEY = ("company_id", "scope", "scope_id", "kind", "period")
+_FLOW_UPSERT = _unnest_upsert("flows", _FLOW_KEY, FLOW_COLUMNS, LAST_COLUMNS)
+_GAUGE_UPSERT = _unnest_upsert("gauges", _GAUGE_KEY, GAUGE_COLUMNS, ())
+_FLOW_COPY = (
+    f"COPY flows (company_id, scope, scope_id, kind, period, "
+    f"{', '.join(FLOW_COLUMNS + LAST_COLUMNS)}) FROM STDIN"
+)
+
+
+class PGQueries(Queries):
+    """:class:`Queries` with the counter writes done as PostgreSQL does them best."""
+
+    conn: _Conn  # type: ignore[assignment]
+
+    def _upsert(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        for i in range(0, len(rows), UPSERT_ROWS):
+            columns = [list(c) for c in zip(*rows[i : i + UPSERT_ROWS], strict=True)]
+            self.conn.raw.execute(sql, columns)
+
+    def add_flow_rows(self, rows: Iterable[Sequence[Any]], *, in_key_order: bool = False) -> None:
+        """As :meth:`Queries.add_flow_rows`: one statement per :data:`UPSERT_ROWS`
+        rows, in the key order of PostgreSQL's table (company first)."""
+        kinds = KIND_CODES
+        flat = sorted(
+            ((r[0], kinds[r[3]], r[4], r[1], r[2], *r[5:]) for r in rows),
+            key=lambda r: r[:5],
+        )
+        self._upsert(_FLOW_UPSERT, flat)
+
+    def add_gauges(self, rows: Iterable[GaugeRow]) -> None:
+        flat = sorted(
+            (r.company_id, r.scope, r.scope_id, KIND_CODES[r.kind], r.period, *r.values)
+            for r in rows
+        )
+        self._upsert(_GAUGE_UPSERT, flat)
+
+    def insert_flow_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """As :meth:`Queries.insert_flow_rows` (a row already there fails the
+        primary key), by COPY: synth's history is tens of millions of rows."""
+        kinds = KIND_CODES
+        with self.conn.raw.cursor() as cur, cur.copy(_FLOW_COPY) as copy:
+            for r in rows:
+                copy.write_row((r[0], r[1], r[2], kinds[r[3]], *r[4:]))
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str, readers: int = READERS) -> None:
+        if readers < READER_THREADS:
+            raise ValueError(f"readers: at least {READER_THREADS}")
+        self.url = url
+        self.max_readers = readers
+        self._migrate()
+        self._write_lock = threading.Lock()
+        self._writers = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=1,
+            configure=_configure,
+            timeout=WRITE_TIMEOUT,
+            name="mailtally-write",
+            open=True,
+        )
+        self._readers = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=readers,
+            configure=_configure_reader,
+            name="mailtally-read",
+            open=True,
+        )
+        self._closed = False
+        self._reads = ReadingThreads(READER_THREADS, psycopg.InterfaceError)
+        self._now: psycopg.Connection[Any] | None = None
+        self._now_lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        """Apply the migrations this store lacks, in one transaction that holds
+        :data:`MIGRATE_LOCK` (a second process starting meanwhile waits, then
+        finds them applied)."""
+        applied = []
+        with psycopg.connect(self.url, autocommit=False) as conn:
+            _configure(conn)
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
+                current = 0
+                if conn.execute("SELECT to_regclass('meta')").fetchone()[0] is not None:
+                    row = conn.execute(
+                        "SELECT value FROM meta WHERE key = 'schema_version'"
+                    ).fetchone()
+                    current = int(row[0]) if row else 0
+                for number, script in migrations("postgres"):
+                    self.latest_migration = number
+                    if number <= current:
+                        continue
+                    conn.execute(script)  # (no parameters: several statements at once)
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(number),),
+                    )
+                    applied.append(number)
+        self.applied_migrations = tuple(applied)
+
+    @property
+    def open_readers(self) -> int:
+        """Reader connections open now (idle or in use): never above :attr:`max_readers`
+        (:meth:`read_now`'s own is not one of them)."""
+        return int(self._readers.get_stats().get("pool_size", 0))
+
+    @contextmanager
+    def read(self) -> Iterator[Queries]:
+        with self._readers.connection() as conn:
+            yield PGQueries(_Conn(conn), DIALECT)
+
+    async def reading(self, fn: Callable[[Queries], T]) -> T:
+        return await self._reads.run(self._session, fn)
+
+    def read_now(self, fn: Callable[[Queries], T], single: bool = False) -> T:
+        # One connection of its own, used by one caller at a time (as SQLite's):
+        # a summary is a few short statements on a connection that is never
+        # waited for; a broken one is dropped and the read done elsewhere.
+        if not self._now_lock.acquire(blocking=False):
+            raise StoreBusy
+        try:
+            if self._closed:
+                raise psycopg.InterfaceError("the store is closed")
+            conn = self._now
+            if conn is None or conn.closed:
+                try:
+                    conn = self._now = psycopg.connect(self.url)
+                    _configure_reader(conn)
+                except psycopg.OperationalError as exc:
+                    self._now = None
+                    raise StoreBusy from exc
+            try:
+                return fn(PGQueries(_Conn(conn), DIALECT))
+            except psycopg.OperationalError as exc:
+                conn.close()
+                self._now = None
+                raise StoreBusy from exc
+            finally:
+                if not conn.closed:
+                    conn.rollback()  # (read only: ending the snapshot is all it does)
+        finally:
+            self._now_lock.release()
+
+    @contextmanager
+    def write(self) -> Iterator[Queries]:
+        with self._write_lock, self._writers.connection() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            yield PGQueries(_Conn(conn), DIALECT)
+
+    def close(self) -> None:
+        self._closed = True
+        self._reads.close()
+        with self._now_lock:
+            if self._now is not None:
+                self._now.close()
+                self._now = None
+        self._readers.close()
+        with self._write_lock:
+            self._writers.close()
