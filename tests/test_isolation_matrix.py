@@ -51,7 +51,7 @@ from mailtally.access import (
     may_act_on_account,
     reaches_into,
 )
-from mailtally.api.app import METHODS
+from mailtally.api.app import METHODS, create_app
 from mailtally.store import Store
 from mailtally.tree.searches import PLATFORM
 
@@ -436,6 +436,16 @@ def _pick(store: Store, p: Subject, role: str, kind: str, target: str) -> str | 
             continue
         return name
     return None
+
+
+@pytest.fixture
+def app(fresh_store, config, clock, operator):
+    """The app, its auth_* counts flushed only when it stops: a refused call must
+    leave the store as it was, and the 1 s flush of the calls' auth counts could
+    land between the two snapshots (seen on PostgreSQL under load)."""
+    app = create_app(fresh_store, config, clock)
+    app.state.service.auth_flush_seconds = 3600.0
+    return app
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

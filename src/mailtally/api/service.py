@@ -110,6 +110,9 @@ class Service:
         #: most one entry per request in progress
         self.summary_flights: dict[Any, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        #: seconds between two flushes of the buffered auth_* counts (a test that
+        #: compares the store before and after a call sets it long before start)
+        self.auth_flush_seconds = 1.0
         with store.read() as q:
             #: company names found only by their exact spelling (store/base.py);
             #: no new one can be made, so this is read once
@@ -234,7 +237,7 @@ class Service:
     async def start(self) -> None:
         self.poll_store_generation()
         self._tasks = [
-            asyncio.create_task(self._every(1.0, self.flush_auth_counts)),
+            asyncio.create_task(self._every(self.auth_flush_seconds, self.flush_auth_counts)),
             asyncio.create_task(self._every(POLL_SECONDS, self.poll_store_generation)),
             asyncio.create_task(self._every(SWEEP_SECONDS, self.auth.sweep)),
         ]
