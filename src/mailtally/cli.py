@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import time
@@ -13,9 +12,9 @@ from typing import Any
 import click
 import msgspec
 
+from mailtally import __version__
 from mailtally.config import Config, ConfigError, load_config
 from mailtally.periods import Clock, Kind, Period, Periods
-from mailtally.prune import prune_store
 from mailtally.store import Store, StoreURLError, open_store
 
 __all__ = ["main"]
@@ -60,6 +59,7 @@ def _hasher(config: Config) -> Any:
 
 
 @click.group()
+@click.version_option(__version__, prog_name="mailtally", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="TOML configuration file (default: $MAILTALLY_CONFIG, "
                    "/etc/mailtally/mailtally.toml).")  # fmt: skip
@@ -220,6 +220,8 @@ def summary(
     rows = [_flatten(period, body) for period, body in msgspec.to_builtins(result).items()]
     columns = list(rows[0]) if rows else ["period"]
     if as_csv:
+        import csv
+
         w = csv.DictWriter(sys.stdout, fieldnames=columns)
         w.writeheader()
         w.writerows(rows)
@@ -649,6 +651,8 @@ def synth(
 def prune(ctx: click.Context, db: str | None, batch_rows: int) -> None:
     """Drop daily/weekly rows older than retention.days, monthly older than
     retention.months, and quota reports no kept period reads."""
+    from mailtally.prune import prune_store
+
     config = _config(ctx, db=db)
     store = open_configured(config)
     periods = Periods(config.timezone)

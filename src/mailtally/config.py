@@ -61,8 +61,8 @@ from typing import Any
 
 import msgspec
 
-from mailtally.ingest.join import FILTER_PORTS, JUNK_MAILBOXES, LOCAL_SERVICES
-from mailtally.ingest.stamps import month_table
+# (not ingest.join: every command reads the configuration, few need the joiner)
+from mailtally.ingest.defaults import FILTER_PORTS, JUNK_MAILBOXES, LOCAL_SERVICES
 from mailtally.periods import load_zone
 
 __all__ = ["DEFAULT_CONFIG_PATH", "Config", "ConfigError", "Site", "load_config"]
@@ -142,10 +142,13 @@ class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         for h in self.own_hosts:
             if not h.strip() or any(c.isspace() for c in h):
                 raise ConfigError(f"site.own_hosts: {h!r} is not a host name or IP address")
-        try:
-            month_table(self.month_names)
-        except ValueError as exc:
-            raise ConfigError(f"site.month_names: {exc}") from None
+        if self.month_names != "":  # ("": English only; no stamps module to load for it)
+            from mailtally.ingest.stamps import month_table
+
+            try:
+                month_table(self.month_names)
+            except ValueError as exc:
+                raise ConfigError(f"site.month_names: {exc}") from None
 
     def joiner_config(self) -> dict[str, Any]:
         """The joiner's keyword arguments."""

@@ -27,14 +27,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from mailtally.store.base import (
     MIGRATION_STEPS,
@@ -44,6 +42,9 @@ from mailtally.store.base import (
     StoreBusy,
     migrations,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["READERS", "READER_THREADS", "SQLiteStore"]
 
@@ -198,6 +199,10 @@ class SQLiteStore(Store):
             self._give_back(conn)
 
     async def reading(self, fn: Callable[[Queries], T]) -> T:
+        # (imported here: the commands that never serve do not pay for them at start-up)
+        import asyncio
+        from concurrent.futures import ThreadPoolExecutor
+
         def run() -> T:
             with self.read() as q:
                 return fn(q)
