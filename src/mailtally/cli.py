@@ -27,14 +27,17 @@ def _config(ctx: click.Context, **overrides: Any) -> Config:
         raise click.ClickException(str(exc)) from None
 
 
-def open_configured(config: Config) -> Store:
+def open_configured(config: Config, create: bool = False) -> Store:
     """Open the store, refusing a time zone other than the one it counts in.
 
     Counts are kept per local period, so a store's zone is fixed when the store
-    is created; a different zone later would misplace every count.
+    is created; a different zone later would misplace every count.  ``create``:
+    the command may make a new store (demo, synth, operator add); the others
+    refuse a URL where none exists, naming it (README "Decisions": a mistyped
+    ``--db`` made a new, empty store that answered "company does not exist").
     """
     try:
-        store = open_store(config.db)
+        store = open_store(config.db, create=create)
     except StoreURLError as exc:
         raise click.ClickException(f"db: {exc}") from None
     with store.write() as q:
@@ -123,7 +126,7 @@ def operator_add(ctx: click.Context, name: str, db: str | None) -> None:
     if not password:
         raise click.ClickException("no password on standard input")
     config = _config(ctx, db=db)
-    store = open_configured(config)
+    store = open_configured(config, create=True)  # (a new deployment's first operator)
     password_hash = _hasher(config).hash(password)
     with store.write() as q:
         q.add_operator(name, password_hash, Clock().now())
@@ -152,7 +155,7 @@ def demo(ctx: click.Context, db: str | None, timezone: str | None, force: bool) 
                 raise click.ClickException(f"{path} exists; use --force to replace it")
             for p in path.parent.glob(path.name + "*"):
                 p.unlink()
-    store = open_configured(config)
+    store = open_configured(config, create=True)
     console = Console()
     with console.status("building the demo platform…"):
         logins = build_demo(store, Periods(config.timezone), _hasher(config), Clock().now())
@@ -602,7 +605,7 @@ def synth(
     from mailtally.synth import SynthError, synthesize
 
     config = _config(ctx, db=db)
-    store = open_configured(config)
+    store = open_configured(config, create=True)
     try:
         result = synthesize(store, Path(out_dir), lines=lines, days=days, seed=seed, users=users,
                             start=start.date() if start else None, hosts=hosts,
