@@ -82,16 +82,27 @@ tz_option = click.option("--timezone", default=None, help="IANA zone for period 
 @tz_option
 @click.option("--host", default=None, help="Listen address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Listen port (default 8080).")
+@click.option("--access-log/--no-access-log", default=None,
+              help="One JSON line per request on standard error (config access_log).")  # fmt: skip
 @click.pass_context
 def serve(
-    ctx: click.Context, db: str | None, timezone: str | None, host: str | None, port: int | None
+    ctx: click.Context,
+    db: str | None,
+    timezone: str | None,
+    host: str | None,
+    port: int | None,
+    access_log: bool | None,
 ) -> None:
-    """Serve the OMA API (one process; it owns the store's caches)."""
+    """Serve the OMA API (one process; it owns the store's caches).
+
+    Also GET /healthz, /readyz and /metrics (README "Deployment").  SIGTERM
+    stops it gracefully: requests in flight are answered, the buffered auth
+    counts written."""
     import uvicorn
 
     from mailtally.api import create_app
 
-    config = _config(ctx, db=db, timezone=timezone, host=host, port=port)
+    config = _config(ctx, db=db, timezone=timezone, host=host, port=port, access_log=access_log)
     store = open_configured(config)
     app = create_app(store, config)
     click.echo(f"mailtally serving {config.db} on http://{config.host}:{config.port}/api/")

@@ -9,6 +9,7 @@ The file is ``--config PATH``, else ``$MAILTALLY_CONFIG``, else
     timezone = "UTC"                                         # MAILTALLY_TIMEZONE
     webmail_hosts = ["127.0.0.1", "::1"]
     trusted_proxies = ["127.0.0.1", "::1"]   # whose X-Forwarded-For names the client
+    access_log = false                       # MAILTALLY_ACCESS_LOG: a JSON line per request
 
     [retention]
     days = 400        # daily and weekly rows kept at least this many days
@@ -193,6 +194,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: peers whose X-Forwarded-For names the client (uvicorn's proxy headers):
     #: failed tokens are limited per client address.  [] trusts no one.
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: one JSON line per API request on standard error (api/ops.py)
+    access_log: bool = False
     retention: Retention = msgspec.field(default_factory=Retention)
     ingest: Ingest = msgspec.field(default_factory=Ingest)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
@@ -247,6 +250,15 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return self
 
 
+def _flag(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     """File, then environment, then ``overrides`` (flags; None means not given)."""
     if path is None:
@@ -270,6 +282,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         ("host", "MAILTALLY_HOST", str),
         ("port", "MAILTALLY_PORT", int),
         ("timezone", "MAILTALLY_TIMEZONE", str),
+        ("access_log", "MAILTALLY_ACCESS_LOG", _flag),
     ):
         if os.environ.get(var):
             try:

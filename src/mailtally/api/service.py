@@ -99,6 +99,10 @@ class Service:
         #: concurrent misses of one key share the work (see api/stats.py); at
         #: most one entry per request in progress
         self.summary_flights: dict[Any, Any] = {}
+        #: stats_summary answers given from the cache, and built from the store
+        #: (``/metrics``: the cache's hit ratio)
+        self.summary_hits = 0
+        self.summary_misses = 0
         self._tasks: list[asyncio.Task[None]] = []
         with store.read() as q:
             #: company names found only by their exact spelling (store/base.py);

@@ -1729,6 +1729,11 @@ def migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+@functools.cache
+def _newest_migration() -> int:
+    return migrations()[-1][0]
+
+
 class StoreBusy(Exception):
     """:meth:`Store.read_now` could not read without waiting: read on the store's
     threads instead (:meth:`Store.reading`)."""
@@ -1783,3 +1788,10 @@ class Store(abc.ABC):
         with self.read() as q:
             v = q.meta("schema_version")
         return int(v) if v else 0
+
+    def migration_status(self) -> tuple[int, int]:
+        """(the migration the store's schema is at, the newest this version of
+        mailtally has for this backend): ``GET /readyz`` is ready when they are
+        equal.  Reads the store (so it also says whether the store answers);
+        a backend with migrations of its own overrides it."""
+        return self.schema_version(), _newest_migration()
