@@ -370,6 +370,12 @@ def _flatten(period: str, body: dict[str, Any]) -> dict[str, Any]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--batch-lines", type=click.IntRange(1, 10_000_000), default=500_000,
               show_default=True, help="Lines counted per transaction.")  # fmt: skip
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              envvar="MAILTALLY_METRICS_PORT",
+              help="With --follow: serve this ingester's Prometheus metrics at "
+                   "http://HOST:PORT/metrics (or MAILTALLY_METRICS_PORT).")  # fmt: skip
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="The address --metrics-port listens on.")  # fmt: skip
 @click.pass_context
 def ingest(
     ctx: click.Context,
@@ -380,6 +386,8 @@ def ingest(
     webmail_hosts: tuple[str, ...],
     quiet: bool,
     batch_lines: int,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Count mail-server logs and quota reports (plain or .gz), each line exactly once."""
     from mailtally.ingest.files import Ingester
@@ -392,6 +400,8 @@ def ingest(
     files = list(paths) or (config.ingest.follow if follow else [])
     if not files:
         raise click.ClickException("name the files to read (or ingest.follow in the config)")
+    if metrics_port is not None and not follow:
+        raise click.ClickException("--metrics-port: only with --follow")
     store = open_configured(config)
     ingester = Ingester(store, Periods(config.timezone), site, batch_lines)
     if follow:
@@ -404,6 +414,18 @@ def ingest(
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        if metrics_port is not None:
+            from mailtally.ingest.watch import FollowWatch, serve_metrics
+
+            ingester.watch = FollowWatch(files)
+            try:
+                serve_metrics(ingester.watch, metrics_port, metrics_host)
+            except OSError as exc:
+                store.close()
+                raise click.ClickException(
+                    f"--metrics-port: cannot listen on {metrics_host}:{metrics_port}: "
+                    f"{exc.strerror}"
+                ) from None
         click.echo(f"following {', '.join(files)} (Ctrl-C to stop)", err=True)
         report = ingester.follow(files, lambda: stop["now"])
     else:
