@@ -73,6 +73,10 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj["config"] = config_path
 
 
+#: how long ``serve`` answers the requests in flight after SIGTERM (the systemd
+#: unit's TimeoutStopSec is twice this)
+GRACEFUL_SECONDS = 30
+
 db_option = click.option("--db", default=None, help="Store URL: sqlite:///PATH (or MAILTALLY_DB).")
 tz_option = click.option("--timezone", default=None, help="IANA zone for period boundaries.")
 
@@ -117,6 +121,9 @@ def serve(
         access_log=False,
         proxy_headers=bool(config.trusted_proxies),
         forwarded_allow_ips=config.trusted_proxies or None,
+        # SIGTERM: stop accepting, answer what is in flight (at most this long),
+        # then the app's shutdown writes the buffered auth counts
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
 
 
