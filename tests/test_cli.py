@@ -257,8 +257,15 @@ def test_serve_refuses_a_bad_environment_setting(run, tmp_path, no_server, monke
     assert no_server == []
 
 
-def test_serve_refuses_another_zone_than_the_stores(run, tmp_path, no_server):
+def new_store(tmp_path) -> str:
+    """A new, empty store's URL (serve refuses a URL where no store exists)."""
     url = f"sqlite:///{tmp_path}/s.sqlite3"
+    open_store(url).close()
+    return url
+
+
+def test_serve_refuses_another_zone_than_the_stores(run, tmp_path, no_server):
+    url = new_store(tmp_path)
     assert run("serve", "--db", url).exit_code == 0  # the store is now a UTC store
     assert len(no_server) == 1
     result = run("serve", "--db", url, "--timezone", "Europe/Amsterdam")
@@ -269,10 +276,59 @@ def test_serve_refuses_another_zone_than_the_stores(run, tmp_path, no_server):
 
 def test_serve_with_good_settings_reaches_the_server(run, tmp_path, no_server, config_file):
     config_file.write_text('port = 8099\nhost = "127.0.0.2"\n' + CHEAP_TOML)
-    result = run("serve", "--db", f"sqlite:///{tmp_path}/s.sqlite3", "--port", "8098")
+    result = run("serve", "--db", new_store(tmp_path), "--port", "8098")
     assert result.exit_code == 0, result.output
     assert no_server[0]["host"] == "127.0.0.2"
     assert no_server[0]["port"] == 8098  # the flag beats the file
+
+
+# -- which commands may make a store --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["serve"],
+        ["summary", "--object", "Acme"],
+        ["snapshot", "--object", "Acme", "--date", "2026-11"],
+        ["prune"],
+        ["ingest", "LOG"],
+    ],
+)
+def test_a_command_that_needs_a_store_refuses_a_url_where_none_exists(
+    run, tmp_path, no_server, args
+):
+    """A mistyped --db made a new, empty store that answered "company does not
+    exist": now the commands that need a store name the URL and make nothing."""
+    missing = tmp_path / "typo.sqlite3"
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    args = [str(log) if a == "LOG" else a for a in args]
+    result = run(*args[:1], "--db", f"sqlite:///{missing}", *args[1:])
+    assert result.exit_code != 0
+    assert result.output.startswith("Error: db: no store at"), result.output
+    assert str(missing) in result.output
+    assert not missing.exists()  # nothing was created
+    assert no_server == []
+    # an empty file (what SQLite leaves when it opens a new path) is no store either
+    missing.touch()
+    assert run(*args[:1], "--db", f"sqlite:///{missing}", *args[1:]).exit_code != 0
+
+
+def test_the_commands_that_make_a_store_still_do(run, tmp_path):
+    url = f"sqlite:///{tmp_path}/new.sqlite3"
+    result = run("operator", "add", "root", "--db", url, input="pw-1234567\n")
+    assert result.exit_code == 0, result.output
+    with open_store(url, create=False) as store:  # (exists now)
+        assert store.schema_version() > 0
+
+
+def test_version(run):
+    from mailtally import __version__
+
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.output == f"mailtally {__version__}\n"
 
 
 # -- prune ---------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gc
 import os
 import sys
@@ -15,9 +14,9 @@ from typing import Any
 import click
 import msgspec
 
+from mailtally import __version__
 from mailtally.config import Config, ConfigError, load_config
 from mailtally.periods import Clock, Kind, Period, Periods
-from mailtally.prune import prune_store
 from mailtally.store import Store, StoreURLError, open_store
 
 __all__ = ["main"]
@@ -30,14 +29,17 @@ def _config(ctx: click.Context, **overrides: Any) -> Config:
         raise click.ClickException(str(exc)) from None
 
 
-def open_configured(config: Config) -> Store:
+def open_configured(config: Config, create: bool = False) -> Store:
     """Open the store, refusing a time zone other than the one it counts in.
 
     Counts are kept per local period, so a store's zone is fixed when the store
-    is created; a different zone later would misplace every count.
+    is created; a different zone later would misplace every count.  ``create``:
+    the command may make a new store (demo, synth, operator add); the others
+    refuse a URL where none exists, naming it (README "Decisions": a mistyped
+    ``--db`` made a new, empty store that answered "company does not exist").
     """
     try:
-        store = open_store(config.db)
+        store = open_store(config.db, create=create)
     except StoreURLError as exc:
         raise click.ClickException(f"db: {exc}") from None
     with store.write() as q:
@@ -62,6 +64,7 @@ def _hasher(config: Config) -> Any:
 
 
 @click.group()
+@click.version_option(__version__, prog_name="mailtally", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="TOML configuration file (default: $MAILTALLY_CONFIG, "
                    "/etc/mailtally/mailtally.toml).")  # fmt: skip
@@ -71,6 +74,10 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["config"] = config_path
 
+
+#: how long ``serve`` answers the requests in flight after SIGTERM (the systemd
+#: unit's TimeoutStopSec is twice this)
+GRACEFUL_SECONDS = 30
 
 db_option = click.option(
     "--db",
@@ -93,6 +100,8 @@ tz_option = click.option("--timezone", default=None, help="IANA zone for period 
     show_default=True,
     help="Server processes sharing the listening socket (or MAILTALLY_WORKERS).",
 )
+@click.option("--access-log/--no-access-log", default=None,
+              help="One JSON line per request on standard error (config access_log).")  # fmt: skip
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -101,14 +110,19 @@ def serve(
     host: str | None,
     port: int | None,
     workers: int,
+    access_log: bool | None,
 ) -> None:
     """Serve the OMA API (WORKERS processes, each with its own caches and store
-    connections; what they must agree on is in the store)."""
+    connections; what they must agree on is in the store).
+
+    Also GET /healthz, /readyz and /metrics (README "Deployment").  SIGTERM
+    stops it gracefully: requests in flight are answered, the buffered auth
+    counts written."""
     import uvicorn
 
     from mailtally.api import create_app
 
-    config = _config(ctx, db=db, timezone=timezone, host=host, port=port)
+    config = _config(ctx, db=db, timezone=timezone, host=host, port=port, access_log=access_log)
     store = open_configured(config)  # (migrated, and its zone checked, once, here)
     if workers > 1:
         store.close()
@@ -137,6 +151,9 @@ def serve(
         forwarded_allow_ips=config.trusted_proxies or None,
         workers=workers if workers > 1 else None,
         factory=workers > 1,
+        # SIGTERM: stop accepting, answer what is in flight (at most this long),
+        # then the app's shutdown writes the buffered auth counts
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
 
 
@@ -150,7 +167,7 @@ def worker_app() -> Any:
     from mailtally.api import create_app
 
     config = msgspec.json.decode(os.environ[_WORKER_CONFIG], type=Config)
-    app = create_app(open_store(config.db), config)
+    app = create_app(open_store(config.db, create=False), config)
     _freeze_startup()
     return app
 
@@ -180,7 +197,7 @@ def operator_add(ctx: click.Context, name: str, db: str | None) -> None:
     if not password:
         raise click.ClickException("no password on standard input")
     config = _config(ctx, db=db)
-    store = open_configured(config)
+    store = open_configured(config, create=True)  # (a new deployment's first operator)
     password_hash = _hasher(config).hash(password)
     with store.write() as q:
         q.add_operator(name, password_hash, Clock().now())
@@ -234,7 +251,7 @@ def demo(ctx: click.Context, db: str | None, timezone: str | None, force: bool) 
                 raise click.ClickException(f"{path} exists; use --force to replace it")
             for p in path.parent.glob(path.name + "*"):
                 p.unlink()
-    store = open_configured(config)
+    store = open_configured(config, create=True)
     console = Console()
     with console.status("building the demo platform…"):
         logins = build_demo(store, Periods(config.timezone), _hasher(config), Clock().now())
@@ -302,6 +319,8 @@ def summary(
     rows = [_flatten(period, body) for period, body in msgspec.to_builtins(result).items()]
     columns = list(rows[0]) if rows else ["period"]
     if as_csv:
+        import csv
+
         w = csv.DictWriter(sys.stdout, fieldnames=columns)
         w.writeheader()
         w.writerows(rows)
@@ -449,6 +468,12 @@ def _flatten(period: str, body: dict[str, Any]) -> dict[str, Any]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--batch-lines", type=click.IntRange(1, 10_000_000), default=2_000_000,
               show_default=True, help="Lines counted per transaction.")  # fmt: skip
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              envvar="MAILTALLY_METRICS_PORT",
+              help="With --follow: serve this ingester's Prometheus metrics at "
+                   "http://HOST:PORT/metrics (or MAILTALLY_METRICS_PORT).")  # fmt: skip
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="The address --metrics-port listens on.")  # fmt: skip
 @click.pass_context
 def ingest(
     ctx: click.Context,
@@ -461,6 +486,8 @@ def ingest(
     to_url: str | None,
     quiet: bool,
     batch_lines: int,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Count mail-server logs and quota reports (plain or .gz), each line exactly once."""
     from mailtally.ingest.files import Ingester, valid_source
@@ -474,6 +501,8 @@ def ingest(
     files = list(paths) or (config.ingest.follow if follow else [])
     if not files:
         raise click.ClickException("name the files to read (or ingest.follow in the config)")
+    if metrics_port is not None and not follow:
+        raise click.ClickException("--metrics-port: only with --follow")
     import signal
 
     stop = {"now": False}
@@ -491,6 +520,18 @@ def ingest(
     else:
         store = open_configured(config)
         ingester = Ingester(store, Periods(config.timezone), site, batch_lines, source=source)
+    if follow and metrics_port is not None:
+        from mailtally.ingest.watch import FollowWatch, serve_metrics
+
+        ingester.watch = FollowWatch(files)
+        try:
+            serve_metrics(ingester.watch, metrics_port, metrics_host)
+        except OSError as exc:
+            if store is not None:
+                store.close()
+            raise click.ClickException(
+                f"--metrics-port: cannot listen on {metrics_host}:{metrics_port}: {exc.strerror}"
+            ) from None
     from mailtally.ingest.agent import AgentStopped, AuthFailed, RefusedError
 
     try:
@@ -751,7 +792,7 @@ def synth(
     from mailtally.synth import SynthError, synthesize
 
     config = _config(ctx, db=db)
-    store = open_configured(config)
+    store = open_configured(config, create=True)
     try:
         result = synthesize(store, Path(out_dir), lines=lines, days=days, seed=seed, users=users,
                             start=start.date() if start else None, hosts=hosts,
@@ -800,6 +841,8 @@ def synth(
 def prune(ctx: click.Context, db: str | None, batch_rows: int) -> None:
     """Drop daily/weekly rows older than retention.days, monthly older than
     retention.months, and quota reports no kept period reads."""
+    from mailtally.prune import prune_store
+
     config = _config(ctx, db=db)
     store = open_configured(config)
     periods = Periods(config.timezone)

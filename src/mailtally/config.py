@@ -9,6 +9,7 @@ The file is ``--config PATH``, else ``$MAILTALLY_CONFIG``, else
     timezone = "UTC"                                         # MAILTALLY_TIMEZONE
     webmail_hosts = ["127.0.0.1", "::1"]
     trusted_proxies = ["127.0.0.1", "::1"]   # whose X-Forwarded-For names the client
+    access_log = false                       # MAILTALLY_ACCESS_LOG: a JSON line per request
 
     [retention]
     days = 400        # daily and weekly rows kept at least this many days
@@ -70,8 +71,8 @@ from typing import Any
 
 import msgspec
 
-from mailtally.ingest.join import FILTER_PORTS, JUNK_MAILBOXES, LOCAL_SERVICES
-from mailtally.ingest.stamps import month_table
+# (not ingest.join: every command reads the configuration, few need the joiner)
+from mailtally.ingest.defaults import FILTER_PORTS, JUNK_MAILBOXES, LOCAL_SERVICES
 from mailtally.periods import load_zone
 
 __all__ = ["DEFAULT_CONFIG_PATH", "Config", "ConfigError", "Site", "load_config"]
@@ -186,10 +187,13 @@ class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         for h in self.own_hosts:
             if not h.strip() or any(c.isspace() for c in h):
                 raise ConfigError(f"site.own_hosts: {h!r} is not a host name or IP address")
-        try:
-            month_table(self.month_names)
-        except ValueError as exc:
-            raise ConfigError(f"site.month_names: {exc}") from None
+        if self.month_names != "":  # ("": English only; no stamps module to load for it)
+            from mailtally.ingest.stamps import month_table
+
+            try:
+                month_table(self.month_names)
+            except ValueError as exc:
+                raise ConfigError(f"site.month_names: {exc}") from None
 
     def joiner_config(self) -> dict[str, Any]:
         """The joiner's keyword arguments."""
@@ -234,6 +238,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: peers whose X-Forwarded-For names the client (uvicorn's proxy headers):
     #: failed tokens are limited per client address.  [] trusts no one.
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: one JSON line per API request on standard error (api/ops.py)
+    access_log: bool = False
     retention: Retention = msgspec.field(default_factory=Retention)
     ingest: Ingest = msgspec.field(default_factory=Ingest)
     agent: AgentSettings = msgspec.field(default_factory=AgentSettings)
@@ -289,6 +295,15 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return self
 
 
+def _flag(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     """File, then environment, then ``overrides`` (flags; None means not given)."""
     if path is None:
@@ -312,6 +327,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         ("host", "MAILTALLY_HOST", str),
         ("port", "MAILTALLY_PORT", int),
         ("timezone", "MAILTALLY_TIMEZONE", str),
+        ("access_log", "MAILTALLY_ACCESS_LOG", _flag),
     ):
         if os.environ.get(var):
             try:

@@ -31,6 +31,7 @@ from mailtally.api import (
     companies,
     domains,
     events,
+    ops,
     search,
     session,
     snapshots,
@@ -288,6 +289,7 @@ async def _handle(
             # (uvicorn's proxy headers, config ``trusted_proxies``).
             address = request.client.host if request.client else ""
             principal, _ = await authenticate(svc, creds, address)
+            request.scope["mailtally.user"] = principal.name  # (the access log's, api/ops.py)
         if method.admit is not None and principal is not None:
             method.admit(principal)  # before the free-form fields cost anything
         if unread is not None:
@@ -423,6 +425,7 @@ class ErrorEnvelope:
 def create_app(store: Store, config: Config, clock: Clock | None = None) -> Starlette:
     """The ASGI app serving ``store``."""
     svc = Service(store, config, clock)
+    stats = ops.RequestStats()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -437,6 +440,12 @@ def create_app(store: Store, config: Config, clock: Clock | None = None) -> Star
             Route("/api/openapi.json", openapi, methods=_ALL_METHODS),
             Route(f"/{snapshots.LINK_PATH}{{token}}", snapshots.download, methods=_ALL_METHODS),
             Route("/api/{method}", dispatch, methods=_ALL_METHODS),
+            # operators' (api/ops.py): after /api/{method}, so that a method's
+            # request is not matched against them first (3 routes: ~20,000
+            # instructions a request), and before /{method}, which would take them
+            Route("/healthz", ops.healthz, methods=["GET", "HEAD"]),
+            Route("/readyz", ops.readyz, methods=["GET", "HEAD"]),
+            Route("/metrics", ops.metrics, methods=["GET", "HEAD"]),
             Route("/{method}", dispatch_root, methods=_ALL_METHODS),
             Route("/{path:path}", not_found, methods=_ALL_METHODS),
         ],
@@ -445,5 +454,13 @@ def create_app(store: Store, config: Config, clock: Clock | None = None) -> Star
     )
     app.state.service = svc
     app.state.openapi = _encode(build_document(METHODS, MAIL_STORE_METHODS))
+    app.state.registry = ops.make_registry(stats, svc)
     app.add_middleware(ErrorEnvelope)
+    # outermost: it sees every answer, the error envelope's 500s included
+    app.add_middleware(
+        ops.Observe,
+        stats=stats,
+        methods=[*METHODS, *MAIL_STORE_METHODS],
+        access_log=ops.stderr_log if config.access_log else None,
+    )
     return app

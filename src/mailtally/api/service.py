@@ -109,6 +109,10 @@ class Service:
         #: concurrent misses of one key share the work (see api/stats.py); at
         #: most one entry per request in progress
         self.summary_flights: dict[Any, Any] = {}
+        #: stats_summary answers given from the cache, and built from the store
+        #: (``/metrics``: the cache's hit ratio)
+        self.summary_hits = 0
+        self.summary_misses = 0
         self._tasks: list[asyncio.Task[None]] = []
         #: seconds between two flushes of the buffered auth_* counts (a test that
         #: compares the store before and after a call sets it long before start)

@@ -255,7 +255,9 @@ async def stats_summary(svc: Service, req: StatsSummaryRequest, p: Principal) ->
     if named is not None:
         hit = answers.get(named.key)
         if hit is not None and hit.fresh(svc, current):
+            svc.summary_hits += 1
             return hit.body
+    svc.summary_misses += 1
     # A miss: which object, and may the caller read it (unless the name index
     # knows), and its answer (unless cached meanwhile), in one reading session.
     # Errors (2, 4, 5) are not cached; every waiter gets the error.

@@ -450,6 +450,9 @@ class Ingester:
         self._weighed = 0
         self._touched: dict[int, Source] = {}  # files read since the last commit
         self._tree_checked = True  # (just learnt) the tree is checked once a batch
+        #: told what each read and commit did (``ingest --follow --metrics-port``,
+        #: ingest/watch.py), or None
+        self.watch: Any = None
 
     def _load(self) -> str | None:
         """The saved joiner state (None: none yet); sets ``_known`` (the files read)
@@ -569,6 +572,8 @@ class Ingester:
         """
         limit = max_lines or self.batch_lines
         n = 0
+        watch = self.watch
+        unknown = self.report.unknown_lines if watch is not None else 0
         while n < limit:
             try:
                 chunk = src.read_chunk()
@@ -596,6 +601,8 @@ class Ingester:
             n += self._chunk(src, chunk)
             if not final and self._pending_heavy():
                 break  # the caller commits, then reads on (a final read goes to the end)
+        if watch is not None:
+            watch.read(src, n, self.report.unknown_lines - unknown)
         return n
 
     def _pending_heavy(self) -> bool:
@@ -845,6 +852,8 @@ class Ingester:
         self.report.outside_tree += outside_tree
         self.report.skipped_messages = self.joiner.skipped
         self.report.dropped_recipients = self.joiner.dropped
+        if self.watch is not None:
+            self.watch.committed({src.path for src in touched})
 
     def _refresh_head(self, src: Source) -> None:
         """A growing file's head gets longer until it holds HEAD bytes."""
@@ -925,6 +934,8 @@ class Ingester:
                 lines = self.report.lines
                 for path in paths:
                     sources[path] = self._poll(path, sources[path], retired)
+                    if self.watch is not None:
+                        self.watch.polled(path, sources[path])
                 retired = self._read_retired(retired)
                 now = time.monotonic()
                 # A busy log is committed twice a second, not at every poll: each

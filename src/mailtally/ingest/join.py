@@ -205,6 +205,7 @@ from ..events import (
     MessageOut,
     StorageReport,
 )
+from .defaults import FILTER_PORTS, JUNK_MAILBOXES, LOCAL_SERVICES
 from .parsers import (
     IGNORED,
     OK,
@@ -289,20 +290,7 @@ MAX_HELD_BYTES = 16 << 20
 #: ``_sieve_fwd``), or 64 linked ids of 320 characters, held hundreds of MB.
 MAX_TABLE_BYTES = 4 << 20
 _I64 = 2**63
-#: Loopback ports where a delivery is a hand-off to a content filter, not to a mailbox
-#: (the ``filter_ports`` default, ``[site] filter_ports`` of the configuration):
-#: amavis and Proxmox Mail Gateway take external mail on 10024; PMG takes internal
-#: (outgoing) mail on 10023, and amavis's ORIGINATING policy bank listens on 10026.
-#: PMG's Postfix hands both over by LMTP (master.cf's ``scan`` transport), so that
-#: its ``postfix/lmtp`` line looks like a mailbox delivery but for the port.  (10025,
-#: where the filters re-inject, is Postfix's own smtpd: never a delivery target.)
-FILTER_PORTS = (10023, 10024, 10026)
-#: Mailboxes into which a sieve ``fileinto`` makes a receipt spam (``junk_mailboxes``),
-#: compared without case, also as the last level of a path (``INBOX.Junk``, ``INBOX/Spam``).
-JUNK_MAILBOXES = ("Junk", "Spam", "Junk E-mail")
-#: Postfix delivery agents whose successful delivery is one into a mailbox
-#: (``local_services``: the daemon of ``postfix/NAME[pid]``).
-LOCAL_SERVICES = ("lmtp", "local", "virtual", "pipe")
+# FILTER_PORTS, JUNK_MAILBOXES, LOCAL_SERVICES: the [site] defaults (.defaults)
 
 
 def _i64(v: Any, what: str) -> int:

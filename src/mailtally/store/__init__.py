@@ -5,15 +5,31 @@ from __future__ import annotations
 
 from mailtally.store.base import GaugeRow, Queries, Store, StoreBusy
 
-__all__ = ["GaugeRow", "Queries", "Store", "StoreBusy", "StoreURLError", "open_store"]
+__all__ = [
+    "GaugeRow",
+    "NoStoreError",
+    "Queries",
+    "Store",
+    "StoreBusy",
+    "StoreURLError",
+    "open_store",
+]
 
 
 class StoreURLError(ValueError):
     """A store URL mailtally cannot open."""
 
 
-def open_store(url: str) -> Store:
+class NoStoreError(StoreURLError):
+    """``open_store(url, create=False)`` of a URL where no store exists."""
+
+
+def open_store(url: str, create: bool = True) -> Store:
     """Open (creating and migrating as needed) the store named by ``url``.
+
+    ``create`` False: a URL where no store exists yet is refused
+    (:class:`NoStoreError`, naming it) instead of becoming a new, empty store —
+    the commands that only read one (README "Decisions").
 
     ``sqlite:///relative/path``, ``sqlite:////absolute/path`` or a bare path
     open SQLite; ``postgresql://…`` (or ``postgres://…``, any libpq URL) opens
@@ -29,6 +45,12 @@ def open_store(url: str) -> Store:
         import psycopg
 
         try:
+            if not create and not _pg_holds_a_store(url):
+                raise NoStoreError(
+                    f"no store at {_without_password(url)} (the database has no mailtally "
+                    "tables); check --db or MAILTALLY_DB (demo, synth, operator add and "
+                    "migrate make a new store)"
+                )
             return PostgresStore(url)
         except psycopg.OperationalError as exc:
             raise StoreURLError(f"cannot open the PostgreSQL store: {exc}".strip()) from exc
@@ -42,6 +64,38 @@ def open_store(url: str) -> Store:
         path = url
     if not path:
         raise StoreURLError("the store URL names no file: use sqlite:///PATH")
+    if not create and path != ":memory:" and not _holds_a_store(path):
+        raise NoStoreError(
+            f"no store at {url} (no such file, or an empty one); check --db or "
+            "MAILTALLY_DB (demo, synth and operator add make a new store)"
+        )
     from mailtally.store.sqlite import SQLiteStore
 
     return SQLiteStore(path)
+
+
+def _pg_holds_a_store(url: str) -> bool:
+    """Has the PostgreSQL database (and schema, by its search_path) our tables?"""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT to_regclass('meta')").fetchone()
+    return row is not None and row[0] is not None
+
+
+def _without_password(url: str) -> str:
+    """``url`` as a message may show it: without a password."""
+    import re
+
+    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url)
+
+
+def _holds_a_store(path: str) -> bool:
+    """Is there a file at ``path`` that is not empty (SQLite makes an empty file
+    on open; a mailtally store has its schema from the first open on)."""
+    import os
+
+    try:
+        return os.stat(path).st_size > 0
+    except OSError:
+        return False
