@@ -843,6 +843,8 @@ class Ingester:
 
     def _committed(self, counted: int, outside_tree: int) -> None:
         """What was pending is committed: start the next batch (and report)."""
+        if self.watch is not None:
+            self.watch.committed({src.path for src in self._touched.values()})
         self._pending = []
         self._pending_bytes = self._weighed = 0
         self._touched = {}
@@ -852,8 +854,6 @@ class Ingester:
         self.report.outside_tree += outside_tree
         self.report.skipped_messages = self.joiner.skipped
         self.report.dropped_recipients = self.joiner.dropped
-        if self.watch is not None:
-            self.watch.committed({src.path for src in touched})
 
     def _refresh_head(self, src: Source) -> None:
         """A growing file's head gets longer until it holds HEAD bytes."""
