@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from mailtally.store.base import (
     MIGRATION_STEPS,
@@ -43,9 +43,6 @@ from mailtally.store.base import (
     StoreBusy,
     migrations,
 )
-
-if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["READERS", "READER_THREADS", "SQLiteStore"]
 
