@@ -43,10 +43,17 @@ from mailtally.record import (
     record_events,
 )
 from mailtally.store import open_store
-from test_ingest_files import T0, build_tree, store_path
+from test_ingest_files import T0, build_tree
 from test_sum_events import BERLIN, addresses, times
 
-__all__ = ["store_path"]  # (a fixture of the tree, the tests' own)
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """A SQLite store holding test_ingest_files' tree (the tally reads only it)."""
+    path = tmp_path / "ingest.sqlite3"
+    with open_store(f"sqlite:///{path}") as store:
+        build_tree(store)
+    return path
 
 
 class OddPeriods(Periods):
