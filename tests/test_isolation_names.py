@@ -81,7 +81,7 @@ FIELDS: list[tuple[str, dict[str, Any]]] = [
     ("generate_token", {"user": "carol@acme.net", "reason": "{}"}),
     ("generate_token", {"user": "carol@acme.net", "reason": "r", "token": "{}"}),
 ]
-NAMES_NOTHING = {"echo", "stats_list"}
+NAMES_NOTHING = {"echo", "stats_list", "ingest_tree"}
 
 #: names that look like the other tenants' own, with hostile additions
 OTHERS = ["Other", "other.com", "zed@other.com", "acme.io", "io.example", "boss@io.example"]
