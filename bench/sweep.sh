@@ -8,7 +8,7 @@
 # added, and serve writes its auth counts; give it a copy.  PLATFORM_JSON is the
 # platform.json `mailtally synth` wrote beside its logs (the accounts to ask for).
 #
-# Serves STORE with `mailtally serve` (one uvicorn worker) on a free loopback port, asks
+# Serves STORE with `mailtally serve` (WORKERS processes, default 1) on a free loopback port, asks
 # once for a company summary (it pays the one argon2 check of the operator's password),
 # then SWEEP_USERS (20,000) different users' stats_summary, user by day, each asked once
 # (uncached), by 16 clients: `wrk -t2 -c16 -s bench/sweep.lua`.  Prints the latencies of
@@ -62,9 +62,25 @@ CREDS='"credentials":{"user":"sweep","password":"sweep-password"}'
 curl -s -X POST "$URL/stats_summary" -H 'Content-Type: application/json' \
     -d "{$CREDS,\"type\":\"company\",\"object\":\"$COMPANY\",\"by\":\"day\"}" \
     | grep -q '"success":true' || { echo "sweep.sh: serve does not answer" >&2; cat "$WORK/server.log" >&2; exit 1; }
-rss_before=$(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+# the server's processes: itself, and with WORKERS > 1 its workers (uvicorn's
+# supervisor is SERVER_PID); RSS, peaks and CPU are summed over them
+server_pids() { echo "$SERVER_PID" $(pgrep -P "$SERVER_PID" || true); }
+status_kib() {  # the sum of a /proc/PID/status field (kB) over the server's processes
+    local pid total=0 v
+    for pid in $(server_pids); do
+        v=$(awk -v f="$1:" '$1 == f {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+rss_before=$(status_kib VmRSS)
 cpu_ticks() {  # the server's user + system CPU time so far, in clock ticks
-    sed 's/^.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'
+    local pid total=0 v
+    for pid in $(server_pids); do
+        v=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}' || true)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
 }
 cpu_before=$(cpu_ticks)
 load=$(cut -d' ' -f1 /proc/loadavg)
@@ -72,8 +88,8 @@ USERS=$WORK/users.txt CREDS=$CREDS THREADS=2 wrk -t2 -c16 -d"$SWEEP_SECONDS"s --
     -s bench/sweep.lua "$URL/stats_summary" > "$WORK/wrk.out"
 read -r _ rps p50 p99 requests non200 unexpected errors < <(grep '^RESULT ' "$WORK/wrk.out")
 cpu_after=$(cpu_ticks)
-rss_now=$(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
-rss_peak=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+rss_now=$(status_kib VmRSS)
+rss_peak=$(status_kib VmHWM)  # (with workers: the sum of each one's peak)
 [[ -z ${KEEP:-} ]] || cat "/proc/$SERVER_PID/smaps_rollup" "/proc/$SERVER_PID/status" > "$WORK/memory.txt"
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 failed=$((non200 + unexpected + errors))
