@@ -2051,7 +2051,8 @@ class Store(abc.ABC):
     def migrations_current(self) -> bool:
         """Whether the store's schema is the one this version of mailtally writes
         (false when another process migrated it further, or never finished)."""
-        return self.schema_version() == self.latest_migration
+        current, newest = self.migration_status()
+        return current == newest
 
     def migration_status(self) -> tuple[int, int]:
         """(the migration the store's schema is at, the newest this version of
