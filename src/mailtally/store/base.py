@@ -1503,6 +1503,44 @@ class Queries:
         )
         return total, [(r[0], int(r[1])) for r in rows]
 
+    def flow_top(
+        self,
+        company_id: int,
+        domain_id: int | None,
+        of: str,
+        metric: str,
+        kind: str,
+        period: str,
+        limit: int,
+    ) -> list[tuple[str, int]]:
+        """(name, value) of the ``limit`` live domains of a company (``of`` "domains")
+        or live accounts of a company or of one of its domains ("users") with the
+        highest value of the flow ``metric`` (a :data:`FLOWS` name) in one period,
+        highest first, ties by name; those without a row or with 0 are left out.
+
+        One statement: the period's rows of one scope kind are one range of the
+        flows key (kind, period, scope, scope_id), read together and joined to
+        the domains or accounts by id (stats_top: never a summary per object)."""
+        col = FLOW_COLUMNS[FLOWS.index(metric)]  # ValueError for anything else
+        if of == "domains":
+            join, name, scope = "domains o ON o.id = f.scope_id", "o.name", DOMAIN
+            live = "o.deletetime IS NULL"
+        else:
+            join, name, scope = "users o ON o.id = f.scope_id", "o.address", USER
+            live = "o.status = 'active'"
+        params: list[Any] = [company_id, KIND_CODES[kind], period, scope]
+        if domain_id is not None:
+            live += " AND o.domain_id = ?"
+            params.append(domain_id)
+        rows = self._all(
+            f"SELECT {name}, f.{col} FROM flows f JOIN {join} "
+            "WHERE f.company_id = ? AND f.kind = ? AND f.period = ? AND f.scope = ? "
+            f"AND f.{col} > 0 AND {live} ORDER BY f.{col} DESC, {name} LIMIT ?",
+            *params,
+            limit,
+        )
+        return [(r[0], int(r[1])) for r in rows]
+
     def search_companies(
         self, match: str | None, sort: str, descending: bool, first: int, limit: int
     ) -> tuple[int, list[Any]]:
