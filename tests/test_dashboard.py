@@ -142,7 +142,10 @@ def test_stats_top_scopes_and_errors(busy, call) -> None:
     company_admin = as_user("admin@acme.com")
     ok(top(call, company_admin, object="Acme", of="domains"))
     # the default object: the caller's company (company roles) or domain
-    assert names_values(top(call, company_admin, of="domains")) == [("acme.com", 7), ("acme.net", 2)]
+    assert names_values(top(call, company_admin, of="domains")) == [
+        ("acme.com", 7),
+        ("acme.net", 2),
+    ]
     dadmin = as_user("dadmin@acme.net")
     assert names_values(top(call, dadmin)) == [("carol@acme.net", 2)]
     # a domain admin: its domain, not the company nor another domain; each

@@ -59,10 +59,13 @@ def find_top(svc: Service, q: Queries, p: Principal, req: StatsTopRequest) -> St
     now = svc.clock.now()
     keys = [w.key for w in svc.periods.window(by, now)]
     period = keys[-1] if req.period is None else req.period
-    if period not in keys:
-        raise bad_request("period", f"is not a {by} of stats_summary's window ({keys[0]}…{keys[-1]})")
+    # scope first (SPEC §2 rule 3): the object, then what the request asks of it
     summary_req = StatsSummaryRequest(credentials=req.credentials, type=req.type, object=req.object)
     t = readable_target(q, p, summary_req)
+    if period not in keys:
+        raise bad_request(
+            "period", f"is not a {by} of stats_summary's window ({keys[0]}…{keys[-1]})"
+        )
     if t.type == "user":
         raise bad_request("object", "must be a company or a domain (stats_top lists what is in it)")
     if t.type == "domain" and req.of == "domains":

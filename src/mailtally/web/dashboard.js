@@ -280,7 +280,7 @@
         ],
         axes: [
           {values: (u, splits) => splits.map((i) => (keys[i] === undefined ? '' : axisLabel(keys[i], by)))},
-          {values: (u, splits) => splits.map((v) => short(v, unit)), size: 60},
+          {values: (u, splits) => splits.map((v) => short(v, unit)), size: 72},
         ],
         legend: {live: true},
         cursor: {drag: {x: false, y: false}},
