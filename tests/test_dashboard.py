@@ -182,3 +182,6 @@ def test_stats_top_leaves_out_deleted_accounts(busy, call) -> None:
     ok(call("delete_user", user="alice@acme.com"))
     a = top(call, object="acme.com", metric="messages.in_ham")
     assert names_values(a) == [("bob@acme.com", 3), ("lead@acme.com", 1)]
+    # of a company: the deleted account was among the two highest
+    two = top(call, type="company", object="Acme", metric="messages.in_ham", limit=2)
+    assert names_values(two) == [("bob@acme.com", 3), ("carol@acme.net", 2)]
