@@ -446,6 +446,7 @@
           href: hashOf({company: place.company, domain: place.domain, user: t.name, period: place.period})},
         num(t.value)]);
       topWrap.replaceChildren(sortableTable('top-table', [['user', false], [select.value, true]], rows, [1, true]));
+      if (!rows.length) topWrap.append(el('p', {class: 'muted'}, 'none in this period yet'));
     }
     select.addEventListener('change', () => top().catch(showError));
     listSection('Top users (' + periodLabel(period, place.period) + ')',
