@@ -33,6 +33,7 @@ BIN = Path(sys.executable).parent
 SHOTS = Path(__file__).resolve().parent.parent / "test-screenshots"
 ADMIN = ("admin@example.com", "demo-password")
 DOMAIN_ADMIN = ("postmaster@example.net", "demo-password")
+OPERATOR = ("ops", "operator-password")
 #: a workgroup name that would run if the page wrote names as HTML
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2'  # (no "/")
 ARGS = [
@@ -57,6 +58,14 @@ def server(tmp_path_factory) -> Iterator[Node]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILTALLY_")}
     subprocess.run(
         [str(BIN / "mailtally"), "--config", str(config), "demo", "--db", db],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    subprocess.run(
+        [str(BIN / "mailtally"), "--config", str(config), "operator", "add", OPERATOR[0]],
+        input=OPERATOR[1] + "\n",
+        text=True,
         check=True,
         env=env,
         capture_output=True,
@@ -327,4 +336,21 @@ def test_phone_width(browser, server) -> None:
     for c in page.locator(".chart").all():
         assert c.bounding_box()["width"] <= 390
     shot(page, "phone-domain-week")
+    context.close()
+
+
+def test_an_operator_starts_from_the_companies(browser, server) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, server, *OPERATOR)
+    page.wait_for_url("**#/companies?period=day")
+    page.wait_for_selector("#companies-table tbody tr")
+    assert page.text_content("#title") == "Companies"
+    assert table(page, "#companies-table tbody")[0][0] == "Example Hosting"
+    shot(page, "operator-companies")
+    page.click("#companies-table a:text-is('Example Hosting')")
+    page.wait_for_selector("#domains-table tbody tr")
+    assert page.text_content("#title") == "Example Hosting"
+    crumbs = page.eval_on_selector_all("#crumbs a", "as => as.map(a => a.textContent)")
+    assert crumbs == ["companies", "Example Hosting"]
     context.close()

@@ -69,9 +69,24 @@
     if (!a.success) throw new ApiError(a.error || 'failed', a.error_number);
     return a;
   }
-  function call(method, body) {
+  async function call(method, body) {
     const credentials = {user: session.user, token: session.token, client: CLIENT};
-    return post(method, Object.assign({credentials}, body));
+    try {
+      return await post(method, Object.assign({credentials}, body));
+    } catch (e) {
+      if (e.number === 1) signedOut('Your session ended: sign in again.');
+      throw e;
+    }
+  }
+  // the token expired or was revoked (logout_user): back to the sign-in form,
+  // keeping the place in the hash
+  function signedOut(message) {
+    session = null;
+    $('view').hidden = true;
+    $('signout').hidden = true;
+    $('who').textContent = '';
+    $('signin').hidden = false;
+    $('signin-error').textContent = message;
   }
 
   // -- DOM helpers (text only) ------------------------------------------------
