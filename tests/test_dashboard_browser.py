@@ -63,7 +63,16 @@ def server(tmp_path_factory) -> Iterator[Node]:
         capture_output=True,
     )
     subprocess.run(
-        [str(BIN / "mailtally"), "--config", str(config), "operator", "add", OPERATOR[0]],
+        [
+            str(BIN / "mailtally"),
+            "--config",
+            str(config),
+            "operator",
+            "add",
+            OPERATOR[0],
+            "--db",
+            db,
+        ],
         input=OPERATOR[1] + "\n",
         text=True,
         check=True,
