@@ -379,6 +379,13 @@ SHAPES: dict[str, Shape] = {
         read_rule,
         audited=False,
     ),
+    # stats_top: the users of the company or domain, read as stats_summary reads it
+    "stats_top": Shape(
+        ("company", "domain"),
+        lambda k, n, r: {"type": k, "object": n, "of": "users"},
+        read_rule,
+        audited=False,
+    ),
     "ingest_events": Shape(("user",), _event, ingest_rule, audited=False),
     "ingest_tree": Shape((), lambda k, n, r: {}, ingest_tree_rule, audited=False),
     "search_users": Shape(

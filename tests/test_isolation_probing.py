@@ -79,6 +79,11 @@ PROBES: list[tuple[str, dict[str, Any], str, str]] = [
     ("stats_summary", {"object": "{}"}, "other.com", "nothere.com"),
     ("stats_summary", {"object": "{}"}, "Other", "nothere.com"),
     ("stats_summary", {"object": "{}"}, "zed@other.com", "ghost@other.com"),
+    ("stats_top", {"type": "company", "object": "{}", "of": "domains"}, "Other", "Nonesuch"),
+    ("stats_top", {"type": "domain", "object": "{}"}, "other.com", "nothere.com"),
+    ("stats_top", {"object": "{}"}, "other.com", "nothere.com"),
+    # the period is looked at after the scope
+    ("stats_top", {"object": "{}", "period": "2020-01"}, "other.com", "nothere.com"),
     ("stats_snapshot", {"type": "company", "object": "{}", "date": "2026-01"}, "Other", "Nope"),
     (
         "stats_snapshot",

@@ -137,6 +137,7 @@ def test_real_answers_match_the_document(document, platform, client):
         ("search_domains", {}, "200"),
         ("search_workgroups", {"criteria": {"domain": "acme.com"}}, "200"),
         ("search_companies", {}, "200"),
+        ("stats_top", {"object": "Acme", "of": "domains", "by": "week"}, "200"),
         ("search_users", {"criteria": {"domain": "ghost.example"}}, "200"),
         ("search_users", {"range": {"limit": 0}}, "200"),
         ("get_user", {"user": "bob@acme.com"}, "200"),

@@ -361,6 +361,8 @@ METHOD_ACTIONS: dict[str, tuple[tuple[Action, Kind, str], ...]] = {
     # stats_list: the caller's own company or domain (read, as stats_summary)
     "stats_list": ((A.READ, "company", ""), (A.READ, "domain", "")),
     "stats_snapshot": ((A.READ, "company", "object"), (A.READ, "domain", "object")),
+    # stats_top: the object as stats_summary names it (a company or a domain)
+    "stats_top": ((A.READ, "company", "object"), (A.READ, "domain", "object")),
     "ingest_events": ((A.INGEST, "company", "events"),),
     # ingest_tree: the domains and addresses of the companies the caller ingests for
     "ingest_tree": ((A.INGEST, "company", ""),),

@@ -29,6 +29,7 @@ from starlette.routing import Route
 from mailtally.api import (
     changes,
     companies,
+    dashboard,
     domains,
     events,
     ops,
@@ -37,6 +38,7 @@ from mailtally.api import (
     snapshots,
     stats,
     tokens,
+    top,
     users,
     workgroups,
 )
@@ -74,6 +76,7 @@ METHODS: dict[str, Method] = {
     **workgroups.METHODS,
     **changes.METHODS,
     **tokens.METHODS,
+    **top.METHODS,
 }
 
 _encode = msgspec.json.Encoder().encode
@@ -446,6 +449,9 @@ def create_app(store: Store, config: Config, clock: Clock | None = None) -> Star
             Route("/healthz", ops.healthz, methods=["GET", "HEAD"]),
             Route("/readyz", ops.readyz, methods=["GET", "HEAD"]),
             Route("/metrics", ops.metrics, methods=["GET", "HEAD"]),
+            # the dashboard (api/dashboard.py): its page and files
+            Route("/", dashboard.index, methods=["GET", "HEAD"]),
+            Route("/static/{path:path}", dashboard.asset, methods=["GET", "HEAD"]),
             Route("/{method}", dispatch_root, methods=_ALL_METHODS),
             Route("/{path:path}", not_found, methods=_ALL_METHODS),
         ],
