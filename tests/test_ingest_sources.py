@@ -192,7 +192,10 @@ class Node:
         self.start()
 
     def start(self) -> None:
+        """Start it (:meth:`ready` waits for its answers)."""
         self.proc = cli("serve", "--db", self.store, "--port", str(self.port), config=self.config)
+
+    def ready(self) -> None:
         for _ in range(600):
             try:
                 call(self.url, "echo")
@@ -218,6 +221,8 @@ def serving(store: str, config: Path, nodes: int = 1) -> Iterator[list[Node]]:
     try:
         for _ in range(nodes):
             started.append(Node(store, config))
+        for node in started:  # (started together, waited for in turn)
+            node.ready()
         yield started
     finally:
         for node in started:
@@ -580,6 +585,7 @@ def test_two_ingesters_and_an_agent_at_once_with_kills_count_as_one_alone(
                 # to each node)
                 user = f"u{i}@extra.example"
                 one, other = (a, b) if i % 2 else (b, a)
+                a.ready()  # (at once, unless restarted in the round before)
                 answer = call(one.url, "change_user", user=user, attributes={})
                 assert answer["success"], answer
                 event = {"time": "2026-01-02T03:04:05Z", "kind": "login", "user": user,
