@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -167,7 +168,7 @@ def user_flows(store_url: str, user: str, *columns: str) -> tuple[int, ...]:
 # -- tokens --------------------------------------------------------------------------
 
 
-def test_a_token_issued_by_one_process_works_on_another(start):
+def test_a_token_issued_by_one_process_works_on_another(start, store_url):
     a, b = start(2)
     token = ok(a.call("authenticate", ALICE, generate_session_token=True))["session_token"]
     assert b.works(creds("alice@acme.com", token=token))
@@ -175,6 +176,10 @@ def test_a_token_issued_by_one_process_works_on_another(start):
     # logged out through B: refused by A at its next request, though A had it cached
     ok(b.call("logout_user", user="alice@acme.com"))
     assert not a.works(creds("alice@acme.com", token=token))
+    # what a node logs never holds the database's password
+    password = re.match(r"[a-z]+://[^/@:]*:([^/@]*)@", store_url)
+    if password:
+        assert f":{password[1]}@" not in a.log_path.read_text() + b.log_path.read_text()
 
 
 def test_an_sso_token_is_used_once_when_processes_race_for_it(start):
