@@ -160,7 +160,7 @@ def ingest(tmp_path: Path, lines: list[str], toml: str) -> tuple[dict[str, int],
     write(log, lines)
     config = tmp_path / "site.toml"
     config.write_text(toml, encoding="utf-8")
-    out = cli_ingest(db, log, "--config", str(config))
+    out = cli_ingest(f"sqlite:///{db}", log, "--config", str(config))
     store = open_store(f"sqlite:///{db}")
     try:
         return flows(store), out

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
+from starlette.testclient import TestClient
 
 import mailtally.auth
-from conftest import NOW, OPERATOR_CREDS, PW, add_operator, as_user, creds, failed, ok, summary
+from conftest import (
+    NOW,
+    OPERATOR_CREDS,
+    PW,
+    add_operator,
+    as_user,
+    creds,
+    failed,
+    ok,
+    run_sql,
+    summary,
+)
 
 ALICE = as_user("alice@acme.com")
 ADMIN = as_user("admin@acme.com")
@@ -417,6 +430,34 @@ def test_auth_counts_are_flushed_in_the_background(platform, call):
         assert time.monotonic() < deadline, "auth counts not flushed within 5 s"
         time.sleep(0.1)
     assert today(call, "bob@acme.com")["auth_password"] == "1"
+
+
+def test_stopping_waits_for_a_background_flush_in_flight(platform, app, service, fresh_store):
+    """SIGTERM while the background flush is writing: the flush has drained the
+    counts, so stopping must wait for it (cancelled, the process could end before
+    its thread wrote them, and the flush on the way out found nothing left)."""
+    service.auth_flush_seconds = 0.05
+    service.auth_counter.add("bob@acme.com", "password", NOW)
+    writing = threading.Event()
+    write = fresh_store.write
+
+    def slow_write():  # (the flush's: nothing else writes meanwhile)
+        writing.set()
+        time.sleep(0.5)
+        return write()
+
+    fresh_store.write = slow_write  # type: ignore[method-assign]
+    with TestClient(app):  # (its exit stops the app, as SIGTERM does)
+        assert writing.wait(10)
+    fresh_store.write = write  # type: ignore[method-assign]
+    with fresh_store.read() as q:
+        (n,) = run_sql(
+            q,
+            "SELECT COALESCE(SUM(logins_auth_password), 0) FROM flows f JOIN users u "
+            "ON f.scope = 'u' AND f.scope_id = u.id WHERE u.address = ? AND f.kind = 0",
+            ("bob@acme.com",),
+        ).fetchone()
+    assert n == 1
 
 
 def test_auth_counts_land_in_the_period_of_the_request(platform, call, service, clock):

@@ -346,11 +346,11 @@ def no_environment(monkeypatch):
 
 
 @pytest.mark.parametrize("mta", ["postfix", "exim"])
-def test_through_the_commands(tmp_path, no_environment, mta) -> None:
+def test_through_the_commands(store_url: str, tmp_path, no_environment, mta) -> None:
     """The same through ``mailtally synth`` and ``mailtally ingest``, across a new year
-    (on each platform synth writes)."""
+    (on each platform synth writes), on each backend."""
     seed, lines, days, start, _hosts = RUNS[1]
-    db = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    db = store_url
     out = tmp_path / "logs"
     runner = CliRunner()
     res = runner.invoke(

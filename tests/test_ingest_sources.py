@@ -4,8 +4,13 @@ The logs are a synth platform of three mail servers (``--hosts 3``), its central
 log split back into each server's own (a server's ingester reads only its
 lines).  The reference is each server's logs read alone, one after the other,
 by an uninterrupted direct ingester; the runs below — two direct ingesters and
-an agent at once, with API writes between, ``kill -9`` mid-run, a proxy that
+an agent at once, with API writes between through two ``serve`` processes,
+``kill -9`` of an ingester, of the agent and of a node mid-run, a proxy that
 loses answers — must end with the very same rows.
+
+The reference is a SQLite file; the runs go to a store on each backend (a
+SQLite file, the session's PostgreSQL schema: conftest's ``backend``), and
+their rows are compared column by column (PostgreSQL's are in another order).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from mailtally.config import Site
 from mailtally.ingest.agent import Agent, ApiClient
 from mailtally.ingest.files import Ingester
 from mailtally.periods import Periods
-from mailtally.store import open_store
+from mailtally.store import Store, open_store
 from mailtally.store.sqlite import SQLiteStore
 from mailtally.synth import synthesize
 
@@ -77,19 +82,41 @@ def split_hosts(src: Path, out: Path) -> dict[str, tuple[Path, list[Path]]]:
     return logs
 
 
-def rows(path: Path, skip_company: int | None = None) -> dict[str, list[Any]]:
-    """Every counted row of the store (flows, gauges, storage reports)."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        out = {}
-        for table in ("flows", "gauges", "storage_reports"):
-            got = db.execute(f"SELECT * FROM {table}").fetchall()
+#: the tables of counted rows: their columns, in SQLite's order (the platform's
+#: store is read for them once)
+COUNTED: dict[str, list[str]] = {"flows": [], "gauges": [], "storage_reports": []}
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def rows(url: str, skip_company: int | None = None) -> dict[str, list[Any]]:
+    """Every counted row of the store at ``url`` (flows, gauges, storage reports),
+    its columns named (in the same order on both backends)."""
+    out = {}
+    with open_store(url, create=False) as store, store.read() as q:
+        for table, columns in COUNTED.items():
+            got = q.conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
             if skip_company is not None and table != "storage_reports":
                 got = [r for r in got if r[0] != skip_company]
-            out[table] = sorted(got)
-        return out
-    finally:
-        db.close()
+            out[table] = sorted(tuple(r) for r in got)
+    return out
+
+
+def reference(platform: dict[str, Any], host: str, extra: bool = True) -> dict[str, list[Any]]:
+    """The rows of ``host``'s mail log (and its other files) read alone, by an
+    uninterrupted direct ingester (computed once a module)."""
+    key = (host, extra)
+    if key not in platform["alone"]:
+        log, others = platform["logs"][host]
+        path = platform["base"].with_name(f"alone-{host}-{int(extra)}.sqlite3")
+        shutil.copyfile(platform["base"], path)
+        files = [str(log), *(map(str, others) if extra else ())]
+        assert cli("ingest", "--quiet", "--db", sqlite_url(path), "--source", host, *files,
+                   config=platform["config"]).wait() == 0  # fmt: skip
+        platform["alone"][key] = rows(sqlite_url(path))
+    return platform["alone"][key]
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +124,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("platform")
     store = SQLiteStore(base / "base.sqlite3")
     synthesize(store, base / "logs", lines=30_000, days=2, seed=3, hosts=3)
+    with store.read() as q:
+        for table, columns in COUNTED.items():
+            columns[:] = [
+                d[0] for d in q.conn.execute(f"SELECT * FROM {table} LIMIT 0").description
+            ]
     store.close()
     truth = json.loads((base / "logs" / "truth.json").read_text())
     site = (
@@ -110,9 +142,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ref = base / "reference.sqlite3"
     shutil.copyfile(base / "base.sqlite3", ref)
     for h in HOSTS:
-        assert cli("ingest", "--quiet", "--db", f"sqlite:///{ref}", "--source", h,
+        assert cli("ingest", "--quiet", "--db", sqlite_url(ref), "--source", h,
                    str(logs[h][0]), *map(str, logs[h][1]), config=config).wait() == 0  # fmt: skip
-    return {"base": base / "base.sqlite3", "config": config, "logs": logs, "ref": ref}
+    return {"base": base / "base.sqlite3", "config": config, "logs": logs,
+            "ref": rows(sqlite_url(ref)), "alone": {}}  # fmt: skip
 
 
 # -- processes ---------------------------------------------------------------------------
@@ -149,24 +182,51 @@ def call(url: str, method: str, **body: Any) -> dict[str, Any]:
     return out
 
 
-@contextlib.contextmanager
-def serving(store: Path, config: Path) -> Iterator[str]:
-    """``mailtally serve`` on ``store``; yields its URL."""
-    port = free_port()
-    p = cli("serve", "--db", f"sqlite:///{store}", "--port", str(port), config=config)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(300):
+class Node:
+    """A ``mailtally serve`` on a store, on a port of its own (kept when restarted)."""
+
+    def __init__(self, store: str, config: Path) -> None:
+        self.store, self.config = store, config
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.start()
+
+    def start(self) -> None:
+        """Start it (:meth:`ready` waits for its answers)."""
+        self.proc = cli("serve", "--db", self.store, "--port", str(self.port), config=self.config)
+
+    def ready(self) -> None:
+        for _ in range(600):
             try:
-                call(url, "echo")
-                break
+                call(self.url, "echo")
+                return
             except OSError:
-                assert p.poll() is None, p.stderr.read() if p.stderr else ""
-                time.sleep(0.1)
-        yield url
+                assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
+                time.sleep(0.05)
+        raise AssertionError("serve did not start")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def serving(store: str, config: Path, nodes: int = 1) -> Iterator[list[Node]]:
+    """``nodes`` ``mailtally serve`` processes on ``store``."""
+    started: list[Node] = []
+    try:
+        for _ in range(nodes):
+            started.append(Node(store, config))
+        for node in started:  # (started together, waited for in turn)
+            node.ready()
+        yield started
     finally:
-        p.terminate()
-        p.wait(timeout=60)
+        for node in started:
+            node.stop()
 
 
 def agent_config(platform: dict[str, Any], tmp: Path) -> Path:
@@ -178,28 +238,46 @@ def agent_config(platform: dict[str, Any], tmp: Path) -> Path:
     return config
 
 
-def store_with_operator(platform: dict[str, Any], path: Path) -> Path:
-    shutil.copyfile(platform["base"], path)
-    op = cli("operator", "add", "--db", f"sqlite:///{path}", "agentop",
+def store_with_operator(platform: dict[str, Any], url: str) -> str:
+    """``url`` (the platform's store, loaded) after adding the agent's operator."""
+    op = cli("operator", "add", "--db", url, "agentop",
              config=platform["config"], stdin=PASSWORD.encode() + b"\n")  # fmt: skip
     assert op.wait(timeout=60) == 0
-    return path
+    return url
+
+
+def sqlite_copy(platform: dict[str, Any], path: Path) -> str:
+    shutil.copyfile(platform["base"], path)
+    return sqlite_url(path)
+
+
+@pytest.fixture
+def loaded(request: pytest.FixtureRequest, backend: str, platform: dict[str, Any],
+           tmp_path: Path) -> str:  # fmt: skip
+    """The URL of the platform's store on the test's backend."""
+    if backend == "sqlite":
+        return sqlite_copy(platform, tmp_path / "s.sqlite3")
+    return str(request.getfixturevalue("pg_schemas").load(platform["base"]))
+
+
+@pytest.fixture
+def shared(platform: dict[str, Any], loaded: str) -> str:
+    """:func:`loaded`, with the agent's operator."""
+    return store_with_operator(platform, loaded)
 
 
 # -- sources -----------------------------------------------------------------------------
 
 
 def test_sources_keep_their_own_positions_and_joiner_state(
-    platform: dict[str, Any], tmp_path: Path
+    platform: dict[str, Any], loaded: str, tmp_path: Path
 ) -> None:
-    store_path = tmp_path / "s.sqlite3"
-    shutil.copyfile(platform["base"], store_path)
     log = platform["logs"]["mx2"][0]
     half = log.read_bytes()
     cut = half.index(b"\n", len(half) // 2) + 1
     mine = tmp_path / "mail.log"
     mine.write_bytes(half[:cut])
-    with open_store(f"sqlite:///{store_path}") as store:
+    with open_store(loaded) as store:
         Ingester(store, Periods("UTC"), source="a").ingest([str(mine)])
         # the same file is news to another source: its positions are its own
         Ingester(store, Periods("UTC"), source="b").ingest([str(mine)])
@@ -214,6 +292,7 @@ def test_sources_keep_their_own_positions_and_joiner_state(
             assert q.ingest_state("joiner/default") is None
 
 
+# (SQLite only: it undoes SQLite's migration 0012; PostgreSQL's schema starts past it)
 def test_a_store_ingested_before_sources_resumes_as_the_default_source(
     platform: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -242,8 +321,8 @@ def test_a_store_ingested_before_sources_resumes_as_the_default_source(
     shutil.copyfile(platform["base"], whole)
     with open_store(f"sqlite:///{whole}") as store:
         Ingester(store, Periods("UTC")).ingest([str(mine)])
-    assert rows(path) == rows(whole)
-    assert rows(path)["flows"]
+    assert rows(sqlite_url(path)) == rows(sqlite_url(whole))
+    assert rows(sqlite_url(path))["flows"]
 
 
 # -- the agent ---------------------------------------------------------------------------
@@ -312,22 +391,17 @@ class DroppingProxy:
 
 
 def test_the_agent_through_a_proxy_losing_every_third_answer_counts_once(
-    platform: dict[str, Any], tmp_path: Path
+    platform: dict[str, Any], shared: str, tmp_path: Path
 ) -> None:
     log, extra = platform["logs"]["mx3"]
-    alone = tmp_path / "alone.sqlite3"
-    shutil.copyfile(platform["base"], alone)
-    assert cli("ingest", "--quiet", "--db", f"sqlite:///{alone}", "--source", "mx3",
-               str(log), *map(str, extra), config=platform["config"]).wait() == 0  # fmt: skip
-    store = store_with_operator(platform, tmp_path / "s.sqlite3")
     config = agent_config(platform, tmp_path)
     live = tmp_path / "mail.log"
     live.write_bytes(b"")
     lines = log.read_bytes().splitlines(keepends=True)
     step = len(lines) // 20 + 1
     state = tmp_path / "state" / "agent-mx3.json"
-    with serving(store, config) as url:
-        proxy = DroppingProxy(int(url.rsplit(":", 1)[1].strip("/")))
+    with serving(shared, config) as (node,):
+        proxy = DroppingProxy(node.port)
         to = f"http://127.0.0.1:{proxy.port}/"
         try:
             p = cli("ingest", "--follow", "--source", "mx3", "--to", to, str(live),
@@ -350,7 +424,7 @@ def test_the_agent_through_a_proxy_losing_every_third_answer_counts_once(
             proxy.close()
     # batches were counted whose answers never came: each was sent again, once counted
     assert proxy.dropped_batches >= 3, (proxy.answers, proxy.dropped)
-    assert rows(store) == rows(alone)
+    assert rows(shared) == reference(platform, "mx3")
     assert json.loads(state.read_bytes())["batch"] is None
 
 
@@ -360,14 +434,13 @@ class Killed(BaseException):
 
 @pytest.mark.parametrize("when", ["before the post", "after the server counted it"])
 def test_an_agent_killed_around_a_post_resends_its_journalled_batch_once(
-    platform: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+    platform: dict[str, Any],
+    shared: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    when: str,
 ) -> None:
     log, _extra = platform["logs"]["mx3"]
-    alone = tmp_path / "alone.sqlite3"
-    shutil.copyfile(platform["base"], alone)
-    assert cli("ingest", "--quiet", "--db", f"sqlite:///{alone}", "--source", "mx3",
-               str(log), config=platform["config"]).wait() == 0  # fmt: skip
-    store = store_with_operator(platform, tmp_path / "s.sqlite3")
     config = agent_config(platform, tmp_path)
     truth = json.loads((platform["base"].parent / "logs" / "truth.json").read_text())
     site = Site(webmail_hosts=truth["webmail_hosts"], own_hosts=truth["own_hosts"])
@@ -382,10 +455,10 @@ def test_an_agent_killed_around_a_post_resends_its_journalled_batch_once(
         posts.append(batch_id)
         raise Killed
 
-    with serving(store, config) as url:
+    with serving(shared, config) as (node,):
 
         def agent() -> Agent:
-            api = ApiClient(url, "agentop", PASSWORD)
+            api = ApiClient(node.url, "agentop", PASSWORD)
             return Agent(api, state, Periods("UTC"), site, batch_lines=2000, source="mx3")
 
         with monkeypatch.context() as m:
@@ -399,7 +472,7 @@ def test_an_agent_killed_around_a_post_resends_its_journalled_batch_once(
         again = agent()  # the journalled batch goes first, under its id
         assert json.loads(state.read_bytes())["batch"] is None
         again.ingest([str(log)])
-    assert rows(store) == rows(alone)
+    assert rows(shared) == reference(platform, "mx3", extra=False)
 
 
 def test_an_address_gone_before_the_post_is_left_out_as_a_direct_ingest_would(
@@ -411,19 +484,19 @@ def test_an_address_gone_before_the_post_is_left_out_as_a_direct_ingest_would(
     victim = max(truth["users"], key=lambda u: text.count(f"<{u}>"))
     assert text.count(f"<{victim}>") > 3
     config = agent_config(platform, tmp_path)
-    ref = store_with_operator(platform, tmp_path / "ref.sqlite3")
-    with serving(ref, config) as url:
-        assert call(url, "rename_user", user=victim, new_name="renamed." + victim)["success"]
-    assert cli("ingest", "--quiet", "--db", f"sqlite:///{ref}", "--source", "mx3",
+    ref = store_with_operator(platform, sqlite_copy(platform, tmp_path / "ref.sqlite3"))
+    with serving(ref, config) as (node,):
+        assert call(node.url, "rename_user", user=victim, new_name="renamed." + victim)["success"]
+    assert cli("ingest", "--quiet", "--db", ref, "--source", "mx3",
                str(log), config=platform["config"]).wait() == 0  # fmt: skip
-    store = store_with_operator(platform, tmp_path / "s.sqlite3")
+    store = store_with_operator(platform, sqlite_copy(platform, tmp_path / "s.sqlite3"))
     site = Site(webmail_hosts=truth["webmail_hosts"], own_hosts=truth["own_hosts"])
     said: list[str] = []
-    with serving(store, config) as url:
-        api = ApiClient(url, "agentop", PASSWORD)
+    with serving(store, config) as (node,):
+        api = ApiClient(node.url, "agentop", PASSWORD)
         agent = Agent(api, tmp_path / "a.json", Periods("UTC"), site, source="mx3", log=said.append)
         # renamed after the agent learnt the tree, and not learnt again before the post
-        assert call(url, "rename_user", user=victim, new_name="renamed." + victim)["success"]
+        assert call(node.url, "rename_user", user=victim, new_name="renamed." + victim)["success"]
         monkeypatch.setattr(Agent, "_check_tree", lambda self: None)
         agent.ingest([str(log)])
     assert any("left out" in m for m in said), said
@@ -433,11 +506,11 @@ def test_an_address_gone_before_the_post_is_left_out_as_a_direct_ingest_would(
 def test_the_agent_refuses_bad_credentials_clearly(
     platform: dict[str, Any], tmp_path: Path
 ) -> None:
-    store = store_with_operator(platform, tmp_path / "s.sqlite3")
+    store = store_with_operator(platform, sqlite_copy(platform, tmp_path / "s.sqlite3"))
     config = agent_config(platform, tmp_path)
     config.write_text(config.read_text().replace(PASSWORD, "not-the-password"))
-    with serving(store, config) as url:
-        p = cli("ingest", "--quiet", "--source", "mx3", "--to", url,
+    with serving(store, config) as (node,):
+        p = cli("ingest", "--quiet", "--source", "mx3", "--to", node.url,
                 str(platform["logs"]["mx3"][0]), config=config)  # fmt: skip
         assert p.wait(timeout=60) != 0
         err = p.stderr.read().decode() if p.stderr else ""
@@ -447,15 +520,9 @@ def test_the_agent_refuses_bad_credentials_clearly(
 # -- all at once -------------------------------------------------------------------------
 
 
-def positions(store: Path, source: str) -> int:
-    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
-    try:
-        row = db.execute(
-            "SELECT COALESCE(SUM(position), 0) FROM ingest_files WHERE source = ?", (source,)
-        ).fetchone()
-        return int(row[0])
-    finally:
-        db.close()
+def positions(store: Store, source: str) -> int:
+    with store.read() as q:
+        return sum(int(r[6]) for r in q.ingest_files(source))
 
 
 def agent_position(state: Path) -> int:
@@ -467,9 +534,8 @@ def agent_position(state: Path) -> int:
 
 
 def test_two_ingesters_and_an_agent_at_once_with_kills_count_as_one_alone(
-    platform: dict[str, Any], tmp_path: Path
+    platform: dict[str, Any], shared: str, tmp_path: Path
 ) -> None:
-    store = store_with_operator(platform, tmp_path / "s.sqlite3")
     config = agent_config(platform, tmp_path)
     live = {h: tmp_path / "live" / h / "mail.log" for h in HOSTS}
     for path in live.values():
@@ -483,7 +549,7 @@ def test_two_ingesters_and_an_agent_at_once_with_kills_count_as_one_alone(
     state = tmp_path / "state" / "agent-mx3.json"
 
     def start(h: str) -> subprocess.Popen[bytes]:
-        where = ["--to", url] if h == "mx3" else ["--db", f"sqlite:///{store}"]
+        where = ["--to", a.url] if h == "mx3" else ["--db", shared]
         return cli("ingest", "--follow", "--batch-lines", "3000", "--source", h, *where,
                    str(live[h]), config=config)  # fmt: skip
 
@@ -500,10 +566,11 @@ def test_two_ingesters_and_an_agent_at_once_with_kills_count_as_one_alone(
         raise AssertionError({h: (read_to(h), written[h]) for h in HOSTS})
 
     written = dict.fromkeys(HOSTS, 0)
-    with serving(store, config) as url:
-        ok = call(url, "change_company", company="Extra")
+    # two API nodes: the agent posts to A; the API writes go to both, in turn
+    with serving(shared, config, nodes=2) as (a, b), open_store(shared) as store:
+        ok = call(a.url, "change_company", company="Extra")
         assert ok["success"], ok
-        assert call(url, "change_domain", domain="extra.example", company="Extra")["success"]
+        assert call(b.url, "change_domain", domain="extra.example", company="Extra")["success"]
         procs = {h: start(h) for h in HOSTS}
         posted = 0
         try:
@@ -513,14 +580,18 @@ def test_two_ingesters_and_an_agent_at_once_with_kills_count_as_one_alone(
                         with live[h].open("ab") as f:
                             f.write(chunks[h][i])
                         written[h] += len(chunks[h][i])
-                # API writes between: the tree changes, events are posted (one twice)
+                # API writes between: the tree changes (on one node, the user
+                # known to the other), events are posted (the batch twice: once
+                # to each node)
                 user = f"u{i}@extra.example"
-                answer = call(url, "change_user", user=user, attributes={})
+                one, other = (a, b) if i % 2 else (b, a)
+                a.ready()  # (at once, unless restarted in the round before)
+                answer = call(one.url, "change_user", user=user, attributes={})
                 assert answer["success"], answer
                 event = {"time": "2026-01-02T03:04:05Z", "kind": "login", "user": user,
                          "service": "imap4"}  # fmt: skip
-                for _ in range(2):
-                    answer = call(url, "ingest_events", batch_id=f"api-{i}", events=[event])
+                for node in (other, one):
+                    answer = call(node.url, "ingest_events", batch_id=f"api-{i}", events=[event])
                     assert answer["success"], answer
                 posted += 1
                 if i in (3, 7):  # mid-run: kill -9 a direct ingester and the agent
@@ -529,6 +600,11 @@ def test_two_ingesters_and_an_agent_at_once_with_kills_count_as_one_alone(
                         procs[h].send_signal(signal.SIGKILL)
                         procs[h].wait()
                         procs[h] = start(h)
+                if i == 4:  # and the agent's node, its posts in flight (retried meanwhile)
+                    time.sleep(0.3)
+                    a.kill()
+                    time.sleep(0.3)
+                    a.start()
                 if i == 5:  # logrotate's create, once every line of the file was read
                     caught_up(written)
                     for h in ("mx1", "mx3"):
@@ -544,18 +620,18 @@ def test_two_ingesters_and_an_agent_at_once_with_kills_count_as_one_alone(
                 p.wait(timeout=60)
         # then each server's other files (quota reports, Roundcube's log)
         for h in HOSTS:
-            where = ["--to", url] if h == "mx3" else ["--db", f"sqlite:///{store}"]
+            where = ["--to", b.url] if h == "mx3" else ["--db", shared]
             p = cli("ingest", "--quiet", "--source", h, *where,
                     *map(str, platform["logs"][h][1]), config=config)  # fmt: skip
             assert p.wait(timeout=120) == 0, p.stderr.read() if p.stderr else ""
-        extra = call(url, "get_company", company="Extra")
+        extra = call(a.url, "get_company", company="Extra")
         assert extra["success"]
-    db = sqlite3.connect(store)
-    (extra_id,) = db.execute("SELECT id FROM companies WHERE name = 'Extra'").fetchone()
-    (logins,) = db.execute(
-        "SELECT SUM(logins_imap4) FROM flows WHERE company_id = ? AND scope = 'c' AND kind = 0",
-        (extra_id,),
-    ).fetchone()
-    db.close()
+        with store.read() as q:
+            (extra_id,) = q._one("SELECT id FROM companies WHERE name = 'Extra'")
+            (logins,) = q._one(
+                "SELECT SUM(logins_imap4) FROM flows "
+                "WHERE company_id = ? AND scope = 'c' AND kind = 0",
+                extra_id,
+            )
     assert logins == posted  # the API's own batches: each once
-    assert rows(store, skip_company=extra_id) == rows(platform["ref"])
+    assert rows(shared, skip_company=extra_id) == platform["ref"]

@@ -1,4 +1,6 @@
-"""Several ``mailtally serve`` processes on one SQLite store (issue 13).
+"""Several ``mailtally serve`` processes on one store (issue 13), on each backend:
+a SQLite file, and the session's PostgreSQL schema (its URL carries the schema's
+``search_path``; the processes are handed that URL as ``--db``).
 
 Real processes on free loopback ports, each with its own caches and store
 connections: what one learns (a token, a failure, a password change, a tree
@@ -12,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -101,10 +104,13 @@ class Node:
 
 
 @pytest.fixture
-def store_url(tmp_path, platform_file) -> str:
-    path = tmp_path / "shared.sqlite3"
-    shutil.copyfile(platform_file, path)
-    return f"sqlite:///{path}"
+def store_url(request, backend: str, tmp_path, platform_file) -> str:
+    """The platform's store on the test's backend, for the processes to share."""
+    if backend == "sqlite":
+        path = tmp_path / "shared.sqlite3"
+        shutil.copyfile(platform_file, path)
+        return f"sqlite:///{path}"
+    return str(request.getfixturevalue("pg_schemas").load(platform_file))
 
 
 @pytest.fixture
@@ -162,7 +168,7 @@ def user_flows(store_url: str, user: str, *columns: str) -> tuple[int, ...]:
 # -- tokens --------------------------------------------------------------------------
 
 
-def test_a_token_issued_by_one_process_works_on_another(platform, start):
+def test_a_token_issued_by_one_process_works_on_another(start, store_url):
     a, b = start(2)
     token = ok(a.call("authenticate", ALICE, generate_session_token=True))["session_token"]
     assert b.works(creds("alice@acme.com", token=token))
@@ -170,9 +176,13 @@ def test_a_token_issued_by_one_process_works_on_another(platform, start):
     # logged out through B: refused by A at its next request, though A had it cached
     ok(b.call("logout_user", user="alice@acme.com"))
     assert not a.works(creds("alice@acme.com", token=token))
+    # what a node logs never holds the database's password
+    password = re.match(r"[a-z]+://[^/@:]*:([^/@]*)@", store_url)
+    if password:
+        assert f":{password[1]}@" not in a.log_path.read_text() + b.log_path.read_text()
 
 
-def test_an_sso_token_is_used_once_when_processes_race_for_it(platform, start):
+def test_an_sso_token_is_used_once_when_processes_race_for_it(start):
     nodes = start(3)
     for round_ in range(5):
         token = ok(
@@ -199,7 +209,7 @@ def test_an_sso_token_is_used_once_when_processes_race_for_it(platform, start):
 # -- lockout ---------------------------------------------------------------------------
 
 
-def test_failures_spread_over_processes_lock_the_name(platform, start):
+def test_failures_spread_over_processes_lock_the_name(start):
     nodes = start(3)
     for node in nodes:  # cached everywhere before the attack: the lockout still holds
         assert node.works(ALICE)
@@ -217,7 +227,7 @@ def test_failures_spread_over_processes_lock_the_name(platform, start):
 # -- credentials -------------------------------------------------------------------
 
 
-def test_a_password_changed_on_one_process_is_refused_by_another_at_once(platform, start):
+def test_a_password_changed_on_one_process_is_refused_by_another_at_once(start):
     a, b = start(2)
     token = ok(b.call("authenticate", ALICE, generate_session_token=True))["session_token"]
     assert b.works(ALICE) and b.works(creds("alice@acme.com", token=token))  # cached on B
@@ -253,7 +263,7 @@ def test_an_operator_password_reset_from_the_command_line_is_refused_at_once(
 # -- caches --------------------------------------------------------------------------
 
 
-def test_a_tree_change_on_one_process_is_seen_by_another_within_a_second(platform, start):
+def test_a_tree_change_on_one_process_is_seen_by_another_within_a_second(start):
     a, b = start(2)
     view = as_user("view@acme.com")
     assert ok(b.call("stats_summary", view, type="company", object="Acme"))  # cached on B
@@ -264,7 +274,7 @@ def test_a_tree_change_on_one_process_is_seen_by_another_within_a_second(platfor
     assert seconds < 1.0
 
 
-def test_a_count_written_on_one_process_is_seen_by_another_within_a_second(platform, start):
+def test_a_count_written_on_one_process_is_seen_by_another_within_a_second(start):
     a, b = start(2)
 
     def in_ham(node: Node) -> int:
@@ -285,7 +295,7 @@ def test_a_count_written_on_one_process_is_seen_by_another_within_a_second(platf
 # -- processes that stop ------------------------------------------------------------
 
 
-def test_kill_9_of_a_process_loses_and_doubles_nothing_committed(platform, start, store_url):
+def test_kill_9_of_a_process_loses_and_doubles_nothing_committed(start, store_url):
     a, b = start(2)
     batches = 60
     accepted: dict[str, bool] = {}
@@ -320,7 +330,7 @@ def test_kill_9_of_a_process_loses_and_doubles_nothing_committed(platform, start
         assert q._one("SELECT COUNT(*) FROM event_batches WHERE batch_id LIKE 'k%'")[0] == batches
 
 
-def test_sigterm_flushes_the_auth_counts_of_every_worker(platform, start, store_url):
+def test_sigterm_flushes_the_auth_counts_of_every_worker(start, store_url):
     (node,) = start(1, workers=2)
     before = user_flows(store_url, "bob@acme.com", "logins_auth_password", "logins_auth_token")
     bob = as_user("bob@acme.com")

@@ -1,6 +1,6 @@
 """What operators run mailtally with, as real processes (issue 13): SIGTERM to
 ``mailtally serve`` and ``mailtally ingest --follow``, and the ingester's
-``--metrics-port``."""
+``--metrics-port``; the ingester on each backend (conftest's ``store_url``)."""
 
 from __future__ import annotations
 
@@ -52,9 +52,10 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-def test_ingest_follow_metrics_then_sigterm_commits_what_was_read(tmp_path: Path) -> None:
-    path = tmp_path / "ingest.sqlite3"
-    store = open_store(f"sqlite:///{path}")
+def test_ingest_follow_metrics_then_sigterm_commits_what_was_read(
+    store_url: str, tmp_path: Path
+) -> None:
+    store = open_store(store_url)
     build_tree(store)
     store.close()
     log = tmp_path / "mail.log"
@@ -63,7 +64,7 @@ def test_ingest_follow_metrics_then_sigterm_commits_what_was_read(tmp_path: Path
     write(log, a + garbage)
     port = free_port()
     p = subprocess.Popen(
-        [*COMMAND, "ingest", "--follow", "--db", f"sqlite:///{path}", str(log),
+        [*COMMAND, "ingest", "--follow", "--db", store_url, str(log),
          "--metrics-port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -87,7 +88,7 @@ def test_ingest_follow_metrics_then_sigterm_commits_what_was_read(tmp_path: Path
         if p.poll() is None:
             p.kill()
     assert p.returncode == 0, err.decode()
-    with open_store(f"sqlite:///{path}") as s:
+    with open_store(store_url) as s:
         assert totals(s) == expected(a + b)
 
 
@@ -124,6 +125,8 @@ def post(port: int, method: str, body: dict[str, Any]) -> dict[str, Any]:
 def test_serve_sigterm_answers_the_request_in_flight_and_writes_the_auth_counts(
     tmp_path: Path,
 ) -> None:
+    """(SQLite only, for CI time: its slow argon2 costs ~25 s a run; test_nodes'
+    SIGTERM test writes the auth counts on PostgreSQL.)"""
     config = tmp_path / "m.toml"
     config.write_text(SLOW_TOML)
     db = f"sqlite:///{tmp_path}/s.sqlite3"

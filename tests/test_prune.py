@@ -1,4 +1,4 @@
-"""Retention (``mailtally prune``, :mod:`mailtally.prune`) on real SQLite files.
+"""Retention (``mailtally prune``, :mod:`mailtally.prune`) on real stores.
 
 * A synthesized platform and log, ingested on both paths (compiled and pure
   Python), answers every ``stats_summary`` of every period kept exactly as
@@ -7,13 +7,20 @@
 * Quota reports older than the oldest kept period are gone, except each
   account's report in force at its start.
 * A prune with nothing to remove changes nothing and opens no write transaction.
+
+Those on both backends (the ingested store is copied into PostgreSQL);
+on SQLite only, what is SQLite's own:
+
 * Pruning a store of many old rows leaves the write lock free often enough that
   another connection with a 200 ms busy timeout never fails to write.
+* Prune's statements seek the primary key (SQLite's query plans).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +28,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import INGEST_MODES, OPERATOR_CREDS, cheap_config, make_call, table_rows
+from conftest import INGEST_MODES, OPERATOR_CREDS, cheap_config, make_call, run_sql, table_rows
 from mailtally.api import create_app
 from mailtally.periods import KINDS, FixedClock, Kind, Periods
 from mailtally.prune import prune_store
@@ -72,7 +79,8 @@ def old_rows(store: Store) -> dict[str, int]:
     """Rows of each kind older than its cutoff (the folded '' rows aside)."""
     with store.read() as q:
         return {
-            f"{table} {kind}": q.conn.execute(
+            f"{table} {kind}": run_sql(
+                q,
                 f"SELECT COUNT(*) FROM {table} WHERE kind = ? AND period > '' AND period < ?",
                 (KIND_CODES[kind], CUTOFFS[kind]),
             ).fetchone()[0]
@@ -91,8 +99,30 @@ def reports_left(rows: list[Any]) -> list[Any]:
     return [r for r in rows if r[2] >= in_force.get(r[1], r[2])]
 
 
-def test_prune_keeps_every_answer_of_the_periods_kept(ingested) -> None:
-    store, truth, _platform, _paths, _report = ingested
+@pytest.fixture
+def pruned_store(request, ingested, backend: str, tmp_path: Path) -> Iterator[Store]:
+    """A copy of the ingested store on the test's backend (each test prunes its own;
+    on PostgreSQL one of the two ingest modes is enough: they made the same rows)."""
+    if backend == "postgresql" and "python" in request.node.callspec.id:
+        pytest.skip("prune on PostgreSQL: the compiled run's store")
+    copy = tmp_path / "copy.sqlite3"
+    src, dst = sqlite3.connect(ingested[0].path), sqlite3.connect(copy)
+    try:
+        src.backup(dst)  # (a consistent copy of a store in use: its WAL too)
+    finally:
+        src.close()
+        dst.close()
+    if backend == "sqlite":
+        url = f"sqlite:///{copy}"
+    else:
+        url = request.getfixturevalue("pg_schemas").load(copy)
+    with open_store(url) as store:
+        yield store
+
+
+def test_prune_keeps_every_answer_of_the_periods_kept(ingested, pruned_store: Store) -> None:
+    _store, truth, _platform, _paths, _report = ingested
+    store = pruned_store
     now = truth["end_ts"] + 60
     assert truth["start_ts"] < STORAGE_BEFORE < truth["end_ts"]
     before = answers(store, truth, now)
@@ -133,8 +163,8 @@ def test_prune_keeps_every_answer_of_the_periods_kept(ingested) -> None:
     assert answers(store, truth, now) == after
 
 
-def test_nothing_older_than_retention_removes_nothing(tmp_path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+def test_nothing_older_than_retention_removes_nothing(store_url: str) -> None:
+    store = open_store(store_url)
     try:
         today = date(2026, 11, 29)
         bench.build(store, 30, [today - timedelta(days=i) for i in range(10)], domains=3)

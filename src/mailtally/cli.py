@@ -17,7 +17,7 @@ import msgspec
 from mailtally import __version__
 from mailtally.config import Config, ConfigError, load_config
 from mailtally.periods import Clock, Kind, Period, Periods
-from mailtally.store import Store, StoreURLError, open_store
+from mailtally.store import Store, StoreURLError, open_store, without_password
 
 __all__ = ["main"]
 
@@ -132,7 +132,9 @@ def serve(
     else:
         app = create_app(store, config)
     click.echo(
-        f"mailtally serving {config.db} on http://{config.host}:{config.port}/api/"
+        # (never the database's password: this line goes to the service's log)
+        f"mailtally serving {without_password(config.db)} on "
+        f"http://{config.host}:{config.port}/api/"
         + (f" ({workers} workers)" if workers > 1 else "")
     )
     _freeze_startup()
@@ -807,7 +809,7 @@ def synth(
     first = datetime.fromtimestamp(result.start, UTC)
     last = datetime.fromtimestamp(result.end, UTC)
     click.echo(f"platform: {result.companies} companies, {result.domains} domains, "
-               f"{result.users} accounts, created in {config.db} "
+               f"{result.users} accounts, created in {without_password(config.db)} "
                f"in {result.create_seconds:.1f} s")  # fmt: skip
     if history_days:
         rate = result.history_rows / max(result.history_seconds, 1e-9)
@@ -825,7 +827,8 @@ def synth(
     if hosts > 1:
         own = msgspec.json.decode(result.truth.read_bytes())["own_hosts"]
         click.echo(f"own hosts (tell the reader, [site] own_hosts): {', '.join(own)}")
-    click.echo(f"next: mailtally ingest --db {config.db} " + " ".join(str(p) for p in result.files))
+    files = " ".join(str(p) for p in result.files)
+    click.echo(f"next: mailtally ingest --db {without_password(config.db)} {files}")
 
 
 @main.command()

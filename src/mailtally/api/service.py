@@ -114,6 +114,8 @@ class Service:
         self.summary_hits = 0
         self.summary_misses = 0
         self._tasks: list[asyncio.Task[None]] = []
+        #: background rounds running in a thread (see _every)
+        self._in_flight: set[asyncio.Future[Any]] = set()
         #: seconds between two flushes of the buffered auth_* counts (a test that
         #: compares the store before and after a call sets it long before start)
         self.auth_flush_seconds = 1.0
@@ -233,8 +235,17 @@ class Service:
     async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
         while True:
             await asyncio.sleep(seconds)
+            # The round runs shielded: stop() cancels this loop, not a round in
+            # flight, and waits for it (a flush has drained the counts it is
+            # writing; cancelled, the process could end before its thread wrote
+            # them, and stop's own flush found nothing left: counts lost on SIGTERM).
+            job = asyncio.ensure_future(run_in_threadpool(fn))
+            self._in_flight.add(job)
+            job.add_done_callback(self._in_flight.discard)
             try:
-                await run_in_threadpool(fn)
+                await asyncio.shield(job)
+            except asyncio.CancelledError:
+                raise
             except Exception:  # keep the loop alive; the next round retries
                 log.exception("background task %s failed", getattr(fn, "__name__", fn))
 
@@ -253,5 +264,10 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks = []
+        for job in list(self._in_flight):  # (rounds the cancel left running in their thread)
+            try:
+                await job
+            except Exception:
+                log.exception("background task failed while stopping")
         self.auth.checks.close()
         await run_in_threadpool(self.flush_auth_counts)

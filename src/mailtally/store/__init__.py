@@ -47,7 +47,7 @@ def open_store(url: str, create: bool = True) -> Store:
         try:
             if not create and not _pg_holds_a_store(url):
                 raise NoStoreError(
-                    f"no store at {_without_password(url)} (the database has no mailtally "
+                    f"no store at {without_password(url)} (the database has no mailtally "
                     "tables); check --db or MAILTALLY_DB (demo, synth, operator add and "
                     "migrate make a new store)"
                 )
@@ -83,8 +83,8 @@ def _pg_holds_a_store(url: str) -> bool:
     return row is not None and row[0] is not None
 
 
-def _without_password(url: str) -> str:
-    """``url`` as a message may show it: without a password."""
+def without_password(url: str) -> str:
+    """``url`` as a message or a log may show it: without a password."""
     import re
 
     return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url)
