@@ -154,8 +154,11 @@ _WORKER_CONFIG = "MAILTALLY_WORKER_CONFIG"
 def worker_app() -> Any:
     """The app of one ``serve --workers`` process (uvicorn calls it in the worker)."""
     from mailtally.api import create_app
+    from mailtally.api.reuseport import listen_on_own_socket
 
     config = msgspec.json.decode(os.environ[_WORKER_CONFIG], type=Config)
+    # (uvicorn loads the app before it listens: on the socket put in place here)
+    listen_on_own_socket(config.port)
     app = create_app(open_store(config.db, create=False), config)
     _freeze_startup()
     return app
