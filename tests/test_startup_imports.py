@@ -122,6 +122,7 @@ def test_the_console_script_prunes_without_click(tmp_path) -> None:
         ([], None),
         (["summary", "--db", "prune"], None),
         (["prune", "--db"], None),
+        (["prune", "--db", "--batch-rows", "5"], None),
         (["prune", "--batch-rows", "0"], None),
         (["prune", "--batch-rows", "x"], None),
         (["prune", "--timezone", "UTC"], None),

@@ -36,6 +36,8 @@ def _options(args: list[str], names: tuple[str, ...]) -> dict[str, str] | None:
             if i + 1 >= len(args):
                 return None
             value = args[i + 1]
+            if value.startswith("-"):  # (an option where a value goes: click's to answer)
+                return None
             i += 1
         found[name] = value
         i += 1
