@@ -23,6 +23,29 @@ start_server() {
     done
 }
 
+# wait_workers [TRIES]: with WORKERS > 1, wait (TRIES × 0.1 s at most, default 300) until
+# every worker listens: has a listening socket on PORT in its epoll set.  `echo` answering
+# means one worker is up; a benchmark begun before the others are would hand the first
+# one every connection of its burst.
+wait_workers() {
+    local tries=${1:-300} pid ready inodes
+    ((${WORKERS:-1} > 1)) || return 0
+    for _ in $(seq "$tries"); do
+        # the listening sockets on PORT: one shared, or one a worker (SO_REUSEPORT)
+        inodes=$(ss -ltneH "sport = :$PORT" | grep -o 'ino:[0-9]*' | cut -d: -f2 \
+            | while read -r i; do printf 'ino:%x \n' "$i"; done)
+        ready=0
+        for pid in $(pgrep -P "$SERVER_PID"); do
+            if [[ -n $inodes ]] && grep -qsF "$inodes" /proc/"$pid"/fdinfo/*; then
+                ready=$((ready + 1))
+            fi
+        done
+        ((ready >= WORKERS)) && return 0
+        sleep 0.1
+    done
+    echo "wait_workers: not every worker listens after $tries tries" >&2
+}
+
 # stop_server: SIGTERM (the server flushes its counts) and wait; safe to call twice.
 stop_server() {
     if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then

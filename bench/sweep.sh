@@ -58,6 +58,7 @@ PY
 )
 echo "sweep-password" | "$BIN/mailtally" operator add sweep --db "$DB" > /dev/null
 start_server "$DB" "$WORK/server.log" 300
+wait_workers
 CREDS='"credentials":{"user":"sweep","password":"sweep-password"}'
 curl -s -X POST "$URL/stats_summary" -H 'Content-Type: application/json' \
     -d "{$CREDS,\"type\":\"company\",\"object\":\"$COMPANY\",\"by\":\"day\"}" \
@@ -84,9 +85,18 @@ cpu_ticks() {  # the server's user + system CPU time so far, in clock ticks
 }
 cpu_before=$(cpu_ticks)
 load=$(cut -d' ' -f1 /proc/loadavg)
+# how wrk's 16 keep-alive connections spread over the workers (the workers share one
+# listening socket, and the first to wake accepts all that are waiting): counted 3 s in
+(sleep 3; for pid in $(server_pids); do
+    n=$(ss -tnpH state established 2>/dev/null | grep -c "pid=$pid," || true)
+    ((n == 0)) || printf '%s ' "$n"
+done) > "$WORK/split.txt" &
+split_pid=$!
 USERS=$WORK/users.txt CREDS=$CREDS THREADS=2 wrk -t2 -c16 -d"$SWEEP_SECONDS"s --latency \
     -s bench/sweep.lua "$URL/stats_summary" > "$WORK/wrk.out"
 read -r _ rps p50 p99 requests non200 unexpected errors < <(grep '^RESULT ' "$WORK/wrk.out")
+wait "$split_pid" || true
+split=$(cat "$WORK/split.txt")
 cpu_after=$(cpu_ticks)
 rss_now=$(status_kib VmRSS)
 rss_peak=$(status_kib VmHWM)  # (with workers: the sum of each one's peak)
@@ -102,3 +112,4 @@ awk -v t=$((cpu_after - cpu_before)) -v hz="$(getconf CLK_TCK)" -v n="$requests"
     'BEGIN { printf "serve CPU %.2f ms a request\n", t * 1000 / hz / n }'
 printf 'serve RSS: %d MB before the sweep, %d MB after it, %d MB at its peak (load %s then %s)\n' \
     $((rss_before / 1024)) $((rss_now / 1024)) $((rss_peak / 1024)) "$load" "$load_after"
+echo "wrk's connections per server process: ${split:-?}"

@@ -77,3 +77,78 @@ def test_the_lazy_names_are_the_modules_own() -> None:
     assert set(mailtally.ingest.__all__) == set(mailtally.ingest._LAZY)
     with pytest.raises(AttributeError):
         mailtally.no_such_name  # noqa: B018
+
+
+def test_the_console_script_prunes_without_click(tmp_path) -> None:
+    """``mailtally prune`` (the console script, mailtally.entry) loads neither
+    click nor mailtally.cli, and says what the click command says."""
+    from click.testing import CliRunner
+
+    from mailtally.cli import main
+    from mailtally.store import open_store
+
+    url = f"sqlite:///{tmp_path}/s.sqlite3"
+    open_store(url).close()
+    CliRunner().invoke(main, ["prune", "--db", url], catch_exceptions=False)  # (folds)
+    code = (
+        "import sys\n"
+        "from mailtally.entry import main\n"
+        f"main(['prune', '--db={url}', '--batch-rows', '50'])\n"
+        "print('MODULES', ' '.join(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+    loaded = set(out[-1].split()[1:])
+    assert {"click", "mailtally.cli"} & loaded == set()
+    assert sorted(m for m in HEAVY if m in loaded) == []
+    via_click = CliRunner().invoke(main, ["prune", "--db", url, "--batch-rows", "50"])
+    assert via_click.exit_code == 0
+    # (the last line carries the minute it ran)
+    assert out[:-2] == via_click.output.splitlines()[:-1]
+    assert out[-2].startswith("pruned 0 rows at ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "plain"),
+    [
+        (["prune"], (None, None, 1000)),
+        (["prune", "--db", "x.sqlite3"], (None, "x.sqlite3", 1000)),
+        (["--config=c.toml", "prune", "--db=a", "--db", "b"], ("c.toml", "b", 1000)),
+        (["--config", "c.toml", "prune", "--batch-rows=7"], ("c.toml", None, 7)),
+        # everything else is click's: help, other commands, values it refuses
+        (["prune", "--help"], None),
+        (["--help"], None),
+        ([], None),
+        (["summary", "--db", "prune"], None),
+        (["prune", "--db"], None),
+        (["prune", "--db", "--batch-rows", "5"], None),
+        (["prune", "--batch-rows", "0"], None),
+        (["prune", "--batch-rows", "x"], None),
+        (["prune", "--timezone", "UTC"], None),
+        (["--config", ".", "prune"], None),
+        (["prune", "extra"], None),
+    ],
+)
+def test_what_the_console_script_prunes_itself(argv, plain) -> None:
+    from mailtally.entry import plain_prune
+
+    assert plain_prune(argv) == plain
+
+
+def test_the_console_script_refuses_as_click_does(tmp_path, capsys) -> None:
+    from click.testing import CliRunner
+
+    from mailtally.cli import main as click_main
+    from mailtally.entry import main
+
+    for argv in (
+        ["prune", "--db", f"sqlite:///{tmp_path}/none.sqlite3"],  # no store there
+        ["prune", "--db", "mysql://x/y"],
+        ["--config", str(tmp_path / "missing.toml"), "prune"],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        ours = capsys.readouterr().err
+        theirs = CliRunner().invoke(click_main, argv)
+        assert (exc.value.code, ours) == (theirs.exit_code, theirs.output), argv

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,15 @@ import msgspec
 
 from mailtally import __version__
 from mailtally.config import Config, ConfigError, load_config
-from mailtally.periods import Clock, Kind, Period, Periods
-from mailtally.store import Store, StoreURLError, open_store, without_password
+from mailtally.periods import Clock, Periods
+from mailtally.store import (
+    Store,
+    StoreURLError,
+    StoreZoneError,
+    open_store,
+    open_store_in_zone,
+    without_password,
+)
 
 __all__ = ["main"]
 
@@ -30,30 +37,19 @@ def _config(ctx: click.Context, **overrides: Any) -> Config:
 
 
 def open_configured(config: Config, create: bool = False) -> Store:
-    """Open the store, refusing a time zone other than the one it counts in.
+    """Open the store, refusing a time zone other than the one it counts in
+    (:func:`mailtally.store.open_store_in_zone`).
 
-    Counts are kept per local period, so a store's zone is fixed when the store
-    is created; a different zone later would misplace every count.  ``create``:
-    the command may make a new store (demo, synth, operator add); the others
-    refuse a URL where none exists, naming it (README "Decisions": a mistyped
+    ``create``: the command may make a new store (demo, synth, operator add); the
+    others refuse a URL where none exists, naming it (README "Decisions": a mistyped
     ``--db`` made a new, empty store that answered "company does not exist").
     """
     try:
-        store = open_store(config.db, create=create)
+        return open_store_in_zone(config.db, config.timezone, create=create)
     except StoreURLError as exc:
         raise click.ClickException(f"db: {exc}") from None
-    with store.write() as q:
-        zone = q.meta("timezone")
-        if zone is None:
-            q.set_meta("timezone", config.timezone)
-            zone = config.timezone
-    if zone != config.timezone:
-        store.close()
-        raise click.ClickException(
-            f"timezone: this store counts in {zone!r}, not {config.timezone!r}; set "
-            f"timezone = {zone!r} in the configuration file (or MAILTALLY_TIMEZONE={zone})"
-        )
-    return store
+    except StoreZoneError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _hasher(config: Config) -> Any:
@@ -167,8 +163,11 @@ _WORKER_CONFIG = "MAILTALLY_WORKER_CONFIG"
 def worker_app() -> Any:
     """The app of one ``serve --workers`` process (uvicorn calls it in the worker)."""
     from mailtally.api import create_app
+    from mailtally.api.reuseport import listen_on_own_socket
 
     config = msgspec.json.decode(os.environ[_WORKER_CONFIG], type=Config)
+    # (uvicorn loads the app before it listens: on the socket put in place here)
+    listen_on_own_socket(config.port)
     app = create_app(open_store(config.db, create=False), config)
     _freeze_startup()
     return app
@@ -844,37 +843,9 @@ def synth(
 def prune(ctx: click.Context, db: str | None, batch_rows: int) -> None:
     """Drop daily/weekly rows older than retention.days, monthly older than
     retention.months, and quota reports no kept period reads."""
-    from mailtally.prune import prune_store
+    from mailtally.prune import prune_command
 
     config = _config(ctx, db=db)
     store = open_configured(config)
-    periods = Periods(config.timezone)
-    now = Clock().now()
-    today = periods.local_date(now)
-    day_cut = today - timedelta(days=config.retention.days)
-    months_back = config.retention.months
-    y, m = today.year, today.month - months_back
-    while m < 1:
-        y, m = y - 1, m + 12
-    oldest: dict[Kind, Period] = {
-        "day": periods.period_of("day", day_cut),
-        "week": periods.period_of("week", day_cut),
-        "month": periods.period_of("month", date(y, m, 1)),
-    }
-    cutoffs = {kind: p.key for kind, p in oldest.items()}
-    # the report in force at the start of the oldest kept period is kept
-    storage_before = min(p.start for p in oldest.values())
-    try:
-        result = prune_store(store, cutoffs, storage_before, batch_rows=batch_rows)
-    finally:
-        store.close()
-    total = result.reports
-    for kind, before in cutoffs.items():
-        removed, folded = result.removed[kind], result.folded[kind]
-        total += removed + folded
-        click.echo(f"{kind}: {removed} flow rows removed, {folded} gauge rows folded "
-                   f"(before {before})")  # fmt: skip
-    click.echo(f"storage: {result.reports} quota reports removed (before "
-               f"{datetime.fromtimestamp(storage_before, UTC):%Y-%m-%d %H:%M} UTC, the one "
-               f"in force then kept)")  # fmt: skip
-    click.echo(f"pruned {total} rows at {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M} UTC")
+    for line in prune_command(store, config, Clock().now(), batch_rows):
+        click.echo(line)

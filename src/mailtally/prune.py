@@ -33,11 +33,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from mailtally.periods import KINDS, Kind
+from mailtally.periods import KINDS, Kind, Period, Periods
 from mailtally.store.base import COMPANY, DOMAIN, USER, Store
 
-__all__ = ["PruneResult", "prune_store"]
+if TYPE_CHECKING:
+    from mailtally.config import Config
+
+__all__ = ["PruneResult", "prune_command", "prune_store"]
 
 #: meta key: the moment quota reports were last pruned to
 STORAGE_MARK = "storage_pruned_before"
@@ -141,3 +146,39 @@ def prune_store(
         result.transactions += 1
         result.longest_hold = max(result.longest_hold, hold)
     return result
+
+
+def prune_command(store: Store, config: Config, now: int, batch_rows: int = 1000) -> list[str]:
+    """``mailtally prune``: prune ``store`` (closed at the end) to ``config``'s
+    retention as of ``now``; the lines it reports.  Without click: the command
+    line's fast path (mailtally.entry) runs it as ``mailtally.cli`` does."""
+    periods = Periods(config.timezone)
+    today = periods.local_date(now)
+    day_cut = today - timedelta(days=config.retention.days)
+    y, m = today.year, today.month - config.retention.months
+    while m < 1:
+        y, m = y - 1, m + 12
+    oldest: dict[Kind, Period] = {
+        "day": periods.period_of("day", day_cut),
+        "week": periods.period_of("week", day_cut),
+        "month": periods.period_of("month", date(y, m, 1)),
+    }
+    cutoffs = {kind: p.key for kind, p in oldest.items()}
+    # the report in force at the start of the oldest kept period is kept
+    storage_before = min(p.start for p in oldest.values())
+    try:
+        result = prune_store(store, cutoffs, storage_before, batch_rows=batch_rows)
+    finally:
+        store.close()
+    lines = []
+    total = result.reports
+    for kind, before in cutoffs.items():
+        removed, folded = result.removed[kind], result.folded[kind]
+        total += removed + folded
+        lines.append(f"{kind}: {removed} flow rows removed, {folded} gauge rows folded "
+                     f"(before {before})")  # fmt: skip
+    lines.append(f"storage: {result.reports} quota reports removed (before "
+                 f"{datetime.fromtimestamp(storage_before, UTC):%Y-%m-%d %H:%M} UTC, the one "
+                 f"in force then kept)")  # fmt: skip
+    lines.append(f"pruned {total} rows at {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M} UTC")
+    return lines

@@ -12,7 +12,9 @@ __all__ = [
     "Store",
     "StoreBusy",
     "StoreURLError",
+    "StoreZoneError",
     "open_store",
+    "open_store_in_zone",
 ]
 
 
@@ -22,6 +24,33 @@ class StoreURLError(ValueError):
 
 class NoStoreError(StoreURLError):
     """``open_store(url, create=False)`` of a URL where no store exists."""
+
+
+class StoreZoneError(ValueError):
+    """The store counts in another time zone than the configuration names."""
+
+
+def open_store_in_zone(url: str, timezone: str, create: bool = False) -> Store:
+    """:func:`open_store`, refusing a time zone other than the one it counts in
+    (:class:`StoreZoneError`, saying what to set).
+
+    Counts are kept per local period, so a store's zone is fixed when the store
+    is created (the first command to open it writes ``timezone``); a different
+    zone later would misplace every count.
+    """
+    store = open_store(url, create=create)
+    with store.write() as q:
+        zone = q.meta("timezone")
+        if zone is None:
+            q.set_meta("timezone", timezone)
+            zone = timezone
+    if zone != timezone:
+        store.close()
+        raise StoreZoneError(
+            f"timezone: this store counts in {zone!r}, not {timezone!r}; set "
+            f"timezone = {zone!r} in the configuration file (or MAILTALLY_TIMEZONE={zone})"
+        )
+    return store
 
 
 def open_store(url: str, create: bool = True) -> Store:
