@@ -269,11 +269,21 @@
     const groups = type === 'user' ? USER_GROUPS : GROUPS;
     drawCharts(groups, answer.summary, keys, place.period);
     numbersTable(groups, answer.summary, keys, place.period);
-    const current = keys[keys.length - 1];
+    const current = listedPeriod(groups, answer.summary, keys);
     try {
       if (type === 'company') await domainsList(place, current, seq);
       if (type === 'domain') await domainLists(place, current, seq);
     } catch (e) { if (seq === renderSeq) $('error').textContent = e.message; }
+  }
+
+  // The period whose figures the lists show: the newest with any mail or
+  // logins counted, else the newest (early in a day, today's period is empty).
+  function listedPeriod(groups, summary, keys) {
+    const flows = groups[0][2].concat(groups[1][2], groups[2][2]);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      if (flows.some(([, path]) => pick(summary[keys[i]], path) > 0)) return keys[i];
+    }
+    return keys[keys.length - 1];
   }
 
   function drawCharts(groups, summary, keys, by) {
