@@ -362,3 +362,29 @@ def test_the_server_keeps_serving_after_bad_input(platform, call, client):
     for method, field, value, *_ in CASES[::7]:
         client.post(f"/api/{method}", json=request_for(method, field, value))
     assert ok(call("stats_summary", credentials=ADMIN, object="Acme")) == before
+
+
+@pytest.mark.parametrize("field", ["user", "password", "token"])
+@pytest.mark.parametrize("method", ["authenticate", "stats_summary", "search_users"])
+def test_a_nul_in_the_credentials_is_a_refusal_not_a_fault(
+    platform, client, fresh_store, method, field
+):
+    # PostgreSQL's text cannot hold U+0000: a NUL must never reach a query as a
+    # name (it would be a server error there, and "unknown" on SQLite)
+    credentials = {**ADMIN, field: "admin\x00@acme.com"}
+    if field == "token":
+        credentials.pop("password")
+    body = {**VALID.get(method, {}), "credentials": credentials}
+    before = table_rows(fresh_store, *TABLES)
+    r = client.post(f"/api/{method}", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["success"] is False
+    assert r.json()["error_number"] in (1, 5), r.json()
+    assert table_rows(fresh_store, *TABLES) == before
+
+
+def test_a_nul_in_a_batch_id_is_refused(platform, call, fresh_store):
+    before = table_rows(fresh_store, *TABLES)
+    answer = failed(call("ingest_events", batch_id="b\x00", events=[]), 5)
+    assert "batch_id" in answer["error"]
+    assert table_rows(fresh_store, *TABLES) == before

@@ -51,7 +51,9 @@ WorkgroupName = Annotated[
 
 
 class Credentials(msgspec.Struct, forbid_unknown_fields=True):
-    user: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+    #: a name (no name holds a control character, so none is looked up: on
+    #: PostgreSQL a NUL in a query's text is a server error, not "unknown")
+    user: Annotated[str, msgspec.Meta(min_length=1, max_length=320, pattern=NAME_PATTERN)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] | None = None
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     #: recorded in the audit log: text, like a name (no control characters)

@@ -57,7 +57,9 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 class IngestEventsRequest(Request, kw_only=True):
-    batch_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    # any text but U+0000, which PostgreSQL's text cannot hold (an agent's ids are
+    # its source name, file names and positions: never a NUL)
+    batch_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern="^[^\x00]*\\Z")]
     events: list[Any]
 
 
