@@ -331,6 +331,9 @@ def test_a_domain_admin_cannot_reach_another_domain(browser, server) -> None:
     page.wait_for_function("() => document.querySelector('#error').textContent !== ''")
     assert page.locator("#domains-table").count() == 0
     shot(page, "domain-admin-refused")
+    # a malformed escape in the hash is the caller's home, not a blank page
+    page.evaluate("location.hash = '#/company/%E0'")
+    page.wait_for_function("() => document.querySelector('#title').textContent === 'example.net'")
     # the token never went into a URL
     assert all("token" not in u and "password" not in u for u in requests)
     context.close()

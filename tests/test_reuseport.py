@@ -69,3 +69,13 @@ def test_no_socket_on_the_port_changes_nothing() -> None:
         sock.listen(1)  # (listening already: not the supervisor's handed socket)
         assert not listen_on_own_socket(sock.getsockname()[1])
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 0
+
+
+def test_no_proc_changes_nothing(monkeypatch) -> None:
+    import mailtally.api.reuseport as reuseport
+
+    def no_proc(path: str) -> list[str]:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(reuseport.os, "listdir", no_proc)
+    assert reuseport.listen_on_own_socket(1) is False

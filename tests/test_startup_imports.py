@@ -125,6 +125,7 @@ def test_the_console_script_prunes_without_click(tmp_path) -> None:
         (["prune", "--db", "--batch-rows", "5"], None),
         (["prune", "--batch-rows", "0"], None),
         (["prune", "--batch-rows", "x"], None),
+        (["prune", "--batch-rows", "1" * 5000], None),  # (past int()'s digit limit)
         (["prune", "--timezone", "UTC"], None),
         (["--config", ".", "prune"], None),
         (["prune", "extra"], None),
@@ -134,6 +135,19 @@ def test_what_the_console_script_prunes_itself(argv, plain) -> None:
     from mailtally.entry import plain_prune
 
     assert plain_prune(argv) == plain
+
+
+def test_an_unreadable_configuration_is_clicks_to_refuse(tmp_path, monkeypatch) -> None:
+    import mailtally.entry
+    from mailtally.entry import plain_prune
+
+    config = tmp_path / "c.toml"
+    config.write_text("")
+    argv = ["--config", str(config), "prune"]
+    assert plain_prune(argv) == (str(config), None, 1000)
+    # (the tests run as root, who reads any file: the permission is the stub's)
+    monkeypatch.setattr(mailtally.entry.os, "access", lambda path, mode: path != str(config))
+    assert plain_prune(argv) is None
 
 
 def test_the_console_script_refuses_as_click_does(tmp_path, capsys) -> None:

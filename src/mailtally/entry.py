@@ -54,11 +54,15 @@ def plain_prune(argv: list[str]) -> tuple[str | None, str | None, int] | None:
     if group is None or own is None:
         return None
     config = group.get("--config")
-    if config is not None and os.path.isdir(config):  # (click.Path refuses it: a usage error)
+    # click.Path(dir_okay=False) refuses a folder and an unreadable file (usage errors)
+    if config is not None and (
+        os.path.isdir(config) or (os.path.exists(config) and not os.access(config, os.R_OK))
+    ):
         return None
     batch = own.get("--batch-rows", "1000")
-    # click's IntRange(1) reads more spellings ("+5", " 5"): those go to it
-    if not (batch.isascii() and batch.isdigit()) or int(batch) < 1:
+    # click's IntRange(1) reads more spellings ("+5", " 5"), and a number too
+    # long for int() is its to refuse: those go to it
+    if not (batch.isascii() and batch.isdigit()) or len(batch) > 18 or int(batch) < 1:
         return None
     return config, own.get("--db"), int(batch)
 

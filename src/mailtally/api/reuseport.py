@@ -34,7 +34,11 @@ def listen_on_own_socket(port: int) -> bool:
     reuseport = getattr(socket, "SO_REUSEPORT", None)
     if reuseport is None:
         return False
-    for name in os.listdir("/proc/self/fd"):
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:  # (no /proc: a BSD or macOS has SO_REUSEPORT but not this)
+        return False
+    for name in names:
         fd = int(name)
         try:
             if not stat.S_ISSOCK(os.fstat(fd).st_mode):

@@ -131,7 +131,10 @@
   function parseHash() {
     const h = location.hash.replace(/^#\/?/, '');
     const [path, query] = h.split('?');
-    const parts = path ? path.split('/').map(decodeURIComponent) : [];
+    let parts = [];
+    try {
+      parts = path ? path.split('/').map(decodeURIComponent) : [];
+    } catch (e) { /* a malformed escape (#/company/%E0): the caller's home */ }
     const place = {companies: false, company: null, domain: null, user: null};
     for (let i = 0; i < parts.length; i++) {
       if (parts[i] === 'companies') place.companies = true;
@@ -232,8 +235,12 @@
 
   async function render() {
     if (!session) return;
-    const seq = ++renderSeq;
     const place = parseHash();
+    if (depth(place) === 0 && !place.companies) {  // (an empty or malformed hash)
+      location.hash = hashOf(Object.assign(home(), {period: place.period}));
+      return;
+    }
+    const seq = ++renderSeq;
     crumbs(place);
     $('error').textContent = '';
     destroyCharts();
