@@ -275,13 +275,16 @@ print(json.dumps({"rss_mb": int(hwm) / 1024}))
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 @pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""), reason="ASan's own memory")
 def test_ingesting_a_file_at_the_bounds_keeps_rss_under_the_bound(
-    case: str, env: dict[str, str], bound: int, pure: bool
+    case: str, env: dict[str, str], bound: int, pure: bool, tmp_path
 ) -> None:
     """`mailtally ingest` of a crafted file (bench/hostile.py's cases, scaled down)
     in a child process: its peak RSS, both paths."""
     bench = os.path.join(os.path.dirname(__file__), "..", "bench")
     e = dict(os.environ, **env)
     e["MAILTALLY_PURE_PYTHON"] = "1" if pure else "0"
+    # the crafted log and its store (~150 MB) go under pytest's own temporary
+    # folder, which it cleans, not into a mkdtemp() of /tmp that nobody removes
+    e["TMPDIR"] = str(tmp_path)
     out = subprocess.run(
         [sys.executable, "-c", RSS_CHILD, bench, case],
         capture_output=True,
