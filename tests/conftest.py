@@ -84,6 +84,52 @@ def rfc(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def consecutive_free_ports(n: int) -> int:
+    """The first of ``n`` consecutive loopback TCP ports free right now."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            first = int(s.getsockname()[1])
+        held: list[socket.socket] = []
+        try:
+            for port in range(first, first + n):
+                probe = socket.socket()
+                held.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for probe in held:
+                probe.close()
+    raise AssertionError(f"no {n} consecutive free ports")
+
+
+def scrape_metrics(
+    port: int, missing_ok: bool = False
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``GET http://127.0.0.1:PORT/metrics`` as {(sample, sorted labels): value};
+    ``missing_ok``: {} when nothing answers there."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        if missing_ok:
+            return {}
+        raise
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
 def creds(user: str, password: str | None = None, **extra: str) -> dict[str, str]:
     out = {"user": user, **extra}
     if password is not None:

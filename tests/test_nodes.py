@@ -28,7 +28,14 @@ from typing import Any
 
 import pytest
 
-from conftest import OPERATOR_CREDS, PW, as_user, creds
+from conftest import (
+    OPERATOR_CREDS,
+    PW,
+    as_user,
+    consecutive_free_ports,
+    creds,
+    scrape_metrics,
+)
 from mailtally.store import open_store
 
 BIN = Path(sys.executable).parent
@@ -57,7 +64,15 @@ def free_port() -> int:
 class Node:
     """One ``mailtally serve`` (``workers`` processes behind one port)."""
 
-    def __init__(self, workdir: Path, db: str, config: Path, name: str, workers: int = 1) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        db: str,
+        config: Path,
+        name: str,
+        workers: int = 1,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.port = free_port()
         self.log_path = workdir / f"{name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILTALLY_")}
@@ -66,6 +81,7 @@ class Node:
             [
                 *(str(BIN / "mailtally"), "--config", str(config), "serve", "--db", db),
                 *("--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)),
+                *extra,
             ],
             env=env,
             stdout=self.log,
@@ -123,9 +139,10 @@ def start(tmp_path, store_url) -> Iterator[Callable[..., list[Node]]]:
     )
     started: list[Node] = []
 
-    def start_nodes(n: int, workers: int = 1) -> list[Node]:
+    def start_nodes(n: int, workers: int = 1, extra: tuple[str, ...] = ()) -> list[Node]:
         nodes = [
-            Node(tmp_path, store_url, config, f"node{len(started) + i}", workers) for i in range(n)
+            Node(tmp_path, store_url, config, f"node{len(started) + i}", workers, extra)
+            for i in range(n)
         ]
         started.extend(nodes)
         for node in nodes:
@@ -343,3 +360,27 @@ def test_sigterm_flushes_the_auth_counts_of_every_worker(start, store_url):
     assert node.stop(signal.SIGTERM) == 0
     after = user_flows(store_url, "bob@acme.com", "logins_auth_password", "logins_auth_token")
     assert (after[0] - before[0], after[1] - before[1]) == (passwords, 25)
+
+
+def test_each_worker_serves_its_own_metrics_port(start):
+    """On the API's port a scrape reaches one worker the kernel picks; with
+    --metrics-port P each of N workers also answers on one of P..P+N-1, and the
+    N scrapes add up to every request the node answered."""
+    first = consecutive_free_ports(2)
+    (node,) = start(1, workers=2, extra=("--metrics-port", str(first)))
+    calls = 30  # (each on a connection of its own: spread over both workers)
+    for _ in range(calls):
+        assert node.call("stats_summary", type="company", object="Acme")["success"]
+    answered = []
+    deadline = time.monotonic() + 30
+    while len(answered) < 2:  # (a worker may still be starting its metrics thread)
+        answered = [p for p in (first, first + 1) if scrape_metrics(p, missing_ok=True)]
+        assert time.monotonic() < deadline, "a worker's metrics port never answered"
+        time.sleep(0.1)
+    total = 0.0
+    for port in (first, first + 1):
+        total += scrape_metrics(port).get(
+            ("mailtally_requests_total", (("method", "stats_summary"), ("outcome", "ok"))), 0.0
+        )
+    assert total == calls
+    assert node.stop(signal.SIGTERM) == 0

@@ -10,7 +10,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from conftest import OPERATOR_CREDS, PW, as_user, ok
+from conftest import (
+    OPERATOR_CREDS,
+    PW,
+    as_user,
+    consecutive_free_ports,
+    ok,
+    scrape_metrics,
+)
 from mailtally.api import create_app
 from mailtally.api.ops import LATENCY_BUCKETS, RequestStats, outcome_of
 from mailtally.store.base import migrations
@@ -178,3 +185,39 @@ def test_access_log_is_off_by_default(client, capfd):
     capfd.readouterr()
     client.post("/api/echo", json={"credentials": OPERATOR_CREDS})
     assert capfd.readouterr().err == ""
+
+
+def test_metrics_port_serves_the_process_registry_on_the_first_free_port(
+    fresh_store, config, capfd
+):
+    import socket
+
+    from mailtally.api.ops import serve_own_metrics
+
+    config.metrics_port = consecutive_free_ports(3)
+    app = create_app(fresh_store, config, workers=3)
+    taken = socket.socket()  # (another worker holds the first port)
+    taken.bind(("127.0.0.1", config.metrics_port))
+    try:
+        with TestClient(app) as client:
+            for _ in range(3):
+                assert client.post("/api/echo", json={}).status_code == 200
+            # the lifespan took the next port; /metrics there is this app's registry
+            m = scrape_metrics(config.metrics_port + 1)
+            assert requests_of(m, "echo", "ok") == 3
+            assert requests_of(samples(client), "echo", "ok") == 3
+        # stopped with the app: nothing answers there any more
+        assert scrape_metrics(config.metrics_port + 1, missing_ok=True) == {}
+        # every port of the range taken: no server, a line on standard error
+        assert serve_own_metrics(app.state.registry, config.metrics_port, 1, "127.0.0.1") is None
+        assert "no free port" in capfd.readouterr().err
+    finally:
+        taken.close()
+
+
+def test_metrics_port_setting_is_checked():
+    from mailtally.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="metrics_port"):
+        load_config(None, metrics_port=70000)
+    assert load_config(None).metrics_port == 0

@@ -98,6 +98,11 @@ tz_option = click.option("--timezone", default=None, help="IANA zone for period 
 )
 @click.option("--access-log/--no-access-log", default=None,
               help="One JSON line per request on standard error (config access_log).")  # fmt: skip
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Each process also serves /metrics on its own port: the first free "
+                   "of PORT..PORT+WORKERS-1 (config metrics_port).")  # fmt: skip
+@click.option("--metrics-host", default=None,
+              help="The address --metrics-port listens on (default 127.0.0.1).")  # fmt: skip
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -107,6 +112,8 @@ def serve(
     port: int | None,
     workers: int,
     access_log: bool | None,
+    metrics_port: int | None,
+    metrics_host: str | None,
 ) -> None:
     """Serve the OMA API (WORKERS processes, each with its own caches and store
     connections; what they must agree on is in the store).
@@ -118,12 +125,16 @@ def serve(
 
     from mailtally.api import create_app
 
-    config = _config(ctx, db=db, timezone=timezone, host=host, port=port, access_log=access_log)
+    config = _config(
+        ctx, db=db, timezone=timezone, host=host, port=port, access_log=access_log,
+        metrics_port=metrics_port, metrics_host=metrics_host,
+    )  # fmt: skip
     store = open_configured(config)  # (migrated, and its zone checked, once, here)
     if workers > 1:
         store.close()
         # each worker (a new interpreter: uvicorn spawns them) opens its own store
         os.environ[_WORKER_CONFIG] = msgspec.json.encode(config).decode()
+        os.environ[_WORKER_COUNT] = str(workers)
         app: Any = f"{__name__}:worker_app"
     else:
         app = create_app(store, config)
@@ -158,6 +169,8 @@ def serve(
 #: the environment variable that hands ``serve --workers``'s configuration to
 #: its workers (the configuration as loaded: file, environment and flags)
 _WORKER_CONFIG = "MAILTALLY_WORKER_CONFIG"
+#: ... and how many they are (the range of their own metrics ports)
+_WORKER_COUNT = "MAILTALLY_WORKER_COUNT"
 
 
 def worker_app() -> Any:
@@ -168,7 +181,8 @@ def worker_app() -> Any:
     config = msgspec.json.decode(os.environ[_WORKER_CONFIG], type=Config)
     # (uvicorn loads the app before it listens: on the socket put in place here)
     listen_on_own_socket(config.port)
-    app = create_app(open_store(config.db, create=False), config)
+    workers = int(os.environ.get(_WORKER_COUNT, "1"))
+    app = create_app(open_store(config.db, create=False), config, workers=workers)
     _freeze_startup()
     return app
 

@@ -10,6 +10,8 @@ The file is ``--config PATH``, else ``$MAILTALLY_CONFIG``, else
     webmail_hosts = ["127.0.0.1", "::1"]
     trusted_proxies = ["127.0.0.1", "::1"]   # whose X-Forwarded-For names the client
     access_log = false                       # MAILTALLY_ACCESS_LOG: a JSON line per request
+    metrics_port = 0          # MAILTALLY_METRICS_PORT: each serve process's /metrics on its own
+    metrics_host = "127.0.0.1"  # port, the first free of metrics_port..+workers-1 (0: none)
 
     [retention]
     days = 400        # daily and weekly rows kept at least this many days
@@ -240,6 +242,11 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
     #: one JSON line per API request on standard error (api/ops.py)
     access_log: bool = False
+    #: ``serve``: each process also answers ``/metrics`` on a port of its own,
+    #: the first free one of metrics_port .. metrics_port + workers - 1 (0: none),
+    #: since on the API's port a scrape reaches one worker chosen by the kernel
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     retention: Retention = msgspec.field(default_factory=Retention)
     ingest: Ingest = msgspec.field(default_factory=Ingest)
     agent: AgentSettings = msgspec.field(default_factory=AgentSettings)
@@ -267,6 +274,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ConfigError(f"timezone: {exc}") from None
         if not 0 < self.port < 65536:
             raise ConfigError(f"port: {self.port} is not a TCP port (1-65535)")
+        if not 0 <= self.metrics_port < 65536:
+            raise ConfigError(
+                f"metrics_port: {self.metrics_port} is not a TCP port (1-65535; 0: none)"
+            )
         if not self.host:
             raise ConfigError("host: must not be empty")
         if not self.db:
@@ -328,6 +339,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         ("port", "MAILTALLY_PORT", int),
         ("timezone", "MAILTALLY_TIMEZONE", str),
         ("access_log", "MAILTALLY_ACCESS_LOG", _flag),
+        ("metrics_port", "MAILTALLY_METRICS_PORT", int),
     ):
         if os.environ.get(var):
             try:

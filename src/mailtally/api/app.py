@@ -425,18 +425,28 @@ class ErrorEnvelope:
             await response(scope, receive, send)
 
 
-def create_app(store: Store, config: Config, clock: Clock | None = None) -> Starlette:
-    """The ASGI app serving ``store``."""
+def create_app(
+    store: Store, config: Config, clock: Clock | None = None, workers: int = 1
+) -> Starlette:
+    """The ASGI app serving ``store`` (in one of ``workers`` server processes)."""
     svc = Service(store, config, clock)
     stats = ops.RequestStats()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own_metrics = None
+        if config.metrics_port:
+            own_metrics = ops.serve_own_metrics(
+                app.state.registry, config.metrics_port, workers, config.metrics_host
+            )
         await svc.start()
         try:
             yield
         finally:
             await svc.stop()
+            if own_metrics is not None:
+                own_metrics.shutdown()
+                own_metrics.server_close()
 
     app = Starlette(
         routes=[

@@ -14,7 +14,10 @@ envelope of SPEC §1, always encoded in that order), so the views tell this
 module nothing but the authenticated caller's name (``scope["mailtally.user"]``).
 
 Counts are per process: with ``serve --workers N`` each worker answers
-``/metrics`` with its own (README "Deployment").
+``/metrics`` with its own.  On the API's port a scrape reaches whichever worker
+the kernel picks, so with ``metrics_port`` set each process also serves its
+registry on a port of its own (:func:`serve_own_metrics`), one scrape target
+per worker (README "Deployment").
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
@@ -43,6 +47,7 @@ __all__ = [
     "healthz",
     "metrics",
     "readyz",
+    "serve_own_metrics",
 ]
 
 #: Upper bounds (seconds) of the request latency histogram's buckets: a cached
@@ -319,6 +324,30 @@ class ServeCollector:
             "Password checks refused at once because too many were waiting (error 1)",
             value=checks.refused,
         )
+
+
+def serve_own_metrics(registry: Any, first_port: int, ports: int, host: str) -> Any | None:
+    """Serve ``registry`` at ``http://host:PORT/metrics`` on a daemon thread, on
+    the first port of ``first_port`` .. ``first_port + ports - 1`` free to bind
+    (``serve --workers N``: N processes take N ports, whichever starts first
+    taking the lowest; a restarted worker takes the one its predecessor left).
+    Returns the server (``server_port`` says which), or None when every port is
+    taken: the API goes on serving, and says so on standard error."""
+    from prometheus_client import start_http_server
+
+    for port in range(first_port, min(first_port + ports, 65536)):
+        try:
+            server, _thread = start_http_server(port, addr=host, registry=registry)
+        except OSError:
+            continue
+        return server
+    print(
+        f"mailtally: metrics_port: no free port in {first_port}..{first_port + ports - 1} "
+        f"on {host}; this process's /metrics is only on the API's port",
+        file=sys.stderr,
+        flush=True,
+    )
+    return None
 
 
 def make_registry(stats: RequestStats, svc: Service) -> Any:
