@@ -4,6 +4,9 @@
 --
 -- BODY    the JSON request body (required)
 -- EXPECT  a string every response body must contain (default '"success":true')
+-- CHECK_BODY=0  do not look at the answers here: wrk then hands no response to Lua
+--         (about 70 µs of wrk's CPU a request less, on the server's own cores);
+--         the caller checks the server's own counts instead (bench/workers.sh)
 --
 -- At the end it prints one machine-readable line for bench/api.sh:
 --   RESULT <requests/s> <p50 ms> <p99 ms> <requests> <non-200> <unexpected body> <socket errors>
@@ -30,11 +33,14 @@ function init(args)
   unexpected = 0
 end
 
-function response(status, headers, resp_body)
-  if status ~= 200 then
-    non200 = non200 + 1
-  elseif not string.find(resp_body, expect, 1, true) then
-    unexpected = unexpected + 1
+-- (wrk calls response() only when the script defines it)
+if os.getenv("CHECK_BODY") ~= "0" then
+  function response(status, headers, resp_body)
+    if status ~= 200 then
+      non200 = non200 + 1
+    elseif not string.find(resp_body, expect, 1, true) then
+      unexpected = unexpected + 1
+    end
   end
 end
 
@@ -45,6 +51,9 @@ function done(summary, latency, requests)
     nbad = nbad + t:get("unexpected")
   end
   local e = summary.errors
+  if response == nil then
+    n200 = e.status  -- (wrk's own count of answers with status 400 and over)
+  end
   local socket_errors = e.connect + e.read + e.write + e.timeout
   local rps = summary.requests / (summary.duration / 1e6)
   io.write(string.format("RESULT %.1f %.2f %.2f %d %d %d %d\n",

@@ -6,13 +6,14 @@ SERVER_PID=""
 # start_server DB LOG [TRIES]: serve DB on 127.0.0.1 (its output in LOG); sets PORT,
 # URL (…/api) and SERVER_PID once `echo` answers (TRIES × 0.1 s at most, default 150);
 # exits with the server's log if it dies first.  WORKERS (default 1): server
-# processes (`mailtally serve --workers`; SERVER_PID is their supervisor).
+# processes (`mailtally serve --workers`; SERVER_PID is their supervisor).  SERVE_ARGS:
+# more arguments for `mailtally serve` (split on spaces).
 start_server() {
     local db=$1 log=$2 tries=${3:-150}
     PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     URL="http://127.0.0.1:$PORT/api"
     "$BIN/mailtally" serve --db "$db" --host 127.0.0.1 --port "$PORT" \
-        --workers "${WORKERS:-1}" >"$log" 2>&1 &
+        --workers "${WORKERS:-1}" ${SERVE_ARGS:-} >"$log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq "$tries"); do
         if curl -s -X POST "$URL/echo" -d '{}' 2>/dev/null | grep -q '"success":true'; then
