@@ -1546,23 +1546,25 @@ class Queries:
             params = [company_id, code, period, scope]
             # A company's 100,000 accounts: the limit-th highest value is found in
             # the period's rows alone, and only the rows at or above it are joined
-            # to their accounts (a third of the CPU of joining them all).  Should
-            # soft-deleted accounts be among those, fewer than ``limit`` are left:
-            # then the rows are read again, all of them joined.
-            floor = (
+            # to their accounts (a third of the CPU of joining them all).  Fewer
+            # than ``limit`` rows above 0: every one is joined at once.  Should
+            # soft-deleted accounts be among those at or above the floor, fewer
+            # than ``limit`` are left: then all the rows above 0 are joined.
+            floor = self._one(
                 f"SELECT f.{col} FROM flows f WHERE {rows_of} AND f.{col} > 0 "
-                f"ORDER BY f.{col} DESC LIMIT 1 OFFSET ?"
+                f"ORDER BY f.{col} DESC LIMIT 1 OFFSET ?",
+                *params,
+                limit - 1,
             )
-            top = (
+            sql = (
                 f"SELECT {name}, f.{col} FROM flows f JOIN {join} WHERE {rows_of} "
-                f"AND f.{col} >= {{}} AND {live} ORDER BY f.{col} DESC, {name} LIMIT ?"
+                f"AND f.{col} >= ? AND {live} ORDER BY f.{col} DESC, {name} LIMIT ?"
             )
-            rows = self._all(
-                top.format(f"COALESCE(({floor}), 1)"), *params, *params, limit - 1, limit
-            )
-            if len(rows) == limit:
-                return [(r[0], int(r[1])) for r in rows]
-            sql = top.format("1")
+            if floor is not None:
+                rows = self._all(sql, *params, int(floor[0]), limit)
+                if len(rows) == limit:
+                    return [(r[0], int(r[1])) for r in rows]
+            params.append(1)
         return [(r[0], int(r[1])) for r in self._all(sql, *params, limit)]
 
     def search_companies(
