@@ -65,13 +65,14 @@ READER_CACHE_KIB = 4 * 1024
 #: every uncached ``stats_summary``, about 55 primary-key seeks in ``flows`` a user
 #: answer.  At 100,000 accounts × 400 days that table has five levels and ~12,800
 #: interior pages (its interior cells hold whole rows: it is ``WITHOUT ROWID``);
-#: with 4 MiB its fourth level did not stay cached, and a user answer made 87
-#: ``pread``s (0.29 ms of system time); 58 with 16 MiB, 53 with 24 MiB, 48 with
-#: 64 MiB (the leaves: one a seek).  Filled by any sweep of many users, and paid
-#: once per server process (not per thread): 24 MiB took ``serve --workers 2`` to
-#: 293 MB after the 20,000-user sweep, too near issue 9's 300 MB; 16 MiB keeps most
-#: of the gain (bench/RESULTS.md, session 9).
-READ_NOW_CACHE_KIB = 16 * 1024
+#: with 4 MiB its fourth level does not stay cached, and a user answer makes 87
+#: ``pread``s (0.23-0.37 ms of system time); 58 with 16 MiB, 53 with 24 MiB.
+#: Measured under load (5-9), 16 MiB cut one worker's CPU a request by 10-14% but
+#: raised it by 8-20% with ``--workers 2`` in four pairs of sweeps (two private
+#: copies of the interior pages, where ``pread`` copies from the one page cache
+#: both share), and 24 MiB took two workers' RSS to 293 MB: kept at 4 MiB until a
+#: quiet run says otherwise (bench/RESULTS.md, session 9).
+READ_NOW_CACHE_KIB = READER_CACHE_KIB
 
 
 def _connect(path: str) -> sqlite3.Connection:
