@@ -8,7 +8,7 @@ CPU time a request (``time.thread_time``) and the SHA-256 of every answer in ord
 so that two versions of the code can be compared byte for byte at a fixed "now"::
 
     .venv/bin/python bench/summary_cpu.py STORE [--users 300] [--by day,week,month] \
-        [--now 1795000000] [--companies] [--hashes FILE] [--cprofile FILE]
+        [--now 1795000000] [--companies] [--hashes FILE] [--cprofile FILE] [--shuffle]
 
 The old code of a commit runs with ``PYTHONPATH`` set to its ``git archive`` (and the
 compiled extension copied in).  Under ``valgrind --tool=callgrind --instr-atstart=no``,
@@ -23,6 +23,7 @@ import cProfile
 import hashlib
 import os
 import pstats
+import random
 import subprocess
 import sys
 import time
@@ -35,6 +36,15 @@ from mailtally.store import open_store
 from mailtally.tree import find_target
 
 
+def read_syscalls() -> int:
+    """This process's read system calls so far (``/proc/self/io``; 0 without it)."""
+    try:
+        with open("/proc/self/io") as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith("syscr:"))
+    except (OSError, StopIteration):
+        return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("store", help="a store file")
@@ -45,6 +55,9 @@ def main() -> int:
     ap.add_argument("--cprofile", metavar="FILE")
     ap.add_argument("--callgrind", action="store_true", help="toggle callgrind around the work")
     ap.add_argument("--hashes", metavar="FILE", help="write each answer's SHA-256 here")
+    ap.add_argument(
+        "--shuffle", action="store_true", help="ask in a random order (seed 1), as a sweep does"
+    )
     args = ap.parse_args()
 
     config = load_config(None, db=f"sqlite:///{args.store}")
@@ -60,6 +73,8 @@ def main() -> int:
             names += [("domain", f"d{i}.example") for i in range(1, 21)]
     kinds = args.by.split(",")
     work = [(t, n, by) for by in kinds for t, n in names]
+    if args.shuffle:
+        random.Random(1).shuffle(work)
 
     def one(t: str, n: str, by: str) -> bytes:
         def fn(q):  # type: ignore[no-untyped-def]
@@ -75,9 +90,11 @@ def main() -> int:
         subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())])
     if prof:
         prof.enable()
+    reads0, times0 = read_syscalls(), os.times()
     t0 = time.thread_time()
     bodies = [one(*w) for w in work]
     cpu = time.thread_time() - t0
+    reads, system = read_syscalls() - reads0, os.times().system - times0.system
     if prof:
         prof.disable()
     if args.callgrind:
@@ -94,6 +111,11 @@ def main() -> int:
     print(
         f"{len(work)} answers (now {now}): {cpu * 1000 / len(work):.3f} ms CPU each; "
         f"all answers' digest {digest.hexdigest()[:16]}"
+    )
+    # the store's pages that were not in SQLite's page cache: one pread each
+    print(
+        f"  {reads / len(work):.1f} read syscalls and {system * 1000 / len(work):.3f} ms "
+        "of system time an answer"
     )
     if prof:
         prof.dump_stats(args.cprofile)

@@ -72,3 +72,34 @@ def test_the_structs_are_the_text_read_back(fresh_store, service, account) -> No
     assert len(periods) == 30
     assert list(periods) == sorted(periods)
     assert {p.workgroup for p in periods.values()} == {WORKGROUP}
+
+
+@pytest.mark.parametrize("by", ["day", "week", "month"])
+def test_each_last_login_is_the_latest_up_to_its_periods_end(
+    client, operator, account, record, by
+) -> None:
+    """The last_* members are running maxima, each formatted when it moves: a
+    period shows the latest login of each service up to its end (or now), also
+    a period without counts after one that moved, and one moving while another
+    stays (imap4 and webmail move on different days, twice each)."""
+    from mailtally.periods import Periods, format_time
+
+    logins = [
+        Login(NOW - 19 * DAY + 7, "bob@acme.com", "imap4"),
+        Login(NOW - 3 * DAY, "bob@acme.com", "webmail", count=3),
+        Login(NOW - 12 * DAY + 1, "bob@acme.com", "imap4"),
+        Login(NOW - 11 * DAY + 2, "bob@acme.com", "webmail"),
+        Login(NOW - 40 * DAY, "bob@acme.com", "webmail"),  # before a day window
+    ]
+    record(*logins[2:])
+    body = raw_summary(client, operator, type="user", object=account, by=by)
+    answer = msgspec.json.decode(body, type=UserSummaryAnswer)
+    periods = Periods("UTC").window(by, NOW)
+    assert [p.key for p in periods][-len(answer.summary) :] == list(answer.summary)
+    for p in periods[-len(answer.summary) :]:
+        end = min(p.end - 1, NOW)
+        shown = answer.summary[p.key].logins
+        for service in ("imap4", "webmail"):
+            times = [e.time for e in logins if e.service == service and e.time <= end]
+            assert getattr(shown, f"last_{service}") == format_time(max(times, default=0))
+        assert shown.last_pop3 == ""

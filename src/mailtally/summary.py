@@ -365,6 +365,7 @@ def _latest(lasts: tuple[int, ...], row: tuple[Any, ...]) -> tuple[int, ...]:
 
 
 assert len(LAST_COLUMNS) == 5 and len(_TEXTS) == 2  # (_latest's shapes)
+assert tuple(range(len(LAST_COLUMNS))) == _LAST_IDX  # (user_summary_text's texts)
 
 
 def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: int) -> str:
@@ -384,43 +385,53 @@ def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: in
     lasts = tuple(q.lasts_before(USER, t.id, by, window[0].key))
     since = window[0].start
     versions = q.user_versions(t.id, since)
-    v_times = [v[0] for v in versions]
+    v_times = [v[0] for v in versions] if len(versions) > 1 else None
     middles: dict[int, tuple[str, _Version]] = {}  # version -> (its text, its members)
     reports = q.storage_reports(t.id, since)
     r_times = [r[0] for r in reports]
     createtime = format_time(t.createtime)
-    shown: tuple[int, ...] | None = None  # the last_* times of ``last_text``
-    last_text = ""
     formatted: dict[int, str] = {0: ""}  # time -> format_time(time)
+    # the last_* texts (UserLogins' order is LAST_COLUMNS': _LAST_IDX), each
+    # formatted when its time moves, not in every period that shows it
+    texts = []
+    for ts in lasts:
+        text = formatted.get(ts)
+        if text is None:
+            text = formatted[ts] = format_time(ts)
+        texts.append(text)
+    last_text = _LASTS_FORMAT % tuple(texts)
     tail = ""
     tail_of = (-2, -2)  # (report, version) of ``tail``
     empty: str | None = None  # the last period made without counts
     empty_of: tuple[Any, ...] = ()  # and what it showed
     out: list[str] = []
+    append = out.append
     for p in window:
         moment = p.end - 1
         if moment > now:
             moment = now
-        vi = bisect_right(v_times, moment) - 1 if len(v_times) > 1 else 0
-        if vi < 0:
-            vi = 0
-        ri = bisect_right(r_times, moment) - 1
+        vi = 0
+        if v_times is not None:
+            vi = bisect_right(v_times, moment) - 1
+            if vi < 0:
+                vi = 0
+        ri = bisect_right(r_times, moment) - 1 if r_times else -1
         row = flows.get(p.key)
-        if row is None and empty is not None and empty_of == (vi, ri, lasts):
-            out.append(f'"{p.key}":{empty}')
-            continue
-        if row is not None:
-            lasts = _latest(lasts, row)
-        if lasts != shown:  # (usually one or two of them moved)
-            shown = lasts
-            texts = []
-            for i in _LAST_IDX:
-                ts = lasts[i]
-                text = formatted.get(ts)
-                if text is None:
-                    text = formatted[ts] = format_time(ts)
-                texts.append(text)
-            last_text = _LASTS_FORMAT % tuple(texts)
+        if row is None:
+            if empty is not None and empty_of == (vi, ri, lasts):
+                append(f'"{p.key}":{empty}')
+                continue
+        else:
+            latest = _latest(lasts, row)
+            if latest != lasts:  # (usually one or two of them moved)
+                for i, ts in enumerate(latest):
+                    if ts != lasts[i]:
+                        text = formatted.get(ts)
+                        if text is None:
+                            text = formatted[ts] = format_time(ts)
+                        texts[i] = text
+                lasts = latest
+                last_text = _LASTS_FORMAT % tuple(texts)
         middle = middles.get(vi)
         if middle is None:
             state = decode_state(versions[vi][1]) if versions else UserState()
@@ -435,11 +446,19 @@ def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: in
             f = middle[1]
             storage = UserStorage(str(items), f.allowed_size, str(nbytes))
             tail = _members(_Tail(storage, f.deletetime))
-        messages, logins = row[1:3] if row is not None else _NO_TEXTS
-        text = f'{{"messages":{{{messages}}},{middle[0]},"logins":{{{logins},{last_text}}},{tail}}}'
-        out.append(f'"{p.key}":{text}')
         if row is None:
+            messages, logins = _NO_TEXTS
+            text = (
+                f'{{"messages":{{{messages}}},{middle[0]},'
+                f'"logins":{{{logins},{last_text}}},{tail}}}'
+            )
             empty, empty_of = text, (vi, ri, lasts)
+            append(f'"{p.key}":{text}')
+        else:
+            append(
+                f'"{p.key}":{{"messages":{{{row[1]}}},{middle[0]},'
+                f'"logins":{{{row[2]},{last_text}}},{tail}}}'
+            )
     return "{" + ",".join(out) + "}"
 
 

@@ -187,13 +187,18 @@ _LAST_MAXES = ", ".join(f"MAX({c})" for c in LAST_COLUMNS)
 Text = tuple[str, tuple[str, ...]]
 
 
-@functools.lru_cache(maxsize=8)
-def _flow_texts_select(texts: tuple[tuple[str, ...], ...]) -> str:
-    """Queries.flow_texts' SELECT ... FROM flows for these columns of its texts."""
+@functools.lru_cache(maxsize=64)
+def _flow_texts_select(texts: tuple[tuple[str, ...], ...], n: int) -> str:
+    """Queries.flow_texts' statement for these columns of its texts and ``n``
+    period keys (made once per shape, not once per answer)."""
     if not {c for cols in texts for c in cols} <= set(FLOW_COLUMNS):
         raise ValueError(texts)
     printfs = ("printf(?, " + ", ".join(f"NULLIF({c}, 0)" for c in cols) + ")" for cols in texts)
-    return f"SELECT period, {', '.join(printfs)}, {', '.join(LAST_COLUMNS)} FROM flows"
+    return (
+        f"SELECT period, {', '.join(printfs)}, {', '.join(LAST_COLUMNS)} FROM flows "
+        f"WHERE kind = ? AND period IN ({_marks(n)}) AND scope = ? AND scope_id = ? "
+        "ORDER BY period"
+    )
 
 
 #: search_users' sort keys -> the column (each has its index, migration 5)
@@ -1712,9 +1717,7 @@ class Queries:
         if not keys:
             return []
         return self._all(
-            _flow_texts_select(tuple(cols for _, cols in texts))
-            + f" WHERE kind = ? AND period IN ({_marks(len(keys))}) "
-            "AND scope = ? AND scope_id = ? ORDER BY period",
+            _flow_texts_select(tuple(cols for _, cols in texts), len(keys)),
             *(fmt for fmt, _ in texts),
             KIND_CODES[kind],
             *keys,
@@ -1741,15 +1744,10 @@ class Queries:
         if kind != "month":
             parts += zip(("week", "day"), _weeks_and_days_before(first[:8]), strict=True)
         # one statement (a request's statements cost more in Python than the seeks)
-        rows = " UNION ALL ".join(
-            f"SELECT {', '.join(LAST_COLUMNS)} FROM flows WHERE kind = ? AND period IN "
-            f"({_marks(len(keys) + 1)}) AND scope = ? AND scope_id = ?"
-            for _, keys in parts
-        )
         params: list[Any] = []
         for part, keys in parts:
             params += (KIND_CODES[part], "", *keys, scope, scope_id)
-        row = self._one(f"SELECT {_LAST_MAXES} FROM ({rows}) AS l", *params)
+        row = self._one(_lasts_select(tuple(len(keys) for _, keys in parts)), *params)
         return tuple(int(v or 0) for v in row)
 
     def _month_keys(self, before: str) -> list[str]:
@@ -1763,14 +1761,7 @@ class Queries:
             code,
             code,
         )
-        out: list[str] = []
-        if first is None:
-            return out
-        y, m = int(first[:4]), int(first[5:7])
-        while (key := f"{y:04d}-{m:02d}") <= last and key < before:
-            out.append(key)
-            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        return out
+        return [] if first is None else list(_months_between(first, last, before))
 
     def gauges(self, scope: str, scope_id: int, kind: str, first: str, last: str) -> list[Any]:
         """(period, *GAUGE_COLUMNS) changes of the periods first..last."""
@@ -1919,6 +1910,31 @@ class Queries:
 
 
 @functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=64)
+def _months_between(first: str, last: str, before: str) -> tuple[str, ...]:
+    """The month keys from ``first`` to ``last`` (included), those before ``before``:
+    the same few arguments for every user answer of a day (cached)."""
+    out: list[str] = []
+    y, m = int(first[:4]), int(first[5:7])
+    while (key := f"{y:04d}-{m:02d}") <= last and key < before:
+        out.append(key)
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _lasts_select(lengths: tuple[int, ...]) -> str:
+    """Queries.lasts_before's statement for parts of ``lengths`` keys each (the
+    same few shapes for every answer: made once)."""
+    rows = " UNION ALL ".join(
+        f"SELECT {', '.join(LAST_COLUMNS)} FROM flows WHERE kind = ? AND period IN "
+        f"({_marks(n + 1)}) AND scope = ? AND scope_id = ?"
+        for n in lengths
+    )
+    return f"SELECT {_LAST_MAXES} FROM ({rows}) AS l"
+
+
+@functools.lru_cache(maxsize=64)
 def _weeks_and_days_before(day: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """For a day key ('YYYYMMDD'): the keys of the weeks from the one holding its
     month's first day to its own week (excluded), and of its week's days before it."""

@@ -61,6 +61,18 @@ READER_THREADS = 2
 #: Page cache per reader connection, KiB (the writer keeps SQLite's larger
 #: setting of :func:`_connect`: ingest's upserts revisit its pages).
 READER_CACHE_KIB = 4 * 1024
+#: Page cache of :meth:`SQLiteStore.read_now`'s one connection, KiB: it builds
+#: every uncached ``stats_summary``, about 55 primary-key seeks in ``flows`` a user
+#: answer.  At 100,000 accounts × 400 days that table has five levels and ~12,800
+#: interior pages (its interior cells hold whole rows: it is ``WITHOUT ROWID``);
+#: with 4 MiB its fourth level does not stay cached, and a user answer makes 87
+#: ``pread``s (0.23-0.37 ms of system time); 58 with 16 MiB, 53 with 24 MiB.
+#: Measured under load (5-9), 16 MiB cut one worker's CPU a request by 10-14% but
+#: raised it by 8-20% with ``--workers 2`` in four pairs of sweeps (two private
+#: copies of the interior pages, where ``pread`` copies from the one page cache
+#: both share), and 24 MiB took two workers' RSS to 293 MB: kept at 4 MiB until a
+#: quiet run says otherwise (bench/RESULTS.md, session 9).
+READ_NOW_CACHE_KIB = READER_CACHE_KIB
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -141,10 +153,10 @@ class SQLiteStore(Store):
         with self._pool:
             return len(self._readers) + self._opening
 
-    def _open_reader(self) -> sqlite3.Connection:
+    def _open_reader(self, cache_kib: int = READER_CACHE_KIB) -> sqlite3.Connection:
         conn = _connect(self.path)
         try:
-            conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
+            conn.execute(f"PRAGMA cache_size = -{cache_kib}")
             conn.execute("PRAGMA query_only = ON")
         except BaseException:
             conn.close()
@@ -212,7 +224,7 @@ class SQLiteStore(Store):
                 raise sqlite3.ProgrammingError("the store is closed")
             conn = self._now
             if conn is None:
-                conn = self._now = self._open_reader()
+                conn = self._now = self._open_reader(READ_NOW_CACHE_KIB)
                 # no busy handler: told at once of a lock another connection
                 # holds, so that the event loop never sleeps waiting for one
                 conn.execute("PRAGMA busy_timeout = 0")
