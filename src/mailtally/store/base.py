@@ -469,6 +469,16 @@ class Queries:
         self._run("UPDATE domains SET deletetime = NULL, name = ? WHERE id = ?", name, domain_id)
 
     # -- users and addresses ------------------------------------------------
+    #: the table holding ``lastlogin`` with users' id and search columns
+    #: (search_users' lastlogin pages walk its index): users itself here;
+    #: PostgreSQL's user_logins (its migration 13)
+    _LOGINS = "users"
+    #: search_users' rows: (id, address, createtime, type, workgroup,
+    #: deletetime, lastlogin, state) of the accounts of ``{ids}``
+    _USER_ROWS = (
+        "SELECT id, address, createtime, type, workgroup, deletetime, lastlogin, state "
+        "FROM users WHERE id IN ({ids})"
+    )
     _USER = (
         "SELECT u.id, u.company_id, u.domain_id, u.address, u.password_hash, u.createtime, "
         "u.state FROM users u"
@@ -1324,7 +1334,8 @@ class Queries:
         ``sort`` (a column of :data:`USER_SORTS`) then address and id.  Each
         sort has its index in each scope (migrations 5 and 8; a lastlogin sort
         has one, by domain: every other index holding ``lastlogin`` would cost
-        ingest an entry moved per account and day, migration 10).  The page is
+        ingest an entry moved per account and day, migration 10; on
+        PostgreSQL it is user_logins', :attr:`_LOGINS`).  The page is
         an index walk of ``first + limit`` entries, and only its rows are read;
         a criterion is tested on the walked entries.  Rows: (id,
         address, createtime, type, workgroup, deletetime, lastlogin, state)."""
@@ -1395,10 +1406,11 @@ class Queries:
         else:
             cond = where(walk)
             order = ", ".join(f"{c} {way}" for c, _ in keys)
+        table = self._LOGINS if column == "lastlogin" else "users"
         ids = [
             r[0]
             for r in self._all(
-                f"SELECT id FROM users WHERE {cond} ORDER BY {order} LIMIT ? OFFSET ?",
+                f"SELECT id FROM {table} WHERE {cond} ORDER BY {order} LIMIT ? OFFSET ?",
                 *params,
                 count,
                 offset,
@@ -1410,11 +1422,7 @@ class Queries:
             return total, []
         rows = {
             r[0]: r
-            for r in self._all(
-                "SELECT id, address, createtime, type, workgroup, deletetime, lastlogin, state "
-                f"FROM users WHERE id IN ({', '.join('?' * len(ids))})",
-                *ids,
-            )
+            for r in self._all(self._USER_ROWS.format(ids=", ".join("?" * len(ids))), *ids)
         }
         return total, [rows[i] for i in ids]
 
