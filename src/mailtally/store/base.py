@@ -1391,6 +1391,7 @@ class Queries:
         # only the sort's own index orders a page: a criterion is tested on
         # its entries.
         walk = domain_id is None and bool(criteria)
+        table = self._LOGINS if column == "lastlogin" else "users"
         if total <= SORT_IN_SQL and (walk or (match is not None and column != "address")):
             # Criteria that match a few accounts: those are found by an index
             # of a criterion (the address's; without a domain the type's or
@@ -1399,14 +1400,15 @@ class Queries:
             # index.  (Written as a subquery: else SQLite would rather scan a
             # sort's index, which covers the sort key, than take the narrow
             # range of the criterion's, which does not.)
-            cond = f"id IN (SELECT id FROM users WHERE {where(False)})"
+            # (user_logins is read by its key, company first)
+            key = "id" if table == "users" else "(company_id, id)"
+            cond = f"{key} IN (SELECT {key.strip('()')} FROM users WHERE {where(False)})"
             order = ", ".join(
                 f"({c} {'|| ' if text else '+ '}{_NEUTRAL[text]}) {way}" for c, text in keys
             )
         else:
             cond = where(walk)
             order = ", ".join(f"{c} {way}" for c, _ in keys)
-        table = self._LOGINS if column == "lastlogin" else "users"
         ids = [
             r[0]
             for r in self._all(
@@ -2058,6 +2060,10 @@ class Store(abc.ABC):
     """A mailtally database.  Open one with :func:`mailtally.store.open_store`."""
 
     url: str
+    #: a whole-file ingest may hand a batch's transaction to a thread and read on
+    #: meanwhile (ingest/files.py): worth it where the transaction's time is
+    #: mostly another process's (PostgreSQL's server), not this one's GIL
+    overlap_commits: bool = False
 
     @abc.abstractmethod
     @contextmanager
