@@ -41,9 +41,14 @@ def main(sqlite_file: str, url: str) -> None:
         if pg.execute("SELECT count(*) FROM users").fetchone()[0]:
             sys.exit(f"{url}: not an empty store")
         for table in tables:
+            if table == "user_logins":
+                continue  # (PostgreSQL's own, migration 13: its triggers fill it from users)
             t0 = time.monotonic()
-            cur = src.execute(f"SELECT * FROM {table}")
-            cols = [d[0] for d in cur.description]
+            # (users.lastlogin is user_logins' on PostgreSQL: copied after)
+            cols = [
+                r[1] for r in src.execute(f"PRAGMA table_info({table})") if r[1] != "lastlogin"
+            ]
+            cur = src.execute(f"SELECT {', '.join(cols)} FROM {table}")
             skip = cols.index("key") if table == "meta" else -1
             n = 0
             with pg.cursor() as c, c.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
@@ -53,6 +58,14 @@ def main(sqlite_file: str, url: str) -> None:
                     cp.write_row(row)
                     n += 1
             print(f"{table}: {n:,} rows in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+        if "user_logins" in tables:
+            pg.execute("CREATE TEMP TABLE logins (id BIGINT, lastlogin BIGINT)")
+            with pg.cursor() as c, c.copy("COPY logins (id, lastlogin) FROM STDIN") as cp:
+                for row in src.execute("SELECT id, lastlogin FROM users WHERE lastlogin <> 0"):
+                    cp.write_row(row)
+            pg.execute(
+                "UPDATE user_logins l SET lastlogin = t.lastlogin FROM logins t WHERE l.id = t.id"
+            )
         for table, column in pg.execute(
             "SELECT table_name, column_name FROM information_schema.columns "
             "WHERE table_schema = current_schema() AND is_identity = 'YES'"

@@ -251,17 +251,33 @@ class PGSchemas:
         try:
             with self.admin.transaction():
                 for table in self.tables:
+                    if table == "user_logins":
+                        continue  # (PostgreSQL's own, migration 13: filled from users)
                     cur = src.execute(f"SELECT * FROM {table}")
                     cols = [d[0] for d in cur.description]
                     rows = cur.fetchall()
                     if table == "meta":
                         rows = [r for r in rows if r[cols.index("key")] != "schema_version"]
+                    if table == "users":
+                        # lastlogin is user_logins' on PostgreSQL (its triggers
+                        # make each account's row): raised after the copy
+                        logins = [(r[cols.index("lastlogin")], r[cols.index("id")]) for r in rows]
+                        keep = [i for i, c in enumerate(cols) if c != "lastlogin"]
+                        cols = [cols[i] for i in keep]
+                        rows = [tuple(r[i] for i in keep) for r in rows]
                     if rows:
                         with self.admin.cursor() as c:
                             c.executemany(
                                 f"INSERT INTO {self.schema}.{table} ({', '.join(cols)}) "
                                 f"VALUES ({', '.join(['%s'] * len(cols))})",
                                 rows,
+                            )
+                    if table == "users" and rows:
+                        with self.admin.cursor() as c:
+                            c.executemany(
+                                f"UPDATE {self.schema}.user_logins SET lastlogin = %s "
+                                "WHERE id = %s",
+                                logins,
                             )
                 for table, column in self.identities:
                     t = f"{self.schema}.{table}"

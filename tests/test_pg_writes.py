@@ -49,7 +49,8 @@ def test_lastlogins_only_rise(fresh_store: Store, platform) -> None:
     with fresh_store.write() as q:  # bob's earlier login leaves his later one
         q.raise_lastlogins([(alice, NOW - 5), (bob, NOW - 500)])
     with fresh_store.read() as q:
-        got = dict(q._all("SELECT id, lastlogin FROM users WHERE id IN (?, ?)", alice, bob))
+        # (users' column on SQLite, user_logins' on PostgreSQL: migration 13)
+        got = dict(q._all(f"SELECT id, lastlogin FROM {q._LOGINS} WHERE id IN (?, ?)", alice, bob))
     assert got == {alice: NOW - 5, bob: NOW - 100}
 
 
@@ -69,3 +70,29 @@ def test_text_array_literals_read_back_exactly(pg_schemas, texts: list[str]) -> 
         assert conn.execute("SELECT %s::text[]", (_array(texts, True),)).fetchone()[0] == texts
         ints = [0, -1, 2**62, -(2**62)]
         assert conn.execute("SELECT %s::bigint[]", (_array(ints, False),)).fetchone()[0] == ints
+
+
+def test_a_failed_write_sent_without_waiting_fails_its_session(
+    fresh_store: Store, platform, backend: str
+) -> None:
+    """The counter writes are sent without waiting for the server (store/postgres.py,
+    pipelined): one that fails still fails the session, and none of its writes
+    stays, those sent before it included."""
+    alice, _ = _user(fresh_store, "alice@acme.com")
+    bob, _ = _user(fresh_store, "bob@acme.com")
+    error: type[BaseException] = OverflowError  # (sqlite3 binding a too-large int)
+    if backend == "postgresql":
+        import psycopg
+
+        error = psycopg.errors.NumericValueOutOfRange
+    with pytest.raises(error), fresh_store.write() as q:
+        q.raise_lastlogins([(alice, NOW - 100)])  # fine, sent
+        q.raise_lastlogins([(bob, 2**70)])  # past bigint: fails on the server (or the cast)
+        q.tree_version()  # a read: waits for both
+    with fresh_store.read() as q:
+        got = dict(q._all(f"SELECT id, lastlogin FROM {q._LOGINS} WHERE id IN (?, ?)", alice, bob))
+    assert got == {alice: 0, bob: 0}
+    with fresh_store.write() as q:  # the store writes on afterwards
+        q.raise_lastlogins([(alice, NOW - 5)])
+    with fresh_store.read() as q:
+        assert q._one(f"SELECT lastlogin FROM {q._LOGINS} WHERE id = ?", alice)[0] == NOW - 5

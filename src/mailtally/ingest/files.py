@@ -23,6 +23,7 @@ runs both), so a store may be fed by either, in turn.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import gzip
 import hashlib
@@ -187,6 +188,43 @@ class IngestReport:
 #: what reading a file that is cut short or corrupt raises (a .gz still being
 #: written by logrotate, a full disk, a bad sector)
 _DAMAGED = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one commit writes, taken at one moment (Ingester._take_batch)."""
+
+    events: list[Event]
+    lines: int
+    #: the files read in it, and each one's save_ingest_file row as of that moment
+    touched: list[Source]
+    files: list[tuple[Any, ...]]
+    #: the joiner's state (JSON) at that moment
+    state: str
+    #: the resolver its events were resolved with, and the tree version it knew
+    resolver: Resolver
+    tree_version: int
+
+
+@dataclass(slots=True)
+class _Done:
+    """What a batch's committed transaction gives back."""
+
+    counted: int
+    outside_tree: int
+    ids: list[int]
+    known: list[Any]
+
+
+def _tree_of(q: Queries) -> tuple[int, frozenset[str], Resolver]:
+    """The tree version, live domain names and a resolver of the tree (preloaded
+    when it has at most PRELOAD_ADDRESSES addresses)."""
+    version = q.tree_version()
+    domains = frozenset(q.live_domain_names())
+    resolver = Resolver(q)
+    if q.address_count() <= PRELOAD_ADDRESSES:
+        resolver.preload(q.accounts())
+    return version, domains, resolver
 
 
 def _gzip(path: str, head: bytes) -> bool:
@@ -450,6 +488,8 @@ class Ingester:
         self._weighed = 0
         self._touched: dict[int, Source] = {}  # files read since the last commit
         self._tree_checked = True  # (just learnt) the tree is checked once a batch
+        #: the batch whose transaction a thread is making (_commit_behind), if any
+        self._in_flight: tuple[_Batch, threading.Thread, dict[str, Any]] | None = None
         #: told what each read and commit did (``ingest --follow --metrics-port``,
         #: ingest/watch.py), or None
         self.watch: Any = None
@@ -471,15 +511,12 @@ class Ingester:
         addresses — every address, in one query: no address of a log then costs
         a query.  Kept while ``tree_version`` stays the same.
         """
-        self._tree_version = q.tree_version()
-        self._domains = frozenset(q.live_domain_names())
         # The joiner credits a receipt to the address the tree knows (a catch-all
         # or a rewrite is credited to the account it reaches, not to the random
         # address it was sent to): the resolver says which (Resolver.canonical),
         # and the counting of each batch asks it the owners of the same addresses.
-        self._resolver = Resolver(q)  # its q is set to each commit's session
-        if q.address_count() <= PRELOAD_ADDRESSES:
-            self._resolver.preload(q.accounts())
+        # (Its q is set to each commit's session.)
+        self._tree_version, self._domains, self._resolver = _tree_of(q)
 
     def _check_tree(self) -> None:
         """Before a batch's first lines: learn the tree again if it changed since.
@@ -536,6 +573,10 @@ class Ingester:
             # the content of a file read since the last commit (a file named twice,
             # a copy): committed first, it is then known like any file read before
             self.commit()
+        elif self._in_flight is not None and any(
+            _continues(head, whole, t.head_hash, t.head_len) for t in self._in_flight[0].touched
+        ):
+            self._finish_commit()  # (the same, for a batch being committed)
         match = None
         for row in self._known:
             _id, _path, _dev, _ino, h, hlen, _pos, _lines = row
@@ -800,56 +841,137 @@ class Ingester:
 
         Nothing in memory moves on until the transaction has committed: if it
         fails, the pending events and the files read stay pending (and a new
-        file's id is not taken for one the store never kept).
+        file's id is not taken for one the store never kept).  A batch handed
+        to the writer thread (:meth:`_commit_behind`) is committed first.
         """
-        touched = list(self._touched.values())
-        now = int(time.time())
-        state = msgspec.json.encode(self.joiner.state()).decode()
-        ids: list[int] = []
-        with self.store.write() as q:
-            if q.tree_version() != self._tree_version:
-                # the tree changed since the last batch: what was resolved may be
-                # wrong (the resolver bounds what it remembers itself)
-                self._learn_tree(q)
-                self.joiner.clear_resolve_cache()
-            self._resolver.q = q
-            events = self._pending
-            if self.compiled and _fastlog is not None:
-                # one event per account, kind and day: the same counts, far less Python
-                events = _fastlog.sum_events(events, self.periods.bucket_keys)
-            result = record_events(q, self.periods, events, self._resolver, self.compiled)
-            for src in touched:
-                self._refresh_head(src)
-                ids.append(
-                    q.save_ingest_file(
-                        src.file_id,
-                        src.path,
-                        src.device,
-                        src.inode,
-                        src.head_hash,
-                        src.head_len,
-                        src.position,
-                        src.lines,
-                        now,
-                        self.source,
-                    )
-                )
-            q.save_ingest_state(self.state_name, state)
-            known = list(q.ingest_files(self.source))
-        for src, file_id in zip(touched, ids, strict=True):
-            src.file_id = file_id
-        self._known = known
-        self._committed(result.counted, result.ignored)
+        self._finish_commit()
+        batch = self._take_batch()
+        try:
+            done = self._write_batch(batch, behind=False)
+        except BaseException:
+            self._give_back(batch)
+            raise
+        self._batch_committed(batch, done)
 
-    def _committed(self, counted: int, outside_tree: int) -> None:
-        """What was pending is committed: start the next batch (and report)."""
-        if self.watch is not None:
-            self.watch.committed({src.path for src in self._touched.values()})
+    def _commit_behind(self) -> None:
+        """:meth:`commit`, with the transaction on a thread while this one reads
+        on (a whole-file ingest on a store that says it pays,
+        ``Store.overlap_commits``: PostgreSQL applies one batch's upserts while
+        the next is parsed).  One batch at most is in flight: the next commit
+        waits for it.  The batch is what was read up to now — its events, each
+        file's position and the joiner's state, all taken at this moment — so
+        its transaction is the very one :meth:`commit` would make, and a kill
+        at any point loses or doubles nothing.  Synchronous when the resolver
+        asks the store address by address (the reading thread would share it)."""
+        if not (self.store is not None and self.store.overlap_commits and self._resolver.complete):
+            self.commit()
+            return
+        self._finish_commit()
+        batch = self._take_batch()
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["done"] = self._write_batch(batch, behind=True)
+            except BaseException as exc:  # (given to the reading thread)
+                box["error"] = exc
+
+        thread = threading.Thread(target=run, name="mailtally-commit", daemon=True)
+        thread.start()
+        self._in_flight = (batch, thread, box)
+
+    def _finish_commit(self) -> None:
+        """Wait for the batch in flight (if any): done, or given back and its error raised."""
+        if self._in_flight is None:
+            return
+        batch, thread, box = self._in_flight
+        self._in_flight = None
+        thread.join()
+        if "error" in box:
+            self._give_back(batch)
+            raise box["error"]
+        self._batch_committed(batch, box["done"])
+
+    def _take_batch(self) -> _Batch:
+        """What is pending, as one commit writes it; the next batch starts empty."""
+        touched = list(self._touched.values())
+        for src in touched:
+            self._refresh_head(src)
+        batch = _Batch(
+            events=self._pending,
+            lines=self._pending_lines,
+            touched=touched,
+            files=[
+                (s.file_id, s.path, s.device, s.inode, s.head_hash, s.head_len, s.position, s.lines)
+                for s in touched
+            ],
+            state=msgspec.json.encode(self.joiner.state()).decode(),
+            resolver=self._resolver,
+            tree_version=self._tree_version,
+        )
+        self._start_batch()
+        return batch
+
+    def _start_batch(self) -> None:
+        """Nothing pending: the next batch's first lines check the tree first."""
         self._pending = []
         self._pending_bytes = self._weighed = 0
         self._touched = {}
-        self._tree_checked = False
         self._pending_lines = 0
+        self._tree_checked = False
+
+    def _give_back(self, batch: _Batch) -> None:
+        """A batch whose transaction failed is pending again, before what was read since."""
+        self._pending = batch.events + self._pending
+        self._pending_bytes = self._weighed = 0
+        self._pending_lines += batch.lines
+        self._touched = {id(s): s for s in batch.touched} | self._touched
+
+    def _write_batch(self, batch: _Batch, behind: bool) -> _Done:
+        """The batch's transaction: its counts, its files' positions, the joiner's state."""
+        now = int(time.time())
+        with self.store.write() as q:
+            resolver = batch.resolver
+            if q.tree_version() != batch.tree_version:
+                # the tree changed since the last batch: what was resolved may be
+                # wrong (the resolver bounds what it remembers itself)
+                if behind:
+                    # (the reading thread's resolver and joiner are left alone:
+                    # it finds the change itself, _check_tree, before its next lines)
+                    resolver = _tree_of(q)[2]
+                else:
+                    self._learn_tree(q)
+                    self.joiner.clear_resolve_cache()
+                    resolver = self._resolver
+            resolver.q = q
+            events = batch.events
+            if self.compiled and _fastlog is not None:
+                # one event per account, kind and day: the same counts, far less Python
+                events = _fastlog.sum_events(events, self.periods.bucket_keys)
+            result = record_events(q, self.periods, events, resolver, self.compiled)
+            ids = [q.save_ingest_file(*f, now, self.source) for f in batch.files]
+            q.save_ingest_state(self.state_name, batch.state)
+            known = list(q.ingest_files(self.source))
+        return _Done(result.counted, result.ignored, ids, known)
+
+    def _batch_committed(self, batch: _Batch, done: _Done) -> None:
+        """A batch is committed: its files' ids are known (and report it)."""
+        for src, file_id in zip(batch.touched, done.ids, strict=True):
+            src.file_id = file_id
+        self._known = done.known
+        if self.watch is not None:
+            self.watch.committed({src.path for src in batch.touched})
+        self._reported(done.counted, done.outside_tree)
+
+    def _committed(self, counted: int, outside_tree: int) -> None:
+        """What was pending is committed (the agent's journal, ingest/agent.py):
+        start the next batch (and report)."""
+        if self.watch is not None:
+            self.watch.committed({src.path for src in self._touched.values()})
+        self._start_batch()
+        self._reported(counted, outside_tree)
+
+    def _reported(self, counted: int, outside_tree: int) -> None:
         self.report.events += counted
         self.report.outside_tree += outside_tree
         self.report.skipped_messages = self.joiner.skipped
@@ -884,6 +1006,11 @@ class Ingester:
         gc.set_threshold(max(thresholds[0], 100_000), max(thresholds[1], 50), thresholds[2] * 10)
         try:
             return self._ingest(paths, progress)
+        except BaseException:
+            if self._in_flight is not None:  # (its own failure is not this one's)
+                with contextlib.suppress(BaseException):
+                    self._finish_commit()
+            raise
         finally:
             sys.setswitchinterval(switch)
             gc.set_threshold(*thresholds)
@@ -907,7 +1034,7 @@ class Ingester:
                         or len(self._pending) >= BATCH_EVENTS
                         or self._pending_heavy()
                     ):
-                        self.commit()
+                        self._commit_behind()
                     if n == 0:
                         break
             finally:

@@ -474,6 +474,16 @@ class Queries:
         self._run("UPDATE domains SET deletetime = NULL, name = ? WHERE id = ?", name, domain_id)
 
     # -- users and addresses ------------------------------------------------
+    #: the table holding ``lastlogin`` with users' id and search columns
+    #: (search_users' lastlogin pages walk its index): users itself here;
+    #: PostgreSQL's user_logins (its migration 13)
+    _LOGINS = "users"
+    #: search_users' rows: (id, address, createtime, type, workgroup,
+    #: deletetime, lastlogin, state) of the accounts of ``{ids}``
+    _USER_ROWS = (
+        "SELECT id, address, createtime, type, workgroup, deletetime, lastlogin, state "
+        "FROM users WHERE id IN ({ids})"
+    )
     _USER = (
         "SELECT u.id, u.company_id, u.domain_id, u.address, u.password_hash, u.createtime, "
         "u.state FROM users u"
@@ -1329,7 +1339,8 @@ class Queries:
         ``sort`` (a column of :data:`USER_SORTS`) then address and id.  Each
         sort has its index in each scope (migrations 5 and 8; a lastlogin sort
         has one, by domain: every other index holding ``lastlogin`` would cost
-        ingest an entry moved per account and day, migration 10).  The page is
+        ingest an entry moved per account and day, migration 10; on
+        PostgreSQL it is user_logins', :attr:`_LOGINS`).  The page is
         an index walk of ``first + limit`` entries, and only its rows are read;
         a criterion is tested on the walked entries.  Rows: (id,
         address, createtime, type, workgroup, deletetime, lastlogin, state)."""
@@ -1385,6 +1396,7 @@ class Queries:
         # only the sort's own index orders a page: a criterion is tested on
         # its entries.
         walk = domain_id is None and bool(criteria)
+        table = self._LOGINS if column == "lastlogin" else "users"
         if total <= SORT_IN_SQL and (walk or (match is not None and column != "address")):
             # Criteria that match a few accounts: those are found by an index
             # of a criterion (the address's; without a domain the type's or
@@ -1393,7 +1405,9 @@ class Queries:
             # index.  (Written as a subquery: else SQLite would rather scan a
             # sort's index, which covers the sort key, than take the narrow
             # range of the criterion's, which does not.)
-            cond = f"id IN (SELECT id FROM users WHERE {where(False)})"
+            # (user_logins is read by its key, company first)
+            key = "id" if table == "users" else "(company_id, id)"
+            cond = f"{key} IN (SELECT {key.strip('()')} FROM users WHERE {where(False)})"
             order = ", ".join(
                 f"({c} {'|| ' if text else '+ '}{_NEUTRAL[text]}) {way}" for c, text in keys
             )
@@ -1403,7 +1417,7 @@ class Queries:
         ids = [
             r[0]
             for r in self._all(
-                f"SELECT id FROM users WHERE {cond} ORDER BY {order} LIMIT ? OFFSET ?",
+                f"SELECT id FROM {table} WHERE {cond} ORDER BY {order} LIMIT ? OFFSET ?",
                 *params,
                 count,
                 offset,
@@ -1415,11 +1429,7 @@ class Queries:
             return total, []
         rows = {
             r[0]: r
-            for r in self._all(
-                "SELECT id, address, createtime, type, workgroup, deletetime, lastlogin, state "
-                f"FROM users WHERE id IN ({', '.join('?' * len(ids))})",
-                *ids,
-            )
+            for r in self._all(self._USER_ROWS.format(ids=", ".join("?" * len(ids))), *ids)
         }
         return total, [rows[i] for i in ids]
 
@@ -2068,6 +2078,10 @@ class Store(abc.ABC):
     """A mailtally database.  Open one with :func:`mailtally.store.open_store`."""
 
     url: str
+    #: a whole-file ingest may hand a batch's transaction to a thread and read on
+    #: meanwhile (ingest/files.py): worth it where the transaction's time is
+    #: mostly another process's (PostgreSQL's server), not this one's GIL
+    overlap_commits: bool = False
 
     @abc.abstractmethod
     @contextmanager

@@ -23,6 +23,7 @@ ingesters on one database.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -112,17 +113,46 @@ def _configure_reader(conn: psycopg.Connection[Any]) -> None:
 class _Conn:
     """A psycopg connection as :class:`Queries` uses one (sqlite3's
     ``execute``/``executemany``): parameters always passed, so that a ``%%`` of
-    the dialect is read as ``%`` even in a statement without any."""
+    the dialect is read as ``%`` even in a statement without any.
 
-    __slots__ = ("raw",)
+    The counter writes (:meth:`send`) are pipelined: sent without waiting for
+    the server, which applies them while this process builds the next ones
+    (the next 20,000 rows' arrays, the last logins, the quota reports); the
+    first other statement, or the end of the session, waits for all of them
+    (:meth:`wait`) and raises the first one's error, if any."""
+
+    __slots__ = ("_pipe", "raw")
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
+        self._pipe: psycopg.Pipeline | None = None
+
+    def send(self, sql: str, params: Sequence[Any]) -> None:
+        """Run a write whose result nobody reads, without waiting for it."""
+        if self._pipe is None:
+            self._pipe = self.raw.pipeline()
+            self._pipe.__enter__()
+        self.raw.execute(sql, params, prepare=False)
+
+    def wait(self) -> None:
+        """Wait for every statement :meth:`send` sent (raising the first error)."""
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None:
+            pipe.__exit__(None, None, None)
+
+    def abandon(self, exc: BaseException) -> None:
+        """Leave pipeline mode after ``exc`` (the transaction is rolled back)."""
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None:
+            with contextlib.suppress(Exception):
+                pipe.__exit__(type(exc), exc, exc.__traceback__)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        self.wait()
         return self.raw.execute(sql, params)
 
     def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        self.wait()
         with self.raw.cursor() as cur:
             cur.executemany(sql, params)
 
@@ -181,10 +211,13 @@ _FLOW_COPY = (
 )
 
 
-#: Queries.raise_lastlogins as one statement: (id, time) pairs as two arrays
+#: Queries.raise_lastlogins as one statement: (id, time) pairs as two arrays.
+#: lastlogin is user_logins' (migration 13), keyed (company_id, id): each
+#: account's company is read from users by id.
 _RAISE_LASTLOGINS = (
-    "UPDATE users SET lastlogin = v.t FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, t) "
-    "WHERE users.id = v.id AND users.lastlogin < v.t"
+    "UPDATE user_logins l SET lastlogin = v.t "
+    "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, t) JOIN users u ON u.id = v.id "
+    "WHERE l.company_id = u.company_id AND l.id = v.id AND l.lastlogin < v.t"
 )
 
 #: Queries.put_storage_reports as one statement: five arrays
@@ -201,14 +234,22 @@ class PGQueries(Queries):
 
     conn: _Conn  # type: ignore[assignment]
 
+    # users.lastlogin is user_logins' on PostgreSQL (migration 13): a raise
+    # there writes two index entries, where in users it wrote one in each of 30
+    _LOGINS = "user_logins"
+    _USER_ROWS = (
+        "SELECT u.id, u.address, u.createtime, u.type, u.workgroup, u.deletetime, "
+        "l.lastlogin, u.state FROM users u "
+        "JOIN user_logins l ON l.company_id = u.company_id AND l.id = u.id "
+        "WHERE u.id IN ({ids})"
+    )
+
     def _upsert(self, sql: str, rows: list[tuple[Any, ...]], text: tuple[int, ...]) -> None:
         """``sql`` (:func:`_unnest_upsert`) for ``rows``, each column sent as
         one array literal (``text``: the positions of the text columns)."""
         for i in range(0, len(rows), UPSERT_ROWS):
             columns = zip(*rows[i : i + UPSERT_ROWS], strict=True)
-            self.conn.raw.execute(
-                sql, [_array(c, n in text) for n, c in enumerate(columns)], prepare=False
-            )
+            self.conn.send(sql, [_array(c, n in text) for n, c in enumerate(columns)])
 
     def add_flow_rows(self, rows: Iterable[Sequence[Any]], *, in_key_order: bool = False) -> None:
         """As :meth:`Queries.add_flow_rows`: one statement per :data:`UPSERT_ROWS`
@@ -235,7 +276,7 @@ class PGQueries(Queries):
             chunk = pairs[i : i + UPSERT_ROWS]
             ids = _array((uid for uid, _ in chunk), False)
             times = _array((t for _, t in chunk), False)
-            self.conn.raw.execute(_RAISE_LASTLOGINS, (ids, times), prepare=False)
+            self.conn.send(_RAISE_LASTLOGINS, (ids, times))
 
     def put_storage_reports(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
         """As :meth:`Queries.put_storage_reports`, one statement per
@@ -246,9 +287,7 @@ class PGQueries(Queries):
         flat = sorted(last.values())
         for i in range(0, len(flat), UPSERT_ROWS):
             columns = zip(*flat[i : i + UPSERT_ROWS], strict=True)
-            self.conn.raw.execute(
-                _STORAGE_UPSERT, [_array(c, False) for c in columns], prepare=False
-            )
+            self.conn.send(_STORAGE_UPSERT, [_array(c, False) for c in columns])
 
     def add_gauges(self, rows: Iterable[GaugeRow]) -> None:
         flat = sorted(
@@ -261,12 +300,15 @@ class PGQueries(Queries):
         """As :meth:`Queries.insert_flow_rows` (a row already there fails the
         primary key), by COPY: synth's history is tens of millions of rows."""
         kinds = KIND_CODES
+        self.conn.wait()
         with self.conn.raw.cursor() as cur, cur.copy(_FLOW_COPY) as copy:
             for r in rows:
                 copy.write_row((r[0], r[1], r[2], kinds[r[3]], *r[4:]))
 
 
 class PostgresStore(Store):
+    overlap_commits = True
+
     def __init__(self, url: str, readers: int = READERS) -> None:
         if readers < READER_THREADS:
             raise ValueError(f"readers: at least {READER_THREADS}")
@@ -379,7 +421,13 @@ class PostgresStore(Store):
     def write(self) -> Iterator[Queries]:
         with self._write_lock, self._writers.connection() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            yield PGQueries(_Conn(conn), DIALECT)
+            session = _Conn(conn)
+            try:
+                yield PGQueries(session, DIALECT)
+            except BaseException as exc:
+                session.abandon(exc)
+                raise
+            session.wait()  # (before the commit: a write sent but failed fails it)
 
     def close(self) -> None:
         self._closed = True

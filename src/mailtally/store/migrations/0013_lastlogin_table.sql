@@ -1,0 +1,7 @@
+-- Migration 13 is PostgreSQL's (postgres/0013_user_logins.sql: users.lastlogin
+-- moves to a narrow table of its own).  On SQLite it changes nothing, on
+-- purpose: SQLite rewrites only the indexes that hold a changed column, so a
+-- raise of users.lastlogin already moves one entry (users_by_lastlogin,
+-- migration 10) besides the row, where PostgreSQL wrote an entry in every one
+-- of users' indexes.  The number is taken here too so that schema_version names
+-- the same schema on both backends.
