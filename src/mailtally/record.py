@@ -247,8 +247,27 @@ class _Tally:
         """
         return chain.from_iterable(self._row_lists(compiled))
 
-    def _row_lists(self, compiled: bool) -> Iterator[list[tuple[Any, ...]]]:
-        """The rows of :meth:`rows`, a list per (kind, period) and scope."""
+    def scope_rows(self) -> Iterator[tuple[Any, ...]]:
+        """The company and domain rows of :meth:`rows`, in the same order (the
+        user rows are written from :meth:`user_deltas`)."""
+        return chain.from_iterable(self._row_lists(False, users=False))
+
+    def user_deltas(self) -> tuple[Iterator[tuple[Any, ...]], bool]:
+        """The cells of users as :meth:`Queries.add_user_flows` takes them — (day,
+        user_id, week, month, company_id, *cell), one per user and day, the
+        same delta for its day, week and month rows — and whether the batch is of
+        one day (then no user has two cells in one week or month)."""
+        one_day = len({keys[0] for _, keys in self.cells}) <= 1
+        deltas = (
+            (keys[0], user_id, keys[1], keys[2], company_id, *cell)
+            for ((user_id, _, company_id), keys), cell in self.cells.items()
+            if user_id is not None
+        )
+        return deltas, one_day
+
+    def _row_lists(self, compiled: bool, users: bool = True) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of :meth:`rows`, a list per (kind, period) and scope (``users``:
+        the user rows too)."""
         user_rows = _user_rows
         if compiled:
             from mailtally.ingest import _fastlog
@@ -257,15 +276,15 @@ class _Tally:
         # (company, domain, day keys) -> its cells
         domain_days: dict[tuple[int, int, tuple[str, str, str]], list[list[int]]] = {}
         # (user_id, day, week, month, company_id, cell): sorted by a period, then the id
-        users: list[tuple[Any, ...]] = []
+        users_of: list[tuple[Any, ...]] = []
         for ((user_id, domain_id, company_id), keys), cell in self.cells.items():
             group = domain_days.get((company_id, domain_id, keys))
             if group is None:
                 domain_days[company_id, domain_id, keys] = [cell]
             else:
                 group.append(cell)
-            if user_id is not None:
-                users.append((user_id, *keys, company_id, cell))
+            if users and user_id is not None:
+                users_of.append((user_id, *keys, company_id, cell))
         no_lasts = (0,) * _NL
         # (kind's index in the day keys, period) -> (scope, id) -> (company, sums)
         scopes: dict[tuple[int, str], dict[tuple[str, int], tuple[int, list[int]]]] = {}
@@ -277,13 +296,13 @@ class _Tally:
                     acc = rows.get(key)
                     rows[key] = (cid, values if acc is None else list(map(add, acc[1], values)))
         del domain_days
-        users.sort(key=_FIRST)
+        users_of.sort(key=_FIRST)
         for k, kind in enumerate(KINDS):  # as in the day keys and KIND_CODES: day, week, month
             col = k + 1
             # stable: by the period, then the id.  (Keys of one type each: sorting on
             # an int, then on a str, compares without a Python call; a batch of one
             # day is one run of equal periods, so each kind's sort is linear.)
-            by_period = sorted(users, key=itemgetter(col))
+            by_period = sorted(users_of, key=itemgetter(col))
             i = 0
             for (_k, period), rows in sorted(scopes.items()):
                 if _k != k:
@@ -292,6 +311,8 @@ class _Tally:
                     (cid, scope, sid, kind, period, *values, *no_lasts)
                     for (scope, sid), (cid, values) in sorted(rows.items())
                 ]
+                if not users:
+                    continue
                 # every user's period has its domain's row: the users of this
                 # period are the next ones in the sorted list
                 period_rows, i = user_rows(by_period, i, col, kind, period, USER, _NF)
@@ -539,7 +560,9 @@ def record_events(
         )
         res.counted += counted
     _tally_events(rest, tally, resolve, res, reports)
-    q.add_flow_rows(tally.rows(compiled), in_key_order=True)
+    q.add_flow_rows(tally.scope_rows(), in_key_order=True)
+    deltas, one_day = tally.user_deltas()
+    q.add_user_flows(deltas, one_day=one_day)
     q.raise_lastlogins(_last_logins(tally))
 
     storage: list[tuple[int, int, int, int, int]] = []

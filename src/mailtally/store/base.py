@@ -137,6 +137,49 @@ def _flow_upsert() -> str:
     )
 
 
+#: a user's delta for one day, as :meth:`Queries.add_user_flows` takes it: the
+#: keys, then the values and lasts of a flat flow row
+USER_DELTA = ("day", "user_id", "week", "month", "company_id", *FLOW_COLUMNS, *LAST_COLUMNS)
+#: the temporary table add_user_flows writes the deltas into (keyed as the day
+#: rows are written: a scan of it in key order is their order in flows)
+_DELTAS_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS user_deltas ("
+    + ", ".join(
+        f"{c} {'TEXT' if c in ('day', 'week', 'month') else 'INTEGER'} NOT NULL" for c in USER_DELTA
+    )
+    + ", PRIMARY KEY (day, user_id)) WITHOUT ROWID"
+)
+_DELTAS_INSERT = (
+    f"INSERT INTO user_deltas ({', '.join(USER_DELTA)}) VALUES ({', '.join('?' * len(USER_DELTA))})"
+)
+
+
+def _user_flows_from_deltas(kind: str, grouped: bool) -> str:
+    """The upsert of the users' ``kind`` rows from ``user_deltas``: each row as it
+    is, or (``grouped``: a user has several days of one week or month) summed per
+    (period, user), flows added and lasts the latest."""
+    col = "day" if kind == "day" else kind
+    if grouped:
+        values = [f"SUM({c})" for c in FLOW_COLUMNS] + [f"MAX({c})" for c in LAST_COLUMNS]
+        select = (
+            f"SELECT MIN(company_id), '{USER}', user_id, {KIND_CODES[kind]}, {col}, "
+            f"{', '.join(values)} FROM user_deltas WHERE true "
+            f"GROUP BY {col}, user_id ORDER BY {col}, user_id"
+        )
+    else:
+        select = (
+            f"SELECT company_id, '{USER}', user_id, {KIND_CODES[kind]}, {col}, "
+            f"{', '.join(FLOW_COLUMNS + LAST_COLUMNS)} FROM user_deltas WHERE true "
+            "ORDER BY day, user_id"
+        )
+    adds = [f"{c} = flows.{c} + excluded.{c}" for c in FLOW_COLUMNS]
+    maxes = [f"{c} = max(flows.{c}, excluded.{c})" for c in LAST_COLUMNS]
+    return (
+        f"INSERT INTO flows ({', '.join(_FLOW_ROW)}) {select} "
+        f"ON CONFLICT (kind, period, scope, scope_id) DO UPDATE SET {', '.join(adds + maxes)}"
+    )
+
+
 def _values(n: int) -> str:
     """The VALUES of a counter row's n columns, the 4th (kind) given by name."""
     return ", ".join(["?", "?", "?", _KIND_CODE] + ["?"] * (n - 4))
@@ -1655,6 +1698,48 @@ class Queries:
         tally does, one row at a time), so they are streamed, never held."""
         ordered = rows if in_key_order else sorted(rows, key=flow_row_key)
         self.conn.executemany(self._flow_upsert, ordered)
+
+    def add_user_flows(self, deltas: Iterable[Sequence[Any]], *, one_day: bool) -> None:
+        """Counts to add to users' day, week and month rows: one delta per (user,
+        day), flat as :data:`USER_DELTA` (the day, week and month keys of the day,
+        then a flow row's values and lasts).  ``one_day``: every delta is of one
+        day (so each user has one delta in its week and month too).
+
+        A user's three rows get the same delta (summed over the days of a week
+        or month): the deltas are sent once, into a temporary table, and each
+        kind's rows are upserted from it by one statement in the flows table's
+        key order — a third of the rows bound, none built for the week or month,
+        and the B-tree work done in one SQLite step, without the GIL (a thread
+        may run meanwhile).  The same counts as :meth:`add_flow_rows` of the
+        expanded rows (:meth:`user_flow_rows`), which PostgreSQL's store does."""
+        conn = self.conn
+        conn.execute(_DELTAS_TABLE)
+        conn.execute("DELETE FROM user_deltas")
+        conn.executemany(_DELTAS_INSERT, deltas)
+        for kind in KIND_CODES:
+            conn.execute(_user_flows_from_deltas(kind, kind != "day" and not one_day))
+        conn.execute("DELETE FROM user_deltas")
+
+    @staticmethod
+    def user_flow_rows(deltas: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """The flat flow rows (:meth:`add_flow_rows`) of ``deltas``
+        (:meth:`add_user_flows`): each user's day, week and month rows, a week's
+        or month's days summed (flows added, lasts the latest)."""
+        nf = len(FLOW_COLUMNS)
+        sums: dict[tuple[str, str, int], list[Any]] = {}
+        for d in deltas:
+            day, user_id, week, month, company_id = d[:5]
+            values = d[5:]
+            for kind, period in (("day", day), ("week", week), ("month", month)):
+                acc = sums.get((kind, period, user_id))
+                if acc is None:
+                    sums[kind, period, user_id] = [company_id, *values]
+                else:
+                    for i, v in enumerate(values, 1):
+                        acc[i] = acc[i] + v if i <= nf else max(acc[i], v)
+        return [
+            (acc[0], USER, uid, kind, period, *acc[1:]) for (kind, period, uid), acc in sums.items()
+        ]
 
     def insert_flow_rows(self, rows: Iterable[Sequence[Any]]) -> None:
         """New flow rows, flat as :meth:`add_flow_rows` takes them, for (scope, period)s
