@@ -45,7 +45,7 @@ __all__ = ["REMEMBER_MAX", "RecordResult", "Resolver", "record_events"]
 _F = {c: i for i, c in enumerate(FLOW_COLUMNS)}
 _L = {c: i for i, c in enumerate(LAST_COLUMNS)}
 _NF, _NL = len(FLOW_COLUMNS), len(LAST_COLUMNS)
-_FIRST = itemgetter(0)
+_FIRST, _SECOND, _DAY_USER = itemgetter(0), itemgetter(1), itemgetter(0, 1)
 
 #: (user_id or None, domain_id, company_id)
 Owner = tuple[int | None, int, int]
@@ -252,17 +252,21 @@ class _Tally:
         user rows are written from :meth:`user_deltas`)."""
         return chain.from_iterable(self._row_lists(False, users=False))
 
-    def user_deltas(self) -> tuple[Iterator[tuple[Any, ...]], bool]:
+    def user_deltas(self) -> tuple[list[tuple[Any, ...]], bool]:
         """The cells of users as :meth:`Queries.add_user_flows` takes them — (day,
         user_id, week, month, company_id, *cell), one per user and day, the
-        same delta for its day, week and month rows — and whether the batch is of
-        one day (then no user has two cells in one week or month)."""
+        same delta for its day, week and month rows — by (day, user_id), and
+        whether the batch is of one day (then no user has two cells in one week
+        or month).  (In key order, SQLite's temporary table of them is written
+        a third faster: 69,000 deltas, 0.45 s instead of 0.66.)"""
         one_day = len({keys[0] for _, keys in self.cells}) <= 1
-        deltas = (
+        deltas = [
             (keys[0], user_id, keys[1], keys[2], company_id, *cell)
             for ((user_id, _, company_id), keys), cell in self.cells.items()
             if user_id is not None
-        )
+        ]
+        # (one day: the ids alone, an int key compared without a Python call)
+        deltas.sort(key=_SECOND if one_day else _DAY_USER)
         return deltas, one_day
 
     def _row_lists(self, compiled: bool, users: bool = True) -> Iterator[list[tuple[Any, ...]]]:
@@ -385,23 +389,6 @@ _TALLY_COLUMNS = (
     _LAST_RELAY,
     *_LAST_LOGIN.values(),
 )
-_CELL_LOGINS = tuple(_LAST_LOGIN.values())
-
-
-def _last_logins(tally: _Tally) -> list[tuple[int, int]]:
-    """(user_id, latest login) of each account whose cells name a login: what
-    raises ``users.lastlogin``, which search_users sorts by (the flows' last_*
-    columns say it too, but only period by period).  Read from the cells, once
-    each, not from the rows as they stream by (three times as many)."""
-    imap4, pop3, webmail = _CELL_LOGINS
-    latest: dict[int, int] = {}
-    for ((user_id, _, _), _), cell in tally.cells.items():
-        t = max(cell[imap4], cell[pop3], cell[webmail])
-        if t and user_id is not None and t > latest.get(user_id, 0):
-            latest[user_id] = t
-    return sorted(latest.items())
-
-
 #: every kind of event, the most frequent first
 _KINDS = (
     MessageIn,
@@ -560,10 +547,14 @@ def record_events(
         )
         res.counted += counted
     _tally_events(rest, tally, resolve, res, reports)
-    q.add_flow_rows(tally.scope_rows(), in_key_order=True)
     deltas, one_day = tally.user_deltas()
-    q.add_user_flows(deltas, one_day=one_day)
-    q.raise_lastlogins(_last_logins(tally))
+    # the company and domain rows are summed while the store writes the users'
+    # (SQLite: in another thread, without the GIL), then written
+    scope_rows = q.add_user_flows(
+        deltas, one_day=one_day, meanwhile=lambda: list(tally.scope_rows())
+    )
+    del deltas
+    q.add_flow_rows(scope_rows or (), in_key_order=True)
 
     storage: list[tuple[int, int, int, int, int]] = []
     for rep in sorted(reports, key=lambda r: r.time):

@@ -35,6 +35,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -806,7 +807,7 @@ class Ingester:
         now = int(time.time())
         state = msgspec.json.encode(self.joiner.state()).decode()
         ids: list[int] = []
-        with self.store.write() as q:
+        with _collector_paused(), self.store.write() as q:
             if q.tree_version() != self._tree_version:
                 # the tree changed since the last batch: what was resolved may be
                 # wrong (the resolver bounds what it remembers itself)
@@ -1037,6 +1038,20 @@ class Ingester:
                 self.read(r.src, final=True, max_lines=10**12)
                 r.src.close()
         return keep
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: a commit makes hundreds of thousands
+    of objects (sums, rows, deltas) and no cycle, and the collector walked them
+    again and again for nothing (0.3 s of an ingest at 100,000 accounts)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @dataclass(slots=True)

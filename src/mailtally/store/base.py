@@ -45,6 +45,7 @@ __all__ = [
     "GaugeRow",
     "Queries",
     "Store",
+    "delta_logins",
     "flow_row_key",
 ]
 
@@ -152,6 +153,31 @@ _DELTAS_TABLE = (
 _DELTAS_INSERT = (
     f"INSERT INTO user_deltas ({', '.join(USER_DELTA)}) VALUES ({', '.join('?' * len(USER_DELTA))})"
 )
+
+
+#: fewer deltas than this are upserted in the caller's thread (a thread costs
+#: more than their statements)
+THREAD_DELTAS = 1000
+#: users.lastlogin raised from user_deltas' login times (the latest of a user's
+#: days; 0: none), as Queries.raise_lastlogins does from (user_id, time) pairs
+_LASTLOGINS_FROM_DELTAS = (
+    "UPDATE users SET lastlogin = d.t FROM (SELECT user_id, "
+    "MAX(max(last_imap4, last_pop3, last_webmail)) AS t FROM user_deltas GROUP BY user_id) "
+    "AS d WHERE users.id = d.user_id AND users.lastlogin < d.t"
+)
+_DELTA_LOGINS = tuple(USER_DELTA.index(f"last_{s}") for s in ("imap4", "pop3", "webmail"))
+
+
+def delta_logins(deltas: Iterable[Sequence[Any]]) -> list[tuple[int, int]]:
+    """(user_id, latest login) of each account whose deltas (USER_DELTA) name a
+    login, by id: what :meth:`Queries.add_user_flows` raises ``users.lastlogin`` to."""
+    imap4, pop3, webmail = _DELTA_LOGINS
+    latest: dict[int, int] = {}
+    for d in deltas:
+        t = max(d[imap4], d[pop3], d[webmail])
+        if t and t > latest.get(d[1], 0):
+            latest[d[1]] = t
+    return sorted(latest.items())
 
 
 def _user_flows_from_deltas(kind: str, grouped: bool) -> str:
@@ -1699,7 +1725,13 @@ class Queries:
         ordered = rows if in_key_order else sorted(rows, key=flow_row_key)
         self.conn.executemany(self._flow_upsert, ordered)
 
-    def add_user_flows(self, deltas: Iterable[Sequence[Any]], *, one_day: bool) -> None:
+    def add_user_flows(
+        self,
+        deltas: Sequence[Sequence[Any]],
+        *,
+        one_day: bool,
+        meanwhile: Callable[[], T] | None = None,
+    ) -> T | None:
         """Counts to add to users' day, week and month rows: one delta per (user,
         day), flat as :data:`USER_DELTA` (the day, week and month keys of the day,
         then a flow row's values and lasts).  ``one_day``: every delta is of one
@@ -1708,17 +1740,52 @@ class Queries:
         A user's three rows get the same delta (summed over the days of a week
         or month): the deltas are sent once, into a temporary table, and each
         kind's rows are upserted from it by one statement in the flows table's
-        key order — a third of the rows bound, none built for the week or month,
-        and the B-tree work done in one SQLite step, without the GIL (a thread
-        may run meanwhile).  The same counts as :meth:`add_flow_rows` of the
-        expanded rows (:meth:`user_flow_rows`), which PostgreSQL's store does."""
+        key order — a third of the rows bound, none built for the week or month.
+        The same counts as :meth:`add_flow_rows` of the expanded rows
+        (:meth:`user_flow_rows`), which PostgreSQL's store does.  Each account's
+        ``lastlogin`` is raised to its deltas' latest login, as
+        :meth:`raise_lastlogins` of :func:`delta_logins` does (search_users sorts
+        by it), by one statement too.
+
+        ``meanwhile``: work that does not touch the store, done in this thread
+        while those statements run in another (each is one SQLite step, done
+        without the GIL: the second core); its result is returned.  Nothing of
+        the store is used by two threads at once: this one waits for the other
+        before it returns or raises."""
         conn = self.conn
         conn.execute(_DELTAS_TABLE)
         conn.execute("DELETE FROM user_deltas")
         conn.executemany(_DELTAS_INSERT, deltas)
-        for kind in KIND_CODES:
-            conn.execute(_user_flows_from_deltas(kind, kind != "day" and not one_day))
-        conn.execute("DELETE FROM user_deltas")
+
+        def upsert() -> None:
+            for kind in KIND_CODES:
+                conn.execute(_user_flows_from_deltas(kind, kind != "day" and not one_day))
+            conn.execute(_LASTLOGINS_FROM_DELTAS)
+            conn.execute("DELETE FROM user_deltas")
+
+        if meanwhile is None:
+            upsert()
+            return None
+        if len(deltas) < THREAD_DELTAS:
+            upsert()
+            return meanwhile()
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                upsert()
+            except BaseException as exc:  # raised in the caller's thread below
+                failed.append(exc)
+
+        writer = threading.Thread(target=run, name="user-flows")
+        writer.start()
+        try:
+            result = meanwhile()
+        finally:
+            writer.join()
+        if failed:
+            raise failed[0]
+        return result
 
     @staticmethod
     def user_flow_rows(deltas: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:

@@ -44,6 +44,7 @@ from mailtally.store.base import (
     ReadingThreads,
     Store,
     StoreBusy,
+    delta_logins,
     migrations,
 )
 
@@ -220,11 +221,20 @@ class PGQueries(Queries):
         )
         self._upsert(_FLOW_UPSERT, flat, _FLOW_TEXT)
 
-    def add_user_flows(self, deltas: Iterable[Sequence[Any]], *, one_day: bool) -> None:
+    def add_user_flows(
+        self,
+        deltas: Sequence[Sequence[Any]],
+        *,
+        one_day: bool,
+        meanwhile: Callable[[], T] | None = None,
+    ) -> T | None:
         """As :meth:`Queries.add_user_flows`: the deltas expanded to the rows of
         :meth:`add_flow_rows`, written by its array upsert (the temporary table
-        and INSERT … SELECT of SQLite's store were not measured here)."""
+        and INSERT … SELECT of SQLite's store were not measured here), and
+        ``lastlogin`` raised by :meth:`raise_lastlogins`."""
         self.add_flow_rows(self.user_flow_rows(deltas))
+        self.raise_lastlogins(delta_logins(deltas))
+        return None if meanwhile is None else meanwhile()
 
     def raise_lastlogins(self, logins: Iterable[tuple[int, int]]) -> None:
         """As :meth:`Queries.raise_lastlogins`, in one statement per
