@@ -1728,41 +1728,16 @@ class Queries:
         """Counts to add to users' day, week and month rows: one delta per (user,
         day), flat as :data:`USER_DELTA` (the day, week and month keys of the day,
         then a flow row's values and lasts).  ``one_day``: every delta is of one
-        day (so each user has one delta in its week and month too).
-
-        A user's three rows get the same delta (summed over the days of a week
-        or month): the deltas are sent once, into a temporary table, and each
-        kind's rows are upserted from it by one statement in the flows table's
-        key order — a third of the rows bound, none built for the week or month.
-        The same counts as :meth:`add_flow_rows` of the expanded rows
-        (:meth:`user_flow_rows`), which PostgreSQL's store does.  Each account's
-        ``lastlogin`` is raised to its deltas' latest login
+        day (so each user has one delta in its week and month too).  Each
+        account's ``lastlogin`` is raised to its deltas' latest login
         (:meth:`raise_lastlogins` of :func:`delta_logins`: search_users sorts by it).
 
         ``meanwhile``: work that does not touch the store, done in this thread
-        while those statements run in another (each is one SQLite step, done
-        without the GIL: the second core); its result is returned.  Nothing of
-        the store is used by two threads at once: this one waits for the other
-        before it returns or raises."""
-        conn = self.conn
-        # (the table, ~7 MB at 69,000 deltas, held in the cache rather than
-        # written to a temporary file and read back: SQLite's default is 2 MB)
-        conn.execute("PRAGMA temp.cache_size = -16384")
-        conn.execute(_DELTAS_TABLE)
-        conn.execute("DELETE FROM user_deltas")
-        conn.executemany(_DELTAS_INSERT, deltas)
-        logins = delta_logins(deltas)
-
-        def upsert() -> None:
-            for kind in KIND_CODES:
-                conn.execute(_user_flows_from_deltas(kind, kind != "day" and not one_day))
-            conn.execute("DELETE FROM user_deltas")
-            # One UPDATE per account, not one UPDATE … FROM the deltas: a statement
-            # that changes many rows keeps a statement journal of every page it
-            # changes (users' rows are wide: 73 MB written to a temporary file
-            # at 100,000 accounts, and slower).
-            self.raise_lastlogins(logins)
-
+        while the store's statements run in another (SQLite's upserts are one
+        step each, done without the GIL: the second core); its result is
+        returned.  Nothing of the store is used by two threads at once: this one
+        waits for the other before it returns or raises."""
+        upsert = self._user_flows_writer(deltas, one_day)
         if meanwhile is None:
             upsert()
             return None
@@ -1786,6 +1761,39 @@ class Queries:
         if failed:
             raise failed[0]
         return result
+
+    def _user_flows_writer(
+        self, deltas: Sequence[Sequence[Any]], one_day: bool
+    ) -> Callable[[], None]:
+        """:meth:`add_user_flows`' writes: what needs the GIL done now, the rest
+        returned to be called (in a thread, maybe).
+
+        A user's three rows get the same delta (summed over the days of a week
+        or month): the deltas are sent once, into a temporary table, and each
+        kind's rows are upserted from it by one statement in the flows table's
+        key order — a third of the rows bound, none built for the week or month.
+        The same counts as :meth:`add_flow_rows` of the expanded rows
+        (:meth:`user_flow_rows`), which PostgreSQL's store writes."""
+        conn = self.conn
+        # (the table, ~7 MB at 69,000 deltas, held in the cache rather than
+        # written to a temporary file and read back: SQLite's default is 2 MB)
+        conn.execute("PRAGMA temp.cache_size = -16384")
+        conn.execute(_DELTAS_TABLE)
+        conn.execute("DELETE FROM user_deltas")
+        conn.executemany(_DELTAS_INSERT, deltas)
+        logins = delta_logins(deltas)
+
+        def upsert() -> None:
+            for kind in KIND_CODES:
+                conn.execute(_user_flows_from_deltas(kind, kind != "day" and not one_day))
+            conn.execute("DELETE FROM user_deltas")
+            # One UPDATE per account, not one UPDATE … FROM the deltas: a statement
+            # that changes many rows keeps a statement journal of every page it
+            # changes (users' rows are wide: 73 MB written to a temporary file
+            # at 100,000 accounts, and slower).
+            self.raise_lastlogins(logins)
+
+        return upsert
 
     @staticmethod
     def user_flow_rows(deltas: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:

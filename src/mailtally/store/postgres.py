@@ -221,20 +221,21 @@ class PGQueries(Queries):
         )
         self._upsert(_FLOW_UPSERT, flat, _FLOW_TEXT)
 
-    def add_user_flows(
-        self,
-        deltas: Sequence[Sequence[Any]],
-        *,
-        one_day: bool,
-        meanwhile: Callable[[], T] | None = None,
-    ) -> T | None:
-        """As :meth:`Queries.add_user_flows`: the deltas expanded to the rows of
-        :meth:`add_flow_rows`, written by its array upsert (the temporary table
+    def _user_flows_writer(
+        self, deltas: Sequence[Sequence[Any]], one_day: bool
+    ) -> Callable[[], None]:
+        """As :meth:`Queries._user_flows_writer`: the deltas expanded to the rows
+        of :meth:`add_flow_rows`, written by its array upsert (the temporary table
         and INSERT … SELECT of SQLite's store were not measured here), and
-        ``lastlogin`` raised by :meth:`raise_lastlogins`."""
-        self.add_flow_rows(self.user_flow_rows(deltas))
-        self.raise_lastlogins(delta_logins(deltas))
-        return None if meanwhile is None else meanwhile()
+        ``lastlogin`` raised by :meth:`raise_lastlogins`; psycopg lets go of the
+        GIL while the server works."""
+        rows, logins = self.user_flow_rows(deltas), delta_logins(deltas)
+
+        def upsert() -> None:
+            self.add_flow_rows(rows)
+            self.raise_lastlogins(logins)
+
+        return upsert
 
     def raise_lastlogins(self, logins: Iterable[tuple[int, int]]) -> None:
         """As :meth:`Queries.raise_lastlogins`, in one statement per
