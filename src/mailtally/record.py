@@ -267,6 +267,9 @@ class _Tally:
         ]
         # (one day: the ids alone, an int key compared without a Python call)
         deltas.sort(key=_SECOND if one_day else _DAY_USER)
+        keys = {d[1] for d in deltas} if one_day else {(d[0], d[1]) for d in deltas}
+        if len(keys) < len(deltas):
+            deltas = _merged(deltas)
         return deltas, one_day
 
     def _row_lists(self, compiled: bool, users: bool = True) -> Iterator[list[tuple[Any, ...]]]:
@@ -321,6 +324,20 @@ class _Tally:
                 # period are the next ones in the sorted list
                 period_rows, i = user_rows(by_period, i, col, kind, period, USER, _NF)
                 yield period_rows
+
+
+def _merged(deltas: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``deltas`` (sorted by day and user) with those of one user and day made one:
+    a user's cells under two owners (its domain or company told differently within
+    a batch) are one row in the store, as :func:`_user_rows` makes them."""
+    out: list[tuple[Any, ...]] = []
+    for d in deltas:
+        if out and out[-1][:2] == d[:2]:
+            prev = out[-1]
+            out[-1] = (*prev[:5], *_combine([list(prev[5:]), list(d[5:])]))
+        else:
+            out.append(d)
+    return out
 
 
 def _user_rows(
