@@ -12,7 +12,7 @@ lines is a few thousand row writes.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import add, itemgetter
@@ -63,6 +63,8 @@ class RecordResult:
     #: events whose address is outside the tenant tree (not counted)
     ignored: int = 0
     ignored_addresses: dict[str, int] = field(default_factory=dict)
+    #: what record_events' ``meanwhile`` returned
+    meanwhile: object = None
 
     def ignore(self, address: str, count: int = 1) -> None:
         """``count`` events of ``address``, outside the tree, not counted."""
@@ -519,6 +521,7 @@ def record_events(
     resolver: Resolver | None = None,
     compiled: bool | None = None,
     bump: bool = True,
+    meanwhile: Callable[[], object] | None = None,
 ) -> RecordResult:
     """Count ``events`` inside the open write session ``q``.
 
@@ -532,6 +535,9 @@ def record_events(
     ``bump``: mark every cached summary stale (meta ``generation``) when
     anything was counted; the API's own auth counts say instead whose
     summaries they change (api/service.py).
+    ``meanwhile``: work that does not touch the store, done while it writes the
+    users' rows (:meth:`Queries.add_user_flows`); its result is ``meanwhile`` of
+    the result (the ingester encodes its joiner's state there).
     """
     res = RecordResult()
     resolve = resolver or Resolver(q)
@@ -565,13 +571,17 @@ def record_events(
         res.counted += counted
     _tally_events(rest, tally, resolve, res, reports)
     deltas, one_day = tally.user_deltas()
-    # the company and domain rows are summed while the store writes the users'
-    # (SQLite: in another thread, without the GIL), then written
-    scope_rows = q.add_user_flows(
-        deltas, one_day=one_day, meanwhile=lambda: list(tally.scope_rows())
-    )
+
+    # the company and domain rows are summed (and the caller's work done) while
+    # the store writes the users' (SQLite: in another thread, without the GIL)
+    def scope_rows() -> tuple[list[tuple[Any, ...]], object]:
+        return list(tally.scope_rows()), None if meanwhile is None else meanwhile()
+
+    done = q.add_user_flows(deltas, one_day=one_day, meanwhile=scope_rows)
     del deltas
-    q.add_flow_rows(scope_rows or (), in_key_order=True)
+    assert done is not None
+    rows, res.meanwhile = done
+    q.add_flow_rows(rows, in_key_order=True)
 
     storage: list[tuple[int, int, int, int, int]] = []
     for rep in sorted(reports, key=lambda r: r.time):

@@ -805,7 +805,6 @@ class Ingester:
         """
         touched = list(self._touched.values())
         now = int(time.time())
-        state = msgspec.json.encode(self.joiner.state()).decode()
         ids: list[int] = []
         with _collector_paused(), self.store.write() as q:
             if q.tree_version() != self._tree_version:
@@ -818,7 +817,17 @@ class Ingester:
             if self.compiled and _fastlog is not None:
                 # one event per account, kind and day: the same counts, far less Python
                 events = _fastlog.sum_events(events, self.periods.bucket_keys)
-            result = record_events(q, self.periods, events, self._resolver, self.compiled)
+            # the joiner's state is encoded while the store writes the users' rows
+            result = record_events(
+                q,
+                self.periods,
+                events,
+                self._resolver,
+                self.compiled,
+                meanwhile=lambda: msgspec.json.encode(self.joiner.state()).decode(),
+            )
+            state = result.meanwhile
+            assert isinstance(state, str)
             for src in touched:
                 self._refresh_head(src)
                 ids.append(
