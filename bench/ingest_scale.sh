@@ -5,6 +5,7 @@
 #   bash bench/ingest_scale.sh DIR                 # DIR/store-synth.sqlite3, DIR/logs/
 #   BEFORE=/path/to/old/src bash bench/ingest_scale.sh DIR
 #   BEFORE=/path/to/old/src BEFORE_STORE=FILE bash bench/ingest_scale.sh DIR
+#   STORE=FILE ...                                # FILE instead of DIR/store-synth.sqlite3
 #
 # Each round, on fresh copies of DIR/store-synth.sqlite3 (never written to) and each
 # under /usr/bin/time -v (wall time, peak RSS), one after the other in the same minute:
@@ -55,7 +56,7 @@ for round in $(seq 1 "$REPEAT"); do
     for which in ${BEFORE:+before} after; do
         path=$ROOT/src
         [[ $which == before ]] && path=$BEFORE
-        store=$DIR/store-synth.sqlite3
+        store=${STORE:-$DIR/store-synth.sqlite3}
         [[ $which == before && -n ${BEFORE_STORE:-} ]] && store=$BEFORE_STORE
         cp "$store" "$RUN/store.sqlite3"
         rm -f "$RUN/store.sqlite3-wal" "$RUN/store.sqlite3-shm"

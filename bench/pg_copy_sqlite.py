@@ -45,9 +45,7 @@ def main(sqlite_file: str, url: str) -> None:
                 continue  # (PostgreSQL's own, migration 13: its triggers fill it from users)
             t0 = time.monotonic()
             # (users.lastlogin is user_logins' on PostgreSQL: copied after)
-            cols = [
-                r[1] for r in src.execute(f"PRAGMA table_info({table})") if r[1] != "lastlogin"
-            ]
+            cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})") if r[1] != "lastlogin"]
             cur = src.execute(f"SELECT {', '.join(cols)} FROM {table}")
             skip = cols.index("key") if table == "meta" else -1
             n = 0

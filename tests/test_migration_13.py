@@ -131,9 +131,7 @@ def searches(store: Store) -> dict[str, str]:
                             }
                             status, body = await post(app, "search_users", request)
                             assert status == 200, body
-                            out[f"{criteria} {by} {way} {first}"] = hashlib.sha256(
-                                body
-                            ).hexdigest()
+                            out[f"{criteria} {by} {way} {first}"] = hashlib.sha256(body).hexdigest()
         return out
 
     return asyncio.run(ask_all())

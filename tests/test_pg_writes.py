@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import NOW
-from mailtally.store import Store
+from mailtally.store import Store, base
+from mailtally.store.base import FLOW_COLUMNS, LAST_COLUMNS
 
 
 def _user(store: Store, address: str) -> tuple[int, int]:
@@ -96,3 +97,83 @@ def test_a_failed_write_sent_without_waiting_fails_its_session(
         q.raise_lastlogins([(alice, NOW - 5)])
     with fresh_store.read() as q:
         assert q._one(f"SELECT lastlogin FROM {q._LOGINS} WHERE id = ?", alice)[0] == NOW - 5
+
+
+def _delta(
+    day: str, week: str, user: int, company: int, k: int, login: int
+) -> tuple[int | str, ...]:
+    """A USER_DELTA of ``user``: flow i is k * (i + 1), last_imap4 ``login``."""
+    values = [k * (i + 1) for i in range(len(FLOW_COLUMNS))]
+    lasts = [login if c == "last_imap4" else 0 for c in LAST_COLUMNS]
+    return (day, user, week, "2026-11", company, *values, *lasts)
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=("inline", "threaded"))
+def test_user_flows_from_deltas_add_to_day_week_and_month(
+    fresh_store: Store, platform, monkeypatch: pytest.MonkeyPatch, threaded: bool
+) -> None:
+    """add_user_flows (SQLite: a temporary table and INSERT … SELECT, in a thread
+    past THREAD_DELTAS deltas) adds each delta to its user's day, week and month
+    rows — a week's or month's days summed, lasts the latest — onto the rows
+    already there, and raises lastlogin only upwards."""
+    monkeypatch.setattr(base, "THREAD_DELTAS", 1 if threaded else 10**9)
+    alice, cid = _user(fresh_store, "alice@acme.com")
+    bob, bcid = _user(fresh_store, "bob@acme.com")
+    nf = len(FLOW_COLUMNS)
+    with fresh_store.write() as q:  # rows already there: added to
+        q.add_flow_rows([(cid, "u", alice, "month", "2026-11", *[10] * nf, NOW - 50, 0, 0, 0, 0)])
+        q.raise_lastlogins([(bob, NOW - 100)])
+    deltas = [
+        _delta("20261123", "20261123-20261129", alice, cid, 1, NOW - 300),
+        _delta("20261124", "20261123-20261129", alice, cid, 2, NOW - 200),
+        _delta("20261130", "20261130-20261206", alice, cid, 3, 0),
+        _delta("20261124", "20261123-20261129", bob, bcid, 5, NOW - 900),
+    ]
+    with fresh_store.write() as q:
+        assert q.add_user_flows(deltas, one_day=False, meanwhile=lambda: "done") == "done"
+    with fresh_store.read() as q:
+
+        def row(user: int, kind: str, period: str) -> tuple[int, ...]:
+            (got,) = q.flows("u", user, kind, [period])
+            assert got[0] == period
+            return tuple(got[1:])
+
+        def sums(k: int, extra: int = 0) -> tuple[int, ...]:
+            return tuple(k * (i + 1) + extra for i in range(nf))
+
+        assert row(alice, "day", "20261124") == (*sums(2), NOW - 200, 0, 0, 0, 0)
+        assert row(alice, "week", "20261123-20261129") == (*sums(3), NOW - 200, 0, 0, 0, 0)
+        assert row(alice, "week", "20261130-20261206") == (*sums(3), 0, 0, 0, 0, 0)
+        assert row(alice, "month", "2026-11") == (*sums(6, 10), NOW - 50, 0, 0, 0, 0)
+        assert row(bob, "month", "2026-11") == (*sums(5), NOW - 900, 0, 0, 0, 0)
+        got = dict(q._all(f"SELECT id, lastlogin FROM {q._LOGINS} WHERE id IN (?, ?)", alice, bob))
+    assert got == {alice: NOW - 200, bob: NOW - 100}
+    # the same deltas again, each day alone (one_day): the same rows, doubled
+    with fresh_store.write() as q:
+        for d in deltas:
+            q.add_user_flows([d], one_day=True)
+    with fresh_store.read() as q:
+        assert row(alice, "week", "20261123-20261129") == (*sums(6), NOW - 200, 0, 0, 0, 0)
+        assert row(alice, "month", "2026-11") == (*sums(12, 10), NOW - 50, 0, 0, 0, 0)
+
+
+def test_user_flows_wait_for_their_writer_when_the_meanwhile_work_fails(
+    fresh_store: Store, platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``meanwhile`` raises is raised once the statements are done, and the
+    transaction is rolled back whole: nothing of the deltas stays."""
+    monkeypatch.setattr(base, "THREAD_DELTAS", 1)
+    alice, cid = _user(fresh_store, "alice@acme.com")
+
+    def fail() -> None:
+        raise RuntimeError("meanwhile")
+
+    with pytest.raises(RuntimeError, match="meanwhile"), fresh_store.write() as q:
+        q.add_user_flows(
+            [_delta("20261124", "20261123-20261129", alice, cid, 1, NOW)],
+            one_day=True,
+            meanwhile=fail,
+        )
+    with fresh_store.read() as q:
+        assert q.flows("u", alice, "day", ["20261124"]) == []
+        assert q._one(f"SELECT lastlogin FROM {q._LOGINS} WHERE id = ?", alice)[0] != NOW

@@ -111,24 +111,39 @@ def test_sums_past_64_bits_leave_the_events_as_they_came() -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch=st.lists(events, max_size=60))
 def test_record_streams_its_rows_in_the_flows_key_order(tmp_path_factory, batch) -> None:
-    """record hands add_flow_rows its rows with ``in_key_order`` (written as they come,
-    never sorted): they must come in the table's key order (kind, period, scope,
-    scope_id; migration 0007), each (scope, period) once, and the store hold them."""
+    """record hands add_flow_rows its company and domain rows with ``in_key_order``
+    (written as they come, never sorted): they must come in the table's key order
+    (kind, period, scope, scope_id; migration 0007), each (scope, period) once.
+    The users' rows go as one delta per (user, day) to add_user_flows, in the
+    order of its temporary table (day, user id), ``one_day`` only when they are
+    of one day; the store holds both, each row once."""
     path = tmp_path_factory.mktemp("order") / "store.sqlite3"
     seen: list[tuple[Any, ...]] = []
+    user_rows: list[tuple[Any, ...]] = []
     with open_store(f"sqlite:///{path}") as store:
         build_tree(store)
         with store.write() as q:
-            add = q.add_flow_rows
+            add, add_users = q.add_flow_rows, q.add_user_flows
 
             def spy(rows: Any, *, in_key_order: bool = False) -> None:
                 assert in_key_order
+                rows = list(rows)
                 seen.extend(rows)
-                add(seen, in_key_order=True)
+                add(rows, in_key_order=True)
+
+            def spy_users(deltas: Any, *, one_day: bool, meanwhile: Any = None) -> Any:
+                keys = [(d[0], d[1]) for d in deltas]
+                assert keys == sorted(set(keys))
+                assert not one_day or len({d[0] for d in deltas}) <= 1
+                user_rows.extend(q.user_flow_rows(deltas))
+                return add_users(deltas, one_day=one_day, meanwhile=meanwhile)
 
             q.add_flow_rows = spy  # type: ignore[method-assign]
+            q.add_user_flows = spy_users  # type: ignore[method-assign]
             record_events(q, BERLIN, batch, Resolver(q))
         stored = table_rows(store, "flows")["flows"]
     keys = [flow_row_key(r) for r in seen]
     assert keys == sorted(set(keys))
-    assert len(stored) == len(seen)
+    assert {r[1] for r in seen} <= {"c", "d"} and {r[1] for r in user_rows} <= {"u"}
+    assert len({flow_row_key(r) for r in user_rows}) == len(user_rows)
+    assert len(stored) == len(seen) + len(user_rows)

@@ -258,3 +258,34 @@ def test_user_rows_refuses_what_is_not_a_sorted_users_list() -> None:
         _fastlog.user_rows(uneven, 0, 1, "day", "d", "user", _NF)
     with pytest.raises(ValueError):
         _user_rows(uneven, 0, 1, "day", "d", "user", _NF)
+
+
+def test_user_deltas_one_per_user_and_day_in_key_order() -> None:
+    """_Tally.user_deltas: the users' cells as (day, user, week, month, company,
+    *cell) by (day, user), a user's cells of one day under two owners made one
+    (flows added, lasts the latest), the domain's own cells (no user) left to the
+    scope rows; ``one_day`` only for a batch of one day."""
+
+    def cell(k: int, last: int) -> list[int]:
+        return [k] * _NF + [last] * _NL
+
+    d1 = ("20261123", "20261123-20261129", "2026-11")
+    d2 = ("20261124", "20261123-20261129", "2026-11")
+    tally = _Tally(BERLIN)
+    tally.cells = {
+        ((7, 2, 1), d1): cell(1, 100),
+        ((5, 2, 1), d1): cell(2, 50),
+        ((7, 3, 1), d1): cell(4, 80),  # user 7 again, under another domain
+        ((None, 2, 1), d1): cell(9, 0),  # a domain's denied mail: no user row
+    }
+    deltas, one_day = tally.user_deltas()
+    assert one_day
+    assert deltas == [
+        (*d1[:1], 5, *d1[1:], 1, *cell(2, 50)),
+        (*d1[:1], 7, *d1[1:], 1, *cell(5, 100)),
+    ]
+    assert all(len(d) == 5 + _NF + _NL for d in deltas)
+    tally.cells[(5, 2, 1), d2] = cell(3, 60)
+    deltas, one_day = tally.user_deltas()
+    assert not one_day
+    assert [(d[0], d[1]) for d in deltas] == [("20261123", 5), ("20261123", 7), ("20261124", 5)]

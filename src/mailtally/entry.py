@@ -13,6 +13,7 @@ command, a value click would refuse) goes to click, which answers it as always.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -73,7 +74,14 @@ def main(argv: list[str] | None = None) -> None:
     if plain is None:
         from mailtally.cli import main as click_main
 
-        click_main(args)
+        try:
+            click_main(args)
+        finally:
+            # What is still alive when the command is done is left to the OS: a
+            # last full collection at exit freed an ingest's joiner and tree,
+            # held by a cycle (joiner -> resolve -> ingester), object by object
+            # (0.16-0.25 s of an ingest at 100,000 accounts, for nothing).
+            gc.freeze()
         return
     from mailtally.config import ConfigError, load_config
     from mailtally.periods import Clock

@@ -45,6 +45,7 @@ __all__ = [
     "GaugeRow",
     "Queries",
     "Store",
+    "delta_logins",
     "flow_row_key",
 ]
 
@@ -133,6 +134,67 @@ def _flow_upsert() -> str:
     maxes = [f"{c} = {{greatest}}(flows.{c}, excluded.{c})" for c in LAST_COLUMNS]
     return (
         f"INSERT INTO flows ({', '.join(cols)}) VALUES ({_values(len(cols))}) "
+        f"ON CONFLICT (kind, period, scope, scope_id) DO UPDATE SET {', '.join(adds + maxes)}"
+    )
+
+
+#: a user's delta for one day, as :meth:`Queries.add_user_flows` takes it: the
+#: keys, then the values and lasts of a flat flow row
+USER_DELTA = ("day", "user_id", "week", "month", "company_id", *FLOW_COLUMNS, *LAST_COLUMNS)
+#: the temporary table add_user_flows writes the deltas into (keyed as the day
+#: rows are written: a scan of it in key order is their order in flows)
+_DELTAS_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS user_deltas ("
+    + ", ".join(
+        f"{c} {'TEXT' if c in ('day', 'week', 'month') else 'INTEGER'} NOT NULL" for c in USER_DELTA
+    )
+    + ", PRIMARY KEY (day, user_id)) WITHOUT ROWID"
+)
+_DELTAS_INSERT = (
+    f"INSERT INTO user_deltas ({', '.join(USER_DELTA)}) VALUES ({', '.join('?' * len(USER_DELTA))})"
+)
+
+
+#: fewer deltas than this are upserted in the caller's thread (a thread costs
+#: more than their statements)
+THREAD_DELTAS = 1000
+_DELTA_LOGINS = tuple(USER_DELTA.index(f"last_{s}") for s in ("imap4", "pop3", "webmail"))
+
+
+def delta_logins(deltas: Iterable[Sequence[Any]]) -> list[tuple[int, int]]:
+    """(user_id, latest login) of each account whose deltas (USER_DELTA) name a
+    login, by id: what :meth:`Queries.add_user_flows` raises ``users.lastlogin`` to."""
+    imap4, pop3, webmail = _DELTA_LOGINS
+    latest: dict[int, int] = {}
+    for d in deltas:
+        t = max(d[imap4], d[pop3], d[webmail])
+        if t and t > latest.get(d[1], 0):
+            latest[d[1]] = t
+    return sorted(latest.items())
+
+
+def _user_flows_from_deltas(kind: str, grouped: bool) -> str:
+    """The upsert of the users' ``kind`` rows from ``user_deltas``: each row as it
+    is, or (``grouped``: a user has several days of one week or month) summed per
+    (period, user), flows added and lasts the latest."""
+    col = "day" if kind == "day" else kind
+    if grouped:
+        values = [f"SUM({c})" for c in FLOW_COLUMNS] + [f"MAX({c})" for c in LAST_COLUMNS]
+        select = (
+            f"SELECT MIN(company_id), '{USER}', user_id, {KIND_CODES[kind]}, {col}, "
+            f"{', '.join(values)} FROM user_deltas WHERE true "
+            f"GROUP BY {col}, user_id ORDER BY {col}, user_id"
+        )
+    else:
+        select = (
+            f"SELECT company_id, '{USER}', user_id, {KIND_CODES[kind]}, {col}, "
+            f"{', '.join(FLOW_COLUMNS + LAST_COLUMNS)} FROM user_deltas WHERE true "
+            "ORDER BY day, user_id"
+        )
+    adds = [f"{c} = flows.{c} + excluded.{c}" for c in FLOW_COLUMNS]
+    maxes = [f"{c} = max(flows.{c}, excluded.{c})" for c in LAST_COLUMNS]
+    return (
+        f"INSERT INTO flows ({', '.join(_FLOW_ROW)}) {select} "
         f"ON CONFLICT (kind, period, scope, scope_id) DO UPDATE SET {', '.join(adds + maxes)}"
     )
 
@@ -1428,8 +1490,7 @@ class Queries:
         if not ids:
             return total, []
         rows = {
-            r[0]: r
-            for r in self._all(self._USER_ROWS.format(ids=", ".join("?" * len(ids))), *ids)
+            r[0]: r for r in self._all(self._USER_ROWS.format(ids=", ".join("?" * len(ids))), *ids)
         }
         return total, [rows[i] for i in ids]
 
@@ -1672,6 +1733,104 @@ class Queries:
         tally does, one row at a time), so they are streamed, never held."""
         ordered = rows if in_key_order else sorted(rows, key=flow_row_key)
         self.conn.executemany(self._flow_upsert, ordered)
+
+    def add_user_flows(
+        self,
+        deltas: Sequence[Sequence[Any]],
+        *,
+        one_day: bool,
+        meanwhile: Callable[[], T] | None = None,
+    ) -> T | None:
+        """Counts to add to users' day, week and month rows: one delta per (user,
+        day), flat as :data:`USER_DELTA` (the day, week and month keys of the day,
+        then a flow row's values and lasts).  ``one_day``: every delta is of one
+        day (so each user has one delta in its week and month too).  Each
+        account's ``lastlogin`` is raised to its deltas' latest login
+        (:meth:`raise_lastlogins` of :func:`delta_logins`: search_users sorts by it).
+
+        ``meanwhile``: work that does not touch the store, done in this thread
+        while the store's statements run in another (SQLite's upserts are one
+        step each, done without the GIL: the second core); its result is
+        returned.  Nothing of the store is used by two threads at once: this one
+        waits for the other before it returns or raises."""
+        upsert = self._user_flows_writer(deltas, one_day)
+        if meanwhile is None:
+            upsert()
+            return None
+        if len(deltas) < THREAD_DELTAS:
+            upsert()
+            return meanwhile()
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                upsert()
+            except BaseException as exc:  # raised in the caller's thread below
+                failed.append(exc)
+
+        writer = threading.Thread(target=run, name="user-flows")
+        writer.start()
+        try:
+            result = meanwhile()
+        finally:
+            writer.join()
+        if failed:
+            raise failed[0]
+        return result
+
+    def _user_flows_writer(
+        self, deltas: Sequence[Sequence[Any]], one_day: bool
+    ) -> Callable[[], None]:
+        """:meth:`add_user_flows`' writes: what needs the GIL done now, the rest
+        returned to be called (in a thread, maybe).
+
+        A user's three rows get the same delta (summed over the days of a week
+        or month): the deltas are sent once, into a temporary table, and each
+        kind's rows are upserted from it by one statement in the flows table's
+        key order — a third of the rows bound, none built for the week or month.
+        The same counts as :meth:`add_flow_rows` of the expanded rows
+        (:meth:`user_flow_rows`), which PostgreSQL's store writes."""
+        conn = self.conn
+        # (the table, ~7 MB at 69,000 deltas, held in the cache rather than
+        # written to a temporary file and read back: SQLite's default is 2 MB)
+        conn.execute("PRAGMA temp.cache_size = -16384")
+        conn.execute(_DELTAS_TABLE)
+        conn.execute("DELETE FROM user_deltas")
+        conn.executemany(_DELTAS_INSERT, deltas)
+        logins = delta_logins(deltas)
+
+        def upsert() -> None:
+            for kind in KIND_CODES:
+                conn.execute(_user_flows_from_deltas(kind, kind != "day" and not one_day))
+            conn.execute("DELETE FROM user_deltas")
+            # One UPDATE per account, not one UPDATE … FROM the deltas: a statement
+            # that changes many rows keeps a statement journal of every page it
+            # changes (users' rows are wide: 73 MB written to a temporary file
+            # at 100,000 accounts, and slower).
+            self.raise_lastlogins(logins)
+
+        return upsert
+
+    @staticmethod
+    def user_flow_rows(deltas: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """The flat flow rows (:meth:`add_flow_rows`) of ``deltas``
+        (:meth:`add_user_flows`): each user's day, week and month rows, a week's
+        or month's days summed (flows added, lasts the latest)."""
+        nf = len(FLOW_COLUMNS)
+        sums: dict[tuple[str, str, int], list[Any]] = {}
+        for d in deltas:
+            day, user_id, week, month, company_id = d[:5]
+            values = d[5:]
+            for kind, period in (("day", day), ("week", week), ("month", month)):
+                acc = sums.get((kind, period, user_id))
+                if acc is None:
+                    sums[kind, period, user_id] = [company_id, *values]
+                else:
+                    for i, v in enumerate(values, 1):
+                        acc[i] = acc[i] + v if i <= nf else max(acc[i], v)
+        return [
+            (acc[0], USER, uid, kind, period, *acc[1:]) for (kind, period, uid), acc in sums.items()
+        ]
 
     def insert_flow_rows(self, rows: Iterable[Sequence[Any]]) -> None:
         """New flow rows, flat as :meth:`add_flow_rows` takes them, for (scope, period)s

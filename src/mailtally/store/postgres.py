@@ -45,6 +45,7 @@ from mailtally.store.base import (
     ReadingThreads,
     Store,
     StoreBusy,
+    delta_logins,
     migrations,
 )
 
@@ -260,6 +261,22 @@ class PGQueries(Queries):
             key=lambda r: r[:5],
         )
         self._upsert(_FLOW_UPSERT, flat, _FLOW_TEXT)
+
+    def _user_flows_writer(
+        self, deltas: Sequence[Sequence[Any]], one_day: bool
+    ) -> Callable[[], None]:
+        """As :meth:`Queries._user_flows_writer`: the deltas expanded to the rows
+        of :meth:`add_flow_rows`, written by its array upsert (the temporary table
+        and INSERT … SELECT of SQLite's store were not measured here), and
+        ``lastlogin`` raised by :meth:`raise_lastlogins`; psycopg lets go of the
+        GIL while the server works."""
+        rows, logins = self.user_flow_rows(deltas), delta_logins(deltas)
+
+        def upsert() -> None:
+            self.add_flow_rows(rows)
+            self.raise_lastlogins(logins)
+
+        return upsert
 
     def raise_lastlogins(self, logins: Iterable[tuple[int, int]]) -> None:
         """As :meth:`Queries.raise_lastlogins`, in one statement per

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The lead's issue-9 ingest measurement, before and after in the same minutes:
+#
+#   BEFORE=/path/to/old/src STORE=FILE REPEAT=2 bash bench/ingest_ab.sh DIR
+#
+# DIR: the 100,000-account fixture (DIR/logs/mail.log*); STORE: a store already
+# migrated to this schema (copied fresh for every run, never written to);
+# BEFORE: a `src` of another commit (`git archive COMMIT src | tar -x -C D`, the
+# compiled extension copied in), run through this venv's console script with it
+# first on PYTHONPATH.  Each round: pflogsumm over the same files, then before,
+# then after, each under /usr/bin/time (wall, user, sys, peak RSS); the load
+# before each run.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+DIR=${1:?usage: bench/ingest_ab.sh DIR}
+STORE=${STORE:?STORE=a migrated store}
+REPEAT=${REPEAT:-1}
+FILES=(mail.log.3.gz mail.log.2.gz mail.log.1 mail.log)
+mkdir -p bench/out
+COPY=$ROOT/bench/out/ingest_ab.sqlite3
+cd "$DIR/logs"
+for round in $(seq 1 "$REPEAT"); do
+    echo "round $round, load $(uptime | sed 's/.*load average: //')"
+    /usr/bin/time -f "  pflogsumm %e s wall, %U user %S sys, %M KB" \
+        bash -c "zcat -f ${FILES[*]} | pflogsumm > /dev/null"
+    for which in ${BEFORE:+before} after; do
+        path=$ROOT/src
+        [[ $which == before ]] && path=$BEFORE
+        cp "$STORE" "$COPY"
+        rm -f "$COPY-wal" "$COPY-shm"
+        sync
+        echo "  load $(uptime | sed 's/.*load average: //')"
+        PYTHONPATH=$path /usr/bin/time -f "  $which %e s wall, %U user %S sys, %M KB" \
+            "$ROOT/.venv/bin/mailtally" ingest --quiet --db "sqlite:///$COPY" "${FILES[@]}" > /dev/null
+    done
+done
+rm -f "$COPY" "$COPY-wal" "$COPY-shm"
