@@ -1,12 +1,13 @@
-"""The upsert path at provider scale: ``Queries.add_flow_rows`` of one day of every account.
+"""The upsert path at provider scale: the counter writes of one day of every account.
 
-Builds the rows ingest writes for a day in which every account of the store
-had some traffic — each user's day row, and the week, month, domain and
-company rows they sum into (``record._Tally``, the code ingest uses) — and
-times ``add_flow_rows`` of them in one write transaction, which is then rolled
-back, so the store is left as it was and the runs are alike.  The day is the
-one after the newest day in the store: new day rows, and week and month rows
-that mostly exist already (what a day's ingest does).
+Builds what ingest writes for a day in which every account of the store had
+some traffic — each user's delta (``Queries.add_user_flows``: its day, week
+and month rows and its lastlogin) and the domain and company rows they sum
+into (``add_flow_rows``), with ``record._Tally``, the code ingest uses — and
+times them in one write transaction, which is then rolled back, so the store
+is left as it was and the runs are alike.  The day is the one after the
+newest day in the store: new day rows, and week and month rows that mostly
+exist already (what a day's ingest does).
 
     .venv/bin/python bench/upsert.py bench/out/COPY.sqlite3 [--runs 3]
 """
@@ -55,18 +56,21 @@ def main() -> int:
     tally = _Tally(periods)
     nf = len(FLOW_COLUMNS)
     for uid, did, cid in users:
-        cell = tally.cell((uid, did, cid), start + uid % 86400)
+        cell = [0] * (nf + len(LAST_COLUMNS))
+        tally.cells[(uid, did, cid), tally.keys(start + uid % 86400)] = cell
         for i in range(nf):
             cell[i] = 1 + (uid + i) % 4 if i % 3 else 0  # some zero columns, as real days have
         cell[nf + uid % len(LAST_COLUMNS)] = start + uid % 86400
-    rows = tally.rows()
-    print(f"{len(users):,} accounts on {day}: {len(rows):,} rows")
+    deltas, one_day = tally.user_deltas()
+    rows = list(tally.scope_rows())
+    print(f"{len(users):,} accounts on {day}: {len(deltas):,} users' deltas, {len(rows):,} rows")
     times, cpu, io = [], [], []
     for _ in range(args.runs):
         try:
             with store.write() as q:
                 t0, c0, (r0, w0) = time.perf_counter(), time.process_time(), io_bytes()
-                q.add_flow_rows(rows)
+                q.add_user_flows(deltas, one_day=one_day)
+                q.add_flow_rows(rows, in_key_order=True)
                 times.append(time.perf_counter() - t0)
                 cpu.append(time.process_time() - c0)
                 r1, w1 = io_bytes()
@@ -77,9 +81,10 @@ def main() -> int:
     store.close()
     runs = ", ".join(f"{t:.2f} s" for t in times)
     best = min(times)
-    print(f"add_flow_rows: {runs} (rolled back); best {len(rows) / best:,.0f} rows/s, "
-          f"{best / len(rows) * 1e6:.1f} µs per row; median "
-          f"{len(rows) / statistics.median(times):,.0f} rows/s; CPU (user+sys) "
+    n = len(deltas) * 3 + len(rows)  # (a user's delta: its day, week and month rows)
+    print(f"writes: {runs} (rolled back); best {n / best:,.0f} rows/s, "
+          f"{best / n * 1e6:.1f} µs per row; median "
+          f"{n / statistics.median(times):,.0f} rows/s; CPU (user+sys) "
           + ", ".join(f"{c:.2f} s" for c in cpu)
           + "; MiB read/written " + ", ".join(io))  # fmt: skip
     return 0

@@ -39,10 +39,10 @@ from mailtally.record import (
     Resolver,
     _Tally,
     _tally_events,
-    _user_rows,
     record_events,
 )
 from mailtally.store import open_store
+from mailtally.store.base import Queries
 from test_ingest_files import T0, build_tree
 from test_sum_events import BERLIN, addresses, times
 
@@ -191,7 +191,7 @@ def test_a_bucket_keys_that_changes_the_list_changes_nothing_counted(store_path:
     assert sum(c[_TALLY_COLUMNS[1]] for c in tally.cells.values()) == 200
 
 
-# -- user_rows: a period's user flow rows, C and Python --------------------------
+# -- a user's day, week and month rows from its deltas (PostgreSQL's expansion) ----
 
 PERIOD_KEYS = [
     ("20261127", "20261123-20261129", "2026-11"),
@@ -213,51 +213,26 @@ user_cells = st.lists(
 )
 
 
-def sorted_users(cells: list[Any], col: int) -> list[tuple[Any, ...]]:
-    """As _Tally.rows hands them over: (user_id, day, week, month, company, cell),
-    by the period at ``col``, then the id."""
-    users = [(uid, *keys, 7, cell) for uid, keys, cell in cells]
-    return sorted(users, key=lambda u: (u[col], u[0]))
-
-
 @settings(max_examples=200, deadline=None)
-@given(cells=user_cells, col=st.integers(1, 3))
-def test_user_rows_in_c_are_the_python_ones(cells: list[Any], col: int) -> None:
-    users = sorted_users(cells, col)
-    i = 0
-    while i < len(users):  # period by period, as _Tally.rows asks
-        period = users[i][col]
-        rows, j = _user_rows(users, i, col, "week", period, "user", _NF)
-        assert _fastlog.user_rows(users, i, col, "week", period, "user", _NF) == (rows, j)
-        assert j > i
-        # one row per user of the period, its flows summed and its lasts the latest
-        mine = [u for u in users if u[col] == period]
-        assert [r[2] for r in rows] == sorted({u[0] for u in mine})
-        for row in rows:
-            theirs = [u[5] for u in mine if u[0] == row[2]]
-            assert row[:5] == (7, "user", row[2], "week", period)
-            assert list(row[5 : 5 + _NF]) == [sum(c) for c in zip(*theirs, strict=True)][:_NF]
-            assert list(row[5 + _NF :]) == [max(c) for c in zip(*theirs, strict=True)][_NF:]
-        i = j
-    # past the end, or at another period: nothing
-    assert _fastlog.user_rows(users, len(users), col, "week", "x", "user", _NF) == ([], len(users))
-
-
-def test_user_rows_refuses_what_is_not_a_sorted_users_list() -> None:
-    cell = [1] * WIDTH
-    with pytest.raises(TypeError):
-        _fastlog.user_rows([(1, "d", "w", "m", 7)], 0, 1, "day", "d", "user", _NF)
-    with pytest.raises(TypeError):
-        _fastlog.user_rows([(1, "d", "w", "m", 7, tuple(cell))], 0, 1, "day", "d", "user", _NF)
-    with pytest.raises(ValueError):
-        _fastlog.user_rows([(1, "d", "w", "m", 7, cell)], 0, 4, "day", "d", "user", _NF)
-    with pytest.raises(ValueError):
-        _fastlog.user_rows([(1, "d", "w", "m", 7, cell)], -1, 1, "day", "d", "user", _NF)
-    uneven = [(1, "d", "w", "m", 7, cell), (1, "d", "w", "m", 7, cell[:-1])]
-    with pytest.raises(ValueError):
-        _fastlog.user_rows(uneven, 0, 1, "day", "d", "user", _NF)
-    with pytest.raises(ValueError):
-        _user_rows(uneven, 0, 1, "day", "d", "user", _NF)
+@given(cells=user_cells)
+def test_user_flow_rows_sum_each_users_days_into_its_week_and_month(cells: list[Any]) -> None:
+    """Queries.user_flow_rows (what PostgreSQL's store writes of add_user_flows'
+    deltas; SQLite's INSERT … SELECT is compared with it in test_pg_writes): one
+    row per user and period, its flows summed and its lasts the latest."""
+    deltas = [(keys[0], uid, keys[1], keys[2], 7, *cell) for uid, keys, cell in cells]
+    rows = Queries.user_flow_rows(deltas)
+    for k, kind in enumerate(("day", "week", "month")):
+        periods = {keys[k] for _, keys, _ in cells}
+        for period in periods:
+            mine = [(uid, cell) for uid, keys, cell in cells if keys[k] == period]
+            got = [r for r in rows if r[3] == kind and r[4] == period]
+            assert sorted(r[2] for r in got) == sorted({uid for uid, _ in mine})
+            for row in got:
+                theirs = [cell for uid, cell in mine if uid == row[2]]
+                assert row[:5] == (7, "u", row[2], kind, period)
+                assert list(row[5 : 5 + _NF]) == [sum(c) for c in zip(*theirs, strict=True)][:_NF]
+                assert list(row[5 + _NF :]) == [max(c) for c in zip(*theirs, strict=True)][_NF:]
+    assert len(rows) == sum(len({(uid, keys[k]) for uid, keys, _ in cells}) for k in range(3))
 
 
 def test_user_deltas_one_per_user_and_day_in_key_order() -> None:

@@ -36,7 +36,6 @@ from mailtally.store.base import (
     DOMAIN,
     FLOW_COLUMNS,
     LAST_COLUMNS,
-    USER,
     Queries,
 )
 
@@ -45,7 +44,7 @@ __all__ = ["REMEMBER_MAX", "RecordResult", "Resolver", "record_events"]
 _F = {c: i for i, c in enumerate(FLOW_COLUMNS)}
 _L = {c: i for i, c in enumerate(LAST_COLUMNS)}
 _NF, _NL = len(FLOW_COLUMNS), len(LAST_COLUMNS)
-_FIRST, _SECOND, _DAY_USER = itemgetter(0), itemgetter(1), itemgetter(0, 1)
+_SECOND, _DAY_USER = itemgetter(1), itemgetter(0, 1)
 
 #: (user_id or None, domain_id, company_id)
 Owner = tuple[int | None, int, int]
@@ -230,29 +229,15 @@ class _Tally:
             self.keys_by_bucket[bucket] = keys
         return keys
 
-    def rows(self, compiled: bool = False) -> Iterator[tuple[Any, ...]]:
-        """The cells expanded to their user, domain and company rows, each as
-        :meth:`Queries.add_flow_rows` takes it (a batch of 100,000 accounts makes
-        300,000 rows: they go to the store a period's rows at a time, never all
-        held together).
-
-        They come in the flows table's key order (kind, period, scope, scope_id:
-        migration 0007) — the days, then the weeks, then the months, and in each
-        period its company, domain and user rows by id — so the store writes
-        each period's rows of every account into pages side by side, each page
-        once.  A cell is its user's day row as it is; a user's week and month
-        rows are sums of its cells only when the batch holds several of its days,
-        and the domain and company sums are column sums (``zip``) of their cells.
-
-        ``compiled``: the user rows of each period are made by
-        ``_fastlog.user_rows``, the twin of :func:`_user_rows`.
-        """
-        return chain.from_iterable(self._row_lists(compiled))
-
     def scope_rows(self) -> Iterator[tuple[Any, ...]]:
-        """The company and domain rows of :meth:`rows`, in the same order (the
-        user rows are written from :meth:`user_deltas`)."""
-        return chain.from_iterable(self._row_lists(False, users=False))
+        """The cells summed into their domains' and companies' rows, each as
+        :meth:`Queries.add_flow_rows` takes it, in the flows table's key order
+        (kind, period, scope, scope_id: migration 0007) — the days, then the
+        weeks, then the months, and in each period its company and domain rows
+        by id — so the store writes each period's rows into pages side by side.
+        The sums are column sums (``zip``) of their cells.  (The users' own rows
+        are written from :meth:`user_deltas`.)"""
+        return chain.from_iterable(self._row_lists())
 
     def user_deltas(self) -> tuple[list[tuple[Any, ...]], bool]:
         """The cells of users as :meth:`Queries.add_user_flows` takes them — (day,
@@ -274,26 +259,16 @@ class _Tally:
             deltas = _merged(deltas)
         return deltas, one_day
 
-    def _row_lists(self, compiled: bool, users: bool = True) -> Iterator[list[tuple[Any, ...]]]:
-        """The rows of :meth:`rows`, a list per (kind, period) and scope (``users``:
-        the user rows too)."""
-        user_rows = _user_rows
-        if compiled:
-            from mailtally.ingest import _fastlog
-
-            user_rows = _fastlog.user_rows
+    def _row_lists(self) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of :meth:`scope_rows`, a list per (kind, period)."""
         # (company, domain, day keys) -> its cells
         domain_days: dict[tuple[int, int, tuple[str, str, str]], list[list[int]]] = {}
-        # (user_id, day, week, month, company_id, cell): sorted by a period, then the id
-        users_of: list[tuple[Any, ...]] = []
-        for ((user_id, domain_id, company_id), keys), cell in self.cells.items():
+        for ((_user_id, domain_id, company_id), keys), cell in self.cells.items():
             group = domain_days.get((company_id, domain_id, keys))
             if group is None:
                 domain_days[company_id, domain_id, keys] = [cell]
             else:
                 group.append(cell)
-            if users and user_id is not None:
-                users_of.append((user_id, *keys, company_id, cell))
         no_lasts = (0,) * _NL
         # (kind's index in the day keys, period) -> (scope, id) -> (company, sums)
         scopes: dict[tuple[int, str], dict[tuple[str, int], tuple[int, list[int]]]] = {}
@@ -305,33 +280,18 @@ class _Tally:
                     acc = rows.get(key)
                     rows[key] = (cid, values if acc is None else list(map(add, acc[1], values)))
         del domain_days
-        users_of.sort(key=_FIRST)
-        for k, kind in enumerate(KINDS):  # as in the day keys and KIND_CODES: day, week, month
-            col = k + 1
-            # stable: by the period, then the id.  (Keys of one type each: sorting on
-            # an int, then on a str, compares without a Python call; a batch of one
-            # day is one run of equal periods, so each kind's sort is linear.)
-            by_period = sorted(users_of, key=itemgetter(col))
-            i = 0
-            for (_k, period), rows in sorted(scopes.items()):
-                if _k != k:
-                    continue
-                yield [
-                    (cid, scope, sid, kind, period, *values, *no_lasts)
-                    for (scope, sid), (cid, values) in sorted(rows.items())
-                ]
-                if not users:
-                    continue
-                # every user's period has its domain's row: the users of this
-                # period are the next ones in the sorted list
-                period_rows, i = user_rows(by_period, i, col, kind, period, USER, _NF)
-                yield period_rows
+        for (k, period), rows in sorted(scopes.items()):  # day, week, month (KIND_CODES)
+            kind = KINDS[k]
+            yield [
+                (cid, scope, sid, kind, period, *values, *no_lasts)
+                for (scope, sid), (cid, values) in sorted(rows.items())
+            ]
 
 
 def _merged(deltas: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """``deltas`` (sorted by day and user) with those of one user and day made one:
     a user's cells under two owners (its domain or company told differently within
-    a batch) are one row in the store, as :func:`_user_rows` makes them."""
+    a batch) are one row in the store."""
     out: list[tuple[Any, ...]] = []
     for d in deltas:
         if out and out[-1][:2] == d[:2]:
@@ -340,34 +300,6 @@ def _merged(deltas: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         else:
             out.append(d)
     return out
-
-
-def _user_rows(
-    users: list[tuple[Any, ...]], i: int, col: int, kind: str, period: str, scope: str, nf: int
-) -> tuple[list[tuple[Any, ...]], int]:
-    """The user rows of ``period`` (of ``kind``), from ``users[i]`` on, and the index
-    after them.
-
-    ``users`` holds (user_id, day, week, month, company_id, cell) sorted by the
-    period at ``col``, then the user id: a user's consecutive cells of one period
-    (several days of one week) make one row, their flows (the first ``nf``
-    columns) added and their last times the latest.  The reference of
-    ``_fastlog.user_rows``, which builds the same tuples (a batch of 100,000
-    accounts makes 300,000 of them)."""
-    rows: list[tuple[Any, ...]] = []
-    n = len(users)
-    while i < n:
-        u = users[i]
-        if u[col] != period:
-            break
-        user_id = u[0]
-        j = i + 1
-        while j < n and users[j][0] == user_id and users[j][col] == period:
-            j += 1
-        cell = u[5] if j == i + 1 else _combine([v[5] for v in users[i:j]], nf)
-        rows.append((u[4], scope, user_id, kind, period, *cell))
-        i = j
-    return rows, i
 
 
 def _combine(cells: list[list[int]], nf: int = _NF) -> list[int]:
