@@ -738,3 +738,21 @@ def test_a_failed_commit_keeps_what_was_read_for_the_next(store: Store, tmp_path
     src.close()
     assert totals(store) == expected(lines)
     assert ingest(store, tmp_path / "mail.log").lines == 0  # and the position was kept
+
+
+def test_a_batch_committed_behind_as_the_last_file_ends_is_waited_for(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Committing behind (a whole-file ingest on PostgreSQL; forced here on every
+    store): a batch handed to the commit thread just as the last file ends is
+    committed, and counted in the report, before ingest returns."""
+    monkeypatch.setattr(type(store), "overlap_commits", True)
+    lines = traffic(40)
+    write(tmp_path / "mail.log", lines)
+    ingester = Ingester(store, UTC, batch_lines=len(lines))  # (the threshold at the end)
+    report = ingester.ingest([str(tmp_path / "mail.log")])
+    assert ingester._in_flight is None
+    assert not [t for t in threading.enumerate() if t.name == "mailtally-commit"]
+    assert report.lines == len(lines)
+    assert report.events > 0
+    assert totals(store) == expected(lines)

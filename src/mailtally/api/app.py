@@ -435,12 +435,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_metrics = None
-        if config.metrics_port:
-            own_metrics = ops.serve_own_metrics(
-                app.state.registry, config.metrics_port, workers, config.metrics_host
-            )
         await svc.start()
         try:
+            if config.metrics_port:
+                own_metrics = ops.serve_own_metrics(
+                    app.state.registry, config.metrics_port, workers, config.metrics_host
+                )
             yield
         finally:
             await svc.stop()

@@ -1055,6 +1055,10 @@ class Ingester:
                 src.close()
         if self._pending_lines or self._touched:
             self.commit()
+        else:
+            # (a batch handed to the commit thread as the last file ended: it is
+            # committed, or its error raised, before the report is given)
+            self._finish_commit()
         return self.report
 
     # -- following ---------------------------------------------------------------

@@ -2078,7 +2078,6 @@ class Queries:
         )
 
 
-@functools.lru_cache(maxsize=1024)
 @functools.lru_cache(maxsize=64)
 def _months_between(first: str, last: str, before: str) -> tuple[str, ...]:
     """The month keys from ``first`` to ``last`` (included), those before ``before``:
@@ -2103,7 +2102,7 @@ def _lasts_select(lengths: tuple[int, ...]) -> str:
     return f"SELECT {_LAST_MAXES} FROM ({rows}) AS l"
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=1024)
 def _weeks_and_days_before(day: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """For a day key ('YYYYMMDD'): the keys of the weeks from the one holding its
     month's first day to its own week (excluded), and of its week's days before it."""
