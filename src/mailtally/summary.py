@@ -446,19 +446,11 @@ def user_summary_text(q: Queries, periods: Periods, t: Target, by: Kind, now: in
             f = middle[1]
             storage = UserStorage(str(items), f.allowed_size, str(nbytes))
             tail = _members(_Tail(storage, f.deletetime))
+        messages, logins = _NO_TEXTS if row is None else row[1:3]
+        text = f'{{"messages":{{{messages}}},{middle[0]},"logins":{{{logins},{last_text}}},{tail}}}'
+        append(f'"{p.key}":{text}')
         if row is None:
-            messages, logins = _NO_TEXTS
-            text = (
-                f'{{"messages":{{{messages}}},{middle[0]},'
-                f'"logins":{{{logins},{last_text}}},{tail}}}'
-            )
             empty, empty_of = text, (vi, ri, lasts)
-            append(f'"{p.key}":{text}')
-        else:
-            append(
-                f'"{p.key}":{{"messages":{{{row[1]}}},{middle[0]},'
-                f'"logins":{{{row[2]},{last_text}}},{tail}}}'
-            )
     return "{" + ",".join(out) + "}"
 
 

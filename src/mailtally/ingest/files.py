@@ -36,7 +36,6 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -1183,7 +1182,7 @@ class Ingester:
         return keep
 
 
-@contextmanager
+@contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """No cyclic garbage collection inside: a commit makes hundreds of thousands
     of objects (sums, rows, deltas) and no cycle, and the collector walked them

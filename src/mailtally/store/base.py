@@ -177,7 +177,7 @@ def _user_flows_from_deltas(kind: str, grouped: bool) -> str:
     """The upsert of the users' ``kind`` rows from ``user_deltas``: each row as it
     is, or (``grouped``: a user has several days of one week or month) summed per
     (period, user), flows added and lasts the latest."""
-    col = "day" if kind == "day" else kind
+    col = kind  # (user_deltas' day, week and month columns are named as the kinds)
     if grouped:
         values = [f"SUM({c})" for c in FLOW_COLUMNS] + [f"MAX({c})" for c in LAST_COLUMNS]
         select = (
