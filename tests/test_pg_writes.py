@@ -157,6 +157,31 @@ def test_user_flows_from_deltas_add_to_day_week_and_month(
         assert row(alice, "month", "2026-11") == (*sums(12, 10), NOW - 50, 0, 0, 0, 0)
 
 
+@pytest.mark.parametrize("count", [1, 39, 40, 41, 83])
+def test_user_flows_of_many_deltas_are_each_deltas_rows(
+    fresh_store: Store, platform, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    """However many deltas — one, fewer than a block of DELTAS_PER_INSERT (SQLite
+    binds them 40 to a statement, the rest one by one), a block, a block and
+    more — each user gets exactly its delta's day, week and month rows (those of
+    the reference expansion, user_flow_rows), and lastlogin its login."""
+    monkeypatch.setattr(base, "THREAD_DELTAS", 1)
+    alice, cid = _user(fresh_store, "alice@acme.com")
+    others = [10_000 + i for i in range(count - 1)]  # (flows name ids, not accounts)
+    deltas = [
+        _delta("20261124", "20261123-20261129", uid, cid, k, NOW - k if uid == alice else 0)
+        for k, uid in enumerate([alice, *others], 1)
+    ]
+    with fresh_store.write() as q:
+        assert q.add_user_flows(deltas, one_day=True, meanwhile=lambda: count) == count
+    expected = {(r[3], r[4], r[2]): tuple(r[5:]) for r in base.Queries.user_flow_rows(deltas)}
+    assert len(expected) == 3 * count
+    with fresh_store.read() as q:
+        for (kind, period, uid), values in expected.items():
+            assert [tuple(r) for r in q.flows("u", uid, kind, [period])] == [(period, *values)]
+        assert q._one(f"SELECT lastlogin FROM {q._LOGINS} WHERE id = ?", alice)[0] == NOW - 1
+
+
 def test_user_flows_wait_for_their_writer_when_the_meanwhile_work_fails(
     fresh_store: Store, platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -547,17 +547,23 @@ def ingest(
             raise click.ClickException(
                 f"--metrics-port: cannot listen on {metrics_host}:{metrics_port}: {exc.strerror}"
             ) from None
-    from mailtally.ingest.agent import AgentStopped, AuthFailed, RefusedError
+    # (the agent's errors only with --to: its module brings http.client and ssl,
+    # ~0.1 s of start-up an ingest into the store never uses)
+    stopped: tuple[type[Exception], ...] = ()  # (`except ()` catches nothing)
+    refused: tuple[type[Exception], ...] = ()
+    if to_url:
+        from mailtally.ingest.agent import AgentStopped, AuthFailed, RefusedError
 
+        stopped, refused = (AgentStopped,), (AuthFailed, RefusedError)
     try:
         if follow:
             click.echo(f"following {', '.join(files)} as {source} (Ctrl-C to stop)", err=True)
             report = ingester.follow(files, lambda: stop["now"])
         else:
             report = _ingest_with_progress(ingester, files, quiet)
-    except AgentStopped as exc:
+    except stopped as exc:
         raise click.ClickException(f"{exc}; the batch is sent at the next start") from None
-    except (AuthFailed, RefusedError) as exc:
+    except refused as exc:
         raise click.ClickException(str(exc)) from None
     if store is not None:
         store.close()

@@ -41,11 +41,11 @@ from mailtally.store.base import (
     LAST_COLUMNS,
     Dialect,
     GaugeRow,
+    Handoff,
     Queries,
     ReadingThreads,
     Store,
     StoreBusy,
-    delta_logins,
     migrations,
 )
 
@@ -263,18 +263,21 @@ class PGQueries(Queries):
         self._upsert(_FLOW_UPSERT, flat, _FLOW_TEXT)
 
     def _user_flows_writer(
-        self, deltas: Sequence[Sequence[Any]], one_day: bool
+        self,
+        deltas: Sequence[Sequence[Any]],
+        one_day: bool,
+        logins: Handoff[list[tuple[int, int]]],
     ) -> Callable[[], None]:
         """As :meth:`Queries._user_flows_writer`: the deltas expanded to the rows
         of :meth:`add_flow_rows`, written by its array upsert (the temporary table
         and INSERT … SELECT of SQLite's store were not measured here), and
         ``lastlogin`` raised by :meth:`raise_lastlogins`; psycopg lets go of the
         GIL while the server works."""
-        rows, logins = self.user_flow_rows(deltas), delta_logins(deltas)
+        rows = self.user_flow_rows(deltas)
 
         def upsert() -> None:
             self.add_flow_rows(rows)
-            self.raise_lastlogins(logins)
+            self.raise_lastlogins(logins.take())
 
         return upsert
 
