@@ -10,6 +10,12 @@
 # first on PYTHONPATH.  Each round: pflogsumm over the same files, then before,
 # then after, each under /usr/bin/time (wall, user, sys, peak RSS); the load
 # before each run.
+#
+# Both `src` trees are byte-compiled first (`compileall`, into their
+# __pycache__): an installed mailtally has its .pyc files (pip compiles them),
+# while a run from a source tree under PYTHONDONTWRITEBYTECODE=1 (this
+# machine's sessions) compiles every module again, ~0.15-0.2 s of each run
+# that no operator pays (bench/RESULTS.md, session 10).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -19,6 +25,9 @@ REPEAT=${REPEAT:-1}
 FILES=(mail.log.3.gz mail.log.2.gz mail.log.1 mail.log)
 mkdir -p bench/out
 COPY=$ROOT/bench/out/ingest_ab.sqlite3
+for tree in "$ROOT/src" ${BEFORE:+"$BEFORE"}; do
+    "$ROOT/.venv/bin/python" -m compileall -q "$tree" > /dev/null
+done
 cd "$DIR/logs"
 for round in $(seq 1 "$REPEAT"); do
     echo "round $round, load $(uptime | sed 's/.*load average: //')"
