@@ -9,8 +9,6 @@ import pytest
 from starlette.testclient import TestClient
 
 import mailtally.auth
-from mailtally.api import create_app
-from mailtally.store import Queries, open_store
 from conftest import (
     NOW,
     OPERATOR_CREDS,
@@ -24,6 +22,8 @@ from conftest import (
     run_sql,
     summary,
 )
+from mailtally.api import create_app
+from mailtally.store import Queries, open_store
 
 ALICE = as_user("alice@acme.com")
 ADMIN = as_user("admin@acme.com")
