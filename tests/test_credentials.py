@@ -17,10 +17,13 @@ from conftest import (
     as_user,
     creds,
     failed,
+    make_call,
     ok,
     run_sql,
     summary,
 )
+from mailtally.api import create_app
+from mailtally.store import Queries, open_store
 
 ALICE = as_user("alice@acme.com")
 ADMIN = as_user("admin@acme.com")
@@ -61,6 +64,35 @@ def test_changed_password_stops_working_at_once(platform, call, changed_by, spel
     assert works(call, as_user("alice@acme.com", "n3w-pw"))
     assert works(call, as_user("ALICE@acme.com", "n3w-pw"))
     assert not works(call, ALICE)
+
+
+@pytest.mark.sqlite_only
+def test_a_name_is_read_again_after_a_commit_anywhere_not_at_every_request(
+    platform, call, fresh_store, config, clock, operator, monkeypatch
+):
+    """SQLite: a name's credential version and lockout are read again when the
+    store's change mark (its WAL index, which every process's commits rewrite)
+    moved, not at every request; a password changed through another store on
+    the file, as another process would, is still refused at the very next request."""
+    reads: list[str] = []
+    read = Queries.auth_state
+    monkeypatch.setattr(
+        Queries, "auth_state", lambda q, name, *a: reads.append(name) or read(q, name, *a)
+    )
+    assert works(call, ALICE)
+    first = reads.count("alice@acme.com")
+    for _ in range(5):
+        assert works(call, ALICE)
+    # nothing committed but, perhaps, one background flush of the auth counts
+    # (every second): the state read before serves the others
+    assert reads.count("alice@acme.com") - first <= 1
+    first = reads.count("alice@acme.com")
+    with open_store(fresh_store.url) as other, TestClient(create_app(other, config, clock)) as c:
+        change = make_call(c, operator)
+        ok(change("change_user", user="alice@acme.com", attributes={"password": "n3w-pw"}))
+    assert not works(call, ALICE)
+    assert reads.count("alice@acme.com") > first
+    assert works(call, as_user("alice@acme.com", "n3w-pw"))
 
 
 def test_refused_password_change_keeps_the_old_password(platform, call):

@@ -322,3 +322,42 @@ def test_concurrent_misses_through_the_app_stay_within_the_bound(
     assert most == READER_THREADS
     assert all(n.startswith("mailtally-store") for n in threads), threads
     assert store.open_readers <= store.max_readers
+
+
+# -- the change mark (auth.py reads a name's state only when it moved) ----------------
+
+
+def test_the_change_mark_moves_with_every_commit_of_any_connection(store, tmp_path):
+    """Another store on the same file stands for another process: each of its
+    commits, and each of this store's own, changes the mark; reads and
+    checkpoints that commit nothing leave it as it was."""
+    other = open_store(store.url)
+    try:
+        marks = [store.change_mark()]
+        assert marks[0] is not None and len(marks[0]) == 48
+        for i, s in enumerate([other, store, other, other, store] * 2):
+            _set(s, "k", str(i))
+            marks.append(store.change_mark())
+            assert other.change_mark() == marks[-1]  # one header, shared
+            with store.read() as q:  # a read moves nothing
+                q.meta("k")
+            assert store.change_mark() == marks[-1]
+        assert len(set(marks)) == len(marks)
+        # a checkpoint that empties the WAL: the next commit restarts it from
+        # its first frame (new salts), and that still reads as a change
+        other._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        before = store.change_mark()
+        _set(other, "k", "after the checkpoint")
+        assert store.change_mark() not in (before, *marks)
+    finally:
+        other.close()
+    store.close()
+    assert store.change_mark() is None  # closed: no mark, every read is made
+
+
+def test_no_change_mark_without_a_wal_index():
+    memory = SQLiteStore(":memory:")
+    try:
+        assert memory.change_mark() is None
+    finally:
+        memory.close()

@@ -9,7 +9,9 @@ and a repeat costs microseconds.  Several processes may serve one store
 credential and token carries the name's *credential version* (migration 0011),
 which every change that ends a name's credentials moves in its own transaction
 (a password change, delete, rename, logout; ``mailtally operator add``), and
-each request reads the name's version and lockout by one indexed point read:
+each request reads the name's version and lockout by one indexed point read
+(on SQLite only when the store's change mark, its WAL index's header that
+every process's commits rewrite, moved since the name's last read):
 a password changed through one process is refused by every other at its next
 request.
 
@@ -115,6 +117,8 @@ AUTH_NOTES_SECONDS = 300
 VERIFIED_BYTES = 8 * 1024 * 1024  #: verified (name, password) HMACs, ~300 B each
 PRINCIPAL_BYTES = 8 * 1024 * 1024  #: loaded callers with their roles
 TOKEN_BYTES = 8 * 1024 * 1024  #: live tokens seen, ~420 B each
+#: names' states kept with the store's change mark they were read at (~300 B each)
+UNCHANGED_ENTRIES = 4096
 
 
 def make_hasher(
@@ -338,6 +342,9 @@ class Authenticator:
         #: (:meth:`_state_now`); emptied at the next turn
         self._this_turn: dict[tuple[str, str | None], AuthState] = {}
         self._turn_loop: asyncio.AbstractEventLoop | None = None
+        #: (name, address) -> (the store's change mark taken before it was read,
+        #: its state): valid while the mark is the same (:meth:`_state_now`)
+        self._unchanged: dict[tuple[str, str | None], tuple[bytes, AuthState]] = {}
         #: grows whenever cached principals may have gone stale (:meth:`forget`,
         #: :meth:`tree_changed`).  A read begun before such a change caches nothing.
         self._epoch = 0
@@ -425,6 +432,16 @@ class Authenticator:
         than two thread hops), else on the store's threads."""
 
         key = (name, address)
+        # Where the store has a change mark (SQLite: its WAL index, shared by
+        # every process), a state read when the mark was what it is now is
+        # still the store's: nothing was committed since, anywhere.  The mark
+        # is taken before the read, so a commit between the two only makes
+        # the next request read again.
+        mark = self.store.change_mark()
+        if mark is not None:
+            seen = self._unchanged.get(key)
+            if seen is not None and seen[0] == mark:
+                return seen[1]
         loop = asyncio.get_running_loop()
         if self._turn_loop is loop:
             hit = self._this_turn.get(key)
@@ -438,6 +455,10 @@ class Authenticator:
             state = self.store.read_now(read, single=True)  # (one statement)
         except StoreBusy:
             return await self.store.reading(read)
+        if mark is not None:
+            if len(self._unchanged) >= UNCHANGED_ENTRIES:
+                self._unchanged.clear()  # (a commit makes every entry stale anyway)
+            self._unchanged[key] = (mark, state)
         # Kept for the rest of this turn of the event loop only: every request
         # handled in it arrived before the turn began (the loop polls its
         # sockets between turns), so before this read, which therefore says

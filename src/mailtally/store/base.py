@@ -2316,6 +2316,14 @@ class Store(abc.ABC):
         their locking, less: the credential check of every request, auth.py)."""
         raise StoreBusy
 
+    def change_mark(self) -> bytes | None:
+        """A value that every commit to the store, by any connection of any
+        process, changes, read without a statement or a system call: equal
+        marks taken before two reads mean that the second would read what the
+        first did.  None where there is no such signal (PostgreSQL; SQLite
+        outside WAL mode): every read must then be made."""
+        return None
+
     def _session(self, fn: Callable[[Queries], T]) -> T:
         """``fn(q)`` in a reading session of this thread."""
         with self.read() as q:

@@ -27,6 +27,7 @@
 
 from __future__ import annotations
 
+import mmap
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -73,6 +74,10 @@ READER_CACHE_KIB = 4 * 1024
 #: both share), and 24 MiB took two workers' RSS to 293 MB: kept at 4 MiB until a
 #: quiet run says otherwise (bench/RESULTS.md, session 9).
 READ_NOW_CACHE_KIB = READER_CACHE_KIB
+#: Bytes of the WAL-index header that :meth:`SQLiteStore.change_mark` reads: the
+#: first of its two copies (SQLite's wal.c, "WAL-INDEX FORMAT": ``WalIndexHdr``,
+#: 48 bytes, of which ``iChange``, ``mxFrame`` and the salts move with every commit).
+WAL_INDEX_HEADER = 48
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -97,6 +102,8 @@ class SQLiteStore(Store):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._writer = _connect(self.path)
+        #: WAL mode (``:memory:`` and some file systems refuse it): the ``-shm`` file
+        self._wal = str(self._writer.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
         self.max_readers = readers
         #: guards the pool below; notified when a connection is given back
         self._pool = threading.Condition()
@@ -109,6 +116,8 @@ class SQLiteStore(Store):
         #: read_now's connection (opened with the first call) and who holds it
         self._now: sqlite3.Connection | None = None
         self._now_lock = threading.Lock()
+        #: the store's ``-shm`` file mapped (change_mark), False once it cannot be
+        self._shm: mmap.mmap | bool | None = None
         self._migrate()
 
     def _migrate(self) -> None:
@@ -244,6 +253,37 @@ class SQLiteStore(Store):
         finally:
             self._now_lock.release()
 
+    def change_mark(self) -> bytes | None:
+        """The WAL-index header's first copy, as the ``-shm`` file every
+        connection to the store shares holds it: a commit, by any connection of
+        any process, rewrites it (its ``mxFrame`` grows, or a restarted WAL has
+        new salts, and ``iChange`` counts the commits) before the commit
+        returns, and SQLite's own readers decide from it whether their cached
+        pages are stale.  Reading it is a copy of 48 bytes of memory: no
+        statement, no lock, no system call (0.2 µs against 13 µs for the
+        smallest read, bench/RESULTS.md session 10).  The copy written last is
+        read, so a commit still being published reads as the state before it,
+        which is what a read would have seen; a torn copy only reads as a
+        change.  The file stays the same while this store's writer connection
+        is open (SQLite removes it only with the last connection)."""
+        shm = self._shm
+        if shm is None:
+            shm = self._shm = self._map_shm()
+        if shm is False or self._closed:
+            return None
+        return shm[:WAL_INDEX_HEADER]  # type: ignore[index]
+
+    def _map_shm(self) -> mmap.mmap | bool:
+        if self.path == ":memory:":
+            return False
+        if not self._wal:
+            return False
+        try:
+            with open(self.path + "-shm", "rb") as f:
+                return mmap.mmap(f.fileno(), WAL_INDEX_HEADER, prot=mmap.PROT_READ)
+        except (OSError, ValueError):  # no file, or not yet as long as its header
+            return False
+
     @contextmanager
     def write(self) -> Iterator[Queries]:
         with self._write_lock:
@@ -273,6 +313,9 @@ class SQLiteStore(Store):
                 self._now = None
         with self._write_lock:
             self._writer.close()
+            if isinstance(self._shm, mmap.mmap):
+                self._shm.close()
+            self._shm = False
 
 
 def _statements(script: str) -> list[str]:
