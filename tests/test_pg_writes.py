@@ -69,8 +69,17 @@ def test_text_array_literals_read_back_exactly(pg_schemas, texts: list[str]) -> 
 
     with psycopg.connect(pg_schemas.url) as conn:
         assert conn.execute("SELECT %s::text[]", (_array(texts, True),)).fetchone()[0] == texts
-        ints = [0, -1, 2**62, -(2**62)]
-        assert conn.execute("SELECT %s::bigint[]", (_array(ints, False),)).fetchone()[0] == ints
+        for ints in ([0, -1, 2**62, -(2**62), 2**63 - 1, -(2**63), 8, 256], [7], []):
+            sent = _array(ints, False)  # (binary: every byte of each value placed)
+            assert conn.execute("SELECT %s::bigint[]", (sent,)).fetchone()[0] == ints
+
+
+@pytest.mark.parametrize("bad", [[1, None], [1.5], [2**63]])
+def test_an_int_array_of_anything_but_64_bit_ints_fails_before_it_is_sent(bad) -> None:
+    from mailtally.store.postgres import _array
+
+    with pytest.raises((TypeError, OverflowError)):
+        _array(bad, False)
 
 
 def test_a_failed_write_sent_without_waiting_fails_its_session(
@@ -86,9 +95,15 @@ def test_a_failed_write_sent_without_waiting_fails_its_session(
         import psycopg
 
         error = psycopg.errors.NumericValueOutOfRange
+    nf, nl = len(FLOW_COLUMNS), len(LAST_COLUMNS)
+    half = (1, "u", bob, "day", "20260114", *[2**62] * nf, *[0] * nl)
     with pytest.raises(error), fresh_store.write() as q:
         q.raise_lastlogins([(alice, NOW - 100)])  # fine, sent
-        q.raise_lastlogins([(bob, 2**70)])  # past bigint: fails on the server (or the cast)
+        if backend == "postgresql":
+            # two halves of 2**63 summed by the server: past bigint, it fails there
+            q.add_flow_rows([half, half])
+        else:
+            q.raise_lastlogins([(bob, 2**70)])  # past 64 bits: sqlite3 refuses to bind it
         q.tree_version()  # a read: waits for both
     with fresh_store.read() as q:
         got = dict(q._all(f"SELECT id, lastlogin FROM {q._LOGINS} WHERE id IN (?, ?)", alice, bob))
