@@ -34,7 +34,9 @@ def digests(url: str) -> list[str]:
         for name, sql in queries.items():
             digest, n = hashlib.sha256(), 0
             for row in q._all(sql):
-                digest.update(repr(tuple(int(v) if not isinstance(v, str) else v for v in row)).encode())
+                digest.update(
+                    repr(tuple(int(v) if not isinstance(v, str) else v for v in row)).encode()
+                )
                 n += 1
             out.append(f"{name} {n} {digest.hexdigest()[:16]}")
     return out

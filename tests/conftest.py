@@ -219,8 +219,9 @@ class PGSchemas:
                 # (tables, not their partitions: flows' by kind, migration 14,
                 # are filled and emptied through it)
                 for r in self.admin.execute(
-                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
+                    "SELECT c.relname FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+                    "AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
                     (self.schema,),
                 )
             ),

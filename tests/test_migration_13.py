@@ -45,9 +45,7 @@ def _at_schema_12(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(postgres.PGQueries, "_USER_ROWS", base.Queries._USER_ROWS)
 
 
-def schema_url(
-    version: int, backend: str, platform_file: Path, tmp_path: Path, request
-) -> str:
+def schema_url(version: int, backend: str, platform_file: Path, tmp_path: Path, request) -> str:
     """A store at schema ``version`` holding the test platform's rows (the
     caller has patched ``migrations`` to stop there).  SQLite: the platform's
     file, labelled ``version`` (for a later migration that is a no-op there)."""
@@ -56,9 +54,7 @@ def schema_url(
         shutil.copyfile(platform_file, path)
         conn = sqlite3.connect(path)
         with conn:
-            conn.execute(
-                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),)
-            )
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
         conn.close()
         return f"sqlite:///{path}"
     import psycopg

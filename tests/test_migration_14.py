@@ -168,11 +168,13 @@ def test_an_ingests_updates_of_week_and_month_rows_are_hot(backend: str, fresh_s
     days = [(d, "20260112-20260118", "2026-01") for d in ("20260113", "20260114")]
     ids = range(1, 601)
     with fresh_store.write() as q:
-        q.add_user_flows([(days[0][0], i, *days[0][1:], 1, *[1] * nf, *[NOW] * nl) for i in ids],
-                         one_day=True)
+        q.add_user_flows(
+            [(days[0][0], i, *days[0][1:], 1, *[1] * nf, *[NOW] * nl) for i in ids], one_day=True
+        )
     with fresh_store.write() as q:
-        q.add_user_flows([(days[1][0], i, *days[1][1:], 1, *[2] * nf, *[NOW] * nl) for i in ids],
-                         one_day=True)
+        q.add_user_flows(
+            [(days[1][0], i, *days[1][1:], 1, *[2] * nf, *[NOW] * nl) for i in ids], one_day=True
+        )
         hot = {
             t: q._one(
                 "SELECT pg_stat_get_xact_tuples_updated(?::regclass), "
@@ -184,4 +186,4 @@ def test_an_ingests_updates_of_week_and_month_rows_are_hot(backend: str, fresh_s
         }
     assert hot == {"flows_week": (600, 600), "flows_month": (600, 600), "flows_day": (0, 0)}
     with fresh_store.read() as q:
-        assert q.flows(USER, 7, "week", ["20260112-20260118"])[0][1:1 + nf] == (3,) * nf
+        assert q.flows(USER, 7, "week", ["20260112-20260118"])[0][1 : 1 + nf] == (3,) * nf
