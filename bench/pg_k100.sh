@@ -12,7 +12,8 @@
 # SQLITE: the fixture store (/work/fixture-100k/store-v10.sqlite3 copied and
 # `mailtally migrate`d); TEMPLATE: the same store in PostgreSQL
 # (bench/pg_copy_sqlite.py, then `mailtally migrate`), never written: each run
-# ingests into `CREATE DATABASE … TEMPLATE` (DB, dropped at the end).  The
+# ingests into `CREATE DATABASE … TEMPLATE` (DB, dropped at the end), and
+# each copy is synced to disk before its ingest starts.  The
 # server's settings in force are printed first (README "PostgreSQL": the
 # recommended configuration); the database's CPU is read by bench/pgcpu.
 set -euo pipefail
@@ -46,11 +47,14 @@ measure() {  # measure NAME CMD... -> "seconds client_cpu_s database_cpu_s"
 load() { cut -d' ' -f1 /proc/loadavg; }
 
 for ((i = 1; i <= ROUNDS; i++)); do
-    cp "$SQLITE" "$OUT/store.sqlite3"
+    cp "$SQLITE" "$OUT/store.sqlite3" && sync
     l0=$(load)
     read -r s c _ < <(measure sqlite "$BIN/mailtally" ingest --quiet --db "$OUT/store.sqlite3" "${FILES[@]}")
     echo "round $i SQLite      wall $s s  CPU $c s  load $l0 -> $(load)"
-    sql postgres "DROP DATABASE IF EXISTS $DB" && sql postgres "CREATE DATABASE $DB TEMPLATE $TEMPLATE"
+    # (FILE_COPY: the copy's checkpoint is taken here, not during the ingest;
+    # PostgreSQL 15's default WAL_LOG strategy writes the whole copy to the WAL)
+    sql postgres "DROP DATABASE IF EXISTS $DB"
+    sql postgres "CREATE DATABASE $DB TEMPLATE $TEMPLATE STRATEGY FILE_COPY" && sync
     wal0=$(sql "$DB" "SELECT pg_current_wal_lsn()")
     l0=$(load)
     read -r p c d < <(measure pg "$BIN/mailtally" ingest --quiet --db "$PG/$DB" "${FILES[@]}")

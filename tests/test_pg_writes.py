@@ -4,6 +4,8 @@ array literals they are sent as read back exactly."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from conftest import NOW
@@ -97,11 +99,14 @@ def test_a_failed_write_sent_without_waiting_fails_its_session(
         error = psycopg.errors.NumericValueOutOfRange
     nf, nl = len(FLOW_COLUMNS), len(LAST_COLUMNS)
     half = (1, "u", bob, "day", "20260114", *[2**62] * nf, *[0] * nl)
+    if backend == "postgresql":
+        with fresh_store.write() as q:
+            q.add_flow_rows([half])
     with pytest.raises(error), fresh_store.write() as q:
         q.raise_lastlogins([(alice, NOW - 100)])  # fine, sent
         if backend == "postgresql":
-            # two halves of 2**63 summed by the server: past bigint, it fails there
-            q.add_flow_rows([half, half])
+            # the second half of 2**63, added by the server: past bigint, it fails there
+            q.add_flow_rows([half])
         else:
             q.raise_lastlogins([(bob, 2**70)])  # past 64 bits: sqlite3 refuses to bind it
         q.tree_version()  # a read: waits for both
@@ -121,6 +126,46 @@ def _delta(
     values = [k * (i + 1) for i in range(len(FLOW_COLUMNS))]
     lasts = [login if c == "last_imap4" else 0 for c in LAST_COLUMNS]
     return (day, user, week, "2026-11", company, *values, *lasts)
+
+
+def test_flow_rows_of_one_key_in_one_batch_are_added_together(fresh_store: Store, platform) -> None:
+    """One batch naming a key three times (PostgreSQL: merged before its one
+    statement, which may not change a row twice) adds all three, onto the row
+    already there; lasts the latest; the other keys of the batch as given."""
+    alice, cid = _user(fresh_store, "alice@acme.com")
+    bob, _ = _user(fresh_store, "bob@acme.com")
+    nf = len(FLOW_COLUMNS)
+
+    def row(uid: int, k: int, last: int) -> tuple[Any, ...]:
+        return (
+            cid,
+            "u",
+            uid,
+            "day",
+            "20260114",
+            *[k * (i + 1) for i in range(nf)],
+            last,
+            0,
+            0,
+            0,
+            0,
+        )
+
+    with fresh_store.write() as q:
+        q.add_flow_rows([row(alice, 100, NOW - 900)])
+    with fresh_store.write() as q:
+        q.add_flow_rows(
+            [
+                row(alice, 1, NOW - 50),
+                row(bob, 7, NOW - 5),
+                row(alice, 2, NOW - 70),
+                row(alice, 4, 0),
+            ]
+        )
+    with fresh_store.read() as q:
+        got = {uid: q.flows("u", uid, "day", ["20260114"]) for uid in (alice, bob)}
+    assert got[alice] == [("20260114", *[107 * (i + 1) for i in range(nf)], NOW - 50, 0, 0, 0, 0)]
+    assert got[bob] == [("20260114", *[7 * (i + 1) for i in range(nf)], NOW - 5, 0, 0, 0, 0)]
 
 
 @pytest.mark.parametrize("threaded", [False, True], ids=("inline", "threaded"))
