@@ -11,11 +11,11 @@ ingesters on one database.
   are by its file lock: each takes the transaction-scoped advisory lock
   :data:`WRITE_LOCK` first.  Tree actions read and then write (a name free,
   then taken; a version number, then the next one), which a lock makes as safe
-  as on SQLite.  A batch's counter deltas are one ``INSERT … SELECT … FROM
-  unnest(…) GROUP BY … ORDER BY key ON CONFLICT DO UPDATE SET x = x + excluded.x``
-  per table: rows are aggregated by key and written in key order, so that two
-  writers that ever write without the lock (or a future one that shards it)
-  take row locks in the same order and cannot deadlock.
+  as on SQLite.  A batch's counter deltas are one ``INSERT … SELECT * FROM
+  unnest(…) ON CONFLICT DO UPDATE SET x = x + excluded.x`` per table and
+  20,000 rows (:class:`_Upsert`): each key once (merged here) and sent in key
+  order, so that two writers that ever write without the lock (or a future
+  one that shards it) take row locks in the same order and cannot deadlock.
 * Migrations: ``store/migrations/postgres/NNNN_*.sql``, numbered as the SQLite
   migration each stands for; applied at start (under an advisory lock: two
   nodes starting together migrate once) and by ``mailtally migrate``.
