@@ -116,7 +116,8 @@ def main() -> int:
                 t = find_target(q, type_, name)
                 assert t is not None, name
                 body = encode({"success": True, "summary": stats_summary(q, periods, t, by, now)})
-                q.conn.set_progress_handler(None, 1)
+                if args.steps:  # (SQLite's: PostgreSQL's store has no progress handler)
+                    q.conn.set_progress_handler(None, 1)
             size = len(body)
 
         ms = time_calls(one, args.n, clock)

@@ -4,6 +4,8 @@ array literals they are sent as read back exactly."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from conftest import NOW
@@ -69,8 +71,17 @@ def test_text_array_literals_read_back_exactly(pg_schemas, texts: list[str]) -> 
 
     with psycopg.connect(pg_schemas.url) as conn:
         assert conn.execute("SELECT %s::text[]", (_array(texts, True),)).fetchone()[0] == texts
-        ints = [0, -1, 2**62, -(2**62)]
-        assert conn.execute("SELECT %s::bigint[]", (_array(ints, False),)).fetchone()[0] == ints
+        for ints in ([0, -1, 2**62, -(2**62), 2**63 - 1, -(2**63), 8, 256], [7], []):
+            sent = _array(ints, False)  # (binary: every byte of each value placed)
+            assert conn.execute("SELECT %s::bigint[]", (sent,)).fetchone()[0] == ints
+
+
+@pytest.mark.parametrize("bad", [[1, None], [1.5], [2**63]])
+def test_an_int_array_of_anything_but_64_bit_ints_fails_before_it_is_sent(bad) -> None:
+    from mailtally.store.postgres import _array
+
+    with pytest.raises((TypeError, OverflowError)):
+        _array(bad, False)
 
 
 def test_a_failed_write_sent_without_waiting_fails_its_session(
@@ -86,9 +97,18 @@ def test_a_failed_write_sent_without_waiting_fails_its_session(
         import psycopg
 
         error = psycopg.errors.NumericValueOutOfRange
+    nf, nl = len(FLOW_COLUMNS), len(LAST_COLUMNS)
+    half = (1, "u", bob, "day", "20260114", *[2**62] * nf, *[0] * nl)
+    if backend == "postgresql":
+        with fresh_store.write() as q:
+            q.add_flow_rows([half])
     with pytest.raises(error), fresh_store.write() as q:
         q.raise_lastlogins([(alice, NOW - 100)])  # fine, sent
-        q.raise_lastlogins([(bob, 2**70)])  # past bigint: fails on the server (or the cast)
+        if backend == "postgresql":
+            # the second half of 2**63, added by the server: past bigint, it fails there
+            q.add_flow_rows([half])
+        else:
+            q.raise_lastlogins([(bob, 2**70)])  # past 64 bits: sqlite3 refuses to bind it
         q.tree_version()  # a read: waits for both
     with fresh_store.read() as q:
         got = dict(q._all(f"SELECT id, lastlogin FROM {q._LOGINS} WHERE id IN (?, ?)", alice, bob))
@@ -106,6 +126,46 @@ def _delta(
     values = [k * (i + 1) for i in range(len(FLOW_COLUMNS))]
     lasts = [login if c == "last_imap4" else 0 for c in LAST_COLUMNS]
     return (day, user, week, "2026-11", company, *values, *lasts)
+
+
+def test_flow_rows_of_one_key_in_one_batch_are_added_together(fresh_store: Store, platform) -> None:
+    """One batch naming a key three times (PostgreSQL: merged before its one
+    statement, which may not change a row twice) adds all three, onto the row
+    already there; lasts the latest; the other keys of the batch as given."""
+    alice, cid = _user(fresh_store, "alice@acme.com")
+    bob, _ = _user(fresh_store, "bob@acme.com")
+    nf = len(FLOW_COLUMNS)
+
+    def row(uid: int, k: int, last: int) -> tuple[Any, ...]:
+        return (
+            cid,
+            "u",
+            uid,
+            "day",
+            "20260114",
+            *[k * (i + 1) for i in range(nf)],
+            last,
+            0,
+            0,
+            0,
+            0,
+        )
+
+    with fresh_store.write() as q:
+        q.add_flow_rows([row(alice, 100, NOW - 900)])
+    with fresh_store.write() as q:
+        q.add_flow_rows(
+            [
+                row(alice, 1, NOW - 50),
+                row(bob, 7, NOW - 5),
+                row(alice, 2, NOW - 70),
+                row(alice, 4, 0),
+            ]
+        )
+    with fresh_store.read() as q:
+        got = {uid: q.flows("u", uid, "day", ["20260114"]) for uid in (alice, bob)}
+    assert got[alice] == [("20260114", *[107 * (i + 1) for i in range(nf)], NOW - 50, 0, 0, 0, 0)]
+    assert got[bob] == [("20260114", *[7 * (i + 1) for i in range(nf)], NOW - 5, 0, 0, 0, 0)]
 
 
 @pytest.mark.parametrize("threaded", [False, True], ids=("inline", "threaded"))

@@ -11,11 +11,11 @@ ingesters on one database.
   are by its file lock: each takes the transaction-scoped advisory lock
   :data:`WRITE_LOCK` first.  Tree actions read and then write (a name free,
   then taken; a version number, then the next one), which a lock makes as safe
-  as on SQLite.  A batch's counter deltas are one ``INSERT … SELECT … FROM
-  unnest(…) GROUP BY … ORDER BY key ON CONFLICT DO UPDATE SET x = x + excluded.x``
-  per table: rows are aggregated by key and written in key order, so that two
-  writers that ever write without the lock (or a future one that shards it)
-  take row locks in the same order and cannot deadlock.
+  as on SQLite.  A batch's counter deltas are one ``INSERT … SELECT * FROM
+  unnest(…) ON CONFLICT DO UPDATE SET x = x + excluded.x`` per table and
+  20,000 rows (:class:`_Upsert`): each key once (merged here) and sent in key
+  order, so that two writers that ever write without the lock (or a future
+  one that shards it) take row locks in the same order and cannot deadlock.
 * Migrations: ``store/migrations/postgres/NNNN_*.sql``, numbered as the SQLite
   migration each stands for; applied at start (under an advisory lock: two
   nodes starting together migrate once) and by ``mailtally migrate``.
@@ -24,14 +24,19 @@ ingesters on one database.
 from __future__ import annotations
 
 import contextlib
+import struct
+import sys
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg.adapt import Loader
+from psycopg.adapt import Dumper, Loader
+from psycopg.pq import Format
 from psycopg_pool import ConnectionPool
 
 from mailtally.store.base import (
@@ -158,54 +163,120 @@ class _Conn:
             cur.executemany(sql, params)
 
 
-def _flow_key(row: Sequence[Any]) -> tuple[int, int, str, str, int]:
-    """A flat flow row's primary key in PostgreSQL: (company_id, kind code,
-    period, scope, scope_id)."""
-    return (row[0], KIND_CODES[row[3]], row[4], row[1], row[2])
-
-
-def _unnest_upsert(
-    table: str, key: tuple[str, ...], adds: tuple[str, ...], maxes: tuple[str, ...]
-) -> str:
+class _Upsert:
     """One statement adding many rows of deltas to ``table``: the rows come as
-    one array per column, are summed (``adds``) and maxed (``maxes``) by key, and
-    written in key order."""
-    types = {"scope": "text", "period": "text", "kind": "smallint"}
-    cols = (*key, *adds, *maxes)
-    arrays = ", ".join(f"%s::{types.get(c, 'bigint')}[]" for c in cols)
-    keys = ", ".join(key)
-    sets = [f"{c} = {table}.{c} + excluded.{c}" for c in adds]
-    sets += [f"{c} = GREATEST({table}.{c}, excluded.{c})" for c in maxes]
-    return (
-        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {keys}, "
-        + ", ".join([f"SUM({c})" for c in adds] + [f"MAX({c})" for c in maxes])
-        + f" FROM unnest({arrays}) AS t({', '.join(cols)}) GROUP BY {keys} ORDER BY {keys} "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(sets)}"
-    )
+    one array per column, each key once (:meth:`merged`), in key order, and
+    are added (``adds``) and maxed (``maxes``) into the rows already there.
+
+    No GROUP BY in the statement: summing 20,000 rows of 24 columns by key
+    (``SUM(bigint)`` accumulates in numeric) and sorting them again was a
+    third of the server's time of an ingest's upserts, though nearly every
+    batch names each key once (bench/RESULTS.md, session 10); the rows are
+    merged here only when a key does come twice, and sent sorted, so the
+    server meets them in key order (``unnest`` returns its elements in order).
+    The text columns go last in the arrays' row: PostgreSQL finds a column
+    after a text one by walking the row, and fixed offsets for the rest.
+    """
+
+    __slots__ = ("nadd", "nkey", "order", "sql", "text")
+
+    def __init__(
+        self, table: str, key: tuple[str, ...], adds: tuple[str, ...], maxes: tuple[str, ...]
+    ) -> None:
+        types = {"scope": "text", "period": "text", "kind": "smallint"}
+        cols = (*key, *adds, *maxes)
+        texts = [i for i, c in enumerate(cols) if types.get(c) == "text"]
+        #: the rows' column positions in the order they are sent
+        self.order = [i for i in range(len(cols)) if i not in texts] + texts
+        self.text = frozenset(texts)
+        self.nkey, self.nadd = len(key), len(adds)
+        sent = [cols[i] for i in self.order]
+        arrays = ", ".join(f"%s::{types.get(c, 'bigint')}[]" for c in sent)
+        sets = [f"{c} = {table}.{c} + excluded.{c}" for c in adds]
+        sets += [f"{c} = GREATEST({table}.{c}, excluded.{c})" for c in maxes]
+        self.sql = (
+            f"INSERT INTO {table} ({', '.join(sent)}) SELECT * FROM unnest({arrays}) "
+            f"AS t({', '.join(sent)}) ON CONFLICT ({', '.join(key)}) DO UPDATE "
+            f"SET {', '.join(sets)}"
+        )
+
+    def merged(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """``rows`` (sorted by key) with each key once: adds summed, maxes maxed
+        (one statement may not change a row twice)."""
+        k, a = self.nkey, self.nadd
+        if all(x[:k] != y[:k] for x, y in pairwise(rows)):
+            return rows
+        out: list[list[Any]] = []
+        for r in rows:
+            if out and tuple(out[-1][:k]) == r[:k]:
+                last = out[-1]
+                for i in range(k, len(r)):
+                    last[i] = last[i] + r[i] if i < k + a else max(last[i], r[i])
+            else:
+                out.append(list(r))
+        return [tuple(r) for r in out]
 
 
-def _array(values: Iterable[Any], text: bool) -> str:
-    """An array literal of ints, or of texts (each quoted: "" is a value).
+class Int8Array(bytes):
+    """A ``bigint[]`` in PostgreSQL's binary format (:func:`_array`)."""
+
+    __slots__ = ()
+
+
+class _Int8ArrayDumper(Dumper):
+    format = Format.BINARY
+    oid = 1016  # bigint[]
+
+    def dump(self, obj: Any) -> bytes:
+        return obj  # (already the bytes to send)
+
+
+# (on the global map: every connection made after this import sends them so)
+psycopg.adapters.register_dumper(Int8Array, _Int8ArrayDumper)
+
+#: a binary array's header: dimensions, has-nulls flag, element type (int8),
+#: then the one dimension's length and lower bound
+_ARRAY_HEAD = struct.Struct(">iiIii")
+
+
+def _array(values: Iterable[Any], text: bool) -> str | Int8Array:
+    """An array of texts as a literal (each quoted: "" is a value), or of ints
+    in the binary format (:class:`Int8Array`).
 
     psycopg would dump a list of Python ints element by element, choosing a
-    type for each (4 s of a 1M-line ingest's 12 s commit); a literal is one
-    ``str.join``, and the statement's ``::bigint[]`` casts it.  Anything but an
-    int or a str (a None, a float) fails the cast or the statement, loudly."""
+    type for each (4 s of a 1M-line ingest's 12 s commit).  The binary array is
+    built by C loops alone (``array('q')``, byte-swapped, its eight bytes per
+    value spread into the 12-byte slots of length and value by slice
+    assignments): a quarter of the client's time of the decimal literal this
+    sent before, and the server reads each element as 8 bytes where it parsed
+    decimal digits (an ingest's upserts: 12 statements of 27 arrays of 20,000
+    elements; bench/RESULTS.md, session 10).  Anything but an int (a None, a
+    float, an int beyond 64 bits) raises here, loudly."""
     if text:
         return (
             "{"
             + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
             + "}"
         )
-    return "{" + ",".join(map(str, values)) + "}"
+    a = array("q", values)
+    n = len(a)
+    if not n:
+        return Int8Array(_ARRAY_HEAD.pack(0, 0, 20, 0, 0)[:12])
+    if sys.byteorder == "little":
+        a.byteswap()
+    raw = a.tobytes()
+    body = bytearray(12 * n)
+    body[3::12] = b"\x08" * n  # each element's length, 8 (big-endian int32)
+    for k in range(8):
+        body[4 + k :: 12] = raw[k::8]
+    return Int8Array(_ARRAY_HEAD.pack(1, 0, 20, n, 1) + body)
 
 
-_FLOW_KEY = ("company_id", "kind", "period", "scope", "scope_id")
+#: flows' primary key (migration 14: SQLite's, company_id last)
+_FLOW_KEY = ("kind", "period", "scope", "scope_id", "company_id")
 _GAUGE_KEY = ("company_id", "scope", "scope_id", "kind", "period")
-_FLOW_TEXT = (_FLOW_KEY.index("period"), _FLOW_KEY.index("scope"))
-_GAUGE_TEXT = (_GAUGE_KEY.index("scope"), _GAUGE_KEY.index("period"))
-_FLOW_UPSERT = _unnest_upsert("flows", _FLOW_KEY, FLOW_COLUMNS, LAST_COLUMNS)
-_GAUGE_UPSERT = _unnest_upsert("gauges", _GAUGE_KEY, GAUGE_COLUMNS, ())
+_FLOW_UPSERT = _Upsert("flows", _FLOW_KEY, FLOW_COLUMNS, LAST_COLUMNS)
+_GAUGE_UPSERT = _Upsert("gauges", _GAUGE_KEY, GAUGE_COLUMNS, ())
 _FLOW_COPY = (
     f"COPY flows (company_id, scope, scope_id, kind, period, "
     f"{', '.join(FLOW_COLUMNS + LAST_COLUMNS)}) FROM STDIN"
@@ -245,22 +316,23 @@ class PGQueries(Queries):
         "WHERE u.id IN ({ids})"
     )
 
-    def _upsert(self, sql: str, rows: list[tuple[Any, ...]], text: tuple[int, ...]) -> None:
-        """``sql`` (:func:`_unnest_upsert`) for ``rows``, each column sent as
-        one array literal (``text``: the positions of the text columns)."""
+    def _upsert(self, upsert: _Upsert, rows: list[tuple[Any, ...]]) -> None:
+        """``upsert`` of ``rows`` (sorted by its key), each column sent as one
+        array (:func:`_array`)."""
+        rows = upsert.merged(rows)
         for i in range(0, len(rows), UPSERT_ROWS):
-            columns = zip(*rows[i : i + UPSERT_ROWS], strict=True)
-            self.conn.send(sql, [_array(c, n in text) for n, c in enumerate(columns)])
+            columns = list(zip(*rows[i : i + UPSERT_ROWS], strict=True))
+            self.conn.send(upsert.sql, [_array(columns[n], n in upsert.text) for n in upsert.order])
 
     def add_flow_rows(self, rows: Iterable[Sequence[Any]], *, in_key_order: bool = False) -> None:
         """As :meth:`Queries.add_flow_rows`: one statement per :data:`UPSERT_ROWS`
-        rows, in the key order of PostgreSQL's table (company first)."""
+        rows, in the key order of PostgreSQL's table (:data:`_FLOW_KEY`)."""
         kinds = KIND_CODES
         flat = sorted(
-            ((r[0], kinds[r[3]], r[4], r[1], r[2], *r[5:]) for r in rows),
+            ((kinds[r[3]], r[4], r[1], r[2], r[0], *r[5:]) for r in rows),
             key=lambda r: r[:5],
         )
-        self._upsert(_FLOW_UPSERT, flat, _FLOW_TEXT)
+        self._upsert(_FLOW_UPSERT, flat)
 
     def _user_flows_writer(
         self,
@@ -314,7 +386,7 @@ class PGQueries(Queries):
             (r.company_id, r.scope, r.scope_id, KIND_CODES[r.kind], r.period, *r.values)
             for r in rows
         )
-        self._upsert(_GAUGE_UPSERT, flat, _GAUGE_TEXT)
+        self._upsert(_GAUGE_UPSERT, flat)
 
     def insert_flow_rows(self, rows: Iterable[Sequence[Any]]) -> None:
         """As :meth:`Queries.insert_flow_rows` (a row already there fails the

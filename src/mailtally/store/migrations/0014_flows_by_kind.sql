@@ -1,0 +1,8 @@
+-- Migration 14 is PostgreSQL's (postgres/0014_flows_by_kind.sql: flows
+-- partitioned by kind, keyed (kind, period, scope, scope_id, company_id) with
+-- no second index, the week and month rows on half-full pages so that an
+-- ingest's updates of them are HOT).  On SQLite it changes nothing, on
+-- purpose: flows is already keyed (kind, period, scope, scope_id) without a
+-- second index (migration 0007, WITHOUT ROWID: an update rewrites the row in
+-- its b-tree leaf, there is no heap or version to place).  The number is taken
+-- here too so that schema_version names the same schema on both backends.
