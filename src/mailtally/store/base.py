@@ -695,9 +695,7 @@ class Queries:
     def raise_lastlogins(self, logins: Iterable[tuple[int, int]]) -> None:
         """(user_id, time): each account's ``lastlogin`` becomes the later of the two."""
         self.conn.executemany(
-            self.dialect.sql(
-                "UPDATE user_logins SET lastlogin = ? WHERE id = ? AND lastlogin < ?"
-            ),
+            self.dialect.sql("UPDATE user_logins SET lastlogin = ? WHERE id = ? AND lastlogin < ?"),
             ((t, uid, t) for uid, t in logins),
         )
 
