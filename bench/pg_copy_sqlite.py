@@ -59,7 +59,9 @@ def main(sqlite_file: str, url: str) -> None:
         if "user_logins" in tables:
             pg.execute("CREATE TEMP TABLE logins (id BIGINT, lastlogin BIGINT)")
             with pg.cursor() as c, c.copy("COPY logins (id, lastlogin) FROM STDIN") as cp:
-                for row in src.execute("SELECT id, lastlogin FROM users WHERE lastlogin <> 0"):
+                # (SQLite's user_logins since its migration 15, users' before)
+                logins = "users" if _has_column(src, "users", "lastlogin") else "user_logins"
+                for row in src.execute(f"SELECT id, lastlogin FROM {logins} WHERE lastlogin <> 0"):
                     cp.write_row(row)
             pg.execute(
                 "UPDATE user_logins l SET lastlogin = t.lastlogin FROM logins t WHERE l.id = t.id"
@@ -76,6 +78,10 @@ def main(sqlite_file: str, url: str) -> None:
         pg.autocommit = True
         pg.execute("VACUUM ANALYZE")
     src.close()
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})"))
 
 
 if __name__ == "__main__":

@@ -263,12 +263,9 @@ class PGSchemas:
                     if table == "meta":
                         rows = [r for r in rows if r[cols.index("key")] != "schema_version"]
                     if table == "users":
-                        # lastlogin is user_logins' on PostgreSQL (its triggers
-                        # make each account's row): raised after the copy
-                        logins = [(r[cols.index("lastlogin")], r[cols.index("id")]) for r in rows]
-                        keep = [i for i, c in enumerate(cols) if c != "lastlogin"]
-                        cols = [cols[i] for i in keep]
-                        rows = [tuple(r[i] for i in keep) for r in rows]
+                        # lastlogin is user_logins' on both backends (PostgreSQL's
+                        # triggers make each account's row): raised after the copy
+                        logins = src.execute("SELECT lastlogin, id FROM user_logins").fetchall()
                     if rows:
                         with self.admin.cursor() as c:
                             c.executemany(

@@ -41,6 +41,7 @@ from mailtally.periods import Periods
 from mailtally.store import Store, open_store
 from mailtally.store.sqlite import SQLiteStore
 from mailtally.synth import synthesize
+from test_migration_15 import before_15
 
 HOSTS = ("mx1", "mx2", "mx3")
 PASSWORD = "agent-password-1"
@@ -313,6 +314,7 @@ def test_a_store_ingested_before_sources_resumes_as_the_default_source(
         "UPDATE meta SET value = '11' WHERE key = 'schema_version';"
     )
     db.close()
+    before_15(path, 11)  # (and lastlogin in users, as it was then)
     mine.write_bytes(data)
     with open_store(f"sqlite:///{path}") as store:
         assert store.schema_version() >= 12

@@ -571,14 +571,18 @@ class Queries:
 
     # -- users and addresses ------------------------------------------------
     #: the table holding ``lastlogin`` with users' id and search columns
-    #: (search_users' lastlogin pages walk its index): users itself here;
-    #: PostgreSQL's user_logins (its migration 13)
-    _LOGINS = "users"
+    #: (search_users' lastlogin pages walk its index): user_logins, kept
+    #: beside users by triggers (SQLite's migration 15, PostgreSQL's 13)
+    _LOGINS = "user_logins"
+    #: its key, as users is keyed: id here (WITHOUT ROWID), (company_id, id)
+    #: on PostgreSQL
+    _LOGINS_KEY = "id"
     #: search_users' rows: (id, address, createtime, type, workgroup,
     #: deletetime, lastlogin, state) of the accounts of ``{ids}``
     _USER_ROWS = (
-        "SELECT id, address, createtime, type, workgroup, deletetime, lastlogin, state "
-        "FROM users WHERE id IN ({ids})"
+        "SELECT u.id, u.address, u.createtime, u.type, u.workgroup, u.deletetime, "
+        "l.lastlogin, u.state FROM users u JOIN user_logins l ON l.id = u.id "
+        "WHERE u.id IN ({ids})"
     )
     _USER = (
         "SELECT u.id, u.company_id, u.domain_id, u.address, u.password_hash, u.createtime, "
@@ -725,7 +729,7 @@ class Queries:
     def raise_lastlogins(self, logins: Iterable[tuple[int, int]]) -> None:
         """(user_id, time): each account's ``lastlogin`` becomes the later of the two."""
         self.conn.executemany(
-            self.dialect.sql("UPDATE users SET lastlogin = ? WHERE id = ? AND lastlogin < ?"),
+            self.dialect.sql("UPDATE user_logins SET lastlogin = ? WHERE id = ? AND lastlogin < ?"),
             ((t, uid, t) for uid, t in logins),
         )
 
@@ -1435,8 +1439,8 @@ class Queries:
         ``sort`` (a column of :data:`USER_SORTS`) then address and id.  Each
         sort has its index in each scope (migrations 5 and 8; a lastlogin sort
         has one, by domain: every other index holding ``lastlogin`` would cost
-        ingest an entry moved per account and day, migration 10; on
-        PostgreSQL it is user_logins', :attr:`_LOGINS`).  The page is
+        ingest an entry moved per account and day, migration 10; it is
+        user_logins', :attr:`_LOGINS`).  The page is
         an index walk of ``first + limit`` entries, and only its rows are read;
         a criterion is tested on the walked entries.  Rows: (id,
         address, createtime, type, workgroup, deletetime, lastlogin, state)."""
@@ -1501,8 +1505,8 @@ class Queries:
             # index.  (Written as a subquery: else SQLite would rather scan a
             # sort's index, which covers the sort key, than take the narrow
             # range of the criterion's, which does not.)
-            # (user_logins is read by its key, company first)
-            key = "id" if table == "users" else "(company_id, id)"
+            # (user_logins is read by its key: :attr:`_LOGINS_KEY`)
+            key = "id" if table == "users" else self._LOGINS_KEY
             cond = f"{key} IN (SELECT {key.strip('()')} FROM users WHERE {where(False)})"
             order = ", ".join(
                 f"({c} {'|| ' if text else '+ '}{_NEUTRAL[text]}) {way}" for c, text in keys
@@ -1853,8 +1857,8 @@ class Queries:
             conn.execute("DELETE FROM user_deltas")
             # One UPDATE per account, not one UPDATE … FROM the deltas: a statement
             # that changes many rows keeps a statement journal of every page it
-            # changes (users' rows are wide: 73 MB written to a temporary file
-            # at 100,000 accounts, and slower).
+            # changes (73 MB written to a temporary file at 100,000 accounts
+            # when lastlogin was users', and slower).
             self.raise_lastlogins(logins.take())
 
         return upsert

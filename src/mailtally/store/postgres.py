@@ -307,8 +307,9 @@ class PGQueries(Queries):
     conn: _Conn  # type: ignore[assignment]
 
     # users.lastlogin is user_logins' on PostgreSQL (migration 13): a raise
-    # there writes two index entries, where in users it wrote one in each of 30
-    _LOGINS = "user_logins"
+    # there writes two index entries, where in users it wrote one in each of 30;
+    # keyed as users is, company first
+    _LOGINS_KEY = "(company_id, id)"
     _USER_ROWS = (
         "SELECT u.id, u.address, u.createtime, u.type, u.workgroup, u.deletetime, "
         "l.lastlogin, u.state FROM users u "

@@ -319,6 +319,17 @@ class SQLiteStore(Store):
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration into statements (ours never put ';' inside literals)."""
+    """Split a migration into statements (ours never put ';' inside literals;
+    a trigger's body, whose statements end in ';' too, is kept whole until its
+    END: sqlite3.complete_statement says where a statement ends)."""
     lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    out, pending = [], ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                out.append(pending.strip()[:-1].strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        out.append(pending.strip(" \n;"))
+    return out
