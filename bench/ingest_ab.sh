@@ -5,6 +5,8 @@
 #
 # DIR: the 100,000-account fixture (DIR/logs/mail.log*); STORE: a store already
 # migrated to this schema (copied fresh for every run, never written to);
+# BEFORE_STORE: the same store migrated by BEFORE's code, where its schema is
+# older (default STORE);
 # BEFORE: a `src` of another commit (`git archive COMMIT src | tar -x -C D`, the
 # compiled extension copied in), run through this venv's console script with it
 # first on PYTHONPATH.  Each round: pflogsumm over the same files, then before,
@@ -21,6 +23,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 DIR=${1:?usage: bench/ingest_ab.sh DIR}
 STORE=${STORE:?STORE=a migrated store}
+BEFORE_STORE=${BEFORE_STORE:-$STORE}
 REPEAT=${REPEAT:-1}
 FILES=(mail.log.3.gz mail.log.2.gz mail.log.1 mail.log)
 mkdir -p bench/out
@@ -35,8 +38,9 @@ for round in $(seq 1 "$REPEAT"); do
         bash -c "zcat -f ${FILES[*]} | pflogsumm > /dev/null"
     for which in ${BEFORE:+before} after; do
         path=$ROOT/src
-        [[ $which == before ]] && path=$BEFORE
-        cp "$STORE" "$COPY"
+        from=$STORE
+        [[ $which == before ]] && path=$BEFORE && from=$BEFORE_STORE
+        cp "$from" "$COPY"
         rm -f "$COPY-wal" "$COPY-shm"
         sync
         echo "  load $(uptime | sed 's/.*load average: //')"

@@ -21,19 +21,19 @@ from mailtally.store.base import FLOW_COLUMNS, GAUGE_COLUMNS, LAST_COLUMNS
 
 def digests(url: str) -> list[str]:
     flows = ", ".join(FLOW_COLUMNS + LAST_COLUMNS)
-    logins = "user_logins" if url.startswith("postgres") else "users"
     queries = {
         "flows": f"SELECT company_id, scope, scope_id, kind, period, {flows} FROM flows "
         "ORDER BY kind, period, scope, scope_id",
         "gauges": f"SELECT company_id, scope, scope_id, kind, period, {', '.join(GAUGE_COLUMNS)} "
         "FROM gauges ORDER BY scope, scope_id, kind, period",
-        "lastlogin": f"SELECT id, lastlogin FROM {logins} ORDER BY id",
+        # (the table holding lastlogin: user_logins on both, migrations 13 and 15)
+        "lastlogin": "SELECT id, lastlogin FROM {logins} ORDER BY id",
     }
     out = []
     with open_store(url) as store, store.read() as q:
         for name, sql in queries.items():
             digest, n = hashlib.sha256(), 0
-            for row in q._all(sql):
+            for row in q._all(sql.format(logins=q._LOGINS)):
                 digest.update(
                     repr(tuple(int(v) if not isinstance(v, str) else v for v in row)).encode()
                 )
