@@ -5,7 +5,7 @@
 As bench/store_digest.py (SQLite only), through :func:`mailtally.store.open_store`:
 for each store the row count and a SHA-256 of every ``flows`` and ``gauges`` row
 (key and counts, in the same key order on both) and of every account's
-``lastlogin`` by id (``users`` on SQLite, ``user_logins`` on PostgreSQL).  Stores
+``lastlogin`` by id (``user_logins`` on both: migrations 13 and 15).  Stores
 that ingested the same logs from the same start print the same lines; the exit
 status is 1 when they differ.
 """
@@ -26,7 +26,6 @@ def digests(url: str) -> list[str]:
         "ORDER BY kind, period, scope, scope_id",
         "gauges": f"SELECT company_id, scope, scope_id, kind, period, {', '.join(GAUGE_COLUMNS)} "
         "FROM gauges ORDER BY scope, scope_id, kind, period",
-        # (the table holding lastlogin: user_logins on both, migrations 13 and 15)
         "lastlogin": "SELECT id, lastlogin FROM {logins} ORDER BY id",
     }
     out = []
