@@ -302,7 +302,8 @@ class Authenticator:
     Several processes may serve one store (``mailtally serve --workers N``, or
     API nodes on one database): what one of them learns that others must know
     is in the store (migration 0011), and what each keeps in memory is checked
-    against it on every request by one point read (:meth:`state`): the name's
+    against it on every request by one point read (:meth:`state`; on SQLite
+    none while the store's change mark has not moved, :meth:`_state_now`): the name's
     credential version (a cached password or token verified at another
     version is checked again) and its lockout.  Failures are written to the
     store, so a name's failures count together wherever they were sent.
