@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from typing import Any
@@ -361,3 +362,31 @@ def test_no_change_mark_without_a_wal_index():
         assert memory.change_mark() is None
     finally:
         memory.close()
+
+
+def _shm_locks(path: str) -> list[str]:
+    """This process's POSIX locks on the store's ``-shm`` file (Linux's /proc/locks)."""
+    inode = os.stat(path + "-shm").st_ino
+    pid = str(os.getpid())
+    with open("/proc/locks") as f:
+        rows = [line.split() for line in f if "->" not in line]
+    return [" ".join(r) for r in rows if r[4] == pid and r[5].split(":")[-1] == str(inode)]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="Linux's /proc/locks")
+def test_the_change_mark_leaves_sqlites_locks_on_the_shm_file(store):
+    """Closing any descriptor of a file drops every POSIX lock the process holds
+    on it: the mark's mapping must not, or the next process to open the store
+    takes itself for the first, truncates the -shm and rebuilds the WAL index
+    under this one's readers (a SIGBUS, found in review)."""
+    path = store.url.removeprefix("sqlite:///")
+    held = _shm_locks(path)
+    assert held  # (SQLite's own: every connection holds one while it is open)
+    assert store.change_mark() is not None
+    assert _shm_locks(path) == held
+    other = open_store(store.url)  # a second store of this process maps the same file
+    assert other.change_mark() == store.change_mark()
+    other.close()
+    assert _shm_locks(path) == held
+    _set(store, "k", "still")
+    assert store.change_mark() is not None

@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import mmap
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -80,6 +81,25 @@ READ_NOW_CACHE_KIB = READER_CACHE_KIB
 WAL_INDEX_HEADER = 48
 
 
+class _ShmMap:
+    """A store file's ``-shm`` mapped for :meth:`SQLiteStore.change_mark`, with
+    the descriptor it was opened by and how many stores of this process use it."""
+
+    def __init__(self, fd: int, mapping: mmap.mmap | None) -> None:
+        self.fd, self.mapping, self.stores = fd, mapping, 0
+
+
+#: The ``-shm`` files this process mapped, by (device, inode).  A descriptor of
+#: one is closed only when no store of this process uses it any more: closing
+#: *any* descriptor of a file drops every POSIX lock the process holds on it
+#: (fcntl(2)), SQLite's own locks on the ``-shm`` among them, and without them
+#: the next process to open the store takes itself for the first, truncates the
+#: ``-shm`` and rebuilds the WAL index under this one's readers (a SIGBUS;
+#: found in review, session 10).  So one descriptor per file, opened once.
+_SHM_MAPS: dict[tuple[int, int], _ShmMap] = {}
+_SHM_LOCK = threading.Lock()
+
+
 def _connect(path: str) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is
     # exactly the `with store.write()` block and nothing else.
@@ -118,6 +138,8 @@ class SQLiteStore(Store):
         self._now_lock = threading.Lock()
         #: the store's ``-shm`` file mapped (change_mark), False once it cannot be
         self._shm: mmap.mmap | bool | None = None
+        #: its entry in _SHM_MAPS, given back at close
+        self._shm_key: tuple[int, int] | None = None
         self._migrate()
 
     def _migrate(self) -> None:
@@ -268,21 +290,61 @@ class SQLiteStore(Store):
         is open (SQLite removes it only with the last connection)."""
         shm = self._shm
         if shm is None:
-            shm = self._shm = self._map_shm()
-        if shm is False or self._closed:
+            with _SHM_LOCK:  # (close() gives the mapping back under it)
+                if self._shm is None and not self._closed:
+                    self._shm = self._map_shm()
+                shm = self._shm
+        if not isinstance(shm, mmap.mmap) or self._closed:
             return None
-        return shm[:WAL_INDEX_HEADER]  # type: ignore[index]
+        try:
+            return shm[:WAL_INDEX_HEADER]
+        except ValueError:  # (closed meanwhile, with the store)
+            return None
 
     def _map_shm(self) -> mmap.mmap | bool:
-        if self.path == ":memory:":
+        """This file's ``-shm`` from _SHM_MAPS, mapped by the first store of
+        this process to ask (never by opening a second descriptor of it);
+        called with _SHM_LOCK held."""
+        if self.path == ":memory:" or not self._wal:
             return False
-        if not self._wal:
-            return False
+        path = self.path + "-shm"
         try:
-            with open(self.path + "-shm", "rb") as f:
-                return mmap.mmap(f.fileno(), WAL_INDEX_HEADER, prot=mmap.PROT_READ)
-        except (OSError, ValueError):  # no file, or not yet as long as its header
+            st = os.stat(path)
+        except OSError:
             return False
+        key = (st.st_dev, st.st_ino)
+        entry = _SHM_MAPS.get(key)
+        if entry is None:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return False
+            opened = os.fstat(fd)
+            # (replaced between stat and open: the one opened is kept, under its own key)
+            key = (opened.st_dev, opened.st_ino)
+            try:
+                mapping: mmap.mmap | None = mmap.mmap(fd, WAL_INDEX_HEADER, prot=mmap.PROT_READ)
+            except (OSError, ValueError):  # (not yet as long as its header)
+                mapping = None
+            entry = _SHM_MAPS.setdefault(key, _ShmMap(fd, mapping))
+        entry.stores += 1
+        self._shm_key = key
+        return entry.mapping if entry.mapping is not None else False
+
+    def _unmap_shm(self) -> None:
+        """Give back this store's use of _SHM_MAPS' entry; the last store of
+        the process to use it closes it (its connections are closed by then)."""
+        with _SHM_LOCK:
+            key, self._shm_key, self._shm = self._shm_key, None, False
+            if key is None:
+                return
+            entry = _SHM_MAPS[key]
+            entry.stores -= 1
+            if entry.stores == 0:
+                del _SHM_MAPS[key]
+                if entry.mapping is not None:
+                    entry.mapping.close()
+                os.close(entry.fd)
 
     @contextmanager
     def write(self) -> Iterator[Queries]:
@@ -313,9 +375,7 @@ class SQLiteStore(Store):
                 self._now = None
         with self._write_lock:
             self._writer.close()
-            if isinstance(self._shm, mmap.mmap):
-                self._shm.close()
-            self._shm = False
+            self._unmap_shm()
 
 
 def _statements(script: str) -> list[str]:
