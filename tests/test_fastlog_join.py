@@ -620,3 +620,93 @@ def test_the_bytes_of_hosts_count_in_the_table_budgets_alike() -> None:
     waiting = p.state()["pending_verdicts"]
     assert waiting[-1][0] == host + "\n" + f"{19_999:08X}"
     assert len(waiting) == MAX_TABLE_BYTES // (len(host) + 1 + 8)
+
+
+def test_resolve_tables_answer_as_the_resolver_does(synth_results) -> None:
+    """``resolve_tables`` (a whole tree's Resolver.tables(), set by the ingester) give
+    the events and state that calling ``resolve=resolver.canonical`` gives, without
+    calling it: own addresses, aliases, other cases, non-ASCII, outside the tree."""
+    from mailtally.record import Resolver
+
+    first = PyJoiner()
+    events = first.process(synth_results)
+    seen = sorted({getattr(e, "user", None) or getattr(e, "recipient", "") for e in events})
+    assert len(seen) > 20
+    rows = []
+    for i, a in enumerate(seen):
+        own = a.lower()
+        if i % 3 == 0:
+            continue  # outside the tree
+        if i % 3 == 1:
+            rows.append((own, i, 1, 1, own))
+        else:  # an alias of the address before it
+            rows.append((own, i - 1, 1, 1, seen[i - 1].lower()))
+    rows.append(("éva@example.com", 9999, 1, 1, "éva@example.com"))
+    tree = Resolver(None)  # type: ignore[arg-type]
+    tree.preload(rows)
+    calls: list[str] = []
+
+    def canonical(a: str) -> str | None:
+        calls.append(a)
+        return tree.canonical(a)
+
+    c = CJoiner(resolve=canonical)
+    c.resolve_tables = tree.tables()
+    assert c.resolve_tables == tree.tables()
+    p = PyJoiner(resolve=tree.canonical)
+    ec, ep = feed_both(synth_results, c, p)
+    assert ec == ep
+    same_state(c, p)
+    assert c.flush() == p.flush()
+    assert calls == []  # answered from the tables
+    c.resolve_tables = None
+    assert c.resolve_tables is None
+    with pytest.raises(TypeError):
+        c.resolve_tables = ({}, [])
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ("ÉVA@example.com", "éva@example.com"),  # non-ASCII: str.lower()
+        ("Bob@Example.COM", "bob@example.com"),  # ASCII upper case
+        ("Al@example.com", "bob@example.com"),  # an alias and its account
+        ("x\udcff@y", "X\udcff@Y"),  # outside the tree, not UTF-8
+        ("İnfo@x", "i̇nfo@x"),  # lower() makes it longer
+    ],
+)
+def test_resolve_tables_group_a_message_as_the_resolver_does(pair) -> None:
+    """Two deliveries of one message count once when both reach one account: the
+    tables must lower-case and follow aliases exactly as Resolver.canonical."""
+    from mailtally.record import Resolver
+
+    tree = Resolver(None)  # type: ignore[arg-type]
+    tree.preload(
+        [
+            ("éva@example.com", 1, 1, 1, "éva@example.com"),
+            ("bob@example.com", 2, 1, 1, "bob@example.com"),
+            ("al@example.com", 2, 1, 1, "bob@example.com"),
+            ("i̇nfo@x", 3, 1, 1, "i̇nfo@x"),
+        ]
+    )
+    rs = [
+        ok(
+            1,
+            SmtpdClient("Q1", "203.0.113.1"),
+            QmgrFrom("Q1", "s@o.org", 1, 1),
+            Delivery("Q1", pair[0], None, "l[private/lmtp]", "sent", "lmtp"),
+            Delivery("Q1", pair[1], None, "l[private/lmtp]", "sent", "lmtp"),
+            # relayed out: a receipt only of an address in the tree
+            Delivery("Q1", pair[0].upper(), None, "h[1.2.3.4]:25", "sent", "smtp"),
+            QmgrRemoved("Q1"),
+        )
+    ]
+    calls: list[str] = []
+    c = CJoiner(resolve=lambda a: calls.append(a))
+    c.resolve_tables = tree.tables()
+    p = PyJoiner(resolve=tree.canonical)
+    ec, ep = feed_both(rs, c, p, check_every=1)
+    assert ec == ep
+    assert c.flush() == p.flush()
+    same_state(c, p)
+    assert calls == []

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from conftest import table_rows
+from mailtally.ingest import files
 from mailtally.ingest.files import Ingester
 from mailtally.periods import Periods
 from mailtally.store import Store, open_store
@@ -72,8 +73,14 @@ def run(platform: Path, tmp: Path, name: str, steps: list[tuple[bool, list[str],
         return outcome(store, report)
 
 
+@pytest.mark.parametrize("summed", [True, False], ids=["summed", "not-summed"])
 @pytest.mark.parametrize("batch", [500_000, 977])
-def test_a_synth_log_gives_the_same_rows_state_and_report(synth_log, tmp_path, batch) -> None:
+def test_a_synth_log_gives_the_same_rows_state_and_report(
+    synth_log, tmp_path, batch, summed, monkeypatch
+) -> None:
+    if not summed:  # (files._sums_pay: a batch of more than two events is never summed)
+        monkeypatch.setattr(files, "SUM_SAMPLE", 1)
+        monkeypatch.setattr(files, "SUM_WORTH", -1)
     platform, paths, _ = synth_log
     python = run(platform, tmp_path, "python", [(False, paths, batch)])
     compiled = run(platform, tmp_path, "compiled", [(True, paths, batch)])

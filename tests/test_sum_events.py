@@ -147,3 +147,18 @@ def test_record_streams_its_rows_in_the_flows_key_order(tmp_path_factory, batch)
     assert {r[1] for r in seen} <= {"c", "d"} and {r[1] for r in user_rows} <= {"u"}
     assert len({flow_row_key(r) for r in user_rows}) == len(user_rows)
     assert len(stored) == len(seen) + len(user_rows)
+
+
+def test_a_batch_is_summed_only_where_summing_pays() -> None:
+    """files._sums_pay: a few accounts' events are summed; a batch of as many
+    accounts as events (100,000 accounts, a few events each) is not — the counts
+    are the same either way (above), only the time differs."""
+    from mailtally.ingest import files
+
+    n = files.SUM_SAMPLE * 3
+    few = [MessageIn(T0 + i % 600, f"u{i % 50}@example.com", 10) for i in range(n)]
+    many = [MessageIn(T0 + i % 600, f"u{i}@example.com", 10) for i in range(n)]
+    assert files._sums_pay(few, BERLIN)
+    assert not files._sums_pay(many, BERLIN)
+    # a batch as short as the sample is summed whatever it holds
+    assert files._sums_pay(many[: files.SUM_SAMPLE], BERLIN)

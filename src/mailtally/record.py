@@ -181,6 +181,13 @@ class Resolver:
         :meth:`user` need not be asked; else empty (ask :meth:`user`)."""
         return self._users if self.complete else _NOTHING_KNOWN
 
+    def tables(self) -> tuple[dict[str, Owner | None], dict[str, str]] | None:
+        """When the whole tree was read: (owners by lower-case address, the account's
+        own address by alias), from which the compiled joiner answers :meth:`canonical`
+        itself (``_fastlog.Joiner.resolve_tables``); else None.  (Read, never written,
+        while the tree is complete.)"""
+        return (self._users, self._canonical) if self.complete else None
+
     def canonical(self, address: str) -> str | None:
         """The own address (lower case) of the account ``address`` reaches, or None."""
         key = address.lower()

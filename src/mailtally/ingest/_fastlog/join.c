@@ -219,12 +219,14 @@ out:
 
 static int Joiner_traverse(Joiner *j, visitproc visit, void *arg) {
     Py_VISIT(j->resolve);
+    Py_VISIT(j->resolve_tables);
     Py_VISIT(j->outbox);
     return 0;
 }
 
 static int Joiner_clear(Joiner *j) {
     Py_CLEAR(j->resolve);
+    Py_CLEAR(j->resolve_tables);
     Py_CLEAR(j->outbox);
     return 0;
 }
@@ -648,6 +650,26 @@ static PyObject *Joiner_get_resolve(Joiner *j, void *unused) {
     return Py_NewRef(j->resolve ? j->resolve : Py_None);
 }
 
+static PyObject *Joiner_get_resolve_tables(Joiner *j, void *unused) {
+    return Py_NewRef(j->resolve_tables ? j->resolve_tables : Py_None);
+}
+
+/* resolve_tables = None or (users, canonical): two dicts.  The answers cached from
+ * before are the caller's to drop (clear_resolve_cache), as when the tree changes. */
+static int Joiner_set_resolve_tables(Joiner *j, PyObject *v, void *unused) {
+    if (v == NULL || v == Py_None) {
+        Py_CLEAR(j->resolve_tables);
+        return 0;
+    }
+    if (!PyTuple_CheckExact(v) || PyTuple_GET_SIZE(v) != 2 ||
+        !PyDict_CheckExact(PyTuple_GET_ITEM(v, 0)) || !PyDict_CheckExact(PyTuple_GET_ITEM(v, 1))) {
+        PyErr_SetString(PyExc_TypeError, "resolve_tables: None or a tuple of two dicts");
+        return -1;
+    }
+    Py_XSETREF(j->resolve_tables, Py_NewRef(v));
+    return 0;
+}
+
 static PyObject *Joiner_get_delimiter(Joiner *j, void *unused) {
     if (j->delim.p == NULL)
         return PyUnicode_FromString("");
@@ -701,6 +723,11 @@ static PyGetSetDef Joiner_getset[] = {
     {"skipped", (getter)Joiner_get_skipped, NULL,
      "Queued messages dropped unfinished (the ingest report's \"skipped\").", NULL},
     {"resolve", (getter)Joiner_get_resolve, NULL, NULL, NULL},
+    {"resolve_tables", (getter)Joiner_get_resolve_tables, (setter)Joiner_set_resolve_tables,
+     "None, or (users, canonical) of a resolver holding the whole tree\n"
+     "(record.Resolver.tables): resolve(address) is then answered from them, as\n"
+     "Resolver.canonical answers, without a call.",
+     NULL},
     {"recipient_delimiter", (getter)Joiner_get_delimiter, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

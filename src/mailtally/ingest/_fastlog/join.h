@@ -125,6 +125,9 @@ typedef struct {
     otable filter_ports;   /* set of int, as decimal strings */
     ostr delim;            /* recipient_delimiter; empty or None: none */
     PyObject *resolve;     /* NULL: None */
+    /* NULL, or (users, canonical): resolve answered from these two dicts of a
+     * whole tree (record.Resolver.tables) without calling resolve */
+    PyObject *resolve_tables;
     otable own_hosts;      /* lower case, "::ffff:" removed; in the order given */
     /* the host of the line being handled (a slice of its record: valid during the
      * line), and khost: the same, or empty for the first host (join._k) */

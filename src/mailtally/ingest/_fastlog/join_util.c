@@ -528,7 +528,40 @@ void join_rcache_clear(Joiner *j) {
     j->rcache_bytes = 0;
 }
 
-/* resolve(address), cached: the address is the key.  *out is valid until the next call. */
+/* record.Resolver.canonical(address) of a resolver holding the whole tree, from its
+ * two dicts (tables = (users, canonical)): the lower-case address's account's own
+ * address, or None.  A new reference, or NULL with an exception. */
+static PyObject *canonical_of(PyObject *tables, PyObject *address) {
+    PyObject *key = NULL;
+    if (PyUnicode_IS_ASCII(address)) { /* str.lower() of ASCII changes A-Z only */
+        const Py_UCS1 *c = PyUnicode_1BYTE_DATA(address);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(address), i = 0;
+        while (i < n && !(c[i] >= 'A' && c[i] <= 'Z'))
+            i++;
+        if (i == n)
+            key = Py_NewRef(address);
+    }
+    if (key == NULL && (key = PyObject_CallMethod(address, "lower", NULL)) == NULL)
+        return NULL;
+    PyObject *owner = PyDict_GetItemWithError(PyTuple_GET_ITEM(tables, 0), key);
+    if (owner == NULL || owner == Py_None) {
+        Py_DECREF(key);
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *own = PyDict_GetItemWithError(PyTuple_GET_ITEM(tables, 1), key);
+    if (own == NULL) {
+        if (PyErr_Occurred())
+            Py_CLEAR(key);
+        return key;
+    }
+    Py_DECREF(key);
+    return Py_NewRef(own);
+}
+
+/* resolve(address), cached: the address is the key.  *out is valid until the next call.
+ * With resolve_tables, answered from them (canonical_of) instead of a call. */
 int join_resolve(Joiner *j, const char *p, Py_ssize_t n, const jresolved **out) {
     uint64_t h = hash_bytes(p, n);
     onode *e = ot_find(&j->rcache, p, n, h);
@@ -539,7 +572,14 @@ int join_resolve(Joiner *j, const char *p, Py_ssize_t n, const jresolved **out) 
     PyObject *arg = jstr_py(p, n);
     if (arg == NULL)
         return -1;
-    PyObject *canon = PyObject_CallOneArg(j->resolve, arg);
+    PyObject *canon;
+    if (j->resolve_tables != NULL && PyUnicode_CheckExact(arg)) {
+        PyObject *tables = Py_NewRef(j->resolve_tables);
+        canon = canonical_of(tables, arg);
+        Py_DECREF(tables);
+    } else {
+        canon = PyObject_CallOneArg(j->resolve, arg);
+    }
     Py_DECREF(arg);
     if (canon == NULL)
         return -1; /* not cached: the next call asks again, as the reference would */
