@@ -4,6 +4,7 @@ array literals they are sent as read back exactly."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -224,8 +225,13 @@ def test_user_flows_of_many_deltas_are_each_deltas_rows(
     """However many deltas — one, fewer than a block of DELTAS_PER_INSERT (SQLite
     binds them 40 to a statement, the rest one by one), a block, a block and
     more — each user gets exactly its delta's day, week and month rows (those of
-    the reference expansion, user_flow_rows), and lastlogin its login."""
+    the reference expansion, user_flow_rows), and lastlogin its login.
+    (PostgreSQL copies the deltas in pieces of COPY_ROWS: 40 here, the same
+    edges.)"""
     monkeypatch.setattr(base, "THREAD_DELTAS", 1)
+    pg = sys.modules.get("mailtally.store.postgres")  # (imported if the store is one)
+    if pg is not None:
+        monkeypatch.setattr(pg, "COPY_ROWS", 40)
     alice, cid = _user(fresh_store, "alice@acme.com")
     others = [10_000 + i for i in range(count - 1)]  # (flows name ids, not accounts)
     deltas = [

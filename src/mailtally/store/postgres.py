@@ -95,6 +95,8 @@ MIGRATE_LOCK = 0x6D61696C_74000002
 WRITE_TIMEOUT = 600.0
 #: counter rows per upsert statement (bounds the arrays built in memory)
 UPSERT_ROWS = 20_000
+#: users' deltas per piece of their COPY
+COPY_ROWS = 10_000
 
 
 class _NumericLoader(Loader):
@@ -292,21 +294,18 @@ _COPY_TAIL = b"\xff\xff"
 
 
 def _copy_int8_rows(columns: Sequence[Sequence[int]]) -> bytearray:
-    """Rows of bigints (one sequence per column, all as long) as the data of
-    ``COPY … FROM STDIN (FORMAT BINARY)``: the server stores each field's eight
-    bytes as they come, where an ``unnest`` of arrays cost it ~4× as much
-    (the users' deltas at 100,000 accounts: 0.07 s against 0.27; RESULTS)."""
+    """Rows of bigints (one sequence per column, all as long) as the rows of
+    ``COPY … FROM STDIN (FORMAT BINARY)`` (without :data:`_COPY_HEAD` and
+    :data:`_COPY_TAIL`): the server stores each field's eight bytes as they
+    come, where an ``unnest`` of arrays cost it ~4× as much (the users' deltas
+    at 100,000 accounts: 0.07 s against 0.27; bench/RESULTS.md, session 11)."""
     k, n = len(columns), len(columns[0])
     size = 2 + 12 * k  # a row: its field count, then each field's length and value
-    buf = bytearray(len(_COPY_HEAD) + size * n + len(_COPY_TAIL))
-    buf[: len(_COPY_HEAD)] = _COPY_HEAD
-    first = len(_COPY_HEAD)
-    end = first + size * n
-    buf[first:end:size] = bytes([k >> 8]) * n
-    buf[first + 1 : end : size] = bytes([k & 0xFF]) * n
+    buf = bytearray(size * n)
+    buf[0::size] = bytes([k >> 8]) * n
+    buf[1::size] = bytes([k & 0xFF]) * n
     for c, values in enumerate(columns):
-        _put_int8s(buf, array("q", values), first + 2 + 12 * c, size)
-    buf[end:] = _COPY_TAIL
+        _put_int8s(buf, array("q", values), 2 + 12 * c, size)
     return buf
 
 
@@ -451,16 +450,18 @@ class PGQueries(Queries):
 
             return upsert_rows
         day, _, week, month = deltas[0][:4]
-        columns = list(zip(*deltas, strict=True))
-        data = _copy_int8_rows([columns[i] for i in _DELTA_SENT])
-        del columns
         conn = self.conn
 
         def upsert() -> None:
             conn.execute(_DELTAS_TABLE)
             conn.execute("TRUNCATE user_deltas")  # (a second batch in one transaction)
+            # (in pieces: the server stores one while the next is built)
             with conn.raw.cursor() as cur, cur.copy(_DELTAS_COPY) as copy:
-                copy.write(data)
+                copy.write(_COPY_HEAD)
+                for i in range(0, len(deltas), COPY_ROWS):
+                    columns = list(zip(*deltas[i : i + COPY_ROWS], strict=True))
+                    copy.write(_copy_int8_rows([columns[c] for c in _DELTA_SENT]))
+                copy.write(_COPY_TAIL)
             (has_rows,) = conn.execute(_DAY_HAS_USER_ROWS, (day,)).fetchone()
             conn.send(_FROM_DELTAS[0, bool(has_rows)], (day,))
             conn.send(_FROM_DELTAS[1, True], (week,))
