@@ -4,6 +4,7 @@ array literals they are sent as read back exactly."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -224,8 +225,13 @@ def test_user_flows_of_many_deltas_are_each_deltas_rows(
     """However many deltas — one, fewer than a block of DELTAS_PER_INSERT (SQLite
     binds them 40 to a statement, the rest one by one), a block, a block and
     more — each user gets exactly its delta's day, week and month rows (those of
-    the reference expansion, user_flow_rows), and lastlogin its login."""
+    the reference expansion, user_flow_rows), and lastlogin its login.
+    (PostgreSQL copies the deltas in pieces of COPY_ROWS: 40 here, the same
+    edges.)"""
     monkeypatch.setattr(base, "THREAD_DELTAS", 1)
+    pg = sys.modules.get("mailtally.store.postgres")  # (imported if the store is one)
+    if pg is not None:
+        monkeypatch.setattr(pg, "COPY_ROWS", 40)
     alice, cid = _user(fresh_store, "alice@acme.com")
     others = [10_000 + i for i in range(count - 1)]  # (flows name ids, not accounts)
     deltas = [
@@ -262,3 +268,43 @@ def test_user_flows_wait_for_their_writer_when_the_meanwhile_work_fails(
     with fresh_store.read() as q:
         assert q.flows("u", alice, "day", ["20261124"]) == []
         assert q._one(f"SELECT lastlogin FROM {q._LOGINS} WHERE id = ?", alice)[0] != NOW
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=("inline", "threaded"))
+def test_a_days_user_rows_inserted_then_added_to(
+    fresh_store: Store, platform, monkeypatch: pytest.MonkeyPatch, threaded: bool
+) -> None:
+    """A day's first batch makes its users' rows (PostgreSQL: a plain INSERT,
+    the day having none: a row already there would fail it, never be counted
+    twice); the same day's next batch adds to them — in the same transaction
+    and in the next — and to the week's and month's rows each time, lasts the
+    latest; a day with only a domain's row is still a day without user rows."""
+    monkeypatch.setattr(base, "THREAD_DELTAS", 1 if threaded else 10**9)
+    alice, cid = _user(fresh_store, "alice@acme.com")
+    bob, _ = _user(fresh_store, "bob@acme.com")
+    nf = len(FLOW_COLUMNS)
+    day, week = "20261124", "20261123-20261129"
+    with fresh_store.write() as q:
+        q.add_flow_rows([(cid, "d", 1, "day", day, *[1] * nf, 0, 0, 0, 0, 0)])
+        q.add_flow_rows([(cid, "u", alice, "week", week, *[10] * nf, NOW - 5, 0, 0, 0, 0)])
+    first = [_delta(day, week, alice, cid, 1, NOW - 100), _delta(day, week, bob, cid, 2, 0)]
+    with fresh_store.write() as q:
+        q.add_user_flows(first, one_day=True, meanwhile=lambda: None)
+        q.add_user_flows(first[:1], one_day=True, meanwhile=lambda: None)
+    with fresh_store.write() as q:
+        q.add_user_flows([_delta(day, week, bob, cid, 4, NOW - 1)], one_day=True)
+
+    def sums(k: int, extra: int = 0) -> tuple[int, ...]:
+        return tuple(k * (i + 1) + extra for i in range(nf))
+
+    with fresh_store.read() as q:
+        got = {
+            (uid, kind): [tuple(r) for r in q.flows("u", uid, kind, [period])]
+            for uid in (alice, bob)
+            for kind, period in (("day", day), ("week", week), ("month", "2026-11"))
+        }
+    assert got[alice, "day"] == [(day, *sums(2), NOW - 100, 0, 0, 0, 0)]
+    assert got[alice, "week"] == [(week, *sums(2, 10), NOW - 5, 0, 0, 0, 0)]
+    assert got[alice, "month"] == [("2026-11", *sums(2), NOW - 100, 0, 0, 0, 0)]
+    for kind, period in (("day", day), ("week", week), ("month", "2026-11")):
+        assert got[bob, kind] == [(period, *sums(6), NOW - 1, 0, 0, 0, 0)]
