@@ -308,3 +308,28 @@ def test_a_days_user_rows_inserted_then_added_to(
     assert got[alice, "month"] == [("2026-11", *sums(2), NOW - 100, 0, 0, 0, 0)]
     for kind, period in (("day", day), ("week", week), ("month", "2026-11")):
         assert got[bob, kind] == [(period, *sums(6), NOW - 1, 0, 0, 0, 0)]
+
+
+def test_the_joiner_state_is_saved_with_lz4_where_the_server_has_it(
+    fresh_store: Store, backend: str
+) -> None:
+    """PostgreSQL's writers store text out of line with lz4 (store/postgres.py,
+    ``_configure_writer``): the joiner's state of each commit, megabytes at
+    100,000 accounts, reads back the same; a server without lz4 keeps pglz."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL's compression of stored text")
+    import random
+
+    rnd = random.Random(1)
+    state = "".join(f'"{rnd.getrandbits(64):x}":[{rnd.getrandbits(30)}],' for _ in range(40_000))
+    with fresh_store.write() as q:
+        q.save_ingest_state("joiner/lz4", state)
+        has_lz4 = q._one(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )[0]
+    with fresh_store.read() as q:
+        assert q.ingest_state("joiner/lz4") == state
+        (method,) = q._one(
+            "SELECT pg_column_compression(state) FROM ingest_state WHERE name = ?", "joiner/lz4"
+        )
+    assert method == ("lz4" if has_lz4 else "pglz")

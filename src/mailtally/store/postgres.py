@@ -115,6 +115,22 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_loader("numeric", _NumericLoader)
 
 
+def _configure_writer(conn: psycopg.Connection[Any]) -> None:
+    """A writing connection compresses what it stores out of line with lz4
+    where the server has it: the joiner's state, a few MB of text saved with
+    every commit of an ingest (100,000 accounts: 2.8 MB, 15-20 ms by lz4
+    against 58-78 ms by PostgreSQL's default pglz, 10% larger; each ``ingest
+    --follow`` commit pays it).  Values stored either way read back alike;
+    a server built without lz4 keeps its default."""
+    _configure(conn)
+    try:
+        conn.execute("SET default_toast_compression = lz4")
+    except psycopg.errors.InvalidParameterValue:
+        conn.rollback()
+    else:
+        conn.commit()  # (the pool wants its connections idle)
+
+
 def _configure_reader(conn: psycopg.Connection[Any]) -> None:
     _configure(conn)
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -532,7 +548,7 @@ class PostgresStore(Store):
             url,
             min_size=1,
             max_size=1,
-            configure=_configure,
+            configure=_configure_writer,
             timeout=WRITE_TIMEOUT,
             name="mailtally-write",
             open=True,
