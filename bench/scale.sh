@@ -19,7 +19,7 @@
 #      the second has nothing to remove (HISTORY_DAYS + 1 within retention);
 #   5. bytes per account-day: the store file (and the flows table, by dbstat) over
 #      accounts x (history + log) days.
-#   6. (with wrk) `serve` on the store: SWEEP_USERS (20,000) different users' stats_summary
+#   6. (with wrk) `serve --workers SWEEP_WORKERS` (2) on the store: SWEEP_USERS (20,000) different users' stats_summary
 #      by 16 clients (bench/sweep.lua), each user asked once: the server's RSS after it,
 #      and the p99 of those uncached requests;
 # and prints a markdown table.
@@ -34,6 +34,9 @@ HISTORY_DAYS=${HISTORY_DAYS:-399}  # with the log's day: 400 days, all within re
 LINES=${LINES:-1000000}
 SEED=${SEED:-1}
 SWEEP_USERS=${SWEEP_USERS:-20000}
+# `serve --workers N` for the sweep: 2, one a core on the 2-core machine the targets are
+# set on (what README "Deployment" has an operator run; RSS is summed over the processes)
+SWEEP_WORKERS=${SWEEP_WORKERS:-2}
 KEEP_SYNTH_STORE=${KEEP_SYNTH_STORE:-0}
 # wrk waits out its whole duration even when every thread has stopped: long enough for
 # the sweep (requests below SWEEP_USERS in the output: it was not)
@@ -102,6 +105,7 @@ done
 # its RSS then, and the p99 of those uncached requests (bench/sweep.sh)
 if command -v wrk >/dev/null && command -v curl >/dev/null && ((SWEEP_USERS > 0)); then
     SWEEP_USERS=$SWEEP_USERS SWEEP_SECONDS=$SWEEP_SECONDS SWEEP_TSV=$RUN/sweep.tsv BIN=$BIN \
+        WORKERS=$SWEEP_WORKERS \
         KEEP=$RUN/sweep bash bench/sweep.sh "$RUN/store.sqlite3" "$RUN/logs/platform.json" >&2
 fi
 
@@ -119,11 +123,12 @@ PY
 )
 account_days=$((ACCOUNTS * (HISTORY_DAYS + 1)))
 
-"$BIN/python" - "$ROWS" "$size" "$flows" "$account_days" "$ACCOUNTS" "$HISTORY_DAYS" "$active" <<'PY'
+"$BIN/python" - "$ROWS" "$size" "$flows" "$account_days" "$ACCOUNTS" "$HISTORY_DAYS" "$active" \
+    "$SWEEP_WORKERS" <<'PY'
 import sys
 
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
-size, flows, account_days, accounts, history, active = map(int, sys.argv[2:])
+size, flows, account_days, accounts, history, active, workers = map(int, sys.argv[2:])
 print(f"{accounts:,} accounts, {history} days of history + 1 day of log; "
       f"the log names {active:,} platform addresses")
 print()
@@ -143,7 +148,7 @@ except FileNotFoundError:
 if sweep:
     _, n, _rps, p50, p99, requests, bad, rss, peak = sweep
     print()
-    print(f"`serve` after {int(n):,} users' stats_summary (user by day), 16 clients "
+    print(f"`serve --workers {workers}` after {int(n):,} users' stats_summary (user by day), 16 clients "
           f"(wrk, bench/sweep.lua): uncached p50 {p50} ms, "
           f"p99 {p99} ms ({requests} requests, {bad} failed); RSS then "
           f"{int(rss) / 1024:,.0f} MB, peak {int(peak) / 1024:,.0f} MB")
