@@ -178,6 +178,8 @@ class Handoff(Generic[T]):
         self._ready = threading.Event()
         self._given = False
         self._value: T | None = None
+        #: False once the taker has said it will not take: the giver may skip the work
+        self.wanted = True
 
     def give(self, value: T) -> None:
         if not self._ready.is_set():
@@ -1796,7 +1798,8 @@ class Queries:
         logins: Handoff[list[tuple[int, int]]] = Handoff()
         upsert = self._user_flows_writer(deltas, one_day, logins)
         if meanwhile is None or len(deltas) < THREAD_DELTAS:
-            logins.give(delta_logins(deltas))
+            if logins.wanted:
+                logins.give(delta_logins(deltas))
             upsert()
             return None if meanwhile is None else meanwhile()
         failed: list[BaseException] = []
@@ -1811,7 +1814,8 @@ class Queries:
         writer.start()
         try:
             result = meanwhile()
-            logins.give(delta_logins(deltas))
+            if logins.wanted:
+                logins.give(delta_logins(deltas))
         finally:
             logins.withdraw()  # (meanwhile failed: the writer stops waiting; all is undone)
             writer.join()

@@ -447,10 +447,11 @@ class PGQueries(Queries):
         sorted and turned to arrays here (100,000 accounts: the client's 1.4 s
         for them became 0.15 s, the server's 1.9 s 1.4 s; bench/RESULTS.md,
         session 11), and each account's ``lastlogin`` is raised from it too
-        (``logins`` is not waited for).  The day's rows are a plain INSERT
-        when the day has no user rows yet (its first batch: under
-        :data:`WRITE_LOCK`, nobody adds one meanwhile), without ``ON
-        CONFLICT``'s speculative insertion.
+        (``logins`` declined: nobody works them out; an account's company
+        never changes, migration 0013, so the delta's meets user_logins'
+        key).  The day's rows are a plain INSERT when the day has no user
+        rows yet (its first batch: under :data:`WRITE_LOCK`, nobody adds one
+        meanwhile), without ``ON CONFLICT``'s speculative insertion.
         Each statement takes its rows in the key's order (kind, then the
         period, then the user: deltas of one day are one per user), as
         :meth:`add_flow_rows` does.  Several days: the deltas expanded to
@@ -467,6 +468,7 @@ class PGQueries(Queries):
             return upsert_rows
         day, _, week, month = deltas[0][:4]
         conn = self.conn
+        logins.wanted = False  # (raised from user_deltas below: not worked out for nothing)
 
         def upsert() -> None:
             conn.execute(_DELTAS_TABLE)
