@@ -199,7 +199,7 @@ class _Upsert:
     after a text one by walking the row, and fixed offsets for the rest.
     """
 
-    __slots__ = ("nadd", "nkey", "order", "sql", "text")
+    __slots__ = ("nadd", "nkey", "on_conflict", "order", "sql", "text")
 
     def __init__(
         self, table: str, key: tuple[str, ...], adds: tuple[str, ...], maxes: tuple[str, ...]
@@ -215,10 +215,12 @@ class _Upsert:
         arrays = ", ".join(f"%s::{types.get(c, 'bigint')}[]" for c in sent)
         sets = [f"{c} = {table}.{c} + excluded.{c}" for c in adds]
         sets += [f"{c} = GREATEST({table}.{c}, excluded.{c})" for c in maxes]
+        #: the rows added and maxed into those already there (also the users'
+        #: rows made from user_deltas: :func:`_from_deltas`)
+        self.on_conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}"
         self.sql = (
             f"INSERT INTO {table} ({', '.join(sent)}) SELECT * FROM unnest({arrays}) "
-            f"AS t({', '.join(sent)}) ON CONFLICT ({', '.join(key)}) DO UPDATE "
-            f"SET {', '.join(sets)}"
+            f"AS t({', '.join(sent)}) {self.on_conflict}"
         )
 
     def merged(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -349,27 +351,24 @@ _DELTAS_TABLE = (
 )
 _DELTAS_COPY = f"COPY user_deltas ({_DELTA_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _DAY_HAS_USER_ROWS = (
-    f"SELECT EXISTS (SELECT 1 FROM flows WHERE kind = 0 AND period = %s::text AND scope = '{USER}')"
+    f"SELECT EXISTS (SELECT 1 FROM flows WHERE kind = {KIND_CODES['day']} "
+    f"AND period = %s::text AND scope = '{USER}')"
 )
 
 
-def _from_deltas(kind: int, upsert: bool) -> str:
+def _from_deltas(kind: str, upsert: bool) -> str:
     """The users' rows of ``kind`` (period: the statement's one parameter) from
     user_deltas, by user: added to the rows already there (``upsert``), or
     inserted (none can be: else the statement fails, adding nothing twice)."""
     sql = (
         f"INSERT INTO flows (kind, period, scope, scope_id, company_id, {_FLOW_VALUES}) "
-        f"SELECT {kind}, %s::text, '{USER}', user_id, company_id, {_FLOW_VALUES} "
+        f"SELECT {KIND_CODES[kind]}, %s::text, '{USER}', user_id, company_id, {_FLOW_VALUES} "
         "FROM user_deltas ORDER BY user_id"
     )
-    if upsert:
-        sets = [f"{c} = flows.{c} + excluded.{c}" for c in FLOW_COLUMNS]
-        sets += [f"{c} = GREATEST(flows.{c}, excluded.{c})" for c in LAST_COLUMNS]
-        sql += f" ON CONFLICT ({', '.join(_FLOW_KEY)}) DO UPDATE SET {', '.join(sets)}"
-    return sql
+    return f"{sql} {_FLOW_UPSERT.on_conflict}" if upsert else sql
 
 
-_FROM_DELTAS = {(k, u): _from_deltas(k, u) for k in KIND_CODES.values() for u in (False, True)}
+_FROM_DELTAS = {(k, u): _from_deltas(k, u) for k in KIND_CODES for u in (False, True)}
 #: Queries.raise_lastlogins of delta_logins(the deltas), from user_deltas: each
 #: account's lastlogin raised to its delta's latest login (one delta per account)
 _RAISE_FROM_DELTAS = (
@@ -481,9 +480,9 @@ class PGQueries(Queries):
                     copy.write(_copy_int8_rows([columns[c] for c in _DELTA_SENT]))
                 copy.write(_COPY_TAIL)
             (has_rows,) = conn.execute(_DAY_HAS_USER_ROWS, (day,)).fetchone()
-            conn.send(_FROM_DELTAS[0, bool(has_rows)], (day,))
-            conn.send(_FROM_DELTAS[1, True], (week,))
-            conn.send(_FROM_DELTAS[2, True], (month,))
+            conn.send(_FROM_DELTAS["day", bool(has_rows)], (day,))
+            conn.send(_FROM_DELTAS["week", True], (week,))
+            conn.send(_FROM_DELTAS["month", True], (month,))
             # (from the table too, not ``logins``: each account's company is
             # its delta's, so user_logins is met by its key, where the id
             # alone took a join with users, read whole: 0.5 s at 100,000)
