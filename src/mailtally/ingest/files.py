@@ -531,10 +531,10 @@ class Ingester:
         the 69,000 addresses of a day at 100,000 accounts (0.1 s)."""
         if not (self.compiled and isinstance(self.joiner, _fastlog.Joiner)):  # type: ignore[union-attr]
             return
-        # (only what Ingester._resolve answers: the agent resolves through the API)
-        resolver = getattr(self, "_resolver", None)
+        # (only what Ingester._resolve answers: the agent resolves through the API,
+        # and has no resolver)
         own = type(self)._resolve is Ingester._resolve
-        self.joiner.resolve_tables = resolver.tables() if own and resolver is not None else None
+        self.joiner.resolve_tables = self._resolver.tables() if own else None
 
     def _check_tree(self) -> None:
         """Before a batch's first lines: learn the tree again if it changed since.
