@@ -11,8 +11,11 @@ allowed to create domains (domain names are public in DNS; README).
 from __future__ import annotations
 
 import asyncio
+import collections
+import gc
 import json
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -20,6 +23,8 @@ import pytest
 
 from conftest import as_user, rfc
 from isolation import fill, platform_file  # noqa: F401
+from mailtally import auth as auth_module
+from mailtally.api import service as service_module
 from mailtally.api.app import METHODS
 
 #: (method, request with "{}" where the name goes, another tenant's name, a missing one)
@@ -280,3 +285,75 @@ def test_own_company_unnamed_is_not_named_to_who_may_not_read_it(
     assert answer["success"] is False
     assert answer["error_number"] in (2, 4)
     assert "Acme" not in str(answer) and "acme" not in str(answer).replace(caller, "")
+
+
+async def _inline(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
+
+
+def _calls(app, method: str, body: bytes) -> collections.Counter[str]:
+    """Every Python and C function called while the app answers ``body``,
+    counted (the seventh answer)."""
+    counted: collections.Counter[str] = collections.Counter()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            code = frame.f_code
+            counted[f"{code.co_filename}:{code.co_firstlineno}:{code.co_name}"] += 1
+        elif event == "c_call":
+            counted[f"C {getattr(arg, '__qualname__', repr(arg))}"] += 1
+
+    async def answer(count: bool) -> bytes:
+        if not count:
+            return await _post(app, f"/api/{method}", body)
+        sys.setprofile(profile)
+        try:
+            return await _post(app, f"/api/{method}", body)
+        finally:
+            sys.setprofile(None)
+
+    async def run() -> None:
+        # caches warm, psycopg's statements prepared (after 5 runs) either way
+        for _ in range(6):
+            await answer(False)
+        gc.disable()
+        try:
+            assert b'"success":false' in await answer(True)
+        finally:
+            gc.enable()
+
+    asyncio.run(run())
+    return counted
+
+
+#: probes whose two names differ in shape (a company's name against a domain's):
+#: the caller chose the shape, so the work may differ with it
+SHAPES_DIFFER = {("stats_summary", "Other", "nothere.com")}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_foreign_and_missing_names_do_the_same_work(platform, app, monkeypatch, caller):
+    """The timing rule held without a clock: answering another tenant's name
+    and a name that exists nowhere calls the same functions the same number of
+    times (every store read and write run on this thread, so that one profiler
+    sees all of it).  A difference here is a difference of work the timing
+    test above can only see on a quiet machine."""
+    store = app.state.service.store
+
+    async def reading(fn: Any) -> Any:
+        return store.read_now(fn)
+
+    monkeypatch.setattr(store, "reading", reading)
+    monkeypatch.setattr(service_module, "run_in_threadpool", _inline)
+    monkeypatch.setattr(auth_module, "run_in_threadpool", _inline)
+    creds = as_user(caller)
+    probes = PROBES + (NON_CREATOR_PROBES if caller != "admin@acme.com" else [])
+    differ = []
+    for method, body, foreign, missing in probes:
+        if (method, foreign, missing) in SHAPES_DIFFER:
+            continue
+        a = _calls(app, method, json.dumps({"credentials": creds, **fill(body, foreign)}).encode())
+        b = _calls(app, method, json.dumps({"credentials": creds, **fill(body, missing)}).encode())
+        if a != b:
+            differ.append((method, body, foreign, missing, dict(a - b), dict(b - a)))
+    assert not differ, "\n".join(map(str, differ))

@@ -55,6 +55,7 @@ __all__ = [
     "reaches_into",
     "require",
     "require_seen",
+    "weighed_actions",
 ]
 
 
@@ -291,7 +292,9 @@ def forbidden(what: str) -> OMAError:
 _NOWHERE = Obj("user", 0, domain_id=0, workgroup="", user_id=0)
 
 
-def _acts(p: Subject, obj: Obj | None) -> frozenset[Action]:
+def weighed_actions(p: Subject, obj: Obj | None) -> frozenset[Action]:
+    """:func:`actions` on ``obj``; none on a missing object (None), after the
+    same work (rule 3)."""
     if obj is None:
         actions(p, _NOWHERE)
         return frozenset()
@@ -300,14 +303,14 @@ def _acts(p: Subject, obj: Obj | None) -> frozenset[Action]:
 
 def require_seen(p: Subject, obj: Obj | None, label: str, name: str) -> None:
     """Error 2 unless ``obj`` exists and ``p`` may see it."""
-    if A.SEE not in _acts(p, obj):
+    if A.SEE not in weighed_actions(p, obj):
         raise not_found(label, name)
 
 
 def require(p: Subject, action: Action, obj: Obj | None, label: str, name: str, what: str) -> None:
     """Scope, then permission: error 2 unless ``p`` sees ``obj``, error 4 unless
     it may ``action`` it (``what``: the sentence's verb phrase)."""
-    acts = _acts(p, obj)
+    acts = weighed_actions(p, obj)
     if A.SEE not in acts:
         raise not_found(label, name)
     if action not in acts:

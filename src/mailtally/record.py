@@ -168,12 +168,19 @@ class Resolver:
             return None
         self._forget_some()
         row = self.q.account_of(key)
+        # an address in no account is kept as one in an account is, from a
+        # stand-in row, then marked missing (rule 3: ingest_events answers
+        # another tenant's address and a missing one in the same time)
+        found = row is not None
         if row is None:
-            users[key] = None
-            return None
+            row = (0, 0, 0, key)
         # an alias may live in another domain of the company: count for the
         # real user's own domain
-        return self._keep((key, int(row[0]), int(row[1]), int(row[2]), str(row[3])))
+        owner = self._keep((key, int(row[0]), int(row[1]), int(row[2]), str(row[3])))
+        if not found:
+            users[key] = None
+            return None
+        return owner
 
     def known(self) -> dict[str, Owner | None]:
         """The owners remembered, by lower-case address: when the whole tree was

@@ -116,7 +116,7 @@ def resolve_object(
             # a domain outside the caller's scope is inferred as no domain at all
             # (a company), or the error would tell tenants' domains apart
             dom = find_target(q, "domain", obj)
-            type_ = "domain" if dom is not None and visible(p, dom) else "company"
+            type_ = "domain" if visible(p, dom) else "company"
     return type_, obj
 
 

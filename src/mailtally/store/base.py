@@ -875,14 +875,15 @@ class Queries:
             user_id,
         )
 
-    def deleted_users_named(self, address: str, company_ids: Sequence[int] | None) -> list[Any]:
-        """Soft-deleted, unpurged accounts whose own address is ``address`` (rows
-        as :meth:`user_by_id`), of ``company_ids`` only when given (scope first:
-        another tenant's rows are never read)."""
-        rows = self._all(
-            self._USER + " WHERE u.address = ? AND u.purgetime IS NULL ORDER BY u.id", address
-        )
-        return [r for r in rows if company_ids is None or r[1] in company_ids]
+    def deleted_users_named(self, address: str, company_id: int | None) -> list[Any]:
+        """Unpurged accounts whose own address is ``address`` (rows as
+        :meth:`user_by_id`; the caller tells the deleted ones by their state),
+        of ``company_id`` only when given (scope first: another tenant's rows
+        are never read, and cost nothing to a caller that names one)."""
+        sql = self._USER + " WHERE u.address = ? AND u.purgetime IS NULL"
+        if company_id is None:
+            return self._all(sql + " ORDER BY u.id", address)
+        return self._all(sql + " AND u.company_id = ? ORDER BY u.id", address, company_id)
 
     # -- storage reports ----------------------------------------------------
     _STORAGE_UPSERT = (

@@ -33,6 +33,7 @@ from mailtally.names import company_key, has_bad_characters
 from mailtally.store.base import Queries
 from mailtally.tree.actions import Ctx, _check_attributes, _forbid, _write_user, domain_defaults
 from mailtally.tree.scopes import (
+    _NO_DOMAIN,
     Principal,
     Target,
     _domain_target,
@@ -227,12 +228,14 @@ def authorize_change_user(
         )
     dname = address.rpartition("@")[2]
     d = q.domain_by_name(dname)
-    dt = None if d is None else _domain_target(d)
+    # a missing domain is weighed as its stand-in, before it is found missing
+    # (rule 3: the same work either way)
+    dt = _domain_target(d or _NO_DOMAIN)
 
     def unknown_domain() -> OMAError:
         return OMAError(NOT_FOUND, f"domain '{dname}' does not exist", {"user": "unknown domain"})
 
-    if d is None or dt is None or not reaches_into(p, dt.obj):
+    if not reaches_into(p, dt.obj) or d is None:
         raise unknown_domain()
     row = q.user_by_address(address)
     if row is None or row[7] is None:  # creation
@@ -441,7 +444,10 @@ def _deleted_account(ctx: Ctx, name: str, user_id: int | None) -> Target | None:
         return None
     seen = [
         _user_target((*row, 0))
-        for row in ctx.q.deleted_users_named(address, None)
+        # (an operator's scope is every company; anyone else's, its own)
+        for row in ctx.q.deleted_users_named(
+            address, None if ctx.actor.operator else ctx.actor.company_id
+        )
         if decode_state(row[6]).deletetime is not None
     ]
     seen = [t for t in seen if visible(ctx.actor, t)]

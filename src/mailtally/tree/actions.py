@@ -30,8 +30,9 @@ from mailtally.tree.scopes import (
     ObjectType,
     Principal,
     Target,
-    _company_target,
     _domain_target,
+    company_target,
+    domain_target,
     find_target,
     require_found,
     visible,
@@ -112,12 +113,6 @@ def check_company_name(name: str) -> str:
     return name
 
 
-#: Creating a company: an action on a company no one holds a role on yet (id 0
-#: names none), so that only a role reaching every company — an operator's —
-#: allows it.
-_NEW_COMPANY = Obj("company", 0)
-
-
 # -- companies -------------------------------------------------------------------
 def do_change_company(
     ctx: Ctx, name: str, attributes: dict[str, Any], create_only: bool
@@ -130,9 +125,12 @@ def do_change_company(
     name = check_company_name(name)
     existing = ctx.q.company_by_name(name)
     p = ctx.actor
-    obj = _NEW_COMPANY if existing is None else Obj("company", existing[0])
+    # Creating a company: an action on a company no one holds a role on yet (id
+    # 0 names none), so that only a role reaching every company — an
+    # operator's — allows it; built as an existing one's is (rule 3)
+    obj = Obj("company", 0 if existing is None else existing[0])
     if not allowed(p, Action.CHANGE, obj):
-        if existing is not None and visible(p, _company_target(existing)):
+        if visible(p, company_target(existing)):
             raise _forbid("change a company (operators only)")
         # Any other name — another tenant's company or a free one — gets the same
         # answer, so that company names cannot be probed.
@@ -213,8 +211,9 @@ def _creation_company(ctx: Ctx, company: str | None) -> int:
     p = ctx.actor
     if company is not None:
         c = ctx.q.company_by_name(company)
-        t = None if c is None else _company_target(c)
-        if t is not None and visible(p, t):
+        t = company_target(c)
+        if visible(p, t):
+            assert t is not None
             if not allowed(p, Action.CREATE_DOMAIN, t.obj):
                 raise _forbid(f"create domains in company '{t.name}'")
             return t.id
@@ -252,7 +251,7 @@ def do_change_domain(
     dom = dns_name(name)
     existing = ctx.q.domain_by_name(dom)
     p = ctx.actor
-    seen = existing is not None and visible(p, _domain_target(existing))
+    seen = visible(p, domain_target(existing))
     if existing is not None and seen:
         t = _domain_target(existing)
         if not allowed(p, Action.CHANGE, t.obj):
@@ -355,7 +354,8 @@ def do_restore_domain(
     ]
     if not seen:
         live = find_target(ctx.q, "domain", dom)
-        if domain_id is None and live is not None and visible(p, live):
+        if domain_id is None and visible(p, live):
+            assert live is not None
             if not allowed(p, Action.RESTORE, live.obj):
                 raise _forbid(f"restore domain '{dom}'")
             raise OMAError(EXISTS, f"domain '{dom}' exists and is not deleted", {"domain": "live"})
@@ -375,15 +375,15 @@ def do_restore_domain(
     if not allowed(p, Action.RESTORE, t.obj):
         raise _forbid(f"restore domain '{dom}'")
     target = dom if new_name is None else dns_name(new_name, "new_name")
-    holder = ctx.q.domain_by_name(target)
+    holder = domain_target(ctx.q.domain_by_name(target))
+    if visible(p, holder):
+        field = "new_name" if new_name is not None else "domain"
+        raise OMAError(
+            EXISTS,
+            f"domain '{target}' exists; restore under another name (new_name)",
+            {field: "in use"},
+        )
     if holder is not None:
-        if visible(p, _domain_target(holder)):
-            field = "new_name" if new_name is not None else "domain"
-            raise OMAError(
-                EXISTS,
-                f"domain '{target}' exists; restore under another name (new_name)",
-                {field: "in use"},
-            )
         raise not_found("domain", target, "new_name" if new_name is not None else "domain")
     ctx.q.restore_domain(t.id, target)
     detail: dict[str, Any] = {"id": t.id}

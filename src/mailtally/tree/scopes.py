@@ -31,6 +31,8 @@ __all__ = [
     "Principal",
     "Target",
     "alias_domains",
+    "company_target",
+    "domain_target",
     "find_target",
     "grant_of",
     "held_grants",
@@ -193,31 +195,39 @@ def _user_target(row: Any) -> Target:
 #: decoded in place of a missing account (see find_target)
 _NO_USER = (0, 0, 0, "", None, 0, encode_state(UserState()), 0)
 _NO_COMPANY = (0, "", 0)
+_NO_DOMAIN = (0, 0, "", 0, None, "")
+#: what a missing object's permission check is weighed with (see _obj_of)
+_STAND_IN = _user_target(_NO_USER)
+
+
+def company_target(c: tuple[int, str, int] | None) -> Target | None:
+    """The company of row ``c``; None for no row, after the same work (rule 3:
+    the time of an answer must not tell a missing object from another
+    tenant's)."""
+    t = _company_target(c or _NO_COMPANY)
+    return None if c is None else t
+
+
+def domain_target(d: tuple[int, int, str, int, int | None, str] | None) -> Target | None:
+    """The domain of row ``d``; None for no row, after the same work (rule 3)."""
+    t = _domain_target(d or _NO_DOMAIN)
+    return None if d is None else t
 
 
 def find_target(q: Queries, type_: ObjectType, name: str) -> Target | None:
-    """The object ``name`` names, or None.  One store read either way (so that an
-    object that exists and one that does not cost the same)."""
+    """The object ``name`` names, or None.  One store read either way, and a
+    missing object is built as one that exists is, from a stand-in row (rule
+    3: the time of the answer must not tell them apart)."""
     if type_ == "company":
-        c = q.company_by_name(name)
-        # a missing company builds the target and permission object that one
-        # that exists gets (its obj, in the permission check): rule 3, the time
-        # of the answer must not tell them apart
-        t = _company_target(c or _NO_COMPANY)
-        if c is None:
-            t.obj  # noqa: B018
-            return None
-        return t
+        return company_target(q.company_by_name(name))
     if type_ == "domain":
         dom = normalize_domain(name)
-        d = q.domain_by_name(dom or "")
-        return None if d is None or dom is None else _domain_target(d)
+        t = domain_target(q.domain_by_name(dom or ""))
+        return None if dom is None else t
     address = normalize_address(name)
     row = q.user_by_address(address or "")
-    if row is None or row[7] is None or address is None:
-        _user_target(row or _NO_USER)  # the same work as for an account that exists (rule 3)
-        return None
-    return _user_target(row)
+    t = _user_target(row or _NO_USER)
+    return None if row is None or row[7] is None or address is None else t
 
 
 def target_by_id(q: Queries, type_: ObjectType, object_id: int) -> Target | None:
@@ -230,14 +240,24 @@ def target_by_id(q: Queries, type_: ObjectType, object_id: int) -> Target | None
     return None if d is None else _domain_target(d)
 
 
-def visible(p: Principal, t: Target) -> bool:
-    """May ``p`` know that ``t`` exists?"""
-    return Action.SEE in actions(p, t.obj)
+def _obj_of(t: Target | None) -> Obj | None:
+    """``t``'s object for the permission table, or None for a missing one,
+    after the same work (rule 3)."""
+    if t is None:
+        _STAND_IN.obj  # noqa: B018
+        return None
+    return t.obj
+
+
+def visible(p: Principal, t: Target | None) -> bool:
+    """May ``p`` know that ``t`` exists?  False for a missing one (None), after
+    the same work (rule 3)."""
+    return Action.SEE in access.weighed_actions(p, _obj_of(t))
 
 
 def require_readable(p: Principal, t: Target | None, label: str, name: str) -> Target:
     """``t`` if ``p`` may see it; error 2 (the same as missing) otherwise."""
-    access.require_seen(p, None if t is None else t.obj, label, name)
+    access.require_seen(p, _obj_of(t), label, name)
     assert t is not None
     return t
 
@@ -250,7 +270,7 @@ def require_found(
     says ``doing`` the object, e.g. "delete" domain 'x')."""
     t = find_target(q, kind, name)
     shown = t.name if t is not None else name
-    access.require(p, action, None if t is None else t.obj, kind, name, f"{doing} {kind} '{shown}'")
+    access.require(p, action, _obj_of(t), kind, name, f"{doing} {kind} '{shown}'")
     assert t is not None
     return t
 
@@ -267,9 +287,7 @@ def require_stats_readable(
     """
     what = f"{what} " if what else ""
     shown = t.name if t is not None else name
-    access.require(
-        p, Action.READ, None if t is None else t.obj, label, name, f"read {what}{label} '{shown}'"
-    )
+    access.require(p, Action.READ, _obj_of(t), label, name, f"read {what}{label} '{shown}'")
     assert t is not None
     return t
 

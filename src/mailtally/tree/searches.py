@@ -14,10 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailtally.access import Action, Obj, actions, forbidden, not_found
+from mailtally.access import Action, Obj, actions, forbidden, not_found, weighed_actions
 from mailtally.errors import BAD_REQUEST, OMAError
 from mailtally.store.base import Queries
-from mailtally.tree.scopes import Principal, Target, find_target, own_company, require_found
+from mailtally.tree.scopes import (
+    Principal,
+    Target,
+    _obj_of,
+    find_target,
+    own_company,
+    require_found,
+)
 
 __all__ = [
     "PLATFORM",
@@ -45,9 +52,13 @@ def _readable_domain(q: Queries, p: Principal, name: str, workgroup: str | None)
     """The domain ``name`` if ``p`` may read it (or, with ``workgroup``, that
     workgroup of it): error 2 unless it sees either, 4 unless it reads either."""
     t = find_target(q, "domain", name)
-    acts = actions(p, t.obj) if t is not None else frozenset()
-    if t is not None and workgroup is not None:
-        acts |= actions(p, Obj("workgroup", t.company_id, domain_id=t.id, workgroup=workgroup))
+    acts = weighed_actions(p, _obj_of(t))
+    if workgroup is not None:
+        # a missing domain's workgroup is weighed as one of the stand-in's (rule 3)
+        company_id, domain_id = (0, 0) if t is None else (t.company_id, t.id)
+        wg = actions(p, Obj("workgroup", company_id, domain_id=domain_id, workgroup=workgroup))
+        if t is not None:
+            acts |= wg
     if Action.SEE not in acts:
         raise not_found("domain", name)
     if Action.READ not in acts:
