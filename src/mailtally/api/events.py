@@ -176,7 +176,10 @@ def ingest(
                 owner = resolver.user(ev.recipient)
                 dom = resolver.domain(ev.recipient)
                 company = owner[2] if owner else (dom[1] if dom else None)
-                if company is None or (allowed is not None and company not in allowed):
+                # (a missing domain's company is asked about as company 0: rule 3,
+                # the same work as for another tenant's)
+                outside = allowed is not None and (company or 0) not in allowed
+                if company is None or outside:
                     raise BadEvent("recipient", "is not an address of a known domain")
             else:
                 owner = resolver.user(ev.user)

@@ -562,11 +562,14 @@ class Queries:
     def delete_domain(self, domain_id: int, now: int) -> None:
         self._run("UPDATE domains SET deletetime = ? WHERE id = ?", now, domain_id)
 
-    def deleted_domains_named(self, name: str) -> list[Any]:
-        """Deleted domains once called ``name`` (rows as :meth:`domain_by_id`), oldest first."""
-        return self._all(
-            self._DOMAIN + " WHERE name = ? AND deletetime IS NOT NULL ORDER BY id", name
-        )
+    def deleted_domains_named(self, name: str, company_id: int | None) -> list[Any]:
+        """Deleted domains once called ``name`` (rows as :meth:`domain_by_id`), oldest
+        first; of ``company_id`` only when given (scope first: another tenant's rows
+        are never read, and cost nothing to a caller that names one)."""
+        sql = self._DOMAIN + " WHERE name = ? AND deletetime IS NOT NULL"
+        if company_id is None:
+            return self._all(sql + " ORDER BY id", name)
+        return self._all(sql + " AND company_id = ? ORDER BY id", name, company_id)
 
     def restore_domain(self, domain_id: int, name: str) -> None:
         self._run("UPDATE domains SET deletetime = NULL, name = ? WHERE id = ?", name, domain_id)

@@ -42,6 +42,7 @@ from mailtally.tree.scopes import (
     may_manage_account,
     may_manage_users,
     require_account_action,
+    scope_company,
     visible,
 )
 from mailtally.tree.values import (
@@ -444,10 +445,7 @@ def _deleted_account(ctx: Ctx, name: str, user_id: int | None) -> Target | None:
         return None
     seen = [
         _user_target((*row, 0))
-        # (an operator's scope is every company; anyone else's, its own)
-        for row in ctx.q.deleted_users_named(
-            address, None if ctx.actor.operator else ctx.actor.company_id
-        )
+        for row in ctx.q.deleted_users_named(address, scope_company(ctx.actor))
         if decode_state(row[6]).deletetime is not None
     ]
     seen = [t for t in seen if visible(ctx.actor, t)]

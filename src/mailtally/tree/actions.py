@@ -35,6 +35,7 @@ from mailtally.tree.scopes import (
     domain_target,
     find_target,
     require_found,
+    scope_company,
     visible,
 )
 from mailtally.tree.values import MAX_NAME, _bad_attr, dns_name, parse_rfc3339
@@ -349,7 +350,7 @@ def do_restore_domain(
     p = ctx.actor
     seen = [
         _domain_target(d)
-        for d in ctx.q.deleted_domains_named(dom)
+        for d in ctx.q.deleted_domains_named(dom, scope_company(p))
         if visible(p, _domain_target(d)) and (domain_id is None or d[0] == domain_id)
     ]
     if not seen:

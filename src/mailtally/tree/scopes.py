@@ -44,6 +44,7 @@ __all__ = [
     "require_found",
     "require_readable",
     "require_stats_readable",
+    "scope_company",
     "target_by_id",
     "visible",
 ]
@@ -238,6 +239,13 @@ def target_by_id(q: Queries, type_: ObjectType, object_id: int) -> Target | None
         return None if c is None else _company_target(c)
     d = q.domain_by_id(object_id)
     return None if d is None else _domain_target(d)
+
+
+def scope_company(p: Principal) -> int | None:
+    """The one company whose objects ``p`` may see (roles are held on objects
+    of the account's own company), or None for an operator's every company.
+    A caller that is neither sees none: company 0 (fails closed)."""
+    return None if p.operator else (p.company_id or 0)
 
 
 def _obj_of(t: Target | None) -> Obj | None:
