@@ -208,15 +208,17 @@ class Resolver:
         name = address.rpartition("@")[2].lower()
         if name not in self._domains:
             row = self.q.domain_by_name(name)
-            # (built from a stand-in row when missing, then dropped: rule 3)
-            found = (int((row or _NO_DOMAIN)[0]), int((row or _NO_DOMAIN)[1]))
+            # (a missing domain's ids are built from a stand-in, then dropped: rule 3)
+            ids = row or _NO_DOMAIN_IDS
+            found = (int(ids[0]), int(ids[1]))
             self._domains[name] = None if row is None else found
         return self._domains[name]
 
 
 _NOTHING_KNOWN: dict[str, Owner | None] = {}
-#: what a missing domain's row is read as before it is dropped (Resolver.domain)
-_NO_DOMAIN = (0, 0)
+#: what a missing domain's (id, company_id) are read as before it is dropped
+#: (Resolver.domain)
+_NO_DOMAIN_IDS = (0, 0)
 
 
 class _Tally:
