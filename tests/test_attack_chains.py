@@ -458,22 +458,16 @@ def test_a_domain_name_reused_by_another_tenant_shows_none_of_the_old_tenants_da
 
 
 # -- a second API process on the same store ----------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="a deleted account's password keeps working on another API process until its "
-    "next tree poll: the credential version moves (README 'Deployment'), the password is "
-    "verified again, but against the principal that process still has cached "
-    "(auth.Authenticator.verify_password -> principal())",
-)
 def test_a_deleted_accounts_password_ends_at_once_on_another_process(
     platform, call, fresh_store, monkeypatch
 ):
     """The company admin deletes admin2 through one process; admin2, whose
-    password another process verified before, keeps acting as a company admin
-    there until that process polls the store (half a second in production;
-    here the poll is held back so that the window is shown deterministically).
-    The README promises that a delete moves the name's credential version so
-    that every process refuses what it cached at its next request."""
+    password and session token another process verified before, is refused
+    there at its next request, before that process polls the tree (the poll is
+    held back here).  The delete moves the name's credential version; the
+    other process verifies the password again — it stands in the store, the
+    account only soft-deleted — and used to act with the roles it had cached
+    (found by this review, session 13: auth.Authenticator.fresh_principal)."""
     ok(call("change_user", user="admin2@acme.com", attributes={"password": PW}))
     ok(call("set_role", user="admin2@acme.com", role="company", object="Acme"))
     admin2 = as_user("admin2@acme.com")
@@ -482,11 +476,14 @@ def test_a_deleted_accounts_password_ends_at_once_on_another_process(
     try:
         with TestClient(create_app(other_store, cheap_config(), FixedClock(NOW))) as other:
             call2 = make_call(other, OPERATOR_CREDS)
+            by_token = session(call2, admin2)
             ok(call2("get_company", credentials=admin2))  # verified and cached there
+            ok(call2("get_company", credentials=by_token))
             ok(call("delete_user", credentials=ADMIN, user="admin2@acme.com"))
             failed(call("get_company", credentials=admin2), 1)  # this process: at once
-            # the other process: the deleted admin still reads, and acts
+            # the other process: at its next request too, by password and by token
             failed(call2("get_company", credentials=admin2), 1)
+            failed(call2("get_company", credentials=by_token), 1)
             failed(
                 call2(
                     "change_user",
@@ -496,6 +493,41 @@ def test_a_deleted_accounts_password_ends_at_once_on_another_process(
                 ),
                 1,
             )
+    finally:
+        other_store.close()
+
+
+def test_an_admin_whose_roles_are_taken_away_has_none_at_once_on_another_process(
+    platform, call, fresh_store, monkeypatch
+):
+    """Taking a company admin's roles away (set_role with no role, the answer to
+    an admin gone rogue) moves its credential version: another process that
+    cached its password and its roles reads them again at its next request,
+    not at its next poll of the tree (held back here)."""
+    ok(call("change_user", user="admin2@acme.com", attributes={"password": PW}))
+    ok(call("set_role", user="admin2@acme.com", role="company", object="Acme"))
+    admin2 = as_user("admin2@acme.com")
+    monkeypatch.setattr(service_module, "POLL_SECONDS", 3600.0)
+    other_store = open_store(fresh_store.url)
+    try:
+        with TestClient(create_app(other_store, cheap_config(), FixedClock(NOW))) as other:
+            call2 = make_call(other, OPERATOR_CREDS)
+            by_token = session(call2, admin2)
+            ok(call2("get_company", credentials=admin2))
+            ok(call("set_role", credentials=ADMIN, user="admin2@acme.com", role="", object="Acme"))
+            for creds in (admin2, by_token):
+                failed(call2("get_company", credentials=creds), 2)
+                failed(
+                    call2(
+                        "change_user",
+                        credentials=creds,
+                        user="bob@acme.com",
+                        attributes={"password": "taken-over-1"},
+                    ),
+                    2,
+                )
+            # still an account of its own: it logs in, and reads itself
+            ok(call2("get_user", credentials=admin2, user="admin2@acme.com"))
     finally:
         other_store.close()
 

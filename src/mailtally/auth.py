@@ -384,14 +384,27 @@ class Authenticator:
 
     def principal(self, name: str) -> Principal | None:
         p = self._principals.get(name)
+        return self.fresh_principal(name) if p is None else p
+
+    def fresh_principal(self, name: str) -> Principal | None:
+        """The caller ``name`` as the store has it now (cached for the next
+        request), never as this process remembers it.
+
+        What a password or token is verified for, the slow way: that runs when
+        the name's credential version moved, and that is all another process's
+        delete tells this one before its next poll of the tree — the deleted
+        account's password and roles stand in the store, soft-deleted, and its
+        roles in this process's memory (found in review, session 13)."""
+        epoch = self._epoch
+        with self.store.read() as q:
+            p = load_principal(q, name)
         if p is None:
-            epoch = self._epoch
-            with self.store.read() as q:
-                p = load_principal(q, name)
-            if p is not None:
-                with self._lock:
-                    if self._epoch == epoch:
-                        self._principals.put(name, p)
+            with self._lock:
+                self._principals.pop(name)
+        else:
+            with self._lock:
+                if self._epoch == epoch:
+                    self._principals.put(name, p)
         return p
 
     def sweep(self) -> int:
@@ -588,7 +601,7 @@ class Authenticator:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             ok = False
         ok = ok and stored is not None
-        p = self.principal(name) if ok else None
+        p = self.fresh_principal(name) if ok else None
         if p is None:
             self._fail("n", name, now)
             raise _bad()
@@ -621,7 +634,7 @@ class Authenticator:
             # exactly one gets it.  Never kept in memory.
             with self.store.write() as q:
                 row = q.consume_token(h, now)
-            p = self.principal(name) if row is not None and row[0] == name else None
+            p = self.fresh_principal(name) if row is not None and row[0] == name else None
             if p is None:
                 if addr is not None:
                     self._fail("a", addr, now)
@@ -629,7 +642,7 @@ class Authenticator:
             return p
         p = None
         if row is not None and row[0] == name and row[1] >= now:
-            p = self.principal(name)
+            p = self.fresh_principal(name)
         if p is None:
             if row is not None and row[1] < now:
                 self._tokens.pop(h)

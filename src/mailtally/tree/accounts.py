@@ -566,6 +566,10 @@ def do_set_roles(ctx: Ctx, name: str, role: str, objects: list[str]) -> Target:
     single = len(objects) == 1
     if role == "":
         ctx.q.clear_roles(t.id, t.company_id)
+        # (every process verifies the account's credentials again, and so reads
+        # its roles afresh, at its next request: taking an admin's roles away is
+        # felt at once everywhere, not at each process's next poll of the tree)
+        ctx.q.bump_credentials(t.name)
         detail: dict[str, Any] = {"role": ""}
         detail.update({"object": objects[0]} if single else {"objects": objects})
         ctx.audit(t.company_id, "set_role", t.name, detail, "user", t.id)
