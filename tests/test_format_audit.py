@@ -244,6 +244,12 @@ FORMATS: list[tuple[str, tuple[Record, ...]]] = [
         "<alice@example.com>: Unknown user",
         (Reject(None, "RCPT", "alice@example.com", True),),
     ),
+    # the same, rc DEFER: "temporarily " before "rejected" (greylisting): not a denial.
+    (
+        EXIM + "H=(bad.example) [198.51.100.9]:41234 F=<spam@bad.example> temporarily rejected "
+        "RCPT <alice@example.com>: greylisted",
+        (Reject(None, "RCPT", "alice@example.com", False),),
+    ),
     # Exim receive.c "<=" with I= (+incoming_interface), A= and T="…" (+subject).
     (
         EXIM + f"{EID} <= alice@example.com H=(laptop) [203.0.113.5]:52811 I=[10.0.0.1]:587 "
@@ -289,6 +295,15 @@ FORMATS: list[tuple[str, tuple[Record, ...]]] = [
         "dns req: 12, digest: <0123abcd>",
         (SpamVerdict(QID, "spam", "rspamd"),),
     ),
+    # rspamd's proxy worker in self-scan mode (the milter setup: worker-proxy.inc
+    # self_scan = yes) writes the same line with its own process type.
+    (
+        "2026-11-28 01:02:03 #1234(rspamd_proxy) <6a2f1c>; proxy; rspamd_task_write_log: "
+        f"id: <m@x.example>, qid: <{QID}>, ip: 198.51.100.9, from: <bob@remote.example>, "
+        "(default: T (add header): [7.20/15.00] [BAYES_SPAM(5.10){99.9%;}]), len: 2345, "
+        "time: 120.1ms, dns req: 12, digest: <0123abcd>",
+        (SpamVerdict(QID, "spam", "rspamd"),),
+    ),
     # amavisd-new 2.12/2.13 default $log_templ (Passed/Blocked, {flags}, LOCAL for
     # originating, Queue-ID, queued_as); amavis lines are not in a fetched source here:
     # the form is the one in /work/shared/corpus/lightmeter_complete/mail.log.
@@ -320,6 +335,33 @@ FORMATS: list[tuple[str, tuple[Record, ...]]] = [
         (WebmailLogin("alice@example.com", "203.0.113.5"),),
     ),
 ]
+
+
+#: Real lines that must count nothing (understood, ignored).
+NOT_COUNTED = [
+    # Dovecot 2.4 core src/login-common/client-common.c login_aborted_event: "Login aborted:
+    # %s (%s)" and the login elements (client_get_log_str joins them with ", ").
+    SL + "dovecot: imap-login: Login aborted: Connection closed (auth failed, 1 attempts in 2 "
+    "secs) (auth_failed): user=<alice@example.com>, method=PLAIN, rip=203.0.113.7, "
+    "lip=10.0.0.1, TLS, session=<abc>",
+    # Roundcube 1.6.11 rcmail.php log_login: "Failed login for %s from %s in session %s
+    # (error: %d)".
+    SL + "roundcube: <abcd1234> Failed login for alice@example.com from 203.0.113.5 in session "
+    "abcd1234abcd1234 (error: 0)",
+    # Pigeonhole 2.4.4 ext-reject.c act_reject_start "not sending reject message to <>".
+    SL + "dovecot: lmtp(alice@example.com)<4711><sEsSiOn>: sieve: msgid=<m@x.example>: "
+    "not sending reject message to <>",
+    # Exim deliver.c "==" (a deferral: the message is still queued).
+    EXIM + f"{EID} == carol@elsewhere.org R=dnslookup T=remote_smtp defer (-44) H=mx.elsewhere.org "
+    "[192.0.2.20]: SMTP error from remote mail server after RCPT TO:<carol@elsewhere.org>: 451 "
+    "4.7.1 Greylisted",
+]
+
+
+@pytest.mark.parametrize("line", NOT_COUNTED)
+def test_line_counts_nothing(line: str) -> None:
+    res = both(line)
+    assert res.status == "ignored", res
 
 
 # -- gaps: real lines misread or not counted ---------------------------------------------------
