@@ -424,8 +424,9 @@ GAPS = [
     # [remote_mta_smtp_response|[~%x|["queued as ([0-9A-Za-z]+)$"]|["%1"]|["%0"]]|/] — one
     # queue id per distinct re-injection, joined by "/" (amavis re-injects in several SMTP
     # transactions when recipients' copies differ, e.g. per-recipient spam tag levels).
-    # mailtally reads the first id only (amavis.py _token stops at "/"; parse_other.c):
-    # the second copy is not tied to the original message.
+    # mailtally reads the first id only (amavis.py _token stops at "/"; parse_other.c).
+    # No count changes in a joined after-queue flow tried (2 recipients, Passed SPAM, both
+    # joiners: 2 MessageIn spam=True): Postfix's smtp line to :10024 names each "queued as".
     pytest.param(
         SL + "amavis[1234]: (01234-05) Passed CLEAN {RelayedInbound}, [198.51.100.9]:41234 "
         "[198.51.100.9] <bob@remote.example> -> <alice@example.com>,<carol@example.com>, "
