@@ -378,7 +378,9 @@ def test_ignored(text: str) -> None:
         (f"{FILE} {NEW} ** alice@example.com without a colon", "exim delivery"),
         (f"{SYS} {NEW} ** : Unrouteable address", "exim delivery"),
         (
-            f"{FILE} H=(x) [198.51.100.9] F=<x@spam.example> rejected RCPT alice@example.com: x",
+            # a bare recipient cut off before its ": why" (a bare one with it is read:
+            # test_format_audit.py)
+            f"{FILE} H=(x) [198.51.100.9] F=<x@spam.example> rejected RCPT alice@example.com",
             "exim reject",
         ),
         (

@@ -1667,6 +1667,13 @@ class Joiner:
                 self._grow(m, _u8(top))
         if r.kind == "*>":
             return  # -N: not delivered
+        if to[:1] == ">":
+            # Exim's autoreply transport ("=> >to <top> R=… T=address_reply": deliver.c
+            # logs the address of an autoreply with ">"): a message sent on the
+            # top-level address's behalf, not one more delivery to it
+            if orig and r.kind in ("=>", "->"):
+                self._emit(Autoresponse(t, orig))
+            return
         remote = bool(r.ip) and "lmtp" not in r.transport.lower()
         if r.kind == "**":
             if not remote:  # a local mailbox refused it (over quota, no such user)

@@ -1014,6 +1014,13 @@ static int exim_delivery_rest(Joiner *j, jmsg *m, const fl_exim_delivery *r, int
     }
     if (r->kind == FL_EX_FAKE)
         return 0; /* -N: not delivered */
+    if (to.n > 0 && to.p[0] == '>') {
+        /* Exim's autoreply transport ("=> >to <top> R=... T=address_reply"): a message
+         * sent on the top-level address's behalf, not one more delivery to it */
+        if (truthy_s(orig) && (r->kind == FL_EX_DELIVERED || r->kind == FL_EX_MORE))
+            return join_emit(j, ev_autoresponse(t, orig));
+        return 0;
+    }
     int remote = r->ip.n > 0 && !contains_ci(r->transport, "lmtp");
     if (r->kind == FL_EX_FAILED) {
         if (remote) /* a remote server's refusal: not ours to count */

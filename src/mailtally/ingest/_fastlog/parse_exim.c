@@ -295,15 +295,22 @@ static int rejected(fl_str qid, fl_str text, fl_result *out) {
     if (!STARTS(what, "RCPT "))
         return R_EMPTY;
     what = from(what, 5);
-    if (!STARTS(what, "<"))
-        return R_NONE;
-    Py_ssize_t e = findc(what, '>', 0);
-    if (e < 0)
-        return R_NONE;
+    fl_str rcpt;
+    if (!STARTS(what, "<")) {
+        /* a recipient sent without angle brackets ("RCPT TO:a@b"), then ": why" */
+        Py_ssize_t c = FIND(what, ": ", 0);
+        if (c <= 0 || findc(sl(what, 0, c), ' ', 0) >= 0)
+            return R_NONE;
+        rcpt = sl(what, 0, c);
+    } else {
+        Py_ssize_t e = findc(what, '>', 0);
+        if (e < 0)
+            return R_NONE; /* (Exim logs at most 100 characters of the command: cut off) */
+        rcpt = sl(what, 1, e);
+    }
     fl_record *r = add_record(out, FL_REJECT);
     if (r == NULL)
         return R_FALLBACK;
-    fl_str rcpt = sl(what, 1, e);
     r->u.reject = (fl_reject){qid, fl_s(LIT("RCPT")), rcpt.n ? rcpt : FL_NONE, permanent, 0};
     return R_RECS;
 }

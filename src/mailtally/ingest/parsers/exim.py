@@ -347,7 +347,12 @@ def _rejected(qid: str | None, text: str) -> tuple[Reject, ...] | None:
         return ()  # MAIL, HELO/EHLO, connection, DATA, after DATA: no recipient named
     what = what[5:]
     if not what.startswith("<"):
-        return None
+        # a recipient sent without angle brackets ("RCPT TO:a@b", which Exim takes:
+        # smtp_in.c logs "RCPT %s" of the argument as sent), then ": why"
+        c = what.find(": ")
+        if c <= 0 or " " in what[:c]:
+            return None
+        return (Reject(qid, "RCPT", what[:c], permanent),)
     e = what.find(">")
     if e < 0:
         return None  # (Exim logs at most 100 characters of the command: cut off)
