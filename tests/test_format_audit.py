@@ -392,10 +392,6 @@ GAPS = [
         "(default: T (add header): [7.20/15.00] [BAYES_SPAM(5.10){99.9%;}]), len: 2345, "
         "time: 120.1ms, dns req: 12, digest: <0123abcd>",
         (SpamVerdict(QID, "spam", "rspamd"),),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="rspamd log with severity = true: read as an Exim line and ignored",
-        ),
         id="rspamd-severity-prefix",
     ),
     # rspamd 3.8+ `logging { json = true; }` (logger.c: '{"ts": %f, "pid": %P, "severity":

@@ -616,6 +616,12 @@ def _split(line: str) -> tuple[int, str, str, str, str, str] | None:
                 return None
             stamp = line[:sp]
             rest = line[sp + 1 :]
+            if rest.startswith("["):
+                # rspamd with `logging { severity = true; }` (3.0+, logger.c):
+                # "… [notice] #1234(normal) <tag>; …"
+                e = rest.find("] #", 1, 16)
+                if e > 1 and rest[1:e].isascii() and rest[1:e].isalpha():
+                    rest = rest[e + 2 :]
             if rest.startswith("#"):
                 sp2 = rest.find(" ")
                 tag = rest[1:sp2] if sp2 > 0 else rest[1:]

@@ -241,6 +241,16 @@ static int split(fl_str line, head *hd) {
             if (sp < 0)
                 return 0;
             fl_str stamp = sl(line, 0, sp), rest = from(line, sp + 1);
+            if (STARTS(rest, "[")) {
+                /* rspamd with `logging { severity = true; }` (3.0+, logger.c):
+                 * "… [notice] #1234(normal) <tag>; …" */
+                Py_ssize_t e = FIND(sl(rest, 0, 16), "] #", 1), i = 1;
+                while (e > 1 && i < e &&
+                       ((rest.p[i] >= 'a' && rest.p[i] <= 'z') || (rest.p[i] >= 'A' && rest.p[i] <= 'Z')))
+                    i++;
+                if (e > 1 && i == e)
+                    rest = from(rest, e + 2);
+            }
             if (STARTS(rest, "#")) {
                 Py_ssize_t sp2 = findc(rest, ' ', 0);
                 fl_str msg = sp2 > 0 ? from(rest, sp2 + 1) : sl(rest, 0, 0);
