@@ -211,6 +211,29 @@ def test_an_sso_token_does_not_outlive_its_one_call_through_authenticate(platfor
     )
 
 
+def test_an_sso_token_made_over_a_live_session_token_is_good_for_one_call(platform, call):
+    """An admin's generate_token with a chosen string that is already the user's
+    live (and cached) session token makes it an sso token: good for one call
+    from then on, here and in the store, not a session token any more."""
+    chosen = "bob-chosen-session-token-0123456789"
+    ok(call("authenticate", credentials=BOB, generate_session_token=True, token=chosen))
+    bob = token_of("bob@acme.com", chosen)
+    ok(call("get_user", credentials=bob, user="bob@acme.com"))  # (now cached)
+    ok(
+        call(
+            "generate_token",
+            credentials=ADMIN,
+            user="bob@acme.com",
+            reason="x",
+            type="sso",
+            oma=True,
+            token=chosen,
+        )
+    )
+    ok(call("get_user", credentials=bob, user="bob@acme.com"))
+    failed(call("get_user", credentials=bob, user="bob@acme.com"), 1)
+
+
 def test_a_users_chosen_session_token_is_not_anothers(platform, call):
     """A session token string chosen by one user works only for that user's
     name, never for another account that is handed the same string."""

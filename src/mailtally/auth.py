@@ -725,7 +725,15 @@ def do_generate_token(
     token = token or new_token()
     expires = ctx.now + hours * 3600
     ctx.q.drop_expired_tokens(ctx.now)
-    ctx.q.add_token(token_hash(t.name, token), t.company_id, t.name, expires, kind, t.id)
+    h = token_hash(t.name, token)
+    if ctx.q.token(h) is not None:
+        # A chosen string that is already one of the account's tokens: its row is
+        # made again as asked (kind, expiry), and every process, which may hold the
+        # old one in memory (a session token is kept; an sso must never be), reads
+        # the account's tokens again at its next request (found in review,
+        # session 13: an sso made over a live session token was good many times).
+        ctx.q.bump_credentials(t.name)
+    ctx.q.add_token(h, t.company_id, t.name, expires, kind, t.id)
     ctx.audit(
         t.company_id,
         "generate_token",
