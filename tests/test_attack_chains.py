@@ -282,6 +282,74 @@ def test_no_token_for_an_account_beyond_the_caller(platform, call, fresh_store, 
     failed(call("authenticate", credentials=token_of(user, "planted-token-0123456789")), 1)
 
 
+# -- tokens an admin made, after the admin lost the rights it made them with ------------------
+def _made_for_carol(call, maker: dict[str, str]) -> dict[str, str]:
+    """An oma token ``maker`` makes for carol@acme.net (a plain user of acme.net)."""
+    made = call("generate_token", credentials=maker, user="carol@acme.net", reason="x", oma=True)
+    return token_of("carol@acme.net", ok(made)["token"])
+
+
+def _carol(call, creds: dict[str, str]) -> dict[str, Any]:
+    return call("get_user", credentials=creds, user="carol@acme.net")
+
+
+def test_tokens_an_admin_made_go_when_it_is_deleted_on_every_process(
+    platform, call, fresh_store, monkeypatch
+):
+    """dadmin (domain admin of acme.net) makes a token for carol, then is deleted:
+    that token stops working at once, here and on another process that had it
+    cached (its poll held back); carol's own session token and the token the
+    company admin made for her keep working (migration 0016: tokens name their
+    maker).  Before, the deleted admin kept carol's power for up to 168 hours."""
+    carol = as_user("carol@acme.net")
+    ok(call("change_user", user="carol@acme.net", attributes={"password": PW}))
+    by_dadmin, by_admin = _made_for_carol(call, DADMIN), _made_for_carol(call, ADMIN)
+    own = session(call, carol)
+    monkeypatch.setattr(service_module, "POLL_SECONDS", 3600.0)
+    other_store = open_store(fresh_store.url)
+    try:
+        with TestClient(create_app(other_store, cheap_config(), FixedClock(NOW))) as other:
+            call2 = make_call(other, OPERATOR_CREDS)
+            for creds in (by_dadmin, by_admin, own):
+                ok(_carol(call2, creds))  # (now cached there)
+            ok(call("delete_user", credentials=ADMIN, user="dadmin@acme.net"))
+            for c in (call, call2):
+                failed(_carol(c, by_dadmin), 1)
+                ok(_carol(c, by_admin))
+                ok(_carol(c, own))
+    finally:
+        other_store.close()
+
+
+def test_tokens_an_admin_made_go_when_its_roles_are_taken_away(platform, call):
+    by_dadmin = _made_for_carol(call, DADMIN)
+    ok(_carol(call, by_dadmin))
+    ok(call("set_role", credentials=ADMIN, user="dadmin@acme.net", role="", object="acme.net"))
+    failed(_carol(call, by_dadmin), 1)
+    # granted again, the admin has its rights back, not the tokens it made before
+    ok(
+        call(
+            "set_role", credentials=ADMIN, user="dadmin@acme.net", role="domain", object="acme.net"
+        )
+    )
+    failed(_carol(call, by_dadmin), 1)
+
+
+def test_tokens_an_admin_made_go_with_a_domain_it_held_a_role_on(platform, call):
+    """A domain deleted takes its admins' roles there, and the tokens they made
+    (all of them, on the safe side: dadmin's for carol of acme.net too)."""
+    ok(
+        call(
+            "set_role", credentials=ADMIN, user="dadmin@acme.net", role="domain", object="spare.com"
+        )
+    )
+    by_dadmin, by_admin = _made_for_carol(call, DADMIN), _made_for_carol(call, ADMIN)
+    ok(call("delete_domain", credentials=ADMIN, domain="spare.com"))
+    failed(_carol(call, by_dadmin), 1)
+    ok(_carol(call, by_admin))
+    ok(_carol(call, DADMIN))  # its role over acme.net stands
+
+
 # -- domains deleted and restored ---------------------------------------------------------
 def test_a_deleted_domain_comes_back_without_the_roles_held_on_it(platform, call, fresh_store):
     """A company admin grants carol ``domain`` over spare.com and ``workgroup``

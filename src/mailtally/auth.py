@@ -733,7 +733,9 @@ def do_generate_token(
         # the account's tokens again at its next request (found in review,
         # session 13: an sso made over a live session token was good many times).
         ctx.q.bump_credentials(t.name)
-    ctx.q.add_token(h, t.company_id, t.name, expires, kind, t.id)
+    # (the maker is named: its tokens go when it loses the rights it made them with,
+    # migration 0016)
+    ctx.q.add_token(h, t.company_id, t.name, expires, kind, t.id, ctx.actor.user_id)
     ctx.audit(
         t.company_id,
         "generate_token",

@@ -973,15 +973,17 @@ class Queries:
             workgroup,
         )
 
-    def drop_roles_on_domain(self, company_id: int, domain_id: int) -> None:
+    def drop_roles_on_domain(self, company_id: int, domain_id: int) -> list[int]:
         """Drop the roles on a domain and its workgroups: by kind, id and company
-        (SPEC §2 rule 2), never by how anything is spelled."""
-        self._run(
+        (SPEC §2 rule 2), never by how anything is spelled; the accounts that
+        held them."""
+        rows = self._all(
             "DELETE FROM roles WHERE company_id = ? AND kind IN ('domain', 'workgroup') "
-            "AND object_id = ?",
+            "AND object_id = ? RETURNING user_id",
             company_id,
             domain_id,
         )
+        return sorted({int(r[0]) for r in rows})
 
     def clear_roles(self, user_id: int, company_id: int | None = None) -> None:
         """Drop every role of the account (of ``company_id``'s, when given: the
@@ -1007,20 +1009,41 @@ class Queries:
         expires: int,
         kind: str = "session",
         user_id: int | None = None,
+        made_by: int | None = None,
     ) -> None:
+        """Store a token; ``made_by``: the account of the admin that made it for
+        ``principal`` (generate_token; migration 0016), None for a session token
+        and an operator's."""
         self._run(
-            "INSERT INTO tokens (token_hash, company_id, principal, expires, kind, user_id) "
-            "VALUES (?, ?, ?, ?, ?, ?) "
+            "INSERT INTO tokens (token_hash, company_id, principal, expires, kind, user_id, "
+            "made_by) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (token_hash) DO UPDATE SET principal = excluded.principal, "
             "expires = excluded.expires, company_id = excluded.company_id, "
-            "kind = excluded.kind, user_id = excluded.user_id",
+            "kind = excluded.kind, user_id = excluded.user_id, made_by = excluded.made_by",
             token_hash,
             company_id,
             principal,
             expires,
             kind,
             user_id,
+            made_by,
         )
+
+    def drop_tokens_made_by(self, user_ids: Sequence[int]) -> int:
+        """Drop the tokens the accounts ``user_ids`` made for others (generate_token),
+        moving the credential version of every name they were made for (as
+        :meth:`drop_tokens_of`); the number dropped.  Called where a maker loses
+        the rights it made them with: deleted, its roles taken away, a domain it
+        held a role on deleted."""
+        dropped: set[str] = set()
+        n = 0
+        for uid in sorted(set(user_ids)):
+            rows = self._all("DELETE FROM tokens WHERE made_by = ? RETURNING principal", uid)
+            n += len(rows)
+            dropped.update(str(r[0]) for r in rows)
+        for name in sorted(dropped):
+            self.bump_credentials(name)
+        return n
 
     def consume_token(self, token_hash: str, now: int) -> tuple[str, int] | None:
         """Take a single-use token: (principal, expires) to exactly one caller,

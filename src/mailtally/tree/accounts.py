@@ -372,6 +372,8 @@ def do_delete_user(ctx: Ctx, name: str) -> Target:
         with UserChange(ctx.q, ctx.periods, t.id, since=ctx.now):
             _write_user(ctx, t.id, t.company_id, new, [], [])
         ctx.q.drop_tokens_of(t.name, t.id)
+        # and the tokens it made for others, with rights it no longer holds
+        ctx.q.drop_tokens_made_by([t.id])
     ctx.audit(t.company_id, "delete_user", t.name, {}, "user", t.id)
     return t
 
@@ -570,6 +572,8 @@ def do_set_roles(ctx: Ctx, name: str, role: str, objects: list[str]) -> Target:
         # its roles afresh, at its next request: taking an admin's roles away is
         # felt at once everywhere, not at each process's next poll of the tree)
         ctx.q.bump_credentials(t.name)
+        # and the tokens it made for others go with the rights it made them with
+        ctx.q.drop_tokens_made_by([t.id])
         detail: dict[str, Any] = {"role": ""}
         detail.update({"object": objects[0]} if single else {"objects": objects})
         ctx.audit(t.company_id, "set_role", t.name, detail, "user", t.id)

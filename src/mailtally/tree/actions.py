@@ -324,7 +324,9 @@ def do_delete_domain(ctx: Ctx, name: str) -> None:
         with UserChange(ctx.q, ctx.periods, u[0], since=ctx.now):
             ctx.q.purge_user(u[0], ctx.now)
     ctx.q.delete_domain(t.id, ctx.now)
-    ctx.q.drop_roles_on_domain(t.company_id, t.id)
+    # (the tokens the domain's admins made go with their rights there: a holder of
+    # roles elsewhere too loses all it made, on the safe side)
+    ctx.q.drop_tokens_made_by(ctx.q.drop_roles_on_domain(t.company_id, t.id))
     detail: dict[str, Any] = {"purged_users": len(users)}
     if dropped:
         detail["dropped_aliases"] = sorted(

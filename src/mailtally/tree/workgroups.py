@@ -62,8 +62,11 @@ def do_delete_workgroup(ctx: Ctx, domain: str, workgroup: str) -> None:
             f"workgroup '{workgroup}' still has {live} live users; move or delete them first",
         )
     reach = Obj("workgroup", d.company_id, domain_id=d.id, workgroup=workgroup)
-    for _, role in ctx.q.workgroup_role_holders(d.id, workgroup):
+    holders = ctx.q.workgroup_role_holders(d.id, workgroup)
+    for _, role in holders:
         if not covers(ctx.actor, role, reach):
             raise forbidden(f"take role {role} on '{d.name}/{workgroup}' away")
     ctx.q.drop_workgroup(d.id, workgroup)
+    # (the tokens its admins made go with their rights on it)
+    ctx.q.drop_tokens_made_by([uid for uid, _ in holders])
     ctx.audit(d.company_id, "delete_workgroup", f"{d.name}/{workgroup}", {})
