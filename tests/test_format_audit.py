@@ -507,13 +507,6 @@ def test_joined_exim_autoreply_is_an_autoresponse(which: str) -> None:
     assert [(e.user, e.count) for e in answered] == [("alice@example.com", 1)]
 
 
-@pytest.mark.parametrize("which", ["python", "c"])
-def test_joined_sieve_reject_what_mailtally_counts_today(which: str) -> None:
-    """Today's answer to a Pigeonhole ``reject`` (below), pinned: a non-spam receipt."""
-    joiner = Joiner() if which == "python" else _fastlog.Joiner()
-    assert _run(SIEVE_REJECT, joiner) == [MessageIn(_tj.T0 + 1, "bob@example.com", 2048)]
-
-
 #: Pigeonhole's reject (2.4.4 src/lib-sieve/ext-reject.c act_reject_commit:
 #: "rejected message from <%s> (%s)", after act_reject_start set *keep = FALSE: the
 #: message is not stored; the rejection goes back to the sender as a DSN, so Postfix
@@ -530,14 +523,10 @@ SIEVE_REJECT = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a sieve reject counts in_ham (SPEC: received = stored or forwarded; a message "
-    "rejected for the user is denied); dovecot.py ignores 'rejected message from' "
-    "(parse_other.c), join.py/join_handlers.c then count the LMTP delivery",
-)
 @pytest.mark.parametrize("which", ["python", "c"])
 def test_joined_sieve_reject_is_denied_not_received(which: str) -> None:
+    """A Pigeonhole ``reject`` logged before the LMTP delivery: the message is
+    neither stored nor forwarded, and refused for the user (SPEC §3: denied)."""
     joiner = Joiner() if which == "python" else _fastlog.Joiner()
     events = _run(SIEVE_REJECT, joiner)
     assert not [e for e in events if isinstance(e, MessageIn)]

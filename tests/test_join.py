@@ -6,6 +6,7 @@ import calendar
 import json
 from collections.abc import Iterable
 
+import msgspec
 import pytest
 
 from mailtally.events import (
@@ -382,6 +383,55 @@ def test_sieve_junk_logged_after_the_delivery() -> None:
         removed(2, q),
     ]
     assert run(lines) == [MessageIn(T0 + 1, "bob@example.com", 2048, True)]
+
+
+#: Pigeonhole's reject (2.4.4 ext-reject.c act_reject_commit: the message is not kept,
+#: the refusal goes back to the sender, and Postfix logs the LMTP delivery ``sent``)
+def _reject(msgid: str, user: str = "bob@example.com") -> str:
+    return dc(
+        1,
+        f"lmtp({user})<4242><Yn2LBZPxGFgFBgAA3AX0Sg>: sieve: msgid=<{msgid}>: "
+        "rejected message from <sender@example.org> (reject)",
+    )
+
+
+def test_sieve_reject_makes_the_delivery_denied() -> None:
+    """Neither stored nor forwarded, and refused for the user: denied (SPEC §3)."""
+    q = "4F2A1B2C5A"
+    lines = [*inbound(q, msgid="r1@example.org"), _reject("r1@example.org")]
+    lines += [lmtp(1, q, "bob@example.com"), removed(2, q)]
+    assert run(lines) == [MessageDenied(T0 + 1, "bob@example.com")]
+
+
+def test_sieve_reject_logged_after_the_delivery() -> None:
+    q = "4F2A1B2C5B"
+    lines = [*inbound(q, msgid="r2@example.org"), lmtp(1, q, "bob@example.com")]
+    lines += [_reject("r2@example.org"), removed(2, q)]
+    assert run(lines) == [MessageDenied(T0 + 1, "bob@example.com")]
+
+
+def test_sieve_reject_of_one_recipient_leaves_the_others_received() -> None:
+    q = "4F2A1B2C5C"
+    lines = [*inbound(q, msgid="r3@example.org", nrcpt=2), _reject("r3@example.org")]
+    lines += [lmtp(1, q, "carol@example.com"), lmtp(1, q, "bob@example.com"), removed(2, q)]
+    assert run(lines) == [
+        MessageIn(T0 + 1, "carol@example.com", 2048, False),
+        MessageDenied(T0 + 1, "bob@example.com"),
+    ]
+
+
+def test_a_sieve_reject_waiting_for_its_delivery_is_kept_in_the_state() -> None:
+    """The mark crosses a commit: saved with the joiner's state, read back, taken by
+    the delivery after (and a junk fileinto's mark is not one: its delivery is spam)."""
+    q = "4F2A1B2C5D"
+    first, parser = Joiner(), LineParser(reference=REF)
+    for line in [*inbound(q, msgid="r4@example.org"), _reject("r4@example.org")]:
+        assert not first.feed(parser.parse(line))
+    saved = msgspec.json.decode(msgspec.json.encode(first.state()))
+    second = Joiner.from_state(saved)
+    assert run([lmtp(1, q, "bob@example.com"), removed(2, q)], second) == [
+        MessageDenied(T0 + 1, "bob@example.com")
+    ]
 
 
 def test_sieve_inbox_is_not_spam() -> None:

@@ -331,6 +331,9 @@ def _session(response: str) -> str | None:
 
 #: Stages at which a rejection with a queue id ends the message (it is never queued).
 _FINAL_STAGES = frozenset({"END-OF-MESSAGE", "DATA", "BDAT", "header", "body"})
+#: where a sieve ``reject``'s marks in ``_pending_junk`` begin (a junk ``fileinto``'s
+#: begin with a user's address or "s:"; these never do)
+_REJECTED = "\0r\0"
 
 
 def _ip_of(relay: str) -> tuple[str, int | None]:
@@ -1400,15 +1403,21 @@ class Joiner:
                 self._grow(m, _u8(okey) + _u8(user))
                 self._emit(Forward(t, self._strip_ext(user)))
             return
-        entry = self._hold_local(m, tkey, to, orig, t)
-        if entry is None:
-            return
+        skey, hosts = "", ()
         if self._pending_junk:
             s = _session(r.response)
             network = bool(ip) and "/" not in ip and not _loopback(ip)
             hosts = self._relay_hosts(r.relay, ip) if network else ()
-            if self._junk_filed(m, to, "s:" + s if s is not None else "", hosts):
-                entry[3] = True
+            skey = "s:" + s if s is not None else ""
+            if self._junk_filed(m, to, skey, hosts, _REJECTED):
+                # a sieve reject logged before: not kept, refused for the user
+                self._hold_bounced(m, tkey, to, orig, t)
+                return
+        entry = self._hold_local(m, tkey, to, orig, t)
+        if entry is None:
+            return
+        if self._pending_junk and self._junk_filed(m, to, skey, hosts):
+            entry[3] = True
 
     # (what a delivery line holds, for Postfix's lines and Exim's alike)
 
@@ -1450,13 +1459,20 @@ class Joiner:
             entry[1] = orig
         return entry
 
-    def _junk_filed(self, m: _Msg, to: str, skey: str = "", hosts: Sequence[str] = ()) -> bool:
+    def _junk_filed(
+        self, m: _Msg, to: str, skey: str = "", hosts: Sequence[str] = (), mark: str = ""
+    ) -> bool:
         """Whether a sieve ``fileinto`` a junk folder of ``to`` logged before this
         delivery waits for this message (it is taken): keyed as _sieve keys it, by the
         user without extension and the Message-ID (``jkey``), or by the LMTP session
         (``skey``, "s:SESSION"), on this line's host and then on ``hosts`` (the
-        backends a network LMTP delivery names: module docstring, "Many hosts")."""
-        jkey = self._norm(to) + "\0" + m.msgid if m.msgid else ""
+        backends a network LMTP delivery names: module docstring, "Many hosts").
+        ``mark`` _REJECTED: a sieve ``reject`` instead, whose keys begin with it and
+        whose session key names the user too (an LMTP transaction of several
+        recipients is one session: a reject is one recipient's)."""
+        jkey = mark + self._norm(to) + "\0" + m.msgid if m.msgid else ""
+        if skey and mark:
+            skey = mark + skey + "\0" + self._norm(to)
         found = False
         for k in (skey, jkey):
             if k and self._tpop(self._pending_junk, self._k(k)) is not None:
@@ -1505,6 +1521,9 @@ class Joiner:
                 self._bounded(self._sieve_fwd, fkey, self.now)
             self._emit(Forward(t, r.user))
             return
+        if r.action == "reject":
+            self._sieve_reject(r, ukey, msgid)
+            return
         box = r.target.lower()
         if box not in self.junk_mailboxes:
             for sep in ("/", "."):
@@ -1529,6 +1548,40 @@ class Joiner:
             self._bounded(self._pending_junk, self._k(ukey + "\0" + msgid), self.now)
         if r.session:
             self._bounded(self._pending_junk, self._k("s:" + r.session), self.now)
+
+    def _sieve_reject(self, r: SieveAction, ukey: str, msgid: str) -> None:
+        """A Pigeonhole ``reject``: the message is not kept, and is refused for the
+        user (the refusal goes back as a DSN, so Postfix logs the LMTP delivery
+        ``sent``): its local delivery is a denial, not a receipt (SPEC §3).  The
+        delivery is found as a junk ``fileinto``'s is: logged before, by the
+        Message-ID (its receipt becomes a local failure); else marked for the one
+        to come among ``_pending_junk``'s marks, under keys of its own (_REJECTED)."""
+        if msgid:
+            m = self._delivered_in(self._k(msgid), ukey)
+            if m is None and self._host in self._own:
+                for h in self.own_hosts:
+                    if h != self._host:
+                        m = self._delivered_in(self._hk(h, msgid), ukey)
+                        if m is not None:
+                            break
+            if m is not None:
+                to, orig, t, _junk = m.locals.pop(ukey)
+                if ukey in m.bounced:
+                    self._grow(m, -(_u8(ukey) + _u8(to) + _u8(orig)))
+                else:
+                    m.bounced[ukey] = [to, orig, t]
+                return
+            self._bounded(self._pending_junk, self._k(_REJECTED + ukey + "\0" + msgid), self.now)
+        if r.session:
+            skey = _REJECTED + "s:" + r.session + "\0" + ukey
+            self._bounded(self._pending_junk, self._k(skey), self.now)
+
+    def _delivered_in(self, ikey: str, ukey: str) -> _Msg | None:
+        """The message in flight indexed by ``ikey``, if it holds a local delivery to
+        ``ukey``."""
+        qid = self._msgid_index.get(ikey)
+        m = self._msgs.get(qid) if qid else None
+        return m if m is not None and ukey in m.locals else None
 
     def _delivered(self, ikey: str, ukey: str) -> list[Any] | None:
         """The local delivery to ``ukey`` of the message in flight indexed by ``ikey``."""
@@ -1687,7 +1740,11 @@ class Joiner:
             else:
                 self._hold_relay(m, to, t)
             return
-        entry = self._hold_local(m, self._mailbox(to, orig), to, orig, t)
+        tkey = self._mailbox(to, orig)
+        if self._pending_junk and self._junk_filed(m, to, mark=_REJECTED):
+            self._hold_bounced(m, tkey, to, orig, t)  # a sieve reject logged before
+            return
+        entry = self._hold_local(m, tkey, to, orig, t)
         if entry is None:
             return
         if _spam_folder(r.router, r.transport):

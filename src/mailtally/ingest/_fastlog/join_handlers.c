@@ -398,35 +398,77 @@ static int pop_junk_on(Joiner *j, const fl_str *host, const tbuf *k, int *hit) {
     return rc;
 }
 
+/* join._REJECTED: where a sieve reject's marks in pending_junk begin (a junk fileinto's
+ * begin with a user's address or "s:"; these never do) */
+#define J_REJECTED "\0r\0"
+#define J_REJECTED_N 3
+
+/* out = J_REJECTED + k, and + "\0" + user when user is given (a session's key: an
+ * LMTP transaction of several recipients is one session, a reject is one recipient's);
+ * empty when k is */
+static int rejected_key(tbuf *out, const char *k, Py_ssize_t n, const tbuf *user) {
+    out->n = 0;
+    if (n == 0)
+        return 0;
+    Py_ssize_t un = user ? user->n + 1 : 0;
+    char *d = tb_reserve(out, J_REJECTED_N + n + un);
+    if (d == NULL)
+        return -1;
+    memcpy(d, J_REJECTED, J_REJECTED_N);
+    memcpy(d + J_REJECTED_N, k, (size_t)n);
+    if (user) {
+        d[J_REJECTED_N + n] = 0;
+        if (user->n)
+            memcpy(d + J_REJECTED_N + n + 1, user->p, (size_t)user->n);
+    }
+    out->n = J_REJECTED_N + n + un;
+    return 0;
+}
+
 /* _junk_filed: 1 if a sieve fileinto a junk folder of `to` logged before waits for this
  * message (it is taken), keyed as _sieve keys it: by the user without extension and the
  * Message-ID, or by the LMTP session (sk, "s:SESSION"; may be empty), on the line's host,
- * then on hosts hs[0..nh); 0 if not, -1 with an exception */
-static int junk_filed(Joiner *j, jmsg *m, fl_str to, const tbuf *sk, const tbuf *hs, int nh) {
-    tbuf jk, u;
+ * then on hosts hs[0..nh); 0 if not, -1 with an exception.  reject: a sieve reject's mark
+ * instead, its keys J_REJECTED + those. */
+static int junk_filed(Joiner *j, jmsg *m, fl_str to, const tbuf *sk, const tbuf *hs, int nh,
+                      int reject) {
+    tbuf jk, u, rj, rs;
     tb_init(&jk);
     tb_init(&u);
+    tb_init(&rj);
+    tb_init(&rs);
     int rc = -1, hit = 0;
-    if (truthy(&m->msgid) && (join_norm(j, to.p, to.n, &u) < 0 ||
-                              join_key(&jk, u.p, u.n, m->msgid.p, m->msgid.n) < 0))
+    if ((truthy(&m->msgid) || (reject && sk->n)) && join_norm(j, to.p, to.n, &u) < 0)
         goto out;
-    if (pop_junk_on(j, NULL, sk, &hit) < 0 || pop_junk_on(j, NULL, &jk, &hit) < 0)
+    if (truthy(&m->msgid) && join_key(&jk, u.p, u.n, m->msgid.p, m->msgid.n) < 0)
         goto out;
-    for (int i = 0; i < nh && (sk->n || jk.n); i++) {
+    const tbuf *s = sk, *k = &jk;
+    if (reject) {
+        if (rejected_key(&rj, jk.p, jk.n, NULL) < 0 || rejected_key(&rs, sk->p, sk->n, &u) < 0)
+            goto out;
+        s = &rs;
+        k = &rj;
+    }
+    if (pop_junk_on(j, NULL, s, &hit) < 0 || pop_junk_on(j, NULL, k, &hit) < 0)
+        goto out;
+    for (int i = 0; i < nh && (s->n || k->n); i++) {
         fl_str h = {hs[i].p, hs[i].n};
-        if (pop_junk_on(j, &h, sk, &hit) < 0 || pop_junk_on(j, &h, &jk, &hit) < 0)
+        if (pop_junk_on(j, &h, s, &hit) < 0 || pop_junk_on(j, &h, k, &hit) < 0)
             goto out;
     }
     rc = hit;
 out:
     tb_free(&jk);
     tb_free(&u);
+    tb_free(&rj);
+    tb_free(&rs);
     return rc;
 }
 
-/* The pending junk verdicts a local delivery takes (the end of _delivery) */
-static int delivery_junk(Joiner *j, jmsg *m, onode *entry, const fl_delivery *r, fl_str ip,
-                         fl_str to) {
+/* Whether a mark pending_junk holds for this local delivery is taken by it (the end of
+ * _delivery): a junk fileinto's, or (reject) a sieve reject's; 1, 0 or -1 */
+static int delivery_marked(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, fl_str to,
+                           int reject) {
     tbuf sk, hs[3];
     tb_init(&sk);
     for (int i = 0; i < 3; i++)
@@ -440,14 +482,12 @@ static int delivery_junk(Joiner *j, jmsg *m, onode *entry, const fl_delivery *r,
         if ((nh = relay_hosts(j, r->relay, ip, hs)) < 0)
             goto out;
     }
-    rc = junk_filed(j, m, to, &sk, hs, nh);
-    if (rc > 0)
-        entry->flag = 1;
+    rc = junk_filed(j, m, to, &sk, hs, nh, reject);
 out:
     tb_free(&sk);
     for (int i = 0; i < 3; i++)
         tb_free(&hs[i]);
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
 
 static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, int sent,
@@ -496,13 +536,24 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
         }
         return 0;
     }
+    if (j->pending_junk.n) {
+        int rejected = delivery_marked(j, m, r, ip, to, 1);
+        if (rejected)
+            /* a sieve reject logged before: not kept, refused for the user */
+            return rejected < 0 ? -1 : hold_bounced(j, m, k1, to, orig, t);
+    }
     onode *entry;
     if (hold_local(j, m, k1, to, orig, t, &entry) < 0)
         return -1;
     if (entry == NULL)
         return 0;
-    if (j->pending_junk.n)
-        return delivery_junk(j, m, entry, r, ip, to);
+    if (j->pending_junk.n) {
+        int junk = delivery_marked(j, m, r, ip, to, 0);
+        if (junk < 0)
+            return -1;
+        if (junk)
+            entry->flag = 1;
+    }
     return 0;
 }
 
@@ -612,6 +663,75 @@ static onode *delivered(Joiner *j, fl_str ik, const tbuf *ukey) {
     return em != NULL ? ot_get(&((jmsg *)em->val)->locals, ukey->p, ukey->n) : NULL;
 }
 
+/* _delivered_in: the message in flight indexed by ik, if it holds a local delivery to ukey */
+static jmsg *delivered_in(Joiner *j, fl_str ik, const tbuf *ukey) {
+    onode *ix = ot_get(&j->msgid_index, ik.p, ik.n);
+    const ostr *qid = ix ? ix->val : NULL;
+    onode *em = qid && truthy(qid) ? ot_get(&j->msgs, qid->p, qid->n) : NULL;
+    jmsg *m = em != NULL ? em->val : NULL;
+    return m != NULL && ot_get(&m->locals, ukey->p, ukey->n) != NULL ? m : NULL;
+}
+
+/* _sieve_reject: a Pigeonhole reject; the delivery logged before becomes a local
+ * failure (its node moves from locals to bounced), or a mark waits for the one to come */
+static int sieve_reject(Joiner *j, const fl_sieve *r, fl_str msgid, const tbuf *ukey, tbuf *k,
+                        tbuf *kb) {
+    tbuf rk;
+    tb_init(&rk);
+    int rc = -1;
+    fl_str pk;
+    if (msgid.n) {
+        fl_str ik;
+        if (join_k(j, msgid, kb, &ik) < 0)
+            goto out;
+        jmsg *m = delivered_in(j, ik, ukey);
+        if (m == NULL && set_has(&j->own_hosts, j->host.p, j->host.n)) {
+            /* on another of the platform's hosts, which handed it over (LMTP) */
+            for (onode *h = j->own_hosts.head; h != NULL && m == NULL; h = h->next) {
+                if (bytes_eq(h->key, h->klen, j->host.p, j->host.n))
+                    continue;
+                if (join_hk(j, (fl_str){h->key, h->klen}, msgid, kb, &ik) < 0)
+                    goto out;
+                m = delivered_in(j, ik, ukey);
+            }
+        }
+        if (m != NULL) {
+            onode *e = ot_get(&m->locals, ukey->p, ukey->n);
+            jlocal *v = e->val;
+            if (ot_get(&m->bounced, ukey->p, ukey->n) != NULL) {
+                join_grow(j, m, -(ukey->n + ostr_len(&v->to) + ostr_len(&v->orig)));
+            } else {
+                onode *b = ot_append(&m->bounced, ukey->p, ukey->n, e->hash);
+                if (b == NULL)
+                    goto out;
+                b->val = v; /* (moved: the same strings, the same weight) */
+                b->t = e->t;
+                b->flag = 0;
+                e->val = NULL;
+            }
+            ot_del(&m->locals, e);
+            rc = 0;
+            goto out;
+        }
+        if (join_key(k, ukey->p, ukey->n, msgid.p, msgid.n) < 0 ||
+            rejected_key(&rk, k->p, k->n, NULL) < 0 ||
+            join_k(j, (fl_str){rk.p, rk.n}, kb, &pk) < 0 ||
+            !join_bounded(j, &j->pending_junk, pk.p, pk.n, j->now))
+            goto out;
+    }
+    if (truthy_s(r->session)) {
+        if (join_key(k, NULL, 0, r->session.p, r->session.n) < 0 ||
+            rejected_key(&rk, k->p, k->n, ukey) < 0 ||
+            join_k(j, (fl_str){rk.p, rk.n}, kb, &pk) < 0 ||
+            !join_bounded(j, &j->pending_junk, pk.p, pk.n, j->now))
+            goto out;
+    }
+    rc = 0;
+out:
+    tb_free(&rk);
+    return rc;
+}
+
 static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf *k, tbuf *kb) {
     fl_str msgid = r->msgid;
     if (msgid.p == NULL || is_lit(msgid, "unspecified"))
@@ -631,6 +751,8 @@ static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf 
         }
         return join_emit(j, ev_forward(t, r->user.p, r->user.n));
     }
+    if (r->action == FL_SIEVE_REJECT)
+        return sieve_reject(j, r, msgid, ukey, k, kb);
     if (r->target.p == NULL || join_lower(r->target.p, r->target.n, k) < 0)
         return r->target.p == NULL ? 0 : -1;
     if (!junk_box(j, k))
@@ -1044,6 +1166,12 @@ static int exim_delivery_rest(Joiner *j, jmsg *m, const fl_exim_delivery *r, int
     }
     if (join_mailbox(j, to.p, to.n, truthy_s(orig), k1) < 0) /* k1 = tkey */
         return -1;
+    if (j->pending_junk.n) {
+        k2->n = 0; /* (no LMTP session: only the Message-ID, on this host) */
+        int rejected = junk_filed(j, m, to, k2, NULL, 0, 1);
+        if (rejected) /* a sieve reject logged before */
+            return rejected < 0 ? -1 : hold_bounced(j, m, k1, to, orig, t);
+    }
     onode *entry;
     if (hold_local(j, m, k1, to, orig, t, &entry) < 0)
         return -1;
@@ -1054,7 +1182,7 @@ static int exim_delivery_rest(Joiner *j, jmsg *m, const fl_exim_delivery *r, int
     } else if (j->pending_junk.n) {
         /* a sieve fileinto a junk folder logged before this line (Dovecot LMTP) */
         k2->n = 0; /* (no LMTP session: only the Message-ID, on this host) */
-        int jf = junk_filed(j, m, to, k2, NULL, 0);
+        int jf = junk_filed(j, m, to, k2, NULL, 0, 0);
         if (jf < 0)
             return -1;
         if (jf)

@@ -321,6 +321,7 @@ static int convert(PyObject *rec, int kind, fl_record *r, jside *side, jconv *cv
         fl_sieve *s = &r->u.sieve;
         s->action = eq_lit(F(1), "vacation")   ? FL_VACATION
                     : eq_lit(F(1), "redirect") ? FL_REDIRECT
+                    : eq_lit(F(1), "reject")   ? FL_SIEVE_REJECT
                                                : FL_FILEINTO; /* the reference's else branch */
         return conv_str(F(0), &s->user, 0, cv, "user") || conv_str(F(2), &s->target, 0, cv, "target") ||
                        conv_str(F(3), &s->msgid, 0, cv, "msgid") ||

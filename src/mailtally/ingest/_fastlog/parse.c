@@ -925,7 +925,7 @@ done:
 
 static PyObject *record_object(const fl_record *r) {
     static PyObject *const *verdicts[] = {NULL, &s_spam, &s_ham, &s_reject, &s_tempfail};
-    static PyObject *const *actions[] = {NULL, &s_vacation, &s_redirect, &s_fileinto};
+    static PyObject *const *actions[] = {NULL, &s_vacation, &s_redirect, &s_fileinto, &s_reject};
     switch (r->kind) {
     case FL_SMTPD_CLIENT: {
         const fl_smtpd_client *x = &r->u.smtpd_client;

@@ -142,6 +142,12 @@ static int parse_sieve(fl_str user, fl_str session, fl_str rest, fl_result *out)
         }
         return sieve(out, user, FL_FILEINTO, box, msgid, session);
     }
+    if (STARTS(body, "rejected message from <")) {
+        /* Pigeonhole's reject and ereject: not kept, and refused for the user */
+        Py_ssize_t e = findc(body, '>', 23);
+        fl_str target = e < 0 ? from(body, 23) : sl(body, 23, e);
+        return sieve(out, user, FL_SIEVE_REJECT, target, msgid, session);
+    }
     for (size_t i = 0; i < sizeof sieve_ignored / sizeof sieve_ignored[0]; i++)
         if (starts_n(body, sieve_ignored[i].s, sieve_ignored[i].n, 0))
             return R_EMPTY;

@@ -59,7 +59,7 @@ enum fl_kind {
 
 /* Literal-valued fields, as small enums (the Python strings in comments). */
 enum fl_service { FL_IMAP4 = 1, FL_POP3 };                          /* MailLogin.service */
-enum fl_sieve_action { FL_VACATION = 1, FL_REDIRECT, FL_FILEINTO }; /* SieveAction.action */
+enum fl_sieve_action { FL_VACATION = 1, FL_REDIRECT, FL_FILEINTO, FL_SIEVE_REJECT }; /* SieveAction.action */
 enum fl_verdict { FL_SPAM = 1, FL_HAM, FL_REJECT_VERDICT, FL_TEMPFAIL }; /* SpamVerdict.verdict:
                                                  "spam", "ham", "reject", "tempfail" */
 enum fl_quota_kind { FL_STORAGE = 1, FL_MESSAGE };                  /* QuotaRow.kind */

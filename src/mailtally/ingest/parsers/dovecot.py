@@ -65,14 +65,16 @@ class SieveAction:
     """A Pigeonhole action done for ``user`` (the LMTP/LDA recipient).
 
     ``action`` is ``vacation`` (``target`` = the address answered), ``redirect``
-    (``target`` = the address forwarded to) or ``fileinto`` (``target`` = the
-    mailbox).  ``msgid`` is the message's Message-ID (without ``<>``; may be
-    ``unspecified``) and ``session`` Dovecot's session id when logged — both let
-    the joiner find the Postfix delivery the action belongs to.
+    (``target`` = the address forwarded to), ``fileinto`` (``target`` = the
+    mailbox) or ``reject`` (``target`` = the sender refused: the message is not
+    stored, and refused for the user).  ``msgid`` is the message's Message-ID
+    (without ``<>``; may be ``unspecified``) and ``session`` Dovecot's session id
+    when logged — both let the joiner find the Postfix delivery the action
+    belongs to.
     """
 
     user: str
-    action: Literal["vacation", "redirect", "fileinto"]
+    action: Literal["vacation", "redirect", "fileinto", "reject"]
     target: str
     msgid: str = ""
     session: str = ""
@@ -198,6 +200,12 @@ def _parse_sieve(user: str, session: str, rest: str) -> tuple[SieveAction, ...] 
             if e > 0:
                 box = box[1:e]
         return (SieveAction(user, "fileinto", box, msgid, session),)
+    if body.startswith("rejected message from <"):
+        # Pigeonhole's reject and ereject (ext-reject.c: "rejected message from <%s>
+        # (%s)"): the message is not kept, and refused for the user
+        e = body.find(">", 23)
+        target = body[23:] if e < 0 else body[23:e]
+        return (SieveAction(user, "reject", target, msgid, session),)
     if body.startswith(_SIEVE_IGNORED):
         return ()
     return None
