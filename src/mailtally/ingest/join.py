@@ -1566,8 +1566,9 @@ class Joiner:
                             break
             if m is not None:
                 to, orig, t, _junk = m.locals.pop(ukey)
-                if ukey in m.bounced:
+                if ukey in m.bounced:  # (one recipient held less)
                     self._grow(m, -(_u8(ukey) + _u8(to) + _u8(orig)))
+                    self._rcpts -= 1
                 else:
                     m.bounced[ukey] = [to, orig, t]
                 return

@@ -973,17 +973,17 @@ class Queries:
             workgroup,
         )
 
-    def drop_roles_on_domain(self, company_id: int, domain_id: int) -> list[int]:
+    def drop_roles_on_domain(self, company_id: int, domain_id: int) -> list[tuple[int, str]]:
         """Drop the roles on a domain and its workgroups: by kind, id and company
-        (SPEC §2 rule 2), never by how anything is spelled; the accounts that
-        held them."""
+        (SPEC §2 rule 2), never by how anything is spelled; (account, role) of
+        each dropped."""
         rows = self._all(
             "DELETE FROM roles WHERE company_id = ? AND kind IN ('domain', 'workgroup') "
-            "AND object_id = ? RETURNING user_id",
+            "AND object_id = ? RETURNING user_id, role",
             company_id,
             domain_id,
         )
-        return sorted({int(r[0]) for r in rows})
+        return sorted({(int(r[0]), str(r[1])) for r in rows})
 
     def clear_roles(self, user_id: int, company_id: int | None = None) -> None:
         """Drop every role of the account (of ``company_id``'s, when given: the
@@ -1028,6 +1028,26 @@ class Queries:
             user_id,
             made_by,
         )
+
+    def bump_user_credentials(self, user_ids: Sequence[int]) -> None:
+        """:meth:`bump_credentials` of the accounts ``user_ids`` (by their own address)."""
+        for uid in sorted(set(user_ids)):
+            self._run(
+                f"{_BUMP_SELECT} 'n', address, 1 FROM users WHERE id = ? {_BUMP_CONFLICT}", uid
+            )
+
+    def drop_tokens_made_for(self, user_id: int) -> int:
+        """Drop the tokens admins made for the account ``user_id`` (generate_token):
+        when it is granted a role, the rights each maker had over it no longer
+        cover it (isolation rule 1 is checked as a token is made); its own session
+        tokens, and an operator's, stay.  Moves the version of the names dropped."""
+        rows = self._all(
+            "DELETE FROM tokens WHERE user_id = ? AND made_by IS NOT NULL RETURNING principal",
+            user_id,
+        )
+        for name in sorted({str(r[0]) for r in rows}):
+            self.bump_credentials(name)
+        return len(rows)
 
     def drop_tokens_made_by(self, user_ids: Sequence[int]) -> int:
         """Drop the tokens the accounts ``user_ids`` made for others (generate_token),

@@ -596,6 +596,9 @@ def do_set_roles(ctx: Ctx, name: str, role: str, objects: list[str]) -> Target:
             reach.workgroup or "",
         )
         granted.append(canonical)
+    # The tokens admins made for the account acted within its roles then: what
+    # their makers' rights covered need not cover it now (isolation rule 1).
+    ctx.q.drop_tokens_made_for(t.id)
     detail = {"role": role}
     detail.update({"object": granted[0]} if single else {"objects": granted})
     ctx.audit(t.company_id, "set_role", t.name, detail, "user", t.id)

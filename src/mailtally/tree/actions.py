@@ -324,9 +324,13 @@ def do_delete_domain(ctx: Ctx, name: str) -> None:
         with UserChange(ctx.q, ctx.periods, u[0], since=ctx.now):
             ctx.q.purge_user(u[0], ctx.now)
     ctx.q.delete_domain(t.id, ctx.now)
-    # (the tokens the domain's admins made go with their rights there: a holder of
-    # roles elsewhere too loses all it made, on the safe side)
-    ctx.q.drop_tokens_made_by(ctx.q.drop_roles_on_domain(t.company_id, t.id))
+    holders = ctx.q.drop_roles_on_domain(t.company_id, t.id)
+    # Every process reads the holders' roles again at their next request; the tokens
+    # the domain's admins made go with their rights there (only ``domain`` among the
+    # roles on a domain makes tokens; a holder of it elsewhere too loses all it made,
+    # on the safe side).
+    ctx.q.bump_user_credentials([uid for uid, _ in holders])
+    ctx.q.drop_tokens_made_by([uid for uid, role in holders if role == "domain"])
     detail: dict[str, Any] = {"purged_users": len(users)}
     if dropped:
         detail["dropped_aliases"] = sorted(

@@ -67,6 +67,7 @@ def do_delete_workgroup(ctx: Ctx, domain: str, workgroup: str) -> None:
         if not covers(ctx.actor, role, reach):
             raise forbidden(f"take role {role} on '{d.name}/{workgroup}' away")
     ctx.q.drop_workgroup(d.id, workgroup)
-    # (the tokens its admins made go with their rights on it)
-    ctx.q.drop_tokens_made_by([uid for uid, _ in holders])
+    # (every process reads the holders' roles again at their next request; a
+    # workgroup role makes no tokens, so none go with it)
+    ctx.q.bump_user_credentials([uid for uid, _ in holders])
     ctx.audit(d.company_id, "delete_workgroup", f"{d.name}/{workgroup}", {})

@@ -698,8 +698,9 @@ static int sieve_reject(Joiner *j, const fl_sieve *r, fl_str msgid, const tbuf *
         if (m != NULL) {
             onode *e = ot_get(&m->locals, ukey->p, ukey->n);
             jlocal *v = e->val;
-            if (ot_get(&m->bounced, ukey->p, ukey->n) != NULL) {
+            if (ot_get(&m->bounced, ukey->p, ukey->n) != NULL) { /* (one recipient held less) */
                 join_grow(j, m, -(ukey->n + ostr_len(&v->to) + ostr_len(&v->orig)));
+                j->held_rcpts--;
             } else {
                 onode *b = ot_append(&m->bounced, ukey->p, ukey->n, e->hash);
                 if (b == NULL)

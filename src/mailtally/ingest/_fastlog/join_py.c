@@ -388,9 +388,13 @@ static int convert(PyObject *rec, int kind, fl_record *r, jside *side, jconv *cv
     }
     case FL_EXIM_DELIVERY: {
         fl_exim_delivery *d = &r->u.exim_delivery;
-        /* the reference tests kind == "*>" and kind == "**"; any other is a delivery */
-        d->kind = eq_lit(F(1), "*>") ? FL_EX_FAKE : eq_lit(F(1), "**") ? FL_EX_FAILED
-                                                                         : FL_EX_DELIVERED;
+        /* the reference tests "*>", "**", and "=>" / "->" (an autoreply's delivery);
+         * any other marker is a delivery of another kind (">>": cutthrough) */
+        d->kind = eq_lit(F(1), "*>")   ? FL_EX_FAKE
+                  : eq_lit(F(1), "**") ? FL_EX_FAILED
+                  : eq_lit(F(1), "=>") ? FL_EX_DELIVERED
+                  : eq_lit(F(1), "->") ? FL_EX_MORE
+                                       : FL_EX_CUTTHROUGH;
         return conv_str(F(0), &d->qid, 0, cv, "qid") || conv_str(F(2), &d->to, 0, cv, "to") ||
                        conv_str(F(3), &d->orig, 1, cv, "orig") ||
                        conv_str(F(4), &d->router, 0, cv, "router") ||

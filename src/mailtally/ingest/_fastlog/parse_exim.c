@@ -299,9 +299,14 @@ static int rejected(fl_str qid, fl_str text, fl_result *out) {
     if (!STARTS(what, "<")) {
         /* a recipient sent without angle brackets ("RCPT TO:a@b"), then ": why" */
         Py_ssize_t c = FIND(what, ": ", 0);
-        if (c <= 0 || findc(sl(what, 0, c), ' ', 0) >= 0)
+        if (c <= 0)
             return R_NONE;
         rcpt = sl(what, 0, c);
+        for (Py_ssize_t i = 0; i < rcpt.n; i++) { /* no blank, control, ':', '<' or '>' */
+            unsigned char ch = (unsigned char)rcpt.p[i];
+            if (ch <= ' ' || ch == ':' || ch == '<' || ch == '>')
+                return R_NONE;
+        }
     } else {
         Py_ssize_t e = findc(what, '>', 0);
         if (e < 0)

@@ -350,9 +350,10 @@ def _rejected(qid: str | None, text: str) -> tuple[Reject, ...] | None:
         # a recipient sent without angle brackets ("RCPT TO:a@b", which Exim takes:
         # smtp_in.c logs "RCPT %s" of the argument as sent), then ": why"
         c = what.find(": ")
-        if c <= 0 or " " in what[:c]:
+        rcpt = what[:c]
+        if c <= 0 or any(ch <= " " or ch in ":<>" for ch in rcpt):
             return None
-        return (Reject(qid, "RCPT", what[:c], permanent),)
+        return (Reject(qid, "RCPT", rcpt, permanent),)
     e = what.find(">")
     if e < 0:
         return None  # (Exim logs at most 100 characters of the command: cut off)
