@@ -351,9 +351,11 @@ NOT_COUNTED = [
     # (error: %d)".
     SL + "roundcube: <abcd1234> Failed login for alice@example.com from 203.0.113.5 in session "
     "abcd1234abcd1234 (error: 0)",
-    # Pigeonhole 2.4.4 ext-reject.c act_reject_start "not sending reject message to <>".
+    # Pigeonhole 2.4.4 ext-reject.c act_reject_commit "not sending reject message (skipped)"
+    # (SIEVE_EXECUTE_FLAG_SKIP_RESPONSES: the keep stands).  Its "not sending reject message
+    # to <>" cancels the keep: a reject (test_join.py).
     SL + "dovecot: lmtp(alice@example.com)<4711><sEsSiOn>: sieve: msgid=<m@x.example>: "
-    "not sending reject message to <>",
+    "not sending reject message (skipped)",
     # Exim deliver.c "==" (a deferral: the message is still queued).
     EXIM + f"{EID} == carol@elsewhere.org R=dnslookup T=remote_smtp defer (-44) H=mx.elsewhere.org "
     "[192.0.2.20]: SMTP error from remote mail server after RCPT TO:<carol@elsewhere.org>: 451 "

@@ -403,6 +403,30 @@ def test_sieve_reject_makes_the_delivery_denied() -> None:
     assert run(lines) == [MessageDenied(T0 + 1, "bob@example.com")]
 
 
+@pytest.mark.parametrize(
+    ("text", "denied"),
+    [
+        ("not sending reject message to <>", True),
+        ("not sending reject message (would cause second response to sender)", True),
+        ("not sending reject message (skipped)", False),  # (2.4: the keep stands)
+    ],
+)
+def test_a_reject_that_sends_no_refusal_still_drops_the_message(text: str, denied: bool) -> None:
+    """Pigeonhole's ext-reject.c cancels the keep when it sends no refusal to a null
+    sender, or none a second time: denied as well; "skipped" keeps the message."""
+    q = "4F2A1B2C5E"
+    sieve = dc(
+        1, f"lmtp(bob@example.com)<4242><Yn2LBZPxGFgFBgAA3AX0Sg>: sieve: msgid=<r5@x.org>: {text}"
+    )
+    lines = [*inbound(q, msgid="r5@x.org"), sieve, lmtp(1, q, "bob@example.com"), removed(2, q)]
+    want = (
+        MessageDenied(T0 + 1, "bob@example.com")
+        if denied
+        else MessageIn(T0 + 1, "bob@example.com", 2048, False)
+    )
+    assert run(lines) == [want]
+
+
 def test_sieve_reject_logged_after_the_delivery() -> None:
     q = "4F2A1B2C5B"
     lines = [*inbound(q, msgid="r2@example.org"), lmtp(1, q, "bob@example.com")]

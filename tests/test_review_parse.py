@@ -37,6 +37,11 @@ LINES = [
     DC + "lmtp(bob@example.com): sieve: msgid="
     "<m@x>: reject action: rejected message from <s@x> (reject)",
     DC + "lmtp(12345, bob@example.com): sieve: msgid=<m@x>: rejected message from <",
+    DC + "lmtp(bob@example.com)<4242><S1>: sieve: msgid=<m@x>: not sending reject message to <>",
+    DC + "lmtp(bob@example.com)<4242><S1>: sieve: msgid=<m@x>: not sending reject message "
+    "(would cause second response to sender)",
+    DC
+    + "lmtp(bob@example.com)<4242><S1>: sieve: msgid=<m@x>: not sending reject message (skipped)",
 ]
 
 

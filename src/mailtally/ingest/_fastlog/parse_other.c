@@ -148,6 +148,10 @@ static int parse_sieve(fl_str user, fl_str session, fl_str rest, fl_result *out)
         fl_str target = e < 0 ? from(body, 23) : sl(body, 23, e);
         return sieve(out, user, FL_SIEVE_REJECT, target, msgid, session);
     }
+    /* dovecot.py _REJECTED_SILENTLY: the same reject without its refusal sent */
+    if (STARTS(body, "not sending reject message to <>") ||
+        STARTS(body, "not sending reject message (would cause second response to sender)"))
+        return sieve(out, user, FL_SIEVE_REJECT, fl_s(LIT("")), msgid, session);
     for (size_t i = 0; i < sizeof sieve_ignored / sizeof sieve_ignored[0]; i++)
         if (starts_n(body, sieve_ignored[i].s, sieve_ignored[i].n, 0))
             return R_EMPTY;

@@ -87,6 +87,13 @@ _LOGIN_SERVICES: dict[str, Literal["imap4", "pop3"]] = {
     "pop3-login": "pop3",
 }
 
+#: Pigeonhole's reject that sends no refusal but drops the message all the same
+#: (ext-reject.c act_reject_commit: ``*keep = FALSE``; "(skipped)" keeps it).
+_REJECTED_SILENTLY: tuple[str, ...] = (
+    "not sending reject message to <>",
+    "not sending reject message (would cause second response to sender)",
+)
+
 #: Sieve result lines that are understood but count nothing.
 _SIEVE_IGNORED: tuple[str, ...] = (
     "discarded",
@@ -206,6 +213,10 @@ def _parse_sieve(user: str, session: str, rest: str) -> tuple[SieveAction, ...] 
         e = body.find(">", 23)
         target = body[23:] if e < 0 else body[23:e]
         return (SieveAction(user, "reject", target, msgid, session),)
+    if body.startswith(_REJECTED_SILENTLY):
+        # the same reject without its refusal sent (a null sender, or a second one):
+        # ext-reject.c cancels the keep all the same
+        return (SieveAction(user, "reject", "", msgid, session),)
     if body.startswith(_SIEVE_IGNORED):
         return ()
     return None
