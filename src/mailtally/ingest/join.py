@@ -1534,16 +1534,9 @@ class Joiner:
         # A delivery into a junk folder: find it (sieve usually logs before Postfix's
         # delivery line; if after, the message is found by its Message-ID).
         if msgid:
-            entry = self._delivered(self._k(msgid), ukey)
-            if entry is None and self._host in self._own:
-                # on another of the platform's hosts, which handed it over (LMTP)
-                for h in self.own_hosts:
-                    if h != self._host:
-                        entry = self._delivered(self._hk(h, msgid), ukey)
-                        if entry is not None:
-                            break
-            if entry is not None:
-                entry[3] = True
+            m = self._delivered_to(msgid, ukey)
+            if m is not None:
+                m.locals[ukey][3] = True
                 return
             self._bounded(self._pending_junk, self._k(ukey + "\0" + msgid), self.now)
         if r.session:
@@ -1557,13 +1550,7 @@ class Joiner:
         Message-ID (its receipt becomes a local failure); else marked for the one
         to come among ``_pending_junk``'s marks, under keys of its own (_REJECTED)."""
         if msgid:
-            m = self._delivered_in(self._k(msgid), ukey)
-            if m is None and self._host in self._own:
-                for h in self.own_hosts:
-                    if h != self._host:
-                        m = self._delivered_in(self._hk(h, msgid), ukey)
-                        if m is not None:
-                            break
+            m = self._delivered_to(msgid, ukey)
             if m is not None:
                 to, orig, t, _junk = m.locals.pop(ukey)
                 if ukey in m.bounced:  # (one recipient held less)
@@ -1577,18 +1564,25 @@ class Joiner:
             skey = _REJECTED + "s:" + r.session + "\0" + ukey
             self._bounded(self._pending_junk, self._k(skey), self.now)
 
+    def _delivered_to(self, msgid: str, ukey: str) -> _Msg | None:
+        """The message in flight of Message-ID ``msgid`` that holds a local delivery to
+        ``ukey``: on this line's host, else on another of the platform's hosts, which
+        handed it over (LMTP)."""
+        m = self._delivered_in(self._k(msgid), ukey)
+        if m is None and self._host in self._own:
+            for h in self.own_hosts:
+                if h != self._host:
+                    m = self._delivered_in(self._hk(h, msgid), ukey)
+                    if m is not None:
+                        break
+        return m
+
     def _delivered_in(self, ikey: str, ukey: str) -> _Msg | None:
         """The message in flight indexed by ``ikey``, if it holds a local delivery to
         ``ukey``."""
         qid = self._msgid_index.get(ikey)
         m = self._msgs.get(qid) if qid else None
         return m if m is not None and ukey in m.locals else None
-
-    def _delivered(self, ikey: str, ukey: str) -> list[Any] | None:
-        """The local delivery to ``ukey`` of the message in flight indexed by ``ikey``."""
-        qid = self._msgid_index.get(ikey)
-        m = self._msgs.get(qid) if qid else None
-        return m.locals.get(ukey) if m is not None else None
 
     def _verdict(self, r: SpamVerdict, t: int) -> None:
         if r.verdict == "tempfail":

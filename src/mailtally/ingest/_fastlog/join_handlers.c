@@ -655,14 +655,6 @@ static int junk_box(Joiner *j, const tbuf *box) {
     return 0;
 }
 
-/* _delivered: the local delivery to ukey of the message in flight indexed by ik */
-static onode *delivered(Joiner *j, fl_str ik, const tbuf *ukey) {
-    onode *ix = ot_get(&j->msgid_index, ik.p, ik.n);
-    const ostr *qid = ix ? ix->val : NULL;
-    onode *em = qid && truthy(qid) ? ot_get(&j->msgs, qid->p, qid->n) : NULL;
-    return em != NULL ? ot_get(&((jmsg *)em->val)->locals, ukey->p, ukey->n) : NULL;
-}
-
 /* _delivered_in: the message in flight indexed by ik, if it holds a local delivery to ukey */
 static jmsg *delivered_in(Joiner *j, fl_str ik, const tbuf *ukey) {
     onode *ix = ot_get(&j->msgid_index, ik.p, ik.n);
@@ -670,6 +662,27 @@ static jmsg *delivered_in(Joiner *j, fl_str ik, const tbuf *ukey) {
     onode *em = qid && truthy(qid) ? ot_get(&j->msgs, qid->p, qid->n) : NULL;
     jmsg *m = em != NULL ? em->val : NULL;
     return m != NULL && ot_get(&m->locals, ukey->p, ukey->n) != NULL ? m : NULL;
+}
+
+/* _delivered_to: *out = the message in flight of Message-ID msgid that holds a local
+ * delivery to ukey, on the line's host, else on another of the platform's hosts, which
+ * handed it over (LMTP); NULL if none.  0, or -1 with an exception. */
+static int delivered_to(Joiner *j, fl_str msgid, const tbuf *ukey, tbuf *kb, jmsg **out) {
+    fl_str ik;
+    if (join_k(j, msgid, kb, &ik) < 0)
+        return -1;
+    jmsg *m = delivered_in(j, ik, ukey);
+    if (m == NULL && set_has(&j->own_hosts, j->host.p, j->host.n)) {
+        for (onode *h = j->own_hosts.head; h != NULL && m == NULL; h = h->next) {
+            if (bytes_eq(h->key, h->klen, j->host.p, j->host.n))
+                continue;
+            if (join_hk(j, (fl_str){h->key, h->klen}, msgid, kb, &ik) < 0)
+                return -1;
+            m = delivered_in(j, ik, ukey);
+        }
+    }
+    *out = m;
+    return 0;
 }
 
 /* _sieve_reject: a Pigeonhole reject; the delivery logged before becomes a local
@@ -681,20 +694,9 @@ static int sieve_reject(Joiner *j, const fl_sieve *r, fl_str msgid, const tbuf *
     int rc = -1;
     fl_str pk;
     if (msgid.n) {
-        fl_str ik;
-        if (join_k(j, msgid, kb, &ik) < 0)
+        jmsg *m;
+        if (delivered_to(j, msgid, ukey, kb, &m) < 0)
             goto out;
-        jmsg *m = delivered_in(j, ik, ukey);
-        if (m == NULL && set_has(&j->own_hosts, j->host.p, j->host.n)) {
-            /* on another of the platform's hosts, which handed it over (LMTP) */
-            for (onode *h = j->own_hosts.head; h != NULL && m == NULL; h = h->next) {
-                if (bytes_eq(h->key, h->klen, j->host.p, j->host.n))
-                    continue;
-                if (join_hk(j, (fl_str){h->key, h->klen}, msgid, kb, &ik) < 0)
-                    goto out;
-                m = delivered_in(j, ik, ukey);
-            }
-        }
         if (m != NULL) {
             onode *e = ot_get(&m->locals, ukey->p, ukey->n);
             jlocal *v = e->val;
@@ -762,22 +764,11 @@ static int sieve_rest(Joiner *j, const fl_sieve *r, int64_t t, tbuf *ukey, tbuf 
      * delivery line; if after, the message is found by its Message-ID). */
     fl_str pk;
     if (msgid.n) {
-        fl_str ik;
-        if (join_k(j, msgid, kb, &ik) < 0)
+        jmsg *m;
+        if (delivered_to(j, msgid, ukey, kb, &m) < 0)
             return -1;
-        onode *entry = delivered(j, ik, ukey);
-        if (entry == NULL && set_has(&j->own_hosts, j->host.p, j->host.n)) {
-            /* on another of the platform's hosts, which handed it over (LMTP) */
-            for (onode *h = j->own_hosts.head; h != NULL && entry == NULL; h = h->next) {
-                if (bytes_eq(h->key, h->klen, j->host.p, j->host.n))
-                    continue;
-                if (join_hk(j, (fl_str){h->key, h->klen}, msgid, kb, &ik) < 0)
-                    return -1;
-                entry = delivered(j, ik, ukey);
-            }
-        }
-        if (entry != NULL) {
-            entry->flag = 1;
+        if (m != NULL) {
+            ot_get(&m->locals, ukey->p, ukey->n)->flag = 1;
             return 0;
         }
         if (join_key(k, ukey->p, ukey->n, msgid.p, msgid.n) < 0 ||
