@@ -741,9 +741,7 @@ class Queries:
     def set_password_hash(self, user_id: int, password_hash: str | None) -> None:
         self._run("UPDATE users SET password_hash = ? WHERE id = ?", password_hash, user_id)
         # every process's cached credentials of the account stop at their next use
-        self._run(
-            f"{_BUMP_SELECT} 'n', address, 1 FROM users WHERE id = ? {_BUMP_CONFLICT}", user_id
-        )
+        self.bump_user_credentials([user_id])
 
     def purge_user(self, user_id: int, now: int) -> None:
         with self._recount(user_id):
@@ -1041,13 +1039,7 @@ class Queries:
         when it is granted a role, the rights each maker had over it no longer
         cover it (isolation rule 1 is checked as a token is made); its own session
         tokens, and an operator's, stay.  Moves the version of the names dropped."""
-        rows = self._all(
-            "DELETE FROM tokens WHERE user_id = ? AND made_by IS NOT NULL RETURNING principal",
-            user_id,
-        )
-        for name in sorted({str(r[0]) for r in rows}):
-            self.bump_credentials(name)
-        return len(rows)
+        return self._drop_tokens("user_id = ? AND made_by IS NOT NULL", user_id)
 
     def drop_tokens_made_by(self, user_ids: Sequence[int]) -> int:
         """Drop the tokens the accounts ``user_ids`` made for others (generate_token),
@@ -1055,15 +1047,10 @@ class Queries:
         :meth:`drop_tokens_of`); the number dropped.  Called where a maker loses
         the rights it made them with: deleted, its roles taken away, a domain it
         held a role on deleted."""
-        dropped: set[str] = set()
-        n = 0
-        for uid in sorted(set(user_ids)):
-            rows = self._all("DELETE FROM tokens WHERE made_by = ? RETURNING principal", uid)
-            n += len(rows)
-            dropped.update(str(r[0]) for r in rows)
-        for name in sorted(dropped):
-            self.bump_credentials(name)
-        return n
+        ids = sorted(set(user_ids))
+        if not ids:
+            return 0
+        return self._drop_tokens(f"made_by IN ({', '.join('?' * len(ids))})", *ids)
 
     def consume_token(self, token_hash: str, now: int) -> tuple[str, int] | None:
         """Take a single-use token: (principal, expires) to exactly one caller,
@@ -1087,16 +1074,15 @@ class Queries:
         transaction.
         """
         if user_id is None:
-            rows = self._all(
-                "DELETE FROM tokens WHERE principal = ? RETURNING principal", principal
-            )
-        else:
-            rows = self._all(
-                "DELETE FROM tokens WHERE principal = ? OR user_id = ? RETURNING principal",
-                principal,
-                user_id,
-            )
-        for name in sorted({principal, *(str(r[0]) for r in rows)}):
+            return self._drop_tokens("principal = ?", principal, also=principal)
+        return self._drop_tokens("principal = ? OR user_id = ?", principal, user_id, also=principal)
+
+    def _drop_tokens(self, where: str, *args: Any, also: str | None = None) -> int:
+        """Delete the tokens ``where`` says; every name they were issued to (and
+        ``also``) gets a new credential version; the number deleted."""
+        rows = self._all(f"DELETE FROM tokens WHERE {where} RETURNING principal", *args)
+        names = {str(r[0]) for r in rows} | ({also} if also is not None else set())
+        for name in sorted(names):
             self.bump_credentials(name)
         return len(rows)
 
