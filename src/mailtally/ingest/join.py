@@ -1470,9 +1470,10 @@ class Joiner:
         ``mark`` _REJECTED: a sieve ``reject`` instead, whose keys begin with it and
         whose session key names the user too (an LMTP transaction of several
         recipients is one session: a reject is one recipient's)."""
-        jkey = mark + self._norm(to) + "\0" + m.msgid if m.msgid else ""
+        user = self._norm(to) if m.msgid or (skey and mark) else ""
+        jkey = mark + user + "\0" + m.msgid if m.msgid else ""
         if skey and mark:
-            skey = mark + skey + "\0" + self._norm(to)
+            skey = mark + skey + "\0" + user
         found = False
         for k in (skey, jkey):
             if k and self._tpop(self._pending_junk, self._k(k)) is not None:

@@ -465,24 +465,42 @@ out:
     return rc;
 }
 
-/* Whether a mark pending_junk holds for this local delivery is taken by it (the end of
- * _delivery): a junk fileinto's, or (reject) a sieve reject's; 1, 0 or -1 */
-static int delivery_marked(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, fl_str to,
-                           int reject) {
+/* The end of _delivery: the local receipt of `to` (tkey: its key), unless a sieve
+ * reject logged before makes it a local failure; a junk fileinto's mark makes it spam.
+ * The marks' keys (the LMTP session, the relay's hosts) are made once, for both. */
+static int delivery_local(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, fl_str to,
+                          fl_str orig, int64_t t, const tbuf *tkey) {
     tbuf sk, hs[3];
     tb_init(&sk);
     for (int i = 0; i < 3; i++)
         tb_init(&hs[i]);
     int rc = -1, nh = 0;
-    fl_str s;
-    if (join_session(r->response, &s) && join_key(&sk, NULL, 0, s.p, s.n) < 0)
-        goto out;
-    if (ip.n && !memchr(ip.p, '/', (size_t)ip.n) && !join_loopback(ip.p, ip.n)) {
-        /* LMTP over the network: the sieve line is the backend's, named by the relay */
-        if ((nh = relay_hosts(j, r->relay, ip, hs)) < 0)
+    if (j->pending_junk.n) {
+        fl_str s;
+        if (join_session(r->response, &s) && join_key(&sk, NULL, 0, s.p, s.n) < 0)
             goto out;
+        if (ip.n && !memchr(ip.p, '/', (size_t)ip.n) && !join_loopback(ip.p, ip.n)) {
+            /* LMTP over the network: the sieve line is the backend's, named by the relay */
+            if ((nh = relay_hosts(j, r->relay, ip, hs)) < 0)
+                goto out;
+        }
+        int rejected = junk_filed(j, m, to, &sk, hs, nh, 1);
+        if (rejected) { /* a sieve reject logged before: not kept, refused for the user */
+            rc = rejected < 0 ? -1 : hold_bounced(j, m, tkey, to, orig, t);
+            goto out;
+        }
     }
-    rc = junk_filed(j, m, to, &sk, hs, nh, reject);
+    onode *entry;
+    if (hold_local(j, m, tkey, to, orig, t, &entry) < 0)
+        goto out;
+    rc = 0;
+    if (entry != NULL && j->pending_junk.n) {
+        int junk = junk_filed(j, m, to, &sk, hs, nh, 0);
+        if (junk < 0)
+            rc = -1;
+        else if (junk)
+            entry->flag = 1;
+    }
 out:
     tb_free(&sk);
     for (int i = 0; i < 3; i++)
@@ -536,25 +554,7 @@ static int delivery_rest(Joiner *j, jmsg *m, const fl_delivery *r, fl_str ip, in
         }
         return 0;
     }
-    if (j->pending_junk.n) {
-        int rejected = delivery_marked(j, m, r, ip, to, 1);
-        if (rejected)
-            /* a sieve reject logged before: not kept, refused for the user */
-            return rejected < 0 ? -1 : hold_bounced(j, m, k1, to, orig, t);
-    }
-    onode *entry;
-    if (hold_local(j, m, k1, to, orig, t, &entry) < 0)
-        return -1;
-    if (entry == NULL)
-        return 0;
-    if (j->pending_junk.n) {
-        int junk = delivery_marked(j, m, r, ip, to, 0);
-        if (junk < 0)
-            return -1;
-        if (junk)
-            entry->flag = 1;
-    }
-    return 0;
+    return delivery_local(j, m, r, ip, to, orig, t, k1);
 }
 
 static int join_delivery(Joiner *j, const fl_delivery *r, int64_t t) {
