@@ -491,6 +491,23 @@ def test_demo_platform_is_consistent(run, tmp_path):
         store.close()
 
 
+def test_demo_into_a_store_that_holds_it_says_so(run, store_url):
+    """A second ``demo`` into the same store is refused with a sentence: on SQLite
+    (without --force) before it opens the file; on PostgreSQL, which --force does
+    not empty, by the demo company's create_only (it was a traceback)."""
+    first = run("demo", "--db", store_url)
+    assert first.exit_code == 0, first.output
+    again = run("demo", "--db", store_url, "--force")
+    if store_url.startswith("sqlite"):  # --force replaced the file: a new demo
+        assert again.exit_code == 0, again.output
+        again = run("demo", "--db", store_url)
+        assert again.exit_code == 1 and "--force" in again.output
+    else:
+        assert again.exit_code == 1 and isinstance(again.exception, SystemExit), again
+        assert "company 'Example Hosting' already exists" in again.output
+        assert "a new --db" in again.output
+
+
 # -- migrate -------------------------------------------------------------------------
 
 

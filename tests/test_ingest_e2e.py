@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shlex
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -345,6 +346,24 @@ def no_environment(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
+def synth_command(runner: CliRunner, out: Path, db: str, *args: str):
+    """``mailtally synth --out OUT --db DB ARGS``: (its result, truth.json, platform.json)."""
+    res = runner.invoke(main, ["synth", "--out", str(out), "--db", db, *args])
+    assert res.exit_code == 0, res.output
+    truth = json.loads((out / "truth.json").read_text())
+    return res, truth, json.loads((out / "platform.json").read_text())
+
+
+def check_url_against_truth(db: str, truth: dict[str, Any], platform: dict[str, Any]) -> None:
+    """:func:`check_against_truth` of the store at ``db`` (an operator added to ask it)."""
+    store = open_store(db)
+    try:
+        add_operator(store, hasher_for(cheap_config()), OPERATOR, OPERATOR_PASSWORD)
+        check_against_truth(store, truth, platform)
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("mta", ["postfix", "exim"])
 def test_through_the_commands(store_url: str, tmp_path, no_environment, mta) -> None:
     """The same through ``mailtally synth`` and ``mailtally ingest``, across a new year
@@ -353,28 +372,46 @@ def test_through_the_commands(store_url: str, tmp_path, no_environment, mta) -> 
     db = store_url
     out = tmp_path / "logs"
     runner = CliRunner()
-    res = runner.invoke(
-        main,
-        ["synth", "--mta", mta, "--out", str(out), "--lines", str(lines), "--days", str(days),
-         "--seed", str(seed), "--start", start.isoformat(), "--db", db],
+    res, truth, platform = synth_command(
+        runner, out, db, "--mta", mta, "--lines", str(lines), "--days", str(days),
+        "--seed", str(seed), "--start", start.isoformat(),
     )  # fmt: skip
-    assert res.exit_code == 0, res.output
     assert "truth.json" in res.output
-    truth = json.loads((out / "truth.json").read_text())
-    platform = json.loads((out / "platform.json").read_text())
     files = [str(out / f) for f in truth["files"]]
     res = runner.invoke(main, ["ingest", "--db", db, "--quiet", *files])
     assert res.exit_code == 0, res.output
     assert f"{truth['lines']:,} lines read" in res.output
-    store = open_store(db)
-    try:
-        add_operator(store, hasher_for(cheap_config()), OPERATOR, OPERATOR_PASSWORD)
-        check_against_truth(store, truth, platform)
-    finally:
-        store.close()
+    check_url_against_truth(db, truth, platform)
     # a second synth into the same store refuses to touch the platform it made
     res = runner.invoke(main, ["synth", "--out", str(tmp_path / "again"), "--db", db])
     assert res.exit_code != 0 and "new --db" in res.output, res.output
+
+
+def test_synth_of_several_hosts_says_how_to_read_it(store_url: str, tmp_path, no_environment):
+    """``synth --hosts N`` prints what the reader must be told: its own hosts (for the
+    configuration) and its webmail hosts, in the ``next:`` command it prints.  Read as
+    printed, the counts are the truth (without the webmail hosts, the webmail's IMAP
+    logins to the other hosts counted as the users' own)."""
+    seed, _lines, _days, start, _hosts = RUNS[2]
+    db = store_url
+    runner = CliRunner()
+    res, truth, platform = synth_command(
+        runner, tmp_path / "logs", db, "--mta", "exim", "--hosts", "2", "--lines", "3000",
+        "--days", "2", "--seed", str(seed), "--start", start.isoformat(),
+    )  # fmt: skip
+    said = dict(line.split(": ", 1) for line in res.output.splitlines() if ": " in line)
+    own = said["own hosts (tell the reader, [site] own_hosts)"].split(", ")
+    assert own == truth["own_hosts"]
+    config = tmp_path / "mailtally.toml"
+    config.write_text(f"[site]\nown_hosts = {json.dumps(own)}\n")
+    command = shlex.split(said["next"])
+    assert command[:2] == ["mailtally", "ingest"] and "--webmail-host" in command
+    assert {command[i + 1] for i, a in enumerate(command) if a == "--webmail-host"} == set(
+        truth["webmail_hosts"]
+    )
+    res = runner.invoke(main, ["--config", str(config), *command[1:], "--db", db, "--quiet"])
+    assert res.exit_code == 0, res.output
+    check_url_against_truth(db, truth, platform)
 
 
 def test_synth_needs_a_utc_store(tmp_path) -> None:

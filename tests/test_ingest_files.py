@@ -216,6 +216,17 @@ def test_a_corrupt_or_unreadable_file_is_reported_not_fatal(store: Store, tmp_pa
     assert totals(store) == expected(lines)
 
 
+def test_a_missing_file_is_named_in_the_report(store: Store, tmp_path: Path) -> None:
+    """A file named but absent (a typo, a glob that matched nothing) is said, as one
+    that cannot be opened is; the others are read all the same."""
+    lines = traffic(10)
+    write(tmp_path / "mail.log", lines)
+    missing = tmp_path / "mail.log.1"
+    report = ingest(store, missing, tmp_path / "mail.log")
+    assert report.damaged == {str(missing): "not readable: no such file"}
+    assert totals(store) == expected(lines)
+
+
 def test_compressed_files_are_closed_when_read(store: Store, tmp_path: Path) -> None:
     """...not when the batch that read them is committed (a run names many)."""
     paths = [str(gz(tmp_path / f"m{i}.gz", f"{i}\n".encode() * 10)) for i in range(30)]

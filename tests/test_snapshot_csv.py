@@ -117,6 +117,10 @@ def test_the_command_line_writes_the_same_csv(platform, call, client, fresh_stor
     assert bad.exit_code != 0 and "date" in bad.output
     user = runner.invoke(main, [*args[:3], "--object", "carol@acme.net", "--date", month])
     assert user.exit_code != 0 and "company or a domain" in user.output
+    # a folder that does not exist is said, not a traceback
+    nowhere = runner.invoke(main, [*args, "--date", month, "-o", str(tmp_path / "no" / "x.csv")])
+    assert nowhere.exit_code == 1 and isinstance(nowhere.exception, SystemExit), nowhere
+    assert "--output: cannot write" in nowhere.output and "no" in nowhere.output
     assert not list(tmp_path.glob("*.part"))
 
 

@@ -257,6 +257,7 @@ def demo(ctx: click.Context, db: str | None, timezone: str | None, force: bool) 
     from rich.table import Table
 
     from mailtally.demo import build_demo
+    from mailtally.errors import OMAError
 
     config = _config(ctx, db=db, timezone=timezone)
     if config.db.startswith("sqlite:///"):
@@ -268,9 +269,16 @@ def demo(ctx: click.Context, db: str | None, timezone: str | None, force: bool) 
                 p.unlink()
     store = open_configured(config, create=True)
     console = Console()
-    with console.status("building the demo platform…"):
-        logins = build_demo(store, Periods(config.timezone), _hasher(config), Clock().now())
-    store.close()
+    try:
+        with console.status("building the demo platform…"):
+            logins = build_demo(store, Periods(config.timezone), _hasher(config), Clock().now())
+    except OMAError as exc:  # (a PostgreSQL store, which --force does not empty)
+        raise click.ClickException(
+            f"cannot build the demo in this store ({exc.message}); "
+            "demo needs a store without it (a new --db)"
+        ) from None
+    finally:
+        store.close()
     table = Table(title="demo logins")
     for col in ("user", "password", "role"):
         table.add_column(col)
@@ -418,6 +426,13 @@ def snapshot(
                 part.replace(output)  # type: ignore[arg-type]
     except OMAError as exc:
         raise click.ClickException(exc.message) from None
+    except OSError as exc:
+        if part is None:  # (standard output: a closed pipe is not the file's fault)
+            raise
+        # a folder that does not exist, a full disk: said, not a traceback
+        raise click.ClickException(
+            f"--output: cannot write {output}: {exc.strerror or exc}"
+        ) from None
     finally:
         if part is not None:
             part.unlink(missing_ok=True)
@@ -843,11 +858,19 @@ def synth(
         click.echo(f"  {path}")
     click.echo(f"  {result.platform}")
     click.echo(f"  {result.truth}")
+    flags = ""
     if hosts > 1:
-        own = msgspec.json.decode(result.truth.read_bytes())["own_hosts"]
+        truth = msgspec.json.decode(result.truth.read_bytes())
+        own = truth["own_hosts"]
         click.echo(f"own hosts (tell the reader, [site] own_hosts): {', '.join(own)}")
+        # the webmail logs in to the other hosts' IMAP from the first host's address:
+        # read without it, those logins would count as users' own
+        webmail = truth["webmail_hosts"]
+        click.echo(f"webmail hosts ([site] webmail_hosts, or --webmail-host as below): "
+                   f"{', '.join(webmail)}")  # fmt: skip
+        flags = "".join(f" --webmail-host {h}" for h in webmail)
     files = " ".join(str(p) for p in result.files)
-    click.echo(f"next: mailtally ingest --db {without_password(config.db)} {files}")
+    click.echo(f"next: mailtally ingest --db {without_password(config.db)}{flags} {files}")
 
 
 @main.command()

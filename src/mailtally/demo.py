@@ -73,7 +73,8 @@ def build_demo(
 
     with store.write() as q:
         ctx = Ctx(q, periods, now, operator, client="mailtally demo")
-        do_change_company(ctx, COMPANY, {"createtime": rfc(start)}, False)
+        # create_only: a store that holds the demo already is error 7, not a half-made one
+        do_change_company(ctx, COMPANY, {"createtime": rfc(start)}, True)
         for d in DOMAINS:
             do_change_domain(ctx, d, COMPANY, {"createtime": rfc(start)}, False)
         do_change_domain(ctx, "example.org", None, {"quota": 5 * 2**30}, False)

@@ -1051,6 +1051,10 @@ class Ingester:
             src = self.open_source(path)
             self.report.files.append(path)
             if src is None:
+                if not os.path.lexists(path):
+                    # named but absent (a typo, a glob that matched nothing): said in
+                    # the summary, as a file that cannot be opened is (README)
+                    self.report.damaged.setdefault(path, "not readable: no such file")
                 continue
             src.read_ahead()
             try:
