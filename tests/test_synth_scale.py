@@ -87,6 +87,8 @@ def test_bad_scale_options_are_refused(sqlite_store, tmp_path, kwargs, message) 
         (["--lines-per-account-day", "0"], 2, "x>0"),
         (["--history-days", "1001"], 2, "0<=x<=1000"),
         (["--companies", "2"], 1, "go together"),
+        (["--companies", "1", "--domains", "1", "--accounts-per-domain", "3"], 1, "8 to 1,000,000"),
+        (["--users", "8", "--hosts", "9"], 1, "one per host"),
     ],
 )
 def test_cli_refuses_bad_scale_options(tmp_path, args, code, message) -> None:
@@ -94,6 +96,9 @@ def test_cli_refuses_bad_scale_options(tmp_path, args, code, message) -> None:
     result = CliRunner().invoke(main, ["synth", "--db", db, "--out", str(tmp_path / "o"), *args])
     assert result.exit_code == code, result.output
     assert message in result.output
+    # refused before the store was opened: no new, empty store left behind
+    # (which every other command would then take for a store)
+    assert not list(tmp_path.glob("cli.sqlite3*"))
 
 
 def test_scale_platform_has_exactly_the_counts_asked(store, tmp_path) -> None:

@@ -825,9 +825,17 @@ def synth(
     Also writes platform.json and truth.json (the true totals per user and day);
     ingest the files in the order truth.json lists them.
     """
-    from mailtally.synth import SynthError, synthesize
+    from mailtally.synth import SynthError, check_options, synthesize
 
     config = _config(ctx, db=db)
+    try:  # before the store is opened: a refused run makes no new store
+        check_options(lines=lines, days=days, users=users, hosts=hosts, mta=mta,
+                      companies=companies, domains=domains,
+                      accounts_per_domain=accounts_per_domain,
+                      lines_per_account_day=lines_per_account_day,
+                      history_days=history_days)  # fmt: skip
+    except SynthError as exc:
+        raise click.ClickException(str(exc)) from None
     store = open_configured(config, create=True)
     try:
         result = synthesize(store, Path(out_dir), lines=lines, days=days, seed=seed, users=users,

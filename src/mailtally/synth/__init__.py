@@ -185,7 +185,7 @@ from .scenarios import (
 from .scenarios_exim import SCENARIOS_EXIM, TOUR_EXIM, EximTraffic
 from .truth import LASTS, METRICS, truth_json
 
-__all__ = ["LASTS", "METRICS", "MTAS", "SynthError", "SynthResult", "synthesize"]
+__all__ = ["LASTS", "METRICS", "MTAS", "SynthError", "SynthResult", "check_options", "synthesize"]
 
 #: The platforms synth writes: MTA name -> (traffic, scenario weights, tour).
 MTAS: dict[str, tuple[type[Traffic], tuple[tuple[str, float], ...], tuple[str, ...]]] = {
@@ -231,6 +231,68 @@ def _default_start(days: int) -> int:
     return int(datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp()) - days * DAY
 
 
+def check_options(
+    *,
+    lines: int = 100_000,
+    days: int = 7,
+    users: int | None = None,
+    hosts: int = 1,
+    mta: str = "postfix",
+    companies: int | None = None,
+    domains: int | None = None,
+    accounts_per_domain: int | None = None,
+    lines_per_account_day: float | None = None,
+    history_days: int = 0,
+) -> tuple[int, int]:
+    """Check :func:`synthesize`'s options (the same names) before any store is
+    touched: :class:`SynthError` naming the first one refused, else (the log's
+    lines, the accounts).  ``mailtally synth`` asks it before it opens the store,
+    so that a refused run leaves no new store behind."""
+    if mta not in MTAS:
+        raise SynthError(f"mta: one of {', '.join(MTAS)}")
+    scale = (companies, domains, accounts_per_domain)
+    if any(x is not None for x in scale):
+        if any(x is None for x in scale):
+            raise SynthError("companies, domains and accounts_per_domain go together")
+        assert companies is not None and domains is not None and accounts_per_domain is not None
+        if users is not None:
+            raise SynthError("users: not with companies, domains and accounts_per_domain")
+        if companies < 1 or accounts_per_domain < 1:
+            raise SynthError("companies and accounts_per_domain: at least 1")
+        if not companies <= domains <= MAX_SCALE_DOMAINS:
+            raise SynthError(f"domains: from companies to {MAX_SCALE_DOMAINS}")
+        n_scale = domains * accounts_per_domain
+        if not 8 <= n_scale <= MAX_ACCOUNTS:
+            raise SynthError(f"domains × accounts_per_domain: 8 to {MAX_ACCOUNTS:,}")
+    if not 1 <= days <= MAX_DAYS:
+        raise SynthError(f"days: 1 to {MAX_DAYS}")
+    if not 0 <= history_days <= MAX_DAYS:
+        raise SynthError(f"history_days: 0 to {MAX_DAYS}")
+    if lines_per_account_day is not None:
+        if not 0 < lines_per_account_day <= 10_000:
+            raise SynthError("lines_per_account_day: above 0, at most 10000")
+        accounts = n_scale if companies is not None else users
+        if accounts is None:
+            raise SynthError("lines_per_account_day: with users or accounts_per_domain")
+        lines = max(100, round(accounts * days * lines_per_account_day))
+    if lines < 100:
+        raise SynthError("lines: at least 100")
+    n_users = (
+        n_scale
+        if companies is not None
+        else users
+        if users is not None
+        else max(20, min(1500, lines // 600))
+    )
+    if n_users < 8:
+        raise SynthError("users: at least 8")
+    if not 1 <= hosts <= MAX_HOSTS:
+        raise SynthError(f"hosts: 1 to {MAX_HOSTS}")
+    if n_users < hosts:
+        raise SynthError("users: at least one per host")
+    return lines, n_users
+
+
 def synthesize(
     store: Store,
     out: Path,
@@ -267,36 +329,19 @@ def synthesize(
     (:mod:`.history`), in the store and (unless not ``history_truth``) in the truth.
     """
     began = _time.monotonic()
-    if mta not in MTAS:
-        raise SynthError(f"mta: one of {', '.join(MTAS)}")
+    lines, n_users = check_options(
+        lines=lines,
+        days=days,
+        users=users,
+        hosts=hosts,
+        mta=mta,
+        companies=companies,
+        domains=domains,
+        accounts_per_domain=accounts_per_domain,
+        lines_per_account_day=lines_per_account_day,
+        history_days=history_days,
+    )
     traffic, scenarios_of, tour_of = MTAS[mta]
-    scale = (companies, domains, accounts_per_domain)
-    if any(x is not None for x in scale):
-        if any(x is None for x in scale):
-            raise SynthError("companies, domains and accounts_per_domain go together")
-        assert companies is not None and domains is not None and accounts_per_domain is not None
-        if users is not None:
-            raise SynthError("users: not with companies, domains and accounts_per_domain")
-        if companies < 1 or accounts_per_domain < 1:
-            raise SynthError("companies and accounts_per_domain: at least 1")
-        if not companies <= domains <= MAX_SCALE_DOMAINS:
-            raise SynthError(f"domains: from companies to {MAX_SCALE_DOMAINS}")
-        n_scale = domains * accounts_per_domain
-        if not 8 <= n_scale <= MAX_ACCOUNTS:
-            raise SynthError(f"domains × accounts_per_domain: 8 to {MAX_ACCOUNTS:,}")
-    if not 1 <= days <= MAX_DAYS:
-        raise SynthError(f"days: 1 to {MAX_DAYS}")
-    if not 0 <= history_days <= MAX_DAYS:
-        raise SynthError(f"history_days: 0 to {MAX_DAYS}")
-    if lines_per_account_day is not None:
-        if not 0 < lines_per_account_day <= 10_000:
-            raise SynthError("lines_per_account_day: above 0, at most 10000")
-        accounts = n_scale if companies is not None else users
-        if accounts is None:
-            raise SynthError("lines_per_account_day: with users or accounts_per_domain")
-        lines = max(100, round(accounts * days * lines_per_account_day))
-    if lines < 100:
-        raise SynthError("lines: at least 100")
     with store.read() as q:
         zone = q.meta("timezone") or "UTC"
     if zone != "UTC":
@@ -307,19 +352,6 @@ def synthesize(
         else int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp())
     )
     t_end = t0 + days * DAY
-    n_users = (
-        n_scale
-        if companies is not None
-        else users
-        if users is not None
-        else max(20, min(1500, lines // 600))
-    )
-    if n_users < 8:
-        raise SynthError("users: at least 8")
-    if not 1 <= hosts <= MAX_HOSTS:
-        raise SynthError(f"hosts: 1 to {MAX_HOSTS}")
-    if n_users < hosts:
-        raise SynthError("users: at least one per host")
     servers = make_hosts(hosts)
     multi = hosts > 1
     rng = random.Random(seed)
