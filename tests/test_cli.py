@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 
 import pytest
@@ -509,6 +510,19 @@ def test_demo_into_a_store_that_holds_it_says_so(run, store_url):
 
 
 # -- migrate -------------------------------------------------------------------------
+
+
+def test_migrate_into_a_schema_that_does_not_exist_says_so(run, store_url):
+    """PostgreSQL: a URL whose search_path names no schema is a line naming the
+    store, not a traceback (InvalidSchemaName from the first migration)."""
+    if store_url.startswith("sqlite"):
+        pytest.skip("a PostgreSQL URL's search_path")
+    url = re.sub(r"search_path%3D\w+", "search_path%3Dmailtally_no_such_schema", store_url)
+    assert url != store_url
+    result = run("migrate", "--db", url)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result
+    assert "db: cannot open the PostgreSQL store" in result.output
+    assert "no schema has been selected" in result.output
 
 
 def test_migrate_brings_a_new_store_to_the_latest_schema_once(run, store_url):

@@ -69,7 +69,8 @@ def open_store(url: str, create: bool = True) -> Store:
             from mailtally.store.postgres import PostgresStore
         except ImportError as exc:  # the optional dependency is missing
             raise StoreURLError(
-                f"PostgreSQL stores need psycopg: pip install 'mailtally[postgres]' ({exc})"
+                "PostgreSQL stores need psycopg: install mailtally with its postgres extra "
+                f"(pip install '.[postgres]' in its repository) ({exc})"
             ) from exc
         import psycopg
 
@@ -81,7 +82,13 @@ def open_store(url: str, create: bool = True) -> Store:
                     "migrate make a new store)"
                 )
             return PostgresStore(url)
-        except psycopg.OperationalError as exc:
+        except (
+            psycopg.OperationalError,
+            # the URL's search_path names no schema, or the role may not make the
+            # tables there: the URL's or the server's business, said in a line
+            psycopg.errors.InvalidSchemaName,
+            psycopg.errors.InsufficientPrivilege,
+        ) as exc:
             raise StoreURLError(f"cannot open the PostgreSQL store: {exc}".strip()) from exc
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
@@ -96,7 +103,7 @@ def open_store(url: str, create: bool = True) -> Store:
     if not create and path != ":memory:" and not _holds_a_store(path):
         raise NoStoreError(
             f"no store at {url} (no such file, or an empty one); check --db or "
-            "MAILTALLY_DB (demo, synth and operator add make a new store)"
+            "MAILTALLY_DB (demo, synth, operator add and migrate make a new store)"
         )
     from mailtally.store.sqlite import SQLiteStore
 
