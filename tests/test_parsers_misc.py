@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import json
 import os
 import time
 
@@ -384,6 +385,74 @@ def test_rspamd_json(line: str, records: tuple[Record, ...]) -> None:
 def test_rspamd_json_not_counted(line: str, status: str, program: str, family: str) -> None:
     res = P.parse(line)
     assert (res.status, res.program, res.family) == (status, program, family)
+
+
+_JSON_PIECES = [
+    "{", "}", "[", "]", ",", ":", " ", "\t", "\n", '"', '"ts"', '"message"', '"function"',
+    '"a\\"b"', '"\\\\"', '"\\/x"', '"\\n\\t\\b\\f\\r"', '"\\x"', '"é"', '"\x01"',
+    "1", "-1", "0", "01", "1.5", "1.", "1e5", "-2.5E-3", "1e", "-", "true", "false", "null",
+    "tru", "NaN", "Infinity", "x",
+]  # fmt: skip
+_json_texts = st.lists(st.sampled_from(_JSON_PIECES), max_size=30).map(lambda p: "{" + "".join(p))
+
+
+def _typed(members: dict[str, str] | None) -> object:
+    return None if members is None else {k: (type(v), v) for k, v in members.items()}
+
+
+_scalars = st.one_of(
+    st.text(max_size=8),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+)
+
+
+@st.composite
+def _json_objects(draw: st.DrawFn) -> str:
+    """A flat object as a shipper would write it, maybe cut short."""
+    members = draw(st.dictionaries(st.text(max_size=6), _scalars, max_size=6))
+    sep = draw(st.sampled_from([(", ", ": "), (",", ":"), (" ,\t", " : ")]))
+    text = json.dumps(members, ensure_ascii=draw(st.booleans()), separators=sep)
+    return text[: draw(st.integers(1, len(text)))] if draw(st.booleans()) else text
+
+
+@given(_json_texts | _json_objects())
+def test_json_loads_reads_a_whole_object_as_the_scanner_does(text: str) -> None:
+    """rspamd.json_members takes json.loads's answer for a whole object: the scanner
+    (the C twin's rule) must give the same members, types included."""
+    from mailtally.ingest.parsers import rspamd
+
+    assert _typed(rspamd.json_members(text)) == _typed(rspamd._scan(text)), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "b": "x", "c": true, "d": false, "e": null, "f": -1.5e3}',
+        '{"a": "\\"\\\\\\/\\b\\f\\n\\r\\t", "a": 2}',
+        '{"a": {"b": 1}}',
+        '{"a": [1]}',
+        '{"a": 01}',
+        '{"a": NaN}',
+        '{"a": "x\x01y"}',
+        "{ }  ",
+        '{"a": 1} x',
+    ],
+)
+def test_json_loads_and_the_scanner_agree_on(text: str) -> None:
+    from mailtally.ingest.parsers import rspamd
+
+    assert _typed(rspamd.json_members(text)) == _typed(rspamd._scan(text)), text
+
+
+def test_a_brace_line_that_is_no_rspamd_json_is_read_as_before() -> None:
+    """``{`` and ``}`` may begin an address (RFC 5322 atext): a quota report row of
+    such a user is no JSON, and is read as any row is."""
+    res = P.parse("{x}@example.com\tUser quota\tSTORAGE\t10\t-\t0")
+    assert (res.status, res.program) == ("ok", "doveadm")
+    assert res.records == (QuotaRow("{x}@example.com", "User quota", "STORAGE", 10240),)
 
 
 # -- amavis ---------------------------------------------------------------------------------

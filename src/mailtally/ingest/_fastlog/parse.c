@@ -692,7 +692,9 @@ static void json_line(ParserObject *self, fl_str line, fl_result *out) {
     fl_str rspamd = fl_s(LIT("rspamd"));
     switch (r) {
     case R_OTHER:
-        status(out, FL_UNKNOWN, fl_s(LIT("")));
+        out->n_records = 0;
+        if (unsplit(&self->st, line, out) == R_FALLBACK)
+            status(out, FL_FALLBACK, fl_s(LIT("")));
         return;
     case R_EMPTY:
         status(out, FL_IGNORED, rspamd);

@@ -558,10 +558,10 @@ class LineParser:
 
     def _json(self, line: str) -> ParseResult:
         """A line that opens a JSON object: rspamd's own JSON log (``json = true``,
-        3.8+), timed by its ``ts``; any other JSON line is not understood."""
+        3.8+), timed by its ``ts``; any other line goes on as a line without a header."""
         got = parse_rspamd_json(line)
         if got is None:
-            return self._status(self._unknown, UNKNOWN, "")
+            return self._unsplit(line)
         recs, t = got
         if not recs:
             return self._ignored.get("rspamd") or self._status(self._ignored, IGNORED, "rspamd")
