@@ -39,9 +39,21 @@ _fastlog = pytest.importorskip("mailtally.ingest._fastlog")
 REF = calendar.timegm((2026, 11, 28, 23, 0, 0))
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-#: ASCII lines the C parser may decline: a huge number, or a one-digit-second RFC 3339
-#: stamp (StampParser.rfc3339 answers it from its cache: see fl_stamp_rfc3339).
-_MAY_DECLINE = re.compile(r"\d{19}|\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d(?!\d)")
+#: A JSON escape of a character beyond ASCII (an rspamd JSON line through a shipper):
+#: the C parser hands out ASCII text only, and leaves such a line to Python.
+_ESCAPED_BEYOND_ASCII = r"\\u(?!00[0-7])[0-9a-fA-F]{4}"
+#: ASCII lines the C parser may decline: a huge number, a one-digit-second RFC 3339
+#: stamp (StampParser.rfc3339 answers it from its cache: see fl_stamp_rfc3339), or
+#: _ESCAPED_BEYOND_ASCII.
+_MAY_DECLINE = re.compile(r"\d{19}|\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d(?!\d)|" + _ESCAPED_BEYOND_ASCII)
+
+#: records.h FL_MAX_RECORDS: a line of more records is left to Python (amavis's list of
+#: re-injections: up to 1 + 2 x amavis.MAX_QUEUED_AS records).
+FL_MAX_RECORDS = 16
+
+
+def _too_many(res: object) -> bool:
+    return len(res.records) > FL_MAX_RECORDS  # type: ignore[attr-defined]
 
 
 class Pair:
@@ -63,7 +75,7 @@ class Pair:
         got = self.fast.parse(line)
         if got is None:
             self.declined += 1
-            assert not line.isascii() or _MAY_DECLINE.search(line), line
+            assert not line.isascii() or _MAY_DECLINE.search(line) or _too_many(want), line
         else:
             assert got == want, line
             # The reference raised inside (and reported the line unknown): the C
@@ -126,8 +138,8 @@ def test_every_table_line(monkeypatch) -> None:
     for key, line in seen:
         pair = pairs.get(key) or pairs.setdefault(key, Pair(*key))
         got = pair.check(line)
-        if line.isascii():
-            assert got is not None, line
+        if line.isascii() and not re.search(_ESCAPED_BEYOND_ASCII, line):
+            assert got is not None or _too_many(LineParser(*key[:3]).parse(line)), line
 
 
 # -- a generated log ------------------------------------------------------------------------------
@@ -322,6 +334,23 @@ _SAMPLES = [
     "Nov 28 01:02:03 mail amavis[1]: (1-01) Blocked SPAM {Quarantined}, " + "<a" * 200,
     "Nov 28 01:02:03 mail amavis[1]: (1-01) Passed CLEAN {R}, Queue-ID: 4A, "
     + "queued_as: 4B, " * 7,  # (a record each: at most FL_MAX_RECORDS in C)
+    # amavis's lists of re-injections: within FL_MAX_RECORDS, over it (left to Python), and
+    # over amavis.MAX_QUEUED_AS (not understood)
+    "Nov 28 01:02:03 mail amavis[1]: (1-01) Passed SPAM, Queue-ID: 4A, queued_as: "
+    + "/".join(f"4B{i}" for i in range(7))
+    + ", 1 ms",
+    "Nov 28 01:02:03 mail amavis[1]: (1-01) Passed SPAM, Queue-ID: 4A, queued_as: "
+    + "/".join(f"4B{i}" for i in range(9))
+    + "...",
+    "Nov 28 01:02:03 mail amavis[1]: (1-01) Passed SPAM, queued_as: "
+    + "/".join(f"4B{i}" for i in range(65)),
+    # rspamd's JSON log: escapes, a key escaped, members in another order, a cut line
+    '{"message": "id: <\\"x\\"@y>, qid: <4A\\u0042>, (default: T (add header): [1/2] '
+    '[A(1){\\\\x09;}])", "fun\\u0063tion": "rspamd_task_write_log", "ts": 1795827723.25, '
+    '"worker_type": "normal", "n": null, "b": false, "e": 1e-3}',
+    '{"ts": 1795827723, "worker_type": "normal", "function": "rspamd_task_write_log", '
+    '"message": "qid: <4ABC>, (default: F (no action): [1/2] [A(1){\\u00e9\\/\\n;',
+    '{"ts": 1795827723, "worker_type": "normal", "function": "other", "message": "x"}',
     "2026-11-28T01:02:03+00:00 mail rspamd[1]: <t>; task; rspamd_task_write_log: id: <m@x>, "
     "qid: <4ABC>, " + "(x: T (" * 100,
     "Nov 28 01:02:03 mail postfix/smtpd[1]: 4F2A1B2C3D: reject: RCPT from h[1.2.3.4]: 554 5.7.1 "

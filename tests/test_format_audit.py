@@ -4,7 +4,8 @@ Each line below was built from the program's own format string, read in its sour
 (the file named in the comment above it): mirrors of dovecot/core and
 dovecot/pigeonhole 2.4.4, vdukhovni/postfix (HEAD, 3.12; not compared tag by tag
 with 3.5-3.10), Exim/exim (HEAD, after 4.98), roundcube/roundcubemail 1.6.11,
-rspamd/rspamd (HEAD, 3.9+), and amavisd-new 2.13.0 from Debian 12's package.  The
+rspamd/rspamd (HEAD, 3.9+; the JSON log in tags 3.8.0-3.13.2 too), and amavisd-new
+2.13.0 from Debian 12's package.  The
 settings are the defaults unless the comment names an option.
 
 Every line goes through both the reference parser (``LineParser``) and its C twin
@@ -304,6 +305,41 @@ FORMATS: list[tuple[str, tuple[Record, ...]]] = [
         "time: 120.1ms, dns req: 12, digest: <0123abcd>",
         (SpamVerdict(QID, "spam", "rspamd"),),
     ),
+    # rspamd 3.8+ `logging { type = "file"; json = true; }` (not in Debian 12's 3.4):
+    # src/libserver/logger/logger.c rspamd_log_fill_iov, the same in tags 3.8.0-3.13.2 and
+    # HEAD: '{"ts": %f, "pid": %P, "severity": "%s", "worker_type": "%s", "id": "%*.s",
+    # "module": "%s", "function": "%s", "message": "' + the text + '"}'; the task line is
+    # task.c rspamd_task_write_log's msg_notice_task (function "rspamd_task_write_log").
+    # The text has "\"" and "\\" escaped only (rspamd_common_logv wrote control bytes
+    # as \xHH before); ts is %f of rspamd_printf (fpconv_dtoa: "1795827723.123456").
+    (
+        '{"ts": 1795827723.123456, "pid": 1234, "severity": "notice", "worker_type": '
+        '"normal", "id": "6a2f1c", "module": "task", "function": "rspamd_task_write_log", '
+        f'"message": "id: <m@x.example>, qid: <{QID}>, ip: 198.51.100.9, from: '
+        "<bob@remote.example>, (default: T (add header): [7.20/15.00] "
+        "[BAYES_SPAM(5.10){99.9%;}]), len: 2345, time: 120.1ms, dns req: 12, digest: "
+        '<0123abcd>"}',
+        (SpamVerdict(QID, "spam", "rspamd"),),
+    ),
+    # a quoted local part in the sender: escaped '\"'; the proxy's self-scan ("proxy")
+    (
+        '{"ts": 1795827723, "pid": 1234, "severity": "notice", "worker_type": '
+        '"rspamd_proxy", "id": "6a2f1c", "module": "proxy", "function": '
+        f'"rspamd_task_write_log", "message": "id: <m@x.example>, qid: <{QID}>, ip: '
+        '198.51.100.9, from: <\\"bob smith\\"@remote.example>, (default: F (no action): '
+        "[0.20/15.00] [ARC_NA(0.00){}]), len: 2345, time: 120.1ms, dns req: 12, digest: "
+        '<0123abcd>"}',
+        (SpamVerdict(QID, "ham", "rspamd"),),
+    ),
+    # logger_syslog.c (3.8.2+): the same object through syslog, "ts": %ld (whole seconds)
+    (
+        SL + 'rspamd[1234]: {"ts": 1795827723, "pid": 1234, "severity": "notice", '
+        '"worker_type": "normal", "id": "6a2f1c", "module": "task", "function": '
+        f'"rspamd_task_write_log", "message": "id: <m@x.example>, qid: <{QID}>, ip: '
+        "198.51.100.9, from: <bob@remote.example>, (default: T (rewrite subject): "
+        '[9.20/15.00] [BAYES_SPAM(5.10){99.9%;}]), len: 2345, time: 120.1ms"}',
+        (SpamVerdict(QID, "spam", "rspamd"),),
+    ),
     # amavisd-new 2.13.0 (Debian 12's package, apt-get download): /usr/share/perl5/Amavis.pm,
     # the __DATA__ section of $log_short_templ (= $log_templ): "Passed #" / "Blocked #", the
     # category, " {[:actions_performed]}", ",[?%p|| %p][?%a||[?%l|| LOCAL]
@@ -327,6 +363,24 @@ FORMATS: list[tuple[str, tuple[Record, ...]]] = [
         f"quarantine: spam-AbCdEf.gz, Queue-ID: {QID}, Message-ID: <m@x.example>, "
         "mail_id: AbCdEfGh, Hits: 17.2, size: 2345, 2345 ms",
         (FilterBlocked(QID, ("alice@example.com",), "SPAM", ("DiscardedInbound", "Quarantined")),),
+    ),
+    # the same template, ", queued_as: " then [remote_mta_smtp_response|[~%x|["queued as
+    # ([0-9A-Za-z]+)$"]|["%1"]|["%0"]]|/]: one item per distinct response of the MTA amavis
+    # re-injected to (remote_mta_smtp_response: unique_ref over the recipients), joined by
+    # "/" -- several when the recipients' copies differ (per-recipient spam tag levels) and
+    # went back in several SMTP transactions.  Each is a re-injection of its own.
+    (
+        SL + "amavis[1234]: (01234-05) Passed CLEAN {RelayedInbound}, [198.51.100.9]:41234 "
+        "[198.51.100.9] <bob@remote.example> -> <alice@example.com>,<carol@example.com>, "
+        f"Queue-ID: {QID}, Message-ID: <m@x.example>, mail_id: AbCdEfGh, Hits: -1.9, "
+        "size: 2345, queued_as: 5E3B2C1D4A/6F4C3D2E5B, 2345 ms",
+        (
+            SpamVerdict(QID, "ham", "amavis"),
+            Reinjected(QID, "5E3B2C1D4A"),
+            SpamVerdict("5E3B2C1D4A", "ham", "amavis"),
+            Reinjected(QID, "6F4C3D2E5B"),
+            SpamVerdict("6F4C3D2E5B", "ham", "amavis"),
+        ),
     ),
     # Roundcube 1.6.11 program/include/rcmail.php log_login: "Successful login for %s (ID: %d)
     # from %s in session %s"; rcube.php write_log: "<" + session_id (log_session_id 8) + "> ",
@@ -395,48 +449,6 @@ GAPS = [
         "time: 120.1ms, dns req: 12, digest: <0123abcd>",
         (SpamVerdict(QID, "spam", "rspamd"),),
         id="rspamd-severity-prefix",
-    ),
-    # rspamd 3.8+ `logging { json = true; }` (logger.c: '{"ts": %f, "pid": %P, "severity":
-    # "%s", "worker_type": "%s", "id": "%*.s", "module": "%s", "function": "%s",
-    # "message": "' + the text, JSON-escaped, + '"}'; not in Debian 12's 3.4).  mailtally
-    # reports the line not understood (no program): the verdict is not counted.
-    # Fix: a JSON form in stamps.py _split / rspamd.py and their C twins.
-    pytest.param(
-        '{"ts": 1795827723.123456, "pid": 1234, "severity": "notice", "worker_type": '
-        '"normal", "id": "6a2f1c", "module": "task", "function": "rspamd_task_write_log", '
-        f'"message": "id: <m@x.example>, qid: <{QID}>, ip: 198.51.100.9, from: '
-        "<bob@remote.example>, (default: T (add header): [7.20/15.00] "
-        "[BAYES_SPAM(5.10){99.9%;}]), len: 2345, time: 120.1ms, dns req: 12, digest: "
-        '<0123abcd>"}',
-        (SpamVerdict(QID, "spam", "rspamd"),),
-        marks=pytest.mark.xfail(
-            strict=True, reason="rspamd JSON log (json = true, 3.8+): not understood"
-        ),
-        id="rspamd-json",
-    ),
-    # amavisd-new 2.13.0 Amavis.pm $log_short_templ: ", queued_as: " then
-    # [remote_mta_smtp_response|[~%x|["queued as ([0-9A-Za-z]+)$"]|["%1"]|["%0"]]|/] — one
-    # queue id per distinct re-injection, joined by "/" (amavis re-injects in several SMTP
-    # transactions when recipients' copies differ, e.g. per-recipient spam tag levels).
-    # mailtally reads the first id only (amavis.py _token stops at "/"; parse_other.c).
-    # No count changes in a joined after-queue flow tried (2 recipients, Passed SPAM, both
-    # joiners: 2 MessageIn spam=True): Postfix's smtp line to :10024 names each "queued as".
-    pytest.param(
-        SL + "amavis[1234]: (01234-05) Passed CLEAN {RelayedInbound}, [198.51.100.9]:41234 "
-        "[198.51.100.9] <bob@remote.example> -> <alice@example.com>,<carol@example.com>, "
-        f"Queue-ID: {QID}, Message-ID: <m@x.example>, mail_id: AbCdEfGh, Hits: -1.9, "
-        "size: 2345, queued_as: 5E3B2C1D4A/6F4C3D2E5B, 2345 ms",
-        (
-            SpamVerdict(QID, "ham", "amavis"),
-            Reinjected(QID, "5E3B2C1D4A"),
-            SpamVerdict("5E3B2C1D4A", "ham", "amavis"),
-            Reinjected(QID, "6F4C3D2E5B"),
-            SpamVerdict("6F4C3D2E5B", "ham", "amavis"),
-        ),
-        marks=pytest.mark.xfail(
-            strict=True, reason="amavis 'queued_as: A/B': the second re-injection is dropped"
-        ),
-        id="amavis-queued-as-several",
     ),
 ]
 

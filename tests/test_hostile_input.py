@@ -283,6 +283,11 @@ QUADRATIC_LINES = {
     "Queue-ID: 4ABC, " + "queued_as: " * (N // 11) + "é",
     "rspamd action": "Jan  5 10:00:01 mx rspamd[9]: <ab>; task; rspamd_task_write_log: id: <m@x>, "
     "qid: <4ABC>, é " + "(x: T (" * (N // 7),
+    "amavis queued_as list": "Jan  5 10:00:01 mx amavis[1]: (01234-05) Passed CLEAN "
+    "{RelayedInbound}, Queue-ID: 4ABC, queued_as: " + "4B/" * (N // 3) + "é",
+    "rspamd json escapes": '{"ts": 1, "worker_type": "é", "function": "rspamd_task_write_log", '
+    '"message": "qid: <4ABC>, ' + '\\"(x: T (' * (N // 9),
+    "rspamd json members": '{"ts": 1, "worker_type": "é", ' + '"a": "\\u0041", ' * (N // 15),
     "postfix reject to=<": "Jan  5 10:00:01 mx postfix/smtpd[1]: 4ABC: reject: RCPT from "
     "x[1.2.3.4]:"
     " 554 5.7.1 é; to=<" + " to=<" * (N // 5),
@@ -457,6 +462,12 @@ def address_lines(n: int, fill: str = "a") -> dict[str, str]:
         "rspamd": "2026-11-28T01:02:03+00:00 mx rspamd[1]: <t>; task; rspamd_task_write_log: "
         f"id: <m@x>, qid: <{q}>, ip: 1.2.3.4, from: <s@x.org>, "
         "(default: T (add header): [9.00/15.00] [X(1.0){}]), len: 1, time: 1ms",
+        "rspamd_json": '{"ts": 1795827723.5, "worker_type": "normal", "function": '
+        f'"rspamd_task_write_log", "message": "id: <m@x>, qid: <{q}>, from: <\\"{a}\\">, '
+        '(default: T (add header): [9.00/15.00] [X(1.0){}]), len: 1, time: 1ms"}',
+        "amavis_queued_as_list": f"{S} amavis[1]: (1-01) Passed CLEAN {{R}}, [1.2.3.4]:1 "
+        "[1.2.3.4] <s@x.org> -> <b@x.org>,<c@x.org>, Queue-ID: 4ABC, Message-ID: <m@x>, "
+        f"mail_id: x, Hits: 1, size: 1, queued_as: 4DEF/{q}, 1 ms",
     }
 
 

@@ -145,6 +145,50 @@ EXIM = [
 ]
 
 
+def rspamd_json(sec: int, qid: str, sender: str) -> bytes:
+    """rspamd 3.8+'s JSON log line (``json = true``) of an "add header" verdict."""
+    ts = 1768039200 + sec  # 2026-01-10T10:00:00Z
+    return (
+        f'{{"ts": {ts}.25, "pid": 9, "severity": "notice", "worker_type": "normal", '
+        '"id": "ab12cd", "module": "task", "function": "rspamd_task_write_log", "message": '
+        f'"id: <m@x>, qid: <{qid}>, ip: 198.51.100.7, from: <{sender}>, (default: T (add '
+        'header): [9.10/15.00] [BAYES_SPAM(5.10){99.00%;}]), len: 1200"}'
+    ).encode()
+
+
+# amavis re-injects bob's and carol's copies of 1A6 as 1B6 and 1C6 ("queued_as: 1B6/1C6");
+# Postfix's answer over SMTP names 1B6 only.
+AMAVIS_TWO = [
+    T + "smtpd[1]: 1A6: client=mx.example.net[198.51.100.7]",
+    T + "qmgr[3]: 1A6: from=<x@example.net>, size=1200, nrcpt=2 (queue active)",
+    *(
+        line.replace("{b}", b)
+        for b in ("1B6", "1C6")
+        for line in (
+            T + "smtpd[1]: {b}: client=localhost[127.0.0.1]",
+            T + "qmgr[3]: {b}: from=<x@example.net>, size=1900, nrcpt=1 (queue active)",
+        )
+    ),
+    "2026-01-10T10:00:{:02d}+00:00 mx amavis[5]: (00005-01) Passed SPAM {{RelayedTaggedInbound}}, "
+    "[198.51.100.7]:4 [198.51.100.7] <x@example.net> -> <bob@example.com>,<carol@example.com>, "
+    "Queue-ID: 1A6, Hits: 9.1, size: 1200, queued_as: 1B6/1C6, 99 ms",
+    *(
+        T + f"smtp[6]: 1A6: to=<{to}>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, "
+        "delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): "
+        "250 2.0.0 Ok: queued as 1B6)"
+        for to in ("bob@example.com", "carol@example.com")
+    ),
+    T + "qmgr[3]: 1A6: removed",
+    *(
+        T + f"lmtp[4]: {b}: to=<{to}>, relay=mail[private/dovecot-lmtp], delay=0.1, "
+        f"delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 <{to}> Saved)"
+        for b, to in (("1B6", "bob@example.com"), ("1C6", "carol@example.com"))
+    ),
+    T + "qmgr[3]: 1B6: removed",
+    T + "qmgr[3]: 1C6: removed",
+]
+
+
 # Lines as files really hold them, with what the line splitter must get right.
 ODD_LINES: dict[str, list[bytes]] = {
     "crlf": [line + b"\r" for line in inbound(1)],
@@ -158,6 +202,17 @@ ODD_LINES: dict[str, list[bytes]] = {
     ],
     "lone cr and nul": [b"abc\rdef", b"\x00\x00", b"2026-01-10T10:00:01+00:00 mx \x00: x"],
     "exim": [line.encode() for line in EXIM],
+    # rspamd's JSON log: escaped (read in C), non-ASCII raw and escaped (left to Python)
+    "rspamd json, amavis's several queued_as": [
+        rspamd_json(7, "1A7", '\\"x y\\"@example.net'),  # (the milter: before the queue)
+        *inbound(7),
+        rspamd_json(8, "1A8", "jörg@example.net"),
+        *inbound(8),
+        rspamd_json(9, "1A9", "j\\u00f6rg@example.net"),
+        *inbound(9),
+        rspamd_json(10, "1A10", "x@example.net")[:-30],  # cut: no message 1A10
+        *(line.format(6).encode() for line in AMAVIS_TWO),
+    ],
     "unknown programs": [
         b"2026-01-10T10:00:01+00:00 mx sshd[9]: Accepted publickey for root",
         b"2026-01-10T10:00:02+00:00 mx sshd[9]: Accepted publickey for bob",
@@ -185,6 +240,14 @@ def test_odd_lines_are_split_and_reported_alike(tmp_path, case, newline_at_end) 
             src.close()
             results[compiled] = outcome(store, ing.report)
     assert results[True] == results[False]
+    if case.startswith("rspamd json"):
+        # bob: 1A7, 1A8 and 1A9, and his copy of 1A6; carol: hers; each once, all spam
+        with open_store(f"sqlite:///{tmp_path / 'True.sqlite3'}") as store, store.read() as q:
+            got = q.conn.execute(
+                "SELECT scope_id, messages_in_spam, messages_in_ham, messages_in_size "
+                "FROM flows WHERE scope = 'u' AND kind = 0 ORDER BY scope_id"
+            ).fetchall()
+        assert [tuple(r) for r in got] == [(1, 4, 0, 0), (3, 1, 0, 0)]  # (in_size: ham only)
     if case == "exim":
         # both paths counted it: receipts, spam, a submission, denials; one line not read
         assert results[True]["rows"]["flows"]

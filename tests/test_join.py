@@ -764,6 +764,72 @@ def test_xforward_link_waits_for_the_filters_verdict() -> None:
     assert run(lines) == [MessageIn(T0 + 1, "bob@example.com", 1000, True)]
 
 
+def amavis_two_reinjections(
+    a: str, b1: str, b2: str, cat: str, answer: str, verdict_late: bool
+) -> list[str]:
+    """Message A to bob and carol through amavis, whose copies differ (per-recipient tag
+    levels) and go back in two SMTP transactions, B1 (bob's) and B2 (carol's); amavis
+    logs "queued_as: B1/B2" (amavisd-new 2.13 $log_short_templ).  Postfix's smtp
+    client logs amavis's answer per recipient: over SMTP one answer for all, naming
+    B1 only (Amavis/rfc2821_2822_Tools.pm one_response_for_all: the first pass);
+    over LMTP (``answer="lmtp"``) each recipient's own.  ``verdict_late``: B1 and B2
+    are delivered and removed before amavis's line and A's."""
+    inject = []
+    for b in (b1, b2):
+        inject += [
+            pf(1, "smtpd", f"{b}: client=localhost[127.0.0.1]"),
+            pf(1, "cleanup", f"{b}: message-id=<{a}@example.org>"),
+            pf(1, "qmgr", f"{b}: from=<sender@example.org>, size=2900, nrcpt=1 (queue active)"),
+        ]
+    delivered = [
+        lmtp(2, b1, "bob@example.com"),
+        removed(2, b1),
+        lmtp(2, b2, "carol@example.com"),
+        removed(2, b2),
+    ]
+    amavis = (
+        f"{at(2)} mail amavis[2716]: (02716-07) Passed {cat} {{RelayedInbound}}, "
+        "[203.0.113.9]:41234 [203.0.113.9] <sender@example.org> -> "
+        f"<bob@example.com>,<carol@example.com>, Queue-ID: {a}, Message-ID: <{a}@example.org>, "
+        f"mail_id: X1y2Z3, Hits: 1.2, size: 2048, queued_as: {b1}/{b2}, 420 ms"
+    )
+    answered = [
+        pf(
+            2,
+            "smtp" if answer == "smtp" else "lmtp",
+            f"{a}: to=<{to}>, relay=127.0.0.1[127.0.0.1]:10024, delay=0.5, "
+            "delays=0/0/0/0.5, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): "
+            f"250 2.0.0 Ok: queued as {b1 if answer == 'smtp' else b})",
+        )
+        for to, b in (("bob@example.com", b1), ("carol@example.com", b2))
+    ]
+    tail = [amavis, *answered, removed(2, a)]
+    return [
+        *inbound(a, size=2048, nrcpt=2),
+        *inject,
+        *((delivered + tail) if verdict_late else (tail + delivered)),
+    ]
+
+
+@pytest.mark.parametrize("verdict_late", [False, True])
+@pytest.mark.parametrize("answer", ["smtp", "lmtp"])
+@pytest.mark.parametrize(("cat", "spam"), [("SPAM", True), ("CLEAN", False)])
+def test_amavis_two_reinjections_count_each_recipient_once(
+    cat: str, spam: bool, answer: str, verdict_late: bool
+) -> None:
+    """SPEC §3: bob and carol each receive A once -- with the size its sender sent and
+    amavis's verdict -- though their copies went back as two messages, and Postfix's
+    own answer names the second one only over LMTP: amavis's "queued_as: B1/B2" links
+    both (its second id was dropped until session 14: carol's copy was counted alone
+    after the re-injection grace, ham, with amavis's size)."""
+    a, b1, b2 = "6A00000050", "6B00000051", "6B00000052"
+    got = run(amavis_two_reinjections(a, b1, b2, cat, answer, verdict_late))
+    assert sorted(got, key=lambda e: e.user) == [  # type: ignore[attr-defined]
+        MessageIn(T0 + 2, "bob@example.com", 2048, spam),
+        MessageIn(T0 + 2, "carol@example.com", 2048, spam),
+    ]
+
+
 def relay_line(sec: int, qid: str, to: str) -> str:
     return pf(
         sec,
@@ -818,6 +884,39 @@ def test_rspamd_verdict_before_or_after_delivery(
     verdict = rspamd(1 if verdict_first else 2, q, action)
     body = [verdict, delivery] if verdict_first else [delivery, verdict]
     assert run([*head, *body, removed(3, q)]) == [MessageIn(T0 + 2, "bob@example.com", 2048, spam)]
+
+
+def rspamd_json(sec: int, qid: str, action: str, syslog: bool) -> str:
+    """The line of ``rspamd(…)`` as rspamd 3.8+ writes it with ``json = true``: to its
+    own file (``ts`` with microseconds) or through syslog (3.8.2+, whole seconds)."""
+    flag = "T" if action in ("add header", "rewrite subject", "reject") else "F"
+    ts = calendar.timegm((2026, 11, 28, 1, 0, sec))
+    obj = (
+        f'{{"ts": {ts}{"" if syslog else ".123456"}, "pid": 1234, "severity": "notice", '
+        '"worker_type": "normal", "id": "ed2abb", "module": "task", "function": '
+        f'"rspamd_task_write_log", "message": "id: <{qid}@example.org>, qid: <{qid}>, ip: '
+        f'203.0.113.9, from: <\\"s\\"@example.org>, (default: {flag} ({action}): '
+        "[7.20/15.00] [BAYES_SPAM(5.10){99.00%;}]), len: 2048, time: 120.1ms, dns req: 18, "
+        'digest: <0a1b2c>, rcpts: <bob@example.com>"}'
+    )
+    return f"{at(sec)} mail rspamd[1234]: {obj}" if syslog else obj
+
+
+@pytest.mark.parametrize("syslog", [False, True])
+@pytest.mark.parametrize("verdict_first", [True, False])
+@pytest.mark.parametrize(("action", "spam"), [("add header", True), ("no action", False)])
+def test_rspamd_json_verdict_joins_as_the_plain_one(
+    syslog: bool, verdict_first: bool, action: str, spam: bool
+) -> None:
+    """rspamd's JSON log (3.8+) gives the message its verdict, as the plain line does
+    (its verdict was lost until session 14: the spam counted as ham)."""
+    q = "7A0000000E"
+    delivery = lmtp(2, q, "bob@example.com")
+    verdict = rspamd_json(1 if verdict_first else 2, q, action, syslog)
+    body = [verdict, delivery] if verdict_first else [delivery, verdict]
+    assert run([*inbound(q), *body, removed(3, q)]) == [
+        MessageIn(T0 + 2, "bob@example.com", 2048, spam)
+    ]
 
 
 def test_rspamd_log_read_before_the_mail_log() -> None:

@@ -66,6 +66,13 @@ SEEDS = [
     "Queue-ID: 4A",
     "2026-11-28T01:02:03Z mail amavis[1]: (1-01) Passed SPAM, <a@b> -> <c@d>, Queue-ID: 4A, "
     "queued_as: 4B",
+    "Nov 28 01:02:03 mail amavis[1]: (1-01) Passed CLEAN, <a@b> -> <c@d>,<e@f>, Queue-ID: 4A, "
+    "queued_as: 4B/4C/4D, 1 ms",
+    '{"ts": 1795827723.5, "pid": 1, "severity": "notice", "worker_type": "normal", "id": "t", '
+    '"module": "task", "function": "rspamd_task_write_log", "message": "qid: <4F2A>, from: '
+    '<\\"a b\\"@c\\/d>, (default: T (add header): [1/2] [])"}',
+    'Nov 28 01:02:03 mail rspamd[1]: {"ts":1795827723,"worker_type":"normal","function":'
+    '"rspamd_task_write_log","message":"qid: <4F2\\u0041>, (default: F (no action): [1/2] []"}',
     "alice@example.com\tUser quota\tSTORAGE\t10240\t-\t0",
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import json
 import os
 import time
 
@@ -250,6 +251,210 @@ def test_rspamd_unreadable_verdict() -> None:
     assert P.parse(text).status == "unknown"
 
 
+# rspamd 3.8+ `logging { json = true; }` (logger.c rspamd_log_fill_iov; logger_syslog.c
+# from 3.8.2): one JSON object a line, the task line's text in "message".
+
+RSPAMD_TASK = (
+    "id: <m1@example.org>, qid: <4F2A1B2C3D>, ip: 203.0.113.9, from: <s@example.org>, "
+    "(default: T (add header): [7.20/15.00] [BAYES_SPAM(5.10){99%;}]), len: 2345, "
+    "time: 120.5ms, dns req: 18, digest: <0a1b2c>, rcpts: <bob@example.com>"
+)
+
+
+def rspamd_json(message: str = RSPAMD_TASK, function: str = "rspamd_task_write_log") -> str:
+    """A line of rspamd's own JSON log (``message`` already escaped)."""
+    return (
+        '{"ts": 1795827723.12345, "pid": 12345, "severity": "notice", "worker_type": '
+        f'"normal", "id": "ed2abb", "module": "task", "function": "{function}", '
+        f'"message": "{message}"}}'
+    )
+
+
+RSPAMD_SPAM = (SpamVerdict("4F2A1B2C3D", "spam", "rspamd"),)
+
+
+@pytest.mark.parametrize(
+    ("line", "records"),
+    [
+        (rspamd_json(), RSPAMD_SPAM),
+        # whole seconds (logger_syslog.c's %ld), and through syslog
+        (rspamd_json().replace("1795827723.12345", "1795827723"), RSPAMD_SPAM),
+        (f"Nov 28 01:02:03 mail rspamd[12345]: {rspamd_json()}", RSPAMD_SPAM),
+        (f"2026-11-28T01:02:03+00:00 mail rspamd[12345]: {rspamd_json()}", RSPAMD_SPAM),
+        # rspamd's escapes: '"' and '\' (a control byte was written \xHH before them)
+        (
+            rspamd_json(
+                RSPAMD_TASK.replace("<s@example.org>", '<\\"s x\\"@example.org>')
+                + ", subject: a\\\\x09b"
+            ),
+            RSPAMD_SPAM,
+        ),
+        # a shipper's escapes: \/ \uXXXX \n; an escaped queue id is read decoded
+        (
+            rspamd_json(
+                RSPAMD_TASK.replace("qid: <4F2A1B2C3D>", "qid: <4F2A\\u0031B2C3D>").replace(
+                    "ip: 203.0.113.9", "ip: 2001:db8::\\/64\\n\\t\\r\\b\\f"
+                )
+            ),
+            (SpamVerdict("4F2A1B2C3D", "spam", "rspamd"),),
+        ),
+        # non-ASCII, raw or escaped beyond ASCII (the compiled parser leaves both to Python)
+        (rspamd_json(RSPAMD_TASK.replace("s@example.org", "jörg@example.org")), RSPAMD_SPAM),
+        (
+            rspamd_json(RSPAMD_TASK.replace("s@example.org", "j\\u00f6rg\\ud83d\\ude00@x")),
+            RSPAMD_SPAM,
+        ),
+        # members in another order, without spaces, a key escaped, more members
+        (
+            '{"message":"' + RSPAMD_TASK + '","function":"rspamd_task_write_lo\\u0067",'
+            '"ts":1795827723.5,"id":"ed2abb","worker_type":"normal","pid":1,"x":null,'
+            '"y":true,"z":-1.5e3}',
+            RSPAMD_SPAM,
+        ),
+        (
+            '{ "ts" : 1795827723 ,\t"worker_type" : "normal" , "function" : '
+            '"rspamd_task_write_log" , "message" : "' + RSPAMD_TASK + '" }  ',
+            RSPAMD_SPAM,
+        ),
+        # a key twice: the last value holds
+        (
+            rspamd_json().replace(
+                '"function": "rspamd_task_write_log"',
+                '"function": "x", "function": "rspamd_task_write_log"',
+            ),
+            RSPAMD_SPAM,
+        ),
+        # cut inside the message after the action (syslog's size limit), inside an escape
+        (rspamd_json()[: rspamd_json().index(", len:")], RSPAMD_SPAM),
+        (rspamd_json()[: rspamd_json().index(", len:")] + ", \\", RSPAMD_SPAM),
+        (rspamd_json()[: rspamd_json().index(", len:")] + ", \\u00", RSPAMD_SPAM),
+    ],
+)
+def test_rspamd_json(line: str, records: tuple[Record, ...]) -> None:
+    res = P.parse(line)
+    assert (res.status, res.program, res.time, res.records) == ("ok", "rspamd", T, records)
+
+
+@pytest.mark.parametrize(
+    ("line", "status", "program", "family"),
+    [
+        # other rspamd lines, of any function: understood, nothing to count
+        (
+            rspamd_json("accepted connection from 127.0.0.1 port 40000", "accept_socket"),
+            "ignored",
+            "rspamd",
+            "",
+        ),
+        (
+            f"Nov 28 01:02:03 mail rspamd[1]: {rspamd_json('lua cache loaded', 'rspamd_map')}",
+            "ignored",
+            "rspamd",
+            "",
+        ),
+        # a task line without a queue id (rspamc), or cut before it
+        (rspamd_json(RSPAMD_TASK.replace("qid: <4F2A1B2C3D>, ", "")), "ignored", "rspamd", ""),
+        (rspamd_json()[: rspamd_json().index('"message"')], "ignored", "rspamd", ""),
+        (rspamd_json()[: rspamd_json().index("qid:")], "ignored", "rspamd", ""),
+        # cut after the queue id, before the action: the verdict is not understood
+        (rspamd_json()[: rspamd_json().index("(default")], "unknown", "rspamd", "rspamd verdict"),
+        # a "ts" that is no time: the verdict is not understood
+        (rspamd_json().replace("1795827723.12345", "-1"), "unknown", "rspamd", ""),
+        (rspamd_json().replace("1795827723.12345", "1.7e9"), "unknown", "rspamd", ""),
+        (rspamd_json().replace("1795827723.12345", "253402300800"), "unknown", "rspamd", ""),
+        # JSON that is not rspamd's, or no JSON object: not understood
+        ('{"ts": 1795827723, "msg": "hello"}', "unknown", "", ""),
+        (rspamd_json().replace('"ts": 1795827723.12345', '"ts": "1795827723"'), "unknown", "", ""),
+        (rspamd_json().replace('"id": "ed2abb"', '"id": {"a": 1}'), "unknown", "", ""),
+        (rspamd_json() + " trailing", "unknown", "", ""),
+        (rspamd_json().replace("qid:", "q\\xid:"), "unknown", "", ""),
+        (rspamd_json().replace('", "module"', '" "module"'), "unknown", "", ""),
+        (rspamd_json()[: rspamd_json().index('"function"')], "unknown", "", ""),
+        ("{", "unknown", "", ""),
+        ("{}", "unknown", "", ""),
+        # through syslog a message that is no rspamd JSON object is read as text
+        (
+            "Nov 28 01:02:03 mail rspamd[1]: {not json} rspamd_task_write_log: qid: <4F2A>, "
+            "(default: T (reject): [1/2] [])",
+            "ok",
+            "rspamd",
+            "",
+        ),
+        ("Nov 28 01:02:03 mail rspamd[1]: {}", "ignored", "rspamd", ""),
+    ],
+)
+def test_rspamd_json_not_counted(line: str, status: str, program: str, family: str) -> None:
+    res = P.parse(line)
+    assert (res.status, res.program, res.family) == (status, program, family)
+
+
+_JSON_PIECES = [
+    "{", "}", "[", "]", ",", ":", " ", "\t", "\n", '"', '"ts"', '"message"', '"function"',
+    '"a\\"b"', '"\\\\"', '"\\/x"', '"\\n\\t\\b\\f\\r"', '"\\x"', '"é"', '"\x01"',
+    "1", "-1", "0", "01", "1.5", "1.", "1e5", "-2.5E-3", "1e", "-", "true", "false", "null",
+    "tru", "NaN", "Infinity", "x",
+]  # fmt: skip
+_json_texts = st.lists(st.sampled_from(_JSON_PIECES), max_size=30).map(lambda p: "{" + "".join(p))
+
+
+def _typed(members: dict[str, str] | None) -> object:
+    return None if members is None else {k: (type(v), v) for k, v in members.items()}
+
+
+_scalars = st.one_of(
+    st.text(max_size=8),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+)
+
+
+@st.composite
+def _json_objects(draw: st.DrawFn) -> str:
+    """A flat object as a shipper would write it, maybe cut short."""
+    members = draw(st.dictionaries(st.text(max_size=6), _scalars, max_size=6))
+    sep = draw(st.sampled_from([(", ", ": "), (",", ":"), (" ,\t", " : ")]))
+    text = json.dumps(members, ensure_ascii=draw(st.booleans()), separators=sep)
+    return text[: draw(st.integers(1, len(text)))] if draw(st.booleans()) else text
+
+
+@given(_json_texts | _json_objects())
+def test_json_loads_reads_a_whole_object_as_the_scanner_does(text: str) -> None:
+    """rspamd.json_members takes json.loads's answer for a whole object: the scanner
+    (the C twin's rule) must give the same members, types included."""
+    from mailtally.ingest.parsers import rspamd
+
+    assert _typed(rspamd.json_members(text)) == _typed(rspamd._scan(text)), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "b": "x", "c": true, "d": false, "e": null, "f": -1.5e3}',
+        '{"a": "\\"\\\\\\/\\b\\f\\n\\r\\t", "a": 2}',
+        '{"a": {"b": 1}}',
+        '{"a": [1]}',
+        '{"a": 01}',
+        '{"a": NaN}',
+        '{"a": "x\x01y"}',
+        "{ }  ",
+        '{"a": 1} x',
+    ],
+)
+def test_json_loads_and_the_scanner_agree_on(text: str) -> None:
+    from mailtally.ingest.parsers import rspamd
+
+    assert _typed(rspamd.json_members(text)) == _typed(rspamd._scan(text)), text
+
+
+def test_a_brace_line_that_is_no_rspamd_json_is_read_as_before() -> None:
+    """``{`` and ``}`` may begin an address (RFC 5322 atext): a quota report row of
+    such a user is no JSON, and is read as any row is."""
+    res = P.parse("{x}@example.com\tUser quota\tSTORAGE\t10\t-\t0")
+    assert (res.status, res.program) == ("ok", "doveadm")
+    assert res.records == (QuotaRow("{x}@example.com", "User quota", "STORAGE", 10240),)
+
+
 # -- amavis ---------------------------------------------------------------------------------
 
 AMAVIS = "Nov 28 01:02:03 mail amavis[2716]: (02716-07) "
@@ -327,6 +532,63 @@ AMAVIS = "Nov 28 01:02:03 mail amavis[2716]: (02716-07) "
             "Blocked SPAM {BouncedInbound}, [203.0.113.9] <s@example.org> -> <bob@example.com>, "
             "Queue-ID: 4ABC12345D, Message-ID: <m@example.org>, mail_id: AbC, Hits: 25.1, 300 ms",
             (FilterBlocked("4ABC12345D", ("bob@example.com",), "SPAM", ("BouncedInbound",)),),
+        ),
+        # amavisd-new 2.13 $log_short_templ: one queue id per distinct re-injection, "/"
+        (
+            "Passed SPAM {RelayedTaggedInbound}, [203.0.113.9] <s@example.org> -> "
+            "<bob@example.com>,<carol@example.com>,<dan@example.com>, Queue-ID: 4ABC12345D, "
+            "Hits: 9.1, size: 2345, queued_as: 4DEF67890A/4Xk3Lq2Z9bz9rxH/4DEF67890C, 420 ms",
+            (
+                SpamVerdict("4ABC12345D", "spam", "amavis"),
+                Reinjected("4ABC12345D", "4DEF67890A"),
+                SpamVerdict("4DEF67890A", "spam", "amavis"),
+                Reinjected("4ABC12345D", "4Xk3Lq2Z9bz9rxH"),
+                SpamVerdict("4Xk3Lq2Z9bz9rxH", "spam", "amavis"),
+                Reinjected("4ABC12345D", "4DEF67890C"),
+                SpamVerdict("4DEF67890C", "spam", "amavis"),
+            ),
+        ),
+        # a response without "queued as" is written whole: its first word is read (as
+        # before), and it ends the list
+        (
+            "Passed CLEAN {RelayedInbound}, [203.0.113.9] <s@example.org> -> <bob@example.com>,"
+            "<carol@example.com>, Queue-ID: 4ABC12345D, Hits: 1, size: 2345, queued_as: "
+            "4DEF67890A/250 2.0.0 Ok, id=01234-05/4DEF67890C, 420 ms",
+            (
+                SpamVerdict("4ABC12345D", "ham", "amavis"),
+                Reinjected("4ABC12345D", "4DEF67890A"),
+                SpamVerdict("4DEF67890A", "ham", "amavis"),
+                Reinjected("4ABC12345D", "250"),
+                SpamVerdict("250", "ham", "amavis"),
+            ),
+        ),
+        # amavis splits a line at $logline_maxlen (980) with "...": a word cut there is
+        # left out
+        (
+            "Passed CLEAN {RelayedInbound}, [203.0.113.9] <s@example.org> -> <bob@example.com>,"
+            "<carol@example.com>, Queue-ID: 4ABC12345D, Hits: 1, size: 2345, queued_as: "
+            "4DEF67890A/4DEF6...",
+            (
+                SpamVerdict("4ABC12345D", "ham", "amavis"),
+                Reinjected("4ABC12345D", "4DEF67890A"),
+                SpamVerdict("4DEF67890A", "ham", "amavis"),
+            ),
+        ),
+        # the id of the message itself is no re-injection; the 64 ids of MAX_QUEUED_AS
+        (
+            "Passed CLEAN, [203.0.113.9] <s@example.org> -> <bob@example.com>, Queue-ID: "
+            "4ABC12345D, Hits: 1, queued_as: 4ABC12345D/4DEF67890A, 1 ms",
+            (
+                SpamVerdict("4ABC12345D", "ham", "amavis"),
+                SpamVerdict("4ABC12345D", "ham", "amavis"),
+                Reinjected("4ABC12345D", "4DEF67890A"),
+                SpamVerdict("4DEF67890A", "ham", "amavis"),
+            ),
+        ),
+        (
+            "Passed CLEAN, [203.0.113.9] <s@example.org> -> <bob@example.com>, Hits: 1, "
+            "queued_as: " + "/".join(f"4D{i:08d}" for i in range(64)) + ", 1 ms",
+            tuple(SpamVerdict(f"4D{i:08d}", "ham", "amavis") for i in range(64)),
         ),
         (
             # amavisd-new 2.6: no disposition flags, but a quarantine location
@@ -659,6 +921,16 @@ PF = f"{H} postfix"
             "rspamd verdict",
         ),
         (f"{H} rspamd[9]: <ab>; task; rspamd_task_write_log: qid: <1A0005", "rspamd verdict"),
+        (
+            f"{H} rspamd[9]: " + '{"function": "rspamd_task_write_log", "message": "qid: <1A0005'
+            '>, (new)"}',
+            "rspamd verdict",
+        ),
+        (
+            f"{H} amavis[3]: (12345-01) Passed CLEAN, <a@b> -> <b@example.com>, Hits: 1, "
+            "queued_as: " + "/".join(f"4D{i:08d}" for i in range(65)),
+            "amavis verdict",
+        ),
         (f"{H} roundcube: Successful login for b@example.com", "roundcube login"),
         (f"{H} pmg-smtp-filter[2]: 5F1C8A2B3D: SA score=high/5 time=1", "pmg verdict"),
         (f"{H} pmg-smtp-filter[2]: 5F1C8A2B3D: SA score=7/5.0.1 time=1", "pmg verdict"),

@@ -454,6 +454,8 @@ typedef struct {
     /* LineParser._rejects: the last Exim rejections read through syslog, oldest first */
     int n_rejects;
     reject_seen rejects[SYSLOG_COPIES];
+    /* the strings of rspamd's JSON lines that hold escapes, decoded (fl_parse_rspamd) */
+    fl_buf json;
 } ParserObject;
 
 /* LineParser._syslog_copy (the C parser sees ASCII lines only): msg and program are
@@ -683,6 +685,42 @@ static int unsplit(fl_stamps *st, fl_str line, fl_result *out) {
     return R_RECS;
 }
 
+/* LineParser._json: a line that opens a JSON object, rspamd's own JSON log */
+static void json_line(ParserObject *self, fl_str line, fl_result *out) {
+    int64_t t;
+    int r = fl_parse_rspamd_json(line, &self->json, out, &t);
+    fl_str rspamd = fl_s(LIT("rspamd"));
+    switch (r) {
+    case R_OTHER:
+        out->n_records = 0;
+        if (unsplit(&self->st, line, out) == R_FALLBACK)
+            status(out, FL_FALLBACK, fl_s(LIT("")));
+        return;
+    case R_EMPTY:
+        status(out, FL_IGNORED, rspamd);
+        return;
+    case R_NONE: {
+        fl_str family = out->family;
+        status(out, FL_UNKNOWN, rspamd);
+        out->family = family;
+        return;
+    }
+    case R_RECS:
+        if (too_long(out) || t < 0) {
+            status(out, FL_UNKNOWN, rspamd);
+            return;
+        }
+        out->status = FL_OK;
+        out->program = rspamd;
+        out->host = fl_s(LIT(""));
+        out->time = t;
+        return;
+    default:
+        status(out, FL_FALLBACK, fl_s(LIT("")));
+        return;
+    }
+}
+
 int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *out) {
     fl_stamps *st = &((ParserObject *)parser)->st;
     fl_str line = fl_s(text, n);
@@ -710,6 +748,10 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         matched = classic_head(line, &hd);
     else if ('0' <= c && c <= '9')
         matched = iso_head(line, &hd);
+    else if (c == '{') {
+        json_line((ParserObject *)parser, line, out);
+        return 0;
+    }
     int got = matched ? 1 : split(line, &hd);
     if (got < 0) {
         status(out, FL_FALLBACK, fl_s(LIT("")));
@@ -744,7 +786,7 @@ int fl_parse_line(PyObject *parser, const char *text, Py_ssize_t n, fl_result *o
         r = fl_parse_roundcube(hd.msg, out);
         break;
     case ROUTE_RSPAMD:
-        r = fl_parse_rspamd(hd.msg, out);
+        r = fl_parse_rspamd(hd.msg, &((ParserObject *)parser)->json, out);
         break;
     case ROUTE_AMAVIS:
         r = fl_parse_amavis(hd.msg, out);
@@ -1102,6 +1144,7 @@ static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
 static void Parser_dealloc(ParserObject *self) {
     Py_XDECREF(self->st.stamps);
     PyMem_Free(self->st.buf);
+    PyMem_Free(self->json.p);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

@@ -245,7 +245,8 @@ static int action_search(fl_str t, Py_ssize_t pos, char *flag, fl_str *action) {
     return 0;
 }
 
-int fl_parse_rspamd(fl_str msg, fl_result *out) {
+/* rspamd._task(rest): the verdict of a task line's text */
+static int task(fl_str rest, fl_result *out) {
     static const struct {
         const char *s;
         Py_ssize_t n;
@@ -257,10 +258,6 @@ int fl_parse_rspamd(fl_str msg, fl_result *out) {
         {LIT("discard"), FL_REJECT_VERDICT}, {LIT("soft reject"), FL_TEMPFAIL},
         {LIT("soft_reject"), FL_TEMPFAIL},
     };
-    Py_ssize_t i = FIND(msg, "rspamd_task_write_log: ", 0);
-    if (i < 0)
-        return R_EMPTY;
-    fl_str rest = from(msg, i + 23);
     Py_ssize_t q = FIND(rest, "qid: <", 0);
     if (q < 0)
         return R_EMPTY;
@@ -299,6 +296,316 @@ int fl_parse_rspamd(fl_str msg, fl_result *out) {
         return R_FALLBACK;
     r->u.spam_verdict = (fl_spam_verdict){qid, verdict, fl_s(LIT("rspamd"))};
     return R_RECS;
+}
+
+
+/* -- rspamd's JSON log (rspamd.json_members and its helpers) ---------------------------- */
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+#define JSON_WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
+static Py_ssize_t json_ws(fl_str t, Py_ssize_t i) {
+    while (i < t.n && JSON_WS(t.p[i]))
+        i++;
+    return i;
+}
+
+/* rspamd._string(text, i): the JSON string opening at t.p[i] (a quote) into *val, *end
+ * just past its closing quote, *cut if the text ends inside it.  A string without a
+ * backslash is a slice of t; one with escapes is decoded into buf at *used (buf holds
+ * t.n bytes: what is decoded is never longer than its text, and the strings decoded
+ * are disjoint parts of t).  1, 0 for None (an escape JSON has not), -1: fall back (a
+ * \u escape beyond ASCII: the C parser hands out ASCII only). */
+static int json_string(fl_str t, Py_ssize_t i, char *buf, Py_ssize_t *used, fl_str *val,
+                       Py_ssize_t *end, int *cut) {
+    Py_ssize_t n = t.n, j = i + 1, q = j;
+    while (q < n && t.p[q] != '"' && t.p[q] != '\\')
+        q++;
+    if (q >= n || t.p[q] == '"') {
+        *val = sl(t, j, q);
+        *cut = q >= n;
+        *end = q >= n ? n : q + 1;
+        return 1;
+    }
+    char *d0 = buf + *used, *d = d0;
+    memcpy(d, t.p + j, (size_t)(q - j));
+    d += q - j;
+    j = q;
+    for (;;) {
+        if (j >= n) {
+            *cut = 1;
+            *end = n;
+            break;
+        }
+        char c = t.p[j];
+        if (c == '"') {
+            *cut = 0;
+            *end = j + 1;
+            break;
+        }
+        if (c != '\\') {
+            *d++ = c;
+            j++;
+            continue;
+        }
+        if (j + 1 >= n) {
+            *cut = 1;
+            *end = n;
+            break;
+        }
+        char e = t.p[j + 1];
+        if (e == 'u') {
+            int code = 0, k;
+            for (k = 0; k < 4 && j + 2 + k < n; k++) {
+                int h = hexval(t.p[j + 2 + k]);
+                if (h < 0)
+                    return 0;
+                code = code * 16 + h;
+            }
+            if (k < 4) {
+                *cut = 1;
+                *end = n;
+                break;
+            }
+            if (code >= 0x80)
+                return -1;
+            *d++ = (char)code;
+            j += 6;
+            continue;
+        }
+        switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+            *d++ = e;
+            break;
+        case 'b':
+            *d++ = '\b';
+            break;
+        case 'f':
+            *d++ = '\f';
+            break;
+        case 'n':
+            *d++ = '\n';
+            break;
+        case 'r':
+            *d++ = '\r';
+            break;
+        case 't':
+            *d++ = '\t';
+            break;
+        default:
+            return 0;
+        }
+        j += 2;
+    }
+    *val = fl_s(d0, d - d0);
+    *used += d - d0;
+    return 1;
+}
+
+/* The end of the JSON number at t.p[i] (rspamd._NUMBER.match), or -1:
+ *     -?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?  */
+static Py_ssize_t json_number(fl_str t, Py_ssize_t i) {
+    Py_ssize_t n = t.n, j = i;
+    if (j < n && t.p[j] == '-')
+        j++;
+    Py_ssize_t d0 = j;
+    while (j < n && t.p[j] >= '0' && t.p[j] <= '9')
+        j++;
+    if (j == d0)
+        return -1;
+    if (j + 1 < n && t.p[j] == '.' && t.p[j + 1] >= '0' && t.p[j + 1] <= '9') {
+        j += 2;
+        while (j < n && t.p[j] >= '0' && t.p[j] <= '9')
+            j++;
+    }
+    if (j < n && (t.p[j] == 'e' || t.p[j] == 'E')) {
+        Py_ssize_t k = j + 1;
+        if (k < n && (t.p[k] == '+' || t.p[k] == '-'))
+            k++;
+        if (k < n && t.p[k] >= '0' && t.p[k] <= '9') {
+            while (k < n && t.p[k] >= '0' && t.p[k] <= '9')
+                k++;
+            j = k;
+        }
+    }
+    return j;
+}
+
+/* The members rspamd's rules read; the others are only checked for their syntax. */
+enum { JM_TS, JM_WORKER_TYPE, JM_FUNCTION, JM_MESSAGE, JM_N };
+typedef struct {
+    fl_str v[JM_N]; /* v.p == NULL: absent */
+    int str[JM_N];  /* a string (else a number or literal, rspamd.Raw) */
+} json_members_t;
+
+static int member_index(fl_str key) {
+    if (EQ(key, "ts"))
+        return JM_TS;
+    if (EQ(key, "worker_type"))
+        return JM_WORKER_TYPE;
+    if (EQ(key, "function"))
+        return JM_FUNCTION;
+    if (EQ(key, "message"))
+        return JM_MESSAGE;
+    return -1;
+}
+
+/* rspamd.json_members(t) (t starts with "{"), the members of JM_* into *m: 1, 0 for
+ * None, -1: fall back. */
+static int json_members(fl_str t, fl_buf *buf, json_members_t *m) {
+    static const struct {
+        const char *s;
+        Py_ssize_t n;
+    } lits[] = {{LIT("true")}, {LIT("false")}, {LIT("null")}};
+    for (int k = 0; k < JM_N; k++) {
+        m->v[k] = FL_NONE;
+        m->str[k] = 0;
+    }
+    char *b = NULL;
+    Py_ssize_t used = 0;
+    if (findc(t, '\\', 0) >= 0 && (b = fl_buf_reserve(buf, t.n)) == NULL)
+        return -1;
+    Py_ssize_t n = t.n, i = json_ws(t, 1), end;
+    int cut, r;
+    if (i < n && t.p[i] == '}')
+        return json_ws(t, i + 1) == n;
+    for (;;) {
+        if (i >= n)
+            return 1;
+        if (t.p[i] != '"')
+            return 0;
+        fl_str key, val;
+        if ((r = json_string(t, i, b, &used, &key, &end, &cut)) <= 0)
+            return r;
+        if (cut)
+            return 1;
+        int idx = member_index(key);
+        i = json_ws(t, end);
+        if (i >= n)
+            return 1;
+        if (t.p[i] != ':')
+            return 0;
+        i = json_ws(t, i + 1);
+        if (i >= n)
+            return 1;
+        if (t.p[i] == '"') {
+            if ((r = json_string(t, i, b, &used, &val, &end, &cut)) <= 0)
+                return r;
+            if (idx >= 0) {
+                m->v[idx] = val;
+                m->str[idx] = 1;
+            }
+            if (cut)
+                return 1;
+            i = end;
+        } else {
+            Py_ssize_t e = json_number(t, i);
+            if (e < 0) {
+                for (size_t k = 0; k < sizeof lits / sizeof lits[0] && e < 0; k++) {
+                    if (starts_n(t, lits[k].s, lits[k].n, i))
+                        e = i + lits[k].n;
+                    else if (n - i < lits[k].n && memcmp(t.p + i, lits[k].s, (size_t)(n - i)) == 0)
+                        return 1; /* cut inside a literal */
+                }
+                if (e < 0)
+                    return 0;
+            }
+            if (e >= n)
+                return 1; /* a number at the very end may be cut: left out */
+            if (t.p[e] != ',' && t.p[e] != '}' && !JSON_WS(t.p[e]))
+                return 0;
+            if (idx >= 0) {
+                m->v[idx] = sl(t, i, e);
+                m->str[idx] = 0;
+            }
+            i = e;
+        }
+        i = json_ws(t, i);
+        if (i >= n)
+            return 1;
+        if (t.p[i] == '}')
+            return json_ws(t, i + 1) == n;
+        if (t.p[i] != ',')
+            return 0;
+        i = json_ws(t, i + 1);
+    }
+}
+
+/* rspamd._json_task(members): R_OTHER for None */
+static int json_task(const json_members_t *m, fl_result *out) {
+    fl_str fn = m->v[JM_FUNCTION], text = m->v[JM_MESSAGE];
+    if (fn.p == NULL || !m->str[JM_FUNCTION])
+        return R_OTHER;
+    if (text.p == NULL)
+        text = fl_s(LIT(""));
+    else if (!m->str[JM_MESSAGE])
+        return R_OTHER;
+    return EQ(fn, "rspamd_task_write_log") ? task(text, out) : R_EMPTY;
+}
+
+int fl_parse_rspamd(fl_str msg, fl_buf *buf, fl_result *out) {
+    if (STARTS(msg, "{")) {
+        json_members_t m;
+        int r = json_members(msg, buf, &m);
+        if (r < 0)
+            return R_FALLBACK;
+        if (r > 0 && (r = json_task(&m, out)) != R_OTHER)
+            return r;
+        /* not rspamd's JSON object: read as text, as any other line */
+    }
+    Py_ssize_t i = FIND(msg, "rspamd_task_write_log: ", 0);
+    if (i < 0)
+        return R_EMPTY;
+    return task(from(msg, i + 23), out);
+}
+
+/* rspamd._MAX_TS */
+#define MAX_TS INT64_C(253402300799)
+
+int fl_parse_rspamd_json(fl_str line, fl_buf *buf, fl_result *out, int64_t *t) {
+    json_members_t m;
+    *t = -1;
+    int r = json_members(line, buf, &m);
+    if (r < 0)
+        return R_FALLBACK;
+    if (r == 0)
+        return R_OTHER;
+    fl_str ts = m.v[JM_TS];
+    if (ts.p == NULL || m.str[JM_TS] || m.v[JM_WORKER_TYPE].p == NULL || !m.str[JM_WORKER_TYPE])
+        return R_OTHER;
+    r = json_task(&m, out);
+    if (r == R_OTHER)
+        return r;
+    /* _TS.fullmatch(ts): ([0-9]{1,12})(?:\.[0-9]+)?, then at most _MAX_TS */
+    Py_ssize_t d = 0;
+    while (d < ts.n && ts.p[d] >= '0' && ts.p[d] <= '9')
+        d++;
+    int ok = d >= 1 && d <= 12;
+    if (ok && d < ts.n) {
+        Py_ssize_t f = d + 1;
+        while (f < ts.n && ts.p[f] >= '0' && ts.p[f] <= '9')
+            f++;
+        ok = ts.p[d] == '.' && f > d + 1 && f == ts.n;
+    }
+    if (ok) {
+        int64_t v = 0;
+        for (Py_ssize_t k = 0; k < d; k++)
+            v = v * 10 + (ts.p[k] - '0');
+        if (v <= MAX_TS)
+            *t = v;
+    }
+    return r;
 }
 
 /* ==== amavis.py ======================================================================= */
@@ -392,6 +699,35 @@ static fl_str unquote_rcpt(fl_str a) {
     return a;
 }
 
+/* amavis.MAX_QUEUED_AS */
+#define FL_MAX_QUEUED_AS 64
+
+/* amavis._queued_as(msg): the queue ids after each "queued_as: ", "A/B/C" giving each,
+ * into ids[] (room for FL_MAX_QUEUED_AS + 1); their number, at most one more than
+ * FL_MAX_QUEUED_AS.  A word ending where the "..." of amavis's split of a long line
+ * begins is left out. */
+static int queued_as(fl_str msg, fl_str *ids) {
+    Py_ssize_t n = msg.n, cut = ENDS(msg, "...") ? n - 3 : -1;
+    int m = 0;
+    for (Py_ssize_t k = FIND(msg, "queued_as: ", 0); k >= 0; k = FIND(msg, "queued_as: ", k + 11)) {
+        Py_ssize_t i = k + 11;
+        for (;;) {
+            Py_ssize_t e = i;
+            while (e < n && IS_WORD(msg.p[e]))
+                e++;
+            if (e == i || e == cut)
+                break;
+            ids[m++] = sl(msg, i, e);
+            if (m > FL_MAX_QUEUED_AS)
+                return m;
+            if (!(e + 1 < n && msg.p[e] == '/' && IS_WORD(msg.p[e + 1])))
+                break;
+            i = e + 1;
+        }
+    }
+    return m;
+}
+
 int fl_parse_amavis(fl_str msg, fl_result *out) {
     if (!STARTS(msg, "("))
         return R_EMPTY;
@@ -471,16 +807,18 @@ int fl_parse_amavis(fl_str msg, fl_result *out) {
     fl_str cat0 = dash < 0 ? category : sl(category, 0, dash);
     int verdict = (EQ(cat0, "SPAM") || EQ(cat0, "SPAMMY")) ? FL_SPAM : FL_HAM;
     fl_str amavis = fl_s(LIT("amavis"));
+    fl_str ids[FL_MAX_QUEUED_AS + 1];
+    int n_ids = queued_as(msg, ids);
+    if (n_ids > FL_MAX_QUEUED_AS)
+        return FAMILY(R_NONE, "amavis verdict");
     if (qid.p != NULL) {
         fl_record *r = add_record(out, FL_SPAM_VERDICT);
         if (r == NULL)
             return R_FALLBACK;
         r->u.spam_verdict = (fl_spam_verdict){qid, verdict, amavis};
     }
-    for (Py_ssize_t k = FIND(msg, "queued_as: ", 0); k >= 0; k = FIND(msg, "queued_as: ", k + 11)) {
-        fl_str new = token(from(msg, k), LIT("queued_as: "));
-        if (new.p == NULL)
-            continue;
+    for (int k = 0; k < n_ids; k++) {
+        fl_str new = ids[k];
         if (qid.p != NULL && !(new.n == qid.n && memcmp(new.p, qid.p, (size_t)qid.n) == 0)) {
             fl_record *r = add_record(out, FL_REINJECTED);
             if (r == NULL)

@@ -39,7 +39,28 @@ enum {
     R_EMPTY,      /* (): understood, nothing to count */
     R_RECS,       /* records were appended to the result */
     R_FALLBACK,   /* the C parser declines the line */
+    R_OTHER,      /* (fl_parse_rspamd_json) None: not the program's line at all */
 };
+
+/* A growing buffer of the parser's own (PyMem), for text a line holds escaped. */
+typedef struct {
+    char *p;
+    Py_ssize_t cap;
+} fl_buf;
+
+/* b->p with room for n bytes; NULL if memory is short (the caller falls back). */
+static inline char *fl_buf_reserve(fl_buf *b, Py_ssize_t n) {
+    if (n < 1)
+        n = 1;
+    if (b->cap < n) {
+        char *q = PyMem_Realloc(b->p, (size_t)n);
+        if (q == NULL)
+            return NULL;
+        b->p = q;
+        b->cap = n;
+    }
+    return b->p;
+}
 
 /* -- slices, with Python's semantics ----------------------------------------------- */
 
@@ -187,7 +208,12 @@ static inline int fl_family(fl_result *out, int r, const char *family, Py_ssize_
 int fl_parse_postfix(fl_str daemon, fl_str msg, fl_result *out);
 int fl_parse_dovecot(fl_str msg, fl_result *out);
 int fl_parse_dovecot_parts(fl_str sub, fl_str rest, fl_result *out);
-int fl_parse_rspamd(fl_str msg, fl_result *out);
+/* buf: where a JSON line's escaped strings are decoded (the parser's; slices of *out
+ * may point into it until the next line) */
+int fl_parse_rspamd(fl_str msg, fl_buf *buf, fl_result *out);
+/* rspamd.parse_rspamd_json: R_OTHER for None, else the records' answer, with *t the
+ * line's time (-1 for None) */
+int fl_parse_rspamd_json(fl_str line, fl_buf *buf, fl_result *out, int64_t *t);
 int fl_parse_amavis(fl_str msg, fl_result *out);
 int fl_parse_roundcube(fl_str msg, fl_result *out);
 int fl_parse_pmg(fl_str msg, fl_result *out);

@@ -51,7 +51,7 @@ from .postfix import (
 )
 from .quota import QuotaHeader, QuotaRow, parse_quota
 from .roundcube import WebmailLogin, parse_roundcube
-from .rspamd import SpamVerdict, parse_rspamd
+from .rspamd import SpamVerdict, parse_rspamd, parse_rspamd_json
 
 __all__ = [
     "IGNORED",
@@ -459,6 +459,8 @@ class LineParser:
             elif "0" <= c <= "9":
                 m = _ISO_HEAD.match(line)
                 kind = ISO
+            elif c == "{":
+                return self._json(line)
             if m is not None:
                 stamp, host, program = m.group(1, 2, 3)
                 msg = line[m.end() :]
@@ -553,6 +555,21 @@ class LineParser:
             del seen[0]
         seen.append((key, t))
         return False
+
+    def _json(self, line: str) -> ParseResult:
+        """A line that opens a JSON object: rspamd's own JSON log (``json = true``,
+        3.8+), timed by its ``ts``; any other line goes on as a line without a header."""
+        got = parse_rspamd_json(line)
+        if got is None:
+            return self._unsplit(line)
+        recs, t = got
+        if not recs:
+            return self._ignored.get("rspamd") or self._status(self._ignored, IGNORED, "rspamd")
+        if recs.__class__ is str:
+            return self._family("rspamd", recs)  # type: ignore[arg-type]
+        if _too_long(recs) or t is None:  # type: ignore[arg-type]
+            return self._status(self._unknown, UNKNOWN, "rspamd")
+        return ParseResult(OK, "rspamd", t, recs)  # type: ignore[arg-type]
 
     def _unsplit(self, line: str) -> ParseResult:
         """A line without a syslog header: a quota report row, a blank line, or garbage."""

@@ -13,7 +13,12 @@
 listed recipients did not get the message in their mailbox; its flags say
 where it went (``Quarantined``, ``DiscardedInbound``, ``BouncedInbound`` …).
 ``Queue-ID`` names the Postfix queue id that went into amavis, ``queued_as``
-the one it re-injected.  Other amavis lines are ignored.
+the ones it re-injected: amavisd-new 2.13's ``$log_short_templ`` (Amavis.pm,
+``__DATA__``) writes one item per distinct response of the MTA it re-injected to,
+joined by ``/`` (``queued_as: 4DEF/4DF0`` when the recipients' copies differ, e.g.
+by their spam tag levels, and went back in several SMTP transactions): each is
+re-injection of its own.  At most :data:`MAX_QUEUED_AS` of them are read.  Other
+amavis lines are ignored.
 """
 
 from __future__ import annotations
@@ -49,6 +54,14 @@ class FilterBlocked:
     category: str
     flags: tuple[str, ...] = ()
 
+
+#: The most queue ids a line may name after ``queued_as:``: one per re-injection,
+#: amavis makes at most one per recipient.  A longer list makes the line not
+#: understood (the ingest report shows it): no real line has one -- amavis splits
+#: its syslog lines at $logline_maxlen (980 characters, which hold about 60 Postfix
+#: ids), and the joiner remembers at most 64 re-injections of one message anyway
+#: (join.Joiner._link).
+MAX_QUEUED_AS = 64
 
 _HEAD = re.compile(r"^\([^)]*\) (Passed|Blocked) ([A-Z][A-Z0-9-]*)")
 #: "Blocked INFECTED (Eicar-Signature) {DiscardedInbound,Quarantined}"
@@ -126,12 +139,41 @@ def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ..
     out: list[SpamVerdict | Reinjected | FilterBlocked] = []
     if qid:
         out.append(SpamVerdict(qid, verdict, "amavis"))
+    ids = _queued_as(msg)
+    if len(ids) > MAX_QUEUED_AS:
+        return AMAVIS_VERDICT
+    for new in ids:
+        if qid and new != qid:
+            out.append(Reinjected(qid, new))
+        out.append(SpamVerdict(new, verdict, "amavis"))
+    return tuple(out) if out else ()
+
+
+def _queued_as(msg: str) -> list[str]:
+    """The queue ids after each ``queued_as: `` of ``msg``, in order (at most one more
+    than MAX_QUEUED_AS): ``A/B/C`` gives each.  An item is read as _token reads a
+    word; an item that is no queue id (amavis writes the MTA's whole response where
+    it names none: ``250 2.0.0 Ok, id=…``) ends the list after its first word, as the
+    single id of older versions was read.  A word cut by amavis's split of a long
+    line (``…/4DF0...``, the rest on the next line) is left out: its end is unknown.
+    """
+    n = len(msg)
+    cut = n - 3 if msg.endswith("...") else -1
+    ids: list[str] = []
     k = msg.find("queued_as: ")
     while k >= 0:
-        new = _token(msg, "queued_as: ", k)  # (not msg[k:]: a copy per occurrence)
-        if new:
-            if qid and new != qid:
-                out.append(Reinjected(qid, new))
-            out.append(SpamVerdict(new, verdict, "amavis"))
+        i = k + 11
+        while True:
+            e = i
+            while e < n and (msg[e].isalnum() or msg[e] == "_"):
+                e += 1
+            if e in (i, cut):
+                break
+            ids.append(msg[i:e])
+            if len(ids) > MAX_QUEUED_AS:
+                return ids
+            if not (e + 1 < n and msg[e] == "/" and (msg[e + 1].isalnum() or msg[e + 1] == "_")):
+                break
+            i = e + 1
         k = msg.find("queued_as: ", k + 11)
-    return tuple(out) if out else ()
+    return ids
