@@ -34,17 +34,20 @@ demo: venv
 	MAILTALLY_HOST=$(HOST) MAILTALLY_PORT=$(PORT) $(BIN)/mailtally demo --db sqlite:///$(DEMO_DB) --force
 	MAILTALLY_HOST=$(HOST) MAILTALLY_PORT=$(PORT) $(BIN)/mailtally serve --db sqlite:///$(DEMO_DB)
 
-## Install everything and run the whole test suite (and the linter).
+## Install everything and run the whole test suite (and the linter), a pytest
+## process per core (pytest-xdist), at most 4: `make test PYTEST_JOBS=` runs one.
+PYTEST_JOBS ?= -n auto --maxprocesses=4
 test: venv
 	$(BIN)/ruff check src tests bench
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_JOBS)
 
 ## The compiled parser and joiner under AddressSanitizer and UBSan: built into
 ## build-asan/ (a copy of src/ that PYTHONPATH puts first; .venv's own build is
 ## untouched), then the tests that drive the C code.  Any report fails the run.
 ASAN_DIR := build-asan
 ASAN_TESTS ?= tests/test_fastlog_parse.py tests/test_fastlog_join.py tests/test_hostile_input.py tests/test_ingest_compiled.py \
-	tests/test_joiner_budget.py tests/test_sum_events.py tests/test_tally_events.py
+	tests/test_joiner_budget.py tests/test_sum_events.py tests/test_tally_events.py tests/test_format_audit.py \
+	tests/test_join_hosts.py tests/test_review_findings.py tests/test_review_parse.py
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-std=c11 -Wall -Wextra -Wno-unused-parameter -Werror
 
@@ -73,7 +76,7 @@ test-asan: venv asan-deps
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		PYTHONPATH=$(ASAN_DIR)/src MAILTALLY_EXPECT_FASTLOG=$(ASAN_DIR)/src; \
 	$(BIN)/python -c 'import os, mailtally.ingest._fastlog as f; assert f.__file__.startswith(os.path.abspath(os.environ["MAILTALLY_EXPECT_FASTLOG"])), f.__file__; print("sanitized:", f.__file__)' && \
-	$(BIN)/pytest -q -p no:cacheprovider $(ASAN_TESTS)
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_JOBS) $(ASAN_TESTS)
 
 lint: venv
 	$(BIN)/ruff check src tests bench

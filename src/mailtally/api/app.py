@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import logging
 import re
 import typing
@@ -368,7 +369,16 @@ async def openapi(request: HTTPRequest) -> Response:
         return error_response(
             OMAError(BAD_REQUEST, f"openapi.json takes GET, not {request.method}"), 405
         )
-    return Response(request.app.state.openapi, media_type="application/json")
+    return Response(_openapi_document(), media_type="application/json")
+
+
+@functools.cache
+def _openapi_document() -> bytes:
+    """The API document, encoded at the first GET and then kept: every app of the
+    process has the same (METHODS is fixed), and msgspec's walk of every request
+    and answer type costs ~30 ms that no start-up of ``serve``'s workers, and no
+    test's app, needs to pay."""
+    return _encode(build_document(METHODS, MAIL_STORE_METHODS))
 
 
 async def not_found(request: HTTPRequest) -> Response:
@@ -469,7 +479,6 @@ def create_app(
         exception_handlers={HTTPException: other_http_method},
     )
     app.state.service = svc
-    app.state.openapi = _encode(build_document(METHODS, MAIL_STORE_METHODS))
     app.state.registry = ops.make_registry(stats, svc)
     app.add_middleware(ErrorEnvelope)
     # outermost: it sees every answer, the error envelope's 500s included
