@@ -702,28 +702,32 @@ static fl_str unquote_rcpt(fl_str a) {
 /* amavis.MAX_QUEUED_AS */
 #define FL_MAX_QUEUED_AS 64
 
-/* amavis._queued_as(msg): the queue ids after each "queued_as: ", "A/B/C" giving each,
+/* amavis._queued_as(msg): the queue ids after the last "queued_as: " (none if a ">"
+ * follows it), "A/B/C" giving each,
  * into ids[] (room for FL_MAX_QUEUED_AS + 1); their number, at most one more than
  * FL_MAX_QUEUED_AS.  A word ending where the "..." of amavis's split of a long line
  * begins is left out. */
 static int queued_as(fl_str msg, fl_str *ids) {
     Py_ssize_t n = msg.n, cut = ENDS(msg, "...") ? n - 3 : -1;
     int m = 0;
-    for (Py_ssize_t k = FIND(msg, "queued_as: ", 0); k >= 0; k = FIND(msg, "queued_as: ", k + 11)) {
-        Py_ssize_t i = k + 11;
-        for (;;) {
-            Py_ssize_t e = i;
-            while (e < n && IS_WORD(msg.p[e]))
-                e++;
-            if (e == i || e == cut)
-                break;
-            ids[m++] = sl(msg, i, e);
-            if (m > FL_MAX_QUEUED_AS)
-                return m;
-            if (!(e + 1 < n && msg.p[e] == '/' && IS_WORD(msg.p[e + 1])))
-                break;
-            i = e + 1;
-        }
+    /* only the last "queued_as: ", and none with a ">" after it: the earlier text and
+     * any "<...>" (sender, recipients, Message-ID) is the sender's (amavis.py) */
+    Py_ssize_t k = RFIND(msg, "queued_as: ");
+    if (k < 0 || findc(msg, '>', k) >= 0)
+        return 0;
+    Py_ssize_t i = k + 11;
+    for (;;) {
+        Py_ssize_t e = i;
+        while (e < n && IS_WORD(msg.p[e]))
+            e++;
+        if (e == i || e == cut)
+            break;
+        ids[m++] = sl(msg, i, e);
+        if (m > FL_MAX_QUEUED_AS)
+            return m;
+        if (!(e + 1 < n && msg.p[e] == '/' && IS_WORD(msg.p[e + 1])))
+            break;
+        i = e + 1;
     }
     return m;
 }

@@ -150,7 +150,8 @@ def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ..
 
 
 def _queued_as(msg: str) -> list[str]:
-    """The queue ids after each ``queued_as: `` of ``msg``, in order (at most one more
+    """The queue ids after the last ``queued_as: `` of ``msg`` (none if a ``>`` follows
+    it: then it is inside an address or the Message-ID), in order (at most one more
     than MAX_QUEUED_AS): ``A/B/C`` gives each.  An item is read as _token reads a
     word; an item that is no queue id (amavis writes the MTA's whole response where
     it names none: ``250 2.0.0 Ok, id=…``) ends the list after its first word, as the
@@ -160,20 +161,26 @@ def _queued_as(msg: str) -> list[str]:
     n = len(msg)
     cut = n - 3 if msg.endswith("...") else -1
     ids: list[str] = []
-    k = msg.find("queued_as: ")
-    while k >= 0:
-        i = k + 11
-        while True:
-            e = i
-            while e < n and (msg[e].isalnum() or msg[e] == "_"):
-                e += 1
-            if e in (i, cut):
-                break
-            ids.append(msg[i:e])
-            if len(ids) > MAX_QUEUED_AS:
-                return ids
-            if not (e + 1 < n and msg[e] == "/" and (msg[e + 1].isalnum() or msg[e + 1] == "_")):
-                break
-            i = e + 1
-        k = msg.find("queued_as: ", k + 11)
+    # Only amavis's own "queued_as: " is read: the template writes it once, after the
+    # sender, the recipients and the Message-ID, which the sender of the message
+    # chooses and which each end in ">" (a Message-ID is "<[^<>]*>", parse_message_id);
+    # nothing after it has one.  A Message-ID <x, queued_as: 4VICTIM> must not make
+    # someone else's message a re-injection of this one, nor give it this one's
+    # verdict, whether amavis re-injected (a later "queued_as: ") or not (milter).
+    k = msg.rfind("queued_as: ")
+    if k < 0 or msg.find(">", k) >= 0:
+        return ids
+    i = k + 11
+    while True:
+        e = i
+        while e < n and (msg[e].isalnum() or msg[e] == "_"):
+            e += 1
+        if e in (i, cut):
+            break
+        ids.append(msg[i:e])
+        if len(ids) > MAX_QUEUED_AS:
+            return ids
+        if not (e + 1 < n and msg[e] == "/" and (msg[e + 1].isalnum() or msg[e + 1] == "_")):
+            break
+        i = e + 1
     return ids
