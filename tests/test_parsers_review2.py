@@ -230,3 +230,58 @@ def test_a_sender_names_no_re_injection() -> None:
     )
     got = both(line)
     assert got.records == (SpamVerdict("4A", "ham", "amavis"),)  # type: ignore[attr-defined]
+
+
+def test_a_sender_or_message_id_names_no_queue_id() -> None:
+    """The sender (before amavis's ``Queue-ID:``) and the Message-ID (after it)
+    named the message whose verdict and re-injection the line gave."""
+    tail = ", mail_id: m_1, Hits: 9, size: 9, queued_as: 4B, 3 ms"
+    want = (
+        SpamVerdict("4A", "spam", "amavis"),
+        Reinjected("4A", "4B"),
+        SpamVerdict("4B", "spam", "amavis"),
+    )
+    for line in [
+        "Nov 28 01:02:03 mail amavis[1]: (1-01) Passed SPAM {RelayedInbound}, [1.2.3.4]:5 "
+        '<"x, Queue-ID: 4VICTIM, "@evil.example> -> <c@d>, Queue-ID: 4A, '
+        "Message-ID: <m@x>" + tail,
+        _AM.format(cat="SPAM") + '4A, Message-ID: <"x, Queue-ID: 4V, Message-ID: <y">, '
+        "Resent-Message-ID: <r<q>" + tail,
+        "Nov 28 01:02:03 mail amavis[1]: (1-01) Passed SPAM, "
+        '<"x, Queue-ID: 4V, Hits: 1"@e> -> <c@d>, Queue-ID: 4A, Message-ID: <m@x>' + tail,
+    ]:
+        assert both(line).records == want, line  # type: ignore[attr-defined]
+    # Blocked: the same rule names the message held back
+    got = both(
+        "Nov 28 01:02:03 mail amavis[1]: (1-01) Blocked SPAM {DiscardedInbound}, "
+        '<"x, Queue-ID: 4V, "@e> -> <c@d>, Queue-ID: 4A, Hits: 9, size: 9, 3 ms'
+    )
+    assert got.records[0].qid == "4A"  # type: ignore[attr-defined]
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["", '<"x, Queue-ID: 4V, Hits: 1"@e> ', "<a@b> "]),
+    st.sampled_from(["", ", Queue-ID: 4A", ", Queue-ID: ", ", Queue-ID: 4A_"]),
+    st.sampled_from(
+        ["", ", Message-ID: <m>", ', Message-ID: <"a<b, Queue-ID: 4V">', ", Message-ID: <>"]
+    ),
+    st.sampled_from(["", ", Resent-Message-ID: <r>", ", Resent-Message-ID: <x, Hits: 1>"]),
+    st.sampled_from(["", ", mail_id: m_1", ", mail_id: ", ", mail_id: a b"]),
+    st.sampled_from([", Hits: 9, size: 9, 3 ms", ", Hits: -", "...", ", Hits: 9..."]),
+)
+def test_amavis_queue_ids_agree(
+    sender: str, qid: str, mid: str, resent: str, mail_id: str, hits: str
+) -> None:
+    for verb in ("Passed SPAM", "Blocked SPAM {DiscardedInbound},"):
+        line = (
+            f"Nov 28 01:02:03 mail amavis[1]: (1-01) {verb} {sender}-> <c@d>"
+            + qid
+            + mid
+            + resent
+            + mail_id
+            + hits
+        )
+        both(line)
+        for cut in range(len(line) - 40, len(line)):
+            both(line[:cut])
