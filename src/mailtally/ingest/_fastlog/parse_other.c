@@ -622,6 +622,40 @@ static fl_str token(fl_str text, const char *name, Py_ssize_t m) {
     return e > i ? sl(text, i, e) : FL_NONE;
 }
 
+static Py_ssize_t word_end(fl_str t, Py_ssize_t i) {
+    while (i < t.n && IS_WORD(t.p[i]))
+        i++;
+    return i;
+}
+
+/* amavis._queue_id(msg): the Queue-ID amavis wrote, read back from the last
+ * ", Hits: " over ", mail_id: WORD" and up to two "<...>" ids; else (a split line,
+ * another template) the first "Queue-ID: " as token() reads it. */
+static fl_str queue_id(fl_str msg) {
+    Py_ssize_t h = ENDS(msg, "...") ? -1 : RFIND(msg, ", Hits: ");
+    if (h >= 0) {
+        Py_ssize_t end = h;
+        Py_ssize_t k = RFIND(sl(msg, 0, end), ", mail_id: ");
+        if (k >= 0 && k + 11 < end && word_end(msg, k + 11) == end)
+            end = k;
+        for (int r = 0; r < 2; r++) {
+            if (end < 1 || msg.p[end - 1] != '>')
+                break;
+            Py_ssize_t o = findc(sl(msg, 0, end), '<', rfindc(sl(msg, 0, end - 1), '>') + 1);
+            if (o >= 14 && STARTS_AT(msg, ", Message-ID: ", o - 14))
+                end = o - 14;
+            else if (o >= 21 && STARTS_AT(msg, ", Resent-Message-ID: ", o - 21))
+                end = o - 21;
+            else
+                break;
+        }
+        k = RFIND(sl(msg, 0, end), ", Queue-ID: ");
+        if (k >= 0 && k + 12 < end && word_end(msg, k + 12) == end)
+            return sl(msg, k + 12, end);
+    }
+    return token(msg, LIT("Queue-ID: "));
+}
+
 /* _HEAD.match(msg): ^\([^)]*\) (Passed|Blocked) ([A-Z][A-Z0-9-]*)
  * Returns the end of the match, or -1; *passed and *category for a match. */
 static Py_ssize_t head_match(fl_str t, int *passed, fl_str *category) {
@@ -702,28 +736,32 @@ static fl_str unquote_rcpt(fl_str a) {
 /* amavis.MAX_QUEUED_AS */
 #define FL_MAX_QUEUED_AS 64
 
-/* amavis._queued_as(msg): the queue ids after each "queued_as: ", "A/B/C" giving each,
+/* amavis._queued_as(msg): the queue ids after the last "queued_as: " (none if a ">"
+ * follows it), "A/B/C" giving each,
  * into ids[] (room for FL_MAX_QUEUED_AS + 1); their number, at most one more than
  * FL_MAX_QUEUED_AS.  A word ending where the "..." of amavis's split of a long line
  * begins is left out. */
 static int queued_as(fl_str msg, fl_str *ids) {
     Py_ssize_t n = msg.n, cut = ENDS(msg, "...") ? n - 3 : -1;
     int m = 0;
-    for (Py_ssize_t k = FIND(msg, "queued_as: ", 0); k >= 0; k = FIND(msg, "queued_as: ", k + 11)) {
-        Py_ssize_t i = k + 11;
-        for (;;) {
-            Py_ssize_t e = i;
-            while (e < n && IS_WORD(msg.p[e]))
-                e++;
-            if (e == i || e == cut)
-                break;
-            ids[m++] = sl(msg, i, e);
-            if (m > FL_MAX_QUEUED_AS)
-                return m;
-            if (!(e + 1 < n && msg.p[e] == '/' && IS_WORD(msg.p[e + 1])))
-                break;
-            i = e + 1;
-        }
+    /* only the last "queued_as: ", and none with a ">" after it: the earlier text and
+     * any "<...>" (sender, recipients, Message-ID) is the sender's (amavis.py) */
+    Py_ssize_t k = RFIND(msg, "queued_as: ");
+    if (k < 0 || findc(msg, '>', k) >= 0)
+        return 0;
+    Py_ssize_t i = k + 11;
+    for (;;) {
+        Py_ssize_t e = i;
+        while (e < n && IS_WORD(msg.p[e]))
+            e++;
+        if (e == i || e == cut)
+            break;
+        ids[m++] = sl(msg, i, e);
+        if (m > FL_MAX_QUEUED_AS)
+            return m;
+        if (!(e + 1 < n && msg.p[e] == '/' && IS_WORD(msg.p[e + 1])))
+            break;
+        i = e + 1;
     }
     return m;
 }
@@ -739,7 +777,7 @@ int fl_parse_amavis(fl_str msg, fl_result *out) {
             return FAMILY(R_NONE, "amavis verdict");
         return R_EMPTY;
     }
-    fl_str qid = token(msg, LIT("Queue-ID: "));
+    fl_str qid = queue_id(msg);
     if (!passed) {
         fl_str group;
         if (!rcpts_search(msg, mend, &group))

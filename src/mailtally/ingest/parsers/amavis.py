@@ -111,6 +111,48 @@ def _token(text: str, name: str, start: int = 0) -> str | None:
     return text[i:e] or None
 
 
+def _word_end(text: str, i: int) -> int:
+    n = len(text)
+    while i < n and (text[i].isalnum() or text[i] == "_"):
+        i += 1
+    return i
+
+
+def _queue_id(msg: str) -> str | None:
+    """The ``Queue-ID: `` amavis wrote, read back from the line's end.
+
+    The template writes ``<sender> -> <rcpts>, Queue-ID: %Q, Message-ID: <%m>,
+    Resent-Message-ID: <%r>, mail_id: %i, Hits: …`` (each but Hits optional); the
+    sender and the Message-ID are the sender's text, so the first ``Queue-ID: `` of
+    the line may be theirs (``<"x, Queue-ID: 4VICTIM"@evil>``).  From the last
+    ``, Hits: `` (nothing after it is the sender's) back over ``, mail_id: WORD``
+    and up to two ``<…>`` ids (which hold no ``>``: parse_message_id), the word
+    that ends just there after ``, Queue-ID: `` is amavis's.  A line not of that
+    shape (split by amavis's ``...``, another template) is read as before: the
+    first ``Queue-ID: ``.
+    """
+    h = -1 if msg.endswith("...") else msg.rfind(", Hits: ")
+    if h >= 0:
+        end = h
+        k = msg.rfind(", mail_id: ", 0, end)
+        if k >= 0 and k + 11 < end and _word_end(msg, k + 11) == end:
+            end = k
+        for _ in range(2):
+            if end < 1 or msg[end - 1] != ">":
+                break
+            o = msg.find("<", msg.rfind(">", 0, end - 1) + 1, end)
+            if o >= 14 and msg.startswith(", Message-ID: ", o - 14):
+                end = o - 14
+            elif o >= 21 and msg.startswith(", Resent-Message-ID: ", o - 21):
+                end = o - 21
+            else:
+                break
+        k = msg.rfind(", Queue-ID: ", 0, end)
+        if k >= 0 and k + 12 < end and _word_end(msg, k + 12) == end:
+            return msg[k + 12 : end]
+    return _token(msg, "Queue-ID: ")
+
+
 def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ...] | str:
     """Records of one amavis log text; ``()`` for lines that count nothing, the family
     (``families``) of a verdict line not understood."""
@@ -123,7 +165,7 @@ def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ..
         return ()
     passed = m.group(1) == "Passed"
     category = m.group(2)
-    qid = _token(msg, "Queue-ID: ")
+    qid = _queue_id(msg)
     if not passed:
         r = _rcpts(msg, m.end())
         if r is None:
@@ -150,7 +192,8 @@ def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ..
 
 
 def _queued_as(msg: str) -> list[str]:
-    """The queue ids after each ``queued_as: `` of ``msg``, in order (at most one more
+    """The queue ids after the last ``queued_as: `` of ``msg`` (none if a ``>`` follows
+    it: then it is inside an address or the Message-ID), in order (at most one more
     than MAX_QUEUED_AS): ``A/B/C`` gives each.  An item is read as _token reads a
     word; an item that is no queue id (amavis writes the MTA's whole response where
     it names none: ``250 2.0.0 Ok, id=…``) ends the list after its first word, as the
@@ -160,20 +203,26 @@ def _queued_as(msg: str) -> list[str]:
     n = len(msg)
     cut = n - 3 if msg.endswith("...") else -1
     ids: list[str] = []
-    k = msg.find("queued_as: ")
-    while k >= 0:
-        i = k + 11
-        while True:
-            e = i
-            while e < n and (msg[e].isalnum() or msg[e] == "_"):
-                e += 1
-            if e in (i, cut):
-                break
-            ids.append(msg[i:e])
-            if len(ids) > MAX_QUEUED_AS:
-                return ids
-            if not (e + 1 < n and msg[e] == "/" and (msg[e + 1].isalnum() or msg[e + 1] == "_")):
-                break
-            i = e + 1
-        k = msg.find("queued_as: ", k + 11)
+    # Only amavis's own "queued_as: " is read: the template writes it once, after the
+    # sender, the recipients and the Message-ID, which the sender of the message
+    # chooses and which each end in ">" (a Message-ID is "<[^<>]*>", parse_message_id);
+    # nothing after it has one.  A Message-ID <x, queued_as: 4VICTIM> must not make
+    # someone else's message a re-injection of this one, nor give it this one's
+    # verdict, whether amavis re-injected (a later "queued_as: ") or not (milter).
+    k = msg.rfind("queued_as: ")
+    if k < 0 or msg.find(">", k) >= 0:
+        return ids
+    i = k + 11
+    while True:
+        e = i
+        while e < n and (msg[e].isalnum() or msg[e] == "_"):
+            e += 1
+        if e in (i, cut):
+            break
+        ids.append(msg[i:e])
+        if len(ids) > MAX_QUEUED_AS:
+            return ids
+        if not (e + 1 < n and msg[e] == "/" and (msg[e + 1].isalnum() or msg[e + 1] == "_")):
+            break
+        i = e + 1
     return ids

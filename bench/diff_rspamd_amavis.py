@@ -1,0 +1,206 @@
+"""Random rspamd-JSON-ish and amavis-ish lines (and every prefix of some), LineParser
+against _fastlog.Parser, for a time (session 14 review):
+.venv/bin/python bench/diff_rspamd_amavis.py SEED SECONDS"""
+
+import calendar
+import random
+import sys
+import time
+
+from mailtally.ingest import LineParser, _fastlog
+from mailtally.ingest.stamps import StampParser
+
+REF = calendar.timegm((2026, 11, 28, 23, 0, 0))
+
+
+def both(line):
+    want = LineParser(reference=REF).parse(line)
+    got = _fastlog.Parser(StampParser(REF, None, 3600, {})).parse(line)
+    return want, got
+
+
+R = random.Random(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+KEYS = ["ts", "worker_type", "function", "message", "pid", "id", "severity", "module", "x"]
+FNS = ["rspamd_task_write_log", "other", "rspamd_task_write_lo", ""]
+MSGS = [
+    "qid: <4F2A>, (default: T (add header): [1/2] [])",
+    "qid: <4F2A>, (default: F (no action): [1/2] []",
+    "id: <a>, qid: <AB>, (default: T (reject): [1/2] []",
+    "qid: <X",
+    "qid: <4F2A>, (default: T",
+    "hello",
+    "qid: <A\\u0042C>, (default: T (soft reject): [",
+    "qid: <A>, (x: T (greylist))",
+    "",
+]
+ESC = [
+    '\\"',
+    "\\\\",
+    "\\/",
+    "\\b",
+    "\\n",
+    "\\t",
+    "\\u0041",
+    "\\u00e9",
+    "\\ud83d\\ude00",
+    "\\ud800",
+    "\\u12",
+    "\\x41",
+    "\\u004",
+    "\\",
+    "\\u0000",
+    "\x00",
+    "\t",
+    '"',
+]
+TS = [
+    "1795827723.5",
+    "1795827723",
+    "0",
+    "-1",
+    "1e9",
+    "1795827723.",
+    "99999999999999999999",
+    "253402300799",
+    "253402300800",
+    "0001795827723",
+    "1.5e3",
+    "00",
+    "-0",
+    "1E+5",
+    '"1795827723"',
+    "true",
+    "null",
+    "NaN",
+    "Infinity",
+    "1.5.5",
+    "999999999999.99",
+]
+WT = ['"normal"', '"controller"', "1", "null", '""']
+
+
+def sval(s):
+    # maybe inject escapes
+    out = []
+    for ch in s:
+        if R.random() < 0.05:
+            out.append(R.choice(ESC))
+        out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def ws():
+    return R.choice(
+        ["", " ", "", "\t", "  ", "\r", "\n", "\x0b", "\xa0"][: 8 if R.random() < 0.95 else 9]
+    )
+
+
+def value(k):
+    r = R.random()
+    if k == "ts":
+        return R.choice(TS) if r < 0.9 else sval("x")
+    if k == "worker_type":
+        return R.choice(WT)
+    if k == "function":
+        return sval(R.choice(FNS)) if r < 0.9 else R.choice(["1", "null", "{}", "[]"])
+    if k == "message":
+        return sval(R.choice(MSGS)) if r < 0.9 else R.choice(["1", "true", '{"a":1}', '["x"]'])
+    return R.choice(
+        [
+            "1",
+            '"a"',
+            "true",
+            "false",
+            "null",
+            "{}",
+            "[1]",
+            '{"a":{"b":1}}',
+            "01",
+            "-",
+            "1.",
+            "tru",
+            '"\\u00"',
+        ]
+    )
+
+
+def jline():
+    keys = ["ts", "pid", "severity", "worker_type", "id", "module", "function", "message"]
+    if R.random() < 0.3:
+        R.shuffle(keys)
+    if R.random() < 0.2:
+        keys.append(R.choice(KEYS))
+    if R.random() < 0.1:
+        keys.remove(R.choice(keys))
+    parts = []
+    for k in keys:
+        kk = sval(k) if R.random() < 0.97 else '"' + k + '\\u0000"'
+        parts.append(ws() + kk + ws() + ":" + ws() + value(k) + ws())
+    sep = ","
+    s = (
+        "{"
+        + sep.join(parts)
+        + "}"
+        + (ws() if R.random() < 0.9 else R.choice(["x", "}", ",", "{}"]))
+    )
+    if R.random() < 0.3:
+        pre = R.choice(
+            [
+                "Nov 28 01:02:03 mail rspamd[1]: ",
+                "2026-11-28T01:02:03Z mail rspamd[1]: ",
+                "Nov 28 01:02:03 mail postfix/smtpd[1]: ",
+            ]
+        )
+        s = pre + s
+    return s
+
+
+AM = (
+    "Nov 28 01:02:03 mail amavis[1]: (1-01) Passed {cat}, <a@b> -> <c@d>,<e@f>, Queue-ID: {q}, "
+    "Message-ID: <{mid}>, queued_as: {ids}{tail}"
+)
+
+
+def ident():
+    return R.choice(["4B", "4C", "4DEF", "A_b", "4A", "", "x" * R.randint(1, 20)])
+
+
+def aline():
+    n = R.choice([0, 1, 2, 3, 7, 8, 15, 16, 17, 63, 64, 65, 66, 200])
+    ids = R.choice(["/", "/", "/", "//", " /", "/ "]).join(ident() for _ in range(n))
+    tail = R.choice(
+        ["", ", 12 ms", "...", "/...", "/", " ...", ", queued_as: 5X/5Y", "..", "/4Z..."]
+    )
+    cat = R.choice(["CLEAN", "SPAM", "SPAMMY", "BAD-HEADER-0"])
+    mid = R.choice(["m@x", "queued_as: VICTIM@x", "queued_as: V1/V2"])
+    return AM.format(cat=cat, q=R.choice(["4A", "4B", "4C"]), mid=mid, ids=ids, tail=tail)
+
+
+n = diffs = decl = 0
+seen = set()
+t0 = time.time()
+while time.time() - t0 < float(sys.argv[2]) if len(sys.argv) > 2 else 60:
+    base = jline() if R.random() < 0.7 else aline()
+    cands = [base]
+    if R.random() < 0.2:
+        cands += [base[:i] for i in range(len(base))]
+    for line in cands:
+        n += 1
+        try:
+            want, got = both(line)
+        except Exception as e:
+            print("EXC", repr(e), repr(line))
+            diffs += 1
+            continue
+        if got is None:
+            decl += 1
+            continue
+        if got != want:
+            key = (want.status, got.status)
+            diffs += 1
+            if key not in seen or diffs < 10:
+                seen.add(key)
+                print("DIFF", repr(line))
+                print("  py", want)
+                print("  c ", got)
+print("lines", n, "diffs", diffs, "declined", decl)
