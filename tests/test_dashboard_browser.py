@@ -370,3 +370,31 @@ def test_an_operator_starts_from_the_companies(browser, server) -> None:
     crumbs = page.eval_on_selector_all("#crumbs a", "as => as.map(a => a.textContent)")
     assert crumbs == ["companies", "Example Hosting"]
     context.close()
+
+
+def test_lists_longer_than_a_search_answer_are_shown_whole(browser, server) -> None:
+    """A provider has more companies, and a reseller more domains, than one search
+    answers (1,000): the lists read every page.  (Last in the file: the names it
+    adds sort after the demo's, and the server is the module's.)"""
+    ops = {"user": OPERATOR[0], "password": OPERATOR[1]}
+    for i in range(1001):
+        answer = server.call("change_company", ops, company=f"Zz {i:04d}", create_only=True)
+        assert answer["success"], answer
+    for i in range(1001):
+        answer = server.call("change_domain", ops, domain=f"d{i:04d}.zz.example", company="Zz 0000")
+        assert answer["success"], answer
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, server, *OPERATOR)
+    page.wait_for_selector("#companies-table tbody tr")
+    companies = [r[0] for r in table(page, "#companies-table tbody")]
+    assert len(companies) == 1002  # the demo's company and the 1,001
+    assert companies[0] == "Example Hosting" and companies[-1] == "Zz 1000"
+    assert "Companies (1,002)" in page.text_content("#lists")
+    page.click("#companies-table a:text-is('Zz 0000')")
+    page.wait_for_selector("#domains-table tbody tr")
+    domains = table(page, "#domains-table tbody")
+    assert len(domains) == 1001 and "Domains (1,001)" in page.text_content("#lists")
+    # no mail counted in them: every key figure is a zero, none unknown
+    assert {cell for row in domains for cell in row[2:]} == {"0"}
+    context.close()

@@ -390,10 +390,24 @@
       on: {click: () => downloadCsv(tableId, name)}}, 'Download CSV');
   }
 
+  // A search read whole: the API answers at most 1,000 a call (SPEC: a
+  // search's range), and a provider has more companies than that.
+  const SEARCH_MAX = 1000;
+  async function searchAll(method, key, body) {
+    const first = await call(method, {...body, range: {first: 0, limit: SEARCH_MAX}});
+    const items = first[key].slice();
+    while (items.length < first.total_count) {
+      const next = await call(method, {...body, range: {first: items.length, limit: SEARCH_MAX}});
+      if (!next[key].length) break; // (fewer than counted: some went meanwhile)
+      items.push(...next[key]);
+    }
+    return {total_count: first.total_count, items};
+  }
+
   async function companiesList(place, seq) {
-    const a = await call('search_companies', {range: {first: 0, limit: 1000}});
+    const a = await searchAll('search_companies', 'companies', {});
     if (seq !== renderSeq) return;
-    const rows = a.companies.map((c) => [
+    const rows = a.items.map((c) => [
       {text: c.company, value: c.company, href: hashOf({company: c.company, period: place.period})},
       num(c.domains), num(c.users)]);
     listSection('Companies (' + fmt(a.total_count) + ')', csvButton('companies-table', 'companies'),
@@ -403,17 +417,20 @@
 
   async function domainsList(place, period, seq) {
     const [found, ...tops] = await Promise.all([
-      call('search_domains', {criteria: {company: place.company}, range: {first: 0, limit: 1000}}),
+      searchAll('search_domains', 'domains', {criteria: {company: place.company}}),
       ...FIGURES.map(([, metric]) => call('stats_top', {type: 'company', object: place.company,
-        of: 'domains', metric, by: place.period, period, limit: 1000})),
+        of: 'domains', metric, by: place.period, period, limit: SEARCH_MAX})),
     ]);
     if (seq !== renderSeq) return;
-    const figures = tops.map((t) => new Map(t.top.map((i) => [i.name, i.value])));
-    const rows = found.domains.map((d) => [
+    // a domain missing from a full top (1,000 answered) is below it, not zero:
+    // its figure is not known, shown as "—" and sorted last
+    const figures = tops.map((t) => [new Map(t.top.map((i) => [i.name, i.value])), t.top.length >= SEARCH_MAX]);
+    const rows = found.items.map((d) => [
       {text: d.domain, value: d.domain,
         href: hashOf({company: place.company, domain: d.domain, period: place.period})},
       num(d.counts.mailbox + d.counts.forward + d.counts.filter),
-      ...figures.map((m) => num(m.get(d.domain) || 0))]);
+      ...figures.map(([m, full]) => m.has(d.domain) ? num(m.get(d.domain))
+        : full ? {text: '—', value: -1} : num(0))]);
     const columns = [['domain', false], ['users', true], ...FIGURES.map(([n]) => [n + ' (' + periodLabel(period, place.period) + ')', true])];
     listSection('Domains (' + fmt(found.total_count) + ')', csvButton('domains-table', 'domains'),
       el('div', {class: 'scroll'}, sortableTable('domains-table', columns, rows)));
@@ -485,9 +502,9 @@
       el('div', {class: 'tools'}, select, csvButton('top-table', 'top-users')), topWrap);
     await top();
 
-    const w = await call('search_workgroups', {criteria: {domain: place.domain}, range: {first: 0, limit: 1000}});
+    const w = await searchAll('search_workgroups', 'workgroups', {criteria: {domain: place.domain}});
     if (seq !== renderSeq) return;
-    const rows = w.workgroups.map((g) => [{text: g.workgroup, value: g.workgroup}, num(g.users)]);
+    const rows = w.items.map((g) => [{text: g.workgroup, value: g.workgroup}, num(g.users)]);
     listSection('Workgroups (' + fmt(w.total_count) + ')', csvButton('workgroups-table', 'workgroups'),
       el('div', {class: 'scroll'}, sortableTable('workgroups-table', [['workgroup', false], ['users', true]], rows)));
   }
