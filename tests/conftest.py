@@ -471,9 +471,10 @@ def run_sql(q: Any, sql: str, params: Any = ()) -> Any:
 def table_rows(store: Store, *tables: str) -> dict[str, list[Any]]:
     """Every row of ``tables``, to prove that a refused request changed nothing.
 
-    In :func:`row_order`'s order; on PostgreSQL sorted here as its ORDER BY of
-    every column would (NULLs last; the schema holds integers and texts only), one
-    query a table instead of two (the isolation suites take thousands of these)."""
+    In :func:`row_order`'s order; on PostgreSQL sorted here by every column, NULLs
+    last, texts by code point (its ORDER BY in the C collation; the schema holds
+    integers and texts only): one query a table instead of two (the isolation
+    suites take thousands of these)."""
     out: dict[str, list[Any]] = {}
     with store.read() as q:
         for t in tables:
