@@ -610,22 +610,21 @@ int fl_parse_rspamd_json(fl_str line, fl_buf *buf, fl_result *out, int64_t *t) {
 
 /* ==== amavis.py ======================================================================= */
 
-/* _token(text, name): the word (alnum or "_") after the first `name`, or None. */
+/* _word_end(t, i): where the word (alnum or "_": a queue id's) at i ends. */
+static Py_ssize_t word_end(fl_str t, Py_ssize_t i) {
+    while (i < t.n && IS_WORD(t.p[i]))
+        i++;
+    return i;
+}
+
+/* _token(text, name): the word after the first `name`, or None. */
 static fl_str token(fl_str text, const char *name, Py_ssize_t m) {
     Py_ssize_t i = find_n(text, name, m, 0);
     if (i < 0)
         return FL_NONE;
     i += m;
-    Py_ssize_t e = i;
-    while (e < text.n && IS_WORD(text.p[e]))
-        e++;
+    Py_ssize_t e = word_end(text, i);
     return e > i ? sl(text, i, e) : FL_NONE;
-}
-
-static Py_ssize_t word_end(fl_str t, Py_ssize_t i) {
-    while (i < t.n && IS_WORD(t.p[i]))
-        i++;
-    return i;
 }
 
 /* amavis._queue_id(msg): the Queue-ID amavis wrote, read back from the last
@@ -751,9 +750,7 @@ static int queued_as(fl_str msg, fl_str *ids) {
         return 0;
     Py_ssize_t i = k + 11;
     for (;;) {
-        Py_ssize_t e = i;
-        while (e < n && IS_WORD(msg.p[e]))
-            e++;
+        Py_ssize_t e = word_end(msg, i);
         if (e == i || e == cut)
             break;
         ids[m++] = sl(msg, i, e);

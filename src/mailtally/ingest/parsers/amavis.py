@@ -99,23 +99,20 @@ def _rcpts(text: str, pos: int) -> str | None:
     return None
 
 
+def _word_end(text: str, i: int) -> int:
+    """Where the word (letters, digits, ``_``: a queue id's) that starts at ``i`` ends."""
+    n = len(text)
+    while i < n and (text[i].isalnum() or text[i] == "_"):
+        i += 1
+    return i
+
+
 def _token(text: str, name: str, start: int = 0) -> str | None:
     i = text.find(name, start)
     if i < 0:
         return None
     i += len(name)
-    e = i
-    n = len(text)
-    while e < n and (text[e].isalnum() or text[e] == "_"):
-        e += 1
-    return text[i:e] or None
-
-
-def _word_end(text: str, i: int) -> int:
-    n = len(text)
-    while i < n and (text[i].isalnum() or text[i] == "_"):
-        i += 1
-    return i
+    return text[i : _word_end(text, i)] or None
 
 
 def _queue_id(msg: str) -> str | None:
@@ -214,9 +211,7 @@ def _queued_as(msg: str) -> list[str]:
         return ids
     i = k + 11
     while True:
-        e = i
-        while e < n and (msg[e].isalnum() or msg[e] == "_"):
-            e += 1
+        e = _word_end(msg, i)
         if e in (i, cut):
             break
         ids.append(msg[i:e])
