@@ -13,9 +13,11 @@ import csv
 import io
 from typing import Any
 
+from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from conftest import PW, as_user, failed, ok
+from mailtally.cli import main
 from snapshots import download, link, rows
 from test_tokens import session, token_of
 
@@ -161,3 +163,32 @@ def test_delete_then_create_the_same_name_brings_no_token_back(platform, call):
     for t in (tok["token"], made, sso):
         failed(call("get_user", credentials=token_of("bob@acme.com", t), user="bob@acme.com"), 1)
     failed(call("get_user", credentials=bob, user="bob@acme.com"), 1)
+
+
+# -- a log writer and the operator's terminal -------------------------------------------
+def test_a_log_line_is_not_markup_in_the_ingest_report(tmp_path, monkeypatch):
+    """Anyone on a mail server writes log lines (``logger -t x '[/x]'``); the
+    lines ``mailtally ingest`` does not understand are shown to the operator
+    with a sample.  Found in session 15: the sample was read as Rich markup, so
+    ``[/x]`` ended the report with a traceback and exit status 1 (after the
+    counts were committed: a cron job failing on every run), and
+    ``[link=…]…[/link]`` or ``[bold red]…[/]`` put a link or a forged alert in
+    the operator's terminal."""
+    for var in ("MAILTALLY_DB", "MAILTALLY_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("COLUMNS", "300")  # (a table cell wraps a long sample)
+    db = f"sqlite:///{tmp_path / 's.sqlite3'}"
+    log = tmp_path / "mail.log"
+    lines = (
+        "Nov 30 10:00:01 mx1 otherprog[14]: [/x] hello",
+        "Nov 30 10:00:02 mx1 [bold]prog[/bold][15]: [link=https://evil.example]repair[/link]",
+        "Nov 30 10:00:03 mx1 thirdprog[16]: [bold red]STORE CORRUPT[/]",
+    )
+    log.write_text("".join(line + "\n" for line in lines))
+    runner = CliRunner()
+    assert runner.invoke(main, ["migrate", "--db", db]).exit_code == 0
+    res = runner.invoke(main, ["ingest", "--db", db, "--quiet", str(log)])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    for shown in ("[/x] hello", "[link=https://evil.example]", "[bold red]STORE CORRUPT[/]"):
+        assert shown in out, (shown, res.output)
