@@ -13,6 +13,7 @@ import csv
 import io
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
@@ -163,6 +164,71 @@ def test_delete_then_create_the_same_name_brings_no_token_back(platform, call):
     for t in (tok["token"], made, sso):
         failed(call("get_user", credentials=token_of("bob@acme.com", t), user="bob@acme.com"), 1)
     failed(call("get_user", credentials=bob, user="bob@acme.com"), 1)
+
+
+def _carol(call, creds: dict[str, str]) -> dict[str, Any]:
+    return call("get_user", credentials=creds, user="carol@acme.net")
+
+
+def _laundered(call, kind: str) -> tuple[dict[str, str], dict[str, str]]:
+    """dadmin makes a ``kind`` token for carol (allowed: she holds no role),
+    exchanges it at once for a session token of a day, and renews that one the
+    same way: (the session, the renewed session)."""
+    made = ok(
+        call(
+            "generate_token", credentials=DADMIN, user="carol@acme.net", reason="x",
+            type=kind, oma=True,
+        )
+    )["token"]  # fmt: skip
+    first = ok(
+        call(
+            "authenticate",
+            credentials=token_of("carol@acme.net", made),
+            generate_session_token=True,
+            session_token_duration=86400,
+        )
+    )["session_token"]
+    renewed = ok(
+        call(
+            "authenticate",
+            credentials=token_of("carol@acme.net", first),
+            generate_session_token=True,
+        )
+    )["session_token"]
+    return token_of("carol@acme.net", first), token_of("carol@acme.net", renewed)
+
+
+@pytest.mark.parametrize("end", ["demoted", "deleted", "target promoted"])
+def test_a_token_made_by_an_admin_is_not_laundered_into_a_session(platform, call, end):
+    """Tokens an admin made go when it loses the rights it made them with, or
+    when the account is granted a role (session 13, migration 0016).  Found in
+    session 15: exchanged through ``authenticate`` for a session token (an
+    ``sso`` is meant for that, an ``oma`` or ``session`` token works too) and
+    renewed the same way, they became the account's own session tokens and
+    outlived the change: two calls kept a demoted or deleted domain admin's
+    power over carol, for as long as it kept renewing.  The sessions now name
+    the same maker, and go with it."""
+    carol = as_user("carol@acme.net")
+    own = session(call, carol)  # carol's own session: hers, not dadmin's
+    laundered = [t for kind in ("oma", "sso", "session") for t in _laundered(call, kind)]
+    for creds in laundered:
+        ok(_carol(call, creds))  # (and now cached)
+    if end == "demoted":
+        ok(call("set_role", credentials=ADMIN, user="dadmin@acme.net", role="", object=""))
+    elif end == "deleted":
+        ok(call("delete_user", credentials=ADMIN, user="dadmin@acme.net"))
+    else:  # carol becomes a company admin: dadmin's rights never covered that
+        ok(
+            call(
+                "set_role", credentials=ADMIN, user="carol@acme.net", role="company", object="Acme"
+            )
+        )
+    for creds in laundered:
+        failed(_carol(call, creds), 1)
+    ok(_carol(call, own))
+    # a session carol makes from her own session is hers still
+    again = ok(call("authenticate", credentials=own, generate_session_token=True))
+    ok(_carol(call, token_of("carol@acme.net", again["session_token"])))
 
 
 # -- a log writer and the operator's terminal -------------------------------------------
