@@ -17,14 +17,19 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from conftest import PW, as_user, failed, ok
+import mailtally.api.service as service_module
+from conftest import NOW, OPERATOR_CREDS, PW, as_user, cheap_config, failed, make_call, ok
+from mailtally.api import create_app
 from mailtally.cli import main
+from mailtally.periods import FixedClock
+from mailtally.store import open_store
 from snapshots import download, link, rows
 from test_tokens import session, token_of
 
 ADMIN = as_user("admin@acme.com")
 DADMIN = as_user("dadmin@acme.net")  # domain admin of acme.net
-LEAD = as_user("lead@acme.com")  # workgroup admin of acme.com/sales
+LEAD = as_user("lead@acme.com")
+OADMIN = as_user("oadmin@other.com")  # workgroup admin of acme.com/sales
 T = "2026-01-14T10:00:00Z"  # the day of NOW
 
 
@@ -133,6 +138,45 @@ def test_a_workgroup_admin_loses_an_account_moved_to_another_workgroup_at_once(p
     failed(call("get_user_changes", credentials=LEAD, user="alice@acme.com"), 2)
 
 
+def test_a_top_of_a_domain_does_not_follow_an_account_renamed_out(platform, call):
+    """stats_top of acme.net lists carol while she is there; renamed into
+    acme.com, her new name is not in the acme.net admin's top, for the day or
+    the month in which she was counted there."""
+    ok(call("ingest_events", batch_id="a", events=[_login("carol@acme.net")]))
+    top = {"type": "domain", "object": "acme.net", "of": "users", "metric": "logins.imap4"}
+    got = ok(call("stats_top", credentials=DADMIN, **top))["top"]
+    assert got == [{"name": "carol@acme.net", "value": 1}]
+    ok(call("rename_user", credentials=ADMIN, user="carol@acme.net", new_name="secret@acme.com"))
+    for by in ("day", "month"):
+        assert ok(call("stats_top", credentials=DADMIN, by=by, **top))["top"] == []
+
+
+def test_an_alias_in_a_deleted_domain_does_not_reach_the_tenant_that_takes_the_name(platform, call):
+    """alice@acme.com has an alias x@spare.com; Acme may not delete spare.com
+    while it holds it.  With alice deleted it may; Other takes spare.com and
+    makes x@spare.com; Acme restores alice: she comes back without the alias,
+    and Acme counts nothing for Other's x@spare.com, nor Other for alice."""
+    aliases = {"aliases": ["al@acme.net", "x@spare.com"]}
+    ok(call("change_domain", credentials=ADMIN, domain="spare.com"))
+    ok(call("change_user", credentials=ADMIN, user="alice@acme.com", attributes=aliases))
+    failed(call("delete_domain", credentials=ADMIN, domain="spare.com"), 4)
+    ok(call("delete_user", credentials=ADMIN, user="alice@acme.com"))
+    ok(call("delete_domain", credentials=ADMIN, domain="spare.com"))
+    ok(call("change_domain", credentials=OADMIN, domain="spare.com"))
+    ok(call("change_user", credentials=OADMIN, user="x@spare.com", attributes={"password": PW}))
+    ok(call("restore_user", credentials=ADMIN, user="alice@acme.com"))
+    alice = ok(call("get_user", credentials=ADMIN, user="alice@acme.com"))
+    assert alice["attributes"]["aliases"] == ["al@acme.net"]
+    assert (
+        ok(call("get_user", credentials=OADMIN, user="x@spare.com"))["attributes"]["aliases"] == []
+    )
+    event = [{"time": T, "kind": "message_in", "user": "x@spare.com", "size": 1, "spam": False}]
+    failed(call("ingest_events", credentials=ADMIN, batch_id="a", events=event), 6)
+    ok(call("ingest_events", credentials=OADMIN, batch_id="a", events=event))
+    today = ok(call("stats_summary", credentials=ADMIN, type="user", object="alice@acme.com"))
+    assert today["summary"]["20260114"]["messages"]["in_ham"] == ""
+
+
 # -- tokens -----------------------------------------------------------------------------
 def test_delete_then_create_the_same_name_brings_no_token_back(platform, call):
     """bob holds a session token, an admin-made ``oma`` token and an unspent
@@ -229,6 +273,25 @@ def test_a_token_made_by_an_admin_is_not_laundered_into_a_session(platform, call
     # a session carol makes from her own session is hers still
     again = ok(call("authenticate", credentials=own, generate_session_token=True))
     ok(_carol(call, token_of("carol@acme.net", again["session_token"])))
+
+
+def test_a_laundered_session_ends_on_another_process_too(platform, call, fresh_store, monkeypatch):
+    """The sessions of the test above, cached by a second API process whose
+    tree poll is held back: dadmin's demotion on the first ends them there at
+    once as well (the names' credential versions move with the drop)."""
+    laundered = [t for kind in ("oma", "sso") for t in _laundered(call, kind)]
+    monkeypatch.setattr(service_module, "POLL_SECONDS", 3600.0)
+    other_store = open_store(fresh_store.url)
+    try:
+        with TestClient(create_app(other_store, cheap_config(), FixedClock(NOW))) as other:
+            call2 = make_call(other, OPERATOR_CREDS)
+            for creds in laundered:
+                ok(_carol(call2, creds))  # (now cached there)
+            ok(call("set_role", credentials=ADMIN, user="dadmin@acme.net", role="", object=""))
+            for creds in laundered:
+                failed(_carol(call2, creds), 1)
+    finally:
+        other_store.close()
 
 
 # -- a log writer and the operator's terminal -------------------------------------------
