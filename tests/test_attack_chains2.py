@@ -294,6 +294,26 @@ def test_a_laundered_session_ends_on_another_process_too(platform, call, fresh_s
         other_store.close()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="SPEC §2 rule 1 (not fixed, session 15): a password a domain admin set "
+    "is still the account's after the account is granted a company role",
+)
+def test_a_password_a_domain_admin_set_does_not_become_a_company_admins(platform, call):
+    """dadmin sets carol's password (allowed: she holds no role) or creates a
+    colleague's account with one, and keeps it; later the company admin makes
+    carol a company admin.  The tokens dadmin made for her go with the grant
+    (session 13), the password it chose does not: dadmin logs in as a company
+    admin.  (A fix: refuse the grant until the account's password is one its
+    grantor's rights cover, or end that password with the grant.)"""
+    known = as_user("carol@acme.net", "dadmin-knows-this-1")
+    ok(call("change_user", credentials=DADMIN, user="carol@acme.net",
+            attributes={"password": "dadmin-knows-this-1"}))  # fmt: skip
+    call("set_role", credentials=ADMIN, user="carol@acme.net", role="company", object="Acme")
+    answer = call("get_user", credentials=known, user="bob@acme.com")
+    assert answer["success"] is False, answer
+
+
 # -- a log writer and the operator's terminal -------------------------------------------
 def test_a_log_line_is_not_markup_in_the_ingest_report(tmp_path, monkeypatch):
     """Anyone on a mail server writes log lines (``logger -t x '[/x]'``); the
