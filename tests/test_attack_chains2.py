@@ -314,6 +314,25 @@ def test_a_password_a_domain_admin_set_does_not_become_a_company_admins(platform
     assert answer["success"] is False, answer
 
 
+# -- the ops endpoints ------------------------------------------------------------------
+def test_the_ops_endpoints_name_no_tenant(platform, call, client: TestClient):
+    """After calls naming both tenants' objects (good, refused, with a made-up
+    path and a made-up snapshot link), ``/metrics``, ``/healthz`` and
+    ``/readyz`` (no credentials) hold none of the names: their labels are the
+    methods' and outcomes' only (``other``: a path of no method)."""
+    call("get_user", credentials=ADMIN, user="bob@acme.com")
+    call("get_user", credentials=as_user("zed@other.com", "wrong"), user="carol@acme.net")
+    call("stats_summary", credentials=OADMIN, type="domain", object="acme.net")
+    client.post("/api/acme.net-probe", json={"credentials": {"user": "dadmin@acme.net"}})
+    client.get("/api/snapshot/" + "A" * 43)
+    for path in ("/metrics", "/healthz", "/readyz"):
+        r = client.get(path)
+        assert r.status_code == 200, (path, r.text)
+        text = r.text.lower()
+        for name in ("acme", "other.com", "bob", "carol", "zed", "dadmin", "probe"):
+            assert name not in text, (path, name)
+
+
 # -- a log writer and the operator's terminal -------------------------------------------
 def test_a_log_line_is_not_markup_in_the_ingest_report(tmp_path, monkeypatch):
     """Anyone on a mail server writes log lines (``logger -t x '[/x]'``); the
