@@ -294,6 +294,34 @@ def test_a_laundered_session_ends_on_another_process_too(platform, call, fresh_s
         other_store.close()
 
 
+def test_a_token_made_before_an_alias_elsewhere_does_not_change_the_account(platform, call):
+    """dadmin makes a token for carol (and exchanges one for a session); the
+    company admin then gives carol an alias in acme.com, a domain dadmin does
+    not manage: dadmin may no longer change her (test_isolation_escalation),
+    and the tokens it made must not let it either — set her forwarding (and so
+    receive ceo@acme.com's mail) or her password.  Found in session 15: both
+    worked through the token."""
+    made = ok(call("generate_token", credentials=DADMIN, user="carol@acme.net", reason="x"))
+    tokens = [token_of("carol@acme.net", made["token"]), *_laundered(call, "oma")]
+    own = session(call, as_user("carol@acme.net"))
+    aliases = {"aliases": ["ceo@acme.com"]}
+    ok(call("change_user", credentials=ADMIN, user="carol@acme.net", attributes=aliases))
+    forward = {"forward_recipients": ["d@evil.example"], "delivery_forward": True}
+    failed(call("change_user", credentials=DADMIN, user="carol@acme.net", attributes=forward), 4)
+    for creds in tokens:
+        failed(call("change_user", credentials=creds, user="carol@acme.net", attributes=forward), 1)
+        failed(_carol(call, creds), 1)
+    attrs = ok(call("get_user", credentials=ADMIN, user="carol@acme.net"))["attributes"]
+    assert attrs["forward_recipients"] == [] and attrs["delivery_forward"] is False
+    ok(_carol(call, own))  # carol's own session stays
+    # an alias taken away, or a change that adds none, leaves tokens as they are
+    made = ok(call("generate_token", credentials=ADMIN, user="carol@acme.net", reason="x"))
+    by_admin = token_of("carol@acme.net", made["token"])
+    ok(call("change_user", credentials=ADMIN, user="carol@acme.net", attributes={"quota": 5}))
+    ok(call("change_user", credentials=ADMIN, user="carol@acme.net", attributes={"aliases": []}))
+    ok(_carol(call, by_admin))
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="SPEC §2 rule 1 (not fixed, session 15): a password a domain admin set "
