@@ -23,7 +23,7 @@ from mailtally.api import create_app
 from mailtally.cli import main
 from mailtally.periods import FixedClock
 from mailtally.store import open_store
-from snapshots import download, link, rows
+from snapshots import download, link, refused, rows
 from test_tokens import session, token_of
 
 ADMIN = as_user("admin@acme.com")
@@ -94,6 +94,23 @@ def test_a_negative_count_in_a_snapshot_stays_a_number(platform, call, client: T
     rest = [r for r in rows(text) if r["account_type"] == "unattributed"]
     assert [r["logins.imap4"] for r in rest] == ["-1"]
     assert _formula_cells(text) == []
+
+
+@pytest.mark.parametrize("end", ["demoted", "deleted"])
+def test_a_snapshot_link_ends_with_its_makers_right_to_read(platform, call, client, end):
+    """dadmin makes a link to acme.net's CSV (a bearer secret for 15 minutes);
+    its role is taken away, or it is deleted: the link stops at once (HTTP 404,
+    error 2, saying why), as the tokens it made do; a link the company admin
+    makes still works.  Before session 15 it kept working for its 15 minutes."""
+    url = link(call, DADMIN, type="domain", object="acme.net", date="20260114")
+    assert download(client, url)
+    if end == "demoted":
+        ok(call("set_role", credentials=ADMIN, user="dadmin@acme.net", role="", object=""))
+    else:
+        ok(call("delete_user", credentials=ADMIN, user="dadmin@acme.net"))
+    body = refused(client, url)
+    assert "may no longer read" in body["error"], body
+    assert download(client, link(call, ADMIN, type="domain", object="acme.net", date="20260114"))
 
 
 # -- an account moved out of a role holder's scope -------------------------------------

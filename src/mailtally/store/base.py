@@ -1227,17 +1227,17 @@ class Queries:
             expires,
         )
 
-    def snapshot_link(self, token_hash: str) -> tuple[str, str, int, str, str, int] | None:
-        """(token_hash, object_kind, object_id, kind, period, expires) of a link."""
+    def snapshot_link(self, token_hash: str) -> tuple[str, str, int, str, str, int, str] | None:
+        """(token_hash, object_kind, object_id, kind, period, expires, creator) of a link."""
         row = self._one(
-            "SELECT token_hash, object_kind, object_id, kind, period, expires "
+            "SELECT token_hash, object_kind, object_id, kind, period, expires, creator "
             "FROM snapshot_links WHERE token_hash = ?",
             token_hash,
         )
         if row is None:
             return None
         kind = next(k for k, v in KIND_CODES.items() if v == row[3])
-        return row[0], row[1], int(row[2]), kind, row[4], int(row[5])
+        return row[0], row[1], int(row[2]), kind, row[4], int(row[5]), row[6]
 
     def drop_snapshot_links(self, before: int) -> None:
         """Forget links that expired before ``before``."""
