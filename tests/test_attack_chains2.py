@@ -37,6 +37,12 @@ def _login(user: str) -> dict[str, Any]:
     return {"time": T, "kind": "login", "user": user, "service": "imap4"}
 
 
+def _made(call, maker: dict[str, str], user: str, kind: str = "oma") -> str:
+    """The string of a ``kind`` token ``maker`` makes for ``user`` (generate_token)."""
+    answer = call("generate_token", credentials=maker, user=user, reason="x", type=kind, oma=True)
+    return str(ok(answer)["token"])
+
+
 # -- the snapshot CSV opened in a spreadsheet ----------------------------------------------
 #: names a domain admin may give (a valid address's local part may begin with
 #: ``=``, ``+`` or ``-``; a workgroup is any text without controls or ``/``)
@@ -202,17 +208,7 @@ def test_delete_then_create_the_same_name_brings_no_token_back(platform, call):
     nor the old password, works."""
     bob = as_user("bob@acme.com")
     tok = session(call, bob)
-    made = ok(call("generate_token", credentials=ADMIN, user="bob@acme.com", reason="r"))["token"]
-    sso = ok(
-        call(
-            "generate_token",
-            credentials=ADMIN,
-            user="bob@acme.com",
-            reason="r",
-            type="sso",
-            oma=True,
-        )
-    )["token"]
+    made, sso = _made(call, ADMIN, "bob@acme.com"), _made(call, ADMIN, "bob@acme.com", "sso")
     ok(call("delete_user", credentials=ADMIN, user="bob@acme.com"))
     ok(
         call(
@@ -235,12 +231,7 @@ def _laundered(call, kind: str) -> tuple[dict[str, str], dict[str, str]]:
     """dadmin makes a ``kind`` token for carol (allowed: she holds no role),
     exchanges it at once for a session token of a day, and renews that one the
     same way: (the session, the renewed session)."""
-    made = ok(
-        call(
-            "generate_token", credentials=DADMIN, user="carol@acme.net", reason="x",
-            type=kind, oma=True,
-        )
-    )["token"]  # fmt: skip
+    made = _made(call, DADMIN, "carol@acme.net", kind)
     first = ok(
         call(
             "authenticate",
@@ -318,8 +309,8 @@ def test_a_token_made_before_an_alias_elsewhere_does_not_change_the_account(plat
     and the tokens it made must not let it either — set her forwarding (and so
     receive ceo@acme.com's mail) or her password.  Found in session 15: both
     worked through the token."""
-    made = ok(call("generate_token", credentials=DADMIN, user="carol@acme.net", reason="x"))
-    tokens = [token_of("carol@acme.net", made["token"]), *_laundered(call, "oma")]
+    made = _made(call, DADMIN, "carol@acme.net")
+    tokens = [token_of("carol@acme.net", made), *_laundered(call, "oma")]
     own = session(call, as_user("carol@acme.net"))
     aliases = {"aliases": ["ceo@acme.com"]}
     ok(call("change_user", credentials=ADMIN, user="carol@acme.net", attributes=aliases))
@@ -332,8 +323,7 @@ def test_a_token_made_before_an_alias_elsewhere_does_not_change_the_account(plat
     assert attrs["forward_recipients"] == [] and attrs["delivery_forward"] is False
     ok(_carol(call, own))  # carol's own session stays
     # an alias taken away, or a change that adds none, leaves tokens as they are
-    made = ok(call("generate_token", credentials=ADMIN, user="carol@acme.net", reason="x"))
-    by_admin = token_of("carol@acme.net", made["token"])
+    by_admin = token_of("carol@acme.net", _made(call, ADMIN, "carol@acme.net"))
     ok(call("change_user", credentials=ADMIN, user="carol@acme.net", attributes={"quota": 5}))
     ok(call("change_user", credentials=ADMIN, user="carol@acme.net", attributes={"aliases": []}))
     ok(_carol(call, by_admin))
