@@ -1,10 +1,13 @@
 """An attacker's chains through the HTTP API, second round (session 15).
 
 Like ``test_attack_chains.py``: one attacker holds ONE account of Acme and
-chains calls; a passing test is a defence that holds.  This round looks at
-what reaches *another person's* tools: the snapshot CSV a company admin or the
-provider's operator opens in a spreadsheet, and what a role holder's scope
-shows after an account moves out of it.
+chains calls; a passing test is a defence that holds, a strict xfail a hole
+left open (with the SPEC rule it breaks).  This round looks at what reaches
+*another person's* tools (the snapshot CSV a company admin or the provider's
+operator opens in a spreadsheet, the operator's terminal), at what a role
+holder's scope shows after an account moves out of it, and at tokens and
+links that outlive the rights they were made with (exchanged for sessions,
+made before an alias or a grant).
 """
 
 from __future__ import annotations
