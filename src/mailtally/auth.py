@@ -53,6 +53,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -639,7 +640,9 @@ class Authenticator:
                 if addr is not None:
                     self._fail("a", addr, now)
                 raise _bad()
-            return p
+            assert row is not None
+            # (a copy for this call only: the cached principal is the name's)
+            return p if row[2] is None else replace(p, made_by=int(row[2]))
         p = None
         if row is not None and row[0] == name and row[1] >= now:
             p = self.fresh_principal(name)
@@ -654,14 +657,28 @@ class Authenticator:
                 self._tokens.put(h, (row[0], int(row[1]), version))
         return p
 
-    def issue_token(self, p: Principal, duration: int, token: str | None = None) -> tuple[str, int]:
-        """Store a session token for ``p``; returns (token, duration)."""
+    def issue_token(
+        self, p: Principal, duration: int, token: str | None = None, via: str | None = None
+    ) -> tuple[str, int]:
+        """Store a session token for ``p``; returns (token, duration).
+
+        ``via``: the token ``p`` authenticated with, if it did.  A session token
+        issued in exchange for a token an admin made (generate_token, an
+        ``sso`` spent on this call included) names the same maker, so that it
+        goes when that maker loses its rights, as the token it came from does:
+        without it two calls (make a token for an account, exchange it for a
+        session, renewed the same way at will) kept an admin's power over an
+        account after the admin was demoted or deleted (found in session 15).
+        """
         token = token or new_token()
         expires = self.clock.now() + duration
         h = token_hash(p.name, token)
         with self.store.write() as q:
             q.drop_expired_tokens(self.clock.now())
-            q.add_token(h, p.company_id, p.name, expires, "session", p.user_id)
+            made_by = p.made_by
+            if made_by is None and via is not None:
+                made_by = q.token_made_by(token_hash(p.name, via))
+            q.add_token(h, p.company_id, p.name, expires, "session", p.user_id, made_by)
             version = q.auth_state(p.name)[0]
         with self._lock:
             self._tokens.put(h, (p.name, expires, version))

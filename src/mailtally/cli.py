@@ -673,6 +673,7 @@ def _ingest_with_progress(ingester: Any, files: list[str], quiet: bool) -> Any:
 def _print_report(report: Any) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mailtally.ingest.join import MAX_HELD_RECIPIENTS
 
@@ -708,10 +709,14 @@ def _print_report(report: Any) -> None:
         for family, (count, sample) in sorted(
             report.unknown.items(), key=lambda kv: -int(kv[1][0])
         ):
-            table.add_row(family, f"{count:,}", str(sample)[:160])
+            # Text, not a str: anyone who writes a log line writes the sample (and
+            # may name the program), and a str cell is read as Rich markup ("[/x]"
+            # ended the report with a traceback and exit status 1; "[link=…]" put
+            # a link in the operator's terminal; found in session 15)
+            table.add_row(Text(family), f"{count:,}", Text(str(sample)[:160]))
         console.print(table)
     for path, why in report.damaged.items():
-        console.print(f"[bold red]not read to its end:[/] {path}: {why}")
+        console.print(Text("not read to its end:", style="bold red"), Text(f"{path}: {why}"))
 
 
 @main.command()

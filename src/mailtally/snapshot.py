@@ -194,9 +194,9 @@ class SnapshotCSV:
             # own and its aliases in the object (a domain's: in that domain)
             gauges = contribution(state, items or 0, nbytes or 0, _HERE, self._alias_place)[_HERE]
         return [
-            address,
-            domain,
-            shown.workgroup,
+            _text(address),
+            domain,  # (a DNS name: begins with a letter or digit)
+            _text(shown.workgroup),
             shown.type,
             _rfc3339(int(createtime)),
             _rfc3339(shown.deletetime),
@@ -254,6 +254,22 @@ def _rfc3339(ts: int | None) -> str:
 @lru_cache(maxsize=4096)
 def _utc_date(day: int) -> str:
     return (date(1970, 1, 1) + timedelta(days=day)).isoformat()
+
+
+#: what a spreadsheet takes for the start of a formula (CSV injection)
+_FORMULA_START = frozenset("=+-@\t\r")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _text(name: str) -> str:
+    """A name as a cell a spreadsheet shows as text, never runs as a formula:
+    one that begins like a formula (``=cmd|'/c calc'!a0@acme.com`` is a valid
+    address; a workgroup may be ``=HYPERLINK("…"&A2)``) gets a ``'`` in front,
+    as the dashboard's own CSV does (README "Dashboard").  Names a tenant's
+    admin chose reach a company admin's or the provider's spreadsheet here."""
+    if name[:1] in _FORMULA_START and _NUMBER.fullmatch(name) is None:
+        return "'" + name
+    return name
 
 
 def _everywhere(address: str) -> int:

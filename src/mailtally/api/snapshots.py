@@ -5,7 +5,7 @@ its scope, 4 for an object it sees but may not read), then that the period is
 one ``stats_list`` offers for the object (error 5 naming ``date``), and answers
 a link on this server: ``GET /api/snapshot/<token>``, good for
 :data:`~mailtally.snapshot.LINK_SECONDS` and for that object and period only,
-without other credentials.
+without other credentials, while its maker may still read the object.
 
 The token is 256 random bits; the store keeps only its SHA-256 (table
 ``snapshot_links``), so any API process serving the store accepts the link and
@@ -43,6 +43,7 @@ from mailtally.tree import (
     Principal,
     Target,
     find_target,
+    load_principal,
     own_company,
     require_stats_readable,
     target_by_id,
@@ -153,7 +154,7 @@ def _link(q: Queries, svc: Service, token: str, now: int) -> tuple[Target, Perio
             "this snapshot link is not one this server made (altered or incomplete); "
             "ask stats_snapshot for a new one",
         )
-    _, kind, object_id, _, key, expires = row
+    _, kind, object_id, _, key, expires, creator = row
     if expires < now:
         raise OMAError(
             NOT_FOUND,
@@ -163,6 +164,20 @@ def _link(q: Queries, svc: Service, token: str, now: int) -> tuple[Target, Perio
     t = target_by_id(q, "company" if kind == "company" else "domain", object_id)
     if t is None:  # (companies and domains are never removed: not expected)
         raise OMAError(NOT_FOUND, "the object of this snapshot link no longer exists")
+    # The link is its maker's reading of the object: it works only while the
+    # maker (as the store has it now) may still read it, as the tokens an admin
+    # made go with the maker's rights (session 15).
+    maker = load_principal(q, creator)
+    try:
+        if maker is None:
+            raise OMAError(NOT_FOUND, "")
+        require_stats_readable(maker, t, t.type, t.name)
+    except OMAError:
+        raise OMAError(
+            NOT_FOUND,
+            "whoever made this snapshot link may no longer read its object (deleted, "
+            "renamed, or its role taken away); ask stats_snapshot for a new one",
+        ) from None
     return t, parse_date(svc.periods, key)
 
 

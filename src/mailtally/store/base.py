@@ -999,6 +999,12 @@ class Queries:
             "SELECT principal, expires, kind FROM tokens WHERE token_hash = ?", token_hash
         )
 
+    def token_made_by(self, token_hash: str) -> int | None:
+        """The admin that made a stored token (generate_token), or None (the
+        account's own session token, an operator's, or no such token)."""
+        row = self._one("SELECT made_by FROM tokens WHERE token_hash = ?", token_hash)
+        return None if row is None or row[0] is None else int(row[0])
+
     def add_token(
         self,
         token_hash: str,
@@ -1010,8 +1016,9 @@ class Queries:
         made_by: int | None = None,
     ) -> None:
         """Store a token; ``made_by``: the account of the admin that made it for
-        ``principal`` (generate_token; migration 0016), None for a session token
-        and an operator's."""
+        ``principal`` (generate_token; migration 0016), or that made the token
+        a session token was issued for by ``authenticate``; None for the
+        account's own session token and an operator's."""
         self._run(
             "INSERT INTO tokens (token_hash, company_id, principal, expires, kind, user_id, "
             "made_by) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -1052,12 +1059,12 @@ class Queries:
             return 0
         return self._drop_tokens(f"made_by IN ({', '.join('?' * len(ids))})", *ids)
 
-    def consume_token(self, token_hash: str, now: int) -> tuple[str, int] | None:
-        """Take a single-use token: (principal, expires) to exactly one caller,
-        however many ask at once (one DELETE decides, in the store), else None."""
+    def consume_token(self, token_hash: str, now: int) -> tuple[str, int, int | None] | None:
+        """Take a single-use token: (principal, expires, made_by) to exactly one
+        caller, however many ask at once (one DELETE decides, in the store), else None."""
         return self._one(
             "DELETE FROM tokens WHERE token_hash = ? AND kind = 'sso' AND expires >= ? "
-            "RETURNING principal, expires",
+            "RETURNING principal, expires, made_by",
             token_hash,
             now,
         )
@@ -1220,17 +1227,17 @@ class Queries:
             expires,
         )
 
-    def snapshot_link(self, token_hash: str) -> tuple[str, str, int, str, str, int] | None:
-        """(token_hash, object_kind, object_id, kind, period, expires) of a link."""
+    def snapshot_link(self, token_hash: str) -> tuple[str, str, int, str, str, int, str] | None:
+        """(token_hash, object_kind, object_id, kind, period, expires, creator) of a link."""
         row = self._one(
-            "SELECT token_hash, object_kind, object_id, kind, period, expires "
+            "SELECT token_hash, object_kind, object_id, kind, period, expires, creator "
             "FROM snapshot_links WHERE token_hash = ?",
             token_hash,
         )
         if row is None:
             return None
         kind = next(k for k, v in KIND_CODES.items() if v == row[3])
-        return row[0], row[1], int(row[2]), kind, row[4], int(row[5])
+        return row[0], row[1], int(row[2]), kind, row[4], int(row[5]), row[6]
 
     def drop_snapshot_links(self, before: int) -> None:
         """Forget links that expired before ``before``."""

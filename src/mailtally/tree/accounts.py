@@ -294,6 +294,14 @@ def do_change_user(
         )
         with UserChange(ctx.q, ctx.periods, t.id, since=ctx.now):
             _write_user(ctx, t.id, t.company_id, new, added, removed)
+        if added:
+            # An alias brings the account another address's mail, perhaps of a
+            # domain its tokens' makers do not manage (who then may not change
+            # the account, rule 1): the tokens admins made for it go, as with a
+            # role granted (found in session 15: a domain admin's token set the
+            # forwarding of an account that had just received an alias in
+            # another domain).
+            ctx.q.drop_tokens_made_for(t.id)
         if password_hash is not None:
             ctx.q.set_password_hash(t.id, password_hash)
             ctx.q.drop_tokens_of(t.name, t.id)

@@ -74,6 +74,10 @@ class Principal:
     company_roles: dict[int, frozenset[str]] = field(default_factory=dict)
     domain_roles: dict[int, frozenset[str]] = field(default_factory=dict)
     workgroups: frozenset[tuple[int, str]] = frozenset()
+    #: a caller that came with a single-use (``sso``) token an admin made for it
+    #: (generate_token): that admin's account, which a session token
+    #: ``authenticate`` issues in exchange carries on (the token row is gone by then)
+    made_by: int | None = None
 
     def has_company_role(self, company_id: int, *roles: str) -> bool:
         held = self.company_roles.get(company_id, frozenset())
