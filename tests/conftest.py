@@ -277,8 +277,19 @@ class PGSchemas:
             for table in self.tables:
                 if table == "user_logins":
                     continue  # (PostgreSQL's own, migration 13: filled from users)
-                cur = src.execute(f"SELECT * FROM {table}")
-                cols = [d[0] for d in cur.description]
+                # the columns both have (a schema patched to an older migration
+                # lacks the newer ones the platform file has)
+                theirs = {
+                    r[0]
+                    for r in self.admin.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = %s AND table_name = %s",
+                        (self.schema, table),
+                    )
+                }
+                cur = src.execute(f"SELECT * FROM {table} LIMIT 0")
+                cols = [d[0] for d in cur.description if d[0] in theirs]
+                cur = src.execute(f"SELECT {', '.join(cols)} FROM {table}")
                 rows = cur.fetchall()
                 if table == "meta":
                     rows = [r for r in rows if r[cols.index("key")] != "schema_version"]

@@ -332,24 +332,94 @@ def test_a_token_made_before_an_alias_elsewhere_does_not_change_the_account(plat
     ok(_carol(call, by_admin))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC §2 rule 1 (not fixed, session 15): a password a domain admin set "
-    "is still the account's after the account is granted a company role",
-)
-def test_a_password_a_domain_admin_set_does_not_become_a_company_admins(platform, call):
-    """dadmin sets carol's password (allowed: she holds no role) or creates a
-    colleague's account with one, and keeps it; later the company admin makes
-    carol a company admin.  The tokens dadmin made for her go with the grant
-    (session 13), the password it chose does not: dadmin logs in as a company
-    admin.  (A fix: refuse the grant until the account's password is one its
-    grantor's rights cover, or end that password with the grant.)"""
-    known = as_user("carol@acme.net", "dadmin-knows-this-1")
+def _dadmin_sets_carols_password(call, password: str = "dadmin-knows-this-1") -> dict[str, str]:
+    """dadmin sets carol's password (allowed: she holds no role); the credentials it now knows."""
     ok(call("change_user", credentials=DADMIN, user="carol@acme.net",
-            attributes={"password": "dadmin-knows-this-1"}))  # fmt: skip
-    call("set_role", credentials=ADMIN, user="carol@acme.net", role="company", object="Acme")
-    answer = call("get_user", credentials=known, user="bob@acme.com")
-    assert answer["success"] is False, answer
+            attributes={"password": password}))  # fmt: skip
+    return as_user("carol@acme.net", password)
+
+
+def test_a_password_a_domain_admin_set_does_not_become_a_company_admins(platform, call):
+    """dadmin sets carol's password and keeps it (and opens a session with it);
+    later the company admin makes carol a company admin.  The tokens dadmin
+    made for her go with the grant (session 13); the password it chose, and
+    every session opened with it, must go too, or dadmin logs in as a company
+    admin (rule 1; found in session 15).  The grantor then gives carol a
+    password of its own and she signs in as the company admin she now is."""
+    known = _dadmin_sets_carols_password(call)
+    opened = session(call, known)
+    ok(call("set_role", credentials=ADMIN, user="carol@acme.net", role="company", object="Acme"))
+    for creds in (known, opened):
+        failed(call("get_user", credentials=creds, user="bob@acme.com"), 1)
+    changes = ok(call("get_user_changes", credentials=ADMIN, user="carol@acme.net"))
+    grant = changes["changes"][0]
+    assert grant["method"] == "set_role" and grant["changes"]["password"] == "(ended)", grant
+    ok(call("change_user", credentials=ADMIN, user="carol@acme.net",
+            attributes={"password": "the-grantors-choice-2"}))  # fmt: skip
+    ok(call("get_user", credentials=as_user("carol@acme.net", "the-grantors-choice-2"),
+            user="bob@acme.com"))  # fmt: skip
+
+
+def test_a_password_an_admin_set_for_a_new_account_ends_with_a_grant_beyond_it(platform, call):
+    """The same through the account's creation: dadmin creates dave with a
+    password it chose, the company admin grants dave a company role."""
+    ok(call("change_user", credentials=DADMIN, user="dave@acme.net", create_only=True,
+            attributes={"password": "dadmin-made-dave-1"}))  # fmt: skip
+    dave = as_user("dave@acme.net", "dadmin-made-dave-1")
+    ok(call("get_user", credentials=dave, user="dave@acme.net"))
+    ok(call("set_role", credentials=ADMIN, user="dave@acme.net", role="company_ro", object="Acme"))
+    failed(call("get_user", credentials=dave, user="dave@acme.net"), 1)
+
+
+def test_a_password_an_admin_set_ends_with_an_alias_beyond_it(platform, call):
+    """An alias in acme.com puts carol beyond dadmin's rights (as a role does,
+    test_a_token_made_before_an_alias_elsewhere_does_not_change_the_account):
+    the password dadmin chose for her ends with it."""
+    known = _dadmin_sets_carols_password(call)
+    aliases = {"aliases": ["ceo@acme.com"]}
+    ok(call("change_user", credentials=ADMIN, user="carol@acme.net", attributes=aliases))
+    failed(_carol(call, known), 1)
+    change = ok(call("get_user_changes", credentials=ADMIN, user="carol@acme.net"))["changes"][0]
+    assert change["changes"] == {"aliases": ["ceo@acme.com"], "password": "(ended)"}, change
+
+
+@pytest.mark.parametrize(
+    "who_chose",
+    ["the grantor", "carol herself, after dadmin", "an operator"],
+)
+def test_a_password_the_grants_reach_covers_stays(platform, call, operator, who_chose):
+    """A password chosen by the grantor, by the account itself (after an admin
+    had set one) or by an operator is nobody else's: a grant leaves it."""
+    password = "carols-own-choice-3"
+    if who_chose == "the grantor":
+        setter = ADMIN
+    elif who_chose == "an operator":
+        setter = OPERATOR_CREDS
+    else:
+        _dadmin_sets_carols_password(call)
+        setter = as_user("carol@acme.net", "dadmin-knows-this-1")
+    ok(call("change_user", credentials=setter, user="carol@acme.net",
+            attributes={"password": password}))  # fmt: skip
+    mine = as_user("carol@acme.net", password)
+    ok(call("set_role", credentials=ADMIN, user="carol@acme.net", role="company", object="Acme"))
+    ok(call("get_user", credentials=mine, user="bob@acme.com"))
+
+
+def test_a_grant_inside_the_setters_rights_leaves_its_password(platform, call):
+    """dadmin may still manage carol as a fellow admin of acme.net (rule 1: her
+    roles lie inside its rights), so the password it chose stays hers."""
+    known = _dadmin_sets_carols_password(call)
+    ok(call("set_role", credentials=ADMIN, user="carol@acme.net", role="domain", object="acme.net"))
+    ok(_carol(call, known))
+
+
+def test_a_password_whose_setter_lost_its_rights_ends_with_the_next_grant(platform, call):
+    """dadmin set carol's password, then lost its role: with carol's next grant
+    (even one the old dadmin would have covered) the password ends."""
+    known = _dadmin_sets_carols_password(call)
+    ok(call("set_role", credentials=ADMIN, user="dadmin@acme.net", role="", object=""))
+    ok(call("set_role", credentials=ADMIN, user="carol@acme.net", role="domain", object="acme.net"))
+    failed(_carol(call, known), 1)
 
 
 @pytest.mark.xfail(

@@ -44,6 +44,33 @@ COUNTER_TABLES = ("flows", "gauges", "storage_reports")
 LATEST = store_base.migrations()[-1][0]
 
 
+def migrated_from(
+    path: Path, version: int, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Store, dict[str, str]]:
+    """Open the SQLite store file ``path`` (already turned back to schema
+    ``version``) as the code of that schema did, take its :func:`answers`, then
+    open it as today's code does (migrating it): (the open store, the answers
+    before).  The caller closes the store."""
+    from mailtally.store import sqlite
+
+    with monkeypatch.context() as m:
+        m.setattr(
+            sqlite,
+            "migrations",
+            lambda b="": [x for x in store_base.migrations(b) if x[0] <= version],
+        )
+        store = open_store(f"sqlite:///{path}")
+        try:
+            assert store.schema_version() == version
+            before = answers(store)
+        finally:
+            store.close()
+    store = open_store(f"sqlite:///{path}")
+    assert store.schema_version() == store.latest_migration > version
+    assert version + 1 in store.applied_migrations
+    return store, before
+
+
 def answers(store: Store) -> dict[str, str]:
     """The SHA-256 of the body of every stats_summary, as the API sends it.
 

@@ -100,8 +100,18 @@ def schema_url(version: int, backend: str, platform_file: Path, tmp_path: Path, 
 
 
 def _copy(src: sqlite3.Connection, pg: Any, table: str) -> None:
-    cur = src.execute(f"SELECT * FROM {table}")
-    cols = [d[0] for d in cur.description]
+    # the columns both have (the schema is at an older migration than the file)
+    theirs = {
+        r[0]
+        for r in pg.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s",
+            (table,),
+        )
+    }
+    cur = src.execute(f"SELECT * FROM {table} LIMIT 0")
+    cols = [d[0] for d in cur.description if d[0] in theirs]
+    cur = src.execute(f"SELECT {', '.join(cols)} FROM {table}")
     rows = [r for r in cur if table != "meta" or r[cols.index("key")] != "schema_version"]
     if rows:
         with pg.cursor() as c:

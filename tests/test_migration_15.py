@@ -32,9 +32,10 @@ def before_15(path: Path, version: int) -> None:
     """Turn a SQLite store file of today's schema into one of schema ``version``
     (12 to 14, which are alike on SQLite: 13 changed nothing there):
     ``lastlogin`` back in ``users`` with its index, no user_logins (and no
-    ``tokens.made_by``, migration 16's)."""
+    ``tokens.made_by``, migration 16's, nor ``users.password_set_by``, 17's)."""
     conn = sqlite3.connect(path)
     with conn:
+        conn.execute("ALTER TABLE users DROP COLUMN password_set_by")
         conn.execute("DROP INDEX tokens_made_by")
         conn.execute("ALTER TABLE tokens DROP COLUMN made_by")
         conn.execute("ALTER TABLE users ADD COLUMN lastlogin BIGINT NOT NULL DEFAULT 0")

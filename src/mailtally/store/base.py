@@ -674,6 +674,15 @@ class Queries:
     def user_by_id(self, user_id: int) -> Any:
         return self._one(self._USER + " WHERE u.id = ?", user_id)
 
+    def password_setter(self, user_id: int) -> int | None:
+        """The admin account that chose the account's password (migration 17),
+        or None: no password, or one the account or an operator chose."""
+        row = self._one(
+            "SELECT password_set_by FROM users WHERE id = ? AND password_hash IS NOT NULL",
+            user_id,
+        )
+        return None if row is None or row[0] is None else int(row[0])
+
     def user_purgetime(self, user_id: int) -> int | None:
         row = self._one("SELECT purgetime FROM users WHERE id = ?", user_id)
         return None if row is None or row[0] is None else int(row[0])
@@ -692,16 +701,19 @@ class Queries:
         password_hash: str | None,
         createtime: int,
         state: str,
+        password_set_by: int | None = None,
     ) -> int:
+        """A new account; ``password_set_by`` as :meth:`set_password_hash`'s ``set_by``."""
         user_id = self._insert(
-            "INSERT INTO users (company_id, domain_id, address, password_hash, createtime, state)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (company_id, domain_id, address, password_hash, createtime, state, "
+            "password_set_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
             company_id,
             domain_id,
             address,
             password_hash,
             createtime,
             state,
+            password_set_by,
         )
         self._add_counts(Counter(), self._counted(user_id))
         return user_id
@@ -738,8 +750,18 @@ class Queries:
             ((t, uid, t) for uid, t in logins),
         )
 
-    def set_password_hash(self, user_id: int, password_hash: str | None) -> None:
-        self._run("UPDATE users SET password_hash = ? WHERE id = ?", password_hash, user_id)
+    def set_password_hash(
+        self, user_id: int, password_hash: str | None, set_by: int | None = None
+    ) -> None:
+        """The account's password (None: none, no password login); ``set_by``:
+        the account of the admin that chose it for the account (migration 17),
+        None when the account chose it itself or an operator did."""
+        self._run(
+            "UPDATE users SET password_hash = ?, password_set_by = ? WHERE id = ?",
+            password_hash,
+            set_by,
+            user_id,
+        )
         # every process's cached credentials of the account stop at their next use
         self.bump_user_credentials([user_id])
 

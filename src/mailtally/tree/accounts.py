@@ -10,7 +10,7 @@ values.  Like every action, each takes a :class:`~mailtally.tree.actions.Ctx`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -39,6 +39,7 @@ from mailtally.tree.scopes import (
     _domain_target,
     _user_target,
     find_target,
+    load_principal,
     may_manage_account,
     may_manage_users,
     require_account_action,
@@ -294,6 +295,7 @@ def do_change_user(
         )
         with UserChange(ctx.q, ctx.periods, t.id, since=ctx.now):
             _write_user(ctx, t.id, t.company_id, new, added, removed)
+        ended = False
         if added:
             # An alias brings the account another address's mail, perhaps of a
             # domain its tokens' makers do not manage (who then may not change
@@ -302,12 +304,14 @@ def do_change_user(
             # forwarding of an account that had just received an alias in
             # another domain).
             ctx.q.drop_tokens_made_for(t.id)
+            ended = _end_password_beyond_its_setter(ctx, replace(t, state=new))
         if password_hash is not None:
-            ctx.q.set_password_hash(t.id, password_hash)
+            ctx.q.set_password_hash(t.id, password_hash, _password_setter(ctx, t.id))
             ctx.q.drop_tokens_of(t.name, t.id)
-        ctx.audit(
-            t.company_id, "change_user", address, {"attributes": _redact(attributes)}, "user", t.id
-        )
+        detail: dict[str, Any] = {"attributes": _redact(attributes)}
+        if ended:
+            detail["password"] = "ended"
+        ctx.audit(t.company_id, "change_user", address, detail, "user", t.id)
         return t.id, False
     # creation
     dt = _domain_target(d)
@@ -333,7 +337,15 @@ def do_change_user(
             "is before the company was created; only a company admin may import older history",
         )
     new, added, _ = _apply_user_attributes(ctx, base, attributes, dt.company_id, None, address)
-    uid = ctx.q.insert_user(dt.company_id, dt.id, address, password_hash, createtime, "{}")
+    uid = ctx.q.insert_user(
+        dt.company_id,
+        dt.id,
+        address,
+        password_hash,
+        createtime,
+        "{}",
+        None if password_hash is None else _password_setter(ctx, None),
+    )
     ctx.q.add_address(address, dt.company_id, dt.id, uid, is_alias=False)
     with UserChange(ctx.q, ctx.periods, uid, since=createtime):
         _write_user(ctx, uid, dt.company_id, new, added, [], valid_from=createtime)
@@ -551,6 +563,41 @@ def _role_object(ctx: Ctx, t: Target, role: str, obj: str) -> tuple[Obj, str]:
     return Obj("domain", d[1], domain_id=d[0]), d[2]
 
 
+def _password_setter(ctx: Ctx, user_id: int | None) -> int | None:
+    """Who chooses the password the actor sets for the account ``user_id``
+    (None: one being created): the actor's account when it is an admin setting
+    another account's, None when the account sets its own or an operator does
+    (migration 17)."""
+    if ctx.actor.operator or ctx.actor.user_id is None or ctx.actor.user_id == user_id:
+        return None
+    return ctx.actor.user_id
+
+
+def _end_password_beyond_its_setter(ctx: Ctx, t: Target) -> bool:
+    """Isolation rule 1 for passwords: an admin that chose the account's
+    password knows it, so the password is the account's power only while that
+    admin may manage the account.  Called when the account gains a role or an
+    alias: if the admin (as it is now: demoted, deleted) may no longer manage
+    it, the password ends (no password login until one is set again by
+    someone whose rights cover the account, or by the account, which cannot
+    log in by password meanwhile) and so do the account's tokens, sessions the
+    admin may have opened with that password included.  True if it ended.
+
+    (Found in session 15's attack round: a domain admin set a colleague's
+    password, the company admin made the colleague a company admin, and the
+    domain admin logged in as a company admin.)"""
+    setter_id = ctx.q.password_setter(t.id)
+    if setter_id is None:
+        return False
+    row = ctx.q.user_by_id(setter_id)
+    setter = None if row is None else load_principal(ctx.q, row[3])
+    if setter is not None and setter.user_id == setter_id and may_manage_account(ctx.q, setter, t):
+        return False
+    ctx.q.set_password_hash(t.id, None)
+    ctx.q.drop_tokens_of(t.name, t.id)
+    return True
+
+
 def do_set_role(ctx: Ctx, name: str, role: str, obj: str) -> Target:
     """Grant ``role`` on ``obj`` (``role`` "": take every role away)."""
     return do_set_roles(ctx, name, role, [obj])
@@ -605,9 +652,13 @@ def do_set_roles(ctx: Ctx, name: str, role: str, objects: list[str]) -> Target:
         )
         granted.append(canonical)
     # The tokens admins made for the account acted within its roles then: what
-    # their makers' rights covered need not cover it now (isolation rule 1).
+    # their makers' rights covered need not cover it now (isolation rule 1);
+    # nor need the rights of the admin that chose its password.
     ctx.q.drop_tokens_made_for(t.id)
+    ended = _end_password_beyond_its_setter(ctx, t)
     detail = {"role": role}
     detail.update({"object": granted[0]} if single else {"objects": granted})
+    if ended:
+        detail["password"] = "ended"
     ctx.audit(t.company_id, "set_role", t.name, detail, "user", t.id)
     return t

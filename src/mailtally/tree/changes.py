@@ -38,6 +38,8 @@ __all__ = [
 
 #: what a password (or any secret) shows as in a change
 CHANGED = "(changed)"
+#: a password ended by a grant or an alias beyond the admin that chose it
+ENDED = "(ended)"
 
 #: what each method without attributes changed, as {attribute: new value}
 _STATUS = {
@@ -53,6 +55,10 @@ def render_changes(method: str, detail: dict[str, Any]) -> dict[str, Any]:
     attributes a change_* set (a password as "(changed)"), and for the other
     methods what they changed."""
     out: dict[str, Any] = dict(_STATUS.get(method, {}))
+    if detail.get("password") == "ended":
+        # a grant or an alias put the account beyond the admin that had chosen
+        # its password (tree/accounts.py, _end_password_beyond_its_setter)
+        out["password"] = ENDED
     attributes = detail.get("attributes")
     if isinstance(attributes, dict):
         out |= {k: (CHANGED if k == "password" else v) for k, v in attributes.items()}
