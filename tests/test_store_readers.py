@@ -370,7 +370,8 @@ def _shm_locks(path: str) -> list[str]:
     pid = str(os.getpid())
     with open("/proc/locks") as f:
         rows = [line.split() for line in f if "->" not in line]
-    return [" ".join(r) for r in rows if r[4] == pid and r[5].split(":")[-1] == str(inode)]
+    # (without the line's ordinal: it moves as other processes' locks come and go)
+    return [" ".join(r[1:]) for r in rows if r[4] == pid and r[5].split(":")[-1] == str(inode)]
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="Linux's /proc/locks")
