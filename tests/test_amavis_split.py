@@ -469,9 +469,9 @@ def runs(tmp_path: Path, contents: list[bytes]) -> list[tuple]:
 
 
 def test_a_piece_left_at_a_files_end_is_reported_by_both_loops(tmp_path: Path) -> None:
-    """The first piece ends the file read (its continuation not written yet, or in the
-    next file): it is counted as not understood when the file is done, as the rest,
-    read by the next run, is; both hot loops report alike."""
+    """The first piece ends the file read (its continuation not written yet): it is
+    counted as not understood when the run is done, as the rest, read by the next
+    run, is; both hot loops report alike."""
     first = LIST_MESSAGE[:5]
     assert "amavis[" in first[-1]
     (lines, ignored, unknown), (lines2, _, unknown2) = runs(
@@ -485,6 +485,26 @@ def test_a_piece_left_at_a_files_end_is_reported_by_both_loops(tmp_path: Path) -
     )
     assert lines2 == len(LIST_MESSAGE) - 5
     assert unknown2 == {AMAVIS_VERDICT: [1, unknown2[AMAVIS_VERDICT][1]]}
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_pieces_parted_by_a_rotation_join_in_one_run(tmp_path: Path, compiled: bool) -> None:
+    """The head ends mail.log.1, the rest starts mail.log (syslog reopened its file
+    between two of amavis's syslog() calls): read in one run, oldest first, they
+    join; newest first, both are reported."""
+    (tmp_path / "mail.log.1").write_text("\n".join(LIST_MESSAGE[:5]) + "\n")
+    (tmp_path / "mail.log").write_text("\n".join(LIST_MESSAGE[5:]) + "\n")
+    for order, spam, unknown in (
+        (["mail.log.1", "mail.log"], [(1, 1, 0), (3, 1, 0)], 0),
+        (["mail.log", "mail.log.1"], [(1, 0, 1), (3, 0, 1)], 2),
+    ):
+        with open_store(f"sqlite:///{tmp_path / f'{order[0]}.sqlite3'}") as store:
+            build_tree(store)
+            ing = Ingester(store, UTC, compiled=compiled)
+            rep = ing.ingest([str(tmp_path / f) for f in order])
+            assert rep.unknown_lines == unknown
+            # (user, in_spam, in_ham): newest first, the verdict is lost, the copies ham
+            assert [r[:3] for r in flows(store)] == spam
 
 
 def test_a_followed_files_new_parser_keeps_the_waiting_piece(tmp_path: Path) -> None:

@@ -871,13 +871,17 @@ class Ingester:
         else:
             slot[0] = int(slot[0]) + n  # type: ignore[call-overload]
 
+    def _give_up(self, parser: LineParser) -> None:
+        """What ``parser`` kept waiting is given up (a split amavis entry whose rest
+        is not in the files read, or not written yet: the next run reads that rest
+        as a piece without its head) and reported."""
+        parser.flush()
+        if parser.dropped:
+            self._parts_dropped(parser)
+
     def _close(self, src: Source) -> None:
-        """Done with ``src``: what its parser kept waiting is given up (a split
-        amavis entry whose rest is not in this file, or not written yet: the next
-        run reads that rest as a piece without its head), then the file is closed."""
-        src.parser.flush()
-        if src.parser.dropped:
-            self._parts_dropped(src.parser)
+        """Done with ``src``: what its parser kept waiting is given up, the file closed."""
+        self._give_up(src.parser)
         src.close()
 
     # -- committing ------------------------------------------------------------
@@ -1074,6 +1078,11 @@ class Ingester:
     def _ingest(
         self, paths: Iterable[str], progress: Callable[[Source, int], None] | None
     ) -> IngestReport:
+        # The split amavis entries waiting when a file ends go on waiting in the next
+        # file's parser: rotated files named oldest first (mail.log.1 mail.log) get an
+        # entry whose pieces the rotation parted joined (LineParser._amavis: pieces are
+        # keyed by host, process and log id, so files of other hosts join nothing).
+        waiting: LineParser | None = None
         for path in paths:
             src = self.open_source(path)
             self.report.files.append(path)
@@ -1083,6 +1092,8 @@ class Ingester:
                     # the summary, as a file that cannot be opened is (README)
                     self.report.damaged.setdefault(path, "not readable: no such file")
                 continue
+            if waiting is not None:
+                src.parser.adopt(waiting)
             src.read_ahead()
             try:
                 while True:
@@ -1099,7 +1110,10 @@ class Ingester:
                         break
             finally:
                 self._refresh_head(src)  # while it is open: it is saved at the commit
-                self._close(src)
+                waiting = src.parser
+                src.close()
+        if waiting is not None:
+            self._give_up(waiting)
         if self._pending_lines or self._touched:
             self.commit()
         else:

@@ -607,12 +607,13 @@ class LineParser:
         joiner: they are lines of one process written one right after the other, so
         they are neighbours in one file (nothing of other sources, hosts or files
         comes between), and the joiner works on records, which a piece is not.  The
-        joiner's state is saved between runs; this is not: a file read that ends
-        between two pieces written microseconds apart (a rotation between two
-        ``syslog()`` calls, a run racing the writer) is rare, and is reported (the
-        head given up when the file is done, the rest read as pieces without a head),
-        where carrying text in the saved state would take a second state, encoded
-        alike by both joiners, for it.  Only
+        joiner's state is saved between runs; this is not (a reader hands it on to
+        the next file of the same run: files.Ingester._ingest, adopt): a run that
+        ends between two pieces written microseconds apart (racing the writer, or
+        with the rest in a file it was not given) is rare, and is reported (the head
+        given up when the run is done, the rest read as pieces without a head), where
+        carrying text in the saved state would take a second state, encoded alike by
+        both joiners, for it.  Only
         pieces of the same host, amavis process (``[PID]``) and ``(LOGID) `` (one
         message's) are joined: a message's text (its sender, recipients, Message-ID,
         even a ``...``) is inside a line and never makes one, so it can join nothing
