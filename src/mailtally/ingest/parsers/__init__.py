@@ -386,7 +386,7 @@ _ISO_HEAD = re.compile(
 )
 
 
-#: amavis's split entries (see LineParser._amavis_part): at most this many entries
+#: amavis's split entries (_amavis_part, LineParser._amavis): at most this many entries
 #: waiting for their next part at once, per source; an entry of at most this many
 #: characters joined; a part waits at most this many seconds (by the lines' stamps)
 #: for the next one; a log id of at most this many characters.
@@ -400,8 +400,8 @@ def _amavis_part(msg: str) -> tuple[str, str, bool, bool] | None:
     """The pieces of ``msg`` if it is a part of an amavis entry split by amavis:
     ``(prefix, text, continuation, more)``; None for a whole entry.
 
-    amavisd-new (2.11 to 2.13: ``write_log`` of the monolithic amavisd, then of
-    ``Amavis/Log.pm``) writes an entry through syslog in pieces when
+    amavisd-new (2.9 to 2.13: ``write_log`` of the monolithic amavisd, then of
+    2.13's ``Amavis/Log.pm``) writes an entry through syslog in pieces when
     ``"(LOGID) "`` + alert mark + text is longer than ``$logline_maxlen`` (980
     by default, at least 50): each piece but the last is exactly that long --
     ``"(LOGID) "`` + mark + the next characters + ``"..."`` --, each piece but the
@@ -654,8 +654,8 @@ class LineParser:
             return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
         entry = parts.get(key)
         if entry is None:
-            # the rest of an entry whose head was not read (it ended the file read
-            # before, or was given up): a verdict's fields make it a verdict lost
+            # the rest of an entry whose head was not read (it ended a run before,
+            # or was given up): a verdict's fields make it a verdict lost
             if any(f in text for f in _VERDICT_TAIL):
                 return self._family("amavis", AMAVIS_VERDICT)
             return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
@@ -692,7 +692,8 @@ class LineParser:
             self._give_up(parts.pop(next(iter(parts))))
 
     def adopt(self, other: LineParser) -> None:
-        """Take over what ``other`` (this source's parser until now) kept waiting."""
+        """Take over what ``other`` kept waiting: this source's parser until now, or
+        the parser of the file read before in the same run."""
         self._parts, other._parts = other._parts, {}
         self.dropped += other.dropped
         self.dropped_sample = other.dropped_sample or self.dropped_sample
