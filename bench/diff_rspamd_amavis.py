@@ -1,6 +1,12 @@
 """Random rspamd-JSON-ish and amavis-ish lines (and every prefix of some), LineParser
 against _fastlog.Parser, for a time (session 14 review):
-.venv/bin/python bench/diff_rspamd_amavis.py SEED SECONDS"""
+.venv/bin/python bench/diff_rspamd_amavis.py SEED SECONDS
+
+A tenth of the amavis lines are also split as amavis splits a long entry (pieces of a
+random $logline_maxlen, some dropped, duplicated or moved to another pid or log id,
+two children interleaved) and fed in order to one source's two routes: the compiled
+parser with its declined lines handed to a LineParser (files.Ingester), and a
+LineParser alone; their answers and what each gave up must be the same (session 15)."""
 
 import calendar
 import random
@@ -17,6 +23,46 @@ def both(line):
     want = LineParser(reference=REF).parse(line)
     got = _fastlog.Parser(StampParser(REF, None, 3600, {})).parse(line)
     return want, got
+
+
+def routes(lines):
+    """One source's lines through the compiled route and the pure-Python one."""
+    out = []
+    for compiled in (True, False):
+        py = LineParser(reference=REF)
+        fast = _fastlog.Parser(py.stamps) if compiled else None
+        res = []
+        for ln in lines:
+            r = fast.parse(ln) if fast is not None else None
+            res.append(r if r is not None else py.parse(ln))
+        py.flush()
+        out.append((res, py.dropped))
+    return out
+
+
+def pieces(msg, size):
+    """amavis write_log's rule (Amavis/Log.pm; our own code, from the rule)."""
+    am = msg[: msg.index(") ") + 2]
+    text = msg[len(am) :]
+    out, pre = [], ""
+    while len(am) + len(pre) + len(text) > size:
+        avail = size - len(am) - len(pre) - 3
+        out.append(am + pre + text[:avail] + "...")
+        pre, text = "...", text[avail:]
+    return [*out, am + pre + text]
+
+
+def split_lines(line):
+    head, msg = line.split(": ", 1)
+    ps = [head + ": " + p for p in pieces(msg, R.randint(50, max(51, len(msg))))]
+    if len(ps) > 1 and R.random() < 0.3:
+        i = R.randrange(len(ps))
+        ps[i] = R.choice(
+            [ps[i].replace("amavis[1]", "amavis[2]"), ps[i].replace("(1-01)", "(1-02)"), ""]
+        )
+    if R.random() < 0.2:
+        ps.insert(R.randrange(len(ps) + 1), R.choice(ps))
+    return [p for p in ps if p]
 
 
 R = random.Random(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
@@ -176,11 +222,27 @@ def aline():
     return AM.format(cat=cat, q=R.choice(["4A", "4B", "4C"]), mid=mid, ids=ids, tail=tail)
 
 
-n = diffs = decl = 0
+n = diffs = decl = joined = counted = 0
 seen = set()
 t0 = time.time()
 while time.time() - t0 < float(sys.argv[2]) if len(sys.argv) > 2 else 60:
     base = jline() if R.random() < 0.7 else aline()
+    if " amavis[1]: (1-01) " in base and R.random() < 0.1:
+        other = aline().replace("amavis[1]: (1-01)", "amavis[7]: (7-01)")
+        a, b = split_lines(base), split_lines(other)
+        seq = []
+        while a or b:
+            seq.append((a if a and (not b or R.random() < 0.5) else b).pop(0))
+        c, p = routes(seq)
+        n += len(seq)
+        joined += 1
+        counted += any(r.records for r in p[0])
+        if c != p:
+            diffs += 1
+            print("DIFF (split)", seq)
+            print("  c ", c)
+            print("  py", p)
+        continue
     cands = [base]
     if R.random() < 0.2:
         cands += [base[:i] for i in range(len(base))]
@@ -203,4 +265,15 @@ while time.time() - t0 < float(sys.argv[2]) if len(sys.argv) > 2 else 60:
                 print("DIFF", repr(line))
                 print("  py", want)
                 print("  c ", got)
-print("lines", n, "diffs", diffs, "declined", decl)
+print(
+    "lines",
+    n,
+    "diffs",
+    diffs,
+    "declined",
+    decl,
+    "split sequences",
+    joined,
+    "of which counted",
+    counted,
+)

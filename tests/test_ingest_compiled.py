@@ -189,6 +189,27 @@ AMAVIS_TWO = [
 ]
 
 
+def amavis_split() -> list[bytes]:
+    """AMAVIS_TWO's message to 40 more recipients elsewhere: amavis splits its verdict
+    in two syslog lines (Amavis/Log.pm write_log, $logline_maxlen 980: each piece
+    starts "(LOGID) ", the first ends "...", the second goes on after "..."), another
+    child's line between them.  The reference joins them (the compiled parser
+    declines both)."""
+    lines = [line.format(6) for line in AMAVIS_TWO]
+    k = next(i for i, ln in enumerate(lines) if " amavis[" in ln)
+    head, msg = lines[k].split(": ", 1)
+    others = ",".join(f"<member{i:02d}@lists.else.example>" for i in range(40))
+    msg = msg.replace("<carol@example.com>,", f"<carol@example.com>,{others},")
+    am = msg[: msg.index(") ") + 2]
+    pieces = [
+        f"{head}: {msg[:977]}...",
+        "2026-01-10T10:00:06+00:00 mx amavis[6]: (00006-01) Checking: x",
+        f"{head}: {am}...{msg[977:]}",
+    ]
+    assert len(pieces[0]) - len(head) - 2 == 980
+    return [ln.encode() for ln in lines[:k] + pieces + lines[k + 1 :]]
+
+
 # Lines as files really hold them, with what the line splitter must get right.
 ODD_LINES: dict[str, list[bytes]] = {
     "crlf": [line + b"\r" for line in inbound(1)],
@@ -213,6 +234,7 @@ ODD_LINES: dict[str, list[bytes]] = {
         rspamd_json(10, "1A10", "x@example.net")[:-30],  # cut: no message 1A10
         *(line.format(6).encode() for line in AMAVIS_TWO),
     ],
+    "amavis's split verdict": amavis_split(),
     "unknown programs": [
         b"2026-01-10T10:00:01+00:00 mx sshd[9]: Accepted publickey for root",
         b"2026-01-10T10:00:02+00:00 mx sshd[9]: Accepted publickey for bob",
@@ -248,6 +270,15 @@ def test_odd_lines_are_split_and_reported_alike(tmp_path, case, newline_at_end) 
                 "FROM flows WHERE scope = 'u' AND kind = 0 ORDER BY scope_id"
             ).fetchall()
         assert [tuple(r) for r in got] == [(1, 4, 0, 0), (3, 1, 0, 0)]  # (in_size: ham only)
+    if case == "amavis's split verdict":
+        # the verdict's two pieces joined: bob's and carol's copies spam, each once
+        with open_store(f"sqlite:///{tmp_path / 'True.sqlite3'}") as store, store.read() as q:
+            got = q.conn.execute(
+                "SELECT scope_id, messages_in_spam, messages_in_ham "
+                "FROM flows WHERE scope = 'u' AND kind = 0 ORDER BY scope_id"
+            ).fetchall()
+        assert [tuple(r) for r in got] == [(1, 1, 0), (3, 1, 0)]
+        assert results[True]["report"][-1] == {}
     if case == "exim":
         # both paths counted it: receipts, spam, a submission, denials; one line not read
         assert results[True]["rows"]["flows"]

@@ -46,6 +46,7 @@ from mailtally.config import Site
 from mailtally.events import Event, MessageDenied
 from mailtally.ingest.join import Joiner
 from mailtally.ingest.parsers import IGNORED, OK, LineParser, tallied
+from mailtally.ingest.parsers.families import AMAVIS_VERDICT
 from mailtally.ingest.stamps import StampParser, month_table
 from mailtally.periods import Periods
 from mailtally.record import Resolver, record_events
@@ -329,8 +330,10 @@ class Source:
     ) -> None:
         """Parse from now on with stamps referenced to ``reference`` (the file's mtime)
         (``months``: localised month names, ``stamps.month_table``)."""
-        self.parser = LineParser(reference=reference, tz=zone, months=months)
-        stamps: StampParser = self.parser.stamps
+        parser = LineParser(reference=reference, tz=zone, months=months)
+        parser.adopt(self.parser)  # amavis's split entries still waiting (follow)
+        self.parser = parser
+        stamps: StampParser = parser.stamps
         self.fast_parser = _fastlog.Parser(stamps) if compiled and _fastlog else None
 
     def read_chunk(self) -> bytes:
@@ -828,6 +831,8 @@ class Ingester:
             rep.ignored_lines += 1
             return
         result = parser.parse(line)
+        if parser.dropped:
+            self._parts_dropped(parser)
         status = result.status
         if status == OK:
             events = self.joiner.feed(result)
@@ -852,6 +857,32 @@ class Ingester:
                 rep.unknown[program] = [1, line[:300]]
             else:
                 slot[0] = int(slot[0]) + 1  # type: ignore[call-overload]
+
+    def _parts_dropped(self, parser: LineParser) -> None:
+        """Lines of split amavis verdicts the parser gave up (LineParser._amavis),
+        answered ``ignored`` when read: counted as not understood instead."""
+        n = parser.dropped
+        parser.dropped = 0
+        rep = self.report
+        rep.ignored_lines -= n
+        slot = rep.unknown.get(AMAVIS_VERDICT)
+        if slot is None:
+            rep.unknown[AMAVIS_VERDICT] = [n, parser.dropped_sample]
+        else:
+            slot[0] = int(slot[0]) + n  # type: ignore[call-overload]
+
+    def _give_up(self, parser: LineParser) -> None:
+        """What ``parser`` kept waiting is given up (a split amavis entry whose rest
+        is not in the files read, or not written yet: the next run reads that rest
+        as a piece without its head) and reported."""
+        parser.flush()
+        if parser.dropped:
+            self._parts_dropped(parser)
+
+    def _close(self, src: Source) -> None:
+        """Done with ``src``: what its parser kept waiting is given up, the file closed."""
+        self._give_up(src.parser)
+        src.close()
 
     # -- committing ------------------------------------------------------------
     def commit(self) -> None:
@@ -1047,6 +1078,11 @@ class Ingester:
     def _ingest(
         self, paths: Iterable[str], progress: Callable[[Source, int], None] | None
     ) -> IngestReport:
+        # The split amavis entries waiting when a file ends go on waiting in the next
+        # file's parser: rotated files named oldest first (mail.log.1 mail.log) get an
+        # entry whose pieces the rotation parted joined (LineParser._amavis: pieces are
+        # keyed by host, process and log id, so files of other hosts join nothing).
+        waiting: LineParser | None = None
         for path in paths:
             src = self.open_source(path)
             self.report.files.append(path)
@@ -1056,6 +1092,8 @@ class Ingester:
                     # the summary, as a file that cannot be opened is (README)
                     self.report.damaged.setdefault(path, "not readable: no such file")
                 continue
+            if waiting is not None:
+                src.parser.adopt(waiting)
             src.read_ahead()
             try:
                 while True:
@@ -1072,7 +1110,10 @@ class Ingester:
                         break
             finally:
                 self._refresh_head(src)  # while it is open: it is saved at the commit
+                waiting = src.parser
                 src.close()
+        if waiting is not None:
+            self._give_up(waiting)
         if self._pending_lines or self._touched:
             self.commit()
         else:
@@ -1132,7 +1173,7 @@ class Ingester:
                 self.commit()
             for src in [*sources.values(), *(r.src for r in retired)]:
                 if src is not None:
-                    src.close()
+                    self._close(src)
         return self.report
 
     def _poll(self, path: str, src: Source | None, retired: list[_Retired]) -> Source | None:
@@ -1148,7 +1189,7 @@ class Ingester:
                 src = None
             elif self._replaced(src, st):
                 # copied and truncated: what is there now is new content
-                src.close()
+                self._close(src)
                 src = None
         if src is None:
             if st is None:
@@ -1199,7 +1240,7 @@ class Ingester:
                 keep.append(r)
             else:  # quiet: the writer has moved on; a last unended line is whole
                 self.read(r.src, final=True, max_lines=10**12)
-                r.src.close()
+                self._close(r.src)
         return keep
 
 

@@ -763,9 +763,31 @@ static int queued_as(fl_str msg, fl_str *ids) {
     return m;
 }
 
+/* Whether msg may be a piece of an entry amavis split (parsers._amavis_part): it
+ * ends in "...", or "..." follows the "(LOGID) " and an alert mark.  A superset of
+ * _amavis_part's test (no bound on the log id's length). */
+static int amavis_piece(fl_str msg) {
+    if (ENDS(msg, "..."))
+        return 1;
+    Py_ssize_t j = findc(msg, ')', 1);
+    if (j < 0 || !STARTS_AT(msg, " ", j + 1))
+        return 0;
+    Py_ssize_t p = j + 2;
+    if (STARTS_AT(msg, "(!)", p))
+        p += 3;
+    else if (STARTS_AT(msg, "(!!)", p))
+        p += 4;
+    return STARTS_AT(msg, "...", p);
+}
+
 int fl_parse_amavis(fl_str msg, fl_result *out) {
     if (!STARTS(msg, "("))
         return R_EMPTY;
+    /* The pieces of a split entry are joined by the Python parser of the source,
+     * which keeps them from line to line (LineParser._amavis): declined, so that it
+     * reads every piece whichever parser reads the other lines. */
+    if (amavis_piece(msg))
+        return R_FALLBACK;
     int passed = 0;
     fl_str category = FL_NONE;
     Py_ssize_t mend = head_match(msg, &passed, &category);

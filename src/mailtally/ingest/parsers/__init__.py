@@ -36,6 +36,7 @@ from ..stamps import CLASSIC, ISO, MAX_ADDRESS, StampParser, _split
 from .amavis import FilterBlocked, Reinjected, parse_amavis
 from .dovecot import MailLogin, SieveAction, parse_dovecot
 from .exim import EximArrival, EximCompleted, EximDelivery, SpamdResult, parse_exim, parse_spamd
+from .families import AMAVIS_VERDICT
 from .pmg import parse_pmg
 from .postfix import (
     POSTFIX_DAEMONS,
@@ -371,16 +372,67 @@ def _route(program: str, hostless: bool) -> _Route:
 
 # The common syslog header, matched in one go: classic or RFC 3339 stamp, an optional host
 # (a word without ":" or "("; Dovecot's own file and some templates have none), the program
-# and an optional [pid].  Lines it does not match take the slower path of stamps._split.
+# and an optional [pid] (group 4: amavis's split entries are keyed by it).  Lines it does
+# not match take the slower path of stamps._split.
 _CLASSIC_HEAD = re.compile(
-    r"([A-Z][a-z][a-z] [ \d]?\d \d\d:\d\d:\d\d) (?:([^\s:(]+) )?([^\s\[\]:]+)(?:\[\d*\])?:(?: |$)",
+    r"([A-Z][a-z][a-z] [ \d]?\d \d\d:\d\d:\d\d)"
+    r" (?:([^\s:(]+) )?([^\s\[\]:]+)(?:\[(\d*)\])?:(?: |$)",
     re.ASCII,
 )
 _ISO_HEAD = re.compile(
     r"(\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:[Zz]|[+-]\d\d(?::?\d\d)?)?)"
-    r" (?:([^\s:(]+) )?([^\s\[\]:]+)(?:\[\d*\])?:(?: |$)",
+    r" (?:([^\s:(]+) )?([^\s\[\]:]+)(?:\[(\d*)\])?:(?: |$)",
     re.ASCII,
 )
+
+
+#: amavis's split entries (_amavis_part, LineParser._amavis): at most this many entries
+#: waiting for their next part at once, per source; an entry of at most this many
+#: characters joined; a part waits at most this many seconds (by the lines' stamps)
+#: for the next one; a log id of at most this many characters.
+AMAVIS_PENDING = 32
+AMAVIS_ENTRY = 64 * 1024
+AMAVIS_WAIT = 60
+AMAVIS_ID = 64
+
+
+def _amavis_part(msg: str) -> tuple[str, str, bool, bool] | None:
+    """The pieces of ``msg`` if it is a part of an amavis entry split by amavis:
+    ``(prefix, text, continuation, more)``; None for a whole entry.
+
+    amavisd-new (2.9 to 2.13: ``write_log`` of the monolithic amavisd, then of
+    2.13's ``Amavis/Log.pm``) writes an entry through syslog in pieces when
+    ``"(LOGID) "`` + alert mark + text is longer than ``$logline_maxlen`` (980
+    by default, at least 50): each piece but the last is exactly that long --
+    ``"(LOGID) "`` + mark + the next characters + ``"..."`` --, each piece but the
+    first starts ``"(LOGID) "`` + mark + ``"..."``, and the cut falls anywhere
+    (inside a word, an address or a UTF-8 sequence).  The mark is ``(!)`` or
+    ``(!!)`` for warnings and errors, none for the verdict (log level 0).  Every
+    piece is its own ``syslog()`` call of the same process, one right after the
+    other, so each carries the same ``amavis[PID]:`` tag.  ``prefix`` is
+    ``"(LOGID) "`` + mark; ``text`` is the piece's text without the dots;
+    ``more``: it ends in ``"..."`` (another piece follows).
+    """
+    j = msg.find(")", 1, AMAVIS_ID + 2)
+    if j < 0 or not msg.startswith(" ", j + 1):
+        return None
+    p = j + 2
+    if msg.startswith("(!)", p):
+        p += 3
+    elif msg.startswith("(!!)", p):
+        p += 4
+    if msg.startswith("...", p):
+        body = msg[p + 3 :]
+        more = len(body) >= 3 and body.endswith("...")
+        return msg[:p], body[:-3] if more else body, True, more
+    if msg.endswith("...") and len(msg) - 3 >= p:
+        return msg[:p], msg[p:-3], False, True
+    return None
+
+
+#: What a continuation piece of an entry whose first piece was not read holds when
+#: that entry was a verdict: the template's fields after the recipients.
+_VERDICT_TAIL = ("Queue-ID: ", "queued_as: ", ", Hits: ", ", mail_id: ")
 
 
 #: How many Exim rejections read through syslog are remembered to tell their copy
@@ -401,8 +453,11 @@ class LineParser:
         "_hosted",
         "_hostless",
         "_ignored",
+        "_parts",
         "_rejects",
         "_unknown",
+        "dropped",
+        "dropped_sample",
         "errors",
         "stamps",
     )
@@ -424,6 +479,16 @@ class LineParser:
         self.errors = 0
         #: The last Exim rejections read through syslog, oldest first (see _syslog_copy).
         self._rejects: list[tuple[str, int]] = []
+        #: amavis entries split by amavis, waiting for their next piece (_amavis),
+        #: oldest first: (host, pid, "(LOGID) ") -> [pieces, characters, time of the
+        #: first, lines, the first line's first 300 characters]
+        self._parts: dict[tuple[str, str, str], list] = {}  # type: ignore[type-arg]
+        #: Lines of split amavis verdicts given up (their next piece never came),
+        #: each already answered ``ignored``: the reader counts them as not
+        #: understood (family AMAVIS_VERDICT, ``dropped_sample`` one of them) and
+        #: sets this back to 0 (files.Ingester._parts_dropped).
+        self.dropped = 0
+        self.dropped_sample = ""
 
     def _status(self, cache: dict[str, ParseResult], status: Status, program: str) -> ParseResult:
         # Ignored and unknown results carry no time or records: one object per program.
@@ -464,11 +529,12 @@ class LineParser:
             if m is not None:
                 stamp, host, program = m.group(1, 2, 3)
                 msg = line[m.end() :]
+                pid = None
             else:
                 parts = _split(line)
                 if parts is None:
                     return self._unsplit(line)
-                kind, stamp, host, program, _pid, msg = parts
+                kind, stamp, host, program, pid, msg = parts
             routes = self._hosted if host else self._hostless
             route = routes.get(program)
             if route is None:
@@ -487,6 +553,12 @@ class LineParser:
                 # Roundcube's stdout under a container's own tag (journald's
                 # CONTAINER_NAME, a syslog driver's tag): the log name says who wrote it
                 fn, name = parse_roundcube, "roundcube"
+            if fn is parse_amavis and msg[:1] == "(":
+                part = _amavis_part(msg)
+                if part is not None:
+                    if m is not None:
+                        pid = m.group(4)
+                    return self._amavis(line, kind, stamp, host, pid or "", part)
             recs = fn(msg) if arg is None else fn(arg, msg)
             if not recs:
                 if recs is None:
@@ -518,6 +590,114 @@ class LineParser:
         except Exception:  # a parser bug must not stop an ingest: report the line instead
             self.errors += 1
             return self._status(self._unknown, UNKNOWN, "")
+
+    def _amavis(
+        self,
+        line: str,
+        kind: int,
+        stamp: str,
+        host: str,
+        pid: str,
+        part: tuple[str, str, bool, bool],
+    ) -> ParseResult:
+        """A piece of an amavis entry split by amavis (_amavis_part): kept until the
+        entry's last piece, which is answered as the whole entry would be.
+
+        The pieces are joined here, in the parser of one source, and not in the
+        joiner: they are lines of one process written one right after the other, so
+        they are neighbours in one file (nothing of other sources, hosts or files
+        comes between), and the joiner works on records, which a piece is not.  The
+        joiner's state is saved between runs; this is not (a reader hands it on to
+        the next file of the same run: files.Ingester._ingest, adopt): a run that
+        ends between two pieces written microseconds apart (racing the writer, or
+        with the rest in a file it was not given) is rare, and is reported (the head
+        given up when the run is done, the rest read as pieces without a head), where
+        carrying text in the saved state would take a second state, encoded alike by
+        both joiners, for it.  Only
+        pieces of the same host, amavis process (``[PID]``) and ``(LOGID) `` (one
+        message's) are joined: a message's text (its sender, recipients, Message-ID,
+        even a ``...``) is inside a line and never makes one, so it can join nothing
+        to another message's entry.  The state is bounded: AMAVIS_PENDING entries
+        waiting (past that the oldest is given up), AMAVIS_ENTRY characters an
+        entry, AMAVIS_WAIT seconds between an entry's first piece and the next piece
+        read of any entry.  The pieces of an entry given up, and those still waiting
+        when the source is done (flush), count as not understood if they were a
+        verdict's (``dropped``), else as ignored; a continuation with no first piece
+        likewise (not understood if it holds a verdict's fields).  Each piece but the
+        last answers ``ignored``; the last answers the whole entry, at its own time.
+        (The compiled parser declines every such line, so that this state is the one
+        state, whichever parser reads the source's other lines.)
+        """
+        stamps = self.stamps
+        if kind == CLASSIC and stamp == stamps._last_key:
+            t = stamps._last_val
+        else:
+            t = stamps.stamp(kind, stamp)
+        h = _host_of(host)
+        if t is None or h is None:
+            return self._status(self._unknown, UNKNOWN, "amavis")
+        parts = self._parts
+        while parts:  # give up what waited too long (oldest first)
+            k = next(iter(parts))
+            if t - parts[k][2] <= AMAVIS_WAIT:
+                break
+            self._give_up(parts.pop(k))
+        prefix, text, continuation, more = part
+        key = (h, pid, prefix)
+        if not continuation:
+            old = parts.pop(key, None)
+            if old is not None:
+                self._give_up(old)
+            elif len(parts) >= AMAVIS_PENDING:
+                self._give_up(parts.pop(next(iter(parts))))
+            parts[key] = [[prefix, text], len(prefix) + len(text), t, 1, line[:300]]
+            return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
+        entry = parts.get(key)
+        if entry is None:
+            # the rest of an entry whose head was not read (it ended a run before,
+            # or was given up): a verdict's fields make it a verdict lost
+            if any(f in text for f in _VERDICT_TAIL):
+                return self._family("amavis", AMAVIS_VERDICT)
+            return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
+        entry[0].append(text)
+        entry[1] += len(text)
+        entry[3] += 1
+        if entry[1] > AMAVIS_ENTRY:
+            del parts[key]
+            self._give_up(entry)
+            return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
+        if more:
+            return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
+        del parts[key]
+        recs = parse_amavis("".join(entry[0]))
+        if not recs:
+            return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
+        if recs.__class__ is str:
+            return self._family("amavis", recs)  # type: ignore[arg-type]
+        if _too_long(recs):  # type: ignore[arg-type]
+            return self._unknown.get("amavis") or self._status(self._unknown, UNKNOWN, "amavis")
+        return ParseResult(OK, "amavis", t, recs, h)  # type: ignore[arg-type]
+
+    def _give_up(self, entry: list) -> None:  # type: ignore[type-arg]
+        """An entry of split pieces that will not be joined: if it was a verdict, its
+        lines (answered ``ignored``) are counted as not understood by the reader."""
+        if entry[0][1].startswith(("Passed ", "Blocked ")):
+            self.dropped += entry[3]
+            self.dropped_sample = entry[4]
+
+    def flush(self) -> None:
+        """The source is done: the split amavis entries still waiting are given up."""
+        parts = self._parts
+        while parts:
+            self._give_up(parts.pop(next(iter(parts))))
+
+    def adopt(self, other: LineParser) -> None:
+        """Take over what ``other`` kept waiting: this source's parser until now, or
+        the parser of the file read before in the same run."""
+        self._parts, other._parts = other._parts, {}
+        self.dropped += other.dropped
+        self.dropped_sample = other.dropped_sample or self.dropped_sample
+        other.dropped = 0
 
     def _syslog_copy(self, line: str, host: str, program: str, msg: str, t: int) -> bool:
         """Whether an Exim rejection read through syslog is the copy of one just read.

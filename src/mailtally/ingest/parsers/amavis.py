@@ -19,6 +19,11 @@ joined by ``/`` (``queued_as: 4DEF/4DF0`` when the recipients' copies differ, e.
 by their spam tag levels, and went back in several SMTP transactions): each is
 re-injection of its own.  At most :data:`MAX_QUEUED_AS` of them are read.  Other
 amavis lines are ignored.
+
+An entry amavis split into several syslog lines (``...``: a verdict of a message to
+many recipients) reaches :func:`parse_amavis` whole: ``LineParser`` joins its pieces
+first (parsers/__init__.py ``_amavis_part``, ``LineParser._amavis``).  The rules below
+for text cut by ``...`` serve only a line that is no such piece.
 """
 
 from __future__ import annotations
@@ -57,10 +62,11 @@ class FilterBlocked:
 
 #: The most queue ids a line may name after ``queued_as:``: one per re-injection,
 #: amavis makes at most one per recipient.  A longer list makes the line not
-#: understood (the ingest report shows it): no real line has one -- amavis splits
-#: its syslog lines at $logline_maxlen (980 characters, which hold about 60 Postfix
-#: ids), and the joiner remembers at most 64 re-injections of one message anyway
-#: (join.Joiner._link).
+#: understood (the ingest report shows it): hardly a real entry has one -- one
+#: syslog line of amavis ($logline_maxlen, 980 characters) holds about 60 Postfix
+#: ids, and an entry split over several (joined by LineParser) would need as many
+#: distinct re-injections --, and the joiner remembers at most 64 re-injections of
+#: one message anyway (join.Joiner._link).
 MAX_QUEUED_AS = 64
 
 _HEAD = re.compile(r"^\([^)]*\) (Passed|Blocked) ([A-Z][A-Z0-9-]*)")
