@@ -52,8 +52,14 @@ _MAY_DECLINE = re.compile(r"\d{19}|\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d(?!\d)|" + _E
 FL_MAX_RECORDS = 16
 
 
-def _too_many(res: object) -> bool:
-    return len(res.records) > FL_MAX_RECORDS  # type: ignore[attr-defined]
+def _too_many(res: object, line: str = "") -> bool:
+    """More records than C keeps: in the reference's answer, or (when that has
+    none, e.g. for a time out of range, which C checks after the records) in an
+    amavis ``queued_as:`` list of more than 7 ids (a verdict and two records an id)."""
+    if len(res.records) > FL_MAX_RECORDS:  # type: ignore[attr-defined]
+        return True
+    k = line.rfind("queued_as: ")
+    return k >= 0 and 1 + 2 * len(line[k + 11 :].split(",")[0].split("/")) > FL_MAX_RECORDS
 
 
 #: An amavis line that may be a piece of an entry amavis split (parse_other.c
@@ -65,7 +71,7 @@ _AMAVIS_PIECE = re.compile(r"amavis[^:\s]*: \((?:.*\.\.\.$|[^)]*\) (?:\(!!?\))?\
 def _declinable(line: str, res: object) -> bool:
     """Whether the C parser may decline the ASCII ``line`` (whose reference answer
     is ``res``)."""
-    return bool(_MAY_DECLINE.search(line) or _AMAVIS_PIECE.search(line)) or _too_many(res)
+    return bool(_MAY_DECLINE.search(line) or _AMAVIS_PIECE.search(line)) or _too_many(res, line)
 
 
 class Pair:
