@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
 from mailtally.api import create_app
@@ -45,6 +46,12 @@ from mailtally.events import Event
 from mailtally.periods import FixedClock
 from mailtally.record import RecordResult, record_events
 from mailtally.store import Store, open_store
+
+# Property tests run beside three other pytest processes (xdist) on two cores: an
+# example is not late because the machine is busy (hypothesis's default 200 ms
+# deadline failed a parser property under load, not a wrong answer).
+settings.register_profile("mailtally", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("mailtally")
 
 #: Wed 2026-01-14 12:00:00 UTC — "now" unless a test moves the clock.
 NOW = 1768392000
