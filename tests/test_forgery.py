@@ -13,9 +13,11 @@ from __future__ import annotations
 import calendar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mailtally.ingest import LineParser
-from mailtally.ingest.parsers import SpamVerdict
+from mailtally.ingest.parsers import Delivery, Reject, SpamVerdict
 from mailtally.ingest.stamps import StampParser
 
 _fastlog = pytest.importorskip("mailtally.ingest._fastlog")
@@ -132,3 +134,164 @@ def test_rspamd_sender_text_names_no_message(
     want = () if verdict is None else (SpamVerdict(QID, verdict, "rspamd"),)  # type: ignore[arg-type]
     assert records == want
     assert fam == family
+
+
+# -- Postfix deliveries -------------------------------------------------------------------
+# A recipient's local part is the sender's text when Postfix delivers a bounce or an
+# auto-reply to a sender, or a user writes to an outside address.  Postfix 3.5+ logs it
+# quoted (with '"' and '\' escaped), older Postfix as it is.
+SMTP = SYSLOG + f"postfix/smtp[2]: {QID}: "
+FORGED = f"relay=dovecot, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 queued as {VICTIM})"
+GENUINE = (
+    "relay=evil.example[203.0.113.5]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, "
+    "status=bounced (host evil.example said: 550 no)"
+)
+BOUNCED = Delivery(
+    QID,
+    '"a>, orig_to=<victim@ours.example>, ' + FORGED.replace('"', '\\"') + '"@evil.example',
+    None,
+    "evil.example[203.0.113.5]:25",
+    "bounced",
+    "smtp",
+    "host evil.example said: 550 no",
+)
+DELIVERY_CASES = [
+    # the external form: the quoted local part is read whole, the genuine fields after it
+    (
+        'to=<"a>, orig_to=<victim@ours.example>, '
+        + FORGED.replace('"', '\\"')
+        + f'"@evil.example>, {GENUINE}',
+        (BOUNCED,),
+        "",
+    ),
+    (
+        'to=<"a b>c"@x.example>, relay=x.example[203.0.113.5]:25, delay=1, '
+        "delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
+        (
+            Delivery(
+                QID,
+                '"a b>c"@x.example',
+                None,
+                "x.example[203.0.113.5]:25",
+                "sent",
+                "smtp",
+                "250 ok",
+            ),
+        ),
+        "",
+    ),
+    # the internal form (Postfix < 3.5): a second relay, or no relay after the address
+    (f"to=<a>, {FORGED}@evil.example>, {GENUINE}", (), "postfix delivery"),
+    (f"to=<a>, orig_to=<victim@ours.example>@evil.example>, {GENUINE}", (), "postfix delivery"),
+    (
+        f"to=<a>, orig_to=<victim@ours.example>, {FORGED}@evil.example>, {GENUINE}",
+        (),
+        "postfix delivery",
+    ),
+    (f'to=<"a>, {FORGED}@evil.example>, {GENUINE}', (), "postfix delivery"),
+]
+
+
+@pytest.mark.parametrize(("text", "records", "family"), DELIVERY_CASES)
+def test_postfix_recipient_text_forges_no_delivery(
+    text: str, records: tuple[object, ...], family: str
+) -> None:
+    assert both(SMTP + text) == (records, family)
+
+
+# -- Postfix rejections -------------------------------------------------------------------
+SMTPD = SYSLOG + "postfix/smtpd[3]: "
+RCPT = "reject: RCPT from x.example[203.0.113.5]: 554 5.7.1 <a@b.example>: Relay access denied; "
+
+
+def reject(recipient: str | None) -> tuple[tuple[object, ...], str]:
+    return (Reject(None, "RCPT", recipient, True),), ""
+
+
+REJECT_CASES = [
+    (
+        "NOQUEUE: " + RCPT + "from=<z@evil.example> to=<a@b.example> proto=ESMTP helo=<h>",
+        reject("a@b.example"),
+    ),
+    (
+        "NOQUEUE: "
+        + RCPT
+        + 'from=<"q; from=<z> to=<victim@ours.example>"@evil.example> to=<a@b.example> '
+        "proto=ESMTP helo=<h>",
+        reject(None),
+    ),
+    (
+        "NOQUEUE: "
+        + RCPT
+        + "from=<q; from=<z> to=<victim@ours.example>@evil.example> to=<a@b.example> "
+        "proto=ESMTP helo=<h>",
+        reject(None),
+    ),
+    (
+        "NOQUEUE: " + RCPT + "from=<z@evil.example> to=<a@b.example> proto=ESMTP "
+        "helo=<h; from=<z> to=<victim@ours.example>>",
+        reject(None),
+    ),
+    (
+        "NOQUEUE: " + RCPT + 'from=<z@evil.example> to=<"a> b"@b.example> proto=ESMTP helo=<h>',
+        reject('"a> b"@b.example'),
+    ),
+    (
+        "NOQUEUE: proxy-reject: END-OF-MESSAGE: 554 5.7.0 spam; from=<z@evil.example> "
+        "to=<a@ours.example> proto=ESMTP helo=<h; to=<victim@ours.example>>",
+        ((Reject(None, "END-OF-MESSAGE", None, True),), ""),
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), REJECT_CASES)
+def test_postfix_sender_text_names_no_rejected_recipient(
+    text: str, want: tuple[tuple[object, ...], str]
+) -> None:
+    assert both(SMTPD + text) == want
+
+
+# -- the twins agree on lines made of these pieces -----------------------------------------
+_PIECES = [
+    '"',
+    "\\",
+    ">",
+    "<",
+    " ",
+    ",",
+    ";",
+    "to=<",
+    " to=<",
+    "; from=<",
+    ", orig_to=<",
+    ", relay=",
+    "dovecot",
+    ", status=sent (",
+    "queued as ",
+    VICTIM,
+    "@e.example",
+    ")",
+    "qid: <",
+    "id: <m@x>, ",
+    "(default: F (no action)",
+    " (x: T (",
+    "(",
+    "x",
+]
+_SOUP = st.lists(st.sampled_from(_PIECES), max_size=16).map("".join)
+_HEADS = [
+    SMTP + "to=<",
+    SMTP + 'to=<"',
+    SMTPD + "NOQUEUE: " + RCPT + "from=<",
+    SMTPD + f"{QID}: milter-reject: END-OF-MESSAGE from x[1.2.3.4]: 5.7.1 no; from=<",
+    SMTPD + "NOQUEUE: proxy-reject: END-OF-MESSAGE: 554 5.7.0 x; from=<",
+    SYSLOG + f"postfix/pickup[4]: {QID}: uid=0 from=<",
+    RSPAMD + "id: <",
+    RSPAMD,
+]
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_HEADS), _SOUP)
+def test_the_twins_agree_on_forged_pieces(head: str, tail: str) -> None:
+    both(head + tail)
