@@ -295,3 +295,43 @@ _HEADS = [
 @given(st.sampled_from(_HEADS), _SOUP)
 def test_the_twins_agree_on_forged_pieces(head: str, tail: str) -> None:
     both(head + tail)
+
+
+# -- the joiners: an outside server's answer -----------------------------------------------
+def _outside(answer: str) -> list[str]:
+    """alice sends A to an outside server, which answers ``answer``, while bob's inbound
+    message VICTIM is in flight."""
+    from test_join import inbound, lmtp, pf, removed, submission
+
+    a = "5A0000000A"
+    return [
+        *inbound(VICTIM),
+        *submission(a, nrcpt=1),
+        pf(
+            1,
+            "smtp",
+            f"{a}: to=<x@evil.example>, relay=mx.evil.example[203.0.113.5]:25, delay=1, "
+            f"delays=0/0/0/1, dsn=2.0.0, status=sent ({answer})",
+        ),
+        removed(1, a),
+        lmtp(2, VICTIM, "bob@example.com"),
+        removed(2, VICTIM),
+    ]
+
+
+@pytest.mark.parametrize("joiner", ["python", "compiled"])
+def test_an_outside_servers_answer_links_no_message(joiner: str) -> None:
+    """An MX's answer on port 25 is its own text (a remote amavis's "from MTA(…) …
+    queued as ITSID" names its own queue): never a re-injection here."""
+    from mailtally.ingest.join import Joiner
+    from test_join import run
+
+    make = Joiner if joiner == "python" else _fastlog.Joiner
+    forged = run(
+        _outside(
+            "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as " + VICTIM
+        ),
+        joiner=make(),
+    )
+    assert forged == run(_outside("250 2.0.0 Ok: queued as 1B2C3D4E5F"), joiner=make())
+    assert forged == run(_outside("250 2.0.0 Ok"), joiner=make())
