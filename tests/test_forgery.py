@@ -328,9 +328,7 @@ def test_an_outside_servers_answer_links_no_message(joiner: str) -> None:
 
     make = Joiner if joiner == "python" else _fastlog.Joiner
     forged = run(
-        _outside(
-            "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as " + VICTIM
-        ),
+        _outside("250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as " + VICTIM),
         joiner=make(),
     )
     assert forged == run(_outside("250 2.0.0 Ok: queued as 1B2C3D4E5F"), joiner=make())
