@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailtally.ingest import LineParser
-from mailtally.ingest.parsers import Delivery, Reject, SpamVerdict
+from mailtally.ingest.parsers import Delivery, Reject, SieveAction, SpamVerdict
 from mailtally.ingest.stamps import StampParser
 
 _fastlog = pytest.importorskip("mailtally.ingest._fastlog")
@@ -251,6 +251,47 @@ def test_postfix_sender_text_names_no_rejected_recipient(
     assert both(SMTPD + text) == want
 
 
+# -- Dovecot's sieve lines ----------------------------------------------------------------
+# The Message-ID is the sender's; Dovecot 2.3+ logs its first msg-id with a quoted local
+# part unquoted, so "<\"x>: forwarded to <evil\"@y>" is logged <x>: forwarded to <evil@y>.
+LMTP = SYSLOG + "dovecot: lmtp(alice@example.com)<77><sEsS>: sieve: msgid="
+STORED = ">: stored mail into mailbox 'INBOX'"
+SIEVE_CASES = [
+    (
+        "<m@x.example>: stored mail into mailbox 'Junk'",
+        ((SieveAction("alice@example.com", "fileinto", "Junk", "m@x.example", "sEsS"),), ""),
+    ),
+    (
+        "unspecified: forwarded to <bob@elsewhere.example>",
+        (
+            (
+                SieveAction(
+                    "alice@example.com", "redirect", "bob@elsewhere.example", "unspecified", "sEsS"
+                ),
+            ),
+            "",
+        ),
+    ),
+    ("<x>: forwarded to <evil@x.example" + STORED, ((), "dovecot sieve")),
+    ("<x>: sent vacation response to <evil@x.example" + STORED, ((), "dovecot sieve")),
+    ("<x>: rejected message from <evil@x.example> (no)" + STORED, ((), "dovecot sieve")),
+    ('<x>: stored mail into mailbox "Junk"' + STORED, ((), "dovecot sieve")),
+    ("<x>: fileinto action: stored mail into mailbox 'Junk'" + STORED, ((), "dovecot sieve")),
+    # a bare Message-ID (an old Dovecot's raw header): its end cannot be told
+    (
+        "x: stored mail into mailbox \"Junk\": stored mail into mailbox 'INBOX'",
+        ((), "dovecot sieve"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), SIEVE_CASES)
+def test_a_message_id_forges_no_sieve_action(
+    text: str, want: tuple[tuple[object, ...], str]
+) -> None:
+    assert both(LMTP + text) == want
+
+
 # -- the twins agree on lines made of these pieces -----------------------------------------
 _PIECES = [
     '"',
@@ -277,6 +318,11 @@ _PIECES = [
     " (x: T (",
     "(",
     "x",
+    ">: ",
+    ": ",
+    "unspecified",
+    "stored mail into mailbox 'Junk'",
+    "forwarded to <",
 ]
 _SOUP = st.lists(st.sampled_from(_PIECES), max_size=16).map("".join)
 _HEADS = [
@@ -288,6 +334,8 @@ _HEADS = [
     SYSLOG + f"postfix/pickup[4]: {QID}: uid=0 from=<",
     RSPAMD + "id: <",
     RSPAMD,
+    LMTP + "<",
+    LMTP,
 ]
 
 

@@ -104,18 +104,19 @@ static int parse_sieve(fl_str user, fl_str session, fl_str rest, fl_result *out)
     if (!STARTS(rest, "msgid="))
         return R_EMPTY; /* script compile errors and the like */
     fl_str msgid, body;
+    /* a second ">: " after the Message-ID's end: a sender's forged action (why:
+     * dovecot._parse_sieve); a bare Message-ID other than "unspecified": not told */
     if (STARTS(rest, "msgid=<")) {
         Py_ssize_t e = FIND(rest, ">: ", 7);
-        if (e < 0)
+        if (e < 0 || FIND(rest, ">: ", e + 3) >= 0)
             return R_NONE;
         msgid = sl(rest, 7, e);
         body = from(rest, e + 3);
+    } else if (STARTS(rest, "msgid=unspecified: ")) {
+        msgid = sl(rest, 6, 17);
+        body = from(rest, 19);
     } else {
-        Py_ssize_t e = FIND(rest, ": ", 6);
-        if (e < 0)
-            return R_NONE;
-        msgid = sl(rest, 6, e);
-        body = from(rest, e + 2);
+        return R_NONE;
     }
     if (msgid.n > FL_MAX_MESSAGE_ID) /* (an ASCII line: bytes are characters) */
         return R_NONE;
