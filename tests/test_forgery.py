@@ -17,7 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailtally.ingest import LineParser
-from mailtally.ingest.parsers import Delivery, Reject, SieveAction, SpamVerdict
+from mailtally.ingest.parsers import (
+    Delivery,
+    EximArrival,
+    EximDelivery,
+    Reject,
+    SieveAction,
+    SpamVerdict,
+)
 from mailtally.ingest.stamps import StampParser
 
 _fastlog = pytest.importorskip("mailtally.ingest._fastlog")
@@ -292,6 +299,80 @@ def test_a_message_id_forges_no_sieve_action(
     assert both(LMTP + text) == want
 
 
+# -- Exim ----------------------------------------------------------------------------------
+# Exim keeps a quoted local part as written, quotes and all, and logs it so.
+EXIM = "2026-11-28 01:02:03 1tFZ7e-00000000Ijk-2BKh "
+EXIM_ID = "1tFZ7e-00000000Ijk-2BKh"
+HOST = "H=mx.evil.example (mx.evil.example) [203.0.113.5]:4321 P=esmtp"
+EXIM_CASES = [
+    # a sender that names an authenticated user and a size: neither is read
+    (
+        f'<= "x A=dovecot_plain:victim@ours.example S=99999999"@evil.example {HOST} S=1234 '
+        "id=m@evil.example",
+        (
+            (
+                EximArrival(
+                    EXIM_ID,
+                    '"x A=dovecot_plain:victim@ours.example S=99999999"@evil.example',
+                    "203.0.113.5",
+                    None,
+                    1234,
+                    "m@evil.example",
+                ),
+            ),
+            "",
+        ),
+    ),
+    (
+        f'<= a."x A=plain:victim@ours.example"@evil.example {HOST} S=1234',
+        (
+            (
+                EximArrival(
+                    EXIM_ID,
+                    'a."x A=plain:victim@ours.example"@evil.example',
+                    "203.0.113.5",
+                    None,
+                    1234,
+                ),
+            ),
+            "",
+        ),
+    ),
+    # a bounce to that sender: its address names no local router or transport
+    (
+        '=> "x R=local_user T=local_delivery"@evil.example R=dnslookup T=remote_smtp '
+        'H=mx.evil.example [203.0.113.5] C="250 ok"',
+        ((), "exim delivery"),
+    ),
+    (
+        "=> x@evil.example R=dnslookup T=remote_smtp H=mx.evil.example [203.0.113.5]",
+        (
+            (
+                EximDelivery(
+                    EXIM_ID, "=>", "x@evil.example", None, "dnslookup", "remote_smtp", "203.0.113.5"
+                ),
+            ),
+            "",
+        ),
+    ),
+    # a rejection: the recipient is the one after the genuine marker
+    (
+        'H=(x) [203.0.113.5] F=<"a rejected RCPT <victim@ours.example>: x"@evil.example> '
+        "rejected RCPT <nobody@ours.example>: unknown user",
+        ((Reject(EXIM_ID, "RCPT", "nobody@ours.example", True),), ""),
+    ),
+    (
+        'H=(x) [203.0.113.5] F=<a@evil.example> rejected RCPT <"a>b"@ours.example>: no',
+        ((Reject(EXIM_ID, "RCPT", '"a>b"@ours.example', True),), ""),
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), EXIM_CASES)
+def test_an_exim_address_forges_no_field(text: str, want: tuple[tuple[object, ...], str]) -> None:
+    assert both(EXIM + text) == want
+
+
 # -- the twins agree on lines made of these pieces -----------------------------------------
 _PIECES = [
     '"',
@@ -323,6 +404,13 @@ _PIECES = [
     "unspecified",
     "stored mail into mailbox 'Junk'",
     "forwarded to <",
+    " A=plain:v",
+    " S=12",
+    " R=r",
+    " T=t",
+    " rejected RCPT <",
+    "rejected ",
+    " for a b",
 ]
 _SOUP = st.lists(st.sampled_from(_PIECES), max_size=16).map("".join)
 _HEADS = [
@@ -336,6 +424,11 @@ _HEADS = [
     RSPAMD,
     LMTP + "<",
     LMTP,
+    EXIM + "<= ",
+    EXIM + "=> ",
+    EXIM + "** ",
+    EXIM + "H=(x) [1.2.3.4] F=<",
+    "2026-11-28 01:02:03 H=(x) [1.2.3.4] F=<",
 ]
 
 
