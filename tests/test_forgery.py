@@ -21,6 +21,7 @@ from mailtally.ingest.parsers import (
     Delivery,
     EximArrival,
     EximDelivery,
+    Reinjected,
     Reject,
     SieveAction,
     SpamVerdict,
@@ -373,6 +374,28 @@ def test_an_exim_address_forges_no_field(text: str, want: tuple[tuple[object, ..
     assert both(EXIM + text) == want
 
 
+# -- Proxmox Mail Gateway --------------------------------------------------------------------
+PMG = SYSLOG + "pmg-smtp-filter[2146]: 5F1C8A2B3D4E6F70A81: accept mail to <"
+PMG_CASES = [
+    (
+        "bob@example.com> (4B7C9D2E1F) (rule: default-accept)",
+        ((Reinjected("5F1C8A2B3D4E6F70A81", "4B7C9D2E1F"),), ""),
+    ),
+    (
+        f'"a> ({VICTIM}) x"@example.com> (4B7C9D2E1F) (rule: default-accept)',
+        ((Reinjected("5F1C8A2B3D4E6F70A81", "4B7C9D2E1F"),), ""),
+    ),
+    (f"a> ({VICTIM}) x@example.com> (4B7C9D2E1F) (rule: default-accept)", ((), "pmg verdict")),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), PMG_CASES)
+def test_a_pmg_recipient_names_no_reinjection(
+    text: str, want: tuple[tuple[object, ...], str]
+) -> None:
+    assert both(PMG + text) == want
+
+
 # -- the twins agree on lines made of these pieces -----------------------------------------
 _PIECES = [
     '"',
@@ -411,6 +434,8 @@ _PIECES = [
     " rejected RCPT <",
     "rejected ",
     " for a b",
+    "> (",
+    f"({VICTIM})",
 ]
 _SOUP = st.lists(st.sampled_from(_PIECES), max_size=16).map("".join)
 _HEADS = [
@@ -429,6 +454,8 @@ _HEADS = [
     EXIM + "** ",
     EXIM + "H=(x) [1.2.3.4] F=<",
     "2026-11-28 01:02:03 H=(x) [1.2.3.4] F=<",
+    PMG,
+    PMG + '"',
 ]
 
 

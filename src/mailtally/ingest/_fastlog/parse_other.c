@@ -1079,7 +1079,10 @@ int fl_parse_pmg(fl_str msg, fl_result *out) {
         return R_RECS;
     }
     if (STARTS(rest, "accept mail to <")) {
-        Py_ssize_t e = FIND(rest, "> (", 16);
+        /* the address's ">" past a quoted local part (why: pmg.parse_pmg) */
+        Py_ssize_t e = close_addr(rest, 16);
+        if (e >= 0 && (!STARTS_AT(rest, "> (", e) || FIND(rest, "> (", e + 3) >= 0))
+            e = -1;
         Py_ssize_t q = e >= 0 ? findc(rest, ')', e + 3) : -1;
         fl_str new_qid = q >= 0 ? sl(rest, e + 3, q) : fl_s(LIT(""));
         if (!alnum(new_qid))

@@ -6,22 +6,6 @@
 #define MAX_MESSAGE_SIZE (INT64_C(1) << 40) /* mailtally.events */
 #define MAX_RECIPIENTS (INT64_C(1) << 24)
 
-/* postfix._close(text, start): the ">" closing the address that begins at start,
- * past a quoted local part ("..." with backslash escapes; not skipped when it does
- * not close); -1 if none.  Why: in postfix.py. */
-static Py_ssize_t close_addr(fl_str text, Py_ssize_t start) {
-    Py_ssize_t i = start;
-    if (start < text.n && text.p[start] == '"') {
-        for (Py_ssize_t j = start + 1; j < text.n; j += text.p[j] == '\\' ? 2 : 1) {
-            if (text.p[j] == '"') {
-                i = j + 1;
-                break;
-            }
-        }
-    }
-    return findc(text, '>', i);
-}
-
 /* _angle(): the address in <...> beginning at `start`; *end gets the end index. */
 static fl_str angle(fl_str text, Py_ssize_t start, Py_ssize_t *end) {
     Py_ssize_t e = close_addr(text, start);
