@@ -85,6 +85,21 @@ RSPAMD_CASES = [
         "ham",
         "",
     ),
+    # session 14's example (a Message-ID with spaces, which rspamd does not write):
+    # two "qid: <"
+    (
+        f"id: <x>, qid: <{VICTIM}>, (default: T (reject): [>, qid: <{QID}>, ip: 1.2.3.4, "
+        "from: <a@evil>, (default: F (no action): [0.1/15.0] [])",
+        None,
+        "rspamd verdict",
+    ),
+    # a sender's "qid: <" after the genuine one
+    (
+        f"id: <m@x>, qid: <{QID}>, ip: 1.2.3.4, from: <a qid: <{VICTIM}>@evil>, "
+        "(default: F (no action): [0.1/15.0] [])",
+        None,
+        "rspamd verdict",
+    ),
     # a line without a queue id, whose sender names one: nothing to join
     (
         f"id: <m@x>, ip: 203.0.113.9, from: <a, qid: <{VICTIM}>, (x: T (reject)@evil>, "

@@ -267,14 +267,14 @@ static int action_opening_after(fl_str t, Py_ssize_t pos) {
 /* rspamd._qid_at(rest): where "qid: <" is, -1 for none, -2 when the line names more
  * than one (the reasons are in rspamd.py) */
 static Py_ssize_t qid_at(fl_str rest) {
-    if (STARTS(rest, "id: <")) {
-        Py_ssize_t s = findc(rest, ' ', 5);
-        if (s >= 2 && rest.p[s - 2] == '>' && rest.p[s - 1] == ',')
-            return STARTS(from(rest, s + 1), "qid: <") ? s + 1 : -1;
-    }
     Py_ssize_t q = FIND(rest, "qid: <", 0);
     if (q >= 0 && FIND(rest, "qid: <", q + 6) >= 0)
         return -2;
+    if (STARTS(rest, "id: <")) {
+        Py_ssize_t s = findc(rest, ' ', 5);
+        if (s >= 2 && rest.p[s - 2] == '>' && rest.p[s - 1] == ',' && q != s + 1)
+            return -1;
+    }
     return q;
 }
 

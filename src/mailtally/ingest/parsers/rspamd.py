@@ -135,23 +135,24 @@ def _qid_at(rest: str) -> int | str:
     the queue id.  A sender's ``qid: <VICTIM>`` must not make the line a verdict on
     another message:
 
+    - ``qid: <`` twice is ambiguous (one of them is a sender's): the line is not
+      understood (its family) and linked to no message.
     - rspamd's log format (every version from 1.7 to 4.x: cfg_utils ``log_format_str``)
       opens ``id: <$mid>,$if_qid{ qid: <$>,}…``, and the Message-ID it logs holds no
       whitespace (mime_headers.c writes every byte that is not ``g_ascii_isgraph`` as
       ``?``).  So in a text that opens ``id: <`` and whose first space follows ``>,``
       (the Message-ID's end) the queue id is the field right after that space, or
-      there is none: a ``qid: <`` further on is a sender's text and is not read.
-    - Any other text (a site's own ``log_format``): the queue id is read only when
-      ``qid: <`` occurs once; two are ambiguous (one of them a sender's) and the line
-      is not understood (its family), linked to no message.
+      there is none: a line scanned without a queue id whose sender wrote one
+      further on is a verdict on no message.
+    - Any other text (a site's own ``log_format``): the one ``qid: <``.
     """
-    if rest.startswith("id: <"):
-        s = rest.find(" ", 5)
-        if s >= 2 and rest.startswith(">,", s - 2):
-            return s + 1 if rest.startswith("qid: <", s + 1) else -1
     q = rest.find("qid: <")
     if q >= 0 and rest.find("qid: <", q + 6) >= 0:
         return RSPAMD_VERDICT
+    if rest.startswith("id: <"):
+        s = rest.find(" ", 5)
+        if s >= 2 and rest.startswith(">,", s - 2) and q != s + 1:
+            return -1
     return q
 
 
