@@ -21,6 +21,7 @@ from mailtally.ingest.parsers import (
     Delivery,
     EximArrival,
     EximDelivery,
+    FilterBlocked,
     Reinjected,
     Reject,
     SieveAction,
@@ -411,6 +412,39 @@ def test_a_pmg_recipient_names_no_reinjection(
     assert both(PMG + text) == want
 
 
+# -- amavis's Blocked recipients ---------------------------------------------------------------
+AMAVIS = SYSLOG + "amavis[1234]: (01234-06) Blocked SPAM {DiscardedInbound,Quarantined}, "
+AMAVIS_TAIL = (
+    f", quarantine: spam-x.gz, Queue-ID: {QID}, Message-ID: <m@x>, mail_id: xyz, Hits: 9.1, "
+    "size: 2345, 12 ms"
+)
+AMAVIS_CASES = [
+    (
+        "[203.0.113.9]:4000 [203.0.113.9] <a@evil.example> -> <bob@example.com>",
+        (
+            (
+                FilterBlocked(
+                    QID, ("bob@example.com",), "SPAM", ("DiscardedInbound", "Quarantined")
+                ),
+            ),
+            "",
+        ),
+    ),
+    (
+        '[203.0.113.9]:4000 [203.0.113.9] <"x> -> <victim@example.com>"@evil.example> '
+        "-> <bob@example.com>",
+        ((), "amavis verdict"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), AMAVIS_CASES)
+def test_an_amavis_sender_names_no_blocked_recipient(
+    text: str, want: tuple[tuple[object, ...], str]
+) -> None:
+    assert both(AMAVIS + text + AMAVIS_TAIL) == want
+
+
 # -- the twins agree on lines made of these pieces -----------------------------------------
 _PIECES = [
     '"',
@@ -451,6 +485,8 @@ _PIECES = [
     " for a b",
     "> (",
     f"({VICTIM})",
+    " -> <",
+    ">,<",
 ]
 _SOUP = st.lists(st.sampled_from(_PIECES), max_size=16).map("".join)
 _HEADS = [
@@ -471,6 +507,7 @@ _HEADS = [
     "2026-11-28 01:02:03 H=(x) [1.2.3.4] F=<",
     PMG,
     PMG + '"',
+    AMAVIS + "[1.2.3.4]:5 [1.2.3.4] <",
 ]
 
 

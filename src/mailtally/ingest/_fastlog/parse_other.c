@@ -813,7 +813,8 @@ int fl_parse_amavis(fl_str msg, fl_result *out) {
     fl_str qid = queue_id(msg);
     if (!passed) {
         fl_str group;
-        if (!rcpts_search(msg, mend, &group))
+        Py_ssize_t arrow = FIND(msg, " -> <", 0); /* once (why: amavis.parse_amavis) */
+        if (!rcpts_search(msg, mend, &group) || FIND(msg, " -> <", arrow + 5) >= 0)
             return FAMILY(R_NONE, "amavis verdict");
         fl_record *r = add_record(out, FL_FILTER_BLOCKED);
         if (r == NULL)
