@@ -170,8 +170,8 @@ def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ..
         # with two the line is not understood (the Message-ID after it may hold one
         # too: the sender's own line, then not counted).
         r = _rcpts(msg, m.end())
-        a = msg.find(" -> <")
-        if r is None or msg.find(" -> <", a + 5) >= 0:
+        arrow = msg.find(" -> <")
+        if r is None or msg.find(" -> <", arrow + 5) >= 0:
             return AMAVIS_VERDICT
         rcpts = tuple(a[1:] for a in r.split(">,") if a.startswith("<"))
         rcpts = tuple(a[:-1] if a.endswith(">") else a for a in rcpts)
