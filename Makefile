@@ -48,7 +48,7 @@ ASAN_DIR := build-asan
 ASAN_TESTS ?= tests/test_fastlog_parse.py tests/test_fastlog_join.py tests/test_hostile_input.py tests/test_ingest_compiled.py \
 	tests/test_joiner_budget.py tests/test_sum_events.py tests/test_tally_events.py tests/test_format_audit.py \
 	tests/test_join_hosts.py tests/test_review_findings.py tests/test_review_parse.py tests/test_parsers_misc.py \
-	tests/test_parsers_review2.py tests/test_amavis_split.py
+	tests/test_parsers_review2.py tests/test_amavis_split.py tests/test_forgery.py
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-std=c11 -Wall -Wextra -Wno-unused-parameter -Werror
 

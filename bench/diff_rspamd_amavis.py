@@ -78,6 +78,13 @@ MSGS = [
     "qid: <A\\u0042C>, (default: T (soft reject): [",
     "qid: <A>, (x: T (greylist))",
     "",
+    # session 15 (forgery): a sender's qid / action before or after the genuine ones
+    "id: <m@x>, qid: <4F2A>, from: <a (default: F (no action)@e>, (default: T (reject): [",
+    "id: <m@x>, from: <a>, qid: <V>@e>, (default: T (add header): [1/2] []",
+    "id: <m@x>, qid: <4F2A>, (default: T (add header): [1/2] [A(1){(x: F (}]",
+    "id: <m@x>,qid:<V>, qid: <4F2A>, (default: F (no action))",
+    "id: <m@x> qid: <4F2A>, x: <qid: <V>>, (default: F (no action))",
+    "qid: <4F2A>, from: <qid: <V>>, (default: S (soft reject)) (y: T (",
 ]
 ESC = [
     '\\"',

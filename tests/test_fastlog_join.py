@@ -442,6 +442,7 @@ RESPONSES = [
     "250 <x> s2 Saved",
     "delivered via dovecot",
     "250 from MTA(smtp:[127.0.0.1]:10025)",
+    "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as B2",
     "<" * 300 + "> ABCD Saved",
     "<x> " + "<> <" * 100,
 ]

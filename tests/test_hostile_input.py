@@ -229,7 +229,9 @@ def test_many_messages_in_flight_are_cheap_and_the_same_in_both() -> None:
 # The regexes they replace, to check that the scanners find what these found.
 OLD_RCPTS = re.compile(r"<[^>]*> -> ((?:<[^>]*>,)*<[^>]*>)")
 OLD_ACTION = re.compile(r"\(\w[\w-]*: ([TFS]) \(([^)]*)\)")
-OLD_ANGLE_TO = re.compile(r"(?:^|[\s,;])to=<([^>]*)>")
+OLD_TO = re.compile(r"(?:^|(?<=[\s,;]))to=<")
+#: an address's end past a quoted local part (session 15: postfix._close)
+OLD_ADDRESS = re.compile(r'("(?:[^"\\]|\\[\s\S])*"[^>]*|(?!"(?:[^"\\]|\\[\s\S])*")[^>]*)>')
 OLD_SESSION = re.compile(r"<[^>]*> (\S+) Saved")
 
 # texts made of the pieces the regexes care about, so that matches are common
@@ -249,6 +251,8 @@ PIECES = [
     "F",
     " (",
     "to=<",
+    '"',
+    "\\",
     ";",
     " ",
     "\t",
@@ -267,8 +271,9 @@ def test_the_scanners_find_what_the_regexes_found(text: str, pos: int) -> None:
     assert amavis._rcpts(text, pos) == (m.group(1) if m else None)
     m = OLD_ACTION.search(text, pos)
     assert rspamd._action(text, pos) == (m.groups() if m else None)
-    m = OLD_ANGLE_TO.search(text)
-    assert postfix._angle_to(text) == (m.group(1) if m else None)
+    tos = list(OLD_TO.finditer(text))
+    m = OLD_ADDRESS.match(text, tos[0].end()) if len(tos) == 1 else None
+    assert postfix._only_to(text, 0) == (m.group(1) if m else None)
     m = OLD_SESSION.search(text)
     assert join._session(text) == (m.group(1) if m else None)
 

@@ -92,7 +92,8 @@ each commit, large.  The parsers hand over no address or queue id longer than
 Content filters
     A delivery to a content filter — relay on a loopback address whose answer
     says ``queued as NEWID``, a relay in ``filter_relays`` or on a loopback port
-    in ``filter_ports``, or amavis's ``from MTA(…)`` answer — is not a delivery;
+    in ``filter_ports``, or amavis's ``from MTA(…)`` answer (from any port but 25,
+    where outside servers answer) — is not a delivery;
     amavis ``Queue-ID: A … queued_as: B`` and smtpd ``orig_queue_id=A`` link the
     same way, and so does a filter's answer naming its own log id (Proxmox Mail
     Gateway's ``250 2.5.0 OK (ID)``) with the filter's lines that ID was
@@ -1212,11 +1213,16 @@ class Joiner:
                 or (port is not None and f"{ip}:{port}" in self.filter_relays)
             ):
                 return True
-        # (Not settings: amavis's own answer text, whatever its port; and a loopback
+        # (Not settings: amavis's own answer text, on any port but 25; and a loopback
         # relay answering "queued as" is a filter that re-queued the message.  Checked
         # before local delivery, so an LMTP hand-off to a filter port — Proxmox Mail
         # Gateway's "scan" transport — is never a mailbox delivery.)
-        if "from MTA(" in d.response:
+        # Port 25 is where an outside server (an MX) is reached, and its answer is its
+        # own text: a remote amavis behind a before-queue filter answers "from MTA(…):
+        # … queued as ITSID" (an id of that server's queue), and a hostile server may
+        # answer "queued as" any id in flight here, which would make another message a
+        # continuation of this one (its size and sender).  Such a delivery is a relay.
+        if "from MTA(" in d.response and port != 25:
             return True
         if ip and _loopback(ip):
             return bool(d.queued_as) or (port is not None and port in self.filter_ports)

@@ -74,9 +74,34 @@ static int bracket_ip(fl_str tok, fl_str *ip) {
     return 1;
 }
 
-/* _FIELD.search(rest): the first " F=", " P=", " Q=", " R=" or " T=" */
+/* exim._past_quotes(t, i): just past the "..." string opening at t.p[i] */
+static Py_ssize_t past_quotes(fl_str t, Py_ssize_t i) {
+    for (Py_ssize_t j = i + 1; j < t.n; j += t.p[j] == '\\' ? 2 : 1)
+        if (t.p[j] == '"')
+            return j + 1;
+    return t.n;
+}
+
+/* the first c at or after i outside "..." strings (exim._unquoted says why), -1 */
+static Py_ssize_t unquoted_findc(fl_str t, char c, Py_ssize_t i) {
+    while (i < t.n) {
+        if (t.p[i] == '"')
+            i = past_quotes(t, i);
+        else if (t.p[i] == c)
+            return i;
+        else
+            i++;
+    }
+    return -1;
+}
+
+/* _unquoted(_FIELD, rest): the first " F=", " P=", " Q=", " R=" or " T=" outside quotes */
 static Py_ssize_t field_start(fl_str rest) {
     for (Py_ssize_t i = 0; i + 2 < rest.n; i++) {
+        if (rest.p[i] == '"') {
+            i = past_quotes(rest, i) - 1;
+            continue;
+        }
         char c = rest.p[i + 1];
         if (rest.p[i] == ' ' && rest.p[i + 2] == '=' &&
             (c == 'F' || c == 'P' || c == 'Q' || c == 'R' || c == 'T'))
@@ -182,7 +207,7 @@ static Py_ssize_t value_end(fl_str rest, Py_ssize_t i) {
 }
 
 static int arrival(fl_str qid, fl_str rest, fl_result *out) {
-    Py_ssize_t sp = findc(rest, ' ', 0);
+    Py_ssize_t sp = unquoted_findc(rest, ' ', 0); /* the sender's end */
     if (sp <= 0)
         return R_NONE;
     fl_str sender = sl(rest, 0, sp);
@@ -285,11 +310,16 @@ static int arrival(fl_str qid, fl_str rest, fl_result *out) {
 
 /* _rejected */
 static int rejected(fl_str qid, fl_str text, fl_result *out) {
-    Py_ssize_t k = FIND(text, "rejected ", 0);
-    while (k > 0 && text.p[k - 1] != ' ')
-        k = FIND(text, "rejected ", k + 1);
-    if (k < 0)
-        return R_NONE;
+    /* _unquoted(_REJECTED, text): not in the F=<sender> */
+    Py_ssize_t k = 0;
+    for (;;) {
+        k = unquoted_findc(text, 'r', k);
+        if (k < 0)
+            return R_NONE;
+        if ((k == 0 || text.p[k - 1] == ' ') && STARTS_AT(text, "rejected ", k))
+            break;
+        k++;
+    }
     int permanent = !ENDS(sl(text, 0, k), "temporarily ");
     fl_str what = from(text, k + 9);
     if (!STARTS(what, "RCPT "))
@@ -308,7 +338,7 @@ static int rejected(fl_str qid, fl_str text, fl_result *out) {
                 return R_NONE;
         }
     } else {
-        Py_ssize_t e = findc(what, '>', 0);
+        Py_ssize_t e = unquoted_findc(what, '>', 1);
         if (e < 0)
             return R_NONE; /* (Exim logs at most 100 characters of the command: cut off) */
         rcpt = sl(what, 1, e);

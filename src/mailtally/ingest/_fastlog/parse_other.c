@@ -104,18 +104,19 @@ static int parse_sieve(fl_str user, fl_str session, fl_str rest, fl_result *out)
     if (!STARTS(rest, "msgid="))
         return R_EMPTY; /* script compile errors and the like */
     fl_str msgid, body;
+    /* a second ">: " after the Message-ID's end: a sender's forged action (why:
+     * dovecot._parse_sieve); a bare Message-ID other than "unspecified": not told */
     if (STARTS(rest, "msgid=<")) {
         Py_ssize_t e = FIND(rest, ">: ", 7);
-        if (e < 0)
+        if (e < 0 || FIND(rest, ">: ", e + 3) >= 0)
             return R_NONE;
         msgid = sl(rest, 7, e);
         body = from(rest, e + 3);
+    } else if (STARTS(rest, "msgid=unspecified: ")) {
+        msgid = sl(rest, 6, 17);
+        body = from(rest, 19);
     } else {
-        Py_ssize_t e = FIND(rest, ": ", 6);
-        if (e < 0)
-            return R_NONE;
-        msgid = sl(rest, 6, e);
-        body = from(rest, e + 2);
+        return R_NONE;
     }
     if (msgid.n > FL_MAX_MESSAGE_ID) /* (an ASCII line: bytes are characters) */
         return R_NONE;
@@ -218,31 +219,63 @@ int fl_parse_dovecot(fl_str msg, fl_result *out) {
 
 /* ==== rspamd.py ======================================================================= */
 
-/* rspamd._action(text, pos): the search of (not re.ASCII; \w on ASCII = [A-Za-z0-9_])
+/* Where the action's text starts if an action's opening "(name: T (" (rspamd's
+ * _CANDIDATE) starts at t.p[i] (a "("), else -1.  The name is \w[\w-]*, which
+ * can only end where ": " follows: the opening at a given "(" is unique. */
+static Py_ssize_t action_opening(fl_str t, Py_ssize_t i) {
+    Py_ssize_t j = i + 1;
+    if (j >= t.n || !IS_WORD(t.p[j]))
+        return -1;
+    j++;
+    while (j < t.n && (IS_WORD(t.p[j]) || t.p[j] == '-'))
+        j++;
+    if (!(j + 5 <= t.n && t.p[j] == ':' && t.p[j + 1] == ' '))
+        return -1;
+    char f = t.p[j + 2];
+    if (!(f == 'T' || f == 'F' || f == 'S') || t.p[j + 3] != ' ' || t.p[j + 4] != '(')
+        return -1;
+    return j + 5;
+}
+
+/* rspamd._action_at(text, pos): the search of (not re.ASCII; \w on ASCII = [A-Za-z0-9_])
  *     \(\w[\w-]*: ([TFS]) \(([^)]*)\)
  * [\w-]* can only end where ": " follows, and [^)]* only at the first ")": the
  * match at a given "(" is unique; the leftmost "(" that matches wins. */
 static int action_search(fl_str t, Py_ssize_t pos, char *flag, fl_str *action) {
     for (Py_ssize_t i = findc(t, '(', pos); i >= 0; i = findc(t, '(', i + 1)) {
-        Py_ssize_t j = i + 1;
-        if (j >= t.n || !IS_WORD(t.p[j]))
+        Py_ssize_t j = action_opening(t, i);
+        if (j < 0)
             continue;
-        j++;
-        while (j < t.n && (IS_WORD(t.p[j]) || t.p[j] == '-'))
-            j++;
-        if (!(j + 5 < t.n && t.p[j] == ':' && t.p[j + 1] == ' '))
-            continue;
-        char f = t.p[j + 2];
-        if (!(f == 'T' || f == 'F' || f == 'S') || t.p[j + 3] != ' ' || t.p[j + 4] != '(')
-            continue;
-        Py_ssize_t e = findc(t, ')', j + 5);
+        Py_ssize_t e = findc(t, ')', j);
         if (e < 0)
             return 0; /* no ")" after this "(": none after a later one either */
-        *flag = f;
-        *action = sl(t, j + 5, e);
+        *flag = t.p[j - 3];
+        *action = sl(t, j, e);
         return 1;
     }
     return 0;
+}
+
+/* rspamd._CANDIDATE.search(t, pos) is not None: an action's opening at or after pos */
+static int action_opening_after(fl_str t, Py_ssize_t pos) {
+    for (Py_ssize_t i = findc(t, '(', pos); i >= 0; i = findc(t, '(', i + 1))
+        if (action_opening(t, i) >= 0)
+            return 1;
+    return 0;
+}
+
+/* rspamd._qid_at(rest): where "qid: <" is, -1 for none, -2 when the line names more
+ * than one (the reasons are in rspamd.py) */
+static Py_ssize_t qid_at(fl_str rest) {
+    Py_ssize_t q = FIND(rest, "qid: <", 0);
+    if (q >= 0 && FIND(rest, "qid: <", q + 6) >= 0)
+        return -2;
+    if (STARTS(rest, "id: <")) {
+        Py_ssize_t s = findc(rest, ' ', 5);
+        if (s >= 2 && rest.p[s - 2] == '>' && rest.p[s - 1] == ',' && q != s + 1)
+            return -1;
+    }
+    return q;
 }
 
 /* rspamd._task(rest): the verdict of a task line's text */
@@ -258,7 +291,9 @@ static int task(fl_str rest, fl_result *out) {
         {LIT("discard"), FL_REJECT_VERDICT}, {LIT("soft reject"), FL_TEMPFAIL},
         {LIT("soft_reject"), FL_TEMPFAIL},
     };
-    Py_ssize_t q = FIND(rest, "qid: <", 0);
+    Py_ssize_t q = qid_at(rest);
+    if (q == -2)
+        return FAMILY(R_NONE, "rspamd verdict");
     if (q < 0)
         return R_EMPTY;
     Py_ssize_t e = findc(rest, '>', q + 6);
@@ -269,7 +304,8 @@ static int task(fl_str rest, fl_result *out) {
         return R_EMPTY;
     char flag;
     fl_str action;
-    if (!action_search(rest, e, &flag, &action))
+    if (!action_search(rest, e, &flag, &action) ||
+        action_opening_after(rest, action.p - rest.p))
         return FAMILY(R_NONE, "rspamd verdict");
     /* _VERDICTS.get(action.strip().lower()) */
     action = strip(action);
@@ -799,7 +835,8 @@ int fl_parse_amavis(fl_str msg, fl_result *out) {
     fl_str qid = queue_id(msg);
     if (!passed) {
         fl_str group;
-        if (!rcpts_search(msg, mend, &group))
+        Py_ssize_t arrow = FIND(msg, " -> <", 0); /* once (why: amavis.parse_amavis) */
+        if (!rcpts_search(msg, mend, &group) || FIND(msg, " -> <", arrow + 5) >= 0)
             return FAMILY(R_NONE, "amavis verdict");
         fl_record *r = add_record(out, FL_FILTER_BLOCKED);
         if (r == NULL)
@@ -1065,7 +1102,10 @@ int fl_parse_pmg(fl_str msg, fl_result *out) {
         return R_RECS;
     }
     if (STARTS(rest, "accept mail to <")) {
-        Py_ssize_t e = FIND(rest, "> (", 16);
+        /* the address's ">" past a quoted local part (why: pmg.parse_pmg) */
+        Py_ssize_t e = close_addr(rest, 16);
+        if (e >= 0 && (!STARTS_AT(rest, "> (", e) || FIND(rest, "> (", e + 3) >= 0))
+            e = -1;
         Py_ssize_t q = e >= 0 ? findc(rest, ')', e + 3) : -1;
         fl_str new_qid = q >= 0 ? sl(rest, e + 3, q) : fl_s(LIT(""));
         if (!alnum(new_qid))

@@ -8,7 +8,7 @@
 
 /* _angle(): the address in <...> beginning at `start`; *end gets the end index. */
 static fl_str angle(fl_str text, Py_ssize_t start, Py_ssize_t *end) {
-    Py_ssize_t e = findc(text, '>', start);
+    Py_ssize_t e = close_addr(text, start);
     if (e < 0) {
         e = findc(text, ',', start);
         if (e < 0)
@@ -111,6 +111,9 @@ static int parse_delivery(fl_str qid, fl_str rest, fl_str service, fl_result *ou
     fl_str orig = FL_NONE;
     if (STARTS_AT(rest, ", orig_to=<", pos))
         orig = angle(rest, pos + 11, &pos);
+    /* ", relay=" right after the addresses, once (why: postfix._parse_delivery) */
+    if (!STARTS_AT(rest, ", relay=", pos) || FIND(rest, ", relay=", pos + 8) >= 0)
+        return R_NONE;
     fl_str relay = FIELD(rest, "relay=", pos);
     if (relay.p == NULL)
         relay = sl(rest, 0, 0); /* `or ""` */
@@ -184,24 +187,25 @@ static int permanent(fl_str t) {
     return -1;
 }
 
-/* postfix._angle_to(tail): the search of (not re.ASCII)
- *     (?:^|[\s,;])to=<([^>]*)>
- * None (p == NULL) if no match. */
-static fl_str angle_to(fl_str t) {
-    Py_ssize_t i = 0;
-    for (;;) {
-        i = FIND(t, "to=<", i);
-        if (i < 0)
-            return FL_NONE;
+/* postfix._to_at(t, i): the first " to=<" at or after i (at the start, or after
+ * whitespace, "," or ";"), -1 if none */
+static Py_ssize_t to_at(fl_str t, Py_ssize_t i) {
+    for (i = FIND(t, "to=<", i); i >= 0; i = FIND(t, "to=<", i + 1)) {
         char c = i > 0 ? t.p[i - 1] : 0;
-        if (i == 0 || IS_SPACE(c) || c == ',' || c == ';') {
-            Py_ssize_t e = findc(t, '>', i + 4);
-            if (e < 0)
-                return FL_NONE; /* no ">" after this one: none after a later one either */
-            return sl(t, i + 4, e);
-        }
-        i++;
+        if (i == 0 || IS_SPACE(c) || c == ',' || c == ';')
+            return i;
     }
+    return -1;
+}
+
+/* postfix._only_to(t, start): the address of the " to=<...>" at or after start when
+ * it is the only one in t; None (p == NULL) otherwise.  Why: in postfix.py. */
+static fl_str only_to(fl_str t, Py_ssize_t start) {
+    Py_ssize_t first = to_at(t, 0);
+    if (first < start || to_at(t, first + 4) >= 0)
+        return FL_NONE;
+    Py_ssize_t e = close_addr(t, first + 4);
+    return e < 0 ? FL_NONE : sl(t, first + 4, e);
 }
 
 static int parse_reject(fl_str qid, fl_str rest, int milter, fl_result *out) {
@@ -210,10 +214,7 @@ static int parse_reject(fl_str qid, fl_str rest, int milter, fl_result *out) {
     Py_ssize_t tail_at = RFIND(rest, "; from=<");
     if (tail_at < 0)
         tail_at = RFIND(rest, "; to=<");
-    fl_str tail = tail_at >= 0 ? from(rest, tail_at) : sl(rest, 0, 0);
-    fl_str recipient = FL_NONE;
-    if (tail.n > 0)
-        recipient = angle_to(tail);
+    fl_str recipient = tail_at >= 0 ? only_to(rest, tail_at) : FL_NONE;
     int perm;
     if (EQ(stage, "header") || EQ(stage, "body")) {
         Py_ssize_t k = RFIND(rest, ">: ");
@@ -247,7 +248,7 @@ static int parse_proxy_reject(fl_str qid, fl_str rest, fl_result *out) {
     int perm = permanent(reply);
     if (perm < 0)
         return R_NONE;
-    fl_str recipient = tail_at > c ? angle_to(from(rest, tail_at)) : FL_NONE;
+    fl_str recipient = tail_at > c ? only_to(rest, tail_at) : FL_NONE;
     fl_record *r = add_record(out, FL_REJECT);
     if (r == NULL)
         return R_FALLBACK;

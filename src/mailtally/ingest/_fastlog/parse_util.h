@@ -266,4 +266,20 @@ int fl_stamp_syslog(fl_stamps *st, fl_str stamp, int64_t *t);
 int fl_stamp_rfc3339(fl_stamps *st, fl_str stamp, int64_t *t);
 int fl_stamp_roundcube(fl_stamps *st, fl_str stamp, int64_t *t);
 
+/* postfix._close(text, start): the ">" closing the address that begins at start,
+ * past a quoted local part ("..." with backslash escapes; not skipped when it does
+ * not close); -1 if none.  Why: in postfix.py. */
+static inline Py_ssize_t close_addr(fl_str text, Py_ssize_t start) {
+    Py_ssize_t i = start;
+    if (start < text.n && text.p[start] == '"') {
+        for (Py_ssize_t j = start + 1; j < text.n; j += text.p[j] == '\\' ? 2 : 1) {
+            if (text.p[j] == '"') {
+                i = j + 1;
+                break;
+            }
+        }
+    }
+    return findc(text, '>', i);
+}
+
 #endif

@@ -170,8 +170,14 @@ def parse_amavis(msg: str) -> tuple[SpamVerdict | Reinjected | FilterBlocked, ..
     category = m.group(2)
     qid = _queue_id(msg)
     if not passed:
+        # "<sender> -> <rcpts>": the sender is the sender's text, and a sender
+        # "<\"x> -> <victim@here>\"@evil>" would make the blocked message count for
+        # victim; Postfix never writes " -> <" in an address, amavis writes it once:
+        # with two the line is not understood (the Message-ID after it may hold one
+        # too: the sender's own line, then not counted).
         r = _rcpts(msg, m.end())
-        if r is None:
+        arrow = msg.find(" -> <")
+        if r is None or msg.find(" -> <", arrow + 5) >= 0:
             return AMAVIS_VERDICT
         rcpts = tuple(a[1:] for a in r.split(">,") if a.startswith("<"))
         rcpts = tuple(a[:-1] if a.endswith(">") else a for a in rcpts)

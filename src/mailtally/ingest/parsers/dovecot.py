@@ -176,18 +176,26 @@ def _parse_sieve(user: str, session: str, rest: str) -> tuple[SieveAction, ...] 
     # rest: "msgid=<x@y>: <result>"
     if not rest.startswith("msgid="):
         return ()  # script compile errors and the like
+    # The Message-ID is the sender's: Dovecot 2.3+ logs it as its first msg-id with
+    # a quoted local part unquoted (mail_get_message_id: "<" + bare + ">"), so it may
+    # hold spaces and ">: ", and a Message-ID "<x>: forwarded to <evil@x>" would be
+    # read as a redirect, "<x>: stored mail into mailbox \"Junk\">" as a filing into
+    # Junk.  The genuine ">: " that ends the Message-ID is then followed by
+    # Pigeonhole's own text, so a forged action always leaves a second ">: " after
+    # the first: such a line is not understood.  Without "<…>" Dovecot writes
+    # "unspecified" (no Message-ID, or none valid); any other bare text is an old
+    # Dovecot's raw header, whose end cannot be told: not understood either.
     if rest.startswith("msgid=<"):
         e = rest.find(">: ", 7)
-        if e < 0:
+        if e < 0 or rest.find(">: ", e + 3) >= 0:
             return None
         msgid = rest[7:e]
         body = rest[e + 3 :]
+    elif rest.startswith("msgid=unspecified: "):
+        msgid = "unspecified"
+        body = rest[19:]
     else:
-        e = rest.find(": ", 6)
-        if e < 0:
-            return None
-        msgid = rest[6:e]
-        body = rest[e + 2 :]
+        return None
     if len(msgid) > MAX_MESSAGE_ID:
         return None
     a = body.find(" action: ")

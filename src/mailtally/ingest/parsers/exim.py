@@ -159,6 +159,41 @@ def _skip_stamp(msg: str) -> str:
 
 # The first " F=", " P=", " Q=", " R=" or " T=" after a delivery's address ends it.
 _FIELD = re.compile(r" [FPQRT]=")
+
+
+def _past_quotes(text: str, i: int) -> int:
+    """The index just past the ``"…"`` string opening at ``text[i]`` (a quote;
+    backslash pairs inside); ``len(text)`` when it does not close."""
+    n = len(text)
+    j = i + 1
+    while j < n:
+        c = text[j]
+        if c == '"':
+            return j + 1
+        j += 2 if c == "\\" else 1
+    return n
+
+
+def _unquoted(pattern: re.Pattern[str], text: str, start: int = 0) -> re.Match[str] | None:
+    """The first match of ``pattern`` in ``text`` from ``start`` outside ``"…"`` strings.
+
+    Exim keeps an address's quoted local part as the sender wrote it, quotes and all
+    (parse.c read_local_part), and logs it so: ``<= "x A=dovecot_plain:victim S=9"@evil
+    …``, ``=> "x R=local T=local_delivery"@evil …`` (a bounce to that sender), ``F=<"x
+    rejected RCPT <victim@here>: y"@evil> rejected RCPT <…>``.  A field or marker is
+    read only outside quotes, where the sender cannot write one."""
+    i = start
+    while True:
+        q = text.find('"', i)
+        m = pattern.search(text, i, len(text) if q < 0 else q)
+        if m is not None or q < 0:
+            return m
+        i = _past_quotes(text, q)
+
+
+_SPACE = re.compile(" ")
+_REJECTED = re.compile(r"(?:^| )rejected ")
+_GT = re.compile(">")
 _MARKERS: dict[str, DeliveryKind] = {"=>": "=>", "->": "->", "*>": "*>", ">>": ">>", "**": "**"}
 
 
@@ -187,7 +222,7 @@ def _bracket_ip(tokens: list[str], i: int) -> str | None:
 
 
 def _delivery(qid: str, kind: DeliveryKind, rest: str) -> EximDelivery | None:
-    m = _FIELD.search(rest)
+    m = _unquoted(_FIELD, rest)
     if m is not None:
         head = rest[: m.start()]
         fields = rest[m.start() :]
@@ -257,7 +292,8 @@ def _value_end(rest: str, i: int) -> int:
 
 
 def _arrival(qid: str, rest: str) -> EximArrival | None:
-    sp = rest.find(" ")
+    m = _unquoted(_SPACE, rest)  # the sender's end (_unquoted says why)
+    sp = -1 if m is None else m.start()
     if sp <= 0:
         return None
     sender = rest[:sp]
@@ -336,11 +372,10 @@ def _arrival(qid: str, rest: str) -> EximArrival | None:
 
 def _rejected(qid: str | None, text: str) -> tuple[Reject, ...] | None:
     """``… F=<s> rejected RCPT <a>: why`` and the like: what was refused (module docstring)."""
-    k = text.find("rejected ")
-    while k > 0 and text[k - 1] != " ":
-        k = text.find("rejected ", k + 1)
-    if k < 0:
+    m = _unquoted(_REJECTED, text)  # not in the F=<sender> (_unquoted says why)
+    if m is None:
         return None
+    k = m.end() - 9
     permanent = not text[:k].endswith("temporarily ")
     what = text[k + 9 :]
     if not what.startswith("RCPT "):
@@ -354,10 +389,10 @@ def _rejected(qid: str | None, text: str) -> tuple[Reject, ...] | None:
         if c <= 0 or any(ch <= " " or ch in ":<>" for ch in rcpt):
             return None
         return (Reject(qid, "RCPT", rcpt, permanent),)
-    e = what.find(">")
-    if e < 0:
+    m = _unquoted(_GT, what, 1)
+    if m is None:
         return None  # (Exim logs at most 100 characters of the command: cut off)
-    rcpt = what[1:e]
+    rcpt = what[1 : m.start()]
     return (Reject(qid, "RCPT", rcpt or None, permanent),)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .amavis import Reinjected
 from .families import PMG_VERDICT
+from .postfix import _close
 from .rspamd import SpamVerdict
 
 __all__ = ["parse_pmg"]
@@ -57,7 +58,14 @@ def parse_pmg(msg: str) -> tuple[SpamVerdict | Reinjected, ...] | str:
             return PMG_VERDICT
         return (SpamVerdict(logid, "spam" if spam else "ham", "pmg"),)
     if rest.startswith("accept mail to <"):
-        e = rest.find("> (", 16)
+        # The recipient is the sender's text (PMG takes any local part of a relay
+        # domain unless it verifies receivers), quoted by Postfix's LMTP client when
+        # it holds "> (": "<\"a> (VICTIM) x\"@here> (NEWID)" must not re-inject as
+        # VICTIM.  Its ">" is found past the quotes (postfix._close), and "(" follows;
+        # a second "> (" after it (an unquoted address's) makes the line ambiguous.
+        e = _close(rest, 16)
+        if e >= 0 and (not rest.startswith("> (", e) or rest.find("> (", e + 3) >= 0):
+            e = -1
         q = rest.find(")", e + 3) if e >= 0 else -1
         new = rest[e + 3 : q] if q >= 0 else ""
         if not (new.isalnum() and new.isascii()):

@@ -205,29 +205,69 @@ _QID_IGNORED: tuple[str, ...] = (
 _NOQUEUE_IGNORED: tuple[str, ...] = ("client=", "discard:", "milter-discard:")
 
 
-def _angle_to(text: str) -> str | None:
-    """The address of the first `` to=<…>`` (at the start, or after a space, ``,``
-    or ``;``), as ``re.search(r"(?:^|[\\s,;])to=<([^>]*)>", text).group(1)`` would
-    find it, in time linear in the text (the regex scanned to the next ``>`` from
-    every candidate: quadratic on a line of many ``to=<`` without one).
+def _close(text: str, start: int) -> int:
+    """Where the ``>`` that closes the address beginning at ``start`` (just after its
+    ``<``) is; -1 if there is none.
+
+    The local part of an address is the sender's (or the recipient's) text.  Postfix
+    3.5+ logs addresses in their external form (``info_log_address_format =
+    external``): a local part holding a space or any of ``()<>@,;:\\".[]`` is quoted
+    whole, with ``"`` and ``\\`` escaped by a backslash (global/quote_822_local.c), so
+    a ``>`` or ``, relay=`` a sender writes there stands inside the quotes: the quoted
+    local part is skipped before the ``>`` is looked for.  The domain is a host name or
+    an address literal trivial-rewrite accepts, neither of which holds a ``>``.  A quote
+    that does not close (a cut line; the unquoted internal form of older Postfix) is
+    not skipped: the callers' rules for ambiguous lines see to those.
     """
-    i = text.find("to=<")
+    i = start
+    if text.startswith('"', start):
+        n = len(text)
+        j = start + 1
+        while j < n:
+            c = text[j]
+            if c == '"':
+                i = j + 1
+                break
+            j += 2 if c == "\\" else 1
+    return text.find(">", i)
+
+
+def _to_at(text: str, i: int = 0) -> int:
+    """Where the first `` to=<`` at or after ``i`` is (at the start, or after a space,
+    ``,`` or ``;``); -1 if there is none."""
+    i = text.find("to=<", i)
     while i >= 0:
         if i == 0 or text[i - 1] in ",;" or text[i - 1].isspace():
-            e = text.find(">", i + 4)
-            if e < 0:
-                return None  # nor for any later candidate
-            return text[i + 4 : e]
+            return i
         i = text.find("to=<", i + 1)
-    return None
+    return -1
+
+
+def _only_to(text: str, start: int) -> str | None:
+    """The address of the `` to=<…>`` at or after ``start`` when it is the only one in
+    ``text``; None when there is none or there are several.
+
+    A rejection line ends ``…; from=<SENDER> to=<RECIPIENT> proto=ESMTP helo=<HELO>``,
+    and the sender writes its reply text's ``<address>``, SENDER, RECIPIENT and the
+    HELO name (raw, spaces and all: smtpd collapses HELO's arguments), which older
+    Postfix logs unquoted: a second `` to=<`` among them cannot be told from the
+    genuine one, and the rejection then counts for no recipient (Postfix itself never
+    writes two).
+    """
+    first = _to_at(text)
+    if first < start or _to_at(text, first + 4) >= 0:
+        return None
+    e = _close(text, first + 4)
+    return None if e < 0 else text[first + 4 : e]
 
 
 _CODE = re.compile(r"(?:^|[\s:])([45])(?:\d\d[ -]|\d\d$|\.\d{1,3}\.\d{1,3})")
 
 
 def _angle(text: str, start: int) -> tuple[str, int]:
-    """The address in ``<…>`` beginning at ``start`` (just after ``<``), and the end index."""
-    e = text.find(">", start)
+    """The address in ``<…>`` beginning at ``start`` (just after ``<``), and the end
+    index; its end is found by :func:`_close`."""
+    e = _close(text, start)
     if e < 0:
         e = text.find(",", start)
         if e < 0:
@@ -319,6 +359,16 @@ def _parse_delivery(qid: str, rest: str, service: str) -> Delivery | None:
     orig: str | None = None
     if rest.startswith(", orig_to=<", pos):
         orig, pos = _angle(rest, pos + 11)
+    # Postfix writes ", relay=" right after the addresses (global/log_adhoc.c), once.
+    # An address of the unquoted internal form (Postfix < 3.5) may hold a whole forged
+    # "a>, relay=dovecot, …, status=sent (queued as VICTIM)": it would end at its
+    # first ">", and its fields be read; the genuine ", relay=" then comes again
+    # after them (and a sender's "a>, orig_to=<v@x>@evil>" is followed by "@evil>"):
+    # such a line is not understood.  (A remote server's answer after "status=" may
+    # name a relay too: that line is not understood either; it is no delivery to
+    # anybody but that server's user.)
+    if not rest.startswith(", relay=", pos) or rest.find(", relay=", pos + 8) >= 0:
+        return None
     relay = _field(rest, "relay=", pos) or ""
     s = rest.find("status=", pos)
     if s < 0:
@@ -364,11 +414,7 @@ def _parse_reject(qid: str | None, rest: str, milter: bool) -> Reject | None:
     tail_at = rest.rfind("; from=<")
     if tail_at < 0:
         tail_at = rest.rfind("; to=<")
-    tail = rest[tail_at:] if tail_at >= 0 else ""
-    recipient: str | None = None
-    m = _angle_to(tail) if tail else None
-    if m is not None:
-        recipient = m
+    recipient = _only_to(rest, tail_at) if tail_at >= 0 else None
     if stage in ("header", "body"):
         # The reply text follows the envelope part: "… helo=<h>: 5.7.1 message content rejected".
         k = rest.rfind(">: ")
@@ -404,7 +450,7 @@ def _parse_proxy_reject(qid: str | None, rest: str) -> Reject | None:
     permanent = _permanent(reply)
     if permanent is None:
         return None  # no code ("END-OF-MESSAGE: ; from=…"): not a form we can count
-    recipient = _angle_to(rest[tail_at:]) if tail_at > c else None
+    recipient = _only_to(rest, tail_at) if tail_at > c else None
     return Reject(qid, stage, recipient or None, permanent)
 
 

@@ -67,6 +67,12 @@ def _action(text: str, pos: int) -> tuple[str, str] | None:
     ``(x: T (`` without a ``)`` took quadratic time.  Here a missing ``)`` ends the
     search at once (no later candidate has one either), and each name is read once.
     """
+    m = _action_at(text, pos)
+    return None if m is None else m[:2]
+
+
+def _action_at(text: str, pos: int) -> tuple[str, str, int] | None:
+    """:func:`_action`, and where the action's text starts."""
     n = len(text)
     m = _OPEN.search(text, pos)
     while m is not None:
@@ -80,7 +86,7 @@ def _action(text: str, pos: int) -> tuple[str, str] | None:
             e = text.find(")", k + 5)
             if e < 0:
                 return None
-            return text[k + 2], text[k + 5 : e]
+            return text[k + 2], text[k + 5 : e], k + 5
         m = _OPEN.search(text, k)
     return None
 
@@ -114,9 +120,56 @@ def parse_rspamd(msg: str) -> tuple[SpamVerdict, ...] | str:
     return _task(msg[i + 23 :])
 
 
-def _task(rest: str) -> tuple[SpamVerdict, ...] | str:
-    """The verdict of a task line's text (what follows ``rspamd_task_write_log: ``)."""
+#: an action's opening, ``(default: T (``, as :func:`_action` reads one (without its
+#: closing ``)``): a second one after the first makes the line ambiguous
+_CANDIDATE = re.compile(r"\(\w[\w-]*: [TFS] \(")
+
+
+def _qid_at(rest: str) -> int | str:
+    """Where the queue id's ``qid: <`` is in a task line's text; -1 when there is none,
+    the family when the line names more than one.
+
+    Senders write much of the line: the envelope sender (``from: <…>``, whose quoted
+    local part rspamd logs unquoted, so with spaces, ``>`` and ``,``), the recipients
+    and the symbols' options (after the verdict); the Message-ID comes first, before
+    the queue id.  A sender's ``qid: <VICTIM>`` must not make the line a verdict on
+    another message:
+
+    - ``qid: <`` twice is ambiguous (one of them is a sender's): the line is not
+      understood (its family) and linked to no message.
+    - rspamd's log format (every version from 1.7 to 4.x: cfg_utils ``log_format_str``)
+      opens ``id: <$mid>,$if_qid{ qid: <$>,}…``, and the Message-ID it logs holds no
+      whitespace (mime_headers.c writes every byte that is not ``g_ascii_isgraph`` as
+      ``?``).  So in a text that opens ``id: <`` and whose first space follows ``>,``
+      (the Message-ID's end) the queue id is the field right after that space, or
+      there is none: a line scanned without a queue id whose sender wrote one
+      further on is a verdict on no message.
+    - Any other text (a site's own ``log_format``): the one ``qid: <``.
+    """
     q = rest.find("qid: <")
+    if q >= 0 and rest.find("qid: <", q + 6) >= 0:
+        return RSPAMD_VERDICT
+    if rest.startswith("id: <"):
+        s = rest.find(" ", 5)
+        if s >= 2 and rest.startswith(">,", s - 2) and q != s + 1:
+            return -1
+    return q
+
+
+def _task(rest: str) -> tuple[SpamVerdict, ...] | str:
+    """The verdict of a task line's text (what follows ``rspamd_task_write_log: ``).
+
+    The queue id is the one :func:`_qid_at` finds; the verdict is the action after
+    it, ``(default: T (add header)``, when no second ``(name: T (`` follows the first
+    one's opening: the envelope sender is logged before the verdict (and the
+    recipients and symbols' options after it), and a sender's ``(x: F (no action)``
+    must not decide the verdict of its message; with two the line is not understood.
+    (The opening of the genuine one cannot be told from a sender's by its place:
+    sender text may stand on both sides of it.)
+    """
+    q = _qid_at(rest)
+    if type(q) is str:
+        return q
     if q < 0:
         return ()  # scanned without a queue id (rspamc, a proxy check): nothing to join
     e = rest.find(">", q + 6)
@@ -125,8 +178,8 @@ def _task(rest: str) -> tuple[SpamVerdict, ...] | str:
     qid = rest[q + 6 : e]
     if not qid or qid == "undef":
         return ()
-    m = _action(rest, e)
-    if m is None:
+    m = _action_at(rest, e)
+    if m is None or _CANDIDATE.search(rest, m[2]) is not None:
         return RSPAMD_VERDICT
     verdict = _VERDICTS.get(m[1].strip().lower())
     if verdict is None:
