@@ -408,6 +408,44 @@ def test_an_operator_starts_from_the_companies(browser, server) -> None:
     context.close()
 
 
+def _signed_in_with_token(browser: Any, server: Node) -> tuple[Any, Any, str]:
+    """A fresh context signed in as the company admin: (context, page, the
+    session token the page was given)."""
+    context = browser.new_context()
+    page = context.new_page()
+    tokens: list[str] = []
+
+    def answered(response: Any) -> None:
+        if response.url.endswith("/api/authenticate") and not tokens:
+            tokens.append(response.json().get("session_token", ""))
+
+    page.on("response", answered)
+    sign_in(page, server, *ADMIN)
+    page.wait_for_selector("#signout", state="visible")
+    assert tokens and tokens[0], tokens
+    return context, page, tokens[0]
+
+
+def test_sign_out_ends_its_own_session_token_and_no_other(browser, server) -> None:
+    """Sign out ends the tab's session token on the server, not only in the tab
+    (a copied token stops working), and leaves the user's other sessions."""
+    import time
+
+    mine, page, token = _signed_in_with_token(browser, server)
+    other, _, kept = _signed_in_with_token(browser, server)
+    as_token = {"user": ADMIN[0], "token": token}
+    assert server.call("get_user", as_token, user=ADMIN[0])["success"]
+    with page.expect_response(lambda r: r.url.endswith("/api/authenticate")):
+        page.click("#signout")
+    page.wait_for_selector("#signin", state="visible")
+    time.sleep(2.1)  # (the token was made again for one second)
+    answer = server.call("get_user", as_token, user=ADMIN[0])
+    assert answer["success"] is False and answer["error_number"] == 1, answer
+    assert server.call("get_user", {"user": ADMIN[0], "token": kept}, user=ADMIN[0])["success"]
+    mine.close()
+    other.close()
+
+
 def test_lists_longer_than_a_search_answer_are_shown_whole(browser, server) -> None:
     """A provider has more companies, and a reseller more domains, than one search
     answers (1,000): the lists read every page.  (Last in the file: the names it

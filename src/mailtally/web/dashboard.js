@@ -205,8 +205,23 @@
       $('signin-button').disabled = false;
     }
   }
-  function signOut() {
+  async function signOut() {
+    const ending = session;
     session = null;
+    // The session's own token ends on the server too, and only it (logout_user
+    // would end the user's other sessions as well): authenticate makes the same
+    // token string again (its `token` parameter), good for one second.  Whatever the
+    // answer (the server unreachable, the token already gone), the tab forgets it.
+    if (ending) {
+      try {
+        await post('authenticate', {
+          credentials: {user: ending.user, token: ending.token, client: CLIENT},
+          generate_session_token: true,
+          token: ending.token,
+          session_token_duration: 1,
+        });
+      } catch (e) { /* the token is forgotten here all the same */ }
+    }
     // a fresh page forgets everything the tab held
     location.replace(location.pathname);
   }
