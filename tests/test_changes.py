@@ -76,6 +76,19 @@ def test_user_changes_newest_first_through_a_rename(platform, call, clock):
     failed(call("get_user_changes", user="carol@acme.net"), 2)
 
 
+def test_an_operators_name_is_told_to_operators_only(platform, call):
+    """An operator's change shows its name to operators; to a tenant's admin as
+    "(operator)": the login of one of the platform's most powerful accounts is
+    nothing a tenant needs (session 15's attack round)."""
+    ok(call("change_user", user="bob@acme.com", attributes={"quota": 5}))  # (as root)
+    ok(call("change_user", credentials=ADMIN, user="bob@acme.com", attributes={"quota": 6}))
+    for reader, root in ((OPERATOR_CREDS, "root"), (ADMIN, "(operator)")):
+        changes = ok(call("get_user_changes", credentials=reader, user="bob@acme.com"))["changes"]
+        assert [c["by"] for c in changes[:2]] == ["admin@acme.com", root], changes
+        assert all(c["by"] in ("admin@acme.com", root) for c in changes), changes
+        assert "root" not in str(changes) or reader is OPERATOR_CREDS
+
+
 @pytest.mark.parametrize("bad", [{"limit": 0}, {"limit": 1001}, {"first": -1}, {"size": 3}])
 def test_a_bad_range(platform, call, bad):
     failed(call("get_user_changes", user="bob@acme.com", range=bad), 5)
@@ -97,6 +110,9 @@ def test_domain_and_company_changes(platform, call):
     ]
     own = ok(call("get_company_changes", credentials=ADMIN))  # (the caller's company)
     named = ok(call("get_company_changes", company="Acme"))
+    # the same entry, but for the operator's name, which the tenant is not told
+    assert own["changes"][0].pop("by") == "(operator)"
+    assert named["changes"][0].pop("by") == "root"
     assert own == named and own["total_count"] == 1
     assert own["changes"][0]["changes"] == {"createtime": rfc(NOW - 400 * 86400)}
 

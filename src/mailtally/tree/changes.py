@@ -40,6 +40,10 @@ __all__ = [
 CHANGED = "(changed)"
 #: a password ended by a grant or an alias beyond the admin that chose it
 ENDED = "(ended)"
+#: who an operator's change was made by, as tenants read it: an operator's name is
+#: the login of one of the platform's most powerful accounts, which a tenant has no
+#: use for (operators read the name; found in session 15's attack round)
+OPERATOR = "(operator)"
 
 #: what each method without attributes changed, as {attribute: new value}
 _STATUS = {
@@ -86,7 +90,8 @@ class Change(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One audit entry of an object, as ``get_*_changes`` answer it."""
 
     time: str
-    #: who made it
+    #: who made it: an account's address, or an operator's name (to a tenant's
+    #: caller: ``(operator)``)
     by: str
     #: the client it named ("" for none)
     client: str
@@ -107,7 +112,7 @@ def object_changes(
         changes.append(
             Change(
                 time=format_rfc3339(time),
-                by=actor,
+                by=actor if p.operator or "@" in actor else OPERATOR,
                 client=client or "",
                 method=method,
                 changes=render_changes(method, decoded if isinstance(decoded, dict) else {}),
