@@ -355,6 +355,26 @@ EXIM_CASES = [
             "",
         ),
     ),
+    # a quoted recipient of the list (+received_recipients) is one recipient, not
+    # one a space (the submitting user's own count would grow by each)
+    (
+        f"<= alice@ours.example {HOST} A=plain:alice@ours.example S=1234 "
+        'for "a b c d"@evil.example bob@evil.example',
+        (
+            (
+                EximArrival(
+                    EXIM_ID,
+                    "alice@ours.example",
+                    "203.0.113.5",
+                    "alice@ours.example",
+                    1234,
+                    "",
+                    ('"a b c d"@evil.example', "bob@evil.example"),
+                ),
+            ),
+            "",
+        ),
+    ),
     # a bounce to that sender: its address names no local router or transport
     (
         '=> "x R=local_user T=local_delivery"@evil.example R=dnslookup T=remote_smtp '

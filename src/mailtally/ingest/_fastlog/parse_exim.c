@@ -273,7 +273,7 @@ static int arrival(fl_str qid, fl_str rest, fl_result *out) {
                     return R_NONE;
                 a->message_id = v;
             } else if (EQ(tok, "for")) {
-                /* rest[e + 1:].split(): Python whitespace */
+                /* exim._words(rest[e + 1:]): split at Python whitespace outside "..." */
                 fl_str lst = from(rest, e + 1);
                 int k = 0;
                 Py_ssize_t x = 0;
@@ -285,7 +285,7 @@ static int arrival(fl_str qid, fl_str rest, fl_result *out) {
                         break;
                     Py_ssize_t y = x;
                     while (y < lst.n && !IS_SPACE(lst.p[y]))
-                        y++;
+                        y = lst.p[y] == '"' ? past_quotes(lst, y) : y + 1;
                     if (k >= FL_MAX_LIST)
                         return R_FALLBACK;
                     last = a->recipients[k++] = sl(lst, x, y);

@@ -191,6 +191,25 @@ def _unquoted(pattern: re.Pattern[str], text: str, start: int = 0) -> re.Match[s
         i = _past_quotes(text, q)
 
 
+def _words(text: str) -> list[str]:
+    """``text.split()``, but a ``"…"`` string (a quoted local part, which Exim logs
+    as written: ``for "a b"@here c@here``) is never split: one address is one
+    word, however many spaces its sender put in it."""
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            break
+        j = i
+        while j < n and not text[j].isspace():
+            j = _past_quotes(text, j) if text[j] == '"' else j + 1
+        out.append(text[i:j])
+        i = j
+    return out
+
+
 _SPACE = re.compile(" ")
 _REJECTED = re.compile(r"(?:^| )rejected ")
 _GT = re.compile(">")
@@ -350,7 +369,7 @@ def _arrival(qid: str, rest: str) -> EximArrival | None:
                     return None
                 message_id = v
             elif tok == "for":
-                rcpts = rest[e + 1 :].split()
+                rcpts = _words(rest[e + 1 :])
                 if rcpts and not rcpts[-1].endswith("<trunc>"):
                     recipients = tuple(rcpts)
                 break
