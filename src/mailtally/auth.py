@@ -179,6 +179,12 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _made_by(p: Principal, hit: tuple[str, int, int, int | None] | None) -> Principal:
+    """``p`` for one call with a cached token: naming the admin that made the
+    token, if one did (a copy: the cached principal is the name's)."""
+    return p if hit is None or hit[3] is None else replace(p, made_by=hit[3])
+
+
 def _bad() -> OMAError:
     return OMAError(BAD_CREDENTIALS, "invalid credentials: unknown user or wrong password")
 
@@ -335,8 +341,9 @@ class Authenticator:
         #: canonical name -> its HMACs in ``_verified`` (to forget them at once)
         self._by_name: dict[str, set[bytes]] = {}
         self._principals: ByteLRU[str, Principal] = ByteLRU(PRINCIPAL_BYTES, _principal_bytes)
-        #: token hash -> (canonical name, expires, credential version)
-        self._tokens: ByteLRU[str, tuple[str, int, int]] = ByteLRU(
+        #: token hash -> (canonical name, expires, credential version, the
+        #: account of the admin that made it or None: ``Principal.made_by``)
+        self._tokens: ByteLRU[str, tuple[str, int, int, int | None]] = ByteLRU(
             TOKEN_BYTES, lambda k, v: str_bytes(k, v[0]) + 120
         )
         self.checks = PasswordChecks(max_waiting=max_waiting)
@@ -550,7 +557,8 @@ class Authenticator:
             if addr is not None and state.address_refused_until > now:
                 raise _address_refused()
             if self._cached(canonical, None, token, state, now):
-                return self.loaded(canonical) or await run_in_threadpool(self.reload, canonical)
+                p = self.loaded(canonical) or await run_in_threadpool(self.reload, canonical)
+                return _made_by(p, self._tokens.get(token_hash(canonical, token or "")))
             assert token is not None
             return await run_in_threadpool(self.verify_token, canonical, token, address)
         # a locked name's passwords are refused, even one verified before (SPEC §1)
@@ -627,6 +635,7 @@ class Authenticator:
         with self.store.read() as q:
             version, _, refused = q.auth_state(name, addr)
             row = q.token(h)
+            made_by = q.token_made_by(h) if row is not None and row[2] != "sso" else None
         if addr is not None and refused > now:
             raise _address_refused()
         if row is not None and row[2] == "sso":
@@ -654,8 +663,9 @@ class Authenticator:
             raise _bad()
         with self._lock:
             if self._epoch == epoch:
-                self._tokens.put(h, (row[0], int(row[1]), version))
-        return p
+                self._tokens.put(h, (row[0], int(row[1]), version, made_by))
+        # (a copy for this call only: the cached principal is the name's)
+        return p if made_by is None else replace(p, made_by=made_by)
 
     def issue_token(
         self, p: Principal, duration: int, token: str | None = None, via: str | None = None
@@ -681,7 +691,7 @@ class Authenticator:
             q.add_token(h, p.company_id, p.name, expires, "session", p.user_id, made_by)
             version = q.auth_state(p.name)[0]
         with self._lock:
-            self._tokens.put(h, (p.name, expires, version))
+            self._tokens.put(h, (p.name, expires, version, made_by))
         return token, duration
 
 

@@ -567,7 +567,16 @@ def _password_setter(ctx: Ctx, user_id: int | None) -> int | None:
     """Who chooses the password the actor sets for the account ``user_id``
     (None: one being created): the actor's account when it is an admin setting
     another account's, None when the account sets its own or an operator does
-    (migration 17)."""
+    (migration 17).
+
+    A caller that came with a token an admin made for it (generate_token, or a
+    session issued for one: ``Principal.made_by``) acts for that admin, who
+    knows the token: the password is that admin's choice, even set as the
+    account's own (found in session 15's review: dadmin made a token for
+    carol, set her password through it as carol, and the password, recorded
+    as carol's own, outlived her grant to company admin)."""
+    if ctx.actor.made_by is not None:
+        return ctx.actor.made_by
     if ctx.actor.operator or ctx.actor.user_id is None or ctx.actor.user_id == user_id:
         return None
     return ctx.actor.user_id
