@@ -45,3 +45,38 @@ def test_a_cached_token_of_an_admin_still_names_its_maker(platform, call):
     known = as_user("carol@acme.net", "dadmin-through-a-token-2")
     ok(call("set_role", credentials=ADMIN, user="carol@acme.net", role="company", object="Acme"))
     failed(call("get_user", credentials=known, user="bob@acme.com"), 1)
+
+
+def test_a_password_a_domain_admin_set_ends_when_the_account_is_renamed_beyond_it(platform, call):
+    """dadmin set carol's password; the company admin renames carol into
+    acme.com, a domain dadmin does not manage (it may no longer change her:
+    rule 1).  The password dadmin chose must end with the move, as with an
+    alias or a grant beyond it, or dadmin logs in as carol@acme.com and sets
+    her forwarding.  Found in the review: it stayed."""
+    ok(call("change_user", credentials=DADMIN, user="carol@acme.net",
+            attributes={"password": "dadmin-knows-this-1"}))  # fmt: skip
+    ok(call("rename_user", credentials=ADMIN, user="carol@acme.net", new_name="carol@acme.com"))
+    forward = {"forward_recipients": ["d@evil.example"], "delivery_forward": True}
+    failed(call("change_user", credentials=DADMIN, user="carol@acme.com", attributes=forward), 2)
+    known = as_user("carol@acme.com", "dadmin-knows-this-1")
+    failed(call("change_user", credentials=known, user="carol@acme.com", attributes=forward), 1)
+    change = ok(call("get_user_changes", credentials=ADMIN, user="carol@acme.com"))["changes"][0]
+    assert change["method"] == "rename_user" and change["changes"]["password"] == "(ended)", change
+    # a rename inside the setter's rights leaves it
+    ok(call("change_user", credentials=DADMIN, user="dave@acme.net", create_only=True,
+            attributes={"password": "dadmin-made-dave-1"}))  # fmt: skip
+    ok(call("rename_user", credentials=ADMIN, user="dave@acme.net", new_name="dave2@acme.net"))
+    ok(call("get_user", credentials=as_user("dave2@acme.net", "dadmin-made-dave-1"),
+            user="dave2@acme.net"))  # fmt: skip
+
+
+def test_a_password_a_domain_admin_set_ends_when_the_account_is_restored_beyond_it(platform, call):
+    """The same through restore_user with a new name in acme.com."""
+    ok(call("change_user", credentials=DADMIN, user="carol@acme.net",
+            attributes={"password": "dadmin-knows-this-1"}))  # fmt: skip
+    ok(call("delete_user", credentials=ADMIN, user="carol@acme.net"))
+    ok(call("restore_user", credentials=ADMIN, user="carol@acme.net", new_name="carol@acme.com"))
+    known = as_user("carol@acme.com", "dadmin-knows-this-1")
+    failed(call("get_user", credentials=known, user="carol@acme.com"), 1)
+    change = ok(call("get_user_changes", credentials=ADMIN, user="carol@acme.com"))["changes"][0]
+    assert change["method"] == "restore_user" and change["changes"]["password"] == "(ended)"

@@ -429,15 +429,22 @@ def _new_address(ctx: Ctx, t: Target, new_name: str) -> tuple[str, int]:
     return address, int(d[0])
 
 
-def _move_account(ctx: Ctx, t: Target, address: str, domain_id: int, state: UserState) -> None:
+def _move_account(ctx: Ctx, t: Target, address: str, domain_id: int, state: UserState) -> bool:
     """Give ``t`` the address ``address`` (in ``domain_id``) and the state
     ``state`` from now on, with the gauge changes that makes (the account
-    counts in its new domain from now on, in its old one before)."""
+    counts in its new domain from now on, in its old one before).  True if
+    the move ended the account's password (:func:`_end_password_beyond_its_setter`)."""
     with UserChange(ctx.q, ctx.periods, t.id, since=ctx.now):
         ctx.q.rename_user(t.id, address, domain_id)
         _write_user(ctx, t.id, t.company_id, state, [], [])
     # the old name's credentials stop working: its tokens were issued to it
     ctx.q.drop_tokens_of(t.name, t.id)
+    # Another domain may be beyond the admin that chose the password, as an
+    # alias or a role there is (found in session 15's review: dadmin set
+    # carol's password, the company admin renamed her into acme.com, and
+    # dadmin logged in as carol@acme.com and set her forwarding).
+    moved = replace(t, name=address, domain_id=domain_id, state=state)
+    return _end_password_beyond_its_setter(ctx, moved)
 
 
 def do_rename_user(ctx: Ctx, name: str, new_name: str) -> tuple[Target, str]:
@@ -450,10 +457,10 @@ def do_rename_user(ctx: Ctx, name: str, new_name: str) -> tuple[Target, str]:
     t = user_for_change(ctx, name, Action.RENAME, "rename")
     assert t.state is not None
     address, domain_id = _new_address(ctx, t, new_name)
-    _move_account(ctx, t, address, domain_id, t.state)
-    ctx.audit(
-        t.company_id, "rename_user", address, {"user": address, "old_name": t.name}, "user", t.id
-    )
+    detail: dict[str, Any] = {"user": address, "old_name": t.name}
+    if _move_account(ctx, t, address, domain_id, t.state):
+        detail["password"] = "ended"
+    ctx.audit(t.company_id, "rename_user", address, detail, "user", t.id)
     return t, address
 
 
@@ -514,8 +521,9 @@ def do_restore_user(
         new = msgspec.structs.replace(t.state, deletetime=None)
         if new_name is not None:
             address, domain_id = _new_address(ctx, t, new_name)
-            _move_account(ctx, t, address, domain_id, new)
             detail = {"user": address, "old_name": t.name}
+            if _move_account(ctx, t, address, domain_id, new):
+                detail["password"] = "ended"
         else:
             with UserChange(ctx.q, ctx.periods, t.id, since=ctx.now):
                 _write_user(ctx, t.id, t.company_id, new, [], [])
