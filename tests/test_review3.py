@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import as_user, failed, ok
+from conftest import OPERATOR_CREDS, as_user, failed, ok
 from test_attack_chains2 import ADMIN, DADMIN, _carol, _made
 from test_tokens import token_of
 
@@ -80,3 +80,20 @@ def test_a_password_a_domain_admin_set_ends_when_the_account_is_restored_beyond_
     failed(call("get_user", credentials=known, user="carol@acme.com"), 1)
     change = ok(call("get_user_changes", credentials=ADMIN, user="carol@acme.com"))["changes"][0]
     assert change["method"] == "restore_user" and change["changes"]["password"] == "(ended)"
+
+
+@pytest.mark.parametrize("target", ["carol@acme.net", "dadmin@acme.net"])
+def test_a_token_made_through_a_token_an_admin_made_names_that_admin(
+    platform, call, operator, target
+):
+    """The company admin makes a token for dadmin (a domain admin) and, through
+    it, has dadmin make a token for carol, or for dadmin itself.  The company
+    admin is then demoted: every token it made goes (session 13), and so must
+    those made through them, which it holds as well.  Found in the review: they
+    named dadmin as their maker and stayed."""
+    via = token_of("dadmin@acme.net", _made(call, ADMIN, "dadmin@acme.net"))
+    made = token_of(target, _made(call, via, target))
+    ok(call("get_user", credentials=made, user=target))
+    ok(call("set_role", credentials=OPERATOR_CREDS, user="admin@acme.com", role="", object=""))
+    failed(call("get_user", credentials=via, user="dadmin@acme.net"), 1)
+    failed(call("get_user", credentials=made, user=target), 1)

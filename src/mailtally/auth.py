@@ -761,8 +761,11 @@ def do_generate_token(
         # session 13: an sso made over a live session token was good many times).
         ctx.q.bump_credentials(t.name)
     # (the maker is named: its tokens go when it loses the rights it made them with,
-    # migration 0016)
-    ctx.q.add_token(h, t.company_id, t.name, expires, kind, t.id, ctx.actor.user_id)
+    # migration 0016.  A caller that came with a token an admin made acts for that
+    # admin, who holds the new token too: it is named, or a token made through its
+    # token outlived its demotion; found in session 15's review.)
+    made_by = ctx.actor.made_by if ctx.actor.made_by is not None else ctx.actor.user_id
+    ctx.q.add_token(h, t.company_id, t.name, expires, kind, t.id, made_by)
     ctx.audit(
         t.company_id,
         "generate_token",
