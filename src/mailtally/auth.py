@@ -529,10 +529,17 @@ class Authenticator:
         (no I/O)?"""
         if password is not None:
             return self._verified.get(self._mac(name, password)) == (name, state.version)
-        if token is None:
-            return False
+        return token is not None and self._token_hit(name, token, state, now) is not None
+
+    def _token_hit(
+        self, name: str, token: str, state: AuthState, now: int
+    ) -> tuple[str, int, int, int | None] | None:
+        """The cache's entry of a token verified before, at the name's current
+        version and not expired (no I/O); None if there is none."""
         hit = self._tokens.get(token_hash(name, token))
-        return hit is not None and hit[0] == name and hit[1] >= now and hit[2] == state.version
+        if hit is not None and hit[0] == name and hit[1] >= now and hit[2] == state.version:
+            return hit
+        return None
 
     async def check(
         self, name: str, password: str | None, token: str | None, address: str | None = None
@@ -556,10 +563,12 @@ class Authenticator:
             # rule 4).  Failed tokens count against the client address.
             if addr is not None and state.address_refused_until > now:
                 raise _address_refused()
-            if self._cached(canonical, None, token, state, now):
-                p = self.loaded(canonical) or await run_in_threadpool(self.reload, canonical)
-                return _made_by(p, self._tokens.get(token_hash(canonical, token or "")))
             assert token is not None
+            hit = self._token_hit(canonical, token, state, now)
+            if hit is not None:
+                # (the entry, not a second look-up: it names the token's maker)
+                p = self.loaded(canonical) or await run_in_threadpool(self.reload, canonical)
+                return _made_by(p, hit)
             return await run_in_threadpool(self.verify_token, canonical, token, address)
         # a locked name's passwords are refused, even one verified before (SPEC §1)
         if state.locked_until > now:
