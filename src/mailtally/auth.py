@@ -676,18 +676,16 @@ class Authenticator:
         # (a copy for this call only: the cached principal is the name's)
         return p if made_by is None else replace(p, made_by=made_by)
 
-    def issue_token(
-        self, p: Principal, duration: int, token: str | None = None, via: str | None = None
-    ) -> tuple[str, int]:
+    def issue_token(self, p: Principal, duration: int, token: str | None = None) -> tuple[str, int]:
         """Store a session token for ``p``; returns (token, duration).
 
-        ``via``: the token ``p`` authenticated with, if it did.  A session token
-        issued in exchange for a token an admin made (generate_token, an
-        ``sso`` spent on this call included) names the same maker, so that it
-        goes when that maker loses its rights, as the token it came from does:
-        without it two calls (make a token for an account, exchange it for a
-        session, renewed the same way at will) kept an admin's power over an
-        account after the admin was demoted or deleted (found in session 15).
+        A session token issued to a caller that came with a token an admin made
+        (generate_token, an ``sso`` spent on this call included: ``p.made_by``,
+        set by :meth:`check`) names the same maker, so that it goes when that
+        maker loses its rights, as the token it came from does: without it two
+        calls (make a token for an account, exchange it for a session, renewed
+        the same way at will) kept an admin's power over an account after the
+        admin was demoted or deleted (found in session 15).
         """
         token = token or new_token()
         expires = self.clock.now() + duration
@@ -695,8 +693,6 @@ class Authenticator:
         with self.store.write() as q:
             q.drop_expired_tokens(self.clock.now())
             made_by = p.made_by
-            if made_by is None and via is not None:
-                made_by = q.token_made_by(token_hash(p.name, via))
             q.add_token(h, p.company_id, p.name, expires, "session", p.user_id, made_by)
             version = q.auth_state(p.name)[0]
         with self._lock:

@@ -71,9 +71,7 @@ async def authenticate(svc: Service, req: AuthenticateRequest, p: Principal) -> 
             raise bad_request(
                 "session_token_duration", f"must be 1 to {MAX_TOKEN_DURATION} seconds"
             )
-        creds = req.credentials
-        via = creds.token if creds.password is None else None  # (a token was checked)
-        token, duration = await run_in_threadpool(svc.auth.issue_token, p, duration, req.token, via)
+        token, duration = await run_in_threadpool(svc.auth.issue_token, p, duration, req.token)
         out.session_token = token
         out.session_token_duration = duration
     if req.fetch_extra_info:

@@ -31,7 +31,7 @@ import msgspec
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response, StreamingResponse
 
-from mailtally.access import forbidden
+from mailtally.access import Action, allowed, forbidden
 from mailtally.api.common import Answer, Method, Name, Part, Request, error_response
 from mailtally.api.service import Service
 from mailtally.api.stats import resolve_object
@@ -168,16 +168,12 @@ def _link(q: Queries, svc: Service, token: str, now: int) -> tuple[Target, Perio
     # maker (as the store has it now) may still read it, as the tokens an admin
     # made go with the maker's rights (session 15).
     maker = load_principal(q, creator)
-    try:
-        if maker is None:
-            raise OMAError(NOT_FOUND, "")
-        require_stats_readable(maker, t, t.type, t.name)
-    except OMAError:
+    if maker is None or not allowed(maker, Action.READ, t.obj):
         raise OMAError(
             NOT_FOUND,
             "whoever made this snapshot link may no longer read its object (deleted, "
             "renamed, or its role taken away); ask stats_snapshot for a new one",
-        ) from None
+        )
     return t, parse_date(svc.periods, key)
 
 

@@ -74,9 +74,10 @@ class Principal:
     company_roles: dict[int, frozenset[str]] = field(default_factory=dict)
     domain_roles: dict[int, frozenset[str]] = field(default_factory=dict)
     workgroups: frozenset[tuple[int, str]] = frozenset()
-    #: a caller that came with a single-use (``sso``) token an admin made for it
-    #: (generate_token): that admin's account, which a session token
-    #: ``authenticate`` issues in exchange carries on (the token row is gone by then)
+    #: a caller that came with a token an admin made for it (generate_token, or a
+    #: session issued for one; set for the call by ``Authenticator.check``): that
+    #: admin's account, which the session tokens, tokens and passwords set through
+    #: this call carry on as their maker or setter
     made_by: int | None = None
 
     def has_company_role(self, company_id: int, *roles: str) -> bool:
