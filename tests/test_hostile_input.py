@@ -270,7 +270,8 @@ def test_the_scanners_find_what_the_regexes_found(text: str, pos: int) -> None:
     m = OLD_RCPTS.search(text, pos)
     assert amavis._rcpts(text, pos) == (m.group(1) if m else None)
     m = OLD_ACTION.search(text, pos)
-    assert rspamd._action(text, pos) == (m.groups() if m else None)
+    found = rspamd._action_at(text, pos)
+    assert found == ((*m.groups(), m.start(2)) if m else None)
     tos = list(OLD_TO.finditer(text))
     m = OLD_ADDRESS.match(text, tos[0].end()) if len(tos) == 1 else None
     assert postfix._only_to(text, 0) == (m.group(1) if m else None)

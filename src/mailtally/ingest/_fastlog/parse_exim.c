@@ -74,12 +74,11 @@ static int bracket_ip(fl_str tok, fl_str *ip) {
     return 1;
 }
 
-/* exim._past_quotes(t, i): just past the "..." string opening at t.p[i] */
+/* exim._past_quotes(t, i): just past the "..." string opening at t.p[i]; t.n when it
+ * does not close */
 static Py_ssize_t past_quotes(fl_str t, Py_ssize_t i) {
-    for (Py_ssize_t j = i + 1; j < t.n; j += t.p[j] == '\\' ? 2 : 1)
-        if (t.p[j] == '"')
-            return j + 1;
-    return t.n;
+    Py_ssize_t e = quote_end(t, i);
+    return e < 0 ? t.n : e;
 }
 
 /* the first c at or after i outside "..." strings (exim._unquoted says why), -1 */

@@ -266,20 +266,21 @@ int fl_stamp_syslog(fl_stamps *st, fl_str stamp, int64_t *t);
 int fl_stamp_rfc3339(fl_stamps *st, fl_str stamp, int64_t *t);
 int fl_stamp_roundcube(fl_stamps *st, fl_str stamp, int64_t *t);
 
+/* postfix._quote_end(t, i): just past the "..." string opening at t.p[i] (backslash
+ * pairs inside), -1 if it does not close. */
+static inline Py_ssize_t quote_end(fl_str t, Py_ssize_t i) {
+    for (Py_ssize_t j = i + 1; j < t.n; j += t.p[j] == '\\' ? 2 : 1)
+        if (t.p[j] == '"')
+            return j + 1;
+    return -1;
+}
+
 /* postfix._close(text, start): the ">" closing the address that begins at start,
- * past a quoted local part ("..." with backslash escapes; not skipped when it does
- * not close); -1 if none.  Why: in postfix.py. */
+ * past a quoted local part (not skipped when it does not close); -1 if none.  Why:
+ * in postfix.py. */
 static inline Py_ssize_t close_addr(fl_str text, Py_ssize_t start) {
-    Py_ssize_t i = start;
-    if (start < text.n && text.p[start] == '"') {
-        for (Py_ssize_t j = start + 1; j < text.n; j += text.p[j] == '\\' ? 2 : 1) {
-            if (text.p[j] == '"') {
-                i = j + 1;
-                break;
-            }
-        }
-    }
-    return findc(text, '>', i);
+    Py_ssize_t i = start < text.n && text.p[start] == '"' ? quote_end(text, start) : -1;
+    return findc(text, '>', i < 0 ? start : i);
 }
 
 #endif

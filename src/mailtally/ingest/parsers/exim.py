@@ -48,7 +48,7 @@ from typing import Literal
 
 from ..stamps import MAX_DIGITS, MAX_MESSAGE_ID, is_exim_id
 from .families import EXIM_ARRIVAL, EXIM_DELIVERY, EXIM_REJECT, SPAMD_VERDICT
-from .postfix import Reject
+from .postfix import Reject, _quote_end
 
 __all__ = [
     "EximArrival",
@@ -163,15 +163,9 @@ _FIELD = re.compile(r" [FPQRT]=")
 
 def _past_quotes(text: str, i: int) -> int:
     """The index just past the ``"…"`` string opening at ``text[i]`` (a quote;
-    backslash pairs inside); ``len(text)`` when it does not close."""
-    n = len(text)
-    j = i + 1
-    while j < n:
-        c = text[j]
-        if c == '"':
-            return j + 1
-        j += 2 if c == "\\" else 1
-    return n
+    backslash pairs inside: postfix._quote_end); ``len(text)`` when it does not close."""
+    e = _quote_end(text, i)
+    return len(text) if e < 0 else e
 
 
 def _unquoted(pattern: re.Pattern[str], text: str, start: int = 0) -> re.Match[str] | None:

@@ -205,6 +205,19 @@ _QID_IGNORED: tuple[str, ...] = (
 _NOQUEUE_IGNORED: tuple[str, ...] = ("client=", "discard:", "milter-discard:")
 
 
+def _quote_end(text: str, i: int) -> int:
+    """Just past the ``"…"`` string (an address's quoted local part) opening at
+    ``text[i]``, backslash pairs inside; -1 when it does not close."""
+    n = len(text)
+    j = i + 1
+    while j < n:
+        c = text[j]
+        if c == '"':
+            return j + 1
+        j += 2 if c == "\\" else 1
+    return -1
+
+
 def _close(text: str, start: int) -> int:
     """Where the ``>`` that closes the address beginning at ``start`` (just after its
     ``<``) is; -1 if there is none.
@@ -219,17 +232,8 @@ def _close(text: str, start: int) -> int:
     that does not close (a cut line; the unquoted internal form of older Postfix) is
     not skipped: the callers' rules for ambiguous lines see to those.
     """
-    i = start
-    if text.startswith('"', start):
-        n = len(text)
-        j = start + 1
-        while j < n:
-            c = text[j]
-            if c == '"':
-                i = j + 1
-                break
-            j += 2 if c == "\\" else 1
-    return text.find(">", i)
+    i = _quote_end(text, start) if text.startswith('"', start) else -1
+    return text.find(">", start if i < 0 else i)
 
 
 def _to_at(text: str, i: int = 0) -> int:

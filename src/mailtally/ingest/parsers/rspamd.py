@@ -58,21 +58,15 @@ class SpamVerdict:
 _OPEN = re.compile(r"\(\w[\w-]*")
 
 
-def _action(text: str, pos: int) -> tuple[str, str] | None:
-    """``(default: T (add header)``: the flag and the action, as
-    ``re.search(r"\\(\\w[\\w-]*: ([TFS]) \\(([^)]*)\\)", text, pos).groups()`` would
-    find them, in time linear in the text.
+def _action_at(text: str, pos: int) -> tuple[str, str, int] | None:
+    """``(default: T (add header)``: the flag, the action and where the action's
+    text starts, as ``re.search(r"\\(\\w[\\w-]*: ([TFS]) \\(([^)]*)\\)", text,
+    pos)``'s groups and ``start(2)`` would find them, in time linear in the text.
 
     The regex scanned from each candidate ``(`` to the next ``)``: a line of many
     ``(x: T (`` without a ``)`` took quadratic time.  Here a missing ``)`` ends the
     search at once (no later candidate has one either), and each name is read once.
     """
-    m = _action_at(text, pos)
-    return None if m is None else m[:2]
-
-
-def _action_at(text: str, pos: int) -> tuple[str, str, int] | None:
-    """:func:`_action`, and where the action's text starts."""
     n = len(text)
     m = _OPEN.search(text, pos)
     while m is not None:
