@@ -636,6 +636,8 @@ class LineParser:
         h = _host_of(host)
         if t is None or h is None:
             return self._status(self._unknown, UNKNOWN, "amavis")
+        # (a piece of an entry still to come answers this; the cached object)
+        ignored = self._status(self._ignored, IGNORED, "amavis")
         parts = self._parts
         while parts:  # give up what waited too long (oldest first)
             k = next(iter(parts))
@@ -651,31 +653,31 @@ class LineParser:
             elif len(parts) >= AMAVIS_PENDING:
                 self._give_up(parts.pop(next(iter(parts))))
             parts[key] = [[prefix, text], len(prefix) + len(text), t, 1, line[:300]]
-            return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
+            return ignored
         entry = parts.get(key)
         if entry is None:
             # the rest of an entry whose head was not read (it ended a run before,
             # or was given up): a verdict's fields make it a verdict lost
             if any(f in text for f in _VERDICT_TAIL):
                 return self._family("amavis", AMAVIS_VERDICT)
-            return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
+            return ignored
         entry[0].append(text)
         entry[1] += len(text)
         entry[3] += 1
         if entry[1] > AMAVIS_ENTRY:
             del parts[key]
             self._give_up(entry)
-            return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
+            return ignored
         if more:
-            return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
+            return ignored
         del parts[key]
         recs = parse_amavis("".join(entry[0]))
         if not recs:
-            return self._ignored.get("amavis") or self._status(self._ignored, IGNORED, "amavis")
+            return ignored
         if recs.__class__ is str:
             return self._family("amavis", recs)  # type: ignore[arg-type]
         if _too_long(recs):  # type: ignore[arg-type]
-            return self._unknown.get("amavis") or self._status(self._unknown, UNKNOWN, "amavis")
+            return self._status(self._unknown, UNKNOWN, "amavis")
         return ParseResult(OK, "amavis", t, recs, h)  # type: ignore[arg-type]
 
     def _give_up(self, entry: list) -> None:  # type: ignore[type-arg]
